@@ -1,0 +1,148 @@
+"""Configuration: defaults, the TOML config file, and parsing of option values.
+
+The file (``config.toml`` in the state directory, or ``--config FILE``) holds defaults;
+command-line flags win over it. Unknown keys are errors, because a typo that silently
+does nothing is worse than a refusal.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from scanner.errors import ConfigError, UsageError
+from scanner.model import Action
+
+DEFAULT_MAX_FILESIZE = 256 * 1024 * 1024
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_size(text: str | int) -> int:
+    """Bytes in ``text`` such as ``256M``, ``1.5G``, ``4096``, ``512KiB`` (binary units)."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        if text < 0:
+            raise UsageError(f"size must not be negative: {text}")
+        return text
+    m = _SIZE_RE.match(str(text))
+    if not m:
+        raise UsageError(f"not a size: {text!r} (examples: 4096, 512K, 256M, 2G)")
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+@dataclass(frozen=True)
+class Config:
+    """Effective defaults for every command."""
+
+    excludes: tuple[str, ...] = ()
+    """Glob patterns of paths not to scan ([scan] exclude)."""
+    max_filesize: int = DEFAULT_MAX_FILESIZE
+    """Files larger than this are listed as skipped ([scan] max_filesize)."""
+    jobs: int | None = None
+    """Scanning threads; None means the CPU count ([scan] jobs)."""
+    timeout: int = 60
+    """Per-file YARA timeout in seconds ([scan] timeout)."""
+    action: Action = Action.REPORT
+    """Default action of ``scan`` ([scan] action)."""
+    monthly_action: Action = Action.QUARANTINE
+    """Action of the monthly run ([monthly] action)."""
+    process_timeout: int = 30
+    """Per-process memory-scan timeout in seconds ([processes] timeout)."""
+    process_max_memory: int = 2 * 1024 * 1024 * 1024
+    """Processes with a larger resident size are scanned by image only ([processes] max_memory)."""
+    kill_grace: float = 5.0
+    """Seconds between SIGTERM and SIGKILL ([processes] kill_grace)."""
+    feeds: tuple[str, ...] = ()
+    """Update feed base URLs, tried in order ([update] feeds)."""
+    trusted_root: Path | None = None
+    """The feed's root.json trust anchor ([update] trusted_root)."""
+    max_signature_age_days: int = 45
+    """Scans warn when the active set is older ([update] max_age_days)."""
+    quarantine_retention_days: int = 90
+    """Default of ``quarantine purge`` ([quarantine] retention_days)."""
+    source: Path | None = field(default=None, compare=False)
+    """The file these values came from, if any."""
+
+
+_KEYS: Mapping[str, Mapping[str, str]] = {
+    "scan": {"exclude": "excludes", "max_filesize": "max_filesize", "jobs": "jobs", "timeout": "timeout",
+             "action": "action"},
+    "monthly": {"action": "monthly_action"},
+    "processes": {"timeout": "process_timeout", "max_memory": "process_max_memory", "kill_grace": "kill_grace"},
+    "update": {"feeds": "feeds", "feed": "feeds", "trusted_root": "trusted_root",
+               "max_age_days": "max_signature_age_days"},
+    "quarantine": {"retention_days": "quarantine_retention_days"},
+}
+
+
+def load_config(path: Path, *, required: bool) -> Config:
+    """Read ``path``; a missing file gives the defaults unless ``required``."""
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError as exc:
+        if required:
+            raise ConfigError(f"config file not found: {path}") from exc
+        return Config()
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} does not parse: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from exc
+    return replace(_from_mapping(data, path), source=path)
+
+
+def _from_mapping(data: Mapping[str, object], path: Path) -> Config:
+    values: dict[str, object] = {}
+    for section, table in data.items():
+        if section not in _KEYS or not isinstance(table, dict):
+            raise ConfigError(f"config file {path}: unknown section [{section}] (known: {', '.join(_KEYS)})")
+        for key, value in table.items():
+            if key not in _KEYS[section]:
+                known = ", ".join(_KEYS[section])
+                raise ConfigError(f"config file {path}: unknown key {key!r} in [{section}] (known: {known})")
+            name = _KEYS[section][key]
+            try:
+                values[name] = _convert(name, value, path)
+            except (UsageError, ValueError, TypeError) as exc:
+                raise ConfigError(f"config file {path}: [{section}] {key}: {exc}") from exc
+    known = {f.name for f in fields(Config)}
+    assert set(values) <= known
+    return Config(**values)  # type: ignore[arg-type]
+
+
+def _convert(name: str, value: object, path: Path) -> object:
+    match name:
+        case "excludes" | "feeds":
+            items = [value] if isinstance(value, str) else value
+            if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+                raise TypeError("must be a string or a list of strings")
+            return tuple(items)
+        case "max_filesize" | "process_max_memory":
+            if not isinstance(value, str | int):
+                raise TypeError("must be a size such as 256M")
+            return parse_size(value)
+        case "action" | "monthly_action":
+            return parse_action(str(value))
+        case "trusted_root":
+            return (path.parent / Path(str(value)).expanduser()).resolve()
+        case "kill_grace":
+            if not isinstance(value, int | float) or value < 0:
+                raise TypeError("must be a non-negative number of seconds")
+            return float(value)
+        case _:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise TypeError("must be a non-negative whole number")
+            if name == "jobs" and value == 0:
+                raise ValueError("must be at least 1")
+            return value
+
+
+def parse_action(text: str) -> Action:
+    """The action named ``text``."""
+    try:
+        return Action(text.strip().lower())
+    except ValueError as exc:
+        raise UsageError(f"unknown action {text!r} (choose report, quarantine or remove)") from exc

@@ -1,0 +1,103 @@
+"""Where quick and full scans look, re-rooted under ``--sysroot``.
+
+A quick scan covers where malware drops and persists on Linux; a full scan covers every
+local filesystem but pseudo and network filesystems. Both read only below the sysroot, so
+a mounted disk of another machine can be scanned and tests never touch the real system.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+QUICK_SYSTEM_PATHS: tuple[str, ...] = (
+    "/tmp", "/var/tmp", "/dev/shm",
+    "/etc/crontab", "/etc/cron.d", "/etc/cron.hourly", "/etc/cron.daily", "/etc/cron.weekly",
+    "/etc/cron.monthly", "/var/spool/cron",
+    "/etc/systemd/system", "/run/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system",
+    "/etc/xdg/autostart", "/etc/init.d", "/etc/ld.so.preload", "/etc/rc.local",
+    "/etc/profile", "/etc/profile.d", "/etc/bash.bashrc", "/etc/zsh",
+    "/root/.ssh/authorized_keys",
+)
+"""System-wide quick-scan locations (absolute on the scanned machine)."""
+
+QUICK_HOME_PATHS: tuple[str, ...] = (
+    "Downloads", ".cache", ".config/autostart", ".config/systemd/user", ".local/bin",
+    ".bashrc", ".bash_profile", ".bash_login", ".bash_logout", ".profile", ".zshrc", ".zprofile",
+    ".ssh/authorized_keys",
+)
+"""Quick-scan locations relative to each home directory."""
+
+PSEUDO_FS = frozenset({
+    "proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "tracefs", "debugfs", "securityfs",
+    "pstore", "bpf", "autofs", "mqueue", "hugetlbfs", "configfs", "fusectl", "binfmt_misc", "efivarfs",
+    "rpc_pipefs", "nsfs", "selinuxfs",
+})
+NETWORK_FS = frozenset({
+    "nfs", "nfs4", "cifs", "smb3", "smbfs", "ncpfs", "afs", "9p", "ceph", "glusterfs", "fuse.sshfs",
+    "fuse.s3fs", "fuse.rclone", "fuse.glusterfs", "davfs", "fuse.davfs2", "lustre", "gpfs",
+})
+FULL_SKIPPED_DIRS: tuple[str, ...] = ("/proc", "/sys", "/dev")
+"""Always skipped by a full scan unless named on the command line."""
+
+
+def reroot(sysroot: Path, path: str) -> str:
+    """``path`` (absolute on the scanned machine) as seen from here."""
+    return os.path.join(os.fspath(sysroot), path.lstrip("/")) if str(sysroot) != "/" else path
+
+
+def home_dirs(sysroot: Path) -> list[str]:
+    """Home directories on the scanned machine (as seen from here): from its passwd, plus /root and /home/*."""
+    homes: list[str] = []
+    passwd = Path(reroot(sysroot, "/etc/passwd"))
+    try:
+        lines = passwd.read_text(errors="replace").splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        parts = line.split(":")
+        if len(parts) >= 6 and parts[5].startswith("/") and parts[5] not in ("/", "/nonexistent"):
+            homes.append(reroot(sysroot, parts[5]))
+    homes.append(reroot(sysroot, "/root"))
+    home_root = reroot(sysroot, "/home")
+    try:
+        homes.extend(e.path for e in os.scandir(home_root) if e.is_dir(follow_symlinks=False))
+    except OSError:
+        pass
+    seen: set[str] = set()
+    return [h for h in homes if not (h in seen or seen.add(h)) and os.path.isdir(h)]
+
+
+def quick_roots(sysroot: Path) -> list[str]:
+    """Existing quick-scan locations under ``sysroot``."""
+    candidates = [reroot(sysroot, p) for p in QUICK_SYSTEM_PATHS]
+    for home in home_dirs(sysroot):
+        candidates.extend(os.path.join(home, p) for p in QUICK_HOME_PATHS)
+    # Under another machine's root, an absolute symlink would lead back into this machine: not followed.
+    on_host = os.path.realpath(sysroot) == "/"
+    return [p for p in candidates if os.path.lexists(p) and (on_host or not os.path.islink(p))]
+
+
+def _mounts() -> Iterator[tuple[str, str]]:
+    try:
+        with open("/proc/self/mounts", encoding="utf-8", errors="surrogateescape") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 3:
+                    yield parts[1].replace("\\040", " ").replace("\\011", "\t"), parts[2]
+    except OSError:
+        return
+
+
+def full_prune(sysroot: Path) -> frozenset[str]:
+    """Paths a full scan of ``sysroot`` does not enter: /proc, /sys, /dev, pseudo and network mounts."""
+    prune = {reroot(sysroot, d) for d in FULL_SKIPPED_DIRS}
+    root = os.path.realpath(sysroot)
+    for mountpoint, fstype in _mounts():
+        if fstype in PSEUDO_FS or fstype in NETWORK_FS:
+            if root == "/":
+                prune.add(mountpoint)
+            elif mountpoint.startswith(root.rstrip("/") + "/"):
+                prune.add(os.path.join(os.fspath(sysroot), os.path.relpath(mountpoint, root)))
+    return frozenset(prune)

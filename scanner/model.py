@@ -1,0 +1,219 @@
+"""The scanner's value types: choices as enums, results as frozen dataclasses.
+
+Every layer talks in these types. A file that could not be scanned is a value
+(``Skipped``), not an exception. Paths are ``str`` as ``os`` returns them on POSIX:
+bytes that are not valid UTF-8 are kept as lone surrogates (``surrogateescape``),
+which is lossless; ``report`` turns them into a documented JSON form.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+class Severity(enum.Enum):
+    """How bad a detection is, from the rule's ``severity`` meta."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @classmethod
+    def parse(cls, value: object, default: Severity | None = None) -> Severity:
+        """The severity named by ``value`` (case-insensitive), else ``default`` (medium)."""
+        if isinstance(value, str):
+            try:
+                return cls(value.strip().lower())
+            except ValueError:
+                pass
+        return default if default is not None else cls.MEDIUM
+
+
+class Action(enum.Enum):
+    """What to do with what a scan finds."""
+
+    REPORT = "report"
+    """Change nothing; only report."""
+    QUARANTINE = "quarantine"
+    """Kill the family's processes, move its files into the vault, clean its persistence."""
+    REMOVE = "remove"
+    """As quarantine, but delete the malicious files instead of keeping them."""
+
+
+class OutputFormat(enum.Enum):
+    """How results are rendered."""
+
+    TEXT = "text"
+    JSON = "json"
+    JSONL = "jsonl"
+
+
+class ScanType(enum.Enum):
+    """MSRT's three scan types."""
+
+    CUSTOM = "custom"
+    """The paths given on the command line."""
+    QUICK = "quick"
+    """Where malware drops and persists on this OS."""
+    FULL = "full"
+    """Every local filesystem."""
+
+
+class TargetKind(enum.Enum):
+    """What a detection was found in."""
+
+    FILE = "file"
+    PROCESS = "process"
+
+
+class SkipReason(enum.Enum):
+    """Why something was not scanned. None of these is fatal to a scan."""
+
+    PERMISSION_DENIED = "permission denied"
+    VANISHED = "vanished before it could be scanned"
+    TOO_LARGE = "larger than --max-filesize"
+    TIMEOUT = "scan timed out"
+    SPECIAL_FILE = "not a regular file (FIFO, socket or device)"
+    SYMLINK_OUT_OF_ROOT = "symlink leads out of the scanned roots"
+    SYMLINK_LOOP = "symlink loop or directory already visited"
+    OTHER_FILESYSTEM = "on another filesystem (--one-file-system)"
+    NOT_FOUND = "does not exist"
+    READ_ERROR = "could not be read"
+    ACCESS_DENIED = "access denied"
+    PROCESS_EXITED = "process exited during the scan"
+
+
+@dataclass(frozen=True)
+class RuleHit:
+    """One rule that matched, with what the engine derived from its meta."""
+
+    rule: str
+    """The rule's identifier."""
+    namespace: str
+    """The namespace the rule was compiled in (one per rule file)."""
+    family: str
+    """The malware family: meta ``family``, ``malware_family``, ``malware``, ``tc_detection_name``, else the rule name."""
+    severity: Severity
+    """Meta ``severity``, default medium."""
+    tags: tuple[str, ...] = ()
+    """The rule's tags."""
+    description: str = ""
+    """Meta ``description``, if any."""
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    """What identifies a running process, captured when it was scanned."""
+
+    pid: int
+    """Process id."""
+    name: str
+    """Process name (comm)."""
+    exe: str | None
+    """Path of the executable image, as the kernel reports it (may end in ' (deleted)')."""
+    cmdline: tuple[str, ...]
+    """Command line arguments."""
+    user: str | None
+    """Owner's user name, or uid as text when it has no name."""
+    start_time: float
+    """Start time in seconds since the epoch; with the pid, identifies the process."""
+    where: str = "image"
+    """Where the hit was: ``image`` (the executable) or ``memory`` (only in memory)."""
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One rule that matched one target."""
+
+    kind: TargetKind
+    """File or process."""
+    path: str | None
+    """The file's path (for a process, its executable's path, if known)."""
+    hit: RuleHit
+    """The rule that matched and the family it names."""
+    sha256: str | None = None
+    """Hex SHA-256 of the file's content (files only)."""
+    size: int | None = None
+    """Size of the file in bytes (files only)."""
+    process: ProcessInfo | None = None
+    """The process (processes only)."""
+    action: str = "reported"
+    """The action taken: reported, quarantined, removed, killed, failed: ..., or a dry-run plan."""
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """Something that was not scanned, and why."""
+
+    path: str
+    """The path (or ``pid:N`` for a process)."""
+    reason: SkipReason
+    """Why it was not scanned."""
+    detail: str = ""
+    """Extra detail, such as the OS error message."""
+
+
+@dataclass(frozen=True)
+class SignatureSetInfo:
+    """The signature set a scan used."""
+
+    version: str
+    """Version of the active set, ``YYYY.MM.N``; ``custom`` when only --rules were used."""
+    rule_count: int
+    """Number of rules compiled."""
+    source: str
+    """``bundled``, ``updated`` or ``custom``."""
+    released: str | None = None
+    """Release date of the set (ISO 8601 date), when known."""
+    age_days: int | None = None
+    """Days since the release, when known."""
+    families: tuple[str, ...] = ()
+    """Family names the set detects, from its family data."""
+
+
+@dataclass(frozen=True)
+class ScanCounts:
+    """Totals of one scan."""
+
+    files_scanned: int = 0
+    bytes_scanned: int = 0
+    processes_scanned: int = 0
+    detections: int = 0
+    skipped: int = 0
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    """The canonical result of one scan; JSON and text are rendered from it."""
+
+    scan_id: str
+    """Unique, sortable id of the scan (UTC time plus random suffix)."""
+    scan_type: ScanType
+    """Custom, quick or full."""
+    roots: tuple[str, ...]
+    """The paths that were walked."""
+    started_at: str
+    """ISO 8601 UTC time the scan started."""
+    finished_at: str
+    """ISO 8601 UTC time the scan finished."""
+    duration_s: float
+    """Wall-clock seconds."""
+    signatures: SignatureSetInfo
+    """The rules used."""
+    counts: ScanCounts
+    """Totals."""
+    detections: tuple[Detection, ...] = ()
+    """Every rule hit on every target."""
+    skipped: tuple[Skipped, ...] = ()
+    """Everything that was not scanned, with the reason."""
+    warnings: tuple[str, ...] = ()
+    """Things the user should know (stale signatures, ...)."""
+    action: Action = Action.REPORT
+    """The action that was requested."""
+    exit_code: int = 0
+    """The exit code the scan maps to (0 clean, 1 found, 2 error, 3 found and an action failed)."""
+    extra: Mapping[str, object] = field(default_factory=dict)
+    """Additional report sections added by later stages (remediation outcomes, ...)."""

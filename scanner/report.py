@@ -1,0 +1,172 @@
+"""Rendering results: the versioned JSON report (canonical) and the readable text report.
+
+Paths in JSON: ``path`` is the name as text; when the name is not valid UTF-8, each byte that
+is not is written as ``\\xNN`` in ``path`` and the exact bytes are given, base64-encoded, in
+``path_b64``. ``path_b64`` is present only for such names, so its absence means ``path`` is exact.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Any
+
+from scanner.model import Detection, ProcessInfo, ScanReport, SignatureSetInfo, Skipped
+
+SCHEMA = "scanner.report/1"
+TEXT_SKIPPED_LIMIT = 20
+"""The text report lists at most this many skipped items (the JSON report lists all)."""
+
+
+def display_path(path: str) -> str:
+    """``path`` as printable text: undecodable bytes as ``\\xNN``."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def path_fields(path: str | None, key: str = "path") -> dict[str, str | None]:
+    """``{key: text}`` plus ``{key}_b64`` with the exact bytes when ``path`` is not valid UTF-8."""
+    if path is None:
+        return {key: None}
+    out: dict[str, str | None] = {key: display_path(path)}
+    raw = os.fsencode(path)
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        out[f"{key}_b64"] = base64.b64encode(raw).decode("ascii")
+    return out
+
+
+def path_from_fields(fields: Mapping[str, Any], key: str = "path") -> str:
+    """Inverse of ``path_fields``: the exact path (as an os str) from a JSON object."""
+    b64 = fields.get(f"{key}_b64")
+    if b64:
+        return os.fsdecode(base64.b64decode(b64))
+    return str(fields[key])
+
+
+def process_json(info: ProcessInfo) -> dict[str, Any]:
+    """JSON form of a process."""
+    d = asdict(info)
+    d["cmdline"] = list(info.cmdline)
+    return d
+
+
+def detection_json(d: Detection) -> dict[str, Any]:
+    """JSON form of one detection."""
+    out: dict[str, Any] = {"kind": d.kind.value, **path_fields(d.path)}
+    out.update(
+        rule=d.hit.rule,
+        namespace=d.hit.namespace,
+        family=d.hit.family,
+        severity=d.hit.severity.value,
+        tags=list(d.hit.tags),
+        description=d.hit.description,
+        sha256=d.sha256,
+        size=d.size,
+        pid=d.process.pid if d.process else None,
+        action=d.action,
+    )
+    if d.process is not None:
+        out["process"] = process_json(d.process)
+    return out
+
+
+def skipped_json(s: Skipped) -> dict[str, Any]:
+    """JSON form of one skipped item."""
+    return {**path_fields(s.path), "reason": s.reason.value, "code": s.reason.name.lower(), "detail": s.detail}
+
+
+def signatures_json(info: SignatureSetInfo) -> dict[str, Any]:
+    """JSON form of a signature set's description."""
+    d = asdict(info)
+    d["families"] = list(info.families)
+    return d
+
+
+def report_json(report: ScanReport) -> dict[str, Any]:
+    """The versioned JSON report (schema ``scanner.report/1``)."""
+    return {
+        "schema": SCHEMA,
+        "scan_id": report.scan_id,
+        "scan_type": report.scan_type.value,
+        "roots": [display_path(r) for r in report.roots],
+        "started_at": report.started_at,
+        "finished_at": report.finished_at,
+        "duration_s": report.duration_s,
+        "signatures": signatures_json(report.signatures),
+        "counts": asdict(report.counts),
+        "action": report.action.value,
+        "detections": [detection_json(d) for d in report.detections],
+        "skipped": [skipped_json(s) for s in report.skipped],
+        "warnings": list(report.warnings),
+        "exit_code": report.exit_code,
+        **dict(report.extra),
+    }
+
+
+def dumps(data: object) -> str:
+    """Stable, readable JSON text."""
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def human_bytes(n: float) -> str:
+    """``n`` bytes as B, KiB, MiB, GiB."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def _detection_line(d: Detection) -> str:
+    where = display_path(d.path) if d.path else "?"
+    if d.process is not None:
+        where = f"pid {d.process.pid} ({d.process.name}, {d.process.where}) {where}"
+    action = "" if d.action == "reported" else f"  [{d.action}]"
+    return f"{where}: {d.hit.family} ({d.hit.rule}, {d.hit.severity.value}){action}"
+
+
+def render_text(report: ScanReport) -> str:
+    """The readable report: detections first, then a summary."""
+    lines: list[str] = []
+    if report.detections:
+        lines.append(f"FOUND {len(report.detections)} detection(s):")
+        lines.extend(f"  {_detection_line(d)}" for d in report.detections)
+        lines.append("")
+    if report.skipped:
+        lines.append(f"Skipped {len(report.skipped)} item(s):")
+        lines.extend(
+            f"  {display_path(s.path)}: {s.reason.value}" + (f" ({s.detail})" if s.detail else "")
+            for s in report.skipped[:TEXT_SKIPPED_LIMIT]
+        )
+        if len(report.skipped) > TEXT_SKIPPED_LIMIT:
+            lines.append(f"  ... and {len(report.skipped) - TEXT_SKIPPED_LIMIT} more (see --format json)")
+        lines.append("")
+    for w in report.warnings:
+        lines.append(f"WARNING: {w}")
+    c = report.counts
+    sig = report.signatures
+    age = f", {sig.age_days} days old" if sig.age_days is not None else ""
+    rate = human_bytes(c.bytes_scanned / report.duration_s) + "/s" if report.duration_s > 0 else "-"
+    lines += [
+        "----------- SCAN SUMMARY -----------",
+        f"Scan id:          {report.scan_id} ({report.scan_type.value} scan)",
+        f"Signatures:       {sig.version} ({sig.source}, {sig.rule_count} rules{age})",
+        f"Files scanned:    {c.files_scanned}",
+        f"Data scanned:     {human_bytes(c.bytes_scanned)}",
+    ]
+    if c.processes_scanned:
+        lines.append(f"Processes:        {c.processes_scanned}")
+    lines += [
+        f"Detections:       {c.detections}",
+        f"Skipped:          {c.skipped}",
+        f"Time:             {report.duration_s:.2f} s ({rate})",
+        f"Result:           {RESULT_WORDS.get(report.exit_code, 'error')}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+RESULT_WORDS = {0: "clean", 1: "threats found", 2: "error", 3: "threats found; an action failed"}

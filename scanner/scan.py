@@ -1,0 +1,335 @@
+"""The scan: targets -> engine -> detections, in a bounded pool of threads.
+
+Each file is opened here (no symlink followed, never blocking on a FIFO swapped in after the
+walk), checked to be a regular file, and handed to the engine by descriptor, so the bytes
+matched are those of the file that was opened. yara-python releases the GIL while matching,
+so threads scale with cores.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import pwd
+import queue
+import secrets
+import stat
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from scanner import locations
+from scanner.engine import CompiledRules, Match, MatchFailed, MatchTimeout
+from scanner.model import (
+    Detection,
+    ScanCounts,
+    ScanReport,
+    ScanType,
+    SignatureSetInfo,
+    Skipped,
+    SkipReason,
+    TargetKind,
+)
+from scanner.walk import FileEntry, WalkOptions, skip_for_oserror, walk
+
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+# First bytes -> the LOKI/THOR ``filetype`` external. Longest magic first.
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "DOC"),
+    (b"\x7fELF", "ELF"),
+    (b"\xfe\xed\xfa\xce", "MACH-O"), (b"\xfe\xed\xfa\xcf", "MACH-O"),
+    (b"\xce\xfa\xed\xfe", "MACH-O"), (b"\xcf\xfa\xed\xfe", "MACH-O"),
+    (b"\xca\xfe\xba\xbe", "JAVA"),
+    (b"PK\x03\x04", "ZIP"), (b"%PDF", "PDF"), (b"{\\rtf", "RTF"), (b"Rar!", "RAR"),
+    (b"7z\xbc\xaf", "7Z"), (b"MDMP", "MDMP"), (b"<?php", "PHP"), (b"<%@", "JSP"),
+    (b"\x1f\x8b", "GZIP"), (b"MZ", "EXE"), (b"#!", "SCRIPT"),
+)
+
+
+def filetype_of(head: bytes) -> str:
+    """The ``filetype`` external for a file starting with ``head`` (empty when unknown)."""
+    for magic, name in _MAGIC:
+        if head.startswith(magic):
+            return name
+    return ""
+
+
+@lru_cache(maxsize=4096)
+def owner_name(uid: int) -> str:
+    """User name of ``uid``, or the number as text."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def file_externals(path: str, head: bytes | None, uid: int | None) -> dict[str, str]:
+    """The external variables for a file (LOKI/THOR convention; undecodable bytes shown as \\xNN)."""
+    shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    name = os.path.basename(shown)
+    ext = os.path.splitext(name)[1].lower()
+    return {
+        "filename": name,
+        "filepath": os.path.dirname(shown),
+        "extension": ext,
+        "filetype": filetype_of(head) if head is not None else "",
+        "owner": owner_name(uid) if uid is not None else "",
+    }
+
+
+@dataclass(frozen=True)
+class ScanRequest:
+    """What to scan and how."""
+
+    scan_type: ScanType
+    """Custom, quick or full."""
+    paths: tuple[str, ...] = ()
+    """Paths named by the user (custom scans; added to quick/full scans)."""
+    sysroot: Path = Path("/")
+    """Filesystem root for quick and full scan locations."""
+    walk: WalkOptions = field(default_factory=WalkOptions)
+    """Walk options."""
+    jobs: int = 1
+    """Scanning threads."""
+    timeout: int = 60
+    """Per-file timeout in seconds."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot of a running scan, for a progress display."""
+
+    files: int
+    bytes: int
+    skipped: int
+    detections: int
+    current: str
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What scanning one file gave."""
+
+    path: str
+    matches: tuple[Match, ...] = ()
+    sha256: str | None = None
+    size: int = 0
+    skipped: Skipped | None = None
+
+
+def new_scan_id(now: dt.datetime) -> str:
+    """A unique, sortable scan id: UTC time plus a random suffix."""
+    return f"{now.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def roots_for(request: ScanRequest) -> tuple[list[str], WalkOptions]:
+    """The roots to walk and the walk options (with full-scan pruning) for ``request``."""
+    opts = request.walk
+    roots = list(request.paths)
+    if request.scan_type is ScanType.QUICK:
+        roots = locations.quick_roots(request.sysroot) + roots
+    elif request.scan_type is ScanType.FULL:
+        roots = [os.fspath(request.sysroot), *roots]
+        named = {os.path.abspath(p) for p in request.paths}
+        prune = frozenset(p for p in locations.full_prune(request.sysroot) if p not in named)
+        opts = WalkOptions(opts.excludes, opts.one_file_system, opts.max_filesize, opts.prune | prune)
+    return roots, opts
+
+
+def scan_one(entry: FileEntry, rules: CompiledRules, timeout: int, max_filesize: int | None) -> FileResult:
+    """Open and match one file; any failure is a Skipped value."""
+    path = entry.path
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as exc:
+        return FileResult(path, skipped=skip_for_oserror(path, exc))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return FileResult(path, skipped=Skipped(path, SkipReason.SPECIAL_FILE))
+        if max_filesize is not None and st.st_size > max_filesize:
+            return FileResult(path, skipped=Skipped(path, SkipReason.TOO_LARGE, f"{st.st_size} bytes"))
+        head = os.pread(fd, 16, 0) if "filetype" in rules.uses else None
+        ext = file_externals(path, head, st.st_uid if "owner" in rules.uses else None)
+        try:
+            matches = rules.match_fd(fd, ext, timeout)
+        except MatchTimeout as exc:
+            return FileResult(path, skipped=Skipped(path, SkipReason.TIMEOUT, str(exc)))
+        except MatchFailed as exc:
+            return FileResult(path, skipped=Skipped(path, SkipReason.READ_ERROR, str(exc)))
+        digest = _sha256_fd(fd) if matches else None
+        return FileResult(path, tuple(matches), digest, st.st_size)
+    except OSError as exc:
+        return FileResult(path, skipped=Skipped(path, SkipReason.READ_ERROR, exc.strerror or str(exc)))
+    finally:
+        os.close(fd)
+
+
+def _sha256_fd(fd: int) -> str:
+    h = hashlib.sha256()
+    offset = 0
+    while chunk := os.pread(fd, 1 << 20, offset):
+        h.update(chunk)
+        offset += len(chunk)
+    return h.hexdigest()
+
+
+class _Collector:
+    """Thread-safe accumulation of results, readable as a progress snapshot."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.results: list[FileResult] = []
+        self.skipped: list[Skipped] = []
+        self.files = 0
+        self.bytes = 0
+        self.detections = 0
+        self.current = ""
+
+    def add(self, result: FileResult) -> None:
+        with self.lock:
+            self.current = result.path
+            if result.skipped is not None:
+                self.skipped.append(result.skipped)
+                return
+            self.files += 1
+            self.bytes += result.size
+            if result.matches:
+                self.results.append(result)
+                self.detections += len(result.matches)
+
+    def skip(self, skipped: Skipped) -> None:
+        with self.lock:
+            self.skipped.append(skipped)
+
+    def snapshot(self, started: float) -> Progress:
+        with self.lock:
+            return Progress(self.files, self.bytes, len(self.skipped), self.detections, self.current,
+                            time.monotonic() - started)
+
+
+def scan_files(
+    items: Iterable[FileEntry | Skipped],
+    rules: CompiledRules,
+    *,
+    jobs: int,
+    timeout: int,
+    max_filesize: int | None,
+    progress: Callable[[Progress], None] | None = None,
+    progress_interval: float = 0.25,
+) -> tuple[list[FileResult], list[Skipped], int, int]:
+    """Scan every file of ``items`` with ``jobs`` threads; returns (hits, skipped, files, bytes)."""
+    collector = _Collector()
+    work: queue.Queue[FileEntry | None] = queue.Queue(maxsize=max(1, jobs) * 32)
+    stop = threading.Event()
+
+    def worker() -> None:
+        while (entry := work.get()) is not None:
+            if not stop.is_set():
+                collector.add(scan_one(entry, rules, timeout, max_filesize))
+
+    threads = [threading.Thread(target=worker, name=f"scan-{i}", daemon=True) for i in range(max(1, jobs))]
+    for t in threads:
+        t.start()
+    started = last = time.monotonic()
+
+    def tick() -> None:
+        nonlocal last
+        if progress is not None and time.monotonic() - last >= progress_interval:
+            last = time.monotonic()
+            progress(collector.snapshot(started))
+
+    try:
+        for item in items:
+            if isinstance(item, Skipped):
+                collector.skip(item)
+                continue
+            while True:
+                try:
+                    work.put(item, timeout=progress_interval)
+                    break
+                except queue.Full:
+                    tick()
+            tick()
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        for _ in threads:
+            work.put(None)
+        for t in threads:
+            while t.is_alive():
+                t.join(progress_interval)
+                tick()
+    if progress is not None:
+        progress(collector.snapshot(started))
+    return collector.results, collector.skipped, collector.files, collector.bytes
+
+
+def detections_from(results: Sequence[FileResult]) -> list[Detection]:
+    """One detection per (file, rule)."""
+    out = []
+    for r in sorted(results, key=lambda r: r.path):
+        out.extend(
+            Detection(TargetKind.FILE, r.path, m.hit, sha256=r.sha256, size=r.size) for m in r.matches
+        )
+    return out
+
+
+ERROR_REASONS = frozenset({SkipReason.PERMISSION_DENIED, SkipReason.READ_ERROR, SkipReason.TIMEOUT,
+                           SkipReason.NOT_FOUND, SkipReason.ACCESS_DENIED})
+"""Skip reasons that mean something could not be scanned (as opposed to was passed over by design)."""
+
+
+def exit_code(detections: int, failed_actions: int, scanned: int, skipped: Iterable[Skipped]) -> int:
+    """clamscan's convention: 0 clean, 1 found, 2 nothing could be scanned, 3 found and an action failed."""
+    if detections:
+        return 3 if failed_actions else 1
+    if scanned == 0 and any(s.reason in ERROR_REASONS for s in skipped):
+        return 2
+    return 0
+
+
+def run_scan(
+    request: ScanRequest,
+    rules: CompiledRules,
+    signatures: SignatureSetInfo,
+    *,
+    progress: Callable[[Progress], None] | None = None,
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    warnings: Sequence[str] = (),
+    extra: Mapping[str, object] | None = None,
+) -> ScanReport:
+    """Walk and scan the files of ``request``; the report of what was found (nothing is changed)."""
+    started_at = now()
+    t0 = time.monotonic()
+    roots, opts = roots_for(request)
+    results, skipped, files, nbytes = scan_files(
+        walk(roots, opts), rules, jobs=request.jobs, timeout=request.timeout,
+        max_filesize=opts.max_filesize, progress=progress,
+    )
+    detections = detections_from(results)
+    finished_at = now()
+    counts = ScanCounts(files_scanned=files, bytes_scanned=nbytes, detections=len(detections),
+                        skipped=len(skipped))
+    return ScanReport(
+        scan_id=new_scan_id(started_at),
+        scan_type=request.scan_type,
+        roots=tuple(roots),
+        started_at=started_at.isoformat(timespec="seconds"),
+        finished_at=finished_at.isoformat(timespec="seconds"),
+        duration_s=round(time.monotonic() - t0, 3),
+        signatures=signatures,
+        counts=counts,
+        detections=tuple(detections),
+        skipped=tuple(sorted(skipped, key=lambda s: s.path)),
+        warnings=tuple(warnings),
+        exit_code=exit_code(len(detections), 0, files, skipped),
+        extra=dict(extra or {}),
+    )

@@ -1,0 +1,57 @@
+"""The plain-text scan log in the state directory, in the spirit of MSRT's mrt.log.
+
+Every scan appends one block: start, signature version, scan type, results, finish, exit code.
+Blocks are written with one ``write`` on an ``O_APPEND`` descriptor, so concurrent scans never
+interleave inside a block. The log is rotated to ``.1`` when it passes 10 MiB.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from scanner.model import ScanReport
+from scanner.report import display_path
+
+MAX_LOG_BYTES = 10 * 1024 * 1024
+
+
+def format_block(report: ScanReport, command: str = "scan") -> str:
+    """The log block of one scan."""
+    sig = report.signatures
+    lines = [
+        "-" * 72,
+        f"{report.started_at} {command} {report.scan_id} started: {report.scan_type.value} scan, "
+        f"signatures {sig.version} ({sig.source}, {sig.rule_count} rules), action {report.action.value}",
+    ]
+    lines += [f"  root: {display_path(r)}" for r in report.roots[:50]]
+    if len(report.roots) > 50:
+        lines.append(f"  ... and {len(report.roots) - 50} more roots")
+    for d in report.detections:
+        where = display_path(d.path) if d.path else "?"
+        if d.process is not None:
+            where = f"pid {d.process.pid} {where}"
+        lines.append(f"  detected: {d.hit.family} ({d.hit.namespace}:{d.hit.rule}) in {where} -> {d.action}")
+    lines += [f"  warning: {w}" for w in report.warnings]
+    c = report.counts
+    lines.append(
+        f"{report.finished_at} {command} {report.scan_id} finished: files {c.files_scanned}, "
+        f"bytes {c.bytes_scanned}, processes {c.processes_scanned}, detections {c.detections}, "
+        f"skipped {c.skipped}, exit code {report.exit_code}"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def append(log_path: Path, text: str) -> None:
+    """Append ``text`` to the log (creating it 0600), rotating a log that grew too large."""
+    log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        if log_path.stat().st_size > MAX_LOG_BYTES:
+            os.replace(log_path, log_path.with_name(log_path.name + ".1"))
+    except FileNotFoundError:
+        pass
+    fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, text.encode("utf-8", "backslashreplace"))
+    finally:
+        os.close(fd)

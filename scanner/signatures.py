@@ -1,0 +1,373 @@
+"""Signature sets on disk: the bundled set, the active set, their family data and tests.
+
+A set is a directory::
+
+    manifest.toml        version = "YYYY.MM.N", released = "YYYY-MM-DD"
+    families.toml        [[family]] tables (name, aliases, platforms, kind, persistence data)
+    rules/**/*.yar|yara  the rules, one namespace per file
+    samples/<RULE>/*.inert  inert positive samples for each rule (scanner.inert container)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import sys
+import tomllib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from scanner import inert, store
+from scanner.engine import CompiledRules, MatchFailed, MatchTimeout, RuleSource, cache_state, compile_rules
+from scanner.errors import RuleError
+from scanner.model import SignatureSetInfo
+from scanner.state import StateDir
+
+RULE_SUFFIXES = (".yar", ".yara")
+_VERSION_RE = re.compile(r"^\d{4}\.\d{1,2}\.\d+$")
+
+
+@dataclass(frozen=True)
+class Family:
+    """What the signature set knows about one malware family."""
+
+    name: str
+    """The family name, as rules name it in meta ``family``."""
+    aliases: tuple[str, ...] = ()
+    """Other names vendors use."""
+    platforms: tuple[str, ...] = ()
+    """linux, windows or any."""
+    kind: str = ""
+    """miner, ddos-bot, backdoor, rootkit, webshell, ..."""
+    description: str = ""
+    """One sentence."""
+    references: tuple[str, ...] = ()
+    """Public sources."""
+    persistence_paths: tuple[str, ...] = ()
+    """Files the family drops to persist (absolute paths on the infected machine; globs allowed)."""
+    persistence_markers: tuple[str, ...] = ()
+    """Substrings that mark a cron/rc/unit/autostart line as this family's persistence."""
+
+
+@dataclass(frozen=True)
+class SignatureSet:
+    """A signature set directory and its manifest and family data."""
+
+    root: Path
+    """The set's directory."""
+    source: str
+    """``bundled`` or ``updated``."""
+    version: str
+    """``YYYY.MM.N``."""
+    released: dt.date | None
+    """Release date, when the manifest gives one."""
+    families: tuple[Family, ...]
+    """Family data."""
+
+    @classmethod
+    def load(cls, root: Path, source: str) -> SignatureSet:
+        """Read the set at ``root``; RuleError if its manifest or family data is malformed."""
+        manifest = _read_toml(root / "manifest.toml")
+        version = str(manifest.get("version", "0.0.0"))
+        released = manifest.get("released")
+        if isinstance(released, str):
+            try:
+                released = dt.date.fromisoformat(released)
+            except ValueError as exc:
+                raise RuleError(f"{root / 'manifest.toml'}: released is not a date: {released!r}") from exc
+        if not isinstance(released, dt.date):
+            released = None
+        fam_data = _read_toml(root / "families.toml")
+        families = tuple(_family(entry, root) for entry in fam_data.get("family", []))
+        return cls(root, source, version, released, families)
+
+    @property
+    def rules_dir(self) -> Path:
+        """Where the rules are."""
+        return self.root / "rules"
+
+    @property
+    def samples_dir(self) -> Path:
+        """Where the inert positive samples are."""
+        return self.root / "samples"
+
+    def rule_files(self) -> list[Path]:
+        """Every rule file of the set, sorted."""
+        return rule_files(self.rules_dir) if self.rules_dir.is_dir() else []
+
+    def sources(self) -> list[RuleSource]:
+        """The set's rule files, each in its own namespace (``<source>:<relative path>``)."""
+        return [
+            RuleSource(f"{self.source}:{p.relative_to(self.rules_dir).as_posix()}", p) for p in self.rule_files()
+        ]
+
+    def samples(self) -> Iterator[tuple[str, Path]]:
+        """(rule name, inert sample path) for every shipped sample."""
+        if not self.samples_dir.is_dir():
+            return
+        for rule_dir in sorted(self.samples_dir.iterdir()):
+            if rule_dir.is_dir():
+                for sample in sorted(rule_dir.iterdir()):
+                    if sample.is_file():
+                        yield rule_dir.name, sample
+
+    def family(self, name: str) -> Family | None:
+        """The family data for ``name`` (or one of its aliases), if any."""
+        for fam in self.families:
+            if name == fam.name or name in fam.aliases:
+                return fam
+        return None
+
+    def age_days(self, today: dt.date) -> int | None:
+        """Days since release."""
+        return None if self.released is None else (today - self.released).days
+
+
+def _read_toml(path: Path) -> dict[str, object]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        return {}
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise RuleError(f"{path}: cannot be read: {exc}") from exc
+
+
+def _strs(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list):
+        return tuple(str(v) for v in value)
+    return ()
+
+
+def _family(entry: object, root: Path) -> Family:
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+        raise RuleError(f"{root / 'families.toml'}: every [[family]] needs a name")
+    return Family(
+        name=entry["name"],
+        aliases=_strs(entry.get("aliases")),
+        platforms=_strs(entry.get("platforms")),
+        kind=str(entry.get("kind", "")),
+        description=str(entry.get("description", "")),
+        references=_strs(entry.get("references")),
+        persistence_paths=_strs(entry.get("persistence_paths")),
+        persistence_markers=_strs(entry.get("persistence_markers")),
+    )
+
+
+def valid_version(version: str) -> bool:
+    """Whether ``version`` has the ``YYYY.MM.N`` form."""
+    return bool(_VERSION_RE.match(version))
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """Sort key of a ``YYYY.MM.N`` version."""
+    return tuple(int(part) for part in version.split(".")) if valid_version(version) else (0,)
+
+
+def bundled_dir() -> Path:
+    """The signature set shipped with the package (installed beside it, or the checkout's ``signatures/``)."""
+    here = Path(__file__).resolve().parent
+    installed = here / "_signatures"
+    if (installed / "rules").is_dir():
+        return installed
+    return here.parent / "signatures"
+
+
+def bundled_set() -> SignatureSet:
+    """The set shipped with the package."""
+    return SignatureSet.load(bundled_dir(), "bundled")
+
+
+def active_set(state: StateDir) -> SignatureSet:
+    """The set scans use: the installed update if there is one, else the bundled set."""
+    installed = store.active_dir(state)
+    if installed is not None:
+        return SignatureSet.load(installed, "updated")
+    return bundled_set()
+
+
+def rule_files(path: Path) -> list[Path]:
+    """The rule files at ``path``: the file itself, or every .yar/.yara below a directory (sorted)."""
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise RuleError(f"rules not found: {path}")
+    found = sorted(
+        p for p in path.rglob("*") if p.suffix.lower() in RULE_SUFFIXES and p.is_file()
+    )
+    return found
+
+
+def custom_sources(paths: Sequence[Path]) -> list[RuleSource]:
+    """Sources for ``--rules`` paths, each file in its own namespace named after its path."""
+    sources: list[RuleSource] = []
+    used: set[str] = set()
+    for given in paths:
+        files = rule_files(given)
+        if not files:
+            raise RuleError(f"no .yar or .yara files in rules directory: {given}")
+        for f in files:
+            rel = f.name if f == given else f.relative_to(given).as_posix()
+            base = f"{given.name}/{rel}" if f != given else rel
+            ns, n = base, 1
+            while ns in used:
+                n += 1
+                ns = f"{base}#{n}"
+            used.add(ns)
+            sources.append(RuleSource(ns, f))
+    return sources
+
+
+def core_binaries() -> list[Path]:
+    """Files no rule may ever hit: the host's core system binaries and the scanner's own installed files."""
+    names = ["sh", "bash", "dash", "ls", "cp", "mv", "cat", "ps", "top", "ssh", "sshd", "sudo", "su",
+             "login", "passwd", "systemctl", "crontab", "cron", "python3", "tar", "gzip", "curl", "wget",
+             "mount", "init", "systemd", "ld.so", "busybox"]
+    found: list[Path] = []
+    for d in ("/usr/bin", "/bin", "/usr/sbin", "/sbin", "/lib/systemd"):
+        for n in names:
+            p = Path(d) / n
+            if p.is_file() and p.resolve() not in found:
+                found.append(p.resolve())
+    found.append(Path(sys.executable).resolve())
+    pkg = Path(__file__).resolve().parent
+    found.extend(p for p in sorted(pkg.rglob("*")) if p.is_file())
+    return found
+
+
+def verify_set(sigset: SignatureSet, clean_paths: Sequence[Path], cache_dir: Path | None = None) -> list[str]:
+    """Test a set: it compiles, every sample hits its rule, no rule hits a clean file.
+
+    Returns one-line problems (empty means it passed). Raises RuleError when it does not compile.
+    """
+    compiled = compile_rules(sigset.sources(), cache_dir)
+    problems: list[str] = []
+    if not sigset.rule_files():
+        problems.append("the set has no rules")
+    problems.extend(check_samples(sigset, compiled))
+    problems.extend(check_clean(compiled, clean_paths))
+    return problems
+
+
+def check_samples(sigset: SignatureSet, compiled: CompiledRules) -> list[str]:
+    """Every sample must hit the rule it is filed under."""
+    problems = []
+    for rule, sample in sigset.samples():
+        try:
+            data = inert.decode(sample.read_bytes())
+        except (OSError, ValueError) as exc:
+            problems.append(f"sample {sample.relative_to(sigset.root)} cannot be read: {exc}")
+            continue
+        ext = {"filename": sample.stem, "extension": Path(sample.stem).suffix.lower()}
+        hits = {m.hit.rule for m in compiled.match_data(data, ext)}
+        if rule not in hits:
+            problems.append(f"sample {sample.relative_to(sigset.root)} does not hit rule {rule}")
+    return problems
+
+
+def check_clean(compiled: CompiledRules, clean_paths: Sequence[Path], timeout: int = 30) -> list[str]:
+    """No rule may hit any regular file under ``clean_paths`` (symlinks and special files are passed over)."""
+    problems = []
+    for root in clean_paths:
+        for path in _regular_files(root):
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            except OSError:
+                continue
+            try:
+                matches = compiled.match_fd(fd, {"filename": os.path.basename(path)}, timeout)
+            except (MatchFailed, MatchTimeout):
+                continue
+            finally:
+                os.close(fd)
+            problems.extend(f"rule {m.hit.rule} hits clean file {path}" for m in matches)
+    return problems
+
+
+def _regular_files(root: Path) -> Iterator[str]:
+    if root.is_symlink() or root.is_file():
+        if root.is_file():
+            yield os.fspath(root)
+        return
+    for dirpath, _dirs, names in os.walk(root):
+        for name in names:
+            p = os.path.join(dirpath, name)
+            if os.path.isfile(p) and not os.path.islink(p):
+                yield p
+
+
+def clean_corpus() -> list[Path]:
+    """The full clean corpus: /usr/bin, /usr/lib, /usr/share and the Python installation."""
+    paths = [Path("/usr/bin"), Path("/usr/lib"), Path("/usr/share")]
+    for prefix in {sys.base_prefix, sys.prefix}:
+        p = Path(prefix)
+        if not any(p == q or q in p.parents for q in paths):
+            paths.append(p)
+    return [p for p in paths if p.exists()]
+
+
+@dataclass(frozen=True)
+class LoadedRules:
+    """Compiled rules ready for a scan, and what describes them in a report."""
+
+    rules: CompiledRules
+    """The compiled rules."""
+    info: SignatureSetInfo
+    """Version, count and source for the report."""
+    sigset: SignatureSet | None
+    """The active set, unless --no-default-rules."""
+    warnings: tuple[str, ...]
+    """Freshness warnings."""
+
+
+def load_rules(
+    state: StateDir, extra: Sequence[Path], use_default: bool, *, today: dt.date, max_age_days: int
+) -> LoadedRules:
+    """Compile the active set (unless not ``use_default``) plus ``extra`` rule paths, through the cache."""
+    sigset = active_set(state) if use_default else None
+    sources = (sigset.sources() if sigset else []) + custom_sources(extra)
+    if not sources:
+        raise RuleError("no rules to scan with: give --rules PATH or drop --no-default-rules")
+    compiled = compile_rules(sources, state.rule_cache)
+    warnings: list[str] = []
+    if sigset is None:
+        info = SignatureSetInfo("custom", compiled.rule_count, "custom")
+    else:
+        age = sigset.age_days(today)
+        info = SignatureSetInfo(
+            version=sigset.version + ("+custom" if extra else ""),
+            rule_count=compiled.rule_count,
+            source=sigset.source,
+            released=sigset.released.isoformat() if sigset.released else None,
+            age_days=age,
+            families=tuple(f.name for f in sigset.families),
+        )
+        if age is not None and age > max_age_days:
+            warnings.append(
+                f"signatures {sigset.version} are {age} days old (more than {max_age_days}); run 'scanner update'"
+            )
+    return LoadedRules(compiled, info, sigset, tuple(warnings))
+
+
+def describe(state: StateDir, *, today: dt.date) -> dict[str, object]:
+    """What ``signatures info`` shows about the active set (compiles it through the cache if needed)."""
+    sigset = active_set(state)
+    sources = sigset.sources()
+    cached = cache_state(state.rule_cache, sources)
+    compiled = compile_rules(sources, state.rule_cache)
+    return {
+        "version": sigset.version,
+        "released": sigset.released.isoformat() if sigset.released else None,
+        "age_days": sigset.age_days(today),
+        "source": sigset.source,
+        "path": str(sigset.root),
+        "rule_files": len(sources),
+        "rule_count": compiled.rule_count,
+        "families": sorted({f.name for f in sigset.families}),
+        "samples": sum(1 for _ in sigset.samples()),
+        "compiled_cache": "warm" if cached else "cold (compiled now and cached)",
+    }

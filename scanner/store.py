@@ -1,0 +1,277 @@
+"""The on-disk store of installed signature sets and which one is active.
+
+Layout under ``StateDir.signatures``::
+
+    sets/<version>-<suffix>/   complete sets (rules/, samples/, families.toml, manifest.toml)
+    active -> sets/...         symlink; replaced atomically (new symlink + rename)
+    previous -> sets/...       the set that was active before the last swap ("@bundled" for the bundled set)
+    staging/<random>/          sets being unpacked and tested; never pointed to, removed by cleanup
+    held                       a version rolled back from, which ``update`` will not reinstall unforced
+
+No ``active`` link (or one pointing at ``@bundled``) means the bundled set is active.
+
+Why this is safe against kill -9: a set is only ever written in ``staging/``, moved
+whole into ``sets/`` by one rename, and made active by renaming a new symlink over
+``active``. Every step is a single atomic rename, so ``active`` always names either
+the old complete set or the new complete set, never a half-written one. Sets are
+never changed once in ``sets/``, so a scan that loaded a set keeps a consistent view.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from scanner.errors import StateError
+from scanner.state import StateDir
+
+ACTIVE = "active"
+PREVIOUS = "previous"
+SETS = "sets"
+STAGING = "staging"
+HELD = "held"
+BUNDLED = "@bundled"
+"""Link target that stands for the set shipped with the package."""
+
+Checkpoint = Callable[[str], None]
+"""Called with a step name between the steps of a swap (tests use it to crash there)."""
+
+
+@dataclass(frozen=True)
+class InstalledSet:
+    """One set in ``sets/``."""
+
+    path: Path
+    """Its directory."""
+    version: str
+    """Version from its manifest (``?`` when unreadable)."""
+    active: bool
+    """Whether scans use it."""
+    previous: bool
+    """Whether ``rollback`` would return to it."""
+
+
+def _no_checkpoint(_step: str) -> None:
+    return None
+
+
+def _link_target(state: StateDir, name: str) -> str | None:
+    try:
+        return str((state.signatures / name).readlink())
+    except OSError:
+        return None
+
+
+def _resolve(state: StateDir, target: str | None) -> Path | None:
+    if target is None or target == BUNDLED:
+        return None
+    path = (state.signatures / target).resolve()
+    return path if path.is_dir() else None
+
+
+def active_dir(state: StateDir) -> Path | None:
+    """The directory of the installed active set, or None when the bundled set is active."""
+    return _resolve(state, _link_target(state, ACTIVE))
+
+
+def previous_dir(state: StateDir) -> Path | None:
+    """The set ``rollback`` returns to, or None when that is the bundled set (or there is none)."""
+    return _resolve(state, _link_target(state, PREVIOUS))
+
+
+def has_previous(state: StateDir) -> bool:
+    """Whether there is anything to roll back to (an installed set, or the bundled set)."""
+    target = _link_target(state, PREVIOUS)
+    return target == BUNDLED or _resolve(state, target) is not None
+
+
+def read_version(set_dir: Path) -> str | None:
+    """The ``version`` in a set's manifest.toml, if it can be read."""
+    try:
+        with (set_dir / "manifest.toml").open("rb") as f:
+            value = tomllib.load(f).get("version")
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def new_staging(state: StateDir) -> Path:
+    """A fresh, empty directory inside the store (same filesystem, so it can be renamed into place)."""
+    base = state.ensure(state.signatures / STAGING)
+    path = base / secrets.token_hex(8)
+    try:
+        path.mkdir(mode=0o755)
+    except OSError as exc:
+        raise StateError(f"cannot create staging directory {path}: {exc.strerror}") from exc
+    return path
+
+
+def install(state: StateDir, staged: Path, version: str) -> Path:
+    """Move the complete, tested set at ``staged`` into ``sets/``; returns its new place.
+
+    Everything is flushed to disk first, so the set is whole even after a power cut.
+    """
+    sets = state.ensure(state.signatures / SETS)
+    target = sets / f"{version}-{secrets.token_hex(4)}"
+    try:
+        _fsync_tree(staged)
+        staged.rename(target)
+        _fsync_dir(sets)
+    except OSError as exc:
+        raise StateError(f"cannot install signature set into {target}: {exc.strerror}") from exc
+    return target
+
+
+def swap(state: StateDir, new_set: Path | None, checkpoint: Checkpoint = _no_checkpoint) -> None:
+    """Make ``new_set`` (None: the bundled set) active and the current one ``previous``.
+
+    ``previous`` is written first: a crash between the two renames leaves both links on
+    the old set, which is simply "the update did not happen".
+    """
+    current = _link_target(state, ACTIVE)
+    if current is None or _resolve(state, current) is None:
+        current = BUNDLED
+    _set_link(state, PREVIOUS, current)
+    checkpoint("previous-linked")
+    _set_link(state, ACTIVE, BUNDLED if new_set is None else _relative(state, new_set))
+    checkpoint("activated")
+
+
+def rollback(state: StateDir) -> tuple[Path | None, Path | None]:
+    """Make the previous set active again and the current one previous; returns (from, to) dirs.
+
+    None stands for the bundled set. StateError when there is nothing to roll back to.
+    """
+    if not has_previous(state):
+        raise StateError("there is no previous signature set to roll back to")
+    prev_target = _link_target(state, PREVIOUS)
+    assert prev_target is not None
+    cur_target = _link_target(state, ACTIVE)
+    if cur_target is None or _resolve(state, cur_target) is None:
+        cur_target = BUNDLED
+    before = _resolve(state, cur_target)
+    after = _resolve(state, prev_target)
+    _set_link(state, ACTIVE, prev_target)
+    _set_link(state, PREVIOUS, cur_target)
+    return before, after
+
+
+def held_version(state: StateDir) -> str | None:
+    """The version rolled back from, which ``update`` does not reinstall unless forced."""
+    try:
+        text = (state.signatures / HELD).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return text or None
+
+
+def set_held(state: StateDir, version: str | None) -> None:
+    """Record (or with None, clear) the held-back version."""
+    path = state.signatures / HELD
+    try:
+        if version is None:
+            path.unlink(missing_ok=True)
+            return
+        state.ensure(state.signatures)
+        tmp = path.with_name(f".{HELD}.tmp-{secrets.token_hex(4)}")
+        tmp.write_text(version + "\n", encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        raise StateError(f"cannot record held-back version in {path}: {exc.strerror}") from exc
+
+
+def list_sets(state: StateDir) -> list[InstalledSet]:
+    """Every installed set, oldest version first."""
+    sets_dir = state.signatures / SETS
+    active, previous = active_dir(state), previous_dir(state)
+    found: list[InstalledSet] = []
+    try:
+        entries = sorted(sets_dir.iterdir())
+    except OSError:
+        return []
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            path = entry.resolve()
+            found.append(
+                InstalledSet(path, read_version(path) or "?", path == active, path == previous)
+            )
+    found.sort(key=lambda s: (_version_key(s.version), s.path.name))
+    return found
+
+
+def cleanup(state: StateDir) -> list[Path]:
+    """Remove leftovers: staging directories, stray temporary links, and sets neither active nor previous.
+
+    Must only run under the update lock (it would delete a set being staged). Returns what it removed.
+    """
+    removed: list[Path] = []
+    keep = {p for p in (active_dir(state), previous_dir(state)) if p is not None}
+    staging = state.signatures / STAGING
+    with contextlib.suppress(OSError):
+        for entry in staging.iterdir():
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    with contextlib.suppress(OSError):
+        for entry in (state.signatures / SETS).iterdir():
+            if entry.resolve() not in keep:
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry)
+    with contextlib.suppress(OSError):
+        for entry in state.signatures.iterdir():
+            if entry.name.startswith(".") and ".tmp-" in entry.name:
+                entry.unlink(missing_ok=True)
+                removed.append(entry)
+    return removed
+
+
+def _relative(state: StateDir, set_dir: Path) -> str:
+    try:
+        return set_dir.resolve().relative_to(state.signatures.resolve()).as_posix()
+    except ValueError as exc:
+        raise StateError(f"{set_dir} is not inside the signature store {state.signatures}") from exc
+
+
+def _set_link(state: StateDir, name: str, target: str) -> None:
+    link = state.signatures / name
+    tmp = state.signatures / f".{name}.tmp-{secrets.token_hex(4)}"
+    try:
+        state.ensure(state.signatures)
+        tmp.symlink_to(target)
+        tmp.replace(link)
+        _fsync_dir(state.signatures)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise StateError(f"cannot point {link} at {target}: {exc.strerror}") from exc
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(root: Path) -> None:
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            fd = os.open(Path(dirpath, name), os.O_RDONLY | os.O_NOFOLLOW)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_dir(Path(dirpath))
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(p) for p in version.split("."))
+    except ValueError:
+        return (-1,)
