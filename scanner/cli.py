@@ -82,11 +82,10 @@ def common_options(func: F) -> F:
         "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
         help="Configuration file (default: config.toml in the state directory).",
     )(func)
-    func = click.option(
+    return click.option(
         "--home", type=click.Path(file_okay=False, path_type=Path),
         help=f"State directory (default: /var/lib/scanner as root, else the user data directory; env {ENV_HOME}).",
     )(func)
-    return func
 
 
 def make_env(home: Path | None, config_file: Path | None) -> Env:

@@ -108,8 +108,7 @@ def _from_mapping(data: Mapping[str, object], path: Path) -> Config:
                 values[name] = _convert(name, value, path)
             except (UsageError, ValueError, TypeError) as exc:
                 raise ConfigError(f"config file {path}: [{section}] {key}: {exc}") from exc
-    known = {f.name for f in fields(Config)}
-    assert set(values) <= known
+    assert set(values) <= {f.name for f in fields(Config)}
     return Config(**values)  # type: ignore[arg-type]
 
 

@@ -7,6 +7,7 @@ a mounted disk of another machine can be scanned and tests never touch the real 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,12 +62,9 @@ def home_dirs(sysroot: Path) -> list[str]:
             homes.append(reroot(sysroot, parts[5]))
     homes.append(reroot(sysroot, "/root"))
     home_root = reroot(sysroot, "/home")
-    try:
+    with contextlib.suppress(OSError):
         homes.extend(e.path for e in os.scandir(home_root) if e.is_dir(follow_symlinks=False))
-    except OSError:
-        pass
-    seen: set[str] = set()
-    return [h for h in homes if not (h in seen or seen.add(h)) and os.path.isdir(h)]
+    return [h for h in dict.fromkeys(homes) if os.path.isdir(h)]
 
 
 def quick_roots(sysroot: Path) -> list[str]:

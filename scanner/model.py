@@ -95,7 +95,7 @@ class RuleHit:
     namespace: str
     """The namespace the rule was compiled in (one per rule file)."""
     family: str
-    """The malware family: meta ``family``, ``malware_family``, ``malware``, ``tc_detection_name``, else the rule name."""
+    """The malware family: meta family, malware_family, malware, tc_detection_name, else the rule name."""
     severity: Severity
     """Meta ``severity``, default medium."""
     tags: tuple[str, ...] = ()

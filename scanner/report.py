@@ -10,11 +10,12 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from scanner.model import Detection, ProcessInfo, ScanReport, SignatureSetInfo, Skipped
+from scanner.model import Detection, ProcessInfo, ScanReport, SignatureSetInfo, Skipped, SkipReason
 
 SCHEMA = "scanner.report/1"
 TEXT_SKIPPED_LIMIT = 20
@@ -129,6 +130,32 @@ def _detection_line(d: Detection) -> str:
     return f"{where}: {d.hit.family} ({d.hit.rule}, {d.hit.severity.value}){action}"
 
 
+BY_DESIGN = {
+    SkipReason.SYMLINK_OUT_OF_ROOT: "symlinks out of the scanned roots (not followed)",
+    SkipReason.SYMLINK_LOOP: "symlink loops",
+    SkipReason.SPECIAL_FILE: "FIFOs, sockets or devices",
+    SkipReason.OTHER_FILESYSTEM: "other or pseudo filesystems",
+}
+"""Things passed over on purpose: the text report counts them; the JSON report lists each."""
+
+
+def _skipped_lines(skipped: Sequence[Skipped]) -> list[str]:
+    problems = [s for s in skipped if s.reason not in BY_DESIGN]
+    lines = []
+    if problems:
+        lines.append(f"Not scanned ({len(problems)}):")
+        lines.extend(
+            f"  {display_path(s.path)}: {s.reason.value}" + (f" ({s.detail})" if s.detail else "")
+            for s in problems[:TEXT_SKIPPED_LIMIT]
+        )
+        if len(problems) > TEXT_SKIPPED_LIMIT:
+            lines.append(f"  ... and {len(problems) - TEXT_SKIPPED_LIMIT} more (see --format json)")
+    by_design = Counter(s.reason for s in skipped if s.reason in BY_DESIGN)
+    if by_design:
+        lines.append("Passed over by design: " + ", ".join(f"{BY_DESIGN[r]}: {n}" for r, n in by_design.items()))
+    return lines
+
+
 def render_text(report: ScanReport) -> str:
     """The readable report: detections first, then a summary."""
     lines: list[str] = []
@@ -137,13 +164,7 @@ def render_text(report: ScanReport) -> str:
         lines.extend(f"  {_detection_line(d)}" for d in report.detections)
         lines.append("")
     if report.skipped:
-        lines.append(f"Skipped {len(report.skipped)} item(s):")
-        lines.extend(
-            f"  {display_path(s.path)}: {s.reason.value}" + (f" ({s.detail})" if s.detail else "")
-            for s in report.skipped[:TEXT_SKIPPED_LIMIT]
-        )
-        if len(report.skipped) > TEXT_SKIPPED_LIMIT:
-            lines.append(f"  ... and {len(report.skipped) - TEXT_SKIPPED_LIMIT} more (see --format json)")
+        lines.extend(_skipped_lines(report.skipped))
         lines.append("")
     for w in report.warnings:
         lines.append(f"WARNING: {w}")

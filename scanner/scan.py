@@ -274,7 +274,7 @@ def scan_files(
 
 def detections_from(results: Sequence[FileResult]) -> list[Detection]:
     """One detection per (file, rule)."""
-    out = []
+    out: list[Detection] = []
     for r in sorted(results, key=lambda r: r.path):
         out.extend(
             Detection(TargetKind.FILE, r.path, m.hit, sha256=r.sha256, size=r.size) for m in r.matches

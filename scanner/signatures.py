@@ -18,6 +18,7 @@ import tomllib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from scanner import inert, store
 from scanner.engine import CompiledRules, MatchFailed, MatchTimeout, RuleSource, cache_state, compile_rules
@@ -80,7 +81,10 @@ class SignatureSet:
         if not isinstance(released, dt.date):
             released = None
         fam_data = _read_toml(root / "families.toml")
-        families = tuple(_family(entry, root) for entry in fam_data.get("family", []))
+        entries = fam_data.get("family", [])
+        if not isinstance(entries, list):
+            raise RuleError(f"{root / 'families.toml'}: 'family' must be an array of tables ([[family]])")
+        families = tuple(_family(entry, root) for entry in entries)
         return cls(root, source, version, released, families)
 
     @property
@@ -196,10 +200,7 @@ def rule_files(path: Path) -> list[Path]:
         return [path]
     if not path.is_dir():
         raise RuleError(f"rules not found: {path}")
-    found = sorted(
-        p for p in path.rglob("*") if p.suffix.lower() in RULE_SUFFIXES and p.is_file()
-    )
-    return found
+    return sorted(p for p in path.rglob("*") if p.suffix.lower() in RULE_SUFFIXES and p.is_file())
 
 
 def custom_sources(paths: Sequence[Path]) -> list[RuleSource]:
@@ -271,7 +272,7 @@ def check_samples(sigset: SignatureSet, compiled: CompiledRules) -> list[str]:
 
 def check_clean(compiled: CompiledRules, clean_paths: Sequence[Path], timeout: int = 30) -> list[str]:
     """No rule may hit any regular file under ``clean_paths`` (symlinks and special files are passed over)."""
-    problems = []
+    problems: list[str] = []
     for root in clean_paths:
         for path in _regular_files(root):
             try:
@@ -353,7 +354,7 @@ def load_rules(
     return LoadedRules(compiled, info, sigset, tuple(warnings))
 
 
-def describe(state: StateDir, *, today: dt.date) -> dict[str, object]:
+def describe(state: StateDir, *, today: dt.date) -> dict[str, Any]:
     """What ``signatures info`` shows about the active set (compiles it through the cache if needed)."""
     sigset = active_set(state)
     sources = sigset.sources()

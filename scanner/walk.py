@@ -91,12 +91,13 @@ def walk(roots: Sequence[str], options: WalkOptions) -> Iterator[FileEntry | Ski
     excluded = Excluder(options.excludes)
     real_roots = [os.path.realpath(r) for r in roots]
     visited: set[tuple[int, int]] = set()
-    for root in roots:
+    for given in roots:
         try:
-            st = os.stat(root)  # a root that is a symlink is followed
+            st = os.stat(given)  # a root that is a symlink is followed ...
         except OSError as exc:
-            yield skip_for_oserror(root, exc)
+            yield skip_for_oserror(given, exc)
             continue
+        root = os.path.realpath(given)  # ... and reported (and acted on) under its real path
         if excluded(root, os.path.basename(root.rstrip("/")) or root):
             continue
         if stat.S_ISDIR(st.st_mode):

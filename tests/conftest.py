@@ -1,0 +1,87 @@
+"""Shared fixtures: an isolated state directory for every test, and helpers to run the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from scanner.cli import main
+
+# The EICAR test string, assembled so that this file itself is not detected by any scanner.
+EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + b"EICAR-STANDARD-ANTIVIRUS-" + b"TEST-FILE!$H+H*"
+
+EICAR_RULE = """
+rule Test_EICAR {
+    meta:
+        family = "EICAR-Test-File"
+        severity = "low"
+    strings:
+        $a = "EICAR-STANDARD-ANTIVIRUS-TEST-FILE"
+    condition:
+        $a
+}
+"""
+
+
+@pytest.fixture(autouse=True)
+def scanner_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own state directory; nothing is written outside temporary directories."""
+    home = tmp_path_factory.mktemp("scanner-home")
+    monkeypatch.setenv("SCANNER_HOME", str(home))
+    return home
+
+
+@dataclass
+class Result:
+    """What a CLI run gave."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli() -> Iterator[object]:
+    """Run the CLI in-process: ``cli("scan", path, ...)`` -> Result."""
+    runner = CliRunner()
+
+    def run(*args: str | os.PathLike[str], input: str | None = None) -> Result:
+        res = runner.invoke(main, [os.fspath(a) for a in args], input=input, catch_exceptions=False)
+        return Result(res.exit_code, res.stdout, res.stderr)
+
+    yield run
+
+
+def run_module(*args: str | os.PathLike[str], timeout: float = 120, **kwargs: object) -> Result:
+    """Run ``python -m scanner`` in a real subprocess."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "scanner", *[os.fspath(a) for a in args]],
+        capture_output=True, text=True, timeout=timeout, **kwargs,  # type: ignore[call-overload]
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def eicar_rule(tmp_path: Path) -> Path:
+    """A rule file that detects the EICAR string."""
+    p = tmp_path / "rules" / "eicar.yar"
+    p.parent.mkdir()
+    p.write_text(EICAR_RULE)
+    return p
+
+
+@pytest.fixture
+def infected_dir(tmp_path: Path) -> Path:
+    """A directory with one EICAR file and one clean file."""
+    d = tmp_path / "data"
+    d.mkdir()
+    (d / "eicar.com").write_bytes(EICAR)
+    (d / "clean.txt").write_text("nothing to see here\n")
+    return d
