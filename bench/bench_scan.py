@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import corpus_roots, corpus_size, median, python, table, timed  # noqa: E402
+from common import corpus_roots, corpus_size, median, python, table, timed
 
 RULE = 'rule bench_single_string { strings: $a = "scanner-bench-marker-7f3a9c" condition: $a }\n'
 

@@ -13,7 +13,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -22,7 +22,11 @@ import click
 from scanner import __version__, report, scanlog, signatures
 from scanner.config import Config, load_config, parse_size
 from scanner.errors import ScannerError, UsageError
-from scanner.model import OutputFormat, ScanType
+from scanner.history import History
+from scanner.model import Action, OutputFormat, ScanReport, ScanType
+from scanner.quarantine import QuarantineItem, Vault
+from scanner.remediate import Outcome, Policy, history_record, remediate
+from scanner.remediate import undo as undo_scan
 from scanner.scan import Progress, ScanRequest, run_scan
 from scanner.state import ENV_HOME, StateDir, default_home
 from scanner.walk import WalkOptions
@@ -201,12 +205,22 @@ def log_scan(env: Env, text: str) -> None:
               help="Write the report to FILE instead of standard output.")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Progress on stderr (only when it is a terminal).")
+@click.option("--processes/--no-processes", default=None,
+              help="Scan running processes (image and memory) [default: on for quick and full scans].")
+@click.option("--pid", "pids", multiple=True, type=click.IntRange(min=1),
+              help="Scan this process (repeatable); no files are scanned unless PATHs are given too.")
+@click.option("--action", type=click.Choice([a.value for a in Action]),
+              help="report: change nothing; quarantine: kill, move into the vault, clean persistence; "
+                   "remove: the same but delete files [default: report].")
+@click.option("--dry-run", is_flag=True, help="Print what the action would do; change nothing.")
+@click.option("--force", is_flag=True, help="Also move detected files that an installed OS package owns.")
 @common_options
 @handle_errors
 def scan(
     paths: tuple[str, ...], scan_type: str | None, sysroot: Path, rules: tuple[Path, ...], no_default_rules: bool,
     exclude: tuple[str, ...], one_file_system: bool, max_filesize: int | None, timeout: int | None,
-    jobs: int | None, fmt: str, output: Path | None, progress: bool, home: Path | None, config_file: Path | None,
+    jobs: int | None, fmt: str, output: Path | None, progress: bool, processes: bool | None, pids: tuple[int, ...],
+    action: str | None, dry_run: bool, force: bool, home: Path | None, config_file: Path | None,
 ) -> None:
     """Scan PATHs (or, with none, a quick scan) and report what is found."""
     env = make_env(home, config_file)
@@ -214,7 +228,10 @@ def scan(
     for p in paths:
         if not os.path.lexists(p):
             fail(f"path not found: {report.display_path(p)}")
-    kind = ScanType(scan_type) if scan_type else (ScanType.CUSTOM if paths else ScanType.QUICK)
+    kind = ScanType(scan_type) if scan_type else (ScanType.CUSTOM if paths or pids else ScanType.QUICK)
+    # processes belong to this machine: not scanned by default when looking at another root
+    on_host = os.path.realpath(sysroot) == "/"
+    scan_procs = bool(pids) or (processes if processes is not None else kind is not ScanType.CUSTOM and on_host)
     loaded = load_rules(env, rules, not no_default_rules)
     for w in loaded.warnings:
         warn(w)
@@ -229,20 +246,73 @@ def scan(
         ),
         jobs=jobs or cfg.jobs or os.cpu_count() or 1,
         timeout=timeout or cfg.timeout,
+        files=bool(paths) or not pids or scan_type is not None,
+        processes=scan_procs,
+        pids=pids,
+        process_timeout=cfg.process_timeout,
+        process_max_memory=cfg.process_max_memory,
     )
+    policy = Policy(Action(action) if action else cfg.action, force=force, sysroot=sysroot,
+                    kill_grace=cfg.kill_grace)
     show = ProgressLine() if progress and sys.stderr.isatty() else None
-    try:
-        result = run_scan(request, loaded.rules, loaded.info, progress=show, warnings=loaded.warnings)
-    finally:
-        if show is not None:
-            show.close()
-    log_scan(env, scanlog.format_block(result))
-    fmt_ = OutputFormat(fmt)
-    text = report.dumps(report.report_json(result)) if fmt_ is OutputFormat.JSON else report.render_text(result)
-    emit(text, output)
+    result = scan_and_remediate(env, request, loaded, policy, dry_run=dry_run, progress=show, command="scan")
+    emit(render(result, OutputFormat(fmt)), output)
     if output is not None:
         click.echo(f"report written to {output}", err=True)
     sys.exit(result.exit_code)
+
+
+def render(result: ScanReport, fmt: OutputFormat) -> str:
+    """The report as text or JSON."""
+    if fmt is OutputFormat.TEXT:
+        return report.render_text(result)
+    return report.dumps(report.report_json(result))
+
+
+def open_vault(env: Env) -> Vault:
+    """The quarantine vault, after finishing or rolling back anything a crash interrupted."""
+    vault = Vault(env.state.quarantine)
+    for line in vault.recover():
+        warn(f"quarantine: {line}")
+    for bad in vault.damaged():
+        warn(f"quarantine: damaged record {bad} (left alone)")
+    return vault
+
+
+def _systemctl(args: Sequence[str], user: bool) -> str | None:
+    from scanner import sysctl
+
+    res = sysctl.systemctl(list(args), user=user)
+    if res.returncode == 0:
+        return None
+    return (res.stderr.strip().splitlines() or [f"exit status {res.returncode}"])[0]
+
+
+def scan_and_remediate(
+    env: Env, request: ScanRequest, loaded: signatures.LoadedRules, policy: Policy, *, dry_run: bool,
+    progress: ProgressLine | None, command: str,
+) -> ScanReport:
+    """Scan, remediate as ``policy`` says, log, and record the scan in the history."""
+    now = lambda: dt.datetime.now(dt.UTC)  # noqa: E731
+    try:
+        result = run_scan(request, loaded.rules, loaded.info, progress=progress, warnings=loaded.warnings)
+    finally:
+        if progress is not None:
+            progress.close()
+    outcomes: list[Outcome] = []
+    if result.detections and policy.action is not Action.REPORT:
+        families = {f.name: f for f in loaded.sigset.families} if loaded.sigset else {}
+        vault = open_vault(env)
+        result, outcomes = remediate(result, policy, vault, dry_run=dry_run, families=families, now=now,
+                                     systemctl=_systemctl)
+    else:
+        result = replace(result, action=policy.action)
+    log_scan(env, scanlog.format_block(result, command))
+    try:
+        History(env.state.history).save(history_record(result, command, outcomes, dry_run, policy.sysroot))
+    except ScannerError as exc:
+        warn(str(exc))
+    return result
 
 
 # --- signatures -------------------------------------------------------------------------------------
@@ -298,6 +368,144 @@ def signatures_test(clean: tuple[Path, ...], corpus: bool, home: Path | None, co
         fail(f"signature set {sigset.version} failed {len(problems)} check(s)")
     click.echo(f"OK: signature set {sigset.version}: {len(sigset.rule_files())} rule files compile, "
                f"{samples} samples hit their rules, no hit on {len(clean_paths)} clean paths")
+
+
+# --- quarantine ----------------------------------------------------------------------------------------
+
+
+@main.group("quarantine")
+def quarantine_group() -> None:
+    """List, restore and delete quarantined files (and backups of cleaned persistence files)."""
+
+
+def _item_lines(item: QuarantineItem) -> list[str]:
+    data = item.to_json()
+    lines = [f"{k + ':':<17} {v}" for k, v in data.items() if k not in ("original_path_b64",) and v is not None]
+    return [line.replace(f"mode:{' ' * 13}{item.mode}", f"mode:{' ' * 13}{item.mode:o}") for line in lines]
+
+
+@quarantine_group.command("list")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@common_options
+@handle_errors
+def quarantine_list(fmt: str, home: Path | None, config_file: Path | None) -> None:
+    """Every item in the vault, oldest first."""
+    vault = open_vault(make_env(home, config_file))
+    items = vault.list()
+    if fmt == "json":
+        click.echo(report.dumps([i.to_json() for i in items]), nl=False)
+        return
+    if not items:
+        click.echo("The quarantine is empty.")
+        return
+    for i in items:
+        when = i.quarantined_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M")
+        what = i.family or i.reason or ""
+        click.echo(f"{i.id}  {when}  {i.kind.value:<10}  {what:<18}  {i.display_path}")
+
+
+@quarantine_group.command("show")
+@click.argument("item_id")
+@common_options
+@handle_errors
+def quarantine_show(item_id: str, home: Path | None, config_file: Path | None) -> None:
+    """Everything recorded about one item."""
+    vault = open_vault(make_env(home, config_file))
+    for line in _item_lines(vault.get(item_id)):
+        click.echo(line)
+
+
+@quarantine_group.command("restore")
+@click.argument("item_id")
+@click.option("--to", "to", type=click.Path(path_type=str), help="Restore to PATH instead of the original place.")
+@common_options
+@handle_errors
+def quarantine_restore(item_id: str, to: str | None, home: Path | None, config_file: Path | None) -> None:
+    """Put an item back (verified by SHA-256; never overwrites an existing file)."""
+    vault = open_vault(make_env(home, config_file))
+    path = vault.restore(item_id, to=to)
+    click.echo(f"restored {report.display_path(path)}")
+
+
+@quarantine_group.command("delete")
+@click.argument("item_id")
+@common_options
+@handle_errors
+def quarantine_delete(item_id: str, home: Path | None, config_file: Path | None) -> None:
+    """Delete an item from the vault for good."""
+    vault = open_vault(make_env(home, config_file))
+    vault.delete(item_id)
+    click.echo(f"deleted {item_id}")
+
+
+@quarantine_group.command("purge")
+@click.option("--older-than", "days", type=click.IntRange(min=0), metavar="DAYS",
+              help="Delete items older than DAYS [default: the configured retention, 90].")
+@common_options
+@handle_errors
+def quarantine_purge(days: int | None, home: Path | None, config_file: Path | None) -> None:
+    """Delete items older than the retention period."""
+    env = make_env(home, config_file)
+    vault = open_vault(env)
+    gone = vault.purge(days if days is not None else env.config.quarantine_retention_days)
+    click.echo(f"purged {len(gone)} item(s)")
+
+
+# --- history and undo --------------------------------------------------------------------------------
+
+
+@main.command("history")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@common_options
+@handle_errors
+def history_cmd(fmt: str, home: Path | None, config_file: Path | None) -> None:
+    """Every recorded scan: id, time, type, counts, actions."""
+    records = History(make_env(home, config_file).state.history).all()
+    if fmt == "json":
+        click.echo(report.dumps(records), nl=False)
+        return
+    if not records:
+        click.echo("No scans recorded yet.")
+        return
+    for r in records:
+        c = r.get("counts", {})
+        acts = sum(1 for o in r.get("outcomes", []) if o.get("ok"))
+        state = " (undone)" if r.get("undone_at") else " (dry run)" if r.get("dry_run") else ""
+        click.echo(f"{r['scan_id']}  {r.get('command', 'scan'):<8} {r.get('scan_type', ''):<7} "
+                   f"files {c.get('files_scanned', 0):<7} found {c.get('detections', 0):<4} "
+                   f"action {r.get('action', 'report')}: {acts} change(s){state}  exit {r.get('exit_code')}")
+
+
+@main.command("undo")
+@click.argument("scan_id")
+@common_options
+@handle_errors
+def undo_cmd(scan_id: str, home: Path | None, config_file: Path | None) -> None:
+    """Reverse everything scan SCAN_ID changed: restore its files and persistence entries.
+
+    Processes it terminated are not restarted.
+    """
+    env = make_env(home, config_file)
+    hist = History(env.state.history)
+    record = hist.load(scan_id)
+    if record.get("undone_at"):
+        click.echo(f"scan {scan_id} was already undone at {record['undone_at']}; nothing to do")
+        return
+    if not any(o.get("vault_id") or o.get("backup_ids") or o.get("ok") for o in record.get("outcomes", [])):
+        click.echo(f"scan {scan_id} changed nothing; nothing to undo")
+        return
+    vault = open_vault(env)
+    result = undo_scan(record, vault, Path(record.get("sysroot") or "/"), scan_id)
+    for line in result.restored:
+        click.echo(line)
+    for line in result.notes:
+        click.echo(f"note: {line}")
+    for line in result.problems:
+        click.echo(f"problem: {line}", err=True)
+    hist.save({**record, "undone_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+               "undo": {"restored": list(result.restored), "problems": list(result.problems)}})
+    if result.problems:
+        fail(f"undo of {scan_id} was incomplete: {len(result.problems)} problem(s)")
 
 
 if __name__ == "__main__":  # pragma: no cover

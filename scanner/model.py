@@ -125,6 +125,20 @@ class ProcessInfo:
 
 
 @dataclass(frozen=True)
+class FileStamp:
+    """Identity of a file as scanned, so an action later touches exactly that file."""
+
+    dev: int
+    """Device number."""
+    ino: int
+    """Inode number."""
+    size: int
+    """Size in bytes."""
+    mtime_ns: int
+    """Modification time."""
+
+
+@dataclass(frozen=True)
 class Detection:
     """One rule that matched one target."""
 
@@ -142,6 +156,10 @@ class Detection:
     """The process (processes only)."""
     action: str = "reported"
     """The action taken: reported, quarantined, removed, killed, failed: ..., or a dry-run plan."""
+    stamp: FileStamp | None = None
+    """Identity of the file as scanned (files, and process images on disk)."""
+    offsets: tuple[int, ...] = ()
+    """Where the rule's strings matched (byte offsets), to find offending lines in a configuration file."""
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from scanner import locations
 from scanner.engine import CompiledRules, Match, MatchFailed, MatchTimeout
 from scanner.model import (
     Detection,
+    FileStamp,
     ScanCounts,
     ScanReport,
     ScanType,
@@ -98,6 +99,16 @@ class ScanRequest:
     """Scanning threads."""
     timeout: int = 60
     """Per-file timeout in seconds."""
+    files: bool = True
+    """Walk and scan files (False for a --pid-only scan)."""
+    processes: bool = False
+    """Scan running processes (all, or ``pids``)."""
+    pids: tuple[int, ...] = ()
+    """Scan only these processes."""
+    process_timeout: int = 30
+    """Per-process timeout in seconds (image and memory each)."""
+    process_max_memory: int = 2 * 1024 * 1024 * 1024
+    """Processes with a larger resident size are scanned by image only."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +132,7 @@ class FileResult:
     sha256: str | None = None
     size: int = 0
     skipped: Skipped | None = None
+    stamp: FileStamp | None = None
 
 
 def new_scan_id(now: dt.datetime) -> str:
@@ -163,8 +175,10 @@ def scan_one(entry: FileEntry, rules: CompiledRules, timeout: int, max_filesize:
             return FileResult(path, skipped=Skipped(path, SkipReason.TIMEOUT, str(exc)))
         except MatchFailed as exc:
             return FileResult(path, skipped=Skipped(path, SkipReason.READ_ERROR, str(exc)))
-        digest = _sha256_fd(fd) if matches else None
-        return FileResult(path, tuple(matches), digest, st.st_size)
+        if not matches:
+            return FileResult(path, size=st.st_size)
+        stamp = FileStamp(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        return FileResult(path, tuple(matches), _sha256_fd(fd), st.st_size, stamp=stamp)
     except OSError as exc:
         return FileResult(path, skipped=Skipped(path, SkipReason.READ_ERROR, exc.strerror or str(exc)))
     finally:
@@ -277,7 +291,8 @@ def detections_from(results: Sequence[FileResult]) -> list[Detection]:
     out: list[Detection] = []
     for r in sorted(results, key=lambda r: r.path):
         out.extend(
-            Detection(TargetKind.FILE, r.path, m.hit, sha256=r.sha256, size=r.size) for m in r.matches
+            Detection(TargetKind.FILE, r.path, m.hit, sha256=r.sha256, size=r.size, stamp=r.stamp, offsets=m.offsets)
+            for m in r.matches
         )
     return out
 
@@ -296,6 +311,50 @@ def exit_code(detections: int, failed_actions: int, scanned: int, skipped: Itera
     return 0
 
 
+def scan_processes(
+    request: ScanRequest, rules: CompiledRules, jobs: int
+) -> tuple[list[Detection], list[Skipped], int]:
+    """Scan processes: (detections, skipped, processes scanned)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from scanner import processes
+
+    found = list(processes.targets(list(request.pids) if request.pids else None))
+    skipped = [t for t in found if isinstance(t, Skipped)]
+    targets = [t for t in found if isinstance(t, processes.ProcessTarget)]
+    cache: dict[tuple[int, int], tuple[Match, ...]] = {}
+
+    def one(t: processes.ProcessTarget) -> processes.ProcessResult:
+        return processes.scan_process(t, rules, timeout=request.process_timeout,
+                                      max_memory=request.process_max_memory, image_cache=cache)
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="proc") as pool:
+        results = list(pool.map(one, targets))
+    detections: list[Detection] = []
+    for res in results:
+        skipped.extend(res.skipped)
+        digest, stamp = None, None
+        if res.image_matches:
+            try:
+                fd = os.open(f"/proc/{res.info.pid}/exe", os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    st = os.fstat(fd)
+                    digest = _sha256_fd(fd)
+                    stamp = FileStamp(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+                finally:
+                    os.close(fd)
+            except OSError:
+                digest = None
+        for where, matches in (("image", res.image_matches), ("memory", res.memory_matches)):
+            info = processes.with_where(res.info, where)
+            detections.extend(
+                Detection(TargetKind.PROCESS, res.info.exe, m.hit, sha256=digest if where == "image" else None,
+                          process=info, stamp=stamp if where == "image" else None)
+                for m in matches
+            )
+    return detections, skipped, sum(1 for r in results if r.scanned)
+
+
 def run_scan(
     request: ScanRequest,
     rules: CompiledRules,
@@ -309,15 +368,20 @@ def run_scan(
     """Walk and scan the files of ``request``; the report of what was found (nothing is changed)."""
     started_at = now()
     t0 = time.monotonic()
-    roots, opts = roots_for(request)
+    roots, opts = roots_for(request) if request.files else ([], request.walk)
     results, skipped, files, nbytes = scan_files(
         walk(roots, opts), rules, jobs=request.jobs, timeout=request.timeout,
         max_filesize=opts.max_filesize, progress=progress,
     )
     detections = detections_from(results)
+    nprocs = 0
+    if request.processes:
+        proc_detections, proc_skipped, nprocs = scan_processes(request, rules, request.jobs)
+        detections = proc_detections + detections
+        skipped.extend(proc_skipped)
     finished_at = now()
-    counts = ScanCounts(files_scanned=files, bytes_scanned=nbytes, detections=len(detections),
-                        skipped=len(skipped))
+    counts = ScanCounts(files_scanned=files, bytes_scanned=nbytes, processes_scanned=nprocs,
+                        detections=len(detections), skipped=len(skipped))
     return ScanReport(
         scan_id=new_scan_id(started_at),
         scan_type=request.scan_type,
@@ -330,6 +394,6 @@ def run_scan(
         detections=tuple(detections),
         skipped=tuple(sorted(skipped, key=lambda s: s.path)),
         warnings=tuple(warnings),
-        exit_code=exit_code(len(detections), 0, files, skipped),
+        exit_code=exit_code(len(detections), 0, files + nprocs, skipped),
         extra=dict(extra or {}),
     )

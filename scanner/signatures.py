@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from scanner import inert, store
-from scanner.engine import CompiledRules, MatchFailed, MatchTimeout, RuleSource, cache_state, compile_rules
+from scanner.engine import CompiledRules, RuleSource, cache_state, compile_rules
 from scanner.errors import RuleError
 from scanner.model import SignatureSetInfo
+from scanner.scan import scan_files
 from scanner.state import StateDir
+from scanner.walk import WalkOptions, walk
 
 RULE_SUFFIXES = (".yar", ".yara")
 _VERSION_RE = re.compile(r"^\d{4}\.\d{1,2}\.\d+$")
@@ -272,33 +274,10 @@ def check_samples(sigset: SignatureSet, compiled: CompiledRules) -> list[str]:
 
 def check_clean(compiled: CompiledRules, clean_paths: Sequence[Path], timeout: int = 30) -> list[str]:
     """No rule may hit any regular file under ``clean_paths`` (symlinks and special files are passed over)."""
-    problems: list[str] = []
-    for root in clean_paths:
-        for path in _regular_files(root):
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-            except OSError:
-                continue
-            try:
-                matches = compiled.match_fd(fd, {"filename": os.path.basename(path)}, timeout)
-            except (MatchFailed, MatchTimeout):
-                continue
-            finally:
-                os.close(fd)
-            problems.extend(f"rule {m.hit.rule} hits clean file {path}" for m in matches)
-    return problems
-
-
-def _regular_files(root: Path) -> Iterator[str]:
-    if root.is_symlink() or root.is_file():
-        if root.is_file():
-            yield os.fspath(root)
-        return
-    for dirpath, _dirs, names in os.walk(root):
-        for name in names:
-            p = os.path.join(dirpath, name)
-            if os.path.isfile(p) and not os.path.islink(p):
-                yield p
+    roots = [os.fspath(p) for p in clean_paths]
+    hits, _skipped, _files, _bytes = scan_files(walk(roots, WalkOptions()), compiled, jobs=os.cpu_count() or 1,
+                                                timeout=timeout, max_filesize=None)
+    return [f"rule {m.hit.rule} hits clean file {r.path}" for r in hits for m in r.matches]
 
 
 def clean_corpus() -> list[Path]:

