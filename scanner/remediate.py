@@ -372,8 +372,19 @@ class UndoResult:
     """Lines: what undo does not do (processes are not restarted, deleted files are gone)."""
 
 
+def _in_vault(vault: Vault, item_id: str) -> bool:
+    try:
+        vault.get(item_id)
+    except QuarantineError:
+        return False
+    return True
+
+
 def undo(record: Mapping[str, Any], vault: Vault, sysroot: Path, scan_id: str) -> UndoResult:
-    """Reverse the changes recorded for one scan, newest first."""
+    """Reverse the changes recorded for one scan, newest first.
+
+    Safe to run again after an interruption: what was already put back is passed over.
+    """
     restored: list[str] = []
     problems: list[str] = []
     notes: list[str] = []
@@ -386,6 +397,9 @@ def undo(record: Mapping[str, Any], vault: Vault, sysroot: Path, scan_id: str) -
         elif step == Step.REMOVE.value:
             notes.append(f"{o.get('target')} was deleted (--action remove); it cannot be restored")
         elif step == Step.QUARANTINE.value and o.get("vault_id"):
+            if not _in_vault(vault, o["vault_id"]):
+                notes.append(f"{o.get('target')}: no longer in the quarantine (already restored or deleted)")
+                continue
             try:
                 path = vault.restore(o["vault_id"])
                 restored.append(f"restored {display_path(path)}")
@@ -397,6 +411,9 @@ def undo(record: Mapping[str, Any], vault: Vault, sysroot: Path, scan_id: str) -
                 problems.append(msg)
             restored.extend(f"re-created link {display_path(x.path)}" for x in links)
             for bid in o.get("backup_ids", []):
+                if not _in_vault(vault, bid):
+                    notes.append(f"{o.get('target')}: backup {bid} no longer in the quarantine (already restored?)")
+                    continue
                 try:
                     item = vault.get(bid)
                     target = item.original_path

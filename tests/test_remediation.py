@@ -269,3 +269,19 @@ def test_interpreter_killed_script_quarantined_interpreter_untouched(cli, tmp_pa
         if proc.poll() is None:
             proc.kill()
         proc.wait()
+
+
+@pytest.mark.parametrize("step", ["restore:journaled", "restore:temp-written", "restore:placed", "restore:synced",
+                                  "restore:record-removed", "restore:content-removed"])
+def test_undo_killed_midway_then_run_again_loses_nothing(cli, infected_root, rules, scanner_home, step):
+    from conftest import run_module
+
+    before = tree(infected_root)
+    _, rep = run_json(cli, "scan", "--quick", "--sysroot", infected_root, "--rules", rules, "--no-default-rules",
+                      "--action", "quarantine")
+    env = {**os.environ, "SCANNER_HOME": str(scanner_home), "SCANNER_FAULT_STEP": step}
+    res = run_module("undo", rep["scan_id"], env=env)
+    assert res.exit_code == -9, res.stderr  # killed by the injected fault
+    res = cli("undo", rep["scan_id"])
+    assert res.exit_code == 0, res.stdout + res.stderr
+    assert tree(infected_root) == before

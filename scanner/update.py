@@ -1,0 +1,387 @@
+"""Signature updates: fetch the feed's bundle, test it, make it active atomically; roll back.
+
+One updater at a time (an exclusive lock in ``StateDir.locks``). A bundle becomes
+active only after it unpacked safely, every rule compiled, every shipped sample hit
+its rule, and no rule hit the scanner's own files or the host's core binaries; on
+any failure the current set stays active and a ``FeedError`` says which check failed.
+Every update, refusal and rollback is appended to ``StateDir.logs/update.log``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import enum
+import fcntl
+import os
+import re
+import secrets
+import shutil
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from scanner import bundle, feed, signatures, store
+from scanner.errors import FeedError, RuleError, ScannerError, StateError
+from scanner.http import Downloader
+from scanner.state import StateDir
+
+LOG_NAME = "update.log"
+LOCK_NAME = "update.lock"
+_INCLUDE_RE = re.compile(rb'^\s*include\s+"([^"]*)"', re.MULTILINE)
+
+Clock = Callable[[], dt.datetime]
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _no_checkpoint(_step: str) -> None:
+    return None
+
+
+class UpdateStatus(enum.Enum):
+    """What an update or check found and did."""
+
+    UPDATED = "updated"
+    """A newer set was installed and is now active."""
+    UP_TO_DATE = "up-to-date"
+    """The feed offers nothing newer than the active set."""
+    AVAILABLE = "available"
+    """(check only) The feed offers a newer set."""
+    HELD = "held"
+    """The feed's newest set is the one rolled back from; it is not reinstalled unless forced."""
+
+
+@dataclass(frozen=True)
+class UpdateOutcome:
+    """The result of ``update`` or ``check``."""
+
+    status: UpdateStatus
+    """What happened."""
+    active_version: str
+    """The version active after the run."""
+    feed_version: str
+    """The version the feed offers."""
+    previous_version: str | None = None
+    """The version that was active before (when something was installed)."""
+    mirror: str = ""
+    """The mirror that served the feed."""
+    warnings: tuple[str, ...] = ()
+    """Mirrors that failed on the way, and why."""
+
+
+@dataclass(frozen=True)
+class RollbackOutcome:
+    """The result of ``rollback``."""
+
+    from_version: str
+    """The version that was active."""
+    to_version: str
+    """The version now active."""
+    to_bundled: bool
+    """Whether the set now active is the one shipped with the package."""
+
+
+@dataclass(frozen=True)
+class StoreStatus:
+    """What ``signatures info`` shows about installed sets and the feed's trust anchor."""
+
+    active_version: str
+    """Version of the active set."""
+    active_source: str
+    """``updated`` or ``bundled``."""
+    previous_version: str | None
+    """The version ``rollback`` would return to, if any."""
+    held_version: str | None
+    """A version rolled back from, which ``update`` will not reinstall unless forced."""
+    trusted_root: feed.AnchorInfo | None
+    """The feed's trust anchor, if one was given."""
+
+
+def current_version(state: StateDir) -> str:
+    """Version of the active set (installed update or bundled)."""
+    return signatures.active_set(state).version
+
+
+def status(state: StateDir) -> StoreStatus:
+    """The store and trust-anchor state, for ``signatures info``."""
+    active = signatures.active_set(state)
+    prev: str | None = None
+    if store.has_previous(state):
+        prev_dir = store.previous_dir(state)
+        prev = signatures.bundled_set().version if prev_dir is None else store.read_version(prev_dir)
+    return StoreStatus(
+        active_version=active.version,
+        active_source=active.source,
+        previous_version=prev,
+        held_version=store.held_version(state),
+        trusted_root=feed.trusted_root(state.feed),
+    )
+
+
+@contextlib.contextmanager
+def update_lock(state: StateDir) -> Iterator[None]:
+    """Hold the exclusive update lock; FeedError at once if another updater holds it."""
+    path = state.ensure(state.locks) / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+    except OSError as exc:
+        raise StateError(f"cannot open lock file {path}: {exc.strerror}") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise FeedError(
+                f"another signature update or rollback is running (pid {holder}); try again when it ends"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def log_event(state: StateDir, message: str, now: Clock = _utcnow) -> None:
+    """Append one line to the update log (best effort: an unwritable log does not stop an update)."""
+    stamp = now().astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    line = " ".join(message.split())
+    with contextlib.suppress(OSError, StateError):
+        logs = state.ensure(state.logs)
+        with (logs / LOG_NAME).open("a", encoding="utf-8") as f:
+            f.write(f"{stamp} {line}\n")
+
+
+def verify_dir(set_dir: Path, clean_paths: Sequence[Path] | None = None) -> list[str]:
+    """Every activation test on an unpacked set; one-line problems, empty when it passes.
+
+    Shared by the client (before a bundle becomes active) and the publisher (before it signs one).
+    """
+    problems = _include_problems(set_dir)
+    if problems:
+        return problems
+    try:
+        sigset = signatures.SignatureSet.load(set_dir, "updated")
+        if not signatures.valid_version(sigset.version):
+            return [f"manifest version {sigset.version!r} is not of the form YYYY.MM.N"]
+        paths = signatures.core_binaries() if clean_paths is None else list(clean_paths)
+        return signatures.verify_set(sigset, paths)
+    except RuleError as exc:
+        return [str(exc)]
+
+
+def _include_problems(set_dir: Path) -> list[str]:
+    """Rules may include only files inside the set's rules/ (a bundle must not read the host's files)."""
+    rules = (set_dir / "rules").resolve()
+    problems: list[str] = []
+    for path in signatures.rule_files(rules) if rules.is_dir() else []:
+        try:
+            content = path.read_bytes()
+        except OSError as exc:
+            problems.append(f"rule file {path.relative_to(rules)} cannot be read: {exc.strerror}")
+            continue
+        for raw in _INCLUDE_RE.findall(content):
+            name = os.fsdecode(raw)
+            target = (path.parent / name).resolve()
+            if Path(name).is_absolute() or not target.is_relative_to(rules):
+                rel = path.relative_to(rules)
+                problems.append(f"rule file {rel} includes {name!r}, which is outside the set's rules")
+    return problems
+
+
+def write_manifest(set_dir: Path, version: str, released: dt.date) -> None:
+    """Write the set's manifest.toml (the feed's signed version is authoritative)."""
+    (set_dir / "manifest.toml").write_text(
+        f'version = "{version}"\nreleased = "{released.isoformat()}"\n', encoding="utf-8"
+    )
+
+
+def _release_date(set_dir: Path, signed: str | None, now: Clock) -> dt.date:
+    """The release date: the feed's signed one, else the bundle manifest's, else today."""
+    candidates: list[object] = [signed]
+    with contextlib.suppress(RuleError):
+        candidates.append(signatures.SignatureSet.load(set_dir, "updated").released)
+    for value in candidates:
+        if isinstance(value, dt.date):
+            return value
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                return dt.date.fromisoformat(value)
+    return now().date()
+
+
+def activate(
+    state: StateDir,
+    archive: Path,
+    version: str,
+    *,
+    released: str | None = None,
+    clean_paths: Sequence[Path] | None = None,
+    limits: bundle.Limits | None = None,
+    now: Clock = _utcnow,
+    checkpoint: store.Checkpoint = _no_checkpoint,
+) -> Path:
+    """Unpack, test and install the bundle ``archive`` as ``version``, then make it active.
+
+    The caller holds the update lock. ``checkpoint`` is called between steps (tests crash
+    there). FeedError names the failed check; the active set is then unchanged.
+    """
+    store.cleanup(state)
+    staging = store.new_staging(state)
+    try:
+        checkpoint("staging")
+        bundle.extract(archive, staging, limits)
+        checkpoint("extracted")
+        write_manifest(staging, version, _release_date(staging, released, now))
+        problems = verify_dir(staging, clean_paths)
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise FeedError(f"signature set {version} failed its activation tests: {problems[0]}{more}")
+        checkpoint("verified")
+        installed = store.install(state, staging, version)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    checkpoint("installed")
+    store.swap(state, installed, checkpoint)
+    held = store.held_version(state)
+    if held is not None and signatures.version_key(version) >= signatures.version_key(held):
+        store.set_held(state, None)
+    store.cleanup(state)
+    checkpoint("cleaned")
+    return installed
+
+
+def check(
+    state: StateDir,
+    settings: feed.FeedSettings,
+    *,
+    trusted_root: Path | None = None,
+    downloader: Downloader | None = None,
+    now: Clock = _utcnow,
+) -> UpdateOutcome:
+    """Whether the feed offers a newer set than the active one (refreshes metadata, downloads no bundle)."""
+    with update_lock(state):
+        settings = _anchor(state, settings, trusted_root, now)
+        with feed.FeedClient(state.feed, settings, downloader=downloader) as client:
+            release = client.latest()
+        _check_version(release)
+        active = current_version(state)
+        newer = signatures.version_key(release.version) > signatures.version_key(active)
+        return UpdateOutcome(
+            status=UpdateStatus.AVAILABLE if newer else UpdateStatus.UP_TO_DATE,
+            active_version=active,
+            feed_version=release.version,
+            mirror=release.mirror,
+            warnings=release.warnings,
+        )
+
+
+def update(
+    state: StateDir,
+    settings: feed.FeedSettings,
+    *,
+    trusted_root: Path | None = None,
+    force: bool = False,
+    downloader: Downloader | None = None,
+    clean_paths: Sequence[Path] | None = None,
+    limits: bundle.Limits | None = None,
+    now: Clock = _utcnow,
+) -> UpdateOutcome:
+    """Install the feed's set when it is newer than the active one (or always, with ``force``).
+
+    FeedError (one line, naming the failed step) on any failure; the active set is then unchanged.
+    """
+    try:
+        with update_lock(state):
+            return _update_locked(state, settings, trusted_root, force, downloader, clean_paths, limits, now)
+    except ScannerError as exc:
+        log_event(state, f"update failed: {exc}", now)
+        raise
+
+
+def _update_locked(
+    state: StateDir,
+    settings: feed.FeedSettings,
+    trusted_root: Path | None,
+    force: bool,
+    downloader: Downloader | None,
+    clean_paths: Sequence[Path] | None,
+    limits: bundle.Limits | None,
+    now: Clock,
+) -> UpdateOutcome:
+    settings = _anchor(state, settings, trusted_root, now)
+    active = current_version(state)
+    with feed.FeedClient(state.feed, settings, downloader=downloader) as client:
+        release = client.latest()
+        _check_version(release)
+        for warning in release.warnings:
+            log_event(state, f"update warning: {warning}", now)
+        outcome = UpdateOutcome(
+            UpdateStatus.UP_TO_DATE, active, release.version, mirror=release.mirror, warnings=release.warnings
+        )
+        if not force:
+            if signatures.version_key(release.version) <= signatures.version_key(active):
+                return outcome
+            if release.version == store.held_version(state):
+                log_event(state, f"update skipped {release.version}: it was rolled back from", now)
+                return replace(outcome, status=UpdateStatus.HELD)
+        downloads = state.ensure(state.feed / "downloads")
+        archive = downloads / f"bundle-{secrets.token_hex(6)}.tar.gz"
+        try:
+            release = client.download(archive)
+            activate(
+                state, archive, release.version, released=release.released,
+                clean_paths=clean_paths, limits=limits, now=now,
+            )
+        finally:
+            archive.unlink(missing_ok=True)
+    log_event(state, f"update {active} -> {release.version} from {release.mirror}", now)
+    return UpdateOutcome(
+        UpdateStatus.UPDATED, release.version, release.version,
+        previous_version=active, mirror=release.mirror, warnings=release.warnings,
+    )
+
+
+def rollback(state: StateDir, *, now: Clock = _utcnow) -> RollbackOutcome:
+    """Return to the previous set; the set left is held back from automatic reinstall. Logged."""
+    with update_lock(state):
+        before = current_version(state)
+        _from_dir, to_dir = store.rollback(state)
+        after = current_version(state)
+        if signatures.version_key(before) > signatures.version_key(after):
+            store.set_held(state, before)
+        else:
+            store.set_held(state, None)
+        log_event(state, f"rollback {before} -> {after}{' (bundled)' if to_dir is None else ''}", now)
+        return RollbackOutcome(before, after, to_dir is None)
+
+
+def _anchor(
+    state: StateDir, settings: feed.FeedSettings, trusted_root: Path | None, now: Clock
+) -> feed.FeedSettings:
+    """Store a given trust anchor; fall back to the feed shipped with the package, if it ships one."""
+    packaged_mirrors, packaged_root = feed.packaged_feed()
+    if not settings.mirrors and packaged_mirrors:
+        settings = replace(settings, mirrors=packaged_mirrors)
+    if trusted_root is None and packaged_root is not None and feed.trusted_root(state.feed) is None:
+        trusted_root = packaged_root
+    if trusted_root is not None:
+        _set_anchor(state, trusted_root, now)
+    return settings
+
+
+def _set_anchor(state: StateDir, trusted_root: Path, now: Clock) -> None:
+    info = feed.set_trusted_root(state.feed, trusted_root)
+    if info.changed:
+        what = f"version {info.version}, sha256 {info.sha256}"
+        log_event(state, f"trusted root set from {trusted_root}: {what}", now)
+
+
+def _check_version(release: feed.Release) -> None:
+    if not signatures.valid_version(release.version):
+        raise FeedError(
+            f"feed {release.mirror} offers version {release.version!r}, which is not of the form YYYY.MM.N"
+        )
