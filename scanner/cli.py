@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -30,6 +30,9 @@ from scanner.remediate import undo as undo_scan
 from scanner.scan import Progress, ScanRequest, run_scan
 from scanner.state import ENV_HOME, StateDir, default_home
 from scanner.walk import WalkOptions
+
+if TYPE_CHECKING:
+    from scanner import feed as feed_mod
 
 EXIT_CLEAN, EXIT_FOUND, EXIT_ERROR, EXIT_ACTION_FAILED = 0, 1, 2, 3
 EXIT_CODES_HELP = """\b
@@ -290,12 +293,13 @@ def _systemctl(args: Sequence[str], user: bool) -> str | None:
 
 def scan_and_remediate(
     env: Env, request: ScanRequest, loaded: signatures.LoadedRules, policy: Policy, *, dry_run: bool,
-    progress: ProgressLine | None, command: str,
+    progress: ProgressLine | None, command: str, warnings: Sequence[str] = (),
 ) -> ScanReport:
     """Scan, remediate as ``policy`` says, log, and record the scan in the history."""
     now = lambda: dt.datetime.now(dt.UTC)  # noqa: E731
     try:
-        result = run_scan(request, loaded.rules, loaded.info, progress=progress, warnings=loaded.warnings)
+        result = run_scan(request, loaded.rules, loaded.info, progress=progress,
+                          warnings=(*warnings, *loaded.warnings))
     finally:
         if progress is not None:
             progress.close()
@@ -329,8 +333,20 @@ def signatures_group() -> None:
 @handle_errors
 def signatures_info(fmt: str, home: Path | None, config_file: Path | None) -> None:
     """Version, age, rule count, families, source and compiled-cache state of the active set."""
+    from scanner import update
+
     env = make_env(home, config_file)
     info = signatures.describe(env.state, today=dt.datetime.now(dt.UTC).date())
+    st = update.status(env.state)
+    anchor = st.trusted_root
+    info.update(
+        previous_version=st.previous_version,
+        held_version=st.held_version,
+        trusted_root=None if anchor is None else {
+            "path": str(anchor.path), "version": anchor.version, "sha256": anchor.sha256,
+            "expires": anchor.expires.isoformat()},
+        feeds=list(env.config.feeds),
+    )
     if fmt == "json":
         click.echo(report.dumps(info), nl=False)
         return
@@ -341,6 +357,12 @@ def signatures_info(fmt: str, home: Path | None, config_file: Path | None) -> No
     click.echo(f"Rules:          {info['rule_count']} in {info['rule_files']} files")
     click.echo(f"Compiled cache: {info['compiled_cache']}")
     click.echo(f"Families ({len(info['families'])}): {', '.join(info['families'])}")
+    click.echo(f"Previous set:   {info['previous_version'] or 'none'} (scanner signatures rollback)")
+    if info["held_version"]:
+        click.echo(f"Held back:      {info['held_version']} (rolled back from; 'scanner update --force' reinstalls)")
+    anchor_text = (f"root v{anchor.version}, sha256 {anchor.sha256[:16]}..., {anchor.path}" if anchor
+                   else "none (give the feed's root.json once with 'scanner update --trusted-root')")
+    click.echo(f"Trust anchor:   {anchor_text}")
 
 
 @signatures_group.command("test")
@@ -368,6 +390,365 @@ def signatures_test(clean: tuple[Path, ...], corpus: bool, home: Path | None, co
         fail(f"signature set {sigset.version} failed {len(problems)} check(s)")
     click.echo(f"OK: signature set {sigset.version}: {len(sigset.rule_files())} rule files compile, "
                f"{samples} samples hit their rules, no hit on {len(clean_paths)} clean paths")
+
+
+@signatures_group.command("rollback")
+@common_options
+@handle_errors
+def signatures_rollback(home: Path | None, config_file: Path | None) -> None:
+    """Return to the signature set that was active before the last update (logged)."""
+    from scanner import update
+
+    env = make_env(home, config_file)
+    out = update.rollback(env.state)
+    to = f"{out.to_version} (bundled)" if out.to_bundled else out.to_version
+    held = signatures.version_key(out.from_version) > signatures.version_key(out.to_version)
+    click.echo(f"rolled back from {out.from_version} to {to}"
+               + (f"; {out.from_version} will not be reinstalled automatically (use 'scanner update --force')"
+                  if held else ""))
+
+
+# --- update ---------------------------------------------------------------------------------------------
+
+NO_FEED_HELP = (
+    "no update feed configured: run 'scanner update --feed URL --trusted-root root.json' once "
+    "(the publisher's root.json is the trust anchor), or set feeds and trusted_root under [update] in {config}"
+)
+
+
+def feed_settings(env: Env, feeds: Sequence[str], deadline: float | None) -> tuple[feed_mod.FeedSettings, Path | None]:
+    """The mirrors to use (flags, else config) and the HTTP limits."""
+    from scanner import feed as feed_mod
+    from scanner.http import HttpSettings
+
+    mirrors = tuple(feeds) or env.config.feeds
+    http = HttpSettings() if deadline is None else HttpSettings(deadline=deadline)
+    return feed_mod.FeedSettings(mirrors=mirrors, http=http), env.config.trusted_root
+
+
+def feed_configured(env: Env, settings: feed_mod.FeedSettings) -> bool:
+    """Whether there is a feed to update from (given, configured, or shipped with the package)."""
+    from scanner import feed as feed_mod
+
+    return bool(settings.mirrors or feed_mod.packaged_feed()[0])
+
+
+@main.command("update", epilog=EXIT_CODES_HELP)
+@click.option("--feed", "feeds", multiple=True, metavar="URL",
+              help="Feed base URL (https://, http://, file:// or a path); repeat for mirrors, tried in order.")
+@click.option("--trusted-root", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The feed's root.json: the trust anchor, kept in the state directory from then on.")
+@click.option("--check", is_flag=True, help="Only say whether a newer signature set is available.")
+@click.option("--force", is_flag=True, help="Install the feed's set even if it is not newer (or was rolled back).")
+@click.option("--deadline", type=click.FloatRange(min=1), metavar="SECONDS",
+              help="Give up on the whole update after this long [default: 600].")
+@common_options
+@handle_errors
+def update_cmd(feeds: tuple[str, ...], trusted_root: Path | None, check: bool, force: bool, deadline: float | None,
+               home: Path | None, config_file: Path | None) -> None:
+    """Fetch, verify (TUF), test and activate the latest signature set from the update feed."""
+    from scanner import update
+
+    env = make_env(home, config_file)
+    settings, configured_root = feed_settings(env, feeds, deadline)
+    if not feed_configured(env, settings):
+        fail(NO_FEED_HELP.format(config=env.config.source or env.state.config_file))
+    root = trusted_root or configured_root
+    if check:
+        out = update.check(env.state, settings, trusted_root=root)
+    else:
+        out = update.update(env.state, settings, trusted_root=root, force=force)
+    for w in out.warnings:
+        warn(w)
+    match out.status:
+        case update.UpdateStatus.UPDATED:
+            click.echo(f"updated signatures {out.previous_version} -> {out.active_version} (from {out.mirror})")
+        case update.UpdateStatus.AVAILABLE:
+            click.echo(f"a newer signature set is available: {out.feed_version} (active: {out.active_version})")
+        case update.UpdateStatus.HELD:
+            click.echo(f"{out.feed_version} was rolled back from and is held back; use --force to install it")
+        case update.UpdateStatus.UP_TO_DATE:
+            click.echo(f"signatures are up to date: {out.active_version} (feed: {out.feed_version})")
+
+
+# --- monthly and schedule -------------------------------------------------------------------------------
+
+
+@main.command("monthly", epilog=EXIT_CODES_HELP)
+@click.option("--feed", "feeds", multiple=True, metavar="URL", help="Feed base URL (repeatable); default: config.")
+@click.option("--trusted-root", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The feed's root.json trust anchor; default: the one kept in the state directory.")
+@click.option("--sysroot", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("/"),
+              show_default=True, help="Filesystem root to scan.")
+@click.option("--processes/--no-processes", default=None,
+              help="Scan running processes [default: on, unless --sysroot names another root].")
+@click.option("--action", type=click.Choice([a.value for a in Action]),
+              help="What to do with what is found [default: quarantine, restorable with 'scanner undo'].")
+@click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the JSON report to FILE.")
+@common_options
+@handle_errors
+def monthly(feeds: tuple[str, ...], trusted_root: Path | None, sysroot: Path, processes: bool | None,
+            action: str | None, report_file: Path | None, home: Path | None, config_file: Path | None) -> None:
+    """The unattended monthly run: update signatures, quick scan with processes, remediate, log.
+
+    A failed update is logged as a warning and the run goes on with the current set.
+    """
+    from scanner import update
+
+    env = make_env(home, config_file)
+    cfg = env.config
+    with env.state.lock("monthly", "another monthly run"):
+        warnings: list[str] = []
+        settings, configured_root = feed_settings(env, feeds, None)
+        if feed_configured(env, settings):
+            try:
+                out = update.update(env.state, settings, trusted_root=trusted_root or configured_root)
+                warnings.extend(out.warnings)
+            except ScannerError as exc:
+                warnings.append(f"signature update failed; scanning with the current set: {exc}")
+        else:
+            warnings.append("no update feed configured; scanning with the current signature set")
+        loaded = load_rules(env, (), True)
+        on_host = os.path.realpath(sysroot) == "/"
+        request = ScanRequest(
+            scan_type=ScanType.QUICK, sysroot=sysroot,
+            walk=WalkOptions(excludes=cfg.excludes, max_filesize=cfg.max_filesize),
+            jobs=cfg.jobs or os.cpu_count() or 1, timeout=cfg.timeout,
+            processes=processes if processes is not None else on_host,
+            process_timeout=cfg.process_timeout, process_max_memory=cfg.process_max_memory,
+        )
+        policy = Policy(Action(action) if action else cfg.monthly_action, sysroot=sysroot, kill_grace=cfg.kill_grace)
+        result = scan_and_remediate(env, request, loaded, policy, dry_run=False, progress=None, command="monthly",
+                                    warnings=warnings)
+    if report_file is not None:
+        emit(render(result, OutputFormat.JSON), report_file)
+    for w in result.warnings:
+        warn(w)
+    c = result.counts
+    click.echo(f"monthly run {result.scan_id}: signatures {result.signatures.version}, {c.files_scanned} files, "
+               f"{c.processes_scanned} processes, {c.detections} detection(s): "
+               f"{report.RESULT_WORDS.get(result.exit_code, 'error')}; log: {env.state.scan_log}")
+    sys.exit(result.exit_code)
+
+
+@main.group("schedule")
+def schedule_group() -> None:
+    """Install, remove or inspect the monthly run (second Tuesday of each month, like MSRT)."""
+
+
+def _schedule_kind(user: bool | None, scheduler: str) -> Any:
+    from scanner import schedule, sysctl
+
+    systemd = sysctl.systemd_booted() if scheduler == "auto" else scheduler == "systemd"
+    platform = "win32" if scheduler == "windows" else sys.platform
+    return schedule.default_kind(user=user, euid=os.geteuid(), systemd=systemd, platform=platform)
+
+
+_scope_options = [
+    click.option("--system", "user", flag_value=False, default=None, help="System-wide (the default as root)."),
+    click.option("--user", "user", flag_value=True, help="For the current user only."),
+    click.option("--unit-dir", type=click.Path(file_okay=False, path_type=Path),
+                 help="Write the definitions into DIR instead (no systemctl, cron or schtasks is called)."),
+    click.option("--scheduler", type=click.Choice(["auto", "systemd", "cron", "windows"]), default="auto",
+                 show_default=True, help="Which scheduler (auto: systemd when it runs, else cron)."),
+]
+
+
+def scope_options(func: F) -> F:
+    """--system/--user and --unit-dir."""
+    for opt in reversed(_scope_options):
+        func = opt(func)
+    return func
+
+
+def _state_args(home: Path | None, config_file: Path | None) -> list[str]:
+    """Options that make a scheduled command use the same state and configuration as this one."""
+    args: list[str] = []
+    chosen = home if home is not None else (Path(os.environ[ENV_HOME]) if os.environ.get(ENV_HOME) else None)
+    if chosen is not None:
+        args += ["--home", str(chosen.resolve())]
+    if config_file is not None:
+        args += ["--config", str(config_file.resolve())]
+    return args
+
+
+@schedule_group.command("install")
+@scope_options
+@click.option("--time", "at", metavar="'HH:MM[:SS] [ZONE]'",
+              help="Time of day on the second Tuesday [default: 20:00 UTC, after Patch Tuesday's 10:00 Pacific].")
+@click.option("--randomized-delay", type=click.IntRange(min=0, max=6 * 24 * 60), metavar="MINUTES",
+              help="Spread a fleet's runs over this many minutes [default: 240].")
+@click.option("--watch", "watch_paths", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Also install a service that runs 'scanner watch PATH...' at boot (repeatable).")
+@common_options
+@handle_errors
+def schedule_install(user: bool | None, unit_dir: Path | None, scheduler: str, at: str | None,
+                     randomized_delay: int | None, watch_paths: tuple[Path, ...], home: Path | None,
+                     config_file: Path | None) -> None:
+    """Install the monthly run (systemd timer, else cron; a Task Scheduler task on Windows)."""
+    from scanner import schedule
+
+    make_env(home, config_file)  # a broken config is reported now, not at the first scheduled run
+    base = [sys.executable, "-m", "scanner"]
+    state_args = _state_args(home, config_file)
+    watch = [str(p.resolve()) for p in watch_paths]
+    res = schedule.install(
+        _schedule_kind(user, scheduler), unit_dir,
+        command=[*base, "monthly", *state_args],
+        time=at or schedule.DEFAULT_TIME,
+        randomized_delay=(dt.timedelta(minutes=randomized_delay) if randomized_delay is not None
+                          else schedule.DEFAULT_RANDOMIZED_DELAY),
+        watch_paths=watch,
+        watch_command=[*base, "watch", *state_args, *watch] if watch else None,
+        now=dt.datetime.now(dt.UTC),
+    )
+    where = res.location or "the user crontab"
+    click.echo(f"installed the monthly run ({res.kind.value}) in {where}: {res.calendar}")
+    for f in res.files:
+        click.echo(f"  wrote {f}")
+    for c in res.commands:
+        click.echo(f"  {'ran' if res.ran else 'to activate, run'}: {' '.join(c)}")
+    if res.next_run is not None:
+        click.echo(f"next run: {res.next_run.isoformat()} (plus a random delay of up to {res.randomized_delay})")
+
+
+@schedule_group.command("remove")
+@scope_options
+@handle_errors
+def schedule_remove(user: bool | None, unit_dir: Path | None, scheduler: str) -> None:
+    """Remove the monthly run (and the watch service) that 'schedule install' set up."""
+    from scanner import schedule
+
+    res = schedule.remove(_schedule_kind(user, scheduler), unit_dir)
+    if not res.removed:
+        click.echo("nothing to remove: the monthly run is not installed there")
+        return
+    for f in res.removed:
+        click.echo(f"removed {f}")
+
+
+@schedule_group.command("status")
+@scope_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@common_options
+@handle_errors
+def schedule_status(user: bool | None, unit_dir: Path | None, scheduler: str, fmt: str, home: Path | None,
+                    config_file: Path | None) -> None:
+    """Installed or not, where, the next run, and the last run's result."""
+    from scanner import schedule
+
+    env = make_env(home, config_file)
+    last = History(env.state.history).last("monthly")
+    last_run = None
+    if last is not None:
+        last_run = schedule.LastRun(dt.datetime.fromisoformat(last["started_at"]), int(last["exit_code"]),
+                                    last["scan_id"])
+    st = schedule.status(_schedule_kind(user, scheduler), unit_dir, now=dt.datetime.now(dt.UTC), last_run=last_run)
+    data = st.to_dict()
+    if fmt == "json":
+        click.echo(report.dumps(data), nl=False)
+        return
+    if not data["installed"]:
+        click.echo(f"not installed ({data['kind']}, {data['location'] or 'user crontab'})")
+    else:
+        click.echo(f"installed: {data['kind']} in {data['location'] or 'the user crontab'}")
+        click.echo(f"calendar:  {data['calendar']}")
+        click.echo(f"next run:  {data['next_run']}")
+    lr = data.get("last_run")
+    click.echo(f"last run:  {lr['time']} {lr['result']} (scan {lr['scan_id']})" if lr else "last run:  never")
+
+
+# --- feed (publisher) ------------------------------------------------------------------------------------
+
+
+@main.group("feed")
+def feed_group() -> None:
+    """Publish signature sets as a TUF feed (needs the [publish] extra)."""
+
+
+def _show_feed(status: Any) -> None:
+    click.echo(f"feed {status.directory}: serve {status.public}; give clients {status.root_file}")
+    for r in status.roles:
+        click.echo(f"  {r.role:<9} version {r.version:<4} expires {r.expires:%Y-%m-%d %H:%M} UTC")
+    if status.signatures_version:
+        click.echo(f"  signatures {status.signatures_version} (sha256 {status.bundle_sha256})")
+    for w in status.warnings:
+        warn(w)
+
+
+_keys_option = click.option("--keys", "keys", multiple=True, type=click.Path(file_okay=False, path_type=Path),
+                            help="Directory holding role keys (repeatable) [default: DIR/keys].")
+
+
+@feed_group.command("init")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--keys", "keys_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where to write the four private keys [default: DIR/keys].")
+@handle_errors
+def feed_init(directory: Path, keys_dir: Path | None) -> None:
+    """Create a feed in DIRECTORY: Ed25519 keys for root, targets, snapshot, timestamp, and signed metadata."""
+    from scanner import publish
+
+    _show_feed(publish.init(directory, keys_dir=keys_dir))
+
+
+@feed_group.command("publish")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--signatures", "source", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The signature set directory (rules/, samples/, families.toml).")
+@click.option("--version", "version", required=True, help="Version YYYY.MM.N, higher than the last published.")
+@_keys_option
+@handle_errors
+def feed_publish(directory: Path, source: Path, version: str, keys: tuple[Path, ...]) -> None:
+    """Test the set as clients will, then sign and publish it."""
+    from scanner import publish
+
+    _show_feed(publish.publish(directory, source, version, keys=list(keys) or None))
+
+
+@feed_group.command("refresh")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@_keys_option
+@handle_errors
+def feed_refresh(directory: Path, keys: tuple[Path, ...]) -> None:
+    """Re-sign the timestamp (weekly; needs only the timestamp key)."""
+    from scanner import publish
+
+    _show_feed(publish.refresh(directory, keys=list(keys) or None))
+
+
+@feed_group.command("rotate-key")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("role", type=click.Choice(["root", "targets", "snapshot", "timestamp"]))
+@_keys_option
+@handle_errors
+def feed_rotate_key(directory: Path, role: str, keys: tuple[Path, ...]) -> None:
+    """Replace ROLE's key, sign a new root and re-sign what that key signs."""
+    from scanner import publish
+
+    _show_feed(publish.rotate_key(directory, role, keys=list(keys) or None))
+
+
+@feed_group.command("renew-root")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@_keys_option
+@handle_errors
+def feed_renew_root(directory: Path, keys: tuple[Path, ...]) -> None:
+    """Sign a new root version with a fresh expiry (yearly; needs the root key)."""
+    from scanner import publish
+
+    _show_feed(publish.renew_root(directory, keys=list(keys) or None))
+
+
+@feed_group.command("status")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@handle_errors
+def feed_status(directory: Path) -> None:
+    """Versions and expiry of every role, and the published set."""
+    from scanner import publish
+
+    _show_feed(publish.status(directory))
 
 
 # --- quarantine ----------------------------------------------------------------------------------------

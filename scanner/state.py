@@ -7,11 +7,18 @@ for its location, so tests redirect all of them with one setting.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from scanner.errors import StateError
+
+
+class LockBusy(StateError):
+    """Another process holds the lock; the message names its pid."""
 
 ENV_HOME = "SCANNER_HOME"
 SYSTEM_HOME = Path("/var/lib/scanner")
@@ -84,6 +91,30 @@ class StateDir:
     def locks(self) -> Path:
         """Lock files."""
         return self.root / "locks"
+
+    @contextlib.contextmanager
+    def lock(self, name: str, what: str) -> Iterator[None]:
+        """Hold the exclusive lock ``name``; LockBusy at once if another process holds it.
+
+        ``what`` names the holder's work for the message ("another monthly run", ...).
+        The kernel releases the lock when the holder dies, so a crash never leaves it stuck.
+        """
+        path = self.ensure(self.locks) / f"{name}.lock"
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise StateError(f"cannot open lock file {path}: {exc.strerror}") from exc
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+                raise LockBusy(f"{what} is in progress (pid {holder}); try again when it ends") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            yield
+        finally:
+            os.close(fd)
 
     def ensure(self, sub: Path | None = None) -> Path:
         """Create the state directory (0700) or ``sub`` inside it; return the path."""

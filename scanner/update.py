@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import enum
-import fcntl
 import os
 import re
 import secrets
@@ -24,10 +23,10 @@ from pathlib import Path
 from scanner import bundle, feed, signatures, store
 from scanner.errors import FeedError, RuleError, ScannerError, StateError
 from scanner.http import Downloader
-from scanner.state import StateDir
+from scanner.state import LockBusy, StateDir
 
 LOG_NAME = "update.log"
-LOCK_NAME = "update.lock"
+LOCK_NAME = "update"
 _INCLUDE_RE = re.compile(rb'^\s*include\s+"([^"]*)"', re.MULTILINE)
 
 Clock = Callable[[], dt.datetime]
@@ -124,24 +123,11 @@ def status(state: StateDir) -> StoreStatus:
 @contextlib.contextmanager
 def update_lock(state: StateDir) -> Iterator[None]:
     """Hold the exclusive update lock; FeedError at once if another updater holds it."""
-    path = state.ensure(state.locks) / LOCK_NAME
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
-    except OSError as exc:
-        raise StateError(f"cannot open lock file {path}: {exc.strerror}") from exc
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-            raise FeedError(
-                f"another signature update or rollback is running (pid {holder}); try again when it ends"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield
-    finally:
-        os.close(fd)
+        with state.lock(LOCK_NAME, "another signature update or rollback"):
+            yield
+    except LockBusy as exc:
+        raise FeedError(str(exc)) from None
 
 
 def log_event(state: StateDir, message: str, now: Clock = _utcnow) -> None:
