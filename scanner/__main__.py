@@ -2,4 +2,4 @@
 
 from scanner.cli import main
 
-main()
+main(prog_name="scanner")

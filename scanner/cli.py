@@ -285,7 +285,10 @@ def open_vault(env: Env) -> Vault:
 def _systemctl(args: Sequence[str], user: bool) -> str | None:
     from scanner import sysctl
 
-    res = sysctl.systemctl(list(args), user=user)
+    try:
+        res = sysctl.systemctl(list(args), user=user)
+    except ScannerError as exc:
+        return str(exc)
     if res.returncode == 0:
         return None
     return (res.stderr.strip().splitlines() or [f"exit status {res.returncode}"])[0]

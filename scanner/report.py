@@ -156,6 +156,21 @@ def _skipped_lines(skipped: Sequence[Skipped]) -> list[str]:
     return lines
 
 
+def _remediation_lines(section: object) -> list[str]:
+    if not isinstance(section, Mapping):
+        return []
+    lines: list[str] = []
+    if section.get("dry_run"):
+        lines.append("Dry run: nothing was changed. The plan:")
+        lines.extend(f"  {p['description']}" for p in section.get("plan", []))
+    elif section.get("outcomes"):
+        lines.append("Actions:")
+        lines.extend(f"  {'done  ' if o['ok'] else 'FAILED'}  {o['description']}: {o['message']}"
+                     for o in section["outcomes"])
+    lines.extend(f"  note: {n}" for n in section.get("notes", []))
+    return [*lines, ""] if lines else []
+
+
 def render_text(report: ScanReport) -> str:
     """The readable report: detections first, then a summary."""
     lines: list[str] = []
@@ -163,6 +178,7 @@ def render_text(report: ScanReport) -> str:
         lines.append(f"FOUND {len(report.detections)} detection(s):")
         lines.extend(f"  {_detection_line(d)}" for d in report.detections)
         lines.append("")
+    lines.extend(_remediation_lines(report.extra.get("remediation")))
     if report.skipped:
         lines.extend(_skipped_lines(report.skipped))
         lines.append("")
