@@ -13,6 +13,7 @@ time and executable), so a recycled pid is never hit.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -23,7 +24,7 @@ import psutil
 from scanner.engine import CompiledRules, Match, MatchFailed, MatchTimeout
 from scanner.model import ProcessInfo, Skipped, SkipReason
 
-SELF_MARKERS = ("scanner", "-m scanner")
+_YARA_LIB = re.compile(r"/(?:lib)?yara[^/]*\.so(?:\.[0-9.]+)?$")
 
 
 @dataclass(frozen=True)
@@ -117,13 +118,17 @@ def _process(pid: int) -> psutil.Process | Skipped:
         return _skip(pid, SkipReason.NOT_FOUND, "no such process")
 
 
-def is_self_scanner(info: ProcessInfo) -> bool:
-    """Another running instance of this scanner: its memory holds every rule's strings, so it is not memory-scanned.
+def holds_yara_rules(pid: int) -> bool:
+    """Whether the process has a YARA engine loaded (this scanner, LOKI, the yara command, ...).
 
-    Its executable image is still scanned like any other.
+    Such a process holds compiled rules, whose strings every rule matches, in its memory; it is
+    scanned by image only. Its executable image is still scanned like any other.
     """
-    args = " ".join(info.cmdline[:3])
-    return "-m scanner" in args or any(os.path.basename(a) == "scanner" for a in info.cmdline[:2])
+    try:
+        with open(f"/proc/{pid}/maps", encoding="utf-8", errors="surrogateescape") as f:
+            return any(_YARA_LIB.search(line.rstrip("\n")) for line in f)
+    except OSError:
+        return False
 
 
 def scan_process(
@@ -157,7 +162,7 @@ def scan_process(
         except MatchFailed as exc:
             skipped.append(_gone_or(pid, SkipReason.ACCESS_DENIED, f"image: {exc}"))
     memory: tuple[Match, ...] = ()
-    if scan_memory and not is_self_scanner(info):
+    if scan_memory and not holds_yara_rules(pid):
         if target.rss > max_memory:
             skipped.append(_skip(pid, SkipReason.TOO_LARGE, f"memory: resident size {target.rss} bytes"))
         else:

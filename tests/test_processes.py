@@ -107,6 +107,22 @@ def test_memory_only_hit(cli, rule, heap_child):
     assert d["path"] == os.path.realpath(sys.executable) or d["path"].startswith("/")
 
 
+@needs_root
+def test_a_process_holding_yara_rules_is_not_memory_scanned(cli, rule):
+    """Another scanner's memory holds every rule's strings: it is scanned by image only."""
+    code = ("import sys, time, yara; r = yara.compile(filepath=sys.argv[1]); "
+            "print('ready', flush=True); time.sleep(120)")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(rule)], stdout=subprocess.PIPE)
+    try:
+        wait_started(proc)
+        res, rep = scan_pid(cli, rule, proc.pid)
+        assert res.exit_code == 0, rep["detections"]
+        assert rep["counts"]["processes_scanned"] == 1
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_exited_process_is_not_an_error(cli, rule):
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()

@@ -73,6 +73,17 @@ def test_no_rule_hits_the_clean_corpus_or_our_own_files(compiled):
     assert signatures.check_clean(compiled, [*corpus, *own, *signatures.core_binaries()]) == []
 
 
+def test_no_rule_hits_the_compiled_rules(compiled, tmp_path):
+    """The compiled-rule cache holds every string literal (NUL-terminated): it must not be detected."""
+    import yara
+
+    path = tmp_path / "bundled.yarc"
+    yara.compile(filepaths={s.namespace: os.fspath(s.path) for s in BUNDLED.sources()},
+                 externals=dict.fromkeys(("filename", "filepath", "extension", "filetype", "owner"), "")).save(
+        os.fspath(path))
+    assert signatures.check_clean(compiled, [tmp_path]) == []
+
+
 def test_signatures_info_and_test_commands(cli):
     res = cli("signatures", "info", "--format", "json")
     assert res.exit_code == 0, res.stderr

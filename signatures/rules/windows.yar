@@ -137,6 +137,7 @@ rule CobaltStrike_Beacon_Strings
 
     condition:
         filesize < 20MB
+        and uint32(0) != 0x41524159  // "YARA": compiled rule files hold these literals NUL-terminated too
         and (uint16(0) == 0x5A4D or 1 of ($dll*))
         and $loader
         and 3 of ($s_*)
