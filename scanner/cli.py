@@ -474,6 +474,61 @@ def update_cmd(feeds: tuple[str, ...], trusted_root: Path | None, check: bool, f
             click.echo(f"signatures are up to date: {out.active_version} (feed: {out.feed_version})")
 
 
+# --- watch ----------------------------------------------------------------------------------------------
+
+
+@main.command("watch", epilog=EXIT_CODES_HELP)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=str))
+@click.option("--action", type=click.Choice([Action.QUARANTINE.value, Action.REPORT.value]),
+              default=Action.QUARANTINE.value, show_default=True,
+              help="quarantine (restorable) what is found, or only report it.")
+@click.option("--format", "fmt", type=click.Choice(["text", "jsonl"]), default="text", show_default=True,
+              help="One line per event: readable text, or one JSON object.")
+@click.option("--rules", "rules", multiple=True, type=click.Path(path_type=Path),
+              help="Also use these rules: a .yar/.yara file or a directory of them (repeatable).")
+@click.option("--no-default-rules", is_flag=True, help="Do not use the active signature set.")
+@click.option("--initial-scan", is_flag=True, help="Also scan what is already in the folders at start.")
+@click.option("--exclude", multiple=True, metavar="GLOB", help="Do not scan matching paths (repeatable).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), help="Scanning threads [default: CPU count].")
+@common_options
+@handle_errors
+def watch_cmd(paths: tuple[str, ...], action: str, fmt: str, rules: tuple[Path, ...], no_default_rules: bool,
+              initial_scan: bool, exclude: tuple[str, ...], jobs: int | None, home: Path | None,
+              config_file: Path | None) -> None:
+    """Watch folders; scan each file once it is complete; quarantine what is found.
+
+    Runs until SIGTERM or Ctrl-C, then stops cleanly and exits 0.
+    """
+    import json
+    import signal
+    import threading
+
+    from scanner import watch as watching
+
+    env = make_env(home, config_file)
+    cfg = env.config
+    config = watching.WatchConfig(
+        paths=paths, state=env.state, action=Action(action), rules=rules, use_default_rules=not no_default_rules,
+        initial_scan=initial_scan, jobs=jobs or cfg.jobs or os.cpu_count() or 1, timeout=cfg.timeout,
+        max_filesize=cfg.max_filesize, excludes=cfg.excludes + exclude,
+        max_signature_age_days=cfg.max_signature_age_days, kill_grace=cfg.kill_grace,
+    )
+    stop = threading.Event()
+    previous = {s: signal.signal(s, lambda _signum, _frame: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
+
+    def line(ev: watching.WatchEvent) -> str:
+        if fmt == "jsonl":
+            return json.dumps(watching.event_json(ev), ensure_ascii=False)
+        return watching.event_text(ev)
+
+    try:
+        code = watching.run_watch(config, emit=lambda ev: click.echo(line(ev)), stop=stop, systemctl=_systemctl)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    sys.exit(code)
+
+
 # --- monthly and schedule -------------------------------------------------------------------------------
 
 

@@ -145,8 +145,14 @@ def plan(
     *,
     families: Mapping[str, Family] | None = None,
     packages: PackageIndex | None = None,
+    persistence_search: bool = True,
 ) -> Plan:
-    """Decide what to do about ``detections`` (nothing for the report action)."""
+    """Decide what to do about ``detections`` (nothing for the report action).
+
+    With ``persistence_search`` False, only processes and files are planned, and no persistence
+    location is read: for a caller (the watch) that has already set aside detected files that are
+    persistence locations, and looks for persistence in a second, slower pass.
+    """
     if policy.action is Action.REPORT or not detections:
         return Plan()
     families = families or {}
@@ -170,7 +176,8 @@ def plan(
         assert info is not None
         actions.append(PlannedAction(Step.KILL, f"pid {info.pid}", _fams(dets), _rules(dets), process=info))
 
-    config_files = persistence.classify_paths(os.fspath(policy.sysroot), files) if files else {}
+    search = persistence_search and bool(files or kills)
+    config_files = persistence.classify_paths(os.fspath(policy.sysroot), files) if search and files else {}
     config_hits: dict[str, persistence.ConfigHit] = {}
     moved: dict[str, str] = {}
     for path, dets in sorted(files.items()):
@@ -193,6 +200,8 @@ def plan(
         moved[path] = d.hit.family
 
     notes: list[str] = []
+    if not search:
+        return Plan(tuple(sorted(actions, key=lambda a: list(Step).index(a.step))), ())
     fams = {f for a in actions for f in a.families} | {h.family for h in config_hits.values()}
     known = [families[f] for f in sorted(fams) if f in families]
     try:

