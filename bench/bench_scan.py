@@ -68,7 +68,7 @@ def main() -> None:
         base_py.write_text(BASELINE)
         env = {**os.environ, "SCANNER_HOME": str(Path(tmp) / "home")}
         scanner = [python(), "-m", "scanner", "scan", "--no-default-rules", "--rules", str(rule), "--jobs",
-                   str(args.jobs), "--max-filesize", "4G", "--no-progress", "--format", "json", *roots]
+                   str(args.jobs), "--max-filesize", "4G", "--no-progress", "--no-cache", "--format", "json", *roots]
         baseline = [python(), str(base_py), str(rule), str(args.jobs), *roots]
         timed(baseline)  # warm the page cache and the compiled-rule cache
         warm = timed(scanner, env)

@@ -22,6 +22,7 @@ import click
 from scanner import __version__, report, scanlog, signatures
 from scanner.config import Config, load_config, parse_size
 from scanner.errors import ScannerError, UsageError
+from scanner.filecache import CacheMode
 from scanner.history import History
 from scanner.model import Action, OutputFormat, ScanReport, ScanType
 from scanner.quarantine import QuarantineItem, Vault
@@ -217,13 +218,15 @@ def log_scan(env: Env, text: str) -> None:
                    "remove: the same but delete files [default: report].")
 @click.option("--dry-run", is_flag=True, help="Print what the action would do; change nothing.")
 @click.option("--force", is_flag=True, help="Also move detected files that an installed OS package owns.")
+@click.option("--no-cache", is_flag=True,
+              help="Read every file, even one found clean before and unchanged since (a full scan always does).")
 @common_options
 @handle_errors
 def scan(
     paths: tuple[str, ...], scan_type: str | None, sysroot: Path, rules: tuple[Path, ...], no_default_rules: bool,
     exclude: tuple[str, ...], one_file_system: bool, max_filesize: int | None, timeout: int | None,
     jobs: int | None, fmt: str, output: Path | None, progress: bool, processes: bool | None, pids: tuple[int, ...],
-    action: str | None, dry_run: bool, force: bool, home: Path | None, config_file: Path | None,
+    action: str | None, dry_run: bool, force: bool, no_cache: bool, home: Path | None, config_file: Path | None,
 ) -> None:
     """Scan PATHs (or, with none, a quick scan) and report what is found."""
     env = make_env(home, config_file)
@@ -254,6 +257,8 @@ def scan(
         pids=pids,
         process_timeout=cfg.process_timeout,
         process_max_memory=cfg.process_max_memory,
+        cache_dir=env.state.file_cache,
+        cache=cache_mode(kind, no_cache),
     )
     policy = Policy(Action(action) if action else cfg.action, force=force, sysroot=sysroot,
                     kill_grace=cfg.kill_grace)
@@ -263,6 +268,13 @@ def scan(
     if output is not None:
         click.echo(f"report written to {output}", err=True)
     sys.exit(result.exit_code)
+
+
+def cache_mode(kind: ScanType, no_cache: bool) -> CacheMode:
+    """--no-cache reads everything and records nothing; a full scan re-reads every file but refreshes the cache."""
+    if no_cache:
+        return CacheMode.OFF
+    return CacheMode.REFRESH if kind is ScanType.FULL else CacheMode.USE
 
 
 def render(result: ScanReport, fmt: OutputFormat) -> str:
@@ -544,10 +556,12 @@ def watch_cmd(paths: tuple[str, ...], action: str, fmt: str, rules: tuple[Path, 
               help="What to do with what is found [default: quarantine, restorable with 'scanner undo'].")
 @click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the JSON report to FILE.")
+@click.option("--no-cache", is_flag=True, help="Read every file, even one found clean before and unchanged since.")
 @common_options
 @handle_errors
 def monthly(feeds: tuple[str, ...], trusted_root: Path | None, sysroot: Path, processes: bool | None,
-            action: str | None, report_file: Path | None, home: Path | None, config_file: Path | None) -> None:
+            action: str | None, report_file: Path | None, no_cache: bool, home: Path | None,
+            config_file: Path | None) -> None:
     """The unattended monthly run: update signatures, quick scan with processes, remediate, log.
 
     A failed update is logged as a warning and the run goes on with the current set.
@@ -575,6 +589,7 @@ def monthly(feeds: tuple[str, ...], trusted_root: Path | None, sysroot: Path, pr
             jobs=cfg.jobs or os.cpu_count() or 1, timeout=cfg.timeout,
             processes=processes if processes is not None else on_host,
             process_timeout=cfg.process_timeout, process_max_memory=cfg.process_max_memory,
+            cache_dir=env.state.file_cache, cache=cache_mode(ScanType.QUICK, no_cache),
         )
         policy = Policy(Action(action) if action else cfg.monthly_action, sysroot=sysroot, kill_grace=cfg.kill_grace)
         result = scan_and_remediate(env, request, loaded, policy, dry_run=False, progress=None, command="monthly",

@@ -11,14 +11,17 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import yara
 
-from scanner import __version__
+from scanner import __version__, routing
 from scanner.errors import RuleError
 from scanner.model import RuleHit, Severity
 
@@ -30,13 +33,14 @@ FAMILY_META_KEYS: tuple[str, ...] = ("family", "malware_family", "malware", "tc_
 
 _DEFAULT_EXTERNALS: dict[str, str] = dict.fromkeys(EXTERNALS, "")
 _INCLUDE_RE = re.compile(rb'^\s*include\s+"([^"]+)"', re.MULTILINE)
+_EXTERNAL_RE = re.compile(rb"\b(" + b"|".join(name.encode() for name in EXTERNALS) + rb")\b")
 _MAX_OFFSETS = 64
 """How many string-match offsets a match keeps (enough to find offending lines in a config file)."""
 
 
 def engine_version() -> str:
     """Identifies the engine for caches: scanner and libyara versions."""
-    return f"scanner-{__version__}/yara-{yara.__version__}"
+    return f"scanner-{__version__}/yara-{yara.__version__}/routing-{routing.VERSION}"
 
 
 @dataclass(frozen=True)
@@ -92,46 +96,178 @@ def _convert(matches: list[yara.Match]) -> list[Match]:
     return out
 
 
-class CompiledRules:
-    """A compiled rule set, safe to match from many threads at once."""
+class _Lazy:
+    """A compiled rule set loaded on first use (once, whichever thread asks first)."""
 
-    def __init__(self, rules: yara.Rules, rule_count: int, key: str, uses: frozenset[str]) -> None:
+    def __init__(self, load: Callable[[], yara.Rules], rules: yara.Rules | None = None) -> None:
+        self._load = load
         self._rules = rules
+        self._lock = threading.Lock()
+
+    def get(self) -> yara.Rules:
+        rules = self._rules
+        if rules is None:
+            with self._lock:
+                if self._rules is None:
+                    self._rules = self._load()
+                rules = self._rules
+        return rules
+
+    @property
+    def loaded(self) -> bool:
+        return self._rules is not None
+
+
+@dataclass(frozen=True)
+class RouteInfo:
+    """One routed set of a compiled collection (see scanner.routing)."""
+
+    name: str
+    """A label such as ``4d5a.0``: prefix in hex (``any`` for the rest) and size bucket."""
+    routes: tuple[tuple[bytes, int], ...]
+    """The (prefix, size bucket) pairs it serves."""
+    rule_count: int
+    """Reporting rules in it."""
+
+
+@dataclass(frozen=True)
+class Routing:
+    """How files are routed to sets: by their first bytes and their size."""
+
+    prefixes: tuple[bytes, ...]
+    """Prefixes with sets of their own (any other start is routed as ``b""``)."""
+    size_edges: tuple[int, ...]
+    """Size bucket edges."""
+    sets: tuple[tuple[RouteInfo, Callable[[], yara.Rules] | None], ...]
+    """Each set with its loader (None: the whole set serves)."""
+
+
+class CompiledRules:
+    """A compiled rule set, safe to match from many threads at once.
+
+    When routed, a file is matched against the one subset of rules that can match a file of its
+    first two bytes and its size (see ``scanner.routing``); data and process memory always use the
+    whole set. Every set is loaded on first use, so a scan whose files are all in the clean-file
+    cache loads none.
+    """
+
+    def __init__(
+        self,
+        rules: yara.Rules | Callable[[], yara.Rules],
+        rule_count: int,
+        key: str,
+        uses: frozenset[str],
+        table: Routing | None = None,
+    ) -> None:
+        self._full = _Lazy(rules) if callable(rules) else _Lazy(lambda: rules, rules)
         self.rule_count = rule_count
         """Number of rules."""
         self.key = key
         """Hash of the sources and engine version; identifies this set in caches."""
         self.uses = uses
         """Which external variables the sources mention (the scanner computes only those)."""
+        self.routes: tuple[RouteInfo, ...] = ()
+        """The routed sets (empty when every file is matched against the whole set)."""
+        self._prefixes: frozenset[bytes] = frozenset()
+        self._edges: tuple[int, ...] = ()
+        self._table: dict[tuple[bytes, int], tuple[str, _Lazy]] = {}
+        if table is not None:
+            self.routes = tuple(info for info, _ in table.sets)
+            self._prefixes = frozenset(table.prefixes)
+            self._edges = table.size_edges
+            for info, load in table.sets:
+                lazy = self._full if load is None else _Lazy(self._fallback(load))
+                self._table.update(dict.fromkeys(info.routes, (info.name, lazy)))
 
-    def match_fd(self, fd: int, externals: Mapping[str, str], timeout: int) -> list[Match]:
-        """Match an open regular file by descriptor (via /proc/self/fd, so no path race and no encoding issue)."""
-        return self._match(f"/proc/self/fd/{fd}", None, externals, timeout)
+    def _fallback(self, load: Callable[[], yara.Rules]) -> Callable[[], yara.Rules]:
+        """A routed set that cannot be loaded is replaced by the whole set: slower, never wrong."""
+
+        def get() -> yara.Rules:
+            try:
+                return load()
+            except (OSError, yara.Error, RuleError):
+                return self._full.get()
+
+        return get
+
+    @property
+    def routed(self) -> bool:
+        """Whether files are matched against routed sets."""
+        return bool(self._table)
+
+    @property
+    def needs_head(self) -> bool:
+        """Whether matching a file needs its first bytes (routing, or the ``filetype`` external)."""
+        return self.routed or "filetype" in self.uses
+
+    def loaded(self) -> list[str]:
+        """Names of the sets loaded so far (``full`` and route names); for tests and benchmarks."""
+        names = ["full"] if self._full.loaded else []
+        for name, lazy in self._table.values():
+            if lazy.loaded and lazy is not self._full and name not in names:
+                names.append(name)
+        return names
+
+    def route_name(self, head: bytes, size: int) -> str:
+        """The set a file starting with ``head`` of ``size`` bytes is matched against (``full`` if unrouted)."""
+        entry = self._route(head, size)
+        return "full" if entry is None or entry[1] is self._full else entry[0]
+
+    def _route(self, head: bytes, size: int) -> tuple[str, _Lazy] | None:
+        if not self._table:
+            return None
+        p = head[:routing.HEAD_SIZE]
+        return self._table.get((p if p in self._prefixes else b"", routing.size_bucket(size, self._edges)))
+
+    def match_fd(
+        self, fd: int, externals: Mapping[str, str], timeout: int, head: bytes | None = None,
+        size: int | None = None,
+    ) -> list[Match]:
+        """Match an open regular file by descriptor (via /proc/self/fd, so no path race and no encoding issue).
+
+        Given the file's first bytes ``head`` and its ``size``, a routed set uses only the rules
+        that can match such a file. If either changed while the file was being matched, it is
+        matched again against the whole set, so routing never decides on stale facts.
+        """
+        target = f"/proc/self/fd/{fd}"
+        entry = self._route(head, size) if head is not None and size is not None else None
+        if entry is None or head is None:
+            return self._match(self._full, target, None, externals, timeout)
+        found = self._match(entry[1], target, None, externals, timeout)
+        try:
+            same = os.fstat(fd).st_size == size and os.pread(fd, routing.HEAD_SIZE, 0) == head[:routing.HEAD_SIZE]
+        except OSError:
+            same = False
+        return found if same else self._match(self._full, target, None, externals, timeout)
 
     def match_path(self, path: str, externals: Mapping[str, str], timeout: int) -> list[Match]:
         """Match a file by path (for paths yara can open itself, such as /proc/PID/exe)."""
-        return self._match(path, None, externals, timeout)
+        return self._match(self._full, path, None, externals, timeout)
 
     def match_data(self, data: bytes, externals: Mapping[str, str] | None = None, timeout: int = 60) -> list[Match]:
         """Match bytes in memory."""
-        return self._match(None, data, externals or {}, timeout)
+        return self._match(self._full, None, data, externals or {}, timeout)
 
     def match_pid(self, pid: int, timeout: int) -> list[Match]:
         """Match the memory of a running process."""
         try:
-            return _convert(self._rules.match(pid=pid, timeout=timeout))
+            return _convert(self._full.get().match(pid=pid, timeout=timeout))
         except yara.TimeoutError as exc:
             raise MatchTimeout(str(exc)) from exc
         except yara.Error as exc:
             raise MatchFailed(str(exc)) from exc
 
-    def _match(self, path: str | None, data: bytes | None, externals: Mapping[str, str], timeout: int) -> list[Match]:
+    @staticmethod
+    def _match(
+        lazy: _Lazy, path: str | None, data: bytes | None, externals: Mapping[str, str], timeout: int
+    ) -> list[Match]:
         ext = {**_DEFAULT_EXTERNALS, **externals}
+        rules = lazy.get()
         try:
             if path is not None:
-                found = self._rules.match(path, externals=ext, timeout=timeout)
+                found = rules.match(path, externals=ext, timeout=timeout)
             else:
-                found = self._rules.match(data=data, externals=ext, timeout=timeout)
+                found = rules.match(data=data, externals=ext, timeout=timeout)
         except yara.TimeoutError as exc:
             raise MatchTimeout(f"no result within {timeout} s") from exc
         except yara.Error as exc:
@@ -139,98 +275,263 @@ class CompiledRules:
         return _convert(found)
 
 
-def _include_closure(path: Path, seen: dict[Path, str]) -> None:
+class _DigestMemo:
+    """Content hashes of rule files by their stat facts, so a warm start need not read every rule file.
+
+    Kept in the compiled-rule cache directory; trusted like it. ctime moves on any change to a
+    file and cannot be set by a program; files changed in the last two seconds are not memoised.
+    """
+
+    NAME = "digests.json"
+    SETTLE_NS = 2_000_000_000
+
+    def __init__(self, cache_dir: Path | None) -> None:
+        self._path = cache_dir / self.NAME if cache_dir is not None else None
+        self._entries: dict[str, list[object]] = {}
+        self._changed = False
+        if self._path is not None:
+            with contextlib.suppress(OSError, ValueError):
+                loaded = json.loads(self._path.read_text())
+                if isinstance(loaded, dict) and loaded.get("engine") == engine_version():
+                    self._entries = dict(loaded.get("files", {}))
+
+    def digest(self, path: Path) -> tuple[str, list[bytes]]:
+        """(sha256 or ``missing``, include targets as written) of ``path``."""
+        key = os.fsdecode(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        try:
+            st = path.stat()
+        except OSError:
+            return "missing", []
+        facts = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+        known = self._entries.get(key)
+        if isinstance(known, list) and len(known) == 7 and known[:5] == facts and isinstance(known[6], list):
+            return str(known[5]), [os.fsencode(str(n)) for n in known[6]]
+        try:
+            content = path.read_bytes()
+        except OSError:
+            return "missing", []
+        digest = hashlib.sha256(content).hexdigest()
+        includes = _INCLUDE_RE.findall(content)
+        settled = time.time_ns() - self.SETTLE_NS
+        if self._path is not None and st.st_mtime_ns < settled and st.st_ctime_ns < settled:
+            self._entries[key] = [*facts, digest, [os.fsdecode(n) for n in includes]]
+            self._changed = True
+        return digest, includes
+
+    def save(self) -> None:
+        """Best effort, like the compiled-rule cache."""
+        if self._path is None or not self._changed:
+            return
+        with contextlib.suppress(OSError):
+            self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self._path.parent, prefix=".tmp-", suffix=".json")
+            with os.fdopen(fd, "w") as f:
+                json.dump({"engine": engine_version(), "files": self._entries}, f)
+            os.replace(tmp, self._path)
+
+
+def _include_closure(path: Path, seen: dict[Path, str], memo: _DigestMemo) -> None:
     """Record ``path`` and every file it includes (recursively) with their content hashes."""
     if path in seen:
         return
-    try:
-        content = path.read_bytes()
-    except OSError:
-        seen[path] = "missing"
-        return
-    seen[path] = hashlib.sha256(content).hexdigest()
-    for name in _INCLUDE_RE.findall(content):
+    digest, includes = memo.digest(path)
+    seen[path] = digest
+    for name in includes:
         target = Path(os.fsdecode(name))
-        _include_closure(target if target.is_absolute() else path.parent / target, seen)
+        _include_closure(target if target.is_absolute() else path.parent / target, seen, memo)
 
 
 def _used_externals(paths: Sequence[Path]) -> frozenset[str]:
-    used: set[str] = set()
+    used: set[bytes] = set()
     for p in paths:
         with contextlib.suppress(OSError):
-            content = p.read_bytes()
-            used.update(name for name in EXTERNALS if re.search(rb"\b" + name.encode() + rb"\b", content))
-    return frozenset(used)
+            used.update(_EXTERNAL_RE.findall(p.read_bytes()))
+    return frozenset(name.decode() for name in used)
 
 
-def source_key(sources: Sequence[RuleSource]) -> tuple[str, list[Path]]:
-    """Hash identifying the compiled form of ``sources`` (content, includes, namespaces, engine)."""
+def source_key(sources: Sequence[RuleSource], cache_dir: Path | None = None) -> tuple[str, list[Path]]:
+    """Hash identifying the compiled form of ``sources`` (content, includes, namespaces, engine).
+
+    With ``cache_dir``, content hashes are memoised there by the files' stat facts.
+    """
     h = hashlib.sha256(engine_version().encode())
     files: dict[Path, str] = {}
+    memo = _DigestMemo(cache_dir)
     for src in sources:
         before = len(files)
-        _include_closure(src.path, files)
+        _include_closure(src.path, files, memo)
         h.update(f"\0ns={src.namespace}\0path={src.path}\0".encode("utf-8", "surrogateescape"))
         if len(files) == before:  # the same file twice: its hash is already in
             h.update(files[src.path].encode())
     for p, digest in sorted(files.items()):
         h.update(f"\0{p}\0{digest}".encode("utf-8", "surrogateescape"))
+    memo.save()
     return h.hexdigest(), sorted(files)
 
 
-def compile_rules(sources: Sequence[RuleSource], cache_dir: Path | None = None) -> CompiledRules:
-    """Compile ``sources``, loading from / saving to ``cache_dir`` when given.
-
-    Raises RuleError naming the file and line when a rule does not compile.
-    """
-    if not sources:
-        raise RuleError("no rules to compile: give --rules PATH or drop --no-default-rules")
-    key, files = source_key(sources)
-    uses = _used_externals(files)
-    cached = _load_cached(cache_dir, key, uses) if cache_dir is not None else None
-    if cached is not None:
-        return cached
-    filepaths = {src.namespace: os.fsdecode(src.path) for src in sources}
+def _compile(filepaths: Mapping[str, str] | None = None, sources: Mapping[str, str] | None = None) -> yara.Rules:
     try:
-        rules = yara.compile(filepaths=filepaths, externals=_DEFAULT_EXTERNALS, includes=True)
+        if filepaths is not None:
+            return yara.compile(filepaths=dict(filepaths), externals=_DEFAULT_EXTERNALS, includes=True)
+        return yara.compile(sources=dict(sources or {}), externals=_DEFAULT_EXTERNALS, includes=True)
     except yara.SyntaxError as exc:
         raise RuleError(f"rule does not compile: {exc}") from exc
     except yara.Error as exc:
         raise RuleError(f"rules could not be compiled: {exc}") from exc
+
+
+def compile_rules(sources: Sequence[RuleSource], cache_dir: Path | None = None, *, route: bool = True) -> CompiledRules:
+    """Compile ``sources``, loading from / saving to ``cache_dir`` when given.
+
+    With ``route`` (the default), files are matched only against the rules their first bytes
+    and size allow (see ``scanner.routing``); results are the same either way.
+    Raises RuleError naming the file and line when a rule does not compile.
+    """
+    if not sources:
+        raise RuleError("no rules to compile: give --rules PATH or drop --no-default-rules")
+    key, files = source_key(sources, cache_dir)
+    if not route:
+        key = hashlib.sha256(f"{key}/unrouted".encode()).hexdigest()
+    filepaths = {src.namespace: os.fsdecode(src.path) for src in sources}
+
+    def recompile() -> yara.Rules:
+        return _compile(filepaths=filepaths)
+
+    cached = _load_cached(cache_dir, key, recompile) if cache_dir is not None else None
+    if cached is not None:
+        return cached
+    rules = recompile()
     count = sum(1 for _ in rules)
-    compiled = CompiledRules(rules, count, key, uses)
+    uses = _used_externals(files)
+    routed = _compile_routes(sources) if route else None
     if cache_dir is not None:
-        _save_cached(cache_dir, key, rules, count)
-    return compiled
+        _save_blob(cache_dir / f"{key}.yarc", rules)
+        meta: dict[str, object] = {"rule_count": count, "engine": engine_version(), "uses": sorted(uses)}
+        if routed is not None:
+            prefixes, edges, sets = routed
+            for info, set_rules in sets:
+                if set_rules is not None:
+                    _save_blob(cache_dir / "routed" / key / f"{info.name}.yarc", set_rules)
+            meta["routing"] = {
+                "prefixes": [p.hex() for p in prefixes],
+                "size_edges": list(edges),
+                "sets": [{"name": info.name, "routes": [[p.hex(), b] for p, b in info.routes],
+                          "rule_count": info.rule_count, "complete": set_rules is None} for info, set_rules in sets],
+            }
+        _save_meta(cache_dir, key, meta)
+        _prune_routed(cache_dir / "routed", keep=3)
+    table = None
+    if routed is not None:
+        prefixes, edges, sets = routed
+        table = Routing(prefixes, edges, tuple((info, None if r is None else _given(r)) for info, r in sets))
+    return CompiledRules(rules, count, key, uses, table)
 
 
-def _load_cached(cache_dir: Path, key: str, uses: frozenset[str]) -> CompiledRules | None:
+def _prune_routed(routed: Path, keep: int) -> None:
+    """Routed sets take several times the whole set's space: keep those of the newest few rule sets.
+
+    A scan still using an older set falls back to its whole set if its routed files go.
+    """
+    with contextlib.suppress(OSError):
+        dirs = sorted((d for d in routed.iterdir() if d.is_dir()), key=lambda d: d.stat().st_mtime, reverse=True)
+        for old in dirs[keep:]:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _given(rules: yara.Rules) -> Callable[[], yara.Rules]:
+    return lambda: rules
+
+
+def _loader(path: Path) -> Callable[[], yara.Rules]:
+    return lambda: yara.load(os.fsdecode(path))
+
+
+_Routed = tuple[tuple[bytes, ...], tuple[int, ...], list[tuple[RouteInfo, "yara.Rules | None"]]]
+
+
+def _compile_routes(sources: Sequence[RuleSource]) -> _Routed | None:
+    """Analyse and compile the routed sets (None when routing would not help, or fails)."""
+    analysed = []
+    for src in sources:
+        try:
+            raw = src.path.read_bytes()
+        except OSError:
+            return None
+        analysed.append(routing.analyse(src.namespace, os.fsdecode(src.path.absolute()), raw))
+    plan = routing.plan(analysed)
+    if plan is None:
+        return None
+    out: list[tuple[RouteInfo, yara.Rules | None]] = []
+    try:
+        for rs in plan.sets:
+            compiled = None if rs.complete else _compile(sources=rs.sources)
+            out.append((RouteInfo(rs.name, rs.routes, rs.rules), compiled))
+    except RuleError:
+        return None  # a split the analysis got wrong: scan unrouted rather than fail
+    return plan.prefixes, plan.size_edges, out
+
+
+def _load_cached(cache_dir: Path, key: str, recompile: Callable[[], yara.Rules]) -> CompiledRules | None:
+    """The cached compiled form, loaded lazily (set by set, on first use)."""
     blob, meta = cache_dir / f"{key}.yarc", cache_dir / f"{key}.json"
     try:
         info = json.loads(meta.read_text())
-        rules = yara.load(os.fsdecode(blob))
-    except (OSError, ValueError, yara.Error):
+        count = int(info["rule_count"])
+        uses = frozenset(str(u) for u in info["uses"])
+        if not blob.is_file():
+            return None
+        table = None
+        if info.get("routing"):
+            r = info["routing"]
+            sets: list[tuple[RouteInfo, Callable[[], yara.Rules] | None]] = []
+            for s in r["sets"]:
+                name = str(s["name"])
+                if not name.replace(".", "").isalnum():
+                    return None
+                route = RouteInfo(name, tuple((bytes.fromhex(p), int(b)) for p, b in s["routes"]), int(s["rule_count"]))
+                sets.append((route, None if s["complete"] else _loader(cache_dir / "routed" / key / f"{name}.yarc")))
+            table = Routing(tuple(bytes.fromhex(p) for p in r["prefixes"]), tuple(int(e) for e in r["size_edges"]),
+                            tuple(sets))
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    return CompiledRules(rules, int(info["rule_count"]), key, uses)
+
+    def load_full() -> yara.Rules:
+        try:
+            return yara.load(os.fsdecode(blob))
+        except yara.Error:
+            return recompile()
+
+    return CompiledRules(load_full, count, key, uses, table)
 
 
-def _save_cached(cache_dir: Path, key: str, rules: yara.Rules, count: int) -> None:
+def _save_blob(path: Path, rules: yara.Rules) -> None:
     """Best effort: a cache that cannot be written only costs a recompile next time."""
     try:
-        cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".tmp-", suffix=".yarc")
+        for d in reversed([path.parent, *path.parent.parents]):
+            if not d.is_dir():
+                d.mkdir(mode=0o700, exist_ok=True)  # every level private, not only the last
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".yarc")
         os.close(fd)
         try:
             rules.save(tmp)
-            os.replace(tmp, cache_dir / f"{key}.yarc")
+            os.replace(tmp, path)
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-        meta_tmp = cache_dir / f".tmp-{key}.json"
-        meta_tmp.write_text(json.dumps({"rule_count": count, "engine": engine_version()}))
-        os.replace(meta_tmp, cache_dir / f"{key}.json")
     except (OSError, yara.Error):
         return
+
+
+def _save_meta(cache_dir: Path, key: str, meta: Mapping[str, object]) -> None:
+    """Written last: its presence means the blobs it names are in place."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".tmp-", suffix=".json")
+        with os.fdopen(fd, "w") as f:
+            json.dump(meta, f)
+        os.replace(tmp, cache_dir / f"{key}.json")
+    except OSError:
+        with contextlib.suppress(OSError, UnboundLocalError):
+            os.unlink(tmp)
 
 
 def cache_state(cache_dir: Path, sources: Sequence[RuleSource]) -> bool:

@@ -171,6 +171,12 @@ def _remediation_lines(section: object) -> list[str]:
     return [*lines, ""] if lines else []
 
 
+def _cache_note(section: object) -> str:
+    if isinstance(section, Mapping) and section.get("hits"):
+        return f" ({section['hits']} unchanged since a clean result: not read again)"
+    return ""
+
+
 def render_text(report: ScanReport) -> str:
     """The readable report: detections first, then a summary."""
     lines: list[str] = []
@@ -192,7 +198,7 @@ def render_text(report: ScanReport) -> str:
         "----------- SCAN SUMMARY -----------",
         f"Scan id:          {report.scan_id} ({report.scan_type.value} scan)",
         f"Signatures:       {sig.version} ({sig.source}, {sig.rule_count} rules{age})",
-        f"Files scanned:    {c.files_scanned}",
+        f"Files scanned:    {c.files_scanned}" + _cache_note(report.extra.get("file_cache")),
         f"Data scanned:     {human_bytes(c.bytes_scanned)}",
     ]
     if c.processes_scanned:

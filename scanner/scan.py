@@ -24,6 +24,7 @@ from pathlib import Path
 
 from scanner import locations
 from scanner.engine import CompiledRules, Match, MatchFailed, MatchTimeout
+from scanner.filecache import CacheMode, FileCache, FileKey
 from scanner.model import (
     Detection,
     FileStamp,
@@ -109,6 +110,10 @@ class ScanRequest:
     """Per-process timeout in seconds (image and memory each)."""
     process_max_memory: int = 2 * 1024 * 1024 * 1024
     """Processes with a larger resident size are scanned by image only."""
+    cache_dir: Path | None = None
+    """Where the clean-file cache lives (normally ``StateDir.file_cache``); None: no cache."""
+    cache: CacheMode = CacheMode.USE
+    """How the scan uses that cache: USE, REFRESH (read every file, record clean ones) or OFF (--no-cache)."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,8 @@ class FileResult:
     size: int = 0
     skipped: Skipped | None = None
     stamp: FileStamp | None = None
+    key: FileKey | None = None
+    """The file's stat facts just before it was read (for the clean-file cache)."""
 
 
 def new_scan_id(now: dt.datetime) -> str:
@@ -167,16 +174,16 @@ def scan_one(entry: FileEntry, rules: CompiledRules, timeout: int, max_filesize:
             return FileResult(path, skipped=Skipped(path, SkipReason.SPECIAL_FILE))
         if max_filesize is not None and st.st_size > max_filesize:
             return FileResult(path, skipped=Skipped(path, SkipReason.TOO_LARGE, f"{st.st_size} bytes"))
-        head = os.pread(fd, 16, 0) if "filetype" in rules.uses else None
+        head = os.pread(fd, 16, 0) if rules.needs_head else None
         ext = file_externals(path, head, st.st_uid if "owner" in rules.uses else None)
         try:
-            matches = rules.match_fd(fd, ext, timeout)
+            matches = rules.match_fd(fd, ext, timeout, head=head, size=st.st_size)
         except MatchTimeout as exc:
             return FileResult(path, skipped=Skipped(path, SkipReason.TIMEOUT, str(exc)))
         except MatchFailed as exc:
             return FileResult(path, skipped=Skipped(path, SkipReason.READ_ERROR, str(exc)))
         if not matches:
-            return FileResult(path, size=st.st_size)
+            return FileResult(path, size=st.st_size, key=FileKey.from_stat(st))
         stamp = FileStamp(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
         return FileResult(path, tuple(matches), _sha256_fd(fd), st.st_size, stamp=stamp)
     except OSError as exc:
@@ -237,8 +244,13 @@ def scan_files(
     max_filesize: int | None,
     progress: Callable[[Progress], None] | None = None,
     progress_interval: float = 0.25,
+    cache: FileCache | None = None,
 ) -> tuple[list[FileResult], list[Skipped], int, int]:
-    """Scan every file of ``items`` with ``jobs`` threads; returns (hits, skipped, files, bytes)."""
+    """Scan every file of ``items`` with ``jobs`` threads; returns (hits, skipped, files, bytes).
+
+    With ``cache``, a file found clean before and unchanged since is counted as scanned without
+    being read, and files found clean now are recorded.
+    """
     collector = _Collector()
     work: queue.Queue[FileEntry | None] = queue.Queue(maxsize=max(1, jobs) * 32)
     stop = threading.Event()
@@ -246,7 +258,10 @@ def scan_files(
     def worker() -> None:
         while (entry := work.get()) is not None:
             if not stop.is_set():
-                collector.add(scan_one(entry, rules, timeout, max_filesize))
+                result = scan_one(entry, rules, timeout, max_filesize)
+                if cache is not None and result.key is not None and not result.matches and result.skipped is None:
+                    cache.record(result.path, result.key)
+                collector.add(result)
 
     threads = [threading.Thread(target=worker, name=f"scan-{i}", daemon=True) for i in range(max(1, jobs))]
     for t in threads:
@@ -263,6 +278,12 @@ def scan_files(
         for item in items:
             if isinstance(item, Skipped):
                 collector.skip(item)
+                continue
+            if cache is not None and cache.lookup(
+                item.path, FileKey(item.dev, item.ino, item.size, item.mtime_ns, item.ctime_ns)
+            ):
+                collector.add(FileResult(item.path, size=item.size))
+                tick()
                 continue
             while True:
                 try:
@@ -369,10 +390,22 @@ def run_scan(
     started_at = now()
     t0 = time.monotonic()
     roots, opts = roots_for(request) if request.files else ([], request.walk)
-    results, skipped, files, nbytes = scan_files(
-        walk(roots, opts), rules, jobs=request.jobs, timeout=request.timeout,
-        max_filesize=opts.max_filesize, progress=progress,
-    )
+    cache = None
+    if request.cache_dir is not None and request.cache is not CacheMode.OFF and request.files:
+        cache = FileCache(request.cache_dir, rules.key, mode=request.cache,
+                          now=lambda: int(now().timestamp() * 1_000_000_000))
+    extra = dict(extra or {})
+    try:
+        results, skipped, files, nbytes = scan_files(
+            walk(roots, opts), rules, jobs=request.jobs, timeout=request.timeout,
+            max_filesize=opts.max_filesize, progress=progress, cache=cache,
+        )
+    finally:
+        if cache is not None:
+            stats = cache.close()
+            extra["file_cache"] = {"mode": stats.mode.value, "hits": stats.hits, "recorded": stats.recorded}
+            if stats.problem:
+                warnings = (*warnings, stats.problem)
     detections = detections_from(results)
     nprocs = 0
     if request.processes:
@@ -395,5 +428,5 @@ def run_scan(
         skipped=tuple(sorted(skipped, key=lambda s: s.path)),
         warnings=tuple(warnings),
         exit_code=exit_code(len(detections), 0, files + nprocs, skipped),
-        extra=dict(extra or {}),
+        extra=extra,
     )

@@ -440,3 +440,20 @@ def test_python_dash_m_and_version():
     assert res.exit_code == 0 and "scanner" in res.stdout
     res = run_module("scan", "--help")
     assert "Exit codes" in res.stdout and "--quick" in res.stdout
+
+
+def test_unchanged_clean_files_are_not_read_again_unless_no_cache(cli, infected_dir, eicar_rule):
+    import time
+
+    time.sleep(2.2)  # a file changed within 2 s of the scan is never recorded (same-tick writes)
+    args = ("scan", infected_dir, "--rules", eicar_rule, "--no-default-rules", "--format", "json")
+    first = json.loads(cli(*args).stdout)
+    assert first["file_cache"]["recorded"] == 1  # the clean file; a detection is never cached as clean
+    again = cli(*args)
+    rep = json.loads(again.stdout)
+    assert again.exit_code == 1 and len(rep["detections"]) == 1
+    assert rep["file_cache"]["hits"] == 1
+    rep = json.loads(cli(*args, "--no-cache").stdout)
+    assert "file_cache" not in rep or rep["file_cache"]["hits"] == 0
+    (infected_dir / "clean.txt").write_bytes(EICAR)  # changed: read again, and found
+    assert len(json.loads(cli(*args).stdout)["detections"]) == 2

@@ -198,7 +198,8 @@ def test_one_updater_at_a_time(tmp_path: Path) -> None:
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        with pytest.raises(FeedError, match=f"another signature update or rollback is in progress \\(pid {holder.pid}\\)"):
+        busy = f"another signature update or rollback is in progress \\(pid {holder.pid}\\)"
+        with pytest.raises(FeedError, match=busy):
             update.rollback(state)
         with pytest.raises(FeedError, match="another"):
             _activate_locked(state, _bundle(tmp_path, "a"))

@@ -1,0 +1,363 @@
+"""Routing rules by file type and size: the analysis, and proof that routed scans find exactly what unrouted ones do."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+import yara
+
+from scanner import routing
+from scanner.engine import RuleSource, compile_rules
+from scanner.scan import scan_files
+from scanner.walk import WalkOptions, walk
+
+SIGNATURE_BASE = Path(__file__).resolve().parents[2] / "shared" / "data" / "signature-base" / "yara"
+MZ, ELF = b"MZ", b"\x7fE"
+
+
+def analysed(text: str) -> dict[str, routing.RuleInfo]:
+    fa = routing.analyse("ns", "/x.yar", text.encode())
+    assert fa.whole == "", fa.whole
+    return {r.name: r for r in fa.rules}
+
+
+def prefixes(cond: str, pre: str = "", imports: str = 'import "pe"\nimport "elf"\n') -> frozenset[bytes] | None:
+    rules = analysed(f'{imports}{pre}\nrule t {{ strings: $a = "x" condition: {cond} }}')
+    return rules["t"].prefixes
+
+
+# --- the lexer ---------------------------------------------------------------------------------------
+
+
+def test_lexer_reads_strings_regexes_hex_and_comments_as_units():
+    src = r'''
+    /* a comment with rule x { } and "quotes" */
+    rule a : tag1 tag2 {  // line comment with {
+      meta: author = "me // not a comment" n = 3
+      strings:
+        $s = "a \"quoted\" } brace" wide
+        $r = /ab\/c[}{]+ \/\/ x/is
+        $h = { 4D 5A [2-4] ( 90 | ?? ) // a } in a hex comment
+               /* and } here */ 00 }
+      condition: $s and #r > 2 and !r[1] != 3 and @h[1] == 0 and filesize < 2MB and uint16(0) \ 2 == 1
+    }'''
+    toks = routing.tokenize(src)
+    kinds = {t.text: t.kind for t in toks}
+    assert kinds['"a \\"quoted\\" } brace"'] is routing.TokenKind.TEXT
+    assert kinds[r"/ab\/c[}{]+ \/\/ x/is"] is routing.TokenKind.REGEX
+    assert any(t.kind is routing.TokenKind.HEX and t.text.endswith("00 }") for t in toks)
+    assert kinds["!r"] is routing.TokenKind.STRING_ID and kinds["!="] is routing.TokenKind.PUNCT
+    assert kinds["2MB"] is routing.TokenKind.NUMBER
+    assert [t.text for t in toks].count("}") == 1  # only the rule's closing brace is punctuation
+    assert "\\" in [t.text for t in toks]  # division is an operator
+
+
+def test_unreadable_sources_go_whole():
+    assert routing.analyse("ns", "/x", b'include "other.yar"\nrule a { condition: true }').whole == "uses include"
+    assert routing.analyse("ns", "/x", b'rule a { strings: $a = "caf\xe9" condition: $a }').whole == "not UTF-8"
+    assert routing.analyse("ns", "/x", b"rule a { condition: true ").whole
+    assert routing.analyse("ns", "/x", b"rule a { condition: ` }").whole
+    assert routing.analyse("ns", "/x", b"global rule g { condition: true } rule a { condition: true }").whole
+
+
+# --- the analysis -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("cond", "expected"), [
+    ("uint16(0) == 0x5A4D and $a", {MZ}),
+    ("$a and 0x5a4d == uint16(0)", {MZ}),
+    ("uint16be(0) == 0x4D5A and $a", {MZ}),
+    ("uint8(0) == 0x4D and uint8(1) == 0x5A and $a", {MZ}),
+    ("uint32(0) == 0x464C457F and $a", {ELF}),
+    ("uint32be(0) == 0x7F454C46 and $a", {ELF}),
+    ("(uint16(0) == 0x5A4D or uint32(0) == 0x464C457F) and $a", {MZ, ELF}),
+    ("uint16(0) == 0x5A4D and $a or uint16(0) == 0x457F and $a", {MZ, ELF}),
+    ("pe.is_pe and $a", {MZ}),
+    ("pe.number_of_sections > 2 and $a", {MZ}),
+    ('pe.imphash() == "abc" and $a', {MZ}),
+    ('pe.exports("Run") and $a', {MZ}),
+    ("elf.type == elf.ET_EXEC and $a", {ELF}),
+    ("filesize < 1MB and (uint16(0) == 0x5A4D and $a)", {MZ}),
+    # nothing provable: any file
+    ("$a", None),
+    ("not uint16(0) == 0x5A4D and $a", None),
+    ("not pe.is_pe and $a", None),
+    ("pe.is_pe == 0 and $a", None),
+    ("pe.DLL == 0x2000 and $a", None),
+    ("not defined pe.number_of_sections and $a", None),
+    ("uint16(0) == 0x5A4D and $a or $a", None),
+    ("uint16(0) == 0x5A4D or 3 of them", None),
+    ("uint8(0) == 0x4D and $a", None),  # one byte pins no prefix
+    ("int16(0) == 0x5A4D and $a", None),  # signed readers are left alone
+    ("uint16(2) == 0x5A4D and $a", None),
+    ("for any i in (0..pe.number_of_sections - 1): (pe.sections[i].name == \".x\") and $a", None),
+])
+def test_required_prefixes(cond, expected):
+    got = prefixes(cond)
+    assert got == (frozenset(expected) if expected is not None else None), cond
+
+
+def test_string_at_zero_routes_only_plain_strings():
+    pre = ""
+    cases = {
+        '$mz = "MZ"': {MZ},
+        '$mz = "MZ" ascii fullword': {MZ},
+        "$mz = { 4D 5A 90 00 }": {MZ},
+        '$mz = "\\x7fELF"': {ELF},
+        '$mz = "MZ" nocase': None,
+        '$mz = "MZ" wide': None,
+        '$mz = "MZ" xor': None,
+        "$mz = { 4D ?? 90 }": None,
+        "$mz = /MZ/": None,
+    }
+    for sdef, expected in cases.items():
+        rules = analysed(f"{pre}rule t {{ strings: {sdef} $a = \"x\" condition: $mz at 0 and $a }}")
+        assert rules["t"].prefixes == (frozenset(expected) if expected else None), sdef
+
+
+def test_references_private_and_global_rules_carry_their_constraints():
+    rules = analysed('''
+    private rule is_pe { condition: uint16(0) == 0x5A4D }
+    rule uses_private { strings: $a = "x" condition: is_pe and $a }
+    rule not_private { strings: $a = "x" condition: not is_pe and $a }
+    rule other { strings: $a = "y" condition: $a }
+    rule set_ref { condition: any of (uses*) }
+    ''')
+    assert rules["uses_private"].prefixes == {MZ}
+    assert rules["uses_private"].references == {"is_pe"}
+    assert rules["not_private"].prefixes is None
+    assert rules["set_ref"].references == {"uses_private"}
+    glob = analysed('''
+    global private rule only_elf { condition: uint32(0) == 0x464C457F and filesize < 100KB }
+    rule any_string { strings: $a = "x" condition: $a }
+    ''')
+    assert glob["any_string"].prefixes == {ELF}
+    assert glob["any_string"].max_size == 100 * 1024 - 1
+
+
+@pytest.mark.parametrize(("cond", "expected"), [
+    ("filesize < 1MB and $a", 1024 * 1024 - 1),
+    ("filesize <= 2KB and $a", 2048),
+    ("100 > filesize and $a", 99),
+    ("$a and (filesize < 10 or filesize < 20)", 19),
+    ("filesize < 10 and $a or $a", None),
+    ("filesize > 10 and $a", None),
+    ("not filesize < 10 and $a", None),
+])
+def test_size_bounds(cond, expected):
+    assert analysed(f'rule t {{ strings: $a = "x" condition: {cond} }}')["t"].max_size == expected
+
+
+def test_plan_keeps_namespaces_imports_dependencies_and_sends_unroutable_files_whole():
+    text = '''import "pe"
+    private rule helper { condition: uint16(0) == 0x5A4D }
+    private rule unused { condition: true }
+    rule r_pe { strings: $a = "x" condition: helper and pe.number_of_sections > 0 and $a }
+    rule r_any { strings: $a = "x" condition: $a }
+    '''
+    a = routing.analyse("one.yar", "/r/one.yar", text.encode())
+    b = routing.analyse("two.yar", "/r/two.yar", b'include "x.yar"')
+    plan = routing.plan([a, b], min_rules=1, min_share=0, size_edges=())
+    assert plan is not None and plan.prefixes == (MZ,)
+    by_route = {route: s for s in plan.sets for route in s.routes}
+    pe_src = by_route[(MZ, 0)].sources
+    other_src = by_route[(b"", 0)].sources
+    assert set(pe_src) == set(other_src) == {"one.yar", "two.yar"}
+    assert pe_src["two.yar"] == other_src["two.yar"] == 'include "/r/two.yar"\n'
+    assert 'import "pe"' in pe_src["one.yar"] and "rule helper" in pe_src["one.yar"] and "r_pe" in pe_src["one.yar"]
+    assert "unused" not in pe_src["one.yar"]
+    assert "r_pe" not in other_src["one.yar"] and "helper" not in other_src["one.yar"]
+    assert "import" not in other_src["one.yar"]  # no rule left there uses pe: YARA would run it on every file
+    assert plan.whole == {"two.yar": "uses include"}
+
+
+# --- routed and unrouted scans agree ------------------------------------------------------------------
+
+TRICKY_RULES = r'''
+import "pe"
+import "elf"
+private rule is_mz { condition: uint16(0) == 0x5A4D }
+private rule is_elf { condition: uint32(0) == 0x464C457F }
+rule mz_or_elf { strings: $a = "TRICK-A" condition: (is_mz or is_elf) and $a }
+rule not_mz { strings: $a = "TRICK-A" condition: not is_mz and $a }
+rule mz_or_strings { strings: $a = "TRICK-A" $b = "TRICK-B" condition: is_mz and $a or all of them }
+rule mz_small { strings: $a = "TRICK-A" condition: is_mz and filesize < 200KB and $a }
+rule mz_big_only { strings: $a = "TRICK-A" condition: uint16(0) == 0x5A4D and filesize > 200KB and $a }
+rule any_small { strings: $a = "TRICK-B" condition: filesize < 100KB and $a }
+rule at_zero { strings: $mz = { 4D 5A } $a = "TRICK-A" condition: $mz at 0 and $a }
+rule pe_module { strings: $a = "TRICK-A" condition: not pe.is_pe and $a }
+rule ref_public { condition: mz_or_elf and filesize < 1MB }
+rule elf_only { strings: $a = "TRICK-B" condition: uint32be(0) == 0x7F454C46 and $a }
+rule text_magic { strings: $a = "TRICK-A" condition: uint16(0) == 0x2123 and $a }
+'''
+
+
+def gated_rules(n: int, gate: str, marker: str) -> str:
+    return "\n".join(f'rule {marker}_{i} {{ strings: $a = "{marker}-{i}" condition: {gate} and $a }}'
+                     for i in range(n))
+
+
+def write_samples(d: Path) -> None:
+    d.mkdir()
+    bodies = {"a": b"TRICK-A", "b": b"TRICK-B", "ab": b"TRICK-A TRICK-B"}
+    heads = {"mz": b"MZ\x90\x00", "elf": b"\x7fELF\x02\x01", "sh": b"#!/bin/sh\n", "txt": b"plain "}
+    for hname, head in heads.items():
+        for bname, body in bodies.items():
+            for size in (0, 150 * 1024, 300 * 1024, 1100 * 1024):
+                extra = b"".join(f" PEGATE-{i} ELFGATE-{i}".encode() for i in range(0, 30, 7))
+                data = head + body + extra
+                data += b"\0" * max(0, size - len(data))
+                (d / f"{hname}-{bname}-{size}").write_bytes(data)
+    (d / "empty").write_bytes(b"")
+    (d / "one").write_bytes(b"M")
+    (d / "mz-only").write_bytes(b"MZ")
+
+
+def detections(rules, root: Path) -> set[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+    hits, _skipped, files, _ = scan_files(walk([os.fspath(root)], WalkOptions()), rules, jobs=2, timeout=60,
+                                          max_filesize=None)
+    assert files > 0
+    return {(Path(r.path).name, m.hit.namespace, m.hit.rule) for r in hits for m in r.matches}
+
+
+def test_routed_scan_finds_exactly_what_the_unrouted_scan_finds(tmp_path, monkeypatch):
+    monkeypatch.setattr(routing, "SIZE_EDGES", (100 * 1024, 1024 * 1024))
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    (rules_dir / "tricky.yar").write_text(TRICKY_RULES)
+    (rules_dir / "pe_heavy.yar").write_text(gated_rules(40, "uint16(0) == 0x5A4D", "PEGATE"))
+    (rules_dir / "elf_heavy.yar").write_text(gated_rules(30, "uint32(0) == 0x464C457F and filesize < 200KB",
+                                                         "ELFGATE"))
+    (rules_dir / "inc.yar").write_text('include "tricky.yar"\n')
+    sources = [RuleSource(p.name, p) for p in sorted(rules_dir.glob("*.yar"))]
+    samples = tmp_path / "samples"
+    write_samples(samples)
+    routed = compile_rules(sources, tmp_path / "cache")
+    unrouted = compile_rules(sources, route=False)
+    assert routed.routed and not unrouted.routed
+    assert {r.name for r in routed.routes} >= {"4d5a.0", "7f45.0", "any.0"}
+    want = detections(unrouted, samples)
+    got = detections(routed, samples)
+    assert got == want
+    assert len(want) > 100
+    assert {rule for _, _, rule in want} >= {"mz_or_elf", "not_mz", "mz_or_strings", "mz_small", "mz_big_only",
+                                             "any_small", "at_zero", "pe_module", "ref_public", "elf_only",
+                                             "text_magic"}
+    # and again from the compiled cache, where every set loads lazily: no file needed the whole set
+    cached = compile_rules(sources, tmp_path / "cache")
+    assert cached.loaded() == []
+    assert detections(cached, samples) == want
+    assert "full" not in cached.loaded() and "any.0" in cached.loaded()
+
+
+def test_a_file_whose_head_changes_during_the_match_is_matched_against_every_rule(tmp_path, monkeypatch):
+    rules = tmp_path / "r.yar"
+    rules.write_text(gated_rules(20, "uint16(0) == 0x5A4D", "PEGATE"))
+    compiled = compile_rules([RuleSource("r", rules)])
+    assert compiled.routed
+    target = tmp_path / "t.exe"
+    target.write_bytes(b"MZ PEGATE-3")
+    fd = os.open(target, os.O_RDONLY)
+    try:
+        # the routing facts say "not MZ", the file says MZ: the engine notices and uses the whole set
+        stale = compiled.match_fd(fd, {}, 10, head=b"XX", size=target.stat().st_size)
+        assert [m.hit.rule for m in stale] == ["PEGATE_3"]
+        stale = compiled.match_fd(fd, {}, 10, head=b"MZ", size=5)
+        assert [m.hit.rule for m in stale] == ["PEGATE_3"]
+    finally:
+        os.close(fd)
+    assert compiled.route_name(b"XX", 10) == "any.0"
+
+
+def test_a_damaged_routed_set_falls_back_to_the_whole_set(tmp_path):
+    rules = tmp_path / "r.yar"
+    rules.write_text(gated_rules(20, "uint16(0) == 0x5A4D", "PEGATE"))
+    cache = tmp_path / "cache"
+    compile_rules([RuleSource("r", rules)], cache)
+    for blob in (cache / "routed").rglob("*.yarc"):
+        blob.write_bytes(b"garbage")
+    compiled = compile_rules([RuleSource("r", rules)], cache)
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "x.exe").write_bytes(b"MZ PEGATE-7")
+    assert detections(compiled, tmp_path / "d") == {("x.exe", "r", "PEGATE_7")}
+    assert "full" in compiled.loaded()
+
+
+def test_only_the_newest_routed_sets_are_kept(tmp_path):
+    rules = tmp_path / "r.yar"
+    cache = tmp_path / "cache"
+    for k in range(5):
+        rules.write_text(gated_rules(20 + k, "uint16(0) == 0x5A4D", "PEGATE"))
+        compile_rules([RuleSource("r", rules)], cache)
+        # older sets, older times: directories made within one clock tick would otherwise tie
+        for n, d in enumerate(sorted((cache / "routed").iterdir(), key=lambda d: d.stat().st_mtime_ns)):
+            os.utime(d, ns=(n * 10**9, n * 10**9))
+    assert len(list((cache / "routed").iterdir())) == 3
+    latest = compile_rules([RuleSource("r", rules)], cache)
+    assert latest.routed and latest.routes
+
+
+def test_small_or_unroutable_sets_are_not_routed(tmp_path):
+    rules = tmp_path / "r.yar"
+    rules.write_text('rule a { strings: $a = "x" condition: $a }')
+    assert not compile_rules([RuleSource("r", rules)]).routed
+
+
+# --- the real rule collection -------------------------------------------------------------------------
+
+needs_signature_base = pytest.mark.skipif(not SIGNATURE_BASE.is_dir(), reason="signature-base is not beside the repo")
+
+
+@needs_signature_base
+def test_module_gates_used_by_signature_base_are_false_for_other_formats():
+    """Every ``pe.``/``elf.`` term routing trusts really is false, in this libyara, for files of other formats."""
+    terms = sorted({t for p in SIGNATURE_BASE.glob("*.yar") for t in routing.module_gates(p.read_bytes())})
+    assert len(terms) > 50
+    others = {"pe": [b"", b"\x7fELF\x02\x01\x01" + b"\0" * 200, b"hello world\n" * 30, b"M", b"MZ"],
+              "elf": [b"", b"MZ\x90\x00" + b"\0" * 200, b"hello world\n" * 30, b"\x7fE"]}
+    for term in terms:
+        module = term.split(" ", 1)[0]
+        if module == "dotnet":
+            module = "pe"
+        rules = yara.compile(source=f'import "pe"\nimport "elf"\nimport "dotnet"\nrule t {{ condition: {term} }}')
+        for data in others[module]:
+            assert not rules.match(data=data), (term, data[:8])
+
+
+def _rule_strings(text: str) -> list[bytes]:
+    """Plain text strings of a rule file (enough to make many of its rules match)."""
+    out = []
+    for m in re.finditer(r'\$\w*\s*=\s*"((?:\\.|[^"\\\n])*)"([^\n]*)', text):
+        data = routing._text_bytes(f'"{m.group(1)}"')
+        if data:
+            out.append(data)
+            if "wide" in m.group(2):
+                out.append(data.decode("latin-1").encode("utf-16-le"))
+    return out
+
+
+@needs_signature_base
+def test_signature_base_routed_and_unrouted_detections_are_identical(tmp_path):
+    files = sorted(SIGNATURE_BASE.glob("*.yar"))
+    sources = [RuleSource(p.name, p) for p in files]
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    heads = {"mz": b"MZ\x90\x00\x03\x00", "elf": b"\x7fELF\x02\x01\x01\x00", "txt": b"<?php ", "raw": b"\x00\x01"}
+    for k, p in enumerate(files):
+        strings = _rule_strings(p.read_text(encoding="utf-8", errors="replace"))
+        if not strings:
+            continue
+        body = b"\n".join(strings)
+        for name, head in heads.items():
+            size = (2 << 20) if k % 17 == 0 else 0  # some past the first size edge
+            data = head + b"\n" + body
+            (samples / f"{p.stem}.{name}").write_bytes(data + b"\0" * max(0, size - len(data)))
+    routed = compile_rules(sources, tmp_path / "cache")
+    unrouted = compile_rules(sources, route=False)
+    assert routed.routed
+    want = detections(unrouted, samples)
+    assert len(want) > 1000
+    assert detections(routed, samples) == want
