@@ -23,17 +23,15 @@ from scanner import __version__, report, scanlog, signatures
 from scanner.config import Config, load_config, parse_size
 from scanner.errors import ScannerError, UsageError
 from scanner.filecache import CacheMode
-from scanner.history import History
+from scanner.history import History, history_record
 from scanner.model import Action, OutputFormat, ScanReport, ScanType
-from scanner.quarantine import QuarantineItem, Vault
-from scanner.remediate import Outcome, Policy, history_record, remediate
-from scanner.remediate import undo as undo_scan
 from scanner.scan import Progress, ScanRequest, run_scan
 from scanner.state import ENV_HOME, StateDir, default_home
 from scanner.walk import WalkOptions
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the rest is imported where it is used: a report-only scan starts faster without it
     from scanner import feed as feed_mod
+    from scanner.quarantine import QuarantineItem, Vault
 
 EXIT_CLEAN, EXIT_FOUND, EXIT_ERROR, EXIT_ACTION_FAILED = 0, 1, 2, 3
 EXIT_CODES_HELP = """\b
@@ -260,10 +258,10 @@ def scan(
         cache_dir=env.state.file_cache,
         cache=cache_mode(kind, no_cache),
     )
-    policy = Policy(Action(action) if action else cfg.action, force=force, sysroot=sysroot,
+    remedy = Remedy(Action(action) if action else cfg.action, force=force, sysroot=sysroot,
                     kill_grace=cfg.kill_grace)
     show = ProgressLine() if progress and sys.stderr.isatty() else None
-    result = scan_and_remediate(env, request, loaded, policy, dry_run=dry_run, progress=show, command="scan")
+    result = scan_and_remediate(env, request, loaded, remedy, dry_run=dry_run, progress=show, command="scan")
     emit(render(result, OutputFormat(fmt)), output)
     if output is not None:
         click.echo(f"report written to {output}", err=True)
@@ -286,6 +284,8 @@ def render(result: ScanReport, fmt: OutputFormat) -> str:
 
 def open_vault(env: Env) -> Vault:
     """The quarantine vault, after finishing or rolling back anything a crash interrupted."""
+    from scanner.quarantine import Vault
+
     vault = Vault(env.state.quarantine)
     for line in vault.recover():
         warn(f"quarantine: {line}")
@@ -306,11 +306,21 @@ def _systemctl(args: Sequence[str], user: bool) -> str | None:
     return (res.stderr.strip().splitlines() or [f"exit status {res.returncode}"])[0]
 
 
+@dataclass(frozen=True)
+class Remedy:
+    """What a scan is asked to do with what it finds (remediate.Policy, without importing it up front)."""
+
+    action: Action
+    force: bool = False
+    sysroot: Path = Path("/")
+    kill_grace: float = 5.0
+
+
 def scan_and_remediate(
-    env: Env, request: ScanRequest, loaded: signatures.LoadedRules, policy: Policy, *, dry_run: bool,
+    env: Env, request: ScanRequest, loaded: signatures.LoadedRules, remedy: Remedy, *, dry_run: bool,
     progress: ProgressLine | None, command: str, warnings: Sequence[str] = (),
 ) -> ScanReport:
-    """Scan, remediate as ``policy`` says, log, and record the scan in the history."""
+    """Scan, remediate as ``remedy`` says, log, and record the scan in the history."""
     now = lambda: dt.datetime.now(dt.UTC)  # noqa: E731
     try:
         result = run_scan(request, loaded.rules, loaded.info, progress=progress,
@@ -318,17 +328,22 @@ def scan_and_remediate(
     finally:
         if progress is not None:
             progress.close()
-    outcomes: list[Outcome] = []
-    if result.detections and policy.action is not Action.REPORT:
+    outcomes: list[dict[str, Any]] = []
+    if result.detections and remedy.action is not Action.REPORT:
+        from scanner import remediate
+
+        policy = remediate.Policy(remedy.action, force=remedy.force, sysroot=remedy.sysroot,
+                                  kill_grace=remedy.kill_grace)
         families = {f.name: f for f in loaded.sigset.families} if loaded.sigset else {}
         vault = open_vault(env)
-        result, outcomes = remediate(result, policy, vault, dry_run=dry_run, families=families, now=now,
-                                     systemctl=_systemctl)
+        result, done = remediate.remediate(result, policy, vault, dry_run=dry_run, families=families, now=now,
+                                           systemctl=_systemctl)
+        outcomes = [remediate.outcome_json(o) for o in done]
     else:
-        result = replace(result, action=policy.action)
+        result = replace(result, action=remedy.action)
     log_scan(env, scanlog.format_block(result, command))
     try:
-        History(env.state.history).save(history_record(result, command, outcomes, dry_run, policy.sysroot))
+        History(env.state.history).save(history_record(result, command, outcomes, dry_run, remedy.sysroot))
     except ScannerError as exc:
         warn(str(exc))
     return result
@@ -591,8 +606,8 @@ def monthly(feeds: tuple[str, ...], trusted_root: Path | None, sysroot: Path, pr
             process_timeout=cfg.process_timeout, process_max_memory=cfg.process_max_memory,
             cache_dir=env.state.file_cache, cache=cache_mode(ScanType.QUICK, no_cache),
         )
-        policy = Policy(Action(action) if action else cfg.monthly_action, sysroot=sysroot, kill_grace=cfg.kill_grace)
-        result = scan_and_remediate(env, request, loaded, policy, dry_run=False, progress=None, command="monthly",
+        remedy = Remedy(Action(action) if action else cfg.monthly_action, sysroot=sysroot, kill_grace=cfg.kill_grace)
+        result = scan_and_remediate(env, request, loaded, remedy, dry_run=False, progress=None, command="monthly",
                                     warnings=warnings)
     if report_file is not None:
         emit(render(result, OutputFormat.JSON), report_file)
@@ -948,6 +963,8 @@ def undo_cmd(scan_id: str, home: Path | None, config_file: Path | None) -> None:
     if not any(o.get("vault_id") or o.get("backup_ids") or o.get("ok") for o in record.get("outcomes", [])):
         click.echo(f"scan {scan_id} changed nothing; nothing to undo")
         return
+    from scanner.remediate import undo as undo_scan
+
     vault = open_vault(env)
     result = undo_scan(record, vault, Path(record.get("sysroot") or "/"), scan_id)
     for line in result.restored:

@@ -96,6 +96,10 @@ def _convert(matches: list[yara.Match]) -> list[Match]:
     return out
 
 
+SMALL_FILE = 256 * 1024
+"""Files up to this size are read once and matched in memory (see CompiledRules.match_fd)."""
+
+
 class _Lazy:
     """A compiled rule set loaded on first use (once, whichever thread asks first)."""
 
@@ -223,12 +227,24 @@ class CompiledRules:
         self, fd: int, externals: Mapping[str, str], timeout: int, head: bytes | None = None,
         size: int | None = None,
     ) -> list[Match]:
-        """Match an open regular file by descriptor (via /proc/self/fd, so no path race and no encoding issue).
+        """Match an open regular file by descriptor, so there is no path race and no encoding issue.
 
-        Given the file's first bytes ``head`` and its ``size``, a routed set uses only the rules
-        that can match such a file. If either changed while the file was being matched, it is
-        matched again against the whole set, so routing never decides on stale facts.
+        A file of at most SMALL_FILE bytes (``size``) is read with one pread() and matched in memory:
+        for the small files that are most of a disk, that is cheaper than YARA opening and
+        mapping it again; routing then decides on exactly the bytes matched. A larger file is
+        matched through /proc/self/fd. Given its first bytes ``head`` and ``size``, a routed set
+        uses only the rules that can match such a file; if either changed while the file was
+        being matched, it is matched again against the whole set, so routing never decides on
+        stale facts.
         """
+        if size is not None and size <= SMALL_FILE:
+            try:
+                data = os.pread(fd, SMALL_FILE + 1, 0)
+            except OSError as exc:
+                raise MatchFailed(exc.strerror or str(exc)) from exc
+            if len(data) <= SMALL_FILE:
+                small = self._route(data[: routing.HEAD_SIZE], len(data))
+                return self._match(self._full if small is None else small[1], None, data, externals, timeout)
         target = f"/proc/self/fd/{fd}"
         entry = self._route(head, size) if head is not None and size is not None else None
         if entry is None or head is None:
@@ -261,8 +277,8 @@ class CompiledRules:
     def _match(
         lazy: _Lazy, path: str | None, data: bytes | None, externals: Mapping[str, str], timeout: int
     ) -> list[Match]:
-        ext = {**_DEFAULT_EXTERNALS, **externals}
         rules = lazy.get()
+        ext = {**_DEFAULT_EXTERNALS, **externals} if externals else None  # None: compile-time defaults ("")
         try:
             if path is not None:
                 found = rules.match(path, externals=ext, timeout=timeout)

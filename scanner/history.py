@@ -10,11 +10,13 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from scanner.errors import StateError, UsageError
+from scanner.model import ScanReport
 
 SCHEMA = "scanner.history/1"
 
@@ -77,3 +79,25 @@ class History:
         """The newest record (of ``command``, e.g. ``monthly``), if any."""
         records = [r for r in self.all() if command is None or r.get("command") == command]
         return records[-1] if records else None
+
+
+def history_record(report: ScanReport, command: str, outcomes: Sequence[Mapping[str, Any]], dry_run: bool,
+                   sysroot: Path) -> dict[str, Any]:
+    """The history entry of a scan: what ran, what it found, and (``outcomes``, as
+    ``remediate.outcome_json`` gives them) what it changed, for undo."""
+    return {
+        "scan_id": report.scan_id,
+        "command": command,
+        "started_at": report.started_at,
+        "finished_at": report.finished_at,
+        "scan_type": report.scan_type.value,
+        "action": report.action.value,
+        "dry_run": dry_run,
+        "sysroot": os.fspath(sysroot),
+        "signatures": report.signatures.version,
+        "counts": asdict(report.counts),
+        "families": sorted({d.hit.family for d in report.detections}),
+        "exit_code": report.exit_code,
+        "outcomes": list(outcomes),
+        "undone_at": None,
+    }

@@ -14,7 +14,7 @@ import datetime as dt
 import enum
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -472,24 +472,3 @@ def remediate(
         exit_code=code,
         extra={**report.extra, "remediation": section},
     ), outcomes
-
-
-def history_record(report: ScanReport, command: str, outcomes: Sequence[Outcome], dry_run: bool,
-                   sysroot: Path) -> dict[str, Any]:
-    """The history entry of a scan: what ran, what it found, what it changed (for undo)."""
-    return {
-        "scan_id": report.scan_id,
-        "command": command,
-        "started_at": report.started_at,
-        "finished_at": report.finished_at,
-        "scan_type": report.scan_type.value,
-        "action": report.action.value,
-        "dry_run": dry_run,
-        "sysroot": os.fspath(sysroot),
-        "signatures": report.signatures.version,
-        "counts": {**asdict(report.counts)},
-        "families": sorted({d.hit.family for d in report.detections}),
-        "exit_code": report.exit_code,
-        "outcomes": [outcome_json(o) for o in outcomes],
-        "undone_at": None,
-    }

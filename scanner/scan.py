@@ -18,12 +18,12 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
 from scanner import locations
-from scanner.engine import CompiledRules, Match, MatchFailed, MatchTimeout
+from scanner.engine import EXTERNALS, CompiledRules, Match, MatchFailed, MatchTimeout
 from scanner.filecache import CacheMode, FileCache, FileKey
 from scanner.model import (
     Detection,
@@ -70,18 +70,23 @@ def owner_name(uid: int) -> str:
         return str(uid)
 
 
-def file_externals(path: str, head: bytes | None, uid: int | None) -> dict[str, str]:
-    """The external variables for a file (LOKI/THOR convention; undecodable bytes shown as \\xNN)."""
+def file_externals(path: str, head: bytes | None, uid: int | None,
+                   uses: frozenset[str] = frozenset(EXTERNALS)) -> dict[str, str]:
+    """The external variables for a file (LOKI/THOR convention; undecodable bytes shown as \\xNN).
+
+    Only those in ``uses`` are computed; rules that mention none get an empty dict (the
+    compile-time defaults apply), which keeps per-file work off the hot path.
+    """
+    if not uses:
+        return {}
     shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     name = os.path.basename(shown)
-    ext = os.path.splitext(name)[1].lower()
-    return {
-        "filename": name,
-        "filepath": os.path.dirname(shown),
-        "extension": ext,
-        "filetype": filetype_of(head) if head is not None else "",
-        "owner": owner_name(uid) if uid is not None else "",
-    }
+    out = {"filename": name, "filepath": os.path.dirname(shown), "extension": os.path.splitext(name)[1].lower()}
+    if "filetype" in uses:
+        out["filetype"] = filetype_of(head) if head is not None else ""
+    if "owner" in uses:
+        out["owner"] = owner_name(uid) if uid is not None else ""
+    return out
 
 
 @dataclass(frozen=True)
@@ -157,7 +162,7 @@ def roots_for(request: ScanRequest) -> tuple[list[str], WalkOptions]:
         roots = [os.fspath(request.sysroot), *roots]
         named = {os.path.abspath(p) for p in request.paths}
         prune = frozenset(p for p in locations.full_prune(request.sysroot) if p not in named)
-        opts = WalkOptions(opts.excludes, opts.one_file_system, opts.max_filesize, opts.prune | prune)
+        opts = replace(opts, prune=opts.prune | prune)
     return roots, opts
 
 
@@ -175,7 +180,7 @@ def scan_one(entry: FileEntry, rules: CompiledRules, timeout: int, max_filesize:
         if max_filesize is not None and st.st_size > max_filesize:
             return FileResult(path, skipped=Skipped(path, SkipReason.TOO_LARGE, f"{st.st_size} bytes"))
         head = os.pread(fd, 16, 0) if rules.needs_head else None
-        ext = file_externals(path, head, st.st_uid if "owner" in rules.uses else None)
+        ext = file_externals(path, head, st.st_uid, rules.uses)
         try:
             matches = rules.match_fd(fd, ext, timeout, head=head, size=st.st_size)
         except MatchTimeout as exc:
@@ -394,6 +399,8 @@ def run_scan(
     if request.cache_dir is not None and request.cache is not CacheMode.OFF and request.files:
         cache = FileCache(request.cache_dir, rules.key, mode=request.cache,
                           now=lambda: int(now().timestamp() * 1_000_000_000))
+    # only a cache lookup needs the walk to lstat() each file; otherwise the scan's own fstat() will do
+    opts = replace(opts, stat_files=cache is not None and request.cache is CacheMode.USE)
     extra = dict(extra or {})
     try:
         results, skipped, files, nbytes = scan_files(

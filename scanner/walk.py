@@ -23,6 +23,9 @@ from dataclasses import dataclass
 
 from scanner.model import Skipped, SkipReason
 
+UNKNOWN = -1
+"""A FileEntry field the walk did not look up (WalkOptions.stat_files is False)."""
+
 
 @dataclass(frozen=True)
 class FileEntry:
@@ -56,6 +59,9 @@ class WalkOptions:
     """Larger files are skipped (listed)."""
     prune: frozenset[str] = frozenset()
     """Absolute paths not to enter (listed once as skipped)."""
+    stat_files: bool = True
+    """lstat() every regular file so FileEntry carries its facts; False leaves them UNKNOWN (and the
+    size limit to the scan, which fstat()s each file it opens), saving a system call per file."""
 
 
 class Excluder:
@@ -143,6 +149,10 @@ def _walk_dir(
             if excluded(path, entry.name):
                 continue
             try:
+                if not options.stat_files and entry.is_file(follow_symlinks=False):
+                    # the file type from the directory entry is enough: the scan fstat()s what it opens
+                    yield FileEntry(path, UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN)
+                    continue
                 st = entry.stat(follow_symlinks=False)
             except OSError as exc:
                 yield skip_for_oserror(path, exc)

@@ -60,12 +60,12 @@ from watchdog.observers.inotify_move_event_grouper import InotifyMoveEventGroupe
 from scanner import persistence, scanlog, signatures, store
 from scanner.config import DEFAULT_MAX_FILESIZE
 from scanner.errors import ScannerError, UsageError, WatchError
-from scanner.history import History
+from scanner.history import History, history_record
 from scanner.locations import reroot
 from scanner.model import Action, Detection, ScanCounts, ScanReport, ScanType, SignatureSetInfo, Skipped, SkipReason
 from scanner.packages import PackageIndex
 from scanner.quarantine import Vault
-from scanner.remediate import Outcome, Plan, Policy, Systemctl, annotate, apply, history_record, plan
+from scanner.remediate import Outcome, Plan, Policy, Systemctl, annotate, apply, outcome_json, plan
 from scanner.report import detection_json, display_path, path_fields, signatures_json
 from scanner.scan import FileResult, detections_from, new_scan_id, scan_one
 from scanner.state import StateDir
@@ -1082,7 +1082,7 @@ class _Watcher:
             timespec="seconds"), duration_s=round(time.monotonic() - batch.t0, 3), exit_code=3 if failed else 1)
         try:
             History(self.cfg.state.history).save(
-                history_record(report, "watch", batch.outcomes, False, self.cfg.sysroot))
+                history_record(report, "watch", [outcome_json(o) for o in batch.outcomes], False, self.cfg.sysroot))
         except ScannerError as exc:
             self._emit(WatchEventKind.WARNING, f"{exc}; 'scanner undo {report.scan_id}' will not work")
 
