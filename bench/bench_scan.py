@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import corpus_roots, corpus_size, median, python, table, timed
+from common import BASELINE_WALK, corpus_roots, corpus_size, median, python, table, timed
 
 RULE = 'rule bench_single_string { strings: $a = "scanner-bench-marker-7f3a9c" condition: $a }\n'
 
@@ -28,30 +28,18 @@ from concurrent.futures import ThreadPoolExecutor
 import yara
 rules = yara.compile(filepath=sys.argv[1])
 jobs = int(sys.argv[2])
-def walk(root):
-    stack = [root]
-    while stack:
-        d = stack.pop()
-        try:
-            it = list(os.scandir(d))
-        except OSError:
-            continue
-        for e in it:
-            if e.is_dir(follow_symlinks=False):
-                stack.append(e.path)
-            elif e.is_file(follow_symlinks=False):
-                yield e.path
+BASELINE_WALK
 def scan(path):
     try:
         return len(rules.match(path, externals={"filename": os.path.basename(path),
                    "filepath": os.path.dirname(path), "extension": os.path.splitext(path)[1].lower()}))
     except yara.Error:
         return 0
-files = [p for r in sys.argv[3:] for p in walk(r)]
+files = [e.path for r in sys.argv[3:] for e in walk(r)]
 with ThreadPoolExecutor(max_workers=jobs) as ex:
     hits = sum(ex.map(scan, files))
 print(len(files), hits)
-'''
+'''.replace("BASELINE_WALK\n", BASELINE_WALK)
 
 
 def main() -> None:

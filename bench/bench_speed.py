@@ -36,7 +36,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, WORK, Run, corpus_roots, corpus_size, median, python, table, timed
+from common import BASELINE_WALK, REPO, WORK, Run, corpus_roots, corpus_size, median, python, table, timed
 
 sys.path.insert(0, str(REPO))
 from scanner import routing
@@ -51,19 +51,7 @@ import yara
 from scanner.scan import file_externals
 rules = yara.load(sys.argv[1])
 jobs = int(sys.argv[2])
-def walk(root):
-    stack = [root]
-    while stack:
-        d = stack.pop()
-        try:
-            it = list(os.scandir(d))
-        except OSError:
-            continue
-        for e in it:
-            if e.is_dir(follow_symlinks=False):
-                stack.append(e.path)
-            elif e.is_file(follow_symlinks=False):
-                yield e
+BASELINE_WALK
 def scan(e):
     try:
         with open(e.path, "rb") as f:
@@ -76,7 +64,7 @@ files = [e for r in sys.argv[3:] for e in walk(r)]
 with ThreadPoolExecutor(max_workers=jobs) as ex:
     hits = [h for found in ex.map(scan, files) for h in found]
 print(json.dumps({"files": len(files), "hits": sorted(hits)}))
-'''
+'''.replace("BASELINE_WALK\n", BASELINE_WALK)
 
 COMPILE = (
     "import sys, yara; yara.compile(filepaths={p: p for p in sys.argv[2:]}, "

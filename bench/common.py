@@ -23,6 +23,23 @@ REPO = HERE.parent
 WORK = Path(os.environ.get("SCANNER_BENCH_DIR", HERE / ".corpus"))
 
 
+BASELINE_WALK = """def walk(root):
+    stack = [root]
+    while stack:
+        d = stack.pop()
+        try:
+            it = list(os.scandir(d))
+        except OSError:
+            continue
+        for e in it:
+            if e.is_dir(follow_symlinks=False):
+                stack.append(e.path)
+            elif e.is_file(follow_symlinks=False):
+                yield e
+"""
+"""The baselines' walk (source for their child scripts): os.scandir, no symlinks followed, regular files."""
+
+
 def corpus_roots() -> list[str]:
     """The directories of the benchmark corpus (copying the standard library the first time)."""
     stdlib = Path(sysconfig.get_paths()["stdlib"])
