@@ -24,7 +24,7 @@ from scanner.config import Config, load_config, parse_size
 from scanner.errors import ScannerError, UsageError
 from scanner.filecache import CacheMode
 from scanner.history import History, history_record
-from scanner.model import Action, OutputFormat, ScanReport, ScanType
+from scanner.model import Action, OutputFormat, ScanReport, ScanType, display_path
 from scanner.scan import Progress, ScanRequest, run_scan
 from scanner.state import ENV_HOME, StateDir, default_home
 from scanner.walk import WalkOptions
@@ -133,7 +133,7 @@ class ProgressLine:
         rate = report.human_bytes(p.bytes / p.elapsed) + "/s" if p.elapsed > 0 else ""
         head = f"{p.files} files, {report.human_bytes(p.bytes)}, {rate}, {p.detections} found  "
         room = max(0, self.width - len(head) - 1)
-        cur = report.display_path(p.current)
+        cur = display_path(p.current)
         cur = cur if len(cur) <= room else "..." + cur[-(room - 3):] if room > 3 else ""
         click.echo(f"\r\x1b[K{head}{cur}", nl=False, err=True)
         self.shown = True
@@ -231,7 +231,7 @@ def scan(
     cfg = env.config
     for p in paths:
         if not os.path.lexists(p):
-            fail(f"path not found: {report.display_path(p)}")
+            fail(f"path not found: {display_path(p)}")
     kind = ScanType(scan_type) if scan_type else (ScanType.CUSTOM if paths or pids else ScanType.QUICK)
     # processes belong to this machine: not scanned by default when looking at another root
     on_host = os.path.realpath(sysroot) == "/"
@@ -893,7 +893,7 @@ def quarantine_restore(item_id: str, to: str | None, home: Path | None, config_f
     """Put an item back (verified by SHA-256; never overwrites an existing file)."""
     vault = open_vault(make_env(home, config_file))
     path = vault.restore(item_id, to=to)
-    click.echo(f"restored {report.display_path(path)}")
+    click.echo(f"restored {display_path(path)}")
 
 
 @quarantine_group.command("delete")

@@ -23,7 +23,7 @@ import yara
 
 from scanner import __version__, routing
 from scanner.errors import RuleError
-from scanner.model import RuleHit, Severity
+from scanner.model import RuleHit, Severity, display_path
 
 EXTERNALS: tuple[str, ...] = ("filename", "filepath", "extension", "filetype", "owner")
 """External variables every rule may use (the LOKI/THOR convention); always defined, as strings."""
@@ -313,7 +313,7 @@ class _DigestMemo:
 
     def digest(self, path: Path) -> tuple[str, list[bytes]]:
         """(sha256 or ``missing``, include targets as written) of ``path``."""
-        key = os.fsdecode(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        key = display_path(os.fsdecode(path))
         try:
             st = path.stat()
         except OSError:

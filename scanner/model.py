@@ -13,6 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
+def display_path(path: str) -> str:
+    """``path`` as printable text: bytes that are not valid UTF-8 shown as ``\\xNN`` (not reversible;
+    JSON reports add the exact bytes, see ``report.path_fields``)."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 class Severity(enum.Enum):
     """How bad a detection is, from the rule's ``severity`` meta."""
 

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from scanner import inert
 from scanner.errors import QuarantineError, UsageError
+from scanner.model import display_path
 
 FORMAT = 1
 """Version of the record and journal layout; bumped on any incompatible change."""
@@ -250,11 +251,6 @@ class QuarantineItem:
             reason=_str(data, "reason"),
             quarantined_at=when if when.tzinfo else when.replace(tzinfo=UTC),
         )
-
-
-def display_path(path: str) -> str:
-    """``path`` as printable text: bytes that are not UTF-8 become ``\\xNN``."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def identify(path: str) -> FileIdentity:

@@ -20,10 +20,9 @@ from typing import Any
 
 from scanner import persistence, processes
 from scanner.errors import PersistenceError, QuarantineError, ScannerError
-from scanner.model import Action, Detection, FileStamp, ProcessInfo, ScanReport, TargetKind
+from scanner.model import Action, Detection, FileStamp, ProcessInfo, ScanReport, TargetKind, display_path
 from scanner.packages import PackageIndex
 from scanner.quarantine import FileIdentity, Vault
-from scanner.report import display_path
 from scanner.signatures import Family
 
 

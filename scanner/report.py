@@ -15,16 +15,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from scanner.model import Detection, ProcessInfo, ScanReport, SignatureSetInfo, Skipped, SkipReason
+from scanner.model import Detection, ProcessInfo, ScanReport, SignatureSetInfo, Skipped, SkipReason, display_path
 
 SCHEMA = "scanner.report/1"
 TEXT_SKIPPED_LIMIT = 20
 """The text report lists at most this many skipped items (the JSON report lists all)."""
-
-
-def display_path(path: str) -> str:
-    """``path`` as printable text: undecodable bytes as ``\\xNN``."""
-    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def path_fields(path: str | None, key: str = "path") -> dict[str, str | None]:

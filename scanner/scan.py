@@ -35,6 +35,7 @@ from scanner.model import (
     Skipped,
     SkipReason,
     TargetKind,
+    display_path,
 )
 from scanner.walk import FileEntry, WalkOptions, skip_for_oserror, walk
 
@@ -79,7 +80,7 @@ def file_externals(path: str, head: bytes | None, uid: int | None,
     """
     if not uses:
         return {}
-    shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    shown = display_path(path)
     name = os.path.basename(shown)
     out = {"filename": name, "filepath": os.path.dirname(shown), "extension": os.path.splitext(name)[1].lower()}
     if "filetype" in uses:

@@ -10,8 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from scanner.model import ScanReport
-from scanner.report import display_path
+from scanner.model import ScanReport, display_path
 
 MAX_LOG_BYTES = 10 * 1024 * 1024
 

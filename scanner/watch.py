@@ -62,11 +62,21 @@ from scanner.config import DEFAULT_MAX_FILESIZE
 from scanner.errors import ScannerError, UsageError, WatchError
 from scanner.history import History, history_record
 from scanner.locations import reroot
-from scanner.model import Action, Detection, ScanCounts, ScanReport, ScanType, SignatureSetInfo, Skipped, SkipReason
+from scanner.model import (
+    Action,
+    Detection,
+    ScanCounts,
+    ScanReport,
+    ScanType,
+    SignatureSetInfo,
+    Skipped,
+    SkipReason,
+    display_path,
+)
 from scanner.packages import PackageIndex
 from scanner.quarantine import Vault
 from scanner.remediate import Outcome, Plan, Policy, Systemctl, annotate, apply, outcome_json, plan
-from scanner.report import detection_json, display_path, path_fields, signatures_json
+from scanner.report import detection_json, path_fields, signatures_json
 from scanner.scan import FileResult, detections_from, new_scan_id, scan_one
 from scanner.state import StateDir
 from scanner.walk import Excluder, FileEntry, WalkOptions, skip_for_oserror, walk
