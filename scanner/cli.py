@@ -11,7 +11,6 @@ import functools
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,7 +25,7 @@ from scanner.filecache import CacheMode
 from scanner.history import History, history_record
 from scanner.model import Action, OutputFormat, ScanReport, ScanType, display_path
 from scanner.scan import Progress, ScanRequest, run_scan
-from scanner.state import ENV_HOME, StateDir, default_home
+from scanner.state import ENV_HOME, StateDir, default_home, write_atomic
 from scanner.walk import WalkOptions
 
 if TYPE_CHECKING:  # the rest is imported where it is used: a report-only scan starts faster without it
@@ -143,26 +142,13 @@ class ProgressLine:
             click.echo("\r\x1b[K", nl=False, err=True)
 
 
-def write_output(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (a partial report never replaces a good one)."""
-    parent = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def emit(text: str, output: Path | None) -> None:
     """Print ``text``, or write it to ``output``."""
     if output is None:
         click.echo(text, nl=False)
         return
     try:
-        write_output(output, text)
+        write_atomic(output, text.encode("utf-8"))  # a partial report never replaces a good one
     except OSError as exc:
         fail(f"cannot write report to {output}: {exc.strerror}")
 

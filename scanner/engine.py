@@ -24,6 +24,7 @@ import yara
 from scanner import __version__, routing
 from scanner.errors import RuleError
 from scanner.model import RuleHit, Severity, display_path
+from scanner.state import write_atomic
 
 EXTERNALS: tuple[str, ...] = ("filename", "filepath", "extension", "filetype", "owner")
 """External variables every rule may use (the LOKI/THOR convention); always defined, as strings."""
@@ -340,10 +341,7 @@ class _DigestMemo:
             return
         with contextlib.suppress(OSError):
             self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self._path.parent, prefix=".tmp-", suffix=".json")
-            with os.fdopen(fd, "w") as f:
-                json.dump({"engine": engine_version(), "files": self._entries}, f)
-            os.replace(tmp, self._path)
+            write_atomic(self._path, json.dumps({"engine": engine_version(), "files": self._entries}).encode())
 
 
 def _include_closure(path: Path, seen: dict[Path, str], memo: _DigestMemo) -> None:
@@ -540,14 +538,8 @@ def _save_blob(path: Path, rules: yara.Rules) -> None:
 
 def _save_meta(cache_dir: Path, key: str, meta: Mapping[str, object]) -> None:
     """Written last: its presence means the blobs it names are in place."""
-    try:
-        fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".tmp-", suffix=".json")
-        with os.fdopen(fd, "w") as f:
-            json.dump(meta, f)
-        os.replace(tmp, cache_dir / f"{key}.json")
-    except OSError:
-        with contextlib.suppress(OSError, UnboundLocalError):
-            os.unlink(tmp)
+    with contextlib.suppress(OSError):
+        write_atomic(cache_dir / f"{key}.json", json.dumps(meta).encode())
 
 
 def cache_state(cache_dir: Path, sources: Sequence[RuleSource]) -> bool:

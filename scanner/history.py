@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 from scanner.errors import StateError, UsageError
 from scanner.model import ScanReport
+from scanner.state import write_atomic
 
 SCHEMA = "scanner.history/1"
 
@@ -35,18 +35,10 @@ class History:
     def save(self, record: Mapping[str, Any]) -> None:
         """Write (or replace) the record of ``record['scan_id']``."""
         target = self._path(str(record["scan_id"]))
+        data = json.dumps({"schema": SCHEMA, **record}, indent=1, ensure_ascii=False).encode("utf-8")
         try:
             self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-", suffix=".json")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as f:
-                    json.dump({"schema": SCHEMA, **record}, f, indent=1, ensure_ascii=False)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, target)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
+            write_atomic(target, data)
         except OSError as exc:
             raise StateError(f"cannot write history record {target}: {exc.strerror}") from exc
 

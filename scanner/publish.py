@@ -47,6 +47,7 @@ from tuf.api.serialization.json import JSONSerializer
 from scanner import bundle, signatures, update
 from scanner.errors import FeedError
 from scanner.feed import BUNDLE_TARGET
+from scanner.state import write_atomic
 
 ROLES: tuple[str, ...] = ("root", "targets", "snapshot", "timestamp")
 """The four top-level TUF roles, each with one Ed25519 key."""
@@ -140,18 +141,10 @@ def _now(now: Clock) -> dt.datetime:
 
 def _write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write a file atomically (temporary file in the same directory, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, data, mode)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         raise PublishError(f"cannot write {path}: {exc.strerror}") from exc
 
 

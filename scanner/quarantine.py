@@ -34,6 +34,7 @@ from pathlib import Path
 from scanner import inert
 from scanner.errors import QuarantineError, UsageError
 from scanner.model import display_path
+from scanner.state import fsync_dir
 
 FORMAT = 1
 """Version of the record and journal layout; bumped on any incompatible change."""
@@ -507,7 +508,7 @@ class Vault:
             os.fsync(dst.fileno())
         _fault(f"{op}:content-written")
         part.rename(self._content(item_id))
-        _fsync_dir(self.items_dir)
+        fsync_dir(self.items_dir)
         _fault(f"{op}:content-stored")
         return digest.hexdigest(), size
 
@@ -568,7 +569,7 @@ class Vault:
         ):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
-        _fsync_dir(self.items_dir)
+        fsync_dir(self.items_dir)
 
     # -- internals: restore and delete ---------------------------------------------------
 
@@ -684,11 +685,11 @@ class Vault:
         """Unlink record then content (a record without content would be a broken item)."""
         with contextlib.suppress(FileNotFoundError):
             self._record(item_id).unlink()
-        _fsync_dir(self.items_dir)
+        fsync_dir(self.items_dir)
         _fault(f"{op}:record-removed")
         with contextlib.suppress(FileNotFoundError):
             self._content(item_id).unlink()
-        _fsync_dir(self.items_dir)
+        fsync_dir(self.items_dir)
         _fault(f"{op}:content-removed")
 
     # -- internals: recovery -------------------------------------------------------------
@@ -859,7 +860,7 @@ class Vault:
     def _journal_end(self, path: Path) -> None:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
-        _fsync_dir(self.journal_dir)
+        fsync_dir(self.journal_dir)
 
     def _write_json(self, dest: Path, data: Mapping[str, object], fault: str | None = None) -> None:
         """Write ``dest`` atomically and durably: temp file in tmp/, fsync, rename, fsync the folder."""
@@ -872,7 +873,7 @@ class Vault:
         if fault:
             _fault(fault)
         part.rename(dest)
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
 
 
 # -- file-system helpers -----------------------------------------------------------------
@@ -1101,14 +1102,6 @@ def _create(path: str) -> int:
     fd = os.open(path, _O_CREATE, _FILE_MODE)
     os.fchmod(fd, _FILE_MODE)
     return fd
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, _O_DIR)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _absolute(path: str) -> str:

@@ -11,7 +11,6 @@ and packagers can write into a directory of their choosing. Calls to ``systemctl
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import json
 import os
@@ -28,6 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from scanner import __version__, sysctl
 from scanner.errors import ScheduleError
+from scanner.state import write_atomic
 
 # 20:00 UTC is 12:00 or 13:00 in Redmond: two to three hours after the feed's 10:00 Pacific release
 # whether or not the US is on daylight time, and still the same Tuesday there. UTC needs no time
@@ -1131,21 +1131,10 @@ def _decode(data: bytes) -> str:
 def _write(path: Path, text: str, *, utf16: bool = False) -> None:
     """Replace ``path`` atomically (a symlink there is replaced, never followed)."""
     data = text.encode("utf-16") if utf16 else text.encode("utf-8", errors="surrogateescape")
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
-        try:
-            os.write(fd, data)
-            if hasattr(os, "fchmod"):  # the umask may have narrowed the mode
-                os.fchmod(fd, 0o644)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
+        write_atomic(path, data, 0o644)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         raise ScheduleError(
             f"cannot write {path}: {exc.strerror or exc}; check that the directory exists and is writable"
         ) from exc

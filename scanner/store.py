@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scanner.errors import StateError
-from scanner.state import StateDir
+from scanner.state import StateDir, fsync_dir
 
 ACTIVE = "active"
 PREVIOUS = "previous"
@@ -122,7 +122,7 @@ def install(state: StateDir, staged: Path, version: str) -> Path:
     try:
         _fsync_tree(staged)
         staged.rename(target)
-        _fsync_dir(sets)
+        fsync_dir(sets)
     except OSError as exc:
         raise StateError(f"cannot install signature set into {target}: {exc.strerror}") from exc
     return target
@@ -244,19 +244,11 @@ def _set_link(state: StateDir, name: str, target: str) -> None:
         state.ensure(state.signatures)
         tmp.symlink_to(target)
         tmp.replace(link)
-        _fsync_dir(state.signatures)
+        fsync_dir(state.signatures)
     except OSError as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise StateError(f"cannot point {link} at {target}: {exc.strerror}") from exc
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _fsync_tree(root: Path) -> None:
@@ -267,7 +259,7 @@ def _fsync_tree(root: Path) -> None:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        _fsync_dir(Path(dirpath))
+        fsync_dir(Path(dirpath))
 
 
 def _version_key(version: str) -> tuple[int, ...]:
