@@ -23,7 +23,7 @@ from scanner.config import Config, load_config, parse_size
 from scanner.errors import ScannerError, UsageError
 from scanner.filecache import CacheMode
 from scanner.history import History, history_record
-from scanner.model import Action, OutputFormat, ScanReport, ScanType, display_path
+from scanner.model import Action, OutputFormat, Policy, ScanReport, ScanType, display_path
 from scanner.scan import Progress, ScanRequest, run_scan
 from scanner.state import ENV_HOME, StateDir, default_home, write_atomic
 from scanner.walk import WalkOptions
@@ -244,10 +244,10 @@ def scan(
         cache_dir=env.state.file_cache,
         cache=cache_mode(kind, no_cache),
     )
-    remedy = Remedy(Action(action) if action else cfg.action, force=force, sysroot=sysroot,
+    policy = Policy(Action(action) if action else cfg.action, force=force, sysroot=sysroot,
                     kill_grace=cfg.kill_grace)
     show = ProgressLine() if progress and sys.stderr.isatty() else None
-    result = scan_and_remediate(env, request, loaded, remedy, dry_run=dry_run, progress=show, command="scan")
+    result = scan_and_remediate(env, request, loaded, policy, dry_run=dry_run, progress=show, command="scan")
     emit(render(result, OutputFormat(fmt)), output)
     if output is not None:
         click.echo(f"report written to {output}", err=True)
@@ -292,21 +292,11 @@ def _systemctl(args: Sequence[str], user: bool) -> str | None:
     return (res.stderr.strip().splitlines() or [f"exit status {res.returncode}"])[0]
 
 
-@dataclass(frozen=True)
-class Remedy:
-    """What a scan is asked to do with what it finds (remediate.Policy, without importing it up front)."""
-
-    action: Action
-    force: bool = False
-    sysroot: Path = Path("/")
-    kill_grace: float = 5.0
-
-
 def scan_and_remediate(
-    env: Env, request: ScanRequest, loaded: signatures.LoadedRules, remedy: Remedy, *, dry_run: bool,
+    env: Env, request: ScanRequest, loaded: signatures.LoadedRules, policy: Policy, *, dry_run: bool,
     progress: ProgressLine | None, command: str, warnings: Sequence[str] = (),
 ) -> ScanReport:
-    """Scan, remediate as ``remedy`` says, log, and record the scan in the history."""
+    """Scan, remediate as ``policy`` says, log, and record the scan in the history."""
     now = lambda: dt.datetime.now(dt.UTC)  # noqa: E731
     try:
         result = run_scan(request, loaded.rules, loaded.info, progress=progress,
@@ -315,21 +305,19 @@ def scan_and_remediate(
         if progress is not None:
             progress.close()
     outcomes: list[dict[str, Any]] = []
-    if result.detections and remedy.action is not Action.REPORT:
+    if result.detections and policy.action is not Action.REPORT:
         from scanner import remediate
 
-        policy = remediate.Policy(remedy.action, force=remedy.force, sysroot=remedy.sysroot,
-                                  kill_grace=remedy.kill_grace)
         families = {f.name: f for f in loaded.sigset.families} if loaded.sigset else {}
         vault = open_vault(env)
         result, done = remediate.remediate(result, policy, vault, dry_run=dry_run, families=families, now=now,
                                            systemctl=_systemctl)
         outcomes = [remediate.outcome_json(o) for o in done]
     else:
-        result = replace(result, action=remedy.action)
+        result = replace(result, action=policy.action)
     log_scan(env, scanlog.format_block(result, command))
     try:
-        History(env.state.history).save(history_record(result, command, outcomes, dry_run, remedy.sysroot))
+        History(env.state.history).save(history_record(result, command, outcomes, dry_run, policy.sysroot))
     except ScannerError as exc:
         warn(str(exc))
     return result
@@ -442,7 +430,7 @@ def feed_settings(env: Env, feeds: Sequence[str], deadline: float | None) -> tup
     return feed_mod.FeedSettings(mirrors=mirrors, http=http), env.config.trusted_root
 
 
-def feed_configured(env: Env, settings: feed_mod.FeedSettings) -> bool:
+def feed_configured(settings: feed_mod.FeedSettings) -> bool:
     """Whether there is a feed to update from (given, configured, or shipped with the package)."""
     from scanner import feed as feed_mod
 
@@ -467,7 +455,7 @@ def update_cmd(feeds: tuple[str, ...], trusted_root: Path | None, check: bool, f
 
     env = make_env(home, config_file)
     settings, configured_root = feed_settings(env, feeds, deadline)
-    if not feed_configured(env, settings):
+    if not feed_configured(settings):
         fail(NO_FEED_HELP.format(config=env.config.source or env.state.config_file))
     root = trusted_root or configured_root
     if check:
@@ -574,7 +562,7 @@ def monthly(feeds: tuple[str, ...], trusted_root: Path | None, sysroot: Path, pr
     with env.state.lock("monthly", "another monthly run"):
         warnings: list[str] = []
         settings, configured_root = feed_settings(env, feeds, None)
-        if feed_configured(env, settings):
+        if feed_configured(settings):
             try:
                 out = update.update(env.state, settings, trusted_root=trusted_root or configured_root)
                 warnings.extend(out.warnings)
@@ -592,8 +580,8 @@ def monthly(feeds: tuple[str, ...], trusted_root: Path | None, sysroot: Path, pr
             process_timeout=cfg.process_timeout, process_max_memory=cfg.process_max_memory,
             cache_dir=env.state.file_cache, cache=cache_mode(ScanType.QUICK, no_cache),
         )
-        remedy = Remedy(Action(action) if action else cfg.monthly_action, sysroot=sysroot, kill_grace=cfg.kill_grace)
-        result = scan_and_remediate(env, request, loaded, remedy, dry_run=False, progress=None, command="monthly",
+        policy = Policy(Action(action) if action else cfg.monthly_action, sysroot=sysroot, kill_grace=cfg.kill_grace)
+        result = scan_and_remediate(env, request, loaded, policy, dry_run=False, progress=None, command="monthly",
                                     warnings=warnings)
     if report_file is not None:
         emit(render(result, OutputFormat.JSON), report_file)

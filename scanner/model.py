@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 def display_path(path: str) -> str:
@@ -90,6 +91,20 @@ class SkipReason(enum.Enum):
     READ_ERROR = "could not be read"
     ACCESS_DENIED = "access denied"
     PROCESS_EXITED = "process exited during the scan"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How to remediate what a scan finds (used by remediate.plan and apply)."""
+
+    action: Action
+    """report, quarantine or remove."""
+    force: bool = False
+    """Move files that an OS package owns too."""
+    sysroot: Path = Path("/")
+    """The filesystem root the detections' paths are under."""
+    kill_grace: float = 5.0
+    """Seconds between SIGTERM and SIGKILL."""
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Any
 
 from scanner import persistence, processes
 from scanner.errors import PersistenceError, QuarantineError, ScannerError
-from scanner.model import Action, Detection, FileStamp, ProcessInfo, ScanReport, TargetKind, display_path
+from scanner.model import Action, Detection, FileStamp, Policy, ProcessInfo, ScanReport, TargetKind, display_path
 from scanner.packages import PackageIndex
 from scanner.quarantine import FileIdentity, Vault
 from scanner.signatures import Family
@@ -38,20 +38,6 @@ class Step(enum.Enum):
     QUARANTINE = "quarantine"
     REMOVE = "remove"
     MANUAL = "manual"
-
-
-@dataclass(frozen=True)
-class Policy:
-    """How to remediate."""
-
-    action: Action
-    """report, quarantine or remove."""
-    force: bool = False
-    """Move files that an OS package owns too."""
-    sysroot: Path = Path("/")
-    """The filesystem root the detections' paths are under."""
-    kill_grace: float = 5.0
-    """Seconds between SIGTERM and SIGKILL."""
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,7 @@ from scanner.locations import reroot
 from scanner.model import (
     Action,
     Detection,
+    Policy,
     ScanCounts,
     ScanReport,
     ScanType,
@@ -75,7 +76,7 @@ from scanner.model import (
 )
 from scanner.packages import PackageIndex
 from scanner.quarantine import Vault
-from scanner.remediate import Outcome, Plan, Policy, Systemctl, annotate, apply, outcome_json, plan
+from scanner.remediate import Outcome, Plan, Systemctl, annotate, apply, outcome_json, plan
 from scanner.report import detection_json, path_fields, signatures_json
 from scanner.scan import FileResult, detections_from, new_scan_id, scan_one
 from scanner.state import StateDir
