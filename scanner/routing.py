@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-VERSION = 1
+VERSION = 2
 """Changes whenever routing decisions could change; part of the compiled-rule cache key."""
 
 HEAD_SIZE = 2
@@ -59,6 +59,9 @@ _INT_READERS: Mapping[str, tuple[int, bool]] = {
 _PLAIN_MODIFIERS = frozenset({"ascii", "fullword", "private"})
 _NOT_STRICT = frozenset({"not", "defined", "or", "of", "for", "in", "at", "them", "with", "all", "any", "none"})
 """Keywords after which an undefined module value need not make a term false."""
+PATH_EXTERNALS = frozenset({"filename", "filepath", "extension"})
+"""External variables that differ between two names of one file (hard links); the rest depend on its content
+(``filetype``) or its inode (``owner``)."""
 
 
 class RoutingError(Exception):
@@ -152,6 +155,30 @@ class StringDef:
 
 
 @dataclass(frozen=True)
+class Branch:
+    """An operand of an ``or`` in a rule's condition, reached from the top through ``and``, ``or`` and
+    parentheses only.
+
+    In YARA (4.x, ``exec.c``) ``or`` takes an undefined operand as false, and a conjunction with a
+    false or undefined term is false. So an operand that cannot hold for any file a set serves
+    (a magic check for another format, a ``pe.`` term on a file that is not PE, a size bound below
+    the set's sizes) has the value false or undefined there, and replacing it by ``false`` gives the
+    same value wherever the ``or`` stands, under ``not`` too. Routed sets do that, so a set for
+    files that are not PE need not import the ``pe`` module (which costs about 0.3 ms per file).
+    """
+
+    span: tuple[int, int]
+    """Offsets of its text in the file."""
+    prefixes: frozenset[bytes] | None
+    """Two-byte prefixes a file must start with for it to hold (None: any)."""
+    max_size: int | None
+    """The largest file it can hold for (None: any)."""
+    stand_in: str
+    """What replaces it: ``false``, plus a reference to the strings it names (YARA rejects a string
+    that no condition mentions), behind ``false and`` so they are never evaluated."""
+
+
+@dataclass(frozen=True)
 class RuleInfo:
     """One rule of a file, as routing sees it."""
 
@@ -172,6 +199,12 @@ class RuleInfo:
     modules: frozenset[str] = frozenset()
     """Imported modules its condition names (a set imports only what its rules use: YARA runs every
     imported module on every file, and the ``pe`` module alone costs more than many rules)."""
+    branches: tuple[Branch, ...] = ()
+    """Operands of ``or`` in its condition that a set may replace by ``false`` (see Branch)."""
+    uses: tuple[tuple[int, str], ...] = ()
+    """Where its condition names a module or a rule of its file: (offset in the file, name)."""
+    paths: bool = False
+    """Its condition names ``filename``, ``filepath`` or ``extension`` (PATH_EXTERNALS)."""
 
 
 @dataclass(frozen=True)
@@ -190,6 +223,8 @@ class FileAnalysis:
     """Its rules, in order."""
     whole: str = ""
     """Why the file goes to every set unsplit ('' when it was analysed)."""
+    whole_paths: bool = False
+    """A file that goes whole mentions ``filename``, ``filepath`` or ``extension`` somewhere."""
 
 
 @dataclass
@@ -420,6 +455,22 @@ class _Analyser:
             out.extend(alts)
         return out
 
+    def branches(self, tokens: Sequence[Token]) -> list[Branch]:
+        """Every ``or`` operand of ``tokens`` reached through ``and``, ``or`` and parentheses, outer first."""
+        out: list[Branch] = []
+        parts = _split(tokens, "or")
+        for part in parts:
+            if not part:
+                continue
+            if len(parts) > 1:
+                req = self.expr(part)
+                out.append(Branch((part[0].start, part[-1].end), _prefixes_of(req), _max_size_of(req),
+                                  _stand_in(part)))
+            for term in _split(part, "and"):
+                if _enclosed(term):
+                    out.extend(self.branches(term[1:-1]))
+        return out
+
     def term(self, t: Sequence[Token]) -> _Req:
         if not t:
             return None
@@ -436,6 +487,15 @@ class _Analyser:
             return self._string_at_0(first.text)
         if first.kind is TokenKind.IDENT and first.text in _MODULE_PREFIXES:
             return self._module_term(t)
+        if first.kind is TokenKind.IDENT and first.text == "not":
+            inner = t[2:-1] if _enclosed(t[1:]) else t[1:]
+            if inner and inner[0].kind is TokenKind.IDENT and inner[0].text in _MODULE_PREFIXES:
+                return self._module_term(inner, negated=True)
+            return None
+        if first.kind is TokenKind.IDENT and first.text == "for":
+            return self._for_range(t)
+        if first.kind is TokenKind.STRING_ID and first.text[:1] == "$" and len(t) > 2 and t[1].text in ("at", "in"):
+            return self._string_offset(t)
         if len(t) == 3 and "filesize" in (t[0].text, t[2].text):
             return self._size_bound(t)
         return None
@@ -479,23 +539,136 @@ class _Analyser:
             return None
         return [_Alt(tuple(enumerate(data[:HEAD_SIZE])))]
 
-    def _module_term(self, t: Sequence[Token]) -> _Req:
+    def _module_term(self, t: Sequence[Token], *, negated: bool = False) -> _Req:
         # ``pe.is_pe`` alone; or a term starting with a lowercase field or function of the module
         # (``pe.number_of_sections == 3``, ``pe.imphash() == "..."``, ``pe.exports("x")``): those
         # are undefined for other files, and undefined compares false. ``pe.is_pe`` is defined (0)
         # for any file, so it counts only on its own; constants (``pe.DLL``) are defined everywhere.
+        # ``not`` keeps a value undefined, so the negation of such a term (never of ``pe.is_pe``)
+        # is false for other files too.
         if len(t) < 3 or t[1].text != "." or t[2].kind is not TokenKind.IDENT:
             return None
         field_name = t[2].text
         if any(tok.kind is TokenKind.IDENT and tok.text in _NOT_STRICT for tok in t):
             return None
         if field_name == "is_pe":
-            if len(t) != 3:
+            if len(t) != 3 or negated:
                 return None
         elif not field_name.islower() or (field_name.startswith("is_") and len(t) == 3):
             return None
-        self.module_terms.append(" ".join(tok.text for tok in t))
+        self.module_terms.append(("not " if negated else "") + " ".join(tok.text for tok in t))
         return [_Alt(prefixes=_MODULE_PREFIXES[t[0].text])]
+
+    def _for_range(self, t: Sequence[Token]) -> _Req:
+        """``for <quantifier> <vars> in (A .. B) : (...)`` with A or B undefined for other files: YARA then
+        iterates nothing and the loop is false (``any``, ``all`` and ``none`` alike)."""
+        k = next((j for j, tok in enumerate(t) if tok.kind is TokenKind.IDENT and tok.text == "in"), None)
+        if k is None or k + 1 >= len(t) or t[k + 1].text != "(":
+            return None
+        close = _closing(t, k + 1)
+        if close is None or close + 2 >= len(t) or t[close + 1].text != ":" or not _enclosed(t[close + 2:]):
+            return None
+        bounds = _split_punct(t[k + 2:close], "..")
+        if len(bounds) != 2:
+            return None
+        module = _undefined_elsewhere(bounds[0]) or _undefined_elsewhere(bounds[1])
+        if module is None:
+            return None
+        self.module_terms.append(" ".join(tok.text for tok in t))
+        return [_Alt(prefixes=_MODULE_PREFIXES[module])]
+
+    def _string_offset(self, t: Sequence[Token]) -> _Req:
+        """``$a at E`` or ``$a in (A .. B)`` with E, A or B undefined for other files: then undefined too."""
+        rest = t[2:]
+        if t[1].text == "in":
+            if not _enclosed(rest):
+                return None
+            parts = _split_punct(rest[1:-1], "..")
+            if len(parts) != 2:
+                return None
+            module = _undefined_elsewhere(parts[0]) or _undefined_elsewhere(parts[1])
+        else:
+            module = _undefined_elsewhere(rest)
+        if module is None:
+            return None
+        self.module_terms.append(" ".join(tok.text for tok in t))
+        return [_Alt(prefixes=_MODULE_PREFIXES[module])]
+
+
+def _closing(t: Sequence[Token], k: int) -> int | None:
+    """Index of the parenthesis closing the one at ``k``."""
+    depth = 0
+    for j in range(k, len(t)):
+        if t[j].kind is TokenKind.PUNCT and t[j].text in ("(", "["):
+            depth += 1
+        elif t[j].kind is TokenKind.PUNCT and t[j].text in (")", "]"):
+            depth -= 1
+            if depth == 0:
+                return j
+    return None
+
+
+def _split_punct(t: Sequence[Token], mark: str) -> list[list[Token]]:
+    """Split at the punctuation ``mark`` outside parentheses (a comma anywhere at top level: one part)."""
+    parts: list[list[Token]] = [[]]
+    depth = 0
+    for tok in t:
+        if tok.kind is TokenKind.PUNCT and tok.text in ("(", "["):
+            depth += 1
+        elif tok.kind is TokenKind.PUNCT and tok.text in (")", "]"):
+            depth -= 1
+        elif depth == 0 and tok.kind is TokenKind.PUNCT and tok.text == ",":
+            return [list(t)]
+        elif depth == 0 and tok.kind is TokenKind.PUNCT and tok.text == mark:
+            parts.append([])
+            continue
+        parts[-1].append(tok)
+    return parts
+
+
+_ARITHMETIC = frozenset({"+", "-", "*", "(", ")"})
+
+
+def _undefined_elsewhere(t: Sequence[Token]) -> str | None:
+    """The module whose lowercase field makes the integer expression ``t`` undefined for files of other formats.
+
+    Only numbers, ``filesize``, ``+ - *``, parentheses and plain field paths (``pe.entry_point``,
+    ``pe.number_of_sections``; no calls, no indexing, no constants) are accepted: arithmetic keeps
+    an undefined operand undefined.
+    """
+    module = None
+    k = 0
+    while k < len(t):
+        tok = t[k]
+        if tok.kind is TokenKind.NUMBER or (tok.kind is TokenKind.PUNCT and tok.text in _ARITHMETIC) \
+                or (tok.kind is TokenKind.IDENT and tok.text == "filesize"):
+            k += 1
+            continue
+        if tok.kind is TokenKind.IDENT and tok.text in _MODULE_PREFIXES and k + 2 < len(t) \
+                and t[k + 1].text == "." and t[k + 2].kind is TokenKind.IDENT:
+            field_name = t[k + 2].text
+            if not field_name.islower() or field_name.startswith("is_"):
+                return None
+            if module is not None and _MODULE_PREFIXES[module] != _MODULE_PREFIXES[tok.text]:
+                return None
+            module = tok.text
+            k += 3
+            if k < len(t) and t[k].text in (".", "[", "("):
+                return None
+            continue
+        return None
+    return module
+
+
+def _stand_in(tokens: Sequence[Token]) -> str:
+    """``false``, still naming every string that ``tokens`` name (see Branch.stand_in)."""
+    names: dict[str, None] = {}
+    for t in tokens:
+        if (t.kind is TokenKind.IDENT and t.text == "them") or (t.kind is TokenKind.STRING_ID and t.text[1:] == "*"):
+            return "(false and any of them)"
+        if t.kind is TokenKind.STRING_ID and t.text[1:] not in ("", "*"):
+            names["$" + t.text[1:]] = None  # $a, #a, @a and !a all name the string $a; $a* stays a wildcard
+    return f"(false and any of ({', '.join(names)}))" if names else "false"
 
 
 def _prefixes_of(req: _Req) -> frozenset[bytes] | None:
@@ -524,39 +697,48 @@ def _max_size_of(req: _Req) -> int | None:
     return max(alt.max_size for alt in req if alt.max_size is not None)
 
 
-def _references(condition: Sequence[Token], names: Iterable[str]) -> frozenset[str]:
+def _uses(condition: Sequence[Token], imports: Sequence[str], names: Iterable[str]) -> tuple[tuple[int, str], ...]:
+    """Where ``condition`` names an imported module or a rule of the file: (offset, name), in order."""
     known = list(names)
-    refs: set[str] = set()
+    out: list[tuple[int, str]] = []
     for k, t in enumerate(condition):
         if t.kind is not TokenKind.IDENT:
             continue
+        if k > 0 and condition[k - 1].text == ".":
+            continue  # a field (pe.exports), not a module or rule of its own
         if k + 1 < len(condition) and condition[k + 1].text == "*":
-            refs.update(n for n in known if n.startswith(t.text))  # a rule set such as ``any of (Foo*)``
-        elif t.text in known:
-            refs.add(t.text)
-    return frozenset(refs)
+            out.extend((t.start, n) for n in known if n.startswith(t.text))  # a rule set such as ``any of (Foo*)``
+        elif t.text in imports or t.text in known:
+            out.append((t.start, t.text))
+    return tuple(out)
+
+
+_PATH_WORDS = re.compile(rb"\b(?:filename|filepath|extension)\b")
 
 
 def analyse(namespace: str, path: str, raw: bytes) -> FileAnalysis:
     """Analyse one rule file; a file that cannot be analysed with certainty is marked to go whole."""
+    paths = _PATH_WORDS.search(raw) is not None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        return FileAnalysis(namespace, path, "", whole="not UTF-8")
+        return FileAnalysis(namespace, path, "", whole="not UTF-8", whole_paths=paths)
     try:
         imports, raw_rules = _parse(tokenize(text))
     except RoutingError as exc:
-        return FileAnalysis(namespace, path, "", whole=str(exc))
+        return FileAnalysis(namespace, path, "", whole=str(exc), whole_paths=paths)
     names = [r.name for r in raw_rules]
     if len(set(names)) != len(names):
-        return FileAnalysis(namespace, path, "", whole="duplicate rule names")
+        return FileAnalysis(namespace, path, "", whole="duplicate rule names", whole_paths=paths)
     if any(r.is_global and not r.private for r in raw_rules):
-        return FileAnalysis(namespace, path, "", whole="non-private global rule")
+        return FileAnalysis(namespace, path, "", whole="non-private global rule", whole_paths=paths)
     an = _Analyser()
     conds: dict[str, _Req] = {}
+    branches: dict[str, list[Branch]] = {}
     for r in raw_rules:
         an.strings = r.strings
         conds[r.name] = an.expr(r.condition)
+        branches[r.name] = an.branches(r.condition)
         an.rule_reqs[r.name] = conds[r.name]
     global_reqs = [conds[r.name] for r in raw_rules if r.is_global]
     rules = []
@@ -569,9 +751,12 @@ def analyse(namespace: str, path: str, raw: bytes) -> FileAnalysis:
                     prefixes = gp if prefixes is None else (prefixes & gp) or prefixes
                 if gs is not None:
                     max_size = gs if max_size is None else min(max_size, gs)
-        modules = frozenset(t.text for t in r.condition if t.kind is TokenKind.IDENT and t.text in imports)
-        rules.append(RuleInfo(r.name, r.private, r.is_global, _references(r.condition, names), prefixes, max_size,
-                              r.span, modules))
+        uses = _uses(r.condition, imports, names)
+        modules = frozenset(n for _, n in uses if n in imports)
+        references = frozenset(n for _, n in uses if n in names)
+        mentions_paths = any(t.kind is TokenKind.IDENT and t.text in PATH_EXTERNALS for t in r.condition)
+        rules.append(RuleInfo(r.name, r.private, r.is_global, references, prefixes, max_size, r.span, modules,
+                              tuple(branches[r.name]), uses, mentions_paths))
     return FileAnalysis(namespace, path, text, tuple(imports), tuple(rules))
 
 
@@ -592,6 +777,10 @@ class RoutedSet:
     """Reporting (non-private) rules in it, counting files that go whole as one each."""
     complete: bool = False
     """It holds every rule of every file (so the unrouted set can stand in for it)."""
+    path_sources: Mapping[str, str] = field(default_factory=dict)
+    """Namespace -> source of just its rules whose result may depend on the file's name (RoutePlan.path_rules),
+    with what they need; empty when it has none. A second name of a file already matched (a hard link)
+    is matched against these alone."""
 
 
 @dataclass(frozen=True)
@@ -606,6 +795,11 @@ class RoutePlan:
     """Every set; each (prefix, bucket) pair is served by exactly one."""
     whole: Mapping[str, str]
     """Namespaces that go to every set unsplit, and why."""
+    path_rules: frozenset[tuple[str, str]] = frozenset()
+    """(namespace, rule) of the rules whose result may depend on a file's name: their conditions name
+    ``filename``, ``filepath`` or ``extension``, or a rule that does (global rules included)."""
+    path_namespaces: frozenset[str] = frozenset()
+    """Namespaces sent whole that mention those variables: every rule of them counts as such."""
 
 
 SIZE_EDGES: tuple[int, ...] = (1 << 20, 16 << 20)
@@ -627,7 +821,8 @@ def _include_line(path: str) -> str:
     return 'include "' + path.replace("\\", "\\\\").replace('"', '\\"') + '"\n'
 
 
-def _closure(fa: FileAnalysis, roots: Iterable[str]) -> set[str]:
+def _closure(fa: FileAnalysis, roots: Iterable[str], refs: Mapping[str, frozenset[str]] | None = None) -> set[str]:
+    """``roots`` and every rule of ``fa`` they refer to, directly or not (``refs``: the references to follow)."""
     by_name = {r.name: r for r in fa.rules}
     todo = list(roots)
     seen: set[str] = set()
@@ -636,25 +831,68 @@ def _closure(fa: FileAnalysis, roots: Iterable[str]) -> set[str]:
         if name in seen or name not in by_name:
             continue
         seen.add(name)
-        todo.extend(by_name[name].references)
+        todo.extend(by_name[name].references if refs is None else refs[name])
     return seen
 
 
-def _part(fa: FileAnalysis, selected: set[str]) -> str:
-    keep = _closure(fa, selected | {r.name for r in fa.rules if r.is_global})
-    used = {m for r in fa.rules if r.name in keep for m in r.modules}
+_Route = tuple[bytes, int]
+
+
+def _dead_branches(rule: RuleInfo, routes: Sequence[_Route], lows: Sequence[int], chosen: frozenset[bytes]
+                   ) -> list[Branch]:
+    """The outermost branches of ``rule`` that hold for no file of ``routes`` (see Branch)."""
+    out: list[Branch] = []
+    for b in rule.branches:
+        if any(o.span[0] <= b.span[0] and b.span[1] <= o.span[1] for o in out):
+            continue
+        if not any(_may_match(b, prefix, lows[bucket], chosen) for prefix, bucket in routes):
+            out.append(b)
+    return out
+
+
+def _part(fa: FileAnalysis, selected: set[str], dead: Mapping[str, Sequence[Branch]] | None = None) -> str:
+    """Source for the ``selected`` rules of ``fa`` with what they need, ``dead`` branches replaced."""
+    dead = dead or {}
+    live_uses: dict[str, list[str]] = {}
+    for r in fa.rules:
+        spans = [b.span for b in dead.get(r.name, ())]
+        live_uses[r.name] = [n for off, n in r.uses if not any(a <= off < b for a, b in spans)]
+    refs = {name: frozenset(uses) for name, uses in live_uses.items()}
+    keep = _closure(fa, selected | {r.name for r in fa.rules if r.is_global}, refs)
+    used = {m for r in fa.rules if r.name in keep for m in live_uses[r.name]}
     lines = [f'import "{m}"\n' for m in fa.imports if m in used]
-    lines += [fa.text[r.span[0]:r.span[1]] + "\n" for r in fa.rules if r.name in keep]
+    for r in fa.rules:
+        if r.name in keep:
+            text = fa.text[r.span[0]:r.span[1]]
+            for b in sorted(dead.get(r.name, ()), key=lambda b: -b.span[0]):
+                a, z = b.span[0] - r.span[0], b.span[1] - r.span[0]
+                text = text[:a] + b.stand_in + text[z:]
+            lines.append(text + "\n")
     return "".join(lines)
 
 
-def _may_match(rule: RuleInfo, prefix: bytes, low: int, chosen: frozenset[bytes]) -> bool:
-    """Whether ``rule`` can match some file of route (``prefix``, bucket starting at ``low`` bytes)."""
+def _may_match(rule: RuleInfo | Branch, prefix: bytes, low: int, chosen: frozenset[bytes]) -> bool:
+    """Whether ``rule`` (or a branch) can hold for some file of route (``prefix``, bucket starting at ``low`` bytes)."""
     if rule.max_size is not None and rule.max_size < low:
         return False
     if rule.prefixes is None or not rule.prefixes <= chosen:
         return True  # it may match a file of a prefix that has no set, which falls to b""
     return prefix in rule.prefixes
+
+
+def _path_dependent(fa: FileAnalysis) -> set[str]:
+    """Rules of ``fa`` whose result may depend on a file's name (see RoutePlan.path_rules)."""
+    found = {r.name for r in fa.rules if r.paths}
+    changed = True
+    while changed:
+        changed = False
+        for r in fa.rules:
+            if r.name not in found and r.references & found:
+                found.add(r.name)
+                changed = True
+    if any(r.is_global and r.name in found for r in fa.rules):
+        found = {r.name for r in fa.rules}
+    return found
 
 
 def plan(
@@ -694,25 +932,35 @@ def plan(
     everything = {fa.namespace: frozenset(r.name for r in fa.rules if not r.private) for fa in files if not fa.whole}
     if all(sel == everything for sel in selections.values()):
         return None
-    groups: dict[tuple[tuple[str, frozenset[str]], ...], list[tuple[bytes, int]]] = {}
+    groups: dict[tuple[tuple[str, frozenset[str]], ...], list[_Route]] = {}
     for route, sel in selections.items():
         groups.setdefault(tuple(sorted(sel.items())), []).append(route)
+    by_path = {fa.namespace: _path_dependent(fa) for fa in files if not fa.whole}
     sets = []
     for sel_items, routes in groups.items():
         sel = dict(sel_items)
         prefix, bucket = min(routes, key=lambda r: (r[0] != b"", r[1]))  # named after its most general route
         sources: dict[str, str] = {}
+        path_sources: dict[str, str] = {}
         count = 0
         for fa in files:
             if fa.whole:
                 sources[fa.namespace] = _include_line(fa.path)
+                if fa.whole_paths:
+                    path_sources[fa.namespace] = sources[fa.namespace]
                 count += 1
             elif sel[fa.namespace]:
-                sources[fa.namespace] = _part(fa, set(sel[fa.namespace]))
+                dead = {r.name: _dead_branches(r, routes, lows, chosen_set) for r in fa.rules if r.branches}
+                sources[fa.namespace] = _part(fa, set(sel[fa.namespace]), dead)
+                if on_path := sel[fa.namespace] & by_path[fa.namespace]:
+                    path_sources[fa.namespace] = _part(fa, set(on_path), dead)
                 count += len(sel[fa.namespace])
-        sets.append(RoutedSet(f"{prefix.hex() or 'any'}.{bucket}", tuple(routes), sources, count, sel == everything))
+        sets.append(RoutedSet(f"{prefix.hex() or 'any'}.{bucket}", tuple(routes), sources, count, sel == everything,
+                              path_sources))
     whole = {fa.namespace: fa.whole for fa in files if fa.whole}
-    return RoutePlan(chosen, tuple(size_edges), tuple(sets), whole)
+    path_rules = frozenset((ns, name) for ns, names in by_path.items() for name in names)
+    path_namespaces = frozenset(fa.namespace for fa in files if fa.whole and fa.whole_paths)
+    return RoutePlan(chosen, tuple(size_edges), tuple(sets), whole, path_rules, path_namespaces)
 
 
 def module_gates(raw: bytes) -> list[str]:

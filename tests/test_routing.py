@@ -81,6 +81,15 @@ def test_unreadable_sources_go_whole():
     ('pe.exports("Run") and $a', {MZ}),
     ("elf.type == elf.ET_EXEC and $a", {ELF}),
     ("filesize < 1MB and (uint16(0) == 0x5A4D and $a)", {MZ}),
+    # ``not`` keeps an undefined value undefined; a loop over an undefined range is false; so is a string
+    # at an undefined offset
+    ("not pe.number_of_signatures > 0 and $a", {MZ}),
+    ('$a and not (pe.imphash() == "abc")', {MZ}),
+    ("for any i in (0..pe.number_of_sections - 1): (pe.sections[i].name == \".x\") and $a", {MZ}),
+    ("for all i in (pe.number_of_sections .. 2): (true) and $a", {MZ}),
+    ("$a at pe.entry_point", {MZ}),
+    ("$a in (0 .. pe.entry_point + 0x100)", {MZ}),
+    ("$a at elf.entry_point", {ELF}),
     # nothing provable: any file
     ("$a", None),
     ("not uint16(0) == 0x5A4D and $a", None),
@@ -93,7 +102,16 @@ def test_unreadable_sources_go_whole():
     ("uint8(0) == 0x4D and $a", None),  # one byte pins no prefix
     ("int16(0) == 0x5A4D and $a", None),  # signed readers are left alone
     ("uint16(2) == 0x5A4D and $a", None),
-    ("for any i in (0..pe.number_of_sections - 1): (pe.sections[i].name == \".x\") and $a", None),
+    ("not pe.DLL and $a", None),
+    ("not (pe.is_pe) and $a", None),
+    ("not for any i in (0..pe.number_of_sections): (true) and $a", None),
+    ("for any i in (0..#a): (true) and $a", None),
+    ("for any i in (0, pe.number_of_sections): (true) and $a", None),
+    ("for any s in pe.sections: (s.name == \".x\") and $a", None),
+    ("$a at pe.sections[0].raw_data_offset", None),
+    ("$a at pe.rva_to_offset(0)", None),
+    ("$a at pe.DLL", None),
+    ("(for any i in (0..pe.number_of_sections): (true)) or $a", None),
 ])
 def test_required_prefixes(cond, expected):
     got = prefixes(cond)
@@ -174,6 +192,29 @@ def test_plan_keeps_namespaces_imports_dependencies_and_sends_unroutable_files_w
     assert plan.whole == {"two.yar": "uses include"}
 
 
+def test_branches_that_cannot_hold_for_a_set_are_replaced_by_false_keeping_their_strings_named():
+    text = '''import "pe"
+    rule r { strings: $a = "x" $b = "y" $c = "z"
+      condition: (uint16(0) == 0x5A4D and pe.number_of_sections > 1 and #a > 2) or $b or ($c and (pe.is_dll() or $b)) }
+    rule t { strings: $ = "x" $b = "y" condition: (pe.imphash() == "ab" and 2 of them) or $b }
+    rule n { strings: $a = "x" condition: not (pe.is_pe and $a or $a) }
+    ''' + gated_rules(20, "uint16(0) == 0x5A4D", "PEGATE")
+    plan = routing.plan([routing.analyse("ns", "/r/ns.yar", text.encode())], size_edges=())
+    assert plan is not None
+    by_route = {route: s for s in plan.sets for route in s.routes}
+    other, mz = by_route[(b"", 0)].sources["ns"], by_route[(MZ, 0)].sources["ns"]
+    assert "(false and any of ($a)) or $b or ($c and (false or $b))" in other
+    assert "(false and any of them) or $b" in other
+    assert "not (pe.is_pe and $a or $a)" in other  # nothing is rewritten under ``not``
+    assert "pe.number_of_sections > 1 and #a > 2" in mz and "false" not in mz
+    assert 'import "pe"' in other and 'import "pe"' in mz  # rule n still needs it
+    without_n = text.replace("rule n {", "private rule n {").replace("condition: not (pe.is_pe and $a or $a)",
+                                                                     "condition: false")
+    plan = routing.plan([routing.analyse("ns", "/r/ns.yar", without_n.encode())], size_edges=())
+    assert plan is not None
+    assert 'import "pe"' not in {route: s for s in plan.sets for route in s.routes}[(b"", 0)].sources["ns"]
+
+
 # --- routed and unrouted scans agree ------------------------------------------------------------------
 
 TRICKY_RULES = r'''
@@ -192,6 +233,14 @@ rule pe_module { strings: $a = "TRICK-A" condition: not pe.is_pe and $a }
 rule ref_public { condition: mz_or_elf and filesize < 1MB }
 rule elf_only { strings: $a = "TRICK-B" condition: uint32be(0) == 0x7F454C46 and $a }
 rule text_magic { strings: $a = "TRICK-A" condition: uint16(0) == 0x2123 and $a }
+rule dead_branches { strings: $a = "TRICK-A" $b = "TRICK-B" condition:
+    (uint16(0) == 0x5A4D and pe.number_of_sections > 0 and $a) or (not pe.is_dll() and $b)
+    or (filesize > 1000KB and uint32(0) == 0x464C457F and #a > 0) or ($b and (is_elf or @a[1] > 2)) }
+rule dead_them { strings: $a = "TRICK-A" $ = "TRICK-B" condition: (is_mz and 2 of them) or filesize < 10 }
+rule not_loop { strings: $a = "TRICK-A" condition: not for any i in (0..pe.number_of_sections): (true) and $a }
+rule loop_or { strings: $a = "TRICK-A" condition:
+    (for any i in (0..pe.number_of_sections - 1): (pe.sections[i].name == ".text") and $a) or $a at 0 or $a at 6 }
+rule not_or_dead { strings: $a = "TRICK-A" condition: not (is_mz and $a or is_elf) and $a }
 '''
 
 
@@ -245,7 +294,8 @@ def test_routed_scan_finds_exactly_what_the_unrouted_scan_finds(tmp_path, monkey
     assert len(want) > 100
     assert {rule for _, _, rule in want} >= {"mz_or_elf", "not_mz", "mz_or_strings", "mz_small", "mz_big_only",
                                              "any_small", "at_zero", "pe_module", "ref_public", "elf_only",
-                                             "text_magic"}
+                                             "text_magic", "dead_branches", "dead_them", "not_loop", "loop_or",
+                                             "not_or_dead"}
     # and again from the compiled cache, where every set loads lazily: no file needed the whole set
     cached = compile_rules(sources, tmp_path / "cache")
     assert cached.loaded() == []
@@ -313,17 +363,22 @@ needs_signature_base = pytest.mark.skipif(not SIGNATURE_BASE.is_dir(), reason="s
 
 @needs_signature_base
 def test_module_gates_used_by_signature_base_are_false_for_other_formats():
-    """Every ``pe.``/``elf.`` term routing trusts really is false, in this libyara, for files of other formats."""
+    """Every module term routing trusts (``pe.x``, ``not pe.x``, loops over a ``pe.`` range, ``$a at pe.x``)
+    really is false, in this libyara, for files of other formats, even where its strings match everywhere."""
     terms = sorted({t for p in SIGNATURE_BASE.glob("*.yar") for t in routing.module_gates(p.read_bytes())})
     assert len(terms) > 50
+    assert any(t.startswith("not ") for t in terms) and any(t.startswith("for ") for t in terms)
     others = {"pe": [b"", b"\x7fELF\x02\x01\x01" + b"\0" * 200, b"hello world\n" * 30, b"M", b"MZ"],
               "elf": [b"", b"MZ\x90\x00" + b"\0" * 200, b"hello world\n" * 30, b"\x7fE"]}
     for term in terms:
-        module = term.split(" ", 1)[0]
-        if module == "dotnet":
-            module = "pe"
-        rules = yara.compile(source=f'import "pe"\nimport "elf"\nimport "dotnet"\nrule t {{ condition: {term} }}')
-        for data in others[module]:
+        module = re.search(r"\b(pe|elf|dotnet) \.", term)
+        assert module is not None, term
+        names = dict.fromkeys(t.text[1:] for t in routing.tokenize(term)
+                              if t.kind is routing.TokenKind.STRING_ID and t.text[1:].isidentifier())
+        strings = " ".join(f"${n} = /[\\x00-\\xff]/" for n in names)  # matches at every offset
+        rules = yara.compile(source='import "pe"\nimport "elf"\nimport "dotnet"\nimport "math"\n'
+                                    f"rule t {{ {'strings: ' + strings if names else ''} condition: {term} }}")
+        for data in others["elf" if module.group(1) == "elf" else "pe"]:
             assert not rules.match(data=data), (term, data[:8])
 
 
