@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import yara
 
@@ -33,6 +34,7 @@ FAMILY_META_KEYS: tuple[str, ...] = ("family", "malware_family", "malware", "tc_
 """Rule meta keys that name the family, in order of preference."""
 
 _DEFAULT_EXTERNALS: dict[str, str] = dict.fromkeys(EXTERNALS, "")
+_PATH_EXTERNALS = routing.PATH_EXTERNALS
 _INCLUDE_RE = re.compile(rb'^\s*include\s+"([^"]+)"', re.MULTILINE)
 _EXTERNAL_RE = re.compile(rb"\b(" + b"|".join(name.encode() for name in EXTERNALS) + rb")\b")
 _MAX_OFFSETS = 64
@@ -143,8 +145,13 @@ class Routing:
     """Prefixes with sets of their own (any other start is routed as ``b""``)."""
     size_edges: tuple[int, ...]
     """Size bucket edges."""
-    sets: tuple[tuple[RouteInfo, Callable[[], yara.Rules] | None], ...]
-    """Each set with its loader (None: the whole set serves)."""
+    sets: tuple[tuple[RouteInfo, Callable[[], yara.Rules] | None, Callable[[], yara.Rules] | None], ...]
+    """Each set with its loader (None: the whole set serves) and the loader of its rules whose result may
+    depend on a file's name (None: it has none)."""
+    path_rules: frozenset[tuple[str, str]] = frozenset()
+    """(namespace, rule) of the rules whose result may depend on a file's name (see routing.RoutePlan)."""
+    path_namespaces: frozenset[str] = frozenset()
+    """Namespaces all of whose rules count as such."""
 
 
 class CompiledRules:
@@ -176,13 +183,22 @@ class CompiledRules:
         self._prefixes: frozenset[bytes] = frozenset()
         self._edges: tuple[int, ...] = ()
         self._table: dict[tuple[bytes, int], tuple[str, _Lazy]] = {}
+        self._by_path: dict[tuple[bytes, int], _Lazy | None] = {}
+        self._path_rules: frozenset[tuple[str, str]] = frozenset()
+        self._path_namespaces: frozenset[str] = frozenset()
+        self.shares_links = not uses & _PATH_EXTERNALS
+        """Whether a second name of a file (a hard link) can take the matches of the first name's content
+        (those of rules that do not look at the name), matching only the rest."""
         if table is not None:
-            self.routes = tuple(info for info, _ in table.sets)
+            self.routes = tuple(info for info, _, _ in table.sets)
             self._prefixes = frozenset(table.prefixes)
             self._edges = table.size_edges
-            for info, load in table.sets:
+            self._path_rules, self._path_namespaces = table.path_rules, table.path_namespaces
+            self.shares_links = True
+            for info, load, load_paths in table.sets:
                 lazy = self._full if load is None else _Lazy(self._fallback(load))
                 self._table.update(dict.fromkeys(info.routes, (info.name, lazy)))
+                self._by_path.update(dict.fromkeys(info.routes, None if load_paths is None else _Lazy(load_paths)))
 
     def _fallback(self, load: Callable[[], yara.Rules]) -> Callable[[], yara.Rules]:
         """A routed set that cannot be loaded is replaced by the whole set: slower, never wrong."""
@@ -221,8 +237,7 @@ class CompiledRules:
     def _route(self, head: bytes, size: int) -> tuple[str, _Lazy] | None:
         if not self._table:
             return None
-        p = head[:routing.HEAD_SIZE]
-        return self._table.get((p if p in self._prefixes else b"", routing.size_bucket(size, self._edges)))
+        return self._table.get(self._route_key(head, size))
 
     def match_fd(
         self, fd: int, externals: Mapping[str, str], timeout: int, head: bytes | None = None,
@@ -240,10 +255,10 @@ class CompiledRules:
         """
         if size is not None and size <= SMALL_FILE:
             try:
-                data = os.pread(fd, SMALL_FILE + 1, 0)
+                data = os.pread(fd, size + 1, 0)  # one byte more shows a file that grew since fstat
             except OSError as exc:
                 raise MatchFailed(exc.strerror or str(exc)) from exc
-            if len(data) <= SMALL_FILE:
+            if len(data) <= size:
                 small = self._route(data[: routing.HEAD_SIZE], len(data))
                 return self._match(self._full if small is None else small[1], None, data, externals, timeout)
         target = f"/proc/self/fd/{fd}"
@@ -256,6 +271,44 @@ class CompiledRules:
         except OSError:
             same = False
         return found if same else self._match(self._full, target, None, externals, timeout)
+
+    def content_part(self, matches: Sequence[Match]) -> tuple[Match, ...]:
+        """The matches that hold for every name of the file: those of rules that do not look at the name."""
+        if not self._path_rules and not self._path_namespaces:
+            return tuple(matches)
+        return tuple(m for m in matches if not self._on_path(m))
+
+    def _on_path(self, m: Match) -> bool:
+        return m.hit.namespace in self._path_namespaces or (m.hit.namespace, m.hit.rule) in self._path_rules
+
+    def match_fd_again(
+        self, fd: int, externals: Mapping[str, str], timeout: int, head: bytes | None, size: int,
+        content: Sequence[Match],
+    ) -> list[Match] | None:
+        """Match another name of a file whose ``content`` matches are known (``content_part`` of a match_fd).
+
+        Only the rules that look at the file's name are matched, and only when the file's route has
+        any; None when that cannot be done (the caller then matches the file in full).
+        """
+        if not self.shares_links:
+            return None
+        if not self._table:
+            return list(content)
+        route = self._route_key(head, size) if head is not None else None
+        if route not in self._by_path:
+            return None
+        paths = self._by_path[route]
+        if paths is None:
+            return list(content)
+        try:
+            found = self._match(paths, f"/proc/self/fd/{fd}", None, externals, timeout)
+        except (OSError, yara.Error, RuleError):
+            return None
+        return [*content, *(m for m in found if self._on_path(m))]
+
+    def _route_key(self, head: bytes, size: int) -> tuple[bytes, int]:
+        p = head[:routing.HEAD_SIZE]
+        return (p if p in self._prefixes else b"", routing.size_bucket(size, self._edges))
 
     def match_path(self, path: str, externals: Mapping[str, str], timeout: int) -> list[Match]:
         """Match a file by path (for paths yara can open itself, such as /proc/PID/exe)."""
@@ -422,22 +475,28 @@ def compile_rules(sources: Sequence[RuleSource], cache_dir: Path | None = None, 
         _save_blob(cache_dir / f"{key}.yarc", rules)
         meta: dict[str, object] = {"rule_count": count, "engine": engine_version(), "uses": sorted(uses)}
         if routed is not None:
-            prefixes, edges, sets = routed
-            for info, set_rules in sets:
+            for info, set_rules, on_path in routed.sets:
                 if set_rules is not None:
                     _save_blob(cache_dir / "routed" / key / f"{info.name}.yarc", set_rules)
+                if on_path is not None:
+                    _save_blob(cache_dir / "routed" / key / f"{info.name}.paths.yarc", on_path)
             meta["routing"] = {
-                "prefixes": [p.hex() for p in prefixes],
-                "size_edges": list(edges),
+                "prefixes": [p.hex() for p in routed.prefixes],
+                "size_edges": list(routed.edges),
                 "sets": [{"name": info.name, "routes": [[p.hex(), b] for p, b in info.routes],
-                          "rule_count": info.rule_count, "complete": set_rules is None} for info, set_rules in sets],
+                          "rule_count": info.rule_count, "complete": set_rules is None, "paths": on_path is not None}
+                         for info, set_rules, on_path in routed.sets],
+                "path_rules": sorted([ns, rule] for ns, rule in routed.path_rules),
+                "path_namespaces": sorted(routed.path_namespaces),
             }
         _save_meta(cache_dir, key, meta)
         _prune_routed(cache_dir / "routed", keep=3)
     table = None
     if routed is not None:
-        prefixes, edges, sets = routed
-        table = Routing(prefixes, edges, tuple((info, None if r is None else _given(r)) for info, r in sets))
+        table = Routing(routed.prefixes, routed.edges,
+                        tuple((info, _given(r) if r is not None else None, _given(p) if p is not None else None)
+                              for info, r, p in routed.sets),
+                        routed.path_rules, routed.path_namespaces)
     return CompiledRules(rules, count, key, uses, table)
 
 
@@ -460,10 +519,16 @@ def _loader(path: Path) -> Callable[[], yara.Rules]:
     return lambda: yara.load(os.fsdecode(path))
 
 
-_Routed = tuple[tuple[bytes, ...], tuple[int, ...], list[tuple[RouteInfo, "yara.Rules | None"]]]
+class _RoutedSets(NamedTuple):
+    prefixes: tuple[bytes, ...]
+    edges: tuple[int, ...]
+    sets: list[tuple[RouteInfo, yara.Rules | None, yara.Rules | None]]
+    """Each set (None: the whole set serves) with its rules that look at a file's name (None: none)."""
+    path_rules: frozenset[tuple[str, str]]
+    path_namespaces: frozenset[str]
 
 
-def _compile_routes(sources: Sequence[RuleSource]) -> _Routed | None:
+def _compile_routes(sources: Sequence[RuleSource]) -> _RoutedSets | None:
     """Analyse and compile the routed sets (None when routing would not help, or fails)."""
     analysed = []
     for src in sources:
@@ -475,14 +540,15 @@ def _compile_routes(sources: Sequence[RuleSource]) -> _Routed | None:
     plan = routing.plan(analysed)
     if plan is None:
         return None
-    out: list[tuple[RouteInfo, yara.Rules | None]] = []
+    out: list[tuple[RouteInfo, yara.Rules | None, yara.Rules | None]] = []
     try:
         for rs in plan.sets:
             compiled = None if rs.complete else _compile(sources=rs.sources)
-            out.append((RouteInfo(rs.name, rs.routes, rs.rules), compiled))
+            on_path = _compile(sources=rs.path_sources) if rs.path_sources else None
+            out.append((RouteInfo(rs.name, rs.routes, rs.rules), compiled, on_path))
     except RuleError:
         return None  # a split the analysis got wrong: scan unrouted rather than fail
-    return plan.prefixes, plan.size_edges, out
+    return _RoutedSets(plan.prefixes, plan.size_edges, out, plan.path_rules, plan.path_namespaces)
 
 
 def _load_cached(cache_dir: Path, key: str, recompile: Callable[[], yara.Rules]) -> CompiledRules | None:
@@ -497,15 +563,18 @@ def _load_cached(cache_dir: Path, key: str, recompile: Callable[[], yara.Rules])
         table = None
         if info.get("routing"):
             r = info["routing"]
-            sets: list[tuple[RouteInfo, Callable[[], yara.Rules] | None]] = []
+            sets: list[tuple[RouteInfo, Callable[[], yara.Rules] | None, Callable[[], yara.Rules] | None]] = []
+            where = cache_dir / "routed" / key
             for s in r["sets"]:
                 name = str(s["name"])
                 if not name.replace(".", "").isalnum():
                     return None
                 route = RouteInfo(name, tuple((bytes.fromhex(p), int(b)) for p, b in s["routes"]), int(s["rule_count"]))
-                sets.append((route, None if s["complete"] else _loader(cache_dir / "routed" / key / f"{name}.yarc")))
+                sets.append((route, None if s["complete"] else _loader(where / f"{name}.yarc"),
+                             _loader(where / f"{name}.paths.yarc") if s["paths"] else None))
             table = Routing(tuple(bytes.fromhex(p) for p in r["prefixes"]), tuple(int(e) for e in r["size_edges"]),
-                            tuple(sets))
+                            tuple(sets), frozenset((str(ns), str(rule)) for ns, rule in r["path_rules"]),
+                            frozenset(str(ns) for ns in r["path_namespaces"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

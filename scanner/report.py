@@ -166,10 +166,13 @@ def _remediation_lines(section: object) -> list[str]:
     return [*lines, ""] if lines else []
 
 
-def _cache_note(section: object) -> str:
-    if isinstance(section, Mapping) and section.get("hits"):
-        return f" ({section['hits']} unchanged since a clean result: not read again)"
-    return ""
+def _files_note(cache: object, links: object) -> str:
+    notes = []
+    if isinstance(cache, Mapping) and cache.get("hits"):
+        notes.append(f"{cache['hits']} unchanged since a clean result: not read again")
+    if isinstance(links, Mapping) and links.get("names"):
+        notes.append(f"{links['names']} further names (hard links) of files matched under another name")
+    return f" ({'; '.join(notes)})" if notes else ""
 
 
 def render_text(report: ScanReport) -> str:
@@ -193,7 +196,8 @@ def render_text(report: ScanReport) -> str:
         "----------- SCAN SUMMARY -----------",
         f"Scan id:          {report.scan_id} ({report.scan_type.value} scan)",
         f"Signatures:       {sig.version} ({sig.source}, {sig.rule_count} rules{age})",
-        f"Files scanned:    {c.files_scanned}" + _cache_note(report.extra.get("file_cache")),
+        f"Files scanned:    {c.files_scanned}"
+        + _files_note(report.extra.get("file_cache"), report.extra.get("hard_links")),
         f"Data scanned:     {human_bytes(c.bytes_scanned)}",
     ]
     if c.processes_scanned:

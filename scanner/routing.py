@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-VERSION = 2
+VERSION = 3
 """Changes whenever routing decisions could change; part of the compiled-rule cache key."""
 
 HEAD_SIZE = 2
@@ -875,8 +875,10 @@ def _may_match(rule: RuleInfo | Branch, prefix: bytes, low: int, chosen: frozens
     """Whether ``rule`` (or a branch) can hold for some file of route (``prefix``, bucket starting at ``low`` bytes)."""
     if rule.max_size is not None and rule.max_size < low:
         return False
-    if rule.prefixes is None or not rule.prefixes <= chosen:
-        return True  # it may match a file of a prefix that has no set, which falls to b""
+    if rule.prefixes is None:
+        return True
+    if prefix == b"":
+        return not rule.prefixes <= chosen  # files of a prefix that has no set of its own come here
     return prefix in rule.prefixes
 
 

@@ -148,6 +148,52 @@ class FileResult:
     """The file's stat facts just before it was read (for the clean-file cache)."""
 
 
+class HardLinks:
+    """The names of one file (hard links) met in one scan: its content is matched once.
+
+    The first name to arrive matches the file; the others wait for it and take its matches of rules
+    that do not look at the file's name (CompiledRules.content_part), matching only the rules that do.
+    A name is taken for the same file only if device, inode, size, mtime and ctime all agree.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._slots: dict[FileKey, _LinkSlot] = {}
+        self.names = 0
+        """Names whose content was taken from another name."""
+        self.bytes = 0
+        """Their bytes."""
+
+    def claim(self, key: FileKey) -> tuple[_LinkSlot, bool]:
+        """The slot for ``key``, and whether the caller is the first (and must fill it)."""
+        with self._lock:
+            slot = self._slots.get(key)
+            if slot is not None:
+                return slot, False
+            slot = self._slots[key] = _LinkSlot()
+            return slot, True
+
+    def taken(self, size: int) -> None:
+        with self._lock:
+            self.names += 1
+            self.bytes += size
+
+
+class _LinkSlot:
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self._content: tuple[Match, ...] | None = None
+
+    def fill(self, content: tuple[Match, ...] | None) -> None:
+        """The first name's content matches (None: it could not be matched; the others match in full)."""
+        self._content = content
+        self._done.set()
+
+    def wait(self) -> tuple[Match, ...] | None:
+        self._done.wait()
+        return self._content
+
+
 def new_scan_id(now: dt.datetime) -> str:
     """A unique, sortable scan id: UTC time plus a random suffix."""
     return f"{now.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
@@ -167,8 +213,12 @@ def roots_for(request: ScanRequest) -> tuple[list[str], WalkOptions]:
     return roots, opts
 
 
-def scan_one(entry: FileEntry, rules: CompiledRules, timeout: int, max_filesize: int | None) -> FileResult:
-    """Open and match one file; any failure is a Skipped value."""
+def scan_one(entry: FileEntry, rules: CompiledRules, timeout: int, max_filesize: int | None,
+             links: HardLinks | None = None) -> FileResult:
+    """Open and match one file; any failure is a Skipped value.
+
+    With ``links``, a file with several names is matched in full only under the first of them.
+    """
     path = entry.path
     try:
         fd = os.open(path, _OPEN_FLAGS)
@@ -182,14 +232,29 @@ def scan_one(entry: FileEntry, rules: CompiledRules, timeout: int, max_filesize:
             return FileResult(path, skipped=Skipped(path, SkipReason.TOO_LARGE, f"{st.st_size} bytes"))
         head = os.pread(fd, 16, 0) if rules.needs_head else None
         ext = file_externals(path, head, st.st_uid, rules.uses)
+        key = FileKey.from_stat(st)
+        slot, first = None, True
+        if links is not None and st.st_nlink > 1 and rules.shares_links:
+            slot, first = links.claim(key)
+        matches = None
         try:
-            matches = rules.match_fd(fd, ext, timeout, head=head, size=st.st_size)
+            if slot is not None and not first and (content := slot.wait()) is not None:
+                matches = rules.match_fd_again(fd, ext, timeout, head, st.st_size, content)
+                if matches is not None and FileKey.from_stat(os.fstat(fd)) != key:
+                    matches = None  # changed meanwhile: match it in full
+                if matches is not None and links is not None:
+                    links.taken(st.st_size)
+            if matches is None:
+                matches = rules.match_fd(fd, ext, timeout, head=head, size=st.st_size)
         except MatchTimeout as exc:
             return FileResult(path, skipped=Skipped(path, SkipReason.TIMEOUT, str(exc)))
         except MatchFailed as exc:
             return FileResult(path, skipped=Skipped(path, SkipReason.READ_ERROR, str(exc)))
+        finally:
+            if slot is not None and first:
+                slot.fill(None if matches is None else rules.content_part(matches))
         if not matches:
-            return FileResult(path, size=st.st_size, key=FileKey.from_stat(st))
+            return FileResult(path, size=st.st_size, key=key)
         stamp = FileStamp(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
         return FileResult(path, tuple(matches), _sha256_fd(fd), st.st_size, stamp=stamp)
     except OSError as exc:
@@ -251,12 +316,16 @@ def scan_files(
     progress: Callable[[Progress], None] | None = None,
     progress_interval: float = 0.25,
     cache: FileCache | None = None,
+    links: HardLinks | None = None,
 ) -> tuple[list[FileResult], list[Skipped], int, int]:
     """Scan every file of ``items`` with ``jobs`` threads; returns (hits, skipped, files, bytes).
 
     With ``cache``, a file found clean before and unchanged since is counted as scanned without
-    being read, and files found clean now are recorded.
+    being read, and files found clean now are recorded. Each file with several names (hard links)
+    is matched in full once (``links``, which counts the names that took its matches; a fresh one
+    when not given).
     """
+    links = HardLinks() if links is None else links
     collector = _Collector()
     work: queue.Queue[FileEntry | None] = queue.Queue(maxsize=max(1, jobs) * 32)
     stop = threading.Event()
@@ -264,7 +333,7 @@ def scan_files(
     def worker() -> None:
         while (entry := work.get()) is not None:
             if not stop.is_set():
-                result = scan_one(entry, rules, timeout, max_filesize)
+                result = scan_one(entry, rules, timeout, max_filesize, links)
                 if cache is not None and result.key is not None and not result.matches and result.skipped is None:
                     cache.record(result.path, result.key)
                 collector.add(result)
@@ -403,10 +472,11 @@ def run_scan(
     # only a cache lookup needs the walk to lstat() each file; otherwise the scan's own fstat() will do
     opts = replace(opts, stat_files=cache is not None and request.cache is CacheMode.USE)
     extra = dict(extra or {})
+    links = HardLinks()
     try:
         results, skipped, files, nbytes = scan_files(
             walk(roots, opts), rules, jobs=request.jobs, timeout=request.timeout,
-            max_filesize=opts.max_filesize, progress=progress, cache=cache,
+            max_filesize=opts.max_filesize, progress=progress, cache=cache, links=links,
         )
     finally:
         if cache is not None:
@@ -414,6 +484,8 @@ def run_scan(
             extra["file_cache"] = {"mode": stats.mode.value, "hits": stats.hits, "recorded": stats.recorded}
             if stats.problem:
                 warnings = (*warnings, stats.problem)
+    if links.names:
+        extra["hard_links"] = {"names": links.names, "bytes": links.bytes}
     detections = detections_from(results)
     nprocs = 0
     if request.processes:

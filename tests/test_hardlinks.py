@@ -1,0 +1,175 @@
+"""Hard links: within one scan a file's content is matched once, and every name still gets exactly the
+detections it would get on its own, including those of rules that look at the file's name."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from scanner import engine
+from scanner.engine import CompiledRules, MatchFailed, RuleSource, compile_rules
+from scanner.scan import HardLinks, scan_files
+from scanner.walk import WalkOptions, walk
+
+NAMED_RULES = r'''
+private rule named_x { condition: filename contains "x" }
+rule content { strings: $a = "LINK-A" condition: $a }
+rule by_name { strings: $a = "LINK-A" condition: $a and filename endswith "evil.exe" }
+rule by_ext { condition: extension == ".bad" and filesize > 0 }
+rule by_dir { strings: $a = "LINK-A" condition: $a and filepath contains "deep" }
+rule refers { strings: $a = "LINK-A" condition: named_x and $a }
+rule content_only_elf { strings: $a = "LINK-A" condition: uint32(0) == 0x464C457F and $a }
+'''
+
+
+def gated(n: int) -> str:
+    return "\n".join(f'rule pe_{i} {{ strings: $a = "PE-{i}" condition: uint16(0) == 0x5A4D and $a }}'
+                     for i in range(n))
+
+
+def linked_tree(root: Path) -> dict[str, int]:
+    """Files with several names each, in several directories; returns name counts per content."""
+    (root / "a" / "deep").mkdir(parents=True)
+    (root / "b").mkdir()
+    contents = {"text": b"hello LINK-A world\n" * 3, "elf": b"\x7fELF\x02\x01LINK-A" + b"\0" * 300_000,
+                "mz": b"MZ\x90\x00 LINK-A PE-3" + b"\0" * 1000, "clean": b"nothing to see\n"}
+    names = ["evil.exe", "x.bad", "plain.txt", "a/deep/inner", "b/xname", "b/evil.exe"]
+    for label, data in contents.items():
+        first = root / f"{label}-{names[0]}" if "/" not in names[0] else root / names[0]
+        first.write_bytes(data)
+        for n in names[1:]:
+            d, _, base = n.rpartition("/")
+            os.link(first, root / d / f"{label}-{base}" if d else root / f"{label}-{base}")
+    (root / "alone.bad").write_bytes(b"LINK-A")
+    return {label: len(names) for label in contents}
+
+
+def detections(rules: CompiledRules, root: Path, links: HardLinks | None = None) -> set[tuple[str, str]]:
+    hits, _skipped, files, _ = scan_files(walk([os.fspath(root)], WalkOptions()), rules, jobs=2, timeout=60,
+                                          max_filesize=None, links=links)
+    assert files > 0
+    return {(os.path.relpath(r.path, root), m.hit.rule) for r in hits for m in r.matches}
+
+
+def one_by_one(rules: CompiledRules, root: Path) -> set[tuple[str, str]]:
+    """Each name scanned on its own (no other name met in the same scan)."""
+    out: set[tuple[str, str]] = set()
+    for dirpath, _dirs, files in os.walk(root):
+        for f in files:
+            path = Path(dirpath) / f
+            hits, _, _, _ = scan_files(walk([os.fspath(path)], WalkOptions()), rules, jobs=1, timeout=60,
+                                       max_filesize=None)
+            out |= {(os.path.relpath(r.path, root), m.hit.rule) for r in hits for m in r.matches}
+    return out
+
+
+@pytest.fixture
+def rule_files(tmp_path: Path) -> list[RuleSource]:
+    d = tmp_path / "rules"
+    d.mkdir()
+    (d / "named.yar").write_text(NAMED_RULES)
+    (d / "gated.yar").write_text(gated(40))
+    return [RuleSource(p.name, p) for p in sorted(d.glob("*.yar"))]
+
+
+def test_routed_rules_match_each_content_once_and_name_rules_for_every_name(tmp_path, rule_files):
+    root = tmp_path / "tree"
+    counts = linked_tree(root)
+    rules = compile_rules(rule_files, tmp_path / "cache")
+    assert rules.routed and rules.shares_links
+    links = HardLinks()
+    got = detections(rules, root, links)
+    assert got == one_by_one(rules, root)
+    assert links.names == sum(n - 1 for n in counts.values())
+    rules_hit = {rule for _, rule in got}
+    assert rules_hit >= {"content", "by_name", "by_ext", "by_dir", "refers", "content_only_elf", "pe_3"}
+    assert ("b/elf-xname", "refers") in got and ("a/deep/elf-inner", "by_dir") in got
+    assert ("b/text-evil.exe", "by_name") in got and ("text-x.bad", "by_ext") in got
+    assert ("text-plain.txt", "by_name") not in got and ("a/deep/elf-inner", "refers") not in got
+    # from the compiled cache too, where the sets of name rules load lazily
+    again = compile_rules(rule_files, tmp_path / "cache")
+    assert detections(again, root) == got
+
+
+def test_unrouted_rules_that_look_at_names_match_every_name_in_full(tmp_path):
+    root = tmp_path / "tree"
+    linked_tree(root)
+    rules_file = tmp_path / "named.yar"
+    rules_file.write_text(NAMED_RULES)
+    rules = compile_rules([RuleSource("n", rules_file)])
+    assert not rules.routed and not rules.shares_links
+    links = HardLinks()
+    assert detections(rules, root, links) == one_by_one(rules, root)
+    assert links.names == 0
+
+
+def test_unrouted_rules_that_ignore_names_share_every_match(tmp_path):
+    root = tmp_path / "tree"
+    counts = linked_tree(root)
+    rules_file = tmp_path / "content.yar"
+    rules_file.write_text('rule content { strings: $a = "LINK-A" condition: $a }')
+    rules = compile_rules([RuleSource("c", rules_file)])
+    assert rules.shares_links and not rules.routed
+    links = HardLinks()
+    got = detections(rules, root, links)
+    assert got == one_by_one(rules, root)
+    assert len(got) == 3 * counts["text"] + 1
+    assert links.names == sum(n - 1 for n in counts.values())
+
+
+def test_when_the_first_name_cannot_be_matched_the_others_are_matched_in_full(tmp_path, rule_files, monkeypatch):
+    root = tmp_path / "tree"
+    linked_tree(root)
+    rules = compile_rules(rule_files)
+    want = detections(rules, root)
+    real = CompiledRules.match_fd
+    failed: list[int] = []
+
+    def flaky(self, fd, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if not failed and os.fstat(fd).st_nlink > 1:
+            failed.append(fd)
+            raise MatchFailed("injected")
+        return real(self, fd, *args, **kwargs)
+
+    monkeypatch.setattr(CompiledRules, "match_fd", flaky)
+    hits, skipped, _, _ = scan_files(walk([os.fspath(root)], WalkOptions()), rules, jobs=1, timeout=60,
+                                     max_filesize=None)
+    got = {(os.path.relpath(r.path, root), m.hit.rule) for r in hits for m in r.matches}
+    assert len(skipped) == 1 and failed
+    lost = os.path.relpath(skipped[0].path, root)
+    assert got == {d for d in want if d[0] != lost}
+
+
+def test_a_name_set_that_cannot_be_loaded_means_matching_in_full(tmp_path, rule_files):
+    root = tmp_path / "tree"
+    linked_tree(root)
+    cache = tmp_path / "cache"
+    want = detections(compile_rules(rule_files, cache), root)
+    for blob in (cache / "routed").rglob("*.paths.yarc"):
+        blob.write_bytes(b"garbage")
+    links = HardLinks()
+    assert detections(compile_rules(rule_files, cache), root, links) == want
+
+
+def test_the_report_counts_the_names_matched_once(cli, tmp_path, rule_files):
+    root = tmp_path / "tree"
+    counts = linked_tree(root)
+    res = cli("scan", root, "--rules", tmp_path / "rules", "--no-default-rules", "--format", "json", "--no-cache")
+    assert res.exit_code == 1, res.stderr
+    rep = json.loads(res.stdout)
+    assert rep["hard_links"]["names"] == sum(n - 1 for n in counts.values())
+    text = cli("scan", root, "--rules", tmp_path / "rules", "--no-default-rules", "--no-cache").stdout
+    assert "further names (hard links) of files matched under another name" in text
+
+
+def test_engine_keeps_name_rules_apart_in_its_cache_metadata(tmp_path, rule_files):
+    cache = tmp_path / "cache"
+    rules = compile_rules(rule_files, cache)
+    meta = json.loads((cache / f"{rules.key}.json").read_text())
+    assert ["named.yar", "by_name"] in meta["routing"]["path_rules"]
+    assert ["named.yar", "refers"] in meta["routing"]["path_rules"]
+    assert ["named.yar", "content"] not in meta["routing"]["path_rules"]
+    assert engine.routing.VERSION >= 2
