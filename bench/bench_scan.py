@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import BASELINE_WALK, corpus_roots, corpus_size, median, python, table, timed
+from common import BASELINE_WALK, child_env, corpus_roots, corpus_size, median, python, table, timed
 
 RULE = 'rule bench_single_string { strings: $a = "scanner-bench-marker-7f3a9c" condition: $a }\n'
 
@@ -54,7 +53,7 @@ def main() -> None:
         rule.write_text(RULE)
         base_py = Path(tmp) / "baseline.py"
         base_py.write_text(BASELINE)
-        env = {**os.environ, "SCANNER_HOME": str(Path(tmp) / "home")}
+        env = child_env(SCANNER_HOME=str(Path(tmp) / "home"))
         scanner = [python(), "-m", "scanner", "scan", "--no-default-rules", "--rules", str(rule), "--jobs",
                    str(args.jobs), "--max-filesize", "4G", "--no-progress", "--no-cache", "--format", "json", *roots]
         baseline = [python(), str(base_py), str(rule), str(args.jobs), *roots]

@@ -104,3 +104,14 @@ def table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
 
 def python() -> str:
     return sys.executable
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for measured child processes, with the scanner byte-compiled as an installed
+    package is (pip compiles on install): a checkout run under PYTHONDONTWRITEBYTECODE would compile
+    every module on every start, which no installed copy does."""
+    import compileall
+
+    compileall.compile_dir(str(REPO / "scanner"), quiet=1)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, **extra}

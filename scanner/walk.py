@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import fnmatch
+import operator
 import os
 import stat
 from collections.abc import Iterable, Iterator, Sequence
@@ -71,11 +72,16 @@ class Excluder:
         pats = list(patterns)
         self._full = [p for p in pats if "/" in p]
         self._name = [p for p in pats if "/" not in p]
+        self.active = bool(pats)
+        """Whether any pattern was given (the walk skips the check per entry when not)."""
 
     def __call__(self, path: str, name: str) -> bool:
         return any(fnmatch.fnmatchcase(name, p) for p in self._name) or any(
             fnmatch.fnmatchcase(path, p) for p in self._full
         )
+
+
+_by_name = operator.attrgetter("name")
 
 
 def _inside(path: str, roots: Sequence[str]) -> bool:
@@ -109,16 +115,15 @@ def walk(roots: Sequence[str], options: WalkOptions) -> Iterator[FileEntry | Ski
         if stat.S_ISDIR(st.st_mode):
             yield from _walk_dir(root, st, real_roots, options, excluded, visited)
         else:
-            yield from _file_or_skip(root, st, options)
+            yield _file_or_skip(root, st, options)
 
 
-def _file_or_skip(path: str, st: os.stat_result, options: WalkOptions) -> Iterator[FileEntry | Skipped]:
+def _file_or_skip(path: str, st: os.stat_result, options: WalkOptions) -> FileEntry | Skipped:
     if not stat.S_ISREG(st.st_mode):
-        yield Skipped(path, SkipReason.SPECIAL_FILE)
-    elif options.max_filesize is not None and st.st_size > options.max_filesize:
-        yield Skipped(path, SkipReason.TOO_LARGE, f"{st.st_size} bytes")
-    else:
-        yield FileEntry(path, st.st_size, st.st_dev, st.st_ino, st.st_uid, st.st_mtime_ns, st.st_ctime_ns)
+        return Skipped(path, SkipReason.SPECIAL_FILE)
+    if options.max_filesize is not None and st.st_size > options.max_filesize:
+        return Skipped(path, SkipReason.TOO_LARGE, f"{st.st_size} bytes")
+    return FileEntry(path, st.st_size, st.st_dev, st.st_ino, st.st_uid, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _walk_dir(
@@ -139,14 +144,15 @@ def _walk_dir(
         visited.add(ident)
         try:
             with os.scandir(dirpath) as it:
-                entries = sorted(it, key=lambda e: e.name)
+                entries = sorted(it, key=_by_name)
         except OSError as exc:
             yield skip_for_oserror(dirpath, exc)
             continue
         subdirs = []
+        check = excluded.active
         for entry in entries:
             path = entry.path
-            if excluded(path, entry.name):
+            if check and excluded(path, entry.name):
                 continue
             try:
                 if not options.stat_files and entry.is_file(follow_symlinks=False):
@@ -158,7 +164,7 @@ def _walk_dir(
                 yield skip_for_oserror(path, exc)
                 continue
             if stat.S_ISLNK(st.st_mode):
-                skip = _symlink(path, real_roots)
+                skip = _symlink(path, dirpath, real_roots)
                 if skip is not None:
                     yield skip
             elif stat.S_ISDIR(st.st_mode):
@@ -169,12 +175,24 @@ def _walk_dir(
                 else:
                     subdirs.append((path, st))
             else:
-                yield from _file_or_skip(path, st, options)
+                yield _file_or_skip(path, st, options)
         stack.extend(reversed(subdirs))
 
 
-def _symlink(path: str, real_roots: Sequence[str]) -> Skipped | None:
-    """A symlink inside the tree: never followed; say so when it leads elsewhere."""
+def _symlink(path: str, dirpath: str, real_roots: Sequence[str]) -> Skipped | None:
+    """A symlink inside the tree: never followed; say so when it leads elsewhere.
+
+    ``dirpath`` is the real path of its directory (the walk never follows links). The usual case,
+    a link to a regular file or directory beside it (``libx.so -> libx.so.1``), is settled with one
+    readlink and one lstat; anything else is resolved in full.
+    """
+    try:
+        target = os.readlink(path)
+        if "/" not in target and target not in (".", "..") \
+                and not stat.S_ISLNK(os.lstat(os.path.join(dirpath, target)).st_mode):
+            return None  # beside it, inside the tree: scanned under its own name
+    except OSError:
+        pass
     try:
         target = os.path.realpath(path, strict=True)
     except OSError as exc:

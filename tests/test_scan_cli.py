@@ -229,9 +229,25 @@ def test_symlink_out_of_the_root_is_not_followed(cli, tmp_path, eicar_rule):
 
 def test_symlink_inside_the_root_is_scanned_once(cli, infected_dir, eicar_rule):
     (infected_dir / "alias.com").symlink_to(infected_dir / "eicar.com")
+    (infected_dir / "relative.com").symlink_to("eicar.com")  # a link to a file beside it, the usual case
     _, rep = scan_json(cli, infected_dir, "--rules", eicar_rule, "--no-default-rules")
     assert [Path(d["path"]).name for d in rep["detections"]] == ["eicar.com"]
     assert rep["skipped"] == []
+
+
+def test_a_chain_of_links_that_leaves_the_root_is_reported(cli, tmp_path, eicar_rule):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "evil.com").write_bytes(EICAR)
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "second").symlink_to(outside / "evil.com")
+    (root / "first").symlink_to("second")  # beside it, but itself a link that leads out
+    (root / "dangling").symlink_to("nowhere")
+    _, rep = scan_json(cli, root, "--rules", eicar_rule, "--no-default-rules")
+    assert rep["detections"] == []
+    assert {Path(s["path"]).name: s["code"] for s in rep["skipped"]} == {
+        "first": "symlink_out_of_root", "second": "symlink_out_of_root"}
 
 
 def test_fifo_and_socket_are_skipped_without_blocking(tmp_path, eicar_rule):
