@@ -135,6 +135,9 @@ class RouteInfo:
     """The (prefix, size bucket) pairs it serves."""
     rule_count: int
     """Reporting rules in it."""
+    name_gates: tuple[tuple[str, str, tuple[str, ...]], ...] | None = None
+    """Its rules that look at a file's name, each with the parts of its condition that look only at
+    external variables (see routing.RuleInfo.gates); None: a further name is always matched against them."""
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,33 @@ class Routing:
     """(namespace, rule) of the rules whose result may depend on a file's name (see routing.RoutePlan)."""
     path_namespaces: frozenset[str] = frozenset()
     """Namespaces all of whose rules count as such."""
+
+
+class _Gates:
+    """The name-only parts of a route's name rules, compiled once, evaluated without reading any file."""
+
+    def __init__(self, gates: tuple[tuple[str, str, tuple[str, ...]], ...]) -> None:
+        self._rules = gates
+        source = "\n".join(f"rule g{i}_{j} {{ condition: {g} }}" for i, (_, _, gs) in enumerate(gates)
+                           for j, g in enumerate(gs))
+        self._compiled = _Lazy(lambda: _compile(sources={"gates": source or "rule none { condition: false }"}))
+
+    def _values(self, externals: Mapping[str, str]) -> set[str]:
+        return {m.rule for m in self._compiled.get().match(data=b"", externals={**_DEFAULT_EXTERNALS, **externals})}
+
+    def decide(self, first: Sequence[Match], first_externals: Mapping[str, str], externals: Mapping[str, str]
+               ) -> list[Match] | None:
+        """The name rules' matches for a further name, or None when some rule needs the file read."""
+        before, now = self._values(first_externals), self._values(externals)
+        out: list[Match] = []
+        for i, (ns, rule, gs) in enumerate(self._rules):
+            was = tuple(f"g{i}_{j}" in before for j in range(len(gs)))
+            held = tuple(f"g{i}_{j}" in now for j in range(len(gs)))
+            if held == was:
+                out.extend(m for m in first if m.hit.namespace == ns and m.hit.rule == rule)
+            elif any(held):
+                return None
+        return out
 
 
 class CompiledRules:
@@ -184,6 +214,7 @@ class CompiledRules:
         self._edges: tuple[int, ...] = ()
         self._table: dict[tuple[bytes, int], tuple[str, _Lazy]] = {}
         self._by_path: dict[tuple[bytes, int], _Lazy | None] = {}
+        self._gates: dict[tuple[bytes, int], _Gates | None] = {}
         self._path_rules: frozenset[tuple[str, str]] = frozenset()
         self._path_namespaces: frozenset[str] = frozenset()
         self.shares_links = not uses & _PATH_EXTERNALS
@@ -199,6 +230,8 @@ class CompiledRules:
                 lazy = self._full if load is None else _Lazy(self._fallback(load))
                 self._table.update(dict.fromkeys(info.routes, (info.name, lazy)))
                 self._by_path.update(dict.fromkeys(info.routes, None if load_paths is None else _Lazy(load_paths)))
+                gates = None if info.name_gates is None else _Gates(info.name_gates)
+                self._gates.update(dict.fromkeys(info.routes, gates))
 
     def _fallback(self, load: Callable[[], yara.Rules]) -> Callable[[], yara.Rules]:
         """A routed set that cannot be loaded is replaced by the whole set: slower, never wrong."""
@@ -283,23 +316,35 @@ class CompiledRules:
 
     def match_fd_again(
         self, fd: int, externals: Mapping[str, str], timeout: int, head: bytes | None, size: int,
-        content: Sequence[Match],
+        first: Sequence[Match], first_externals: Mapping[str, str],
     ) -> list[Match] | None:
-        """Match another name of a file whose ``content`` matches are known (``content_part`` of a match_fd).
+        """Match another name of a file whose first name, with ``first_externals``, gave ``first``.
 
-        Only the rules that look at the file's name are matched, and only when the file's route has
-        any; None when that cannot be done (the caller then matches the file in full).
+        The matches of rules that do not look at the name are taken as they are. A rule that does is
+        decided without reading the file when the parts of its condition that look only at external
+        variables hold alike for both names (then it matched as for the first name) or hold in no
+        branch (then it does not match); otherwise the file is matched against the route's rules that
+        look at the name. None when none of that can be done (the caller then matches in full).
         """
         if not self.shares_links:
             return None
+        content = list(self.content_part(first))
         if not self._table:
-            return list(content)
+            return content
         route = self._route_key(head, size) if head is not None else None
         if route not in self._by_path:
             return None
         paths = self._by_path[route]
         if paths is None:
-            return list(content)
+            return content
+        gates = self._gates.get(route)
+        if gates is not None:
+            try:
+                decided = gates.decide(first, first_externals, externals)
+            except (yara.Error, RuleError):
+                decided = None
+            if decided is not None:
+                return [*content, *decided]
         try:
             found = self._match(paths, f"/proc/self/fd/{fd}", None, externals, timeout)
         except (OSError, yara.Error, RuleError):
@@ -484,7 +529,8 @@ def compile_rules(sources: Sequence[RuleSource], cache_dir: Path | None = None, 
                 "prefixes": [p.hex() for p in routed.prefixes],
                 "size_edges": list(routed.edges),
                 "sets": [{"name": info.name, "routes": [[p.hex(), b] for p, b in info.routes],
-                          "rule_count": info.rule_count, "complete": set_rules is None, "paths": on_path is not None}
+                          "rule_count": info.rule_count, "complete": set_rules is None, "paths": on_path is not None,
+                          "name_gates": None if info.name_gates is None else [list(g) for g in info.name_gates]}
                          for info, set_rules, on_path in routed.sets],
                 "path_rules": sorted([ns, rule] for ns, rule in routed.path_rules),
                 "path_namespaces": sorted(routed.path_namespaces),
@@ -545,7 +591,7 @@ def _compile_routes(sources: Sequence[RuleSource]) -> _RoutedSets | None:
         for rs in plan.sets:
             compiled = None if rs.complete else _compile(sources=rs.sources)
             on_path = _compile(sources=rs.path_sources) if rs.path_sources else None
-            out.append((RouteInfo(rs.name, rs.routes, rs.rules), compiled, on_path))
+            out.append((RouteInfo(rs.name, rs.routes, rs.rules, rs.name_gates), compiled, on_path))
     except RuleError:
         return None  # a split the analysis got wrong: scan unrouted rather than fail
     return _RoutedSets(plan.prefixes, plan.size_edges, out, plan.path_rules, plan.path_namespaces)
@@ -569,7 +615,10 @@ def _load_cached(cache_dir: Path, key: str, recompile: Callable[[], yara.Rules])
                 name = str(s["name"])
                 if not name.replace(".", "").isalnum():
                     return None
-                route = RouteInfo(name, tuple((bytes.fromhex(p), int(b)) for p, b in s["routes"]), int(s["rule_count"]))
+                gates = s["name_gates"]
+                route = RouteInfo(name, tuple((bytes.fromhex(p), int(b)) for p, b in s["routes"]), int(s["rule_count"]),
+                                  None if gates is None else tuple((str(ns), str(rule), tuple(str(x) for x in gs))
+                                                                   for ns, rule, gs in gates))
                 sets.append((route, None if s["complete"] else _loader(where / f"{name}.yarc"),
                              _loader(where / f"{name}.paths.yarc") if s["paths"] else None))
             table = Routing(tuple(bytes.fromhex(p) for p in r["prefixes"]), tuple(int(e) for e in r["size_edges"]),

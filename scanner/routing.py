@@ -205,6 +205,12 @@ class RuleInfo:
     """Where its condition names a module or a rule of its file: (offset in the file, name)."""
     paths: bool = False
     """Its condition names ``filename``, ``filepath`` or ``extension`` (PATH_EXTERNALS)."""
+    gates: tuple[str, ...] | None = None
+    """For a rule with ``paths``: its condition as ``B1 or B2 or ...`` (parentheses flattened), each
+    branch's terms that look only at external variables (``true`` if none), one expression per branch;
+    its other terms look at neither the name nor another rule. So two names of one file whose branches
+    hold alike get the same result, and a name for which no branch holds gets false. None when the
+    condition has no such form."""
 
 
 @dataclass(frozen=True)
@@ -713,6 +719,36 @@ def _uses(condition: Sequence[Token], imports: Sequence[str], names: Iterable[st
     return tuple(out)
 
 
+_EXTERNALS = frozenset({*PATH_EXTERNALS, "filetype", "owner"})
+_GATE_WORDS = frozenset({"and", "or", "not", "true", "false", "contains", "icontains", "startswith", "istartswith",
+                         "endswith", "iendswith", "iequals", "matches"})
+
+
+def _gates(condition: Sequence[Token], rule_names: frozenset[str]) -> tuple[str, ...] | None:
+    """RuleInfo.gates of a condition (None when it has no such form)."""
+    def flat(tokens: Sequence[Token], word: str) -> list[Sequence[Token]]:
+        out: list[Sequence[Token]] = []
+        for part in _split(tokens, word):
+            inner = part[1:-1] if _enclosed(part) else None
+            out.extend(flat(inner, word) if inner is not None and len(_split(inner, word)) > 1 else [part])
+        return out
+
+    gates = []
+    for branch in flat(condition, "or"):
+        while _enclosed(branch) and len(_split(branch[1:-1], "or")) == 1:
+            branch = branch[1:-1]
+        pure = []
+        for term in flat(branch, "and"):
+            if all(t.kind in (TokenKind.TEXT, TokenKind.REGEX, TokenKind.NUMBER)
+                   or (t.kind is TokenKind.PUNCT and t.text in ("(", ")", "==", "!="))
+                   or (t.kind is TokenKind.IDENT and (t.text in _EXTERNALS or t.text in _GATE_WORDS)) for t in term):
+                pure.append(" ".join(t.text for t in term))
+            elif any(t.kind is TokenKind.IDENT and (t.text in PATH_EXTERNALS or t.text in rule_names) for t in term):
+                return None  # a term that mixes the name with content, or depends on another rule
+        gates.append(" and ".join(f"({g})" for g in pure) or "true")
+    return tuple(gates)
+
+
 _PATH_WORDS = re.compile(rb"\b(?:filename|filepath|extension)\b")
 
 
@@ -755,8 +791,9 @@ def analyse(namespace: str, path: str, raw: bytes) -> FileAnalysis:
         modules = frozenset(n for _, n in uses if n in imports)
         references = frozenset(n for _, n in uses if n in names)
         mentions_paths = any(t.kind is TokenKind.IDENT and t.text in PATH_EXTERNALS for t in r.condition)
+        gates = _gates(r.condition, frozenset(names)) if mentions_paths else None
         rules.append(RuleInfo(r.name, r.private, r.is_global, references, prefixes, max_size, r.span, modules,
-                              tuple(branches[r.name]), uses, mentions_paths))
+                              tuple(branches[r.name]), uses, mentions_paths, gates))
     return FileAnalysis(namespace, path, text, tuple(imports), tuple(rules))
 
 
@@ -781,6 +818,9 @@ class RoutedSet:
     """Namespace -> source of just its rules whose result may depend on the file's name (RoutePlan.path_rules),
     with what they need; empty when it has none. A second name of a file already matched (a hard link)
     is matched against these alone."""
+    name_gates: tuple[tuple[str, str, tuple[str, ...]], ...] | None = None
+    """For each rule of ``path_sources``: (namespace, rule, RuleInfo.gates); None when one of them has no
+    gates (then a further name is always matched against ``path_sources``)."""
 
 
 @dataclass(frozen=True)
@@ -944,21 +984,27 @@ def plan(
         prefix, bucket = min(routes, key=lambda r: (r[0] != b"", r[1]))  # named after its most general route
         sources: dict[str, str] = {}
         path_sources: dict[str, str] = {}
+        gates: list[tuple[str, str, tuple[str, ...]]] | None = []
         count = 0
         for fa in files:
             if fa.whole:
                 sources[fa.namespace] = _include_line(fa.path)
                 if fa.whole_paths:
                     path_sources[fa.namespace] = sources[fa.namespace]
+                    gates = None
                 count += 1
             elif sel[fa.namespace]:
                 dead = {r.name: _dead_branches(r, routes, lows, chosen_set) for r in fa.rules if r.branches}
                 sources[fa.namespace] = _part(fa, set(sel[fa.namespace]), dead)
                 if on_path := sel[fa.namespace] & by_path[fa.namespace]:
                     path_sources[fa.namespace] = _part(fa, set(on_path), dead)
+                    for r in fa.rules:
+                        if r.name in on_path and gates is not None:
+                            gates = None if r.gates is None or any(g.is_global for g in fa.rules) \
+                                else [*gates, (fa.namespace, r.name, r.gates)]
                 count += len(sel[fa.namespace])
         sets.append(RoutedSet(f"{prefix.hex() or 'any'}.{bucket}", tuple(routes), sources, count, sel == everything,
-                              path_sources))
+                              path_sources, None if gates is None else tuple(gates)))
     whole = {fa.namespace: fa.whole for fa in files if fa.whole}
     path_rules = frozenset((ns, name) for ns, names in by_path.items() for name in names)
     path_namespaces = frozenset(fa.namespace for fa in files if fa.whole and fa.whole_paths)

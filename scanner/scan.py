@@ -152,7 +152,8 @@ class HardLinks:
     """The names of one file (hard links) met in one scan: its content is matched once.
 
     The first name to arrive matches the file; the others wait for it and take its matches of rules
-    that do not look at the file's name (CompiledRules.content_part), matching only the rules that do.
+    that do not look at the file's name, deciding the rules that do from their name-only terms where
+    they can, and matching them otherwise (CompiledRules.match_fd_again).
     A name is taken for the same file only if device, inode, size, mtime and ctime all agree.
     """
 
@@ -182,16 +183,17 @@ class HardLinks:
 class _LinkSlot:
     def __init__(self) -> None:
         self._done = threading.Event()
-        self._content: tuple[Match, ...] | None = None
+        self._first: tuple[tuple[Match, ...], Mapping[str, str]] | None = None
 
-    def fill(self, content: tuple[Match, ...] | None) -> None:
-        """The first name's content matches (None: it could not be matched; the others match in full)."""
-        self._content = content
+    def fill(self, first: tuple[tuple[Match, ...], Mapping[str, str]] | None) -> None:
+        """The first name's matches and external variables (None: it could not be matched; the others
+        match in full)."""
+        self._first = first
         self._done.set()
 
-    def wait(self) -> tuple[Match, ...] | None:
+    def wait(self) -> tuple[tuple[Match, ...], Mapping[str, str]] | None:
         self._done.wait()
-        return self._content
+        return self._first
 
 
 def new_scan_id(now: dt.datetime) -> str:
@@ -238,8 +240,8 @@ def scan_one(entry: FileEntry, rules: CompiledRules, timeout: int, max_filesize:
             slot, first = links.claim(key)
         matches = None
         try:
-            if slot is not None and not first and (content := slot.wait()) is not None:
-                matches = rules.match_fd_again(fd, ext, timeout, head, st.st_size, content)
+            if slot is not None and not first and (known := slot.wait()) is not None:
+                matches = rules.match_fd_again(fd, ext, timeout, head, st.st_size, *known)
                 if matches is not None and FileKey.from_stat(os.fstat(fd)) != key:
                     matches = None  # changed meanwhile: match it in full
                 if matches is not None and links is not None:
@@ -252,7 +254,7 @@ def scan_one(entry: FileEntry, rules: CompiledRules, timeout: int, max_filesize:
             return FileResult(path, skipped=Skipped(path, SkipReason.READ_ERROR, str(exc)))
         finally:
             if slot is not None and first:
-                slot.fill(None if matches is None else rules.content_part(matches))
+                slot.fill(None if matches is None else (tuple(matches), ext))
         if not matches:
             return FileResult(path, size=st.st_size, key=key)
         stamp = FileStamp(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)

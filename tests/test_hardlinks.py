@@ -173,3 +173,32 @@ def test_engine_keeps_name_rules_apart_in_its_cache_metadata(tmp_path, rule_file
     assert ["named.yar", "refers"] in meta["routing"]["path_rules"]
     assert ["named.yar", "content"] not in meta["routing"]["path_rules"]
     assert engine.routing.VERSION >= 2
+
+
+def test_rules_that_look_at_the_name_are_decided_from_their_name_terms_without_reading(tmp_path, monkeypatch):
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    gateable = "\n".join(line for line in NAMED_RULES.splitlines() if "named_x" not in line)
+    gateable += '\nrule by_either { strings: $a = "LINK-A" condition: (filename == "x.bad" and $a) or ' \
+                '(extension == ".txt" and #a > 1) }'
+    (rules_dir / "named.yar").write_text(gateable)
+    (rules_dir / "gated.yar").write_text(gated(40))
+    sources = [RuleSource(p.name, p) for p in sorted(rules_dir.glob("*.yar"))]
+    root = tmp_path / "tree"
+    counts = linked_tree(root)
+    rules = compile_rules(sources, tmp_path / "cache")
+    want = one_by_one(rules, root)
+    calls: list[int] = []
+    real = CompiledRules._match
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(CompiledRules, "_match", staticmethod(counting))
+    links = HardLinks()
+    assert detections(rules, root, links) == want
+    names = sum(counts.values()) + 1  # and alone.bad
+    assert links.names == sum(n - 1 for n in counts.values())
+    assert len(calls) <= names - len(counts), calls  # several further names needed no matching at all
+    assert {rule for _, rule in want} >= {"by_name", "by_ext", "by_dir", "by_either", "content"}
