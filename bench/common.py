@@ -77,6 +77,8 @@ class Run:
     max_rss_kib: int
     returncode: int
     stdout: str
+    cpu_seconds: float = 0.0
+    """User plus system time of the child (from wait4)."""
 
 
 def timed(argv: Sequence[str], env: dict[str, str] | None = None) -> Run:
@@ -88,7 +90,7 @@ def timed(argv: Sequence[str], env: dict[str, str] | None = None) -> Run:
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return Run(elapsed, usage.ru_maxrss, proc.returncode, out)
+    return Run(elapsed, usage.ru_maxrss, proc.returncode, out, usage.ru_utime + usage.ru_stime)
 
 
 def median(values: Sequence[float]) -> float:

@@ -395,8 +395,8 @@ def _combine(a: _Alt, b: _Alt) -> _Alt | None:
     return _Alt(tuple(sorted(pinned.items())), prefixes, min(sizes) if sizes else None)
 
 
-def _split(tokens: Sequence[Token], word: str) -> list[list[Token]]:
-    """Split at ``word`` outside parentheses and brackets."""
+def _split(tokens: Sequence[Token], word: str, kind: TokenKind = TokenKind.IDENT) -> list[list[Token]]:
+    """Split at ``word`` (a keyword, or punctuation with ``kind`` PUNCT) outside parentheses and brackets."""
     parts: list[list[Token]] = [[]]
     depth = 0
     for t in tokens:
@@ -404,7 +404,7 @@ def _split(tokens: Sequence[Token], word: str) -> list[list[Token]]:
             depth += 1
         elif t.kind is TokenKind.PUNCT and t.text in (")", "]"):
             depth -= 1
-        elif depth == 0 and t.kind is TokenKind.IDENT and t.text == word:
+        elif depth == 0 and t.kind is kind and t.text == word:
             parts.append([])
             continue
         parts[-1].append(t)
@@ -616,20 +616,9 @@ def _closing(t: Sequence[Token], k: int) -> int | None:
 
 def _split_punct(t: Sequence[Token], mark: str) -> list[list[Token]]:
     """Split at the punctuation ``mark`` outside parentheses (a comma anywhere at top level: one part)."""
-    parts: list[list[Token]] = [[]]
-    depth = 0
-    for tok in t:
-        if tok.kind is TokenKind.PUNCT and tok.text in ("(", "["):
-            depth += 1
-        elif tok.kind is TokenKind.PUNCT and tok.text in (")", "]"):
-            depth -= 1
-        elif depth == 0 and tok.kind is TokenKind.PUNCT and tok.text == ",":
-            return [list(t)]
-        elif depth == 0 and tok.kind is TokenKind.PUNCT and tok.text == mark:
-            parts.append([])
-            continue
-        parts[-1].append(tok)
-    return parts
+    if len(_split(t, ",", TokenKind.PUNCT)) > 1:
+        return [list(t)]
+    return _split(t, mark, TokenKind.PUNCT)
 
 
 _ARITHMETIC = frozenset({"+", "-", "*", "(", ")"})

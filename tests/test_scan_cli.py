@@ -218,10 +218,13 @@ def test_symlink_out_of_the_root_is_not_followed(cli, tmp_path, eicar_rule):
     root.mkdir()
     (root / "link.com").symlink_to(outside / "evil.com")
     (root / "dirlink").symlink_to(outside)
+    (root / "chain").symlink_to("link.com")  # beside it, but itself a link that leads out
+    (root / "dangling").symlink_to("nowhere")
     res, rep = scan_json(cli, root, "--rules", eicar_rule, "--no-default-rules")
     assert res.exit_code == 0
     assert rep["detections"] == []
-    assert {s["code"] for s in rep["skipped"]} == {"symlink_out_of_root"}
+    assert {Path(s["path"]).name: s["code"] for s in rep["skipped"]} == dict.fromkeys(
+        ("link.com", "dirlink", "chain"), "symlink_out_of_root")
     # named on the command line, the same symlink is followed
     res, rep = scan_json(cli, root / "link.com", "--rules", eicar_rule, "--no-default-rules")
     assert res.exit_code == 1
@@ -233,21 +236,6 @@ def test_symlink_inside_the_root_is_scanned_once(cli, infected_dir, eicar_rule):
     _, rep = scan_json(cli, infected_dir, "--rules", eicar_rule, "--no-default-rules")
     assert [Path(d["path"]).name for d in rep["detections"]] == ["eicar.com"]
     assert rep["skipped"] == []
-
-
-def test_a_chain_of_links_that_leaves_the_root_is_reported(cli, tmp_path, eicar_rule):
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    (outside / "evil.com").write_bytes(EICAR)
-    root = tmp_path / "root"
-    root.mkdir()
-    (root / "second").symlink_to(outside / "evil.com")
-    (root / "first").symlink_to("second")  # beside it, but itself a link that leads out
-    (root / "dangling").symlink_to("nowhere")
-    _, rep = scan_json(cli, root, "--rules", eicar_rule, "--no-default-rules")
-    assert rep["detections"] == []
-    assert {Path(s["path"]).name: s["code"] for s in rep["skipped"]} == {
-        "first": "symlink_out_of_root", "second": "symlink_out_of_root"}
 
 
 def test_fifo_and_socket_are_skipped_without_blocking(tmp_path, eicar_rule):
