@@ -34,7 +34,6 @@ FAMILY_META_KEYS: tuple[str, ...] = ("family", "malware_family", "malware", "tc_
 """Rule meta keys that name the family, in order of preference."""
 
 _DEFAULT_EXTERNALS: dict[str, str] = dict.fromkeys(EXTERNALS, "")
-_PATH_EXTERNALS = routing.PATH_EXTERNALS
 _INCLUDE_RE = re.compile(rb'^\s*include\s+"([^"]+)"', re.MULTILINE)
 _EXTERNAL_RE = re.compile(rb"\b(" + b"|".join(name.encode() for name in EXTERNALS) + rb")\b")
 _MAX_OFFSETS = 64
@@ -217,7 +216,7 @@ class CompiledRules:
         self._gates: dict[tuple[bytes, int], _Gates | None] = {}
         self._path_rules: frozenset[tuple[str, str]] = frozenset()
         self._path_namespaces: frozenset[str] = frozenset()
-        self.shares_links = not uses & _PATH_EXTERNALS
+        self.shares_links = not uses & routing.PATH_EXTERNALS
         """Whether a second name of a file (a hard link) can take the matches of the first name's content
         (those of rules that do not look at the name), matching only the rest."""
         if table is not None:
