@@ -154,6 +154,11 @@ class StringDef:
     """Modifier keywords (``ascii``, ``wide``, ``nocase``, ``xor``, ...)."""
 
 
+Shape = tuple[frozenset[bytes] | None, int | None]
+"""One way a condition can hold: the prefixes a file must start with (None: any) and its largest size
+(None: any)."""
+
+
 @dataclass(frozen=True)
 class Branch:
     """An operand of an ``or`` in a rule's condition, reached from the top through ``and``, ``or`` and
@@ -176,6 +181,8 @@ class Branch:
     stand_in: str
     """What replaces it: ``false``, plus a reference to the strings it names (YARA rejects a string
     that no condition mentions), behind ``false and`` so they are never evaluated."""
+    shapes: tuple[Shape, ...] | None = None
+    """See RuleInfo.shapes."""
 
 
 @dataclass(frozen=True)
@@ -205,6 +212,10 @@ class RuleInfo:
     """Where its condition names a module or a rule of its file: (offset in the file, name)."""
     paths: bool = False
     """Its condition names ``filename``, ``filepath`` or ``extension`` (PATH_EXTERNALS)."""
+    shapes: tuple[Shape, ...] | None = None
+    """The ways it can hold, each as (prefixes or None, largest size or None), one of which must
+    hold; sharper than ``prefixes`` and ``max_size`` taken apart (``filesize < 1000 or $gif at 0``
+    holds for no big ELF file). None when nothing is known."""
     gates: tuple[str, ...] | None = None
     """For a rule with ``paths``: its condition as ``B1 or B2 or ...`` (parentheses flattened), each
     branch's terms that look only at external variables (``true`` if none), one expression per branch;
@@ -395,6 +406,14 @@ def _combine(a: _Alt, b: _Alt) -> _Alt | None:
     return _Alt(tuple(sorted(pinned.items())), prefixes, min(sizes) if sizes else None)
 
 
+def _both(a: _Req, b: _Req) -> _Req:
+    """Both requirements hold (dropping ``b`` when the alternatives grow too many: a looser bound)."""
+    if a is None or b is None:
+        return b if a is None else a
+    out = [c for x in a for y in b if (c := _combine(x, y)) is not None]
+    return a if len(out) > _MAX_ALTERNATIVES else out
+
+
 def _split(tokens: Sequence[Token], word: str, kind: TokenKind = TokenKind.IDENT) -> list[list[Token]]:
     """Split at ``word`` (a keyword, or punctuation with ``kind`` PUNCT) outside parentheses and brackets."""
     parts: list[list[Token]] = [[]]
@@ -471,7 +490,7 @@ class _Analyser:
             if len(parts) > 1:
                 req = self.expr(part)
                 out.append(Branch((part[0].start, part[-1].end), _prefixes_of(req), _max_size_of(req),
-                                  _stand_in(part)))
+                                  _stand_in(part), _shapes_of(req)))
             for term in _split(part, "and"):
                 if _enclosed(term):
                     out.extend(self.branches(term[1:-1]))
@@ -685,6 +704,14 @@ def _prefixes_of(req: _Req) -> frozenset[bytes] | None:
     return frozenset(found) if found else None
 
 
+def _shapes_of(req: _Req) -> tuple[Shape, ...] | None:
+    """Each alternative's prefixes and largest size (None when nothing is known)."""
+    if not req:
+        return None
+    return tuple(sorted({(_prefixes_of([alt]), alt.max_size) for alt in req},
+                        key=lambda s: (sorted(s[0] or ()), -1 if s[1] is None else s[1])))
+
+
 def _max_size_of(req: _Req) -> int | None:
     """The largest file size any alternative allows, or None when some alternative allows any size."""
     if not req or any(alt.max_size is None for alt in req):
@@ -769,6 +796,7 @@ def analyse(namespace: str, path: str, raw: bytes) -> FileAnalysis:
     rules = []
     for r in raw_rules:
         prefixes, max_size = _prefixes_of(conds[r.name]), _max_size_of(conds[r.name])
+        req = conds[r.name]
         if not r.is_global:
             for g in global_reqs:  # a false global rule makes every rule of the namespace false
                 gp, gs = _prefixes_of(g), _max_size_of(g)
@@ -776,13 +804,14 @@ def analyse(namespace: str, path: str, raw: bytes) -> FileAnalysis:
                     prefixes = gp if prefixes is None else (prefixes & gp) or prefixes
                 if gs is not None:
                     max_size = gs if max_size is None else min(max_size, gs)
+                req = _both(req, g)
         uses = _uses(r.condition, imports, names)
         modules = frozenset(n for _, n in uses if n in imports)
         references = frozenset(n for _, n in uses if n in names)
         mentions_paths = any(t.kind is TokenKind.IDENT and t.text in PATH_EXTERNALS for t in r.condition)
         gates = _gates(r.condition, frozenset(names)) if mentions_paths else None
         rules.append(RuleInfo(r.name, r.private, r.is_global, references, prefixes, max_size, r.span, modules,
-                              tuple(branches[r.name]), uses, mentions_paths, gates))
+                              tuple(branches[r.name]), uses, mentions_paths, _shapes_of(req), gates))
     return FileAnalysis(namespace, path, text, tuple(imports), tuple(rules))
 
 
@@ -902,13 +931,19 @@ def _part(fa: FileAnalysis, selected: set[str], dead: Mapping[str, Sequence[Bran
 
 def _may_match(rule: RuleInfo | Branch, prefix: bytes, low: int, chosen: frozenset[bytes]) -> bool:
     """Whether ``rule`` (or a branch) can hold for some file of route (``prefix``, bucket starting at ``low`` bytes)."""
-    if rule.max_size is not None and rule.max_size < low:
+    shapes = rule.shapes if rule.shapes is not None else ((rule.prefixes, rule.max_size),)
+    return any(_shape_fits(prefixes, max_size, prefix, low, chosen) for prefixes, max_size in shapes)
+
+
+def _shape_fits(prefixes: frozenset[bytes] | None, max_size: int | None, prefix: bytes, low: int,
+                chosen: frozenset[bytes]) -> bool:
+    if max_size is not None and max_size < low:
         return False
-    if rule.prefixes is None:
+    if prefixes is None:
         return True
     if prefix == b"":
-        return not rule.prefixes <= chosen  # files of a prefix that has no set of its own come here
-    return prefix in rule.prefixes
+        return not prefixes <= chosen  # files of a prefix that has no set of its own come here
+    return prefix in prefixes
 
 
 def _path_dependent(fa: FileAnalysis) -> set[str]:

@@ -416,3 +416,13 @@ def test_signature_base_routed_and_unrouted_detections_are_identical(tmp_path):
     want = detections(unrouted, samples)
     assert len(want) > 1000
     assert detections(routed, samples) == want
+
+
+def test_alternatives_keep_their_prefix_and_size_together():
+    rules = analysed('rule t { strings: $gif = "GIF89a" $a = "x" condition: $a and (filesize < 1000 or $gif at 0) }')
+    t = rules["t"]
+    assert t.prefixes is None and t.max_size is None  # apart, the two bounds say nothing
+    chosen = frozenset({MZ, ELF})
+    assert not routing._may_match(t, ELF, 1 << 20, chosen)  # together: no big ELF file
+    assert routing._may_match(t, ELF, 0, chosen)  # a small one may
+    assert routing._may_match(t, b"", 1 << 20, chosen)  # a big GIF may
