@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import mmap
 import os
 import re
 import shutil
@@ -16,13 +17,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
 import yara
 
-from scanner import __version__, routing
+from scanner import __version__, gating, prefilter, routing
 from scanner.errors import RuleError
 from scanner.model import RuleHit, Severity, display_path
 from scanner.state import write_atomic
@@ -154,6 +155,36 @@ class Routing:
     """(namespace, rule) of the rules whose result may depend on a file's name (see routing.RoutePlan)."""
     path_namespaces: frozenset[str] = frozenset()
     """Namespaces all of whose rules count as such."""
+    gates: Mapping[str, Callable[[], _GateParts]] = field(default_factory=dict)
+    """Set name -> loader of its content gate (scanner.gating), for the sets that have one."""
+
+
+class _GateParts(NamedTuple):
+    gate: gating.Gate
+    prefilter: prefilter.Prefilter
+    rest: Callable[[], yara.Rules] | None
+    """Loader of the rules matched on every file (None: there are none)."""
+
+
+class _GateSet:
+    """A routed set's content gate, loaded on first use; a gate that cannot be loaded is off (the set serves)."""
+
+    def __init__(self, load: Callable[[], _GateParts]) -> None:
+        self._load = load
+        self._parts: tuple[gating.Gate, prefilter.Prefilter, _Lazy | None] | None = None
+        self._failed = False
+        self._lock = threading.Lock()
+
+    def get(self) -> tuple[gating.Gate, prefilter.Prefilter, _Lazy | None] | None:
+        if self._parts is None and not self._failed:
+            with self._lock:
+                if self._parts is None and not self._failed:
+                    try:
+                        parts = self._load()
+                        self._parts = (parts.gate, parts.prefilter, None if parts.rest is None else _Lazy(parts.rest))
+                    except (OSError, ValueError, KeyError, TypeError, prefilter.PrefilterError):
+                        self._failed = True
+        return self._parts
 
 
 class _Gates:
@@ -214,6 +245,7 @@ class CompiledRules:
         self._table: dict[tuple[bytes, int], tuple[str, _Lazy]] = {}
         self._by_path: dict[tuple[bytes, int], _Lazy | None] = {}
         self._gates: dict[tuple[bytes, int], _Gates | None] = {}
+        self._content_gates: dict[tuple[bytes, int], _GateSet] = {}
         self._path_rules: frozenset[tuple[str, str]] = frozenset()
         self._path_namespaces: frozenset[str] = frozenset()
         self.shares_links = not uses & routing.PATH_EXTERNALS
@@ -231,6 +263,8 @@ class CompiledRules:
                 self._by_path.update(dict.fromkeys(info.routes, None if load_paths is None else _Lazy(load_paths)))
                 gates = None if info.name_gates is None else _Gates(info.name_gates)
                 self._gates.update(dict.fromkeys(info.routes, gates))
+                if info.name in table.gates and load is not None:
+                    self._content_gates.update(dict.fromkeys(info.routes, _GateSet(table.gates[info.name])))
 
     def _fallback(self, load: Callable[[], yara.Rules]) -> Callable[[], yara.Rules]:
         """A routed set that cannot be loaded is replaced by the whole set: slower, never wrong."""
@@ -291,18 +325,42 @@ class CompiledRules:
             except OSError as exc:
                 raise MatchFailed(exc.strerror or str(exc)) from exc
             if len(data) <= size:
-                small = self._route(data[: routing.HEAD_SIZE], len(data))
-                return self._match(self._full if small is None else small[1], None, data, externals, timeout)
+                return self._match_buffer(data, externals, timeout)
         target = f"/proc/self/fd/{fd}"
         entry = self._route(head, size) if head is not None and size is not None else None
         if entry is None or head is None:
             return self._match(self._full, target, None, externals, timeout)
+        if size and self._route_key(head, size) in self._content_gates:
+            try:
+                with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as mapped:
+                    return self._match_buffer(mapped, externals, timeout)
+            except (OSError, ValueError):
+                pass  # cannot be mapped (emptied meanwhile, say): matched by path below
         found = self._match(entry[1], target, None, externals, timeout)
         try:
             same = os.fstat(fd).st_size == size and os.pread(fd, routing.HEAD_SIZE, 0) == head[:routing.HEAD_SIZE]
         except OSError:
             same = False
         return found if same else self._match(self._full, target, None, externals, timeout)
+
+    def _match_buffer(self, data: bytes | mmap.mmap, externals: Mapping[str, str], timeout: int) -> list[Match]:
+        """Match a whole file's bytes against the set its own first bytes and size select, through that
+        set's content gate when it has one."""
+        head = bytes(data[:gating.HEAD_SIZE])
+        small = self._route(head, len(data))
+        if small is None:
+            return self._match(self._full, None, data, externals, timeout)
+        gate = self._content_gates.get(self._route_key(head, len(data)))
+        parts = gate.get() if gate is not None else None
+        if parts is not None:
+            checker, finder, rest = parts
+            try:
+                present = finder.present(data)
+            except prefilter.PrefilterError:
+                present = None
+            if present is not None and not checker.may_hold(present, len(data), head):
+                return [] if rest is None else self._match(rest, None, data, externals, timeout)
+        return self._match(small[1], None, data, externals, timeout)
 
     def content_part(self, matches: Sequence[Match]) -> tuple[Match, ...]:
         """The matches that hold for every name of the file: those of rules that do not look at the name."""
@@ -373,7 +431,7 @@ class CompiledRules:
 
     @staticmethod
     def _match(
-        lazy: _Lazy, path: str | None, data: bytes | None, externals: Mapping[str, str], timeout: int
+        lazy: _Lazy, path: str | None, data: bytes | mmap.mmap | None, externals: Mapping[str, str], timeout: int
     ) -> list[Match]:
         rules = lazy.get()
         ext = {**_DEFAULT_EXTERNALS, **externals} if externals else None  # None: compile-time defaults ("")
@@ -519,17 +577,26 @@ def compile_rules(sources: Sequence[RuleSource], cache_dir: Path | None = None, 
         _save_blob(cache_dir / f"{key}.yarc", rules)
         meta: dict[str, object] = {"rule_count": count, "engine": engine_version(), "uses": sorted(uses)}
         if routed is not None:
+            where = cache_dir / "routed" / key
             for info, set_rules, on_path in routed.sets:
                 if set_rules is not None:
-                    _save_blob(cache_dir / "routed" / key / f"{info.name}.yarc", set_rules)
+                    _save_blob(where / f"{info.name}.yarc", set_rules)
                 if on_path is not None:
-                    _save_blob(cache_dir / "routed" / key / f"{info.name}.paths.yarc", on_path)
+                    _save_blob(where / f"{info.name}.paths.yarc", on_path)
+            for name, (planned, rest, blob) in routed.gates.items():
+                if rest is not None:
+                    _save_blob(where / f"{name}.rest.yarc", rest)
+                with contextlib.suppress(OSError):
+                    write_atomic(where / f"{name}.hs", blob)
+                    write_atomic(where / f"{name}.gate.json", json.dumps(planned.to_json()).encode())
             meta["routing"] = {
                 "prefixes": [p.hex() for p in routed.prefixes],
                 "size_edges": list(routed.edges),
                 "sets": [{"name": info.name, "routes": [[p.hex(), b] for p, b in info.routes],
                           "rule_count": info.rule_count, "complete": set_rules is None, "paths": on_path is not None,
-                          "name_gates": None if info.name_gates is None else [list(g) for g in info.name_gates]}
+                          "name_gates": None if info.name_gates is None else [list(g) for g in info.name_gates],
+                          "gate": None if info.name not in routed.gates
+                          else {"rest": routed.gates[info.name][1] is not None}}
                          for info, set_rules, on_path in routed.sets],
                 "path_rules": sorted([ns, rule] for ns, rule in routed.path_rules),
                 "path_namespaces": sorted(routed.path_namespaces),
@@ -541,8 +608,15 @@ def compile_rules(sources: Sequence[RuleSource], cache_dir: Path | None = None, 
         table = Routing(routed.prefixes, routed.edges,
                         tuple((info, _given(r) if r is not None else None, _given(p) if p is not None else None)
                               for info, r, p in routed.sets),
-                        routed.path_rules, routed.path_namespaces)
+                        routed.path_rules, routed.path_namespaces,
+                        {name: _gate_loader(planned.load, _bytes(blob), None if rest is None else _given(rest))
+                         for name, (planned, rest, blob) in routed.gates.items()})
     return CompiledRules(rules, count, key, uses, table)
+
+
+def _gate_loader(gate: Callable[[], gating.Gate], blob: Callable[[], bytes], rest: Callable[[], yara.Rules] | None
+                 ) -> Callable[[], _GateParts]:
+    return lambda: _GateParts(gate(), prefilter.Prefilter(blob()), rest)
 
 
 def _prune_routed(routed: Path, keep: int) -> None:
@@ -554,6 +628,14 @@ def _prune_routed(routed: Path, keep: int) -> None:
         dirs = sorted((d for d in routed.iterdir() if d.is_dir()), key=lambda d: d.stat().st_mtime, reverse=True)
         for old in dirs[keep:]:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def _bytes(blob: bytes) -> Callable[[], bytes]:
+    return lambda: blob
+
+
+def _gate_file(path: Path) -> Callable[[], gating.Gate]:
+    return lambda: gating.load_gate(json.loads(path.read_bytes()))
 
 
 def _given(rules: yara.Rules) -> Callable[[], yara.Rules]:
@@ -571,6 +653,41 @@ class _RoutedSets(NamedTuple):
     """Each set (None: the whole set serves) with its rules that look at a file's name (None: none)."""
     path_rules: frozenset[tuple[str, str]]
     path_namespaces: frozenset[str]
+    gates: dict[str, tuple[gating.SetGate, yara.Rules | None, bytes]]
+    """Set name -> its content gate, compiled rest (None: no rest) and serialised prefilter database, for the
+    sets that have one."""
+
+
+GATE_MIN_BUCKET = 1
+"""Sets whose files are all at least this size bucket get content gates (for small files the prefilter's
+per-file cost outweighs what it saves)."""
+
+
+def _plan_gates(plan: routing.RoutePlan) -> dict[str, tuple[gating.SetGate, yara.Rules | None, bytes]]:
+    """Content gates for the routed sets of big files, each with its rest and prefilter database."""
+    if not prefilter.available():
+        return {}
+    table = gating.KeyTable()
+    parsed: dict[tuple[str, str], tuple[list[gating._Rule] | None, routing.FileAnalysis]] = {}
+    drafts = {rs.name: gating.draft_gate(rs.sources, table, parsed) for rs in plan.sets
+              if not rs.complete and all(bucket >= GATE_MIN_BUCKET for _, bucket in rs.routes)}
+    nothing = frozenset(k for k, found in enumerate(table.patterns) if found is None)
+    gates: dict[str, tuple[gating.SetGate, yara.Rules | None, bytes]] = {}
+    for name, draft in drafts.items():
+        always = nothing
+        for _attempt in range(2):  # a pattern the prefilter refuses makes its string count as present
+            planned = gating.plan_gate(draft, always)
+            if planned is None:
+                break
+            patterns = [(k, p) for k in sorted(planned.load().keys) for p in table.patterns[k] or ()]
+            try:
+                blob = prefilter.build(patterns)
+            except prefilter.PrefilterError:
+                always = always | prefilter.refused(patterns)
+                continue
+            gates[name] = (planned, _compile(sources=planned.rest) if planned.rest else None, blob)
+            break
+    return gates
 
 
 def _compile_routes(sources: Sequence[RuleSource]) -> _RoutedSets | None:
@@ -593,7 +710,11 @@ def _compile_routes(sources: Sequence[RuleSource]) -> _RoutedSets | None:
             out.append((RouteInfo(rs.name, rs.routes, rs.rules, rs.name_gates), compiled, on_path))
     except RuleError:
         return None  # a split the analysis got wrong: scan unrouted rather than fail
-    return _RoutedSets(plan.prefixes, plan.size_edges, out, plan.path_rules, plan.path_namespaces)
+    try:
+        gates = _plan_gates(plan)
+    except RuleError:
+        gates = {}  # a rest the analysis got wrong: no gates rather than no routing
+    return _RoutedSets(plan.prefixes, plan.size_edges, out, plan.path_rules, plan.path_namespaces, gates)
 
 
 def _load_cached(cache_dir: Path, key: str, recompile: Callable[[], yara.Rules]) -> CompiledRules | None:
@@ -620,9 +741,13 @@ def _load_cached(cache_dir: Path, key: str, recompile: Callable[[], yara.Rules])
                                                                    for ns, rule, gs in gates))
                 sets.append((route, None if s["complete"] else _loader(where / f"{name}.yarc"),
                              _loader(where / f"{name}.paths.yarc") if s["paths"] else None))
+            gates = {str(s["name"]): _gate_loader(
+                _gate_file(where / f"{s['name']}.gate.json"), (where / f"{s['name']}.hs").read_bytes,
+                _loader(where / f"{s['name']}.rest.yarc") if s["gate"]["rest"] else None)
+                for s in r["sets"] if s.get("gate")}
             table = Routing(tuple(bytes.fromhex(p) for p in r["prefixes"]), tuple(int(e) for e in r["size_edges"]),
                             tuple(sets), frozenset((str(ns), str(rule)) for ns, rule in r["path_rules"]),
-                            frozenset(str(ns) for ns in r["path_namespaces"]))
+                            frozenset(str(ns) for ns in r["path_namespaces"]), gates)
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

@@ -21,6 +21,7 @@ OWNERS = {
     "tuf.ngclient": {"feed.py"},
     "subprocess": {"sysctl.py"},
     "cryptography": {"publish.py"},
+    "hyperscan": {"prefilter.py"},
 }
 
 
