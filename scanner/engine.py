@@ -162,8 +162,8 @@ class Routing:
 class _GateParts(NamedTuple):
     gate: gating.Gate
     prefilter: prefilter.Prefilter
-    rest: Callable[[], yara.Rules] | None
-    """Loader of the rules matched on every file (None: there are none)."""
+    rest: _Lazy | None
+    """The rules matched on every file, loaded on first use (None: there are none)."""
 
 
 class _GateSet:
@@ -171,18 +171,17 @@ class _GateSet:
 
     def __init__(self, load: Callable[[], _GateParts]) -> None:
         self._load = load
-        self._parts: tuple[gating.Gate, prefilter.Prefilter, _Lazy | None] | None = None
+        self._parts: _GateParts | None = None
         self._failed = False
         self._lock = threading.Lock()
 
-    def get(self) -> tuple[gating.Gate, prefilter.Prefilter, _Lazy | None] | None:
+    def get(self) -> _GateParts | None:
         if self._parts is None and not self._failed:
             with self._lock:
                 if self._parts is None and not self._failed:
                     try:
-                        parts = self._load()
-                        self._parts = (parts.gate, parts.prefilter, None if parts.rest is None else _Lazy(parts.rest))
-                    except (OSError, ValueError, KeyError, TypeError, prefilter.PrefilterError):
+                        self._parts = self._load()
+                    except (OSError, ValueError, KeyError, IndexError, TypeError, prefilter.PrefilterError):
                         self._failed = True
         return self._parts
 
@@ -350,7 +349,7 @@ class CompiledRules:
         small = self._route(head, len(data))
         if small is None:
             return self._match(self._full, None, data, externals, timeout)
-        gate = self._content_gates.get(self._route_key(head, len(data)))
+        gate = self._content_gates.get(self._route_key(head, len(data))) if self._content_gates else None
         parts = gate.get() if gate is not None else None
         if parts is not None:
             checker, finder, rest = parts
@@ -616,7 +615,7 @@ def compile_rules(sources: Sequence[RuleSource], cache_dir: Path | None = None, 
 
 def _gate_loader(gate: Callable[[], gating.Gate], blob: Callable[[], bytes], rest: Callable[[], yara.Rules] | None
                  ) -> Callable[[], _GateParts]:
-    return lambda: _GateParts(gate(), prefilter.Prefilter(blob()), rest)
+    return lambda: _GateParts(gate(), prefilter.Prefilter(blob()), None if rest is None else _Lazy(rest))
 
 
 def _prune_routed(routed: Path, keep: int) -> None:
@@ -679,7 +678,7 @@ def _plan_gates(plan: routing.RoutePlan) -> dict[str, tuple[gating.SetGate, yara
             planned = gating.plan_gate(draft, always)
             if planned is None:
                 break
-            patterns = [(k, p) for k in sorted(planned.load().keys) for p in table.patterns[k] or ()]
+            patterns = [(k, p) for k in sorted(planned.keys) for p in table.patterns[k] or ()]
             try:
                 blob = prefilter.build(patterns)
             except prefilter.PrefilterError:

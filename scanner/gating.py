@@ -434,7 +434,7 @@ def _or(fs: Sequence[Evaluator]) -> Evaluator:
     return run
 
 
-def compile_node(node: Node, rules: Sequence[Evaluator | None]) -> Evaluator:
+def compile_node(node: Node, rules: Sequence[Evaluator]) -> Evaluator:
     """The evaluator of a condition tree; ``rules`` holds the evaluators of the rules it refers to, by index
     (filled in as they are compiled: a rule refers only to earlier ones)."""
     kind = node[0]
@@ -471,8 +471,7 @@ def compile_node(node: Node, rules: Sequence[Evaluator | None]) -> Evaluator:
 
         def ref(x: Facts) -> int:
             if index not in x.memo:
-                f = rules[index]
-                x.memo[index] = M if f is None else f(x)
+                x.memo[index] = rules[index](x)
             return x.memo[index]
         return ref
     if kind == "fs":
@@ -515,32 +514,28 @@ class Gate:
     """A loaded gate: decides, from a file's facts, whether any gated rule may hold."""
 
     def __init__(self, nodes: Sequence[Node], gated: Sequence[int], always: Iterable[int] = ()) -> None:
-        evaluators: list[Evaluator | None] = [None] * len(nodes)
-        for i, node in enumerate(nodes):
-            evaluators[i] = compile_node(node, evaluators)
-        self._evaluators = evaluators
-        self._gated = frozenset(gated)
+        self._evaluators: list[Evaluator] = []  # a rule refers only to earlier ones, evaluated by then
+        for node in nodes:
+            self._evaluators.append(compile_node(node, self._evaluators))
+        self._closure: list[set[int]] = []
+        for node in nodes:
+            self._closure.append(set(_keys_of(node)).union(*(self._closure[r] for r in _refs_of(node))))
+        self._always = frozenset(always)
         keys: dict[int, set[int]] = {}
-        closure: dict[int, set[int]] = {}
-        for i, node in enumerate(nodes):
-            closure[i] = set(_keys_of(node)).union(*(closure[r] for r in _refs_of(node) if r < i))
-        skip = self._always = frozenset(always)
-        for i in self._gated:
-            for k in closure[i] - skip:
+        for i in gated:
+            for k in self._closure[i] - self._always:
                 keys.setdefault(k, set()).add(i)
         self._triggers = {k: tuple(sorted(v)) for k, v in keys.items()}
-        self._closure = closure
         self.keys = frozenset(self._triggers)
         """The string keys whose presence can make a gated rule hold."""
 
-    def closure_keys(self) -> set[int]:
-        """Every key the gated rules look at, directly or through the rules they refer to."""
-        return set().union(*(self._closure[i] for i in self._gated))
+    def looks_at(self, indexes: Iterable[int]) -> set[int]:
+        """Every key the rules ``indexes`` look at, directly or through the rules they refer to."""
+        return set().union(*(self._closure[i] for i in indexes))
 
     def value(self, index: int, facts: Facts) -> int:
         """The value of rule ``index`` for ``facts``."""
-        f = self._evaluators[index]
-        return M if f is None else f(facts)
+        return self._evaluators[index](facts)
 
     def may_hold(self, present: set[int] | frozenset[int], size: int | None, head: bytes | None) -> bool:
         """Whether some gated rule may hold for a file whose possibly present strings are ``present``."""
@@ -571,6 +566,8 @@ class SetGate:
     """Indexes (into ``nodes``) of the reporting rules that are gated."""
     always: list[int]
     """Keys of strings with no patterns (present for every file)."""
+    keys: frozenset[int] = frozenset()
+    """The keys the prefilter must report (Gate.keys); not stored, a loaded gate derives them."""
 
     def to_json(self) -> dict[str, object]:
         return {"nodes": self.nodes, "gated": self.gated, "always": self.always}
@@ -665,5 +662,5 @@ def plan_gate(draft: Draft, always: frozenset[int]) -> SetGate | None:
             rest[ns] = routing._part(draft.analyses[ns], kept)
     if not gated:
         return None
-    used = Gate(draft.nodes, gated, always).closure_keys()
-    return SetGate(rest, draft.nodes, gated, sorted(used & always))
+    used = gate.looks_at(gated)
+    return SetGate(rest, draft.nodes, gated, sorted(used & always), frozenset(used - always))
