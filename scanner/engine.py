@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import yara
 
-from scanner import __version__, gating, prefilter, routing
+from scanner import __version__, gating, inert, prefilter, routing
 from scanner.errors import RuleError
 from scanner.model import RuleHit, Severity, display_path
 from scanner.state import write_atomic
@@ -586,7 +586,7 @@ def compile_rules(sources: Sequence[RuleSource], cache_dir: Path | None = None, 
                 if rest is not None:
                     _save_blob(where / f"{name}.rest.yarc", rest)
                 with contextlib.suppress(OSError):
-                    write_atomic(where / f"{name}.hs", blob)
+                    write_atomic(where / f"{name}.hs", inert.encode(blob))  # it holds the rules' strings
                     write_atomic(where / f"{name}.gate.json", json.dumps(planned.to_json()).encode())
             meta["routing"] = {
                 "prefixes": [p.hex() for p in routed.prefixes],
@@ -631,6 +631,10 @@ def _prune_routed(routed: Path, keep: int) -> None:
 
 def _bytes(blob: bytes) -> Callable[[], bytes]:
     return lambda: blob
+
+
+def _inert_file(path: Path) -> Callable[[], bytes]:
+    return lambda: inert.decode(path.read_bytes())
 
 
 def _gate_file(path: Path) -> Callable[[], gating.Gate]:
@@ -741,7 +745,7 @@ def _load_cached(cache_dir: Path, key: str, recompile: Callable[[], yara.Rules])
                 sets.append((route, None if s["complete"] else _loader(where / f"{name}.yarc"),
                              _loader(where / f"{name}.paths.yarc") if s["paths"] else None))
             gates = {str(s["name"]): _gate_loader(
-                _gate_file(where / f"{s['name']}.gate.json"), (where / f"{s['name']}.hs").read_bytes,
+                _gate_file(where / f"{s['name']}.gate.json"), _inert_file(where / f"{s['name']}.hs"),
                 _loader(where / f"{s['name']}.rest.yarc") if s["gate"]["rest"] else None)
                 for s in r["sets"] if s.get("gate")}
             table = Routing(tuple(bytes.fromhex(p) for p in r["prefixes"]), tuple(int(e) for e in r["size_edges"]),

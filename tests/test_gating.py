@@ -138,6 +138,20 @@ def test_hex_strings_become_expressions_that_match_the_same_bytes():
     assert gating.hex_expression("{ 4D [3] 5A }") == rb"\x4d.{3}\x5a"
 
 
+@needs_prefilter
+def test_cached_prefilter_databases_are_not_detected_by_the_rules_they_hold(tmp_path, monkeypatch):
+    monkeypatch.setattr(routing, "SIZE_EDGES", (64,))
+    rules = tmp_path / "rules.yar"
+    rules.write_text(TRICKY + PE_RULES)
+    compiled = compile_rules([RuleSource("t", rules)], tmp_path / "cache")
+    assert compiled._content_gates and list((tmp_path / "cache").rglob("*.hs"))
+    found = detections(compile_rules([RuleSource("t", rules)], route=False), tmp_path / "cache")
+    anywhere = {"counted", "nothing_of"}  # hold for any big enough file, without their strings
+    assert {(name, rule) for name, _, rule in found if name.endswith(".hs") and rule not in anywhere} == set()
+    cached = compile_rules([RuleSource("t", rules)], tmp_path / "cache")
+    assert all(g.get() is not None for g in cached._content_gates.values())
+
+
 def test_without_hyperscan_no_set_has_a_gate(tmp_path, monkeypatch):
     monkeypatch.setattr(routing, "SIZE_EDGES", (64,))
     monkeypatch.setattr(prefilter, "_hs", None)
