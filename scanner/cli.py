@@ -203,7 +203,7 @@ def log_scan(env: Env, text: str) -> None:
 @click.option("--dry-run", is_flag=True, help="Print what the action would do; change nothing.")
 @click.option("--force", is_flag=True, help="Also move detected files that an installed OS package owns.")
 @click.option("--no-cache", is_flag=True,
-              help="Read every file, even one found clean before and unchanged since (a full scan always does).")
+              help="Read every file, even one judged before and unchanged since (a full scan always does).")
 @common_options
 @handle_errors
 def scan(
@@ -545,7 +545,7 @@ def watch_cmd(paths: tuple[str, ...], action: str, fmt: str, rules: tuple[Path, 
               help="What to do with what is found [default: quarantine, restorable with 'scanner undo'].")
 @click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the JSON report to FILE.")
-@click.option("--no-cache", is_flag=True, help="Read every file, even one found clean before and unchanged since.")
+@click.option("--no-cache", is_flag=True, help="Read every file, even one judged before and unchanged since.")
 @common_options
 @handle_errors
 def monthly(feeds: tuple[str, ...], trusted_root: Path | None, sysroot: Path, processes: bool | None,

@@ -218,7 +218,7 @@ class CompiledRules:
 
     When routed, a file is matched against the one subset of rules that can match a file of its
     first two bytes and its size (see ``scanner.routing``); data and process memory always use the
-    whole set. Every set is loaded on first use, so a scan whose files are all in the clean-file
+    whole set. Every set is loaded on first use, so a scan whose files are all in the file
     cache loads none.
     """
 

@@ -1,12 +1,16 @@
-"""The clean-file cache: files found clean by a rule set are not read again while unchanged.
+"""The file cache: files judged by a rule set are not read again while unchanged.
 
 A result is kept per (rule set key, path) with the file's (device, inode, size, mtime, ctime) as
 fstat gave them just before it was read. A later scan with the same rule set key (which covers
 the rules' content and the engine version) skips a file whose walk-time stat facts are all
 equal. Nothing else is trusted: a rename, a rewrite, a ``touch``, a ``chmod`` or ``chown`` (which
 move ctime, and ctime cannot be set from user space), a new rule set or engine all mean a re-read.
-Detections are never recorded, nor files modified within ``settle_ns`` before the scan started
-(their timestamps could stay the same across a write made while they were being read).
+
+A result is either clean or a detection. A detection is kept with what was found (opaque bytes
+the caller encodes), so an unchanged detected file is reported again without being read: it is
+never taken for clean. Skips, timeouts and errors are not recorded, nor files modified within
+``settle_ns`` before the scan started (their timestamps could stay the same across a write made
+while they were being read).
 
 Storage is one SQLite database in WAL mode (Python's own sqlite3, no new dependency), shared by
 concurrent scans: each scan writes its results in batches in short transactions and waits for a
@@ -26,10 +30,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-DB_NAME = "clean.sqlite3"
+DB_NAME = "results.sqlite3"
 """File name of the database inside the cache directory."""
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Stored in the database's user_version; any other value means start afresh."""
 
 MAX_ENTRIES = 2_000_000
@@ -45,12 +49,12 @@ _BATCH = 2000
 
 
 class CacheMode(enum.Enum):
-    """How a scan uses the clean-file cache."""
+    """How a scan uses the file cache."""
 
     USE = "use"
-    """Skip unchanged files found clean before; record new clean results."""
+    """Skip unchanged files judged before; record new results."""
     REFRESH = "refresh"
-    """Read every file, and record the clean ones (a periodic full re-check)."""
+    """Read every file, and record what it gave (a periodic full re-check)."""
     OFF = "off"
     """Neither consult nor update the cache (``--no-cache``)."""
 
@@ -83,9 +87,11 @@ class CacheStats:
     mode: CacheMode
     """How it was used."""
     hits: int
-    """Files not read because their clean result was cached."""
+    """Files not read because their result was cached."""
     recorded: int
-    """Clean results written."""
+    """Results written."""
+    detections: int = 0
+    """Of the hits, files reported as detections from the cache."""
     problem: str = ""
     """Why the cache was ignored or discarded ('' when it worked)."""
 
@@ -94,9 +100,11 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS rule_sets (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, used_at INTEGER NOT NULL)",
     # keyed by directory then name: a scan reads a directory's files one after another, so one query
     # per directory answers them all
-    "CREATE TABLE IF NOT EXISTS clean (rule_set INTEGER NOT NULL, dir BLOB NOT NULL, name BLOB NOT NULL,"
+    # found: b'' for clean, else the caller's bytes for what was found
+    "CREATE TABLE IF NOT EXISTS results (rule_set INTEGER NOT NULL, dir BLOB NOT NULL, name BLOB NOT NULL,"
     " dev INTEGER NOT NULL, ino INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,"
-    " ctime_ns INTEGER NOT NULL, seen INTEGER NOT NULL, PRIMARY KEY (rule_set, dir, name)) WITHOUT ROWID",
+    " ctime_ns INTEGER NOT NULL, seen INTEGER NOT NULL, found BLOB NOT NULL,"
+    " PRIMARY KEY (rule_set, dir, name)) WITHOUT ROWID",
 )
 
 
@@ -107,7 +115,7 @@ def _split(path: str) -> tuple[bytes, bytes]:
 
 
 class FileCache:
-    """The clean-file cache of one scan with one rule set; safe to use from the scan's threads."""
+    """The file cache of one scan with one rule set; safe to use from the scan's threads."""
 
     def __init__(
         self,
@@ -126,8 +134,10 @@ class FileCache:
         """How this scan uses it."""
         self.hits = 0
         """Files not read thanks to the cache."""
+        self.detections = 0
+        """Of the hits, files whose cached result is a detection."""
         self.recorded = 0
-        """Clean results written."""
+        """Results written."""
         self.problem = ""
         """Why the cache is not working ('' when it is)."""
         self._now = now
@@ -135,9 +145,9 @@ class FileCache:
         self._keep = keep_rule_sets
         self._settled_before = now() - settle_ns
         self._lock = threading.Lock()
-        self._pending: list[tuple[int, bytes, bytes, int, int, int, int, int, int]] = []
+        self._pending: list[tuple[int, bytes, bytes, int, int, int, int, int, int, bytes]] = []
         self._dir: bytes | None = None
-        self._dir_rows: dict[bytes, tuple[int, int, int, int, int]] = {}
+        self._dir_rows: dict[bytes, tuple[int, int, int, int, int, bytes]] = {}
         self._conn: sqlite3.Connection | None = None
         self._set_id = 0
         self._broken = False
@@ -176,7 +186,7 @@ class FileCache:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version not in (0, SCHEMA_VERSION):
             with self._transaction(conn):
-                conn.execute("DROP TABLE IF EXISTS clean")
+                conn.execute("DROP TABLE IF EXISTS results")
                 conn.execute("DROP TABLE IF EXISTS rule_sets")
                 conn.execute("PRAGMA user_version=0")
             version = 0
@@ -213,37 +223,41 @@ class FileCache:
             self._broken = True
         self._disable(f"stopped using the file cache: {exc}")
 
-    def lookup(self, path: str, key: FileKey) -> bool:
-        """Whether ``path`` was found clean by this rule set while it had exactly ``key``."""
+    def lookup(self, path: str, key: FileKey) -> bytes | None:
+        """What this rule set found in ``path`` while it had exactly ``key``: b'' for clean, else the bytes
+        ``record`` was given; None when no such result is cached."""
         if self.mode is not CacheMode.USE:
-            return False
+            return None
         d, name = _split(path)
         with self._lock:
             if d != self._dir:
                 conn = self._conn
                 if conn is None:
-                    return False
+                    return None
                 try:
-                    rows = conn.execute("SELECT name, dev, ino, size, mtime_ns, ctime_ns FROM clean "
+                    rows = conn.execute("SELECT name, dev, ino, size, mtime_ns, ctime_ns, found FROM results "
                                         "WHERE rule_set = ? AND dir = ?", (self._set_id, d)).fetchall()
                 except sqlite3.Error as exc:
                     self._fail(exc)
-                    return False
+                    return None
                 self._dir, self._dir_rows = d, {r[0]: r[1:] for r in rows}
             row = self._dir_rows.get(name)
-        if row is None or row != (key.dev, key.ino, key.size, key.mtime_ns, key.ctime_ns):
-            return False
+        if row is None or row[:5] != (key.dev, key.ino, key.size, key.mtime_ns, key.ctime_ns):
+            return None
         self.hits += 1
-        return True
+        if row[5]:
+            self.detections += 1
+        return row[5]
 
-    def record(self, path: str, key: FileKey) -> None:
-        """Remember that ``path``, as ``key`` describes it, was read in full and nothing matched."""
+    def record(self, path: str, key: FileKey, found: bytes = b"") -> None:
+        """Remember that ``path``, as ``key`` describes it, was read in full, and what was found in it:
+        b'' for nothing, else non-empty bytes that ``lookup`` gives back."""
         if self._conn is None or self.mode is CacheMode.OFF:
             return
         if key.mtime_ns >= self._settled_before or key.ctime_ns >= self._settled_before:
             return
         d, name = _split(path)
-        row = (self._set_id, d, name, key.dev, key.ino, key.size, key.mtime_ns, key.ctime_ns, self._now())
+        row = (self._set_id, d, name, key.dev, key.ino, key.size, key.mtime_ns, key.ctime_ns, self._now(), found)
         with self._lock:
             self._pending.append(row)
             if len(self._pending) >= _BATCH:
@@ -256,7 +270,7 @@ class FileCache:
             return
         try:
             with self._transaction(conn):
-                conn.executemany("INSERT OR REPLACE INTO clean VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                conn.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         except sqlite3.OperationalError:
             return  # busy for too long, or read-only: these results are simply not cached
         except sqlite3.Error as exc:
@@ -279,7 +293,7 @@ class FileCache:
             self._close_conn()
             if self._broken:
                 self._discard()
-        return CacheStats(self.mode, self.hits, self.recorded, self.problem)
+        return CacheStats(self.mode, self.hits, self.recorded, self.detections, self.problem)
 
     def _prune(self, conn: sqlite3.Connection) -> None:
         old = [r[0] for r in conn.execute("SELECT id FROM rule_sets ORDER BY used_at DESC, id DESC LIMIT -1 OFFSET ?",
@@ -287,15 +301,15 @@ class FileCache:
         if old:
             with self._transaction(conn):
                 for set_id in old:
-                    conn.execute("DELETE FROM clean WHERE rule_set = ?", (set_id,))
+                    conn.execute("DELETE FROM results WHERE rule_set = ?", (set_id,))
                     conn.execute("DELETE FROM rule_sets WHERE id = ?", (set_id,))
         if self.recorded:
-            total = conn.execute("SELECT count(*) FROM clean").fetchone()[0]
+            total = conn.execute("SELECT count(*) FROM results").fetchone()[0]
             if total > self._max_entries:
                 with self._transaction(conn):
                     conn.execute(
-                        "DELETE FROM clean WHERE (rule_set, dir, name) IN "
-                        "(SELECT rule_set, dir, name FROM clean ORDER BY seen LIMIT ?)",
+                        "DELETE FROM results WHERE (rule_set, dir, name) IN "
+                        "(SELECT rule_set, dir, name FROM results ORDER BY seen LIMIT ?)",
                         (total - self._max_entries,),
                     )
 

@@ -169,7 +169,8 @@ def _remediation_lines(section: object) -> list[str]:
 def _files_note(cache: object, links: object) -> str:
     notes = []
     if isinstance(cache, Mapping) and cache.get("hits"):
-        notes.append(f"{cache['hits']} unchanged since a clean result: not read again")
+        found = f", {cache['detections']} of them detections" if cache.get("detections") else ""
+        notes.append(f"{cache['hits']} unchanged since the last result{found}: not read again")
     if isinstance(links, Mapping) and links.get("names"):
         notes.append(f"{links['names']} further names (hard links) of files matched under another name")
     return f" ({'; '.join(notes)})" if notes else ""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 import pwd
 import queue
@@ -22,15 +23,17 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
-from scanner import locations
+from scanner import inert, locations
 from scanner.engine import EXTERNALS, CompiledRules, Match, MatchFailed, MatchTimeout
 from scanner.filecache import CacheMode, FileCache, FileKey
 from scanner.model import (
     Detection,
     FileStamp,
+    RuleHit,
     ScanCounts,
     ScanReport,
     ScanType,
+    Severity,
     SignatureSetInfo,
     Skipped,
     SkipReason,
@@ -117,7 +120,7 @@ class ScanRequest:
     process_max_memory: int = 2 * 1024 * 1024 * 1024
     """Processes with a larger resident size are scanned by image only."""
     cache_dir: Path | None = None
-    """Where the clean-file cache lives (normally ``StateDir.file_cache``); None: no cache."""
+    """Where the file cache lives (normally ``StateDir.file_cache``); None: no cache."""
     cache: CacheMode = CacheMode.USE
     """How the scan uses that cache: USE, REFRESH (read every file, record clean ones) or OFF (--no-cache)."""
 
@@ -145,7 +148,7 @@ class FileResult:
     skipped: Skipped | None = None
     stamp: FileStamp | None = None
     key: FileKey | None = None
-    """The file's stat facts just before it was read (for the clean-file cache)."""
+    """The file's stat facts just before it was read (for the file cache); None when not read in full."""
 
 
 class HardLinks:
@@ -258,7 +261,7 @@ def scan_one(entry: FileEntry, rules: CompiledRules, timeout: int, max_filesize:
         if not matches:
             return FileResult(path, size=st.st_size, key=key)
         stamp = FileStamp(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-        return FileResult(path, tuple(matches), _sha256_fd(fd), st.st_size, stamp=stamp)
+        return FileResult(path, tuple(matches), _sha256_fd(fd), st.st_size, stamp=stamp, key=key)
     except OSError as exc:
         return FileResult(path, skipped=Skipped(path, SkipReason.READ_ERROR, exc.strerror or str(exc)))
     finally:
@@ -322,8 +325,9 @@ def scan_files(
 ) -> tuple[list[FileResult], list[Skipped], int, int]:
     """Scan every file of ``items`` with ``jobs`` threads; returns (hits, skipped, files, bytes).
 
-    With ``cache``, a file found clean before and unchanged since is counted as scanned without
-    being read, and files found clean now are recorded. Each file with several names (hard links)
+    With ``cache``, a file judged before and unchanged since is counted as scanned without being
+    read (a detection then comes from the cache, as first found), and what is found now is
+    recorded. Each file with several names (hard links)
     is matched in full once (``links``, which counts the names that took its matches; a fresh one
     when not given).
     """
@@ -336,8 +340,8 @@ def scan_files(
         while (entry := work.get()) is not None:
             if not stop.is_set():
                 result = scan_one(entry, rules, timeout, max_filesize, links)
-                if cache is not None and result.key is not None and not result.matches and result.skipped is None:
-                    cache.record(result.path, result.key)
+                if cache is not None and result.key is not None:
+                    cache.record(result.path, result.key, found_blob(result) if result.matches else b"")
                 collector.add(result)
 
     threads = [threading.Thread(target=worker, name=f"scan-{i}", daemon=True) for i in range(max(1, jobs))]
@@ -356,12 +360,14 @@ def scan_files(
             if isinstance(item, Skipped):
                 collector.skip(item)
                 continue
-            if cache is not None and cache.lookup(
-                item.path, FileKey(item.dev, item.ino, item.size, item.mtime_ns, item.ctime_ns)
-            ):
-                collector.add(FileResult(item.path, size=item.size))
-                tick()
-                continue
+            if cache is not None:
+                found = cache.lookup(item.path, FileKey(item.dev, item.ino, item.size, item.mtime_ns, item.ctime_ns))
+                # a detection that does not decode (never written so) is read again rather than trusted or lost
+                cached = FileResult(item.path, size=item.size) if found == b"" else from_found_blob(item, found)
+                if cached is not None:
+                    collector.add(cached)
+                    tick()
+                    continue
             while True:
                 try:
                     work.put(item, timeout=progress_interval)
@@ -382,6 +388,35 @@ def scan_files(
     if progress is not None:
         progress(collector.snapshot(started))
     return collector.results, collector.skipped, collector.files, collector.bytes
+
+
+def found_blob(result: FileResult) -> bytes:
+    """What the file cache keeps of a file's detection: its matches and digest, in the inert container
+    (rule names and descriptions could otherwise make the cache itself a detection)."""
+    hits = [[m.hit.rule, m.hit.namespace, m.hit.family, m.hit.severity.value, list(m.hit.tags),
+             m.hit.description, list(m.offsets)] for m in result.matches]
+    return inert.encode(json.dumps({"sha256": result.sha256, "matches": hits}, separators=(",", ":")).encode())
+
+
+def from_found_blob(entry: FileEntry, found: bytes | None) -> FileResult | None:
+    """The detection ``found_blob`` kept for ``entry`` (unchanged since: its walk-time stat facts are the
+    cached ones); None for nothing or something that does not decode."""
+    if not found or not inert.is_inert(found):
+        return None
+    try:
+        data = json.loads(inert.decode(found))
+        matches = tuple(
+            Match(RuleHit(str(rule), str(ns), str(family), Severity(severity), tuple(map(str, tags)), str(desc)),
+                  tuple(map(int, offsets)))
+            for rule, ns, family, severity, tags, desc, offsets in data["matches"]
+        )
+        digest = data["sha256"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not matches or not isinstance(digest, str | None):
+        return None
+    stamp = FileStamp(entry.dev, entry.ino, entry.size, entry.mtime_ns)
+    return FileResult(entry.path, matches, digest, entry.size, stamp=stamp)
 
 
 def detections_from(results: Sequence[FileResult]) -> list[Detection]:
@@ -483,7 +518,8 @@ def run_scan(
     finally:
         if cache is not None:
             stats = cache.close()
-            extra["file_cache"] = {"mode": stats.mode.value, "hits": stats.hits, "recorded": stats.recorded}
+            extra["file_cache"] = {"mode": stats.mode.value, "hits": stats.hits, "recorded": stats.recorded,
+                                   "detections": stats.detections}
             if stats.problem:
                 warnings = (*warnings, stats.problem)
     if links.names:

@@ -414,7 +414,7 @@ class _CleanMemo:
 
     In memory and bounded: the least recently confirmed entries are forgotten first. A file counts
     as unchanged only when device, inode, size, modification and change times and the rules' key
-    all match. Scans triggered by an event never consult it. The shared on-disk clean-file cache of
+    all match. Scans triggered by an event never consult it. The shared on-disk file cache of
     ``scan_files`` (issue 7) is to take its place.
     """
 

@@ -1,4 +1,4 @@
-"""The clean-file cache: unchanged clean files are not read again; anything else is."""
+"""The file cache: unchanged files judged before are not read again; anything else is."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import EICAR, EICAR_RULE
 
-from scanner import engine
+from scanner import engine, inert
 from scanner.engine import RuleSource, compile_rules
 from scanner.filecache import DB_NAME, CacheMode, FileCache, FileKey
 from scanner.model import ScanType, SignatureSetInfo
@@ -68,9 +68,9 @@ def found(report) -> list[str]:  # type: ignore[no-untyped-def]
 def test_an_unchanged_tree_is_not_read_again(tree, rules_file, tmp_path):
     cache = tmp_path / "state" / "files"
     first, _ = scan(tree, rules_file, cache)
-    assert stats(first) == (0, 20)  # the detection is not recorded as clean
+    assert stats(first) == (0, 21)
     again, _ = scan(tree, rules_file, cache)
-    assert stats(again) == (20, 0)
+    assert stats(again) == (21, 0) and again.extra["file_cache"]["detections"] == 1
     assert found(again) == ["eicar.com"]
     assert again.counts.files_scanned == 21
     # and across a restart: a fresh process, from the compiled cache, loads no rules for cached files
@@ -100,7 +100,8 @@ def test_a_rewrite_that_restores_size_and_mtime_is_read_again(tree, rules_file, 
     assert same.stat().st_size == st.st_size and same.stat().st_mtime_ns == st.st_mtime_ns
     report, _ = scan(tree, rules_file, cache)
     hits, recorded = stats(report)
-    assert recorded >= 1 and hits == 18  # clean3 is now a detection, clean4 was re-read
+    assert recorded == 1 and hits == 20  # clean4 was re-read; clean3, now a detection, was not
+    assert found(report) == ["clean3.txt", "eicar.com"]
 
 
 def test_rename_chmod_and_new_files_are_read(tree, rules_file, tmp_path):
@@ -111,17 +112,29 @@ def test_rename_chmod_and_new_files_are_read(tree, rules_file, tmp_path):
     (tree / "clean2.txt").chmod(0o600)
     (tree / "new.txt").write_text("new")
     report, _ = scan(tree, rules_file, cache)
-    assert stats(report) == (18, 3)  # 20 clean files, two of them changed, plus one new
+    assert stats(report) == (19, 3)  # 21 files, two of them changed, plus one new
 
 
-def test_a_detection_is_never_cached_as_clean(tree, rules_file, tmp_path):
+def test_a_detection_is_cached_as_a_detection_never_as_clean(tree, rules_file, tmp_path):
     cache = tmp_path / "state" / "files"
+    first, _ = scan(tree, rules_file, cache, CacheMode.OFF)
     for _ in range(3):
         report, _ = scan(tree, rules_file, cache)
-        assert found(report) == ["eicar.com"]
+        assert report.detections == first.detections  # rule, family, digest, offsets, stamp: as first found
+    assert report.extra["file_cache"]["detections"] == 1
     with sqlite3.connect(cache / DB_NAME) as conn:
-        paths = [os.fsdecode(r[0] + r[1]) for r in conn.execute("SELECT dir, name FROM clean")]
-    assert len(paths) == 20 and not any(p.endswith("eicar.com") for p in paths)
+        rows = {os.fsdecode(r[0] + r[1]): r[2] for r in conn.execute("SELECT dir, name, found FROM results")}
+    assert len(rows) == 21 and sum(1 for f in rows.values() if f) == 1
+    kept = rows[os.fspath(tree / "eicar.com")]
+    assert b"Test_EICAR" in inert.decode(kept) and b"EICAR" not in kept  # inert: the cache is no detection
+    # what does not decode (never written so) is not trusted: the file is read again
+    for bad in (b"not inert", inert.encode(b"not json"), inert.encode(b'{"matches": [["too", "short"]]}')):
+        with sqlite3.connect(cache / DB_NAME) as conn:
+            conn.execute("UPDATE results SET found = ? WHERE found != x''", (bad,))
+        report, _ = scan(tree, rules_file, cache)
+        assert report.detections == first.detections
+        with sqlite3.connect(cache / DB_NAME) as conn:
+            assert conn.execute("SELECT found FROM results WHERE found != x''").fetchone()[0] == kept
 
 
 def test_changed_rules_or_engine_invalidate(tree, rules_file, tmp_path, monkeypatch):
@@ -132,7 +145,7 @@ def test_changed_rules_or_engine_invalidate(tree, rules_file, tmp_path, monkeypa
     assert stats(report)[0] == 0
     assert found(report) == ["clean9.txt", "eicar.com"]
     report, _ = scan(tree, rules_file, cache)
-    assert stats(report)[0] == 19
+    assert stats(report)[0] == 21 and found(report) == ["clean9.txt", "eicar.com"]
     monkeypatch.setattr(engine, "__version__", "99.0")
     report, _ = scan(tree, rules_file, cache)
     assert stats(report)[0] == 0
@@ -145,7 +158,7 @@ def test_no_cache_and_refresh(tree, rules_file, tmp_path):
     assert not (cache / DB_NAME).exists()
     scan(tree, rules_file, cache)
     report, _ = scan(tree, rules_file, cache, CacheMode.REFRESH)
-    assert stats(report) == (0, 20)  # every file read again, results refreshed
+    assert stats(report) == (0, 21)  # every file read again, results refreshed
     report, _ = scan(tree, rules_file, cache, CacheMode.OFF)
     assert "file_cache" not in report.extra
     report, _ = scan(tree, rules_file, None)
@@ -166,7 +179,7 @@ def test_a_corrupt_cache_is_discarded_not_fatal(tree, rules_file, tmp_path):
     assert found(report) == ["eicar.com"]
     assert any("discarded a damaged file cache" in w for w in report.warnings)
     report, _ = scan(tree, rules_file, cache)
-    assert stats(report) == (20, 0)
+    assert stats(report) == (21, 0)
     # damage inside a valid header: never fatal, and the next scan starts afresh
     data = (cache / DB_NAME).read_bytes()
     (cache / DB_NAME).write_bytes(data[:100] + b"\xff" * (len(data) - 100))
@@ -197,11 +210,11 @@ def test_bounded_by_entries_and_rule_sets(tmp_path):
                 fc.record(f"/f{i}", FileKey(1, i, 10, 1, 1))
     with sqlite3.connect(d / DB_NAME) as conn:
         assert conn.execute("SELECT count(*) FROM rule_sets").fetchone()[0] == 3
-        assert conn.execute("SELECT count(*) FROM clean").fetchone()[0] <= 30
+        assert conn.execute("SELECT count(*) FROM results").fetchone()[0] <= 30
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     with FileCache(d, "key4", now=lambda: 10**15) as fc:
-        assert fc.lookup("/f49", FileKey(1, 49, 10, 1, 1))  # the most recent results are the ones kept
-        assert not fc.lookup("/f49", FileKey(1, 49, 11, 1, 1))
+        assert fc.lookup("/f49", FileKey(1, 49, 10, 1, 1)) == b""  # the most recent results are the ones kept
+        assert fc.lookup("/f49", FileKey(1, 49, 11, 1, 1)) is None
 
 
 CHILD = r"""
@@ -234,4 +247,5 @@ def test_concurrent_scans_share_the_cache_safely(tmp_path, rules_file):
         assert r["files"] == 3000 and len(r["found"]) == 6 and r["warnings"] == []
     with sqlite3.connect(state / "files" / DB_NAME) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        assert conn.execute("SELECT count(*) FROM clean").fetchone()[0] == 2994
+        assert conn.execute("SELECT count(*) FROM results").fetchone()[0] == 3000
+        assert conn.execute("SELECT count(*) FROM results WHERE found != x''").fetchone()[0] == 6

@@ -452,11 +452,11 @@ def test_unchanged_clean_files_are_not_read_again_unless_no_cache(cli, infected_
     time.sleep(2.2)  # a file changed within 2 s of the scan is never recorded (same-tick writes)
     args = ("scan", infected_dir, "--rules", eicar_rule, "--no-default-rules", "--format", "json")
     first = json.loads(cli(*args).stdout)
-    assert first["file_cache"]["recorded"] == 1  # the clean file; a detection is never cached as clean
+    assert first["file_cache"]["recorded"] == 2  # the clean file, and the detection as a detection
     again = cli(*args)
     rep = json.loads(again.stdout)
-    assert again.exit_code == 1 and len(rep["detections"]) == 1
-    assert rep["file_cache"]["hits"] == 1
+    assert again.exit_code == 1 and rep["detections"] == first["detections"]
+    assert rep["file_cache"]["hits"] == 2 and rep["file_cache"]["detections"] == 1
     rep = json.loads(cli(*args, "--no-cache").stdout)
     assert "file_cache" not in rep or rep["file_cache"]["hits"] == 0
     (infected_dir / "clean.txt").write_bytes(EICAR)  # changed: read again, and found
