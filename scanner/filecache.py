@@ -24,11 +24,13 @@ import contextlib
 import enum
 import os
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 DB_NAME = "results.sqlite3"
 """File name of the database inside the cache directory."""
@@ -59,9 +61,8 @@ class CacheMode(enum.Enum):
     """Neither consult nor update the cache (``--no-cache``)."""
 
 
-@dataclass(frozen=True)
-class FileKey:
-    """The stat facts a cached result is valid for."""
+class FileKey(NamedTuple):
+    """The stat facts a cached result is valid for (a tuple: built once per walked file, so it is cheap)."""
 
     dev: int
     """Device number."""
@@ -108,8 +109,11 @@ _SCHEMA = (
 )
 
 
+_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+
+
 def _split(path: str) -> tuple[bytes, bytes]:
-    raw = os.fsencode(path)
+    raw = path.encode(_FS_ENCODING, _FS_ERRORS)  # os.fsencode, without its per-call checks
     cut = raw.rfind(b"/") + 1
     return raw[:cut], raw[cut:]
 
@@ -146,8 +150,8 @@ class FileCache:
         self._settled_before = now() - settle_ns
         self._lock = threading.Lock()
         self._pending: list[tuple[int, bytes, bytes, int, int, int, int, int, int, bytes]] = []
-        self._dir: bytes | None = None
-        self._dir_rows: dict[bytes, tuple[int, int, int, int, int, bytes]] = {}
+        # the results of the directory last looked up: (its path, name -> (stat facts, what was found))
+        self._dir_rows: tuple[bytes | None, dict[bytes, tuple[tuple[int, ...], bytes]]] = (None, {})
         self._conn: sqlite3.Connection | None = None
         self._set_id = 0
         self._broken = False
@@ -229,25 +233,27 @@ class FileCache:
         if self.mode is not CacheMode.USE:
             return None
         d, name = _split(path)
-        with self._lock:
-            if d != self._dir:
+        rows = self._dir_rows
+        if rows[0] != d:
+            with self._lock:
                 conn = self._conn
                 if conn is None:
                     return None
                 try:
-                    rows = conn.execute("SELECT name, dev, ino, size, mtime_ns, ctime_ns, found FROM results "
-                                        "WHERE rule_set = ? AND dir = ?", (self._set_id, d)).fetchall()
+                    found = conn.execute("SELECT name, dev, ino, size, mtime_ns, ctime_ns, found FROM results "
+                                         "WHERE rule_set = ? AND dir = ?", (self._set_id, d)).fetchall()
                 except sqlite3.Error as exc:
                     self._fail(exc)
                     return None
-                self._dir, self._dir_rows = d, {r[0]: r[1:] for r in rows}
-            row = self._dir_rows.get(name)
-        if row is None or row[:5] != (key.dev, key.ino, key.size, key.mtime_ns, key.ctime_ns):
+                # one attribute, swapped whole: a lookup from another thread sees one directory's rows
+                self._dir_rows = rows = (d, {r[0]: (r[1:6], r[6]) for r in found})
+        row = rows[1].get(name)
+        if row is None or row[0] != key:
             return None
         self.hits += 1
-        if row[5]:
+        if row[1]:
             self.detections += 1
-        return row[5]
+        return row[1]
 
     def record(self, path: str, key: FileKey, found: bytes = b"") -> None:
         """Remember that ``path``, as ``key`` describes it, was read in full, and what was found in it:

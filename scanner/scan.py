@@ -301,6 +301,13 @@ class _Collector:
                 self.results.append(result)
                 self.detections += len(result.matches)
 
+    def clean(self, path: str, size: int) -> None:
+        """A file found clean (without a FileResult: the cache's hits, many and cheap)."""
+        with self.lock:
+            self.current = path
+            self.files += 1
+            self.bytes += size
+
     def skip(self, skipped: Skipped) -> None:
         with self.lock:
             self.skipped.append(skipped)
@@ -362,9 +369,12 @@ def scan_files(
                 continue
             if cache is not None:
                 found = cache.lookup(item.path, FileKey(item.dev, item.ino, item.size, item.mtime_ns, item.ctime_ns))
+                if found == b"":
+                    collector.clean(item.path, item.size)
+                    tick()
+                    continue
                 # a detection that does not decode (never written so) is read again rather than trusted or lost
-                cached = FileResult(item.path, size=item.size) if found == b"" else from_found_blob(item, found)
-                if cached is not None:
+                if (cached := from_found_blob(item, found)) is not None:
                     collector.add(cached)
                     tick()
                     continue

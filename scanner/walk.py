@@ -21,6 +21,7 @@ import os
 import stat
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from scanner.model import Skipped, SkipReason
 
@@ -28,9 +29,9 @@ UNKNOWN = -1
 """A FileEntry field the walk did not look up (WalkOptions.stat_files is False)."""
 
 
-@dataclass(frozen=True)
-class FileEntry:
-    """A regular file found by the walk, with the lstat facts the scan needs."""
+class FileEntry(NamedTuple):
+    """A regular file found by the walk, with the lstat facts the scan needs (a tuple: the walk makes one
+    per file, and a rescan from the file cache does little else)."""
 
     path: str
     """Path as walked (under the root as given)."""
