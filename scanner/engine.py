@@ -263,7 +263,8 @@ class CompiledRules:
                 gates = None if info.name_gates is None else _Gates(info.name_gates)
                 self._gates.update(dict.fromkeys(info.routes, gates))
                 if info.name in table.gates and load is not None:
-                    self._content_gates.update(dict.fromkeys(info.routes, _GateSet(table.gates[info.name])))
+                    gated = (r for r in info.routes if r[1] >= GATE_MIN_BUCKET)  # small files of the set: no gate
+                    self._content_gates.update(dict.fromkeys(gated, _GateSet(table.gates[info.name])))
 
     def _fallback(self, load: Callable[[], yara.Rules]) -> Callable[[], yara.Rules]:
         """A routed set that cannot be loaded is replaced by the whole set: slower, never wrong."""
@@ -662,8 +663,8 @@ class _RoutedSets(NamedTuple):
 
 
 GATE_MIN_BUCKET = 1
-"""Sets whose files are all at least this size bucket get content gates (for small files the prefilter's
-per-file cost outweighs what it saves)."""
+"""Files of at least this size bucket go through their set's content gate, and sets that serve such files
+get one (for small files the prefilter's per-file cost outweighs what it saves)."""
 
 
 def _plan_gates(plan: routing.RoutePlan) -> dict[str, tuple[gating.SetGate, yara.Rules | None, bytes]]:
@@ -673,7 +674,7 @@ def _plan_gates(plan: routing.RoutePlan) -> dict[str, tuple[gating.SetGate, yara
     table = gating.KeyTable()
     parsed: dict[tuple[str, str], tuple[list[gating._Rule] | None, routing.FileAnalysis]] = {}
     drafts = {rs.name: gating.draft_gate(rs.sources, table, parsed) for rs in plan.sets
-              if not rs.complete and all(bucket >= GATE_MIN_BUCKET for _, bucket in rs.routes)}
+              if not rs.complete and any(bucket >= GATE_MIN_BUCKET for _, bucket in rs.routes)}
     nothing = frozenset(k for k, found in enumerate(table.patterns) if found is None)
     gates: dict[str, tuple[gating.SetGate, yara.Rules | None, bytes]] = {}
     for name, draft in drafts.items():

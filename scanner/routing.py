@@ -27,8 +27,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-VERSION = 3
-"""Changes whenever routing decisions could change; part of the compiled-rule cache key."""
+VERSION = 4
+"""Changes whenever routing or gating decisions could change; part of the compiled-rule cache key."""
 
 HEAD_SIZE = 2
 """How many leading bytes of a file routing looks at."""

@@ -130,6 +130,33 @@ def test_gated_and_unrouted_scans_agree_on_each_string_form(tmp_path, monkeypatc
     assert detections(gated, samples) == detections(unrouted, samples)
 
 
+@needs_prefilter
+def test_a_set_of_small_and_big_files_gates_only_the_big_ones(tmp_path, monkeypatch):
+    monkeypatch.setattr(routing, "SIZE_EDGES", (64,))
+    rules = tmp_path / "rules.yar"
+    rules.write_text(TRICKY + PE_RULES.replace("rule tiny_only", "rule tiny_but_pe").replace(
+        "filesize < 60", "uint16(0) == 0x5A4D and filesize < 60"))  # no rule for small files only: no split
+    gated = compile_rules([RuleSource("t", rules)], tmp_path / "cache")
+    spanning = [r for r in gated.routes if {b for _, b in r.routes} == {0, 1}]
+    assert spanning and {r for info in spanning for r in info.routes if r[1] == 1} <= set(gated._content_gates)
+    assert all(bucket == 1 for _, bucket in gated._content_gates)
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    for i, body in enumerate((b"GATE-LITERAL", b"GATE-T1 GATE-T2", b"plain", b"GATE-COUNT")):
+        for size in (20, 63, 64, 5000):
+            (samples / f"s{i}-{size}").write_bytes(body + b"." * max(0, size - len(body)))
+    sizes: list[int] = []
+    may_hold = gating.Gate.may_hold
+
+    def counted(self, present, size, head):  # type: ignore[no-untyped-def]
+        sizes.append(size)
+        return may_hold(self, present, size, head)
+
+    monkeypatch.setattr(gating.Gate, "may_hold", counted)
+    assert detections(gated, samples) == detections(compile_rules([RuleSource("t", rules)], route=False), samples)
+    assert sorted(set(sizes)) == [64, 5000]
+
+
 def test_hex_strings_become_expressions_that_match_the_same_bytes():
     assert gating.hex_expression("{ 4D 5A ?? [2-4] (01 | 02 03) ~00 4? }") == (
         rb"\x4d\x5a..{2,4}(?:\x01|\x02\x03)" + b"[" + gating._esc(range(1, 256)) + b"]"
