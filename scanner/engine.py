@@ -7,6 +7,7 @@ types; every ``yara.Error`` is turned into a ``RuleError`` or a ``Skipped`` valu
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import mmap
@@ -19,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import yara
 
@@ -27,6 +28,9 @@ from scanner import __version__, gating, inert, prefilter, routing
 from scanner.errors import RuleError
 from scanner.model import RuleHit, Severity, display_path
 from scanner.state import write_atomic
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor, Future
 
 EXTERNALS: tuple[str, ...] = ("filename", "filepath", "extension", "filetype", "owner")
 """External variables every rule may use (the LOKI/THOR convention); always defined, as strings."""
@@ -583,11 +587,13 @@ def compile_rules(sources: Sequence[RuleSource], cache_dir: Path | None = None, 
                     _save_blob(where / f"{info.name}.yarc", set_rules)
                 if on_path is not None:
                     _save_blob(where / f"{info.name}.paths.yarc", on_path)
-            for name, (planned, rest, blob) in routed.gates.items():
+            for db, blob in routed.databases.items():
+                with contextlib.suppress(OSError):
+                    write_atomic(where / f"{db}.hs", inert.encode(blob))  # it holds the rules' strings
+            for name, (planned, rest, _db) in routed.gates.items():
                 if rest is not None:
                     _save_blob(where / f"{name}.rest.yarc", rest)
                 with contextlib.suppress(OSError):
-                    write_atomic(where / f"{name}.hs", inert.encode(blob))  # it holds the rules' strings
                     write_atomic(where / f"{name}.gate.json", json.dumps(planned.to_json()).encode())
             meta["routing"] = {
                 "prefixes": [p.hex() for p in routed.prefixes],
@@ -596,7 +602,7 @@ def compile_rules(sources: Sequence[RuleSource], cache_dir: Path | None = None, 
                           "rule_count": info.rule_count, "complete": set_rules is None, "paths": on_path is not None,
                           "name_gates": None if info.name_gates is None else [list(g) for g in info.name_gates],
                           "gate": None if info.name not in routed.gates
-                          else {"rest": routed.gates[info.name][1] is not None}}
+                          else {"rest": routed.gates[info.name][1] is not None, "db": routed.gates[info.name][2]}}
                          for info, set_rules, on_path in routed.sets],
                 "path_rules": sorted([ns, rule] for ns, rule in routed.path_rules),
                 "path_namespaces": sorted(routed.path_namespaces),
@@ -605,18 +611,25 @@ def compile_rules(sources: Sequence[RuleSource], cache_dir: Path | None = None, 
         _prune_routed(cache_dir / "routed", keep=3)
     table = None
     if routed is not None:
+        finders = {db: _prefilter_loader(_bytes(blob)) for db, blob in routed.databases.items()}
         table = Routing(routed.prefixes, routed.edges,
                         tuple((info, _given(r) if r is not None else None, _given(p) if p is not None else None)
                               for info, r, p in routed.sets),
                         routed.path_rules, routed.path_namespaces,
-                        {name: _gate_loader(planned.load, _bytes(blob), None if rest is None else _given(rest))
-                         for name, (planned, rest, blob) in routed.gates.items()})
+                        {name: _gate_loader(planned.load, finders[db], None if rest is None else _given(rest))
+                         for name, (planned, rest, db) in routed.gates.items()})
     return CompiledRules(rules, count, key, uses, table)
 
 
-def _gate_loader(gate: Callable[[], gating.Gate], blob: Callable[[], bytes], rest: Callable[[], yara.Rules] | None
-                 ) -> Callable[[], _GateParts]:
-    return lambda: _GateParts(gate(), prefilter.Prefilter(blob()), None if rest is None else _Lazy(rest))
+def _gate_loader(gate: Callable[[], gating.Gate], finder: Callable[[], prefilter.Prefilter],
+                 rest: Callable[[], yara.Rules] | None) -> Callable[[], _GateParts]:
+    return lambda: _GateParts(gate(), finder(), None if rest is None else _Lazy(rest))
+
+
+def _prefilter_loader(blob: Callable[[], bytes]) -> Callable[[], prefilter.Prefilter]:
+    """The prefilter database the gates of several sets share, loaded once (a failed load is tried again by
+    the next gate that asks, and fails alike)."""
+    return functools.cache(lambda: prefilter.Prefilter(blob()))
 
 
 def _prune_routed(routed: Path, keep: int) -> None:
@@ -657,45 +670,72 @@ class _RoutedSets(NamedTuple):
     """Each set (None: the whole set serves) with its rules that look at a file's name (None: none)."""
     path_rules: frozenset[tuple[str, str]]
     path_namespaces: frozenset[str]
-    gates: dict[str, tuple[gating.SetGate, yara.Rules | None, bytes]]
-    """Set name -> its content gate, compiled rest (None: no rest) and serialised prefilter database, for the
-    sets that have one."""
+    gates: dict[str, tuple[gating.SetGate, yara.Rules | None, str]]
+    """Set name -> its content gate, its compiled rest (None: no rest) and the name of its prefilter database."""
+    databases: dict[str, bytes]
+    """Name -> serialised prefilter database, shared by the gates of the sets of one prefix."""
 
 
 GATE_MIN_BUCKET = 1
 """Files of at least this size bucket go through their set's content gate, and sets that serve such files
 get one (for small files the prefilter's per-file cost outweighs what it saves)."""
 
+_Planned = dict[str, gating.SetGate]
 
-def _plan_gates(plan: routing.RoutePlan) -> dict[str, tuple[gating.SetGate, yara.Rules | None, bytes]]:
-    """Content gates for the routed sets of big files, each with its rest and prefilter database."""
+
+def _plan_gates(plan: routing.RoutePlan, pool: Executor
+                ) -> tuple[dict[str, tuple[gating.SetGate, yara.Rules | None, str]], dict[str, bytes]]:
+    """Content gates for the routed sets that serve big files, each with its rest and the name of its
+    prefilter database, and those databases: one per prefix, for the patterns of all its sets (the set
+    for the biggest files holds nearly the same strings as the next one: one build, not two).
+
+    Databases and rests are built in ``pool`` while the next gates are planned.
+    """
     if not prefilter.available():
-        return {}
+        return {}, {}
     table = gating.KeyTable()
     parsed: dict[tuple[str, str], tuple[list[gating._Rule] | None, routing.FileAnalysis]] = {}
     drafts = {rs.name: gating.draft_gate(rs.sources, table, parsed) for rs in plan.sets
               if not rs.complete and any(bucket >= GATE_MIN_BUCKET for _, bucket in rs.routes)}
     nothing = frozenset(k for k, found in enumerate(table.patterns) if found is None)
-    gates: dict[str, tuple[gating.SetGate, yara.Rules | None, bytes]] = {}
-    for name, draft in drafts.items():
-        always = nothing
-        for _attempt in range(2):  # a pattern the prefilter refuses makes its string count as present
-            planned = gating.plan_gate(draft, always)
-            if planned is None:
-                break
-            patterns = [(k, p) for k in sorted(planned.keys) for p in table.patterns[k] or ()]
-            try:
-                blob = prefilter.build(patterns)
-            except prefilter.PrefilterError:
-                always = always | prefilter.refused(patterns)
+    groups: dict[str, list[str]] = {}
+    for name in drafts:
+        groups.setdefault(name.split(".")[0], []).append(name)
+
+    def attempt(names: list[str], always: frozenset[int]
+                ) -> tuple[_Planned, list[tuple[int, gating.Pattern]], Future[bytes] | None]:
+        planned = {n: g for n in names if (g := gating.plan_gate(drafts[n], always)) is not None}
+        keys = sorted(frozenset().union(*(g.keys for g in planned.values())))
+        patterns = [(k, p) for k in keys for p in table.patterns[k] or ()]
+        return planned, patterns, pool.submit(prefilter.build, patterns) if planned else None
+
+    tries = {db: attempt(names, nothing) for db, names in groups.items()}
+    rests: dict[str, tuple[gating.SetGate, Future[yara.Rules] | None, str]] = {}
+    databases: dict[str, bytes] = {}
+    for db, (planned, patterns, build) in tries.items():
+        try:
+            if build is None:
                 continue
-            gates[name] = (planned, _compile(sources=planned.rest) if planned.rest else None, blob)
-            break
-    return gates
+            try:
+                databases[db] = build.result()
+            except prefilter.PrefilterError:  # a pattern it refuses: its string counts as present
+                planned, _, build = attempt(groups[db], nothing | prefilter.refused(patterns))
+                if build is None:
+                    continue
+                databases[db] = build.result()
+        except prefilter.PrefilterError:
+            continue
+        rests.update({n: (g, pool.submit(_compile, sources=g.rest) if g.rest else None, db)
+                      for n, g in planned.items()})
+    return {n: (g, None if rest is None else rest.result(), db) for n, (g, rest, db) in rests.items()}, databases
 
 
 def _compile_routes(sources: Sequence[RuleSource]) -> _RoutedSets | None:
-    """Analyse and compile the routed sets (None when routing would not help, or fails)."""
+    """Analyse and compile the routed sets (None when routing would not help, or fails).
+
+    libyara and Hyperscan release the GIL while compiling: the sets compile in threads, one per
+    core, while the content gates are planned.
+    """
     analysed = []
     for src in sources:
         try:
@@ -706,19 +746,21 @@ def _compile_routes(sources: Sequence[RuleSource]) -> _RoutedSets | None:
     plan = routing.plan(analysed)
     if plan is None:
         return None
-    out: list[tuple[RouteInfo, yara.Rules | None, yara.Rules | None]] = []
-    try:
-        for rs in plan.sets:
-            compiled = None if rs.complete else _compile(sources=rs.sources)
-            on_path = _compile(sources=rs.path_sources) if rs.path_sources else None
-            out.append((RouteInfo(rs.name, rs.routes, rs.rules, rs.name_gates), compiled, on_path))
-    except RuleError:
-        return None  # a split the analysis got wrong: scan unrouted rather than fail
-    try:
-        gates = _plan_gates(plan)
-    except RuleError:
-        gates = {}  # a rest the analysis got wrong: no gates rather than no routing
-    return _RoutedSets(plan.prefixes, plan.size_edges, out, plan.path_rules, plan.path_namespaces, gates)
+    from concurrent.futures import ThreadPoolExecutor  # only when compiling: start-up need not import it
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="compile") as pool:
+        pending = [(rs, None if rs.complete else pool.submit(_compile, sources=rs.sources),
+                    pool.submit(_compile, sources=rs.path_sources) if rs.path_sources else None) for rs in plan.sets]
+        try:
+            gates, databases = _plan_gates(plan, pool)
+        except RuleError:
+            gates, databases = {}, {}  # a rest the analysis got wrong: no gates rather than no routing
+        try:
+            out = [(RouteInfo(rs.name, rs.routes, rs.rules, rs.name_gates), None if c is None else c.result(),
+                    None if p is None else p.result()) for rs, c, p in pending]
+        except RuleError:
+            return None  # a split the analysis got wrong: scan unrouted rather than fail
+    return _RoutedSets(plan.prefixes, plan.size_edges, out, plan.path_rules, plan.path_namespaces, gates, databases)
 
 
 def _load_cached(cache_dir: Path, key: str, recompile: Callable[[], yara.Rules]) -> CompiledRules | None:
@@ -745,10 +787,15 @@ def _load_cached(cache_dir: Path, key: str, recompile: Callable[[], yara.Rules])
                                                                    for ns, rule, gs in gates))
                 sets.append((route, None if s["complete"] else _loader(where / f"{name}.yarc"),
                              _loader(where / f"{name}.paths.yarc") if s["paths"] else None))
+            gated = [s for s in r["sets"] if s.get("gate")]
+            names = {str(s["gate"]["db"]) for s in gated}
+            if not all(db.isalnum() for db in names):
+                return None
+            finders = {db: _prefilter_loader(_inert_file(where / f"{db}.hs")) for db in names}
             gates = {str(s["name"]): _gate_loader(
-                _gate_file(where / f"{s['name']}.gate.json"), _inert_file(where / f"{s['name']}.hs"),
+                _gate_file(where / f"{s['name']}.gate.json"), finders[str(s["gate"]["db"])],
                 _loader(where / f"{s['name']}.rest.yarc") if s["gate"]["rest"] else None)
-                for s in r["sets"] if s.get("gate")}
+                for s in gated}
             table = Routing(tuple(bytes.fromhex(p) for p in r["prefixes"]), tuple(int(e) for e in r["size_edges"]),
                             tuple(sets), frozenset((str(ns), str(rule)) for ns, rule in r["path_rules"]),
                             frozenset(str(ns) for ns in r["path_namespaces"]), gates)

@@ -366,13 +366,23 @@ _FLIP = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 # --- parsing ---------------------------------------------------------------------------------------------
 
 
-def _rules(text: str) -> list[_Rule] | None:
-    """The rules of one namespace's source, each with every string (anonymous ones too)."""
+def _parsed(text: str) -> tuple[list[routing.Token], tuple[list[str], list[routing._RawRule]]] | None:
+    """One namespace's source as tokens and parsed (None: the lexer or parser cannot read it)."""
     try:
         tokens = routing.tokenize(text)
-        _imports, raw = routing._parse(tokens)
+        return tokens, routing._parse(tokens)
     except routing.RoutingError:
         return None
+
+
+def _rules(text: str, parsed: tuple[list[routing.Token], tuple[list[str], list[routing._RawRule]]] | None = None
+           ) -> list[_Rule] | None:
+    """The rules of one namespace's source (``parsed``: ``_parsed(text)``, when already known), each with
+    every string (anonymous ones too)."""
+    parsed = parsed or _parsed(text)
+    if parsed is None:
+        return None
+    tokens, (_imports, raw) = parsed
     by_start = {tok.start: k for k, tok in enumerate(tokens)}
     out = []
     for r in raw:
@@ -621,7 +631,9 @@ def draft_gate(sources: Mapping[str, str], table: KeyTable, parsed: dict[tuple[s
     parsed = {} if parsed is None else parsed
     for ns, text in sources.items():
         if (ns, text) not in parsed:
-            parsed[(ns, text)] = (_rules(text), routing.analyse(ns, ns, text.encode("utf-8")))
+            tokens = _parsed(text)  # one parse serves both
+            parsed[(ns, text)] = (_rules(text, tokens) if tokens else None,
+                                  routing.analyse(ns, ns, text.encode("utf-8"), tokens[1] if tokens else None))
         rules, analysis = parsed[(ns, text)]
         if rules is None or analysis.whole or any(r.is_global for r in rules):
             continue

@@ -768,15 +768,17 @@ def _gates(condition: Sequence[Token], rule_names: frozenset[str]) -> tuple[str,
 _PATH_WORDS = re.compile(rb"\b(?:filename|filepath|extension)\b")
 
 
-def analyse(namespace: str, path: str, raw: bytes) -> FileAnalysis:
-    """Analyse one rule file; a file that cannot be analysed with certainty is marked to go whole."""
+def analyse(namespace: str, path: str, raw: bytes, parsed: tuple[list[str], list[_RawRule]] | None = None
+            ) -> FileAnalysis:
+    """Analyse one rule file (``parsed``: its text's ``_parse``, when already known); a file that cannot be
+    analysed with certainty is marked to go whole."""
     paths = _PATH_WORDS.search(raw) is not None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return FileAnalysis(namespace, path, "", whole="not UTF-8", whole_paths=paths)
     try:
-        imports, raw_rules = _parse(tokenize(text))
+        imports, raw_rules = parsed or _parse(tokenize(text))
     except RoutingError as exc:
         return FileAnalysis(namespace, path, "", whole=str(exc), whole_paths=paths)
     names = [r.name for r in raw_rules]
