@@ -64,6 +64,24 @@ def test_quarantine_restore_round_trip(cli, tmp_path, rules):
     assert run_json(cli, "quarantine", "list")[1] == []
 
 
+def test_a_detection_from_the_file_cache_is_quarantined_and_restored_like_a_fresh_one(cli, tmp_path, rules):
+    d = tmp_path / "data"
+    d.mkdir()
+    f = d / "eicar.com"
+    f.write_bytes(EICAR)
+    time.sleep(2.2)  # a file changed within 2 s of the scan is never recorded (same-tick writes)
+    _, first = run_json(cli, "scan", d, "--rules", rules, "--no-default-rules")
+    assert first["file_cache"]["recorded"] == 1
+    res, rep = run_json(cli, "scan", d, "--rules", rules, "--no-default-rules", "--action", "quarantine")
+    assert rep["file_cache"]["detections"] == 1  # not read again, yet its identity and digest are checked
+    assert res.exit_code == 1 and rep["detections"][0]["action"].startswith("quarantined as ") and not f.exists()
+    (item,) = run_json(cli, "quarantine", "list")[1]
+    assert item["sha256"] == first["detections"][0]["sha256"]
+    assert cli("quarantine", "restore", item["id"]).exit_code == 0
+    _, again = run_json(cli, "scan", d, "--rules", rules, "--no-default-rules")
+    assert again["file_cache"]["hits"] == 0 and len(again["detections"]) == 1  # a new file: read, and found
+
+
 def test_restore_refuses_to_overwrite_and_restores_elsewhere(cli, tmp_path, rules):
     d = tmp_path / "data"
     d.mkdir()
