@@ -713,21 +713,24 @@ def _plan_gates(plan: routing.RoutePlan, pool: Executor
     rests: dict[str, tuple[gating.SetGate, Future[yara.Rules] | None, str]] = {}
     databases: dict[str, bytes] = {}
     for db, (planned, patterns, build) in tries.items():
-        try:
-            if build is None:
-                continue
-            try:
-                databases[db] = build.result()
-            except prefilter.PrefilterError:  # a pattern it refuses: its string counts as present
-                planned, _, build = attempt(groups[db], nothing | prefilter.refused(patterns))
-                if build is None:
-                    continue
-                databases[db] = build.result()
-        except prefilter.PrefilterError:
+        blob = _built(build)
+        if blob is None and build is not None:  # a pattern it refuses: its string counts as present
+            planned, _, build = attempt(groups[db], nothing | prefilter.refused(patterns))
+            blob = _built(build)
+        if blob is None:
             continue
+        databases[db] = blob
         rests.update({n: (g, pool.submit(_compile, sources=g.rest) if g.rest else None, db)
                       for n, g in planned.items()})
     return {n: (g, None if rest is None else rest.result(), db) for n, (g, rest, db) in rests.items()}, databases
+
+
+def _built(build: Future[bytes] | None) -> bytes | None:
+    """The database ``build`` gives (None: nothing to build, or a pattern Hyperscan refuses)."""
+    try:
+        return None if build is None else build.result()
+    except prefilter.PrefilterError:
+        return None
 
 
 def _compile_routes(sources: Sequence[RuleSource]) -> _RoutedSets | None:

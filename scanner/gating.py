@@ -631,9 +631,9 @@ def draft_gate(sources: Mapping[str, str], table: KeyTable, parsed: dict[tuple[s
     parsed = {} if parsed is None else parsed
     for ns, text in sources.items():
         if (ns, text) not in parsed:
-            tokens = _parsed(text)  # one parse serves both
-            parsed[(ns, text)] = (_rules(text, tokens) if tokens else None,
-                                  routing.analyse(ns, ns, text.encode("utf-8"), tokens[1] if tokens else None))
+            read = _parsed(text)  # one parse serves both
+            parsed[(ns, text)] = (_rules(text, read) if read else None,
+                                  routing.analyse(ns, ns, text.encode("utf-8"), read[1] if read else None))
         rules, analysis = parsed[(ns, text)]
         if rules is None or analysis.whole or any(r.is_global for r in rules):
             continue

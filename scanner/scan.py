@@ -122,7 +122,7 @@ class ScanRequest:
     cache_dir: Path | None = None
     """Where the file cache lives (normally ``StateDir.file_cache``); None: no cache."""
     cache: CacheMode = CacheMode.USE
-    """How the scan uses that cache: USE, REFRESH (read every file, record clean ones) or OFF (--no-cache)."""
+    """How the scan uses that cache: USE, REFRESH (read every file, record what it gives) or OFF (--no-cache)."""
 
 
 @dataclass(frozen=True)
@@ -334,9 +334,8 @@ def scan_files(
 
     With ``cache``, a file judged before and unchanged since is counted as scanned without being
     read (a detection then comes from the cache, as first found), and what is found now is
-    recorded. Each file with several names (hard links)
-    is matched in full once (``links``, which counts the names that took its matches; a fresh one
-    when not given).
+    recorded. Each file with several names (hard links) is matched in full once (``links``, which
+    counts the names that took its matches; a fresh one when not given).
     """
     links = HardLinks() if links is None else links
     collector = _Collector()
