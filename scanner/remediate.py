@@ -208,6 +208,7 @@ def plan(
     else:
         notes.extend(f"persistence location not read: {display_path(s.path)}: {s.reason.value}"
                      for s in result.skipped)
+        notes.extend(display_path(m.describe()) for m in result.mentions)
         by_path = {f.location.path: f for f in result.findings}
         for cleanup in persistence.plan_cleanup(result.findings):
             if isinstance(cleanup, persistence.DeleteFile) and _host(cleanup) in moved:
