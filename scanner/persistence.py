@@ -1087,7 +1087,20 @@ _WRAPPERS = frozenset(
 """Programs that run the command given after their own options (and, for a few, one argument)."""
 _WRAPPER_ARGS = {"timeout": 1, "flock": 1, "taskset": 1, "chrt": 1}
 """Wrappers that take positional arguments before the command (a duration, a lock file, ...)."""
-_OPTIONS_WITH_VALUES = frozenset({"-n", "-c", "-u", "-g", "-s", "-k", "-p", "-C", "-w", "-S"})
+_WRAPPER_VALUE_OPTIONS: dict[str, frozenset[str]] = {
+    "nice": frozenset({"-n"}),
+    "ionice": frozenset({"-c", "-n", "-p"}),
+    "sudo": frozenset({"-u", "-g", "-C", "-h", "-p", "-U", "-D", "-R", "-T"}),
+    "doas": frozenset({"-u", "-C"}),
+    "env": frozenset({"-u", "-C", "-S"}),
+    "timeout": frozenset({"-s", "-k"}),
+    "stdbuf": frozenset({"-i", "-o", "-e"}),
+    "flock": frozenset({"-w", "-E"}),
+    "watch": frozenset({"-n"}),
+    "runuser": frozenset({"-u", "-g", "-G"}),
+    "exec": frozenset({"-a"}),
+    "xargs": frozenset({"-I", "-n", "-P", "-d", "-s", "-L", "-a", "-E"}),
+}
 """Wrapper options whose value is the next word (``nice -n 5``, ``sudo -u bob``, ``timeout -s KILL``)."""
 _SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ash", "ksh", "mksh", "yash", "fish"})
 _INTERPRETER = re.compile(
@@ -1208,18 +1221,28 @@ def _executed_simple(words: list[str], cwd: str | None, depth: int) -> Generator
         yield placed
     if name == "busybox" and rest:
         yield from _executed_simple(rest, cwd, depth)
+    elif name == "command" and any(w in ("-v", "-V") for w in rest[:2]):
+        pass  # prints what would run; runs nothing
     elif name in _WRAPPERS:
         j = 0
         while j < len(rest) and (rest[j].startswith("-") or (name == "env" and _ASSIGNMENT.match(rest[j]))):
             if name == "env":
                 for value in _loaded_values(rest[j]):
                     yield value, False
-            j += 2 if rest[j] in _OPTIONS_WITH_VALUES and name not in ("nohup", "setsid") else 1
+            if rest[j] == "--":
+                j += 1
+                break
+            j += 2 if rest[j] in _WRAPPER_VALUE_OPTIONS.get(name, ()) else 1
         j += _WRAPPER_ARGS.get(name, 0)
         if j < len(rest):
             yield from _executed_simple(rest[j:], cwd, depth)
     elif name in ("eval", "su") or name in _SHELLS:
-        code = _code_argument(rest) if name != "eval" else " ".join(rest)
+        if name == "eval":
+            code: str | None = " ".join(rest)
+        elif name == "su":  # su [-] [user] -c CODE: the option may follow the user name
+            code = next((rest[k + 1] for k in range(len(rest) - 1) if rest[k] in ("-c", "--command")), None)
+        else:
+            code = _code_argument(rest)
         if code is not None:
             if depth < 3:
                 yield from _executed_words(code, cwd, depth + 1)

@@ -38,6 +38,9 @@ RUNS = [
     f"* * * * * echo $({EVIL})",
     f"* * * * * LD_PRELOAD={EVIL} /usr/bin/true",
     f"* * * * * busybox sh {EVIL}",
+    f"* * * * * flock -n /run/lock/x timeout -s KILL 5m exec -a kworker {EVIL}",
+    f"* * * * * su - bob -c '{EVIL} --daemon'",
+    f"* * * * * find /tmp -name x | xargs -0 -n 1 {EVIL}",
 ]
 
 MENTIONS = [
@@ -47,6 +50,8 @@ MENTIONS = [
     f"0 4 * * * [ -e {EVIL} ] && logger found",
     f"0 5 * * * python3 -c 'import os; os.remove(\"{EVIL}\")'",
     f"0 6 * * * ls -l {EVIL} > /var/log/evil.txt",
+    f"0 7 * * * command -v {EVIL} >/dev/null && logger present",
+    f"0 8 * * * sha256sum {EVIL} | mail -s hash root",
 ]
 
 
