@@ -6,8 +6,10 @@ It is the only module that imports click, prints, or exits.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
+import logging
 import os
 import shutil
 import sys
@@ -22,7 +24,7 @@ from scanner import __version__, report, scanlog, signatures
 from scanner.config import Config, load_config, parse_size
 from scanner.errors import ScannerError, UsageError
 from scanner.filecache import CacheMode
-from scanner.history import History, history_record
+from scanner.history import IN_PROGRESS, History, history_record, incomplete
 from scanner.model import Action, OutputFormat, Policy, ScanReport, ScanType, display_path
 from scanner.scan import Progress, ScanRequest, run_scan
 from scanner.state import ENV_HOME, StateDir, default_home, write_atomic
@@ -31,6 +33,8 @@ from scanner.walk import WalkOptions
 if TYPE_CHECKING:  # the rest is imported where it is used: a report-only scan starts faster without it
     from scanner import feed as feed_mod
     from scanner.quarantine import QuarantineItem, Vault
+
+logger = logging.getLogger(__name__)
 
 EXIT_CLEAN, EXIT_FOUND, EXIT_ERROR, EXIT_ACTION_FAILED = 0, 1, 2, 3
 EXIT_CODES_HELP = """\b
@@ -296,7 +300,13 @@ def scan_and_remediate(
     env: Env, request: ScanRequest, loaded: signatures.LoadedRules, policy: Policy, *, dry_run: bool,
     progress: ProgressLine | None, command: str, warnings: Sequence[str] = (),
 ) -> ScanReport:
-    """Scan, remediate as ``policy`` says, log, and record the scan in the history."""
+    """Scan, remediate as ``policy`` says, log, and record the scan in the history.
+
+    A run that will act writes its history record first ("in progress"), keeps it current after
+    each persistence edit (files moved meanwhile are found in the vault by scan id), and completes
+    it at the end, so ``scanner undo`` works even after a kill. A record that cannot be written
+    after something was changed is a loud warning and exit code 3, never "all actions done".
+    """
     now = lambda: dt.datetime.now(dt.UTC)  # noqa: E731
     try:
         result = run_scan(request, loaded.rules, loaded.info, progress=progress,
@@ -304,22 +314,53 @@ def scan_and_remediate(
     finally:
         if progress is not None:
             progress.close()
+    history = History(env.state.history)
     outcomes: list[dict[str, Any]] = []
+    record_failed: str | None = None
     if result.detections and policy.action is not Action.REPORT:
         from scanner import remediate
 
         families = {f.name: f for f in loaded.sigset.families} if loaded.sigset else {}
         vault = open_vault(env)
+        begun = replace(result, action=policy.action)
+        on_outcome: Callable[[Sequence[remediate.Outcome]], None] | None = None
+        if not dry_run:
+            try:
+                history.save(history_record(begun, command, [], dry_run, policy.sysroot, state=IN_PROGRESS))
+            except ScannerError as exc:
+                record_failed = str(exc)
+                logger.warning("history record of %s not written before acting: %s", result.scan_id, exc)
+
+            def keep_current(done: Sequence[remediate.Outcome]) -> None:
+                # Persistence edits (removed unit links) are not in the vault: record them as they happen.
+                if done[-1].action.step is remediate.Step.CLEAN and record_failed is None:
+                    with contextlib.suppress(ScannerError):
+                        history.save(history_record(begun, command, [remediate.outcome_json(o) for o in done],
+                                                    dry_run, policy.sysroot, state=IN_PROGRESS))
+
+            on_outcome = keep_current
         result, done = remediate.remediate(result, policy, vault, dry_run=dry_run, families=families, now=now,
-                                           systemctl=_systemctl)
+                                           systemctl=_systemctl, on_outcome=on_outcome)
         outcomes = [remediate.outcome_json(o) for o in done]
     else:
         result = replace(result, action=policy.action)
-    log_scan(env, scanlog.format_block(result, command))
     try:
-        History(env.state.history).save(history_record(result, command, outcomes, dry_run, policy.sysroot))
+        history.save(history_record(result, command, outcomes, dry_run, policy.sysroot))
+        record_failed = None
     except ScannerError as exc:
-        warn(str(exc))
+        record_failed = str(exc)
+    if record_failed is not None:
+        changed = any(o.get("ok") or o.get("vault_id") or o.get("backup_ids") for o in outcomes)
+        if changed:
+            message = (f"the history record of scan {result.scan_id} could not be written ({record_failed}); "
+                       f"what it changed is in the quarantine: try 'scanner undo {result.scan_id}' or "
+                       "'scanner quarantine list'")
+            logger.error("%s", message)
+            result = replace(result, exit_code=3, warnings=(*result.warnings, message))
+            warn(f"NOT RECORDED: {message}")
+        else:
+            warn(record_failed)
+    log_scan(env, scanlog.format_block(result, command))
     return result
 
 
@@ -913,7 +954,9 @@ def history_cmd(fmt: str, home: Path | None, config_file: Path | None) -> None:
     for r in records:
         c = r.get("counts", {})
         acts = sum(1 for o in r.get("outcomes", []) if o.get("ok"))
-        state = " (undone)" if r.get("undone_at") else " (dry run)" if r.get("dry_run") else ""
+        state = (" (undone)" if r.get("undone_at") else " (dry run)" if r.get("dry_run")
+                 else " (INCOMPLETE: interrupted or still running; changes not listed are in the quarantine)"
+                 if incomplete(r) else "")
         click.echo(f"{r['scan_id']}  {r.get('command', 'scan'):<8} {r.get('scan_type', ''):<7} "
                    f"files {c.get('files_scanned', 0):<7} found {c.get('detections', 0):<4} "
                    f"action {r.get('action', 'report')}: {acts} change(s){state}  exit {r.get('exit_code')}")
@@ -926,21 +969,33 @@ def history_cmd(fmt: str, home: Path | None, config_file: Path | None) -> None:
 def undo_cmd(scan_id: str, home: Path | None, config_file: Path | None) -> None:
     """Reverse everything scan SCAN_ID changed: restore its files and persistence entries.
 
-    Processes it terminated are not restarted.
+    Processes it terminated are not restarted. A scan that was interrupted, or whose record could
+    not be written, is undone from what the quarantine holds under its scan id.
     """
+    from scanner.remediate import undo as undo_scan
+    from scanner.remediate import vault_items_of
+
     env = make_env(home, config_file)
     hist = History(env.state.history)
-    record = hist.load(scan_id)
+    try:
+        record = hist.load(scan_id)
+    except UsageError:
+        vault = open_vault(env)
+        if not vault_items_of(vault, scan_id):
+            raise
+        logger.info("undo %s: no history record; using the quarantine items of that scan", scan_id)
+        warn(f"no history record of scan {scan_id}; undoing what the quarantine holds for it")
+        record = {"scan_id": scan_id, "command": "unknown", "outcomes": [], "undone_at": None, "state": IN_PROGRESS}
     if record.get("undone_at"):
         click.echo(f"scan {scan_id} was already undone at {record['undone_at']}; nothing to do")
         return
-    if not any(o.get("vault_id") or o.get("backup_ids") or o.get("ok") for o in record.get("outcomes", [])):
+    if not incomplete(record) and not any(o.get("vault_id") or o.get("backup_ids") or o.get("ok")
+                                          for o in record.get("outcomes", [])):
         click.echo(f"scan {scan_id} changed nothing; nothing to undo")
         return
-    from scanner.remediate import undo as undo_scan
-
     vault = open_vault(env)
-    result = undo_scan(record, vault, Path(record.get("sysroot") or "/"), scan_id)
+    sysroot = report.path_from_fields(record, "sysroot") if record.get("sysroot") else "/"
+    result = undo_scan(record, vault, Path(sysroot), scan_id)
     for line in result.restored:
         click.echo(line)
     for line in result.notes:

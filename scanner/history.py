@@ -2,12 +2,19 @@
 
 Records live in ``StateDir.history`` as ``<scan_id>.json``, written atomically (temp file,
 fsync, rename), so a crash leaves the previous version or the new one, never half of one.
+
+A remediating run writes its record before it acts (``state`` "in progress") and again when it
+is done ("complete"), so a run killed in the middle still has a record to undo; what it moved
+meanwhile is found in the vault by scan id. Paths are kept as ``report.path_fields`` writes them
+(the text, plus ``<key>_b64`` with the exact bytes of a name that is not valid UTF-8), so a
+record is valid UTF-8 JSON whatever the file names, and undo gets the exact path back.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
@@ -15,10 +22,39 @@ from pathlib import Path
 from typing import Any
 
 from scanner.errors import StateError, UsageError
-from scanner.model import ScanReport
+from scanner.model import ScanReport, display_path
+from scanner.report import path_fields
 from scanner.state import write_atomic
 
+logger = logging.getLogger(__name__)
+
 SCHEMA = "scanner.history/1"
+IN_PROGRESS = "in progress"
+"""``state`` of a record written before the run acted: the run is still going, or was interrupted."""
+COMPLETE = "complete"
+"""``state`` of a record written after every action of the run (records without ``state`` are too)."""
+
+
+def _printable(value: Any) -> Any:
+    """``value`` with every string made valid UTF-8 (lone surrogates as ``\\xNN``); exact paths are
+    kept beside their text in ``*_b64`` fields, so this only touches free text such as messages."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            logger.debug("history: a text field held bytes that are not UTF-8; written as \\xNN")
+            return display_path(value)
+        return value
+    if isinstance(value, Mapping):
+        return {str(_printable(k)): _printable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(v) for v in value]
+    return value
+
+
+def incomplete(record: Mapping[str, Any]) -> bool:
+    """Whether ``record`` was written before its run acted and never completed (still running or killed)."""
+    return record.get("state") == IN_PROGRESS
 
 
 class History:
@@ -35,7 +71,7 @@ class History:
     def save(self, record: Mapping[str, Any]) -> None:
         """Write (or replace) the record of ``record['scan_id']``."""
         target = self._path(str(record["scan_id"]))
-        data = json.dumps({"schema": SCHEMA, **record}, indent=1, ensure_ascii=False).encode("utf-8")
+        data = json.dumps(_printable({"schema": SCHEMA, **record}), indent=1, ensure_ascii=False).encode("utf-8")
         try:
             self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
             write_atomic(target, data)
@@ -74,9 +110,12 @@ class History:
 
 
 def history_record(report: ScanReport, command: str, outcomes: Sequence[Mapping[str, Any]], dry_run: bool,
-                   sysroot: Path) -> dict[str, Any]:
+                   sysroot: Path, state: str = COMPLETE) -> dict[str, Any]:
     """The history entry of a scan: what ran, what it found, and (``outcomes``, as
-    ``remediate.outcome_json`` gives them) what it changed, for undo."""
+    ``remediate.outcome_json`` gives them) what it changed, for undo.
+
+    ``state`` is ``IN_PROGRESS`` for the record written before any action, ``COMPLETE`` after.
+    """
     return {
         "scan_id": report.scan_id,
         "command": command,
@@ -85,11 +124,12 @@ def history_record(report: ScanReport, command: str, outcomes: Sequence[Mapping[
         "scan_type": report.scan_type.value,
         "action": report.action.value,
         "dry_run": dry_run,
-        "sysroot": os.fspath(sysroot),
+        **path_fields(os.fspath(sysroot), "sysroot"),
         "signatures": report.signatures.version,
         "counts": asdict(report.counts),
         "families": sorted({d.hit.family for d in report.detections}),
         "exit_code": report.exit_code,
         "outcomes": list(outcomes),
         "undone_at": None,
+        "state": state,
     }

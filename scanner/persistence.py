@@ -35,7 +35,7 @@ import shlex
 import stat
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
@@ -201,6 +201,25 @@ class Match:
 
 
 @dataclass(frozen=True)
+class Mention:
+    """A line that names a detected file without running it: reported, never changed."""
+
+    location: PersistenceLocation
+    """The file the line is in."""
+    lines: tuple[int, ...]
+    """Physical line numbers (from 1)."""
+    detected: str
+    """The detected file it names (path on the inspected machine)."""
+    excerpt: str
+    """The line, shortened, for the report."""
+
+    def describe(self) -> str:
+        """One line for the plan and the report."""
+        where = f"{self.location.host_path} line {', '.join(map(str, self.lines))}"
+        return f"{where} ({self.excerpt}) mentions the detected file {self.detected}: left alone"
+
+
+@dataclass(frozen=True)
 class Symlink:
     """A symbolic link that enables a unit or init script."""
 
@@ -245,6 +264,8 @@ class PersistenceResult:
     """Locations that exist but could not be read (path on this machine, reason)."""
     locations_checked: int = 0
     """Number of files read."""
+    mentions: tuple[Mention, ...] = ()
+    """Lines that name a detected file without running it, in files not being removed: left alone."""
 
 
 @dataclass(frozen=True)
@@ -1037,7 +1058,9 @@ _PATH_RE = re.compile(r"(?<![^\s'\"`=:;|&(<>,])(/[^\s'\"`;|&<>(),:$]+)")
 """Absolute paths anywhere in a line: quoted, after ``=``, inside ``sh -c '...'``, in PATH lists."""
 _HOME_RE = re.compile(r"\$\{HOME\}|\$HOME\b|(?<![^\s'\"=:])~(?=/)")
 _SEPARATORS = frozenset({";", "&", "&&", "|", "||", "|&", "(", ")", ";;", "`"})
-_PREFIX_COMMANDS = frozenset(
+_KEYWORDS = frozenset({"if", "then", "elif", "else", "do", "while", "until", "!", "{", "}", "fi", "done", "time"})
+"""Shell words after which a command follows."""
+_WRAPPERS = frozenset(
     {
         "nohup",
         "exec",
@@ -1045,25 +1068,53 @@ _PREFIX_COMMANDS = frozenset(
         "nice",
         "ionice",
         "sudo",
+        "doas",
         "env",
         "command",
         "builtin",
-        "time",
         "timeout",
         "xargs",
-        "sh",
-        "bash",
-        "dash",
-        "zsh",
-        "ash",
-        "busybox",
-        "then",
-        "do",
-        "else",
-        "!",
-        "{",
+        "stdbuf",
+        "chrt",
+        "taskset",
+        "flock",
+        "watch",
+        "runuser",
+        "setpriv",
+        "unbuffer",
     }
 )
+"""Programs that run the command given after their own options (and, for a few, one argument)."""
+_WRAPPER_ARGS = {"timeout": 1, "flock": 1, "taskset": 1, "chrt": 1}
+"""Wrappers that take positional arguments before the command (a duration, a lock file, ...)."""
+_WRAPPER_VALUE_OPTIONS: dict[str, frozenset[str]] = {
+    "nice": frozenset({"-n"}),
+    "ionice": frozenset({"-c", "-n", "-p"}),
+    "sudo": frozenset({"-u", "-g", "-C", "-h", "-p", "-U", "-D", "-R", "-T"}),
+    "doas": frozenset({"-u", "-C"}),
+    "env": frozenset({"-u", "-C", "-S"}),
+    "timeout": frozenset({"-s", "-k"}),
+    "stdbuf": frozenset({"-i", "-o", "-e"}),
+    "flock": frozenset({"-w", "-E"}),
+    "watch": frozenset({"-n"}),
+    "runuser": frozenset({"-u", "-g", "-G"}),
+    "exec": frozenset({"-a"}),
+    "xargs": frozenset({"-I", "-n", "-P", "-d", "-s", "-L", "-a", "-E"}),
+}
+"""Wrapper options whose value is the next word (``nice -n 5``, ``sudo -u bob``, ``timeout -s KILL``)."""
+_SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ash", "ksh", "mksh", "yash", "fish"})
+_INTERPRETER = re.compile(
+    r"(?:python[0-9.]*|pypy[0-9.]*|perl[0-9.]*|php[0-9.]*(?:-cli)?|node|nodejs|ruby[0-9.]*|lua[0-9.]*|luajit|"
+    r"tclsh[0-9.]*|wish|pwsh|awk|gawk|mawk|source|\.)\Z"
+)
+"""Programs whose first operand is a script they run (or, for ``.`` and ``source``, read into the shell)."""
+_CODE_OPTIONS = frozenset({"-c", "-m", "-e", "-E", "-r", "--eval", "--command"})
+"""Interpreter options after which code or a module name follows, not a script file."""
+_DOWNLOADERS = frozenset({"curl", "wget", "fetch", "tftp", "aria2c", "scp", "rsync"})
+"""Programs that write a downloaded file: a detected path among their arguments re-installs it."""
+_LOADER_VARIABLES = frozenset({"LD_PRELOAD", "LD_AUDIT", "BASH_ENV", "ENV", "SHELL", "PROMPT_COMMAND"})
+"""Variables whose value a program loads or runs: a detected path there counts as running it."""
+_SUBSTITUTION = re.compile(r"\$\(([^()]*)\)|`([^`]*)`")
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 
 
@@ -1084,36 +1135,153 @@ def _shell_words(command: str) -> list[str]:
         return command.split()
 
 
-def _command_words(command: str, cwd: str | None, depth: int = 0) -> Iterator[tuple[str, bool]]:
-    """(word, is_bare_command_name) for words that could name a program or script.
-
-    Relative paths are resolved against ``cwd`` (the owner's home, or a preceding ``cd``);
-    words that contain shell syntax (``sh -c '...'``) are looked into, a few levels deep.
-    """
-    at_command = True
-    previous = ""
-    for word in _shell_words(command):
+def _split_commands(words: list[str]) -> Iterator[list[str]]:
+    """Simple commands of a word list: split at separators, redirections and their targets dropped."""
+    current: list[str] = []
+    skip_next = False
+    for word in words:
+        if skip_next:
+            skip_next = False
+            continue
         if word and all(c in ";&|()<>`" for c in word):
-            at_command = word in _SEPARATORS
-            previous = word
+            if word in _SEPARATORS:
+                if current:
+                    yield current
+                current = []
+            else:  # a redirection: drop it, its target, and a file descriptor number before it
+                if current and current[-1].isdigit():
+                    current.pop()
+                skip_next = True
             continue
-        if depth < 3 and any(c in word for c in " \t;|&\n"):
-            yield from _command_words(word, cwd, depth + 1)
-        if previous == "cd" and word.startswith("/"):
-            cwd = _norm(word)
-        elif previous == "cd" and cwd is not None:
-            cwd = _norm(f"{cwd}/{word}")
-        previous = word
-        if at_command and (_ASSIGNMENT.match(word) or word.startswith("-")):
+        current.append(word)
+    if current:
+        yield current
+
+
+def _resolve(word: str, cwd: str | None, bare_ok: bool) -> tuple[str, bool] | None:
+    """(path, is_bare_name) for a word naming a file, or None when it cannot be placed."""
+    if word.startswith("/"):
+        return word, False
+    if "/" not in word and bare_ok:
+        return word, True
+    if cwd is not None and word and not word.startswith("$"):
+        return _norm(f"{cwd}/{word}"), False
+    return None
+
+
+def _loaded_values(word: str) -> Iterator[str]:
+    """Paths in the value of an assignment to a variable a program loads or runs (``LD_PRELOAD=...``)."""
+    name, _, value = word.partition("=")
+    if name in _LOADER_VARIABLES:
+        yield from (v for v in re.split(r"[\s:]+", value) if v.startswith("/"))
+
+
+def _executed_words(command: str, cwd: str | None, depth: int = 0) -> Iterator[tuple[str, bool]]:
+    """(path, is_bare_command_name) for each file ``command`` would run, source or load.
+
+    That is: each simple command's command word, through wrappers (``nohup``, ``env``,
+    ``timeout 10``, ``sudo -u x``, ...); the script operand of a shell or interpreter; the
+    code of ``sh -c``, ``eval``, ``$(...)`` (a few levels deep); values of ``LD_PRELOAD``-like
+    assignments; and a path a downloader writes. A path that is only an argument (``rm``,
+    ``echo``, ``--exclude``) is not run. Relative paths are resolved against ``cwd`` (the
+    owner's home, or a preceding ``cd``).
+    """
+    for words in _split_commands(_shell_words(command)):
+        if depth < 3:
+            for word in words:
+                for m in _SUBSTITUTION.finditer(word):
+                    yield from _executed_words(m.group(1) or m.group(2) or "", cwd, depth + 1)
+        cwd = yield from _executed_simple(words, cwd, depth)
+
+
+def _executed_simple(words: list[str], cwd: str | None, depth: int) -> Generator[tuple[str, bool], None, str | None]:
+    """``_executed_words`` for one simple command; returns the working directory after it (``cd``)."""
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if _ASSIGNMENT.match(word):
+            for value in _loaded_values(word):
+                yield value, False
+            i += 1
+        elif word in _KEYWORDS:
+            i += 1
+        else:
+            break
+    if i >= len(words):
+        return cwd
+    head, rest = words[i], words[i + 1 :]
+    name = posixpath.basename(head)
+    if name == "cd":
+        target = rest[0] if rest else None
+        if target is not None and target.startswith("/"):
+            return _norm(target)
+        return _norm(f"{cwd}/{target}") if target is not None and cwd is not None else cwd
+    placed = _resolve(head, cwd, bare_ok=True)
+    if placed is not None:
+        yield placed
+    if name == "busybox" and rest:
+        yield from _executed_simple(rest, cwd, depth)
+    elif name == "command" and any(w in ("-v", "-V") for w in rest[:2]):
+        pass  # prints what would run; runs nothing
+    elif name in _WRAPPERS:
+        j = 0
+        while j < len(rest) and (rest[j].startswith("-") or (name == "env" and _ASSIGNMENT.match(rest[j]))):
+            if name == "env":
+                for value in _loaded_values(rest[j]):
+                    yield value, False
+            if rest[j] == "--":
+                j += 1
+                break
+            j += 2 if rest[j] in _WRAPPER_VALUE_OPTIONS.get(name, ()) else 1
+        j += _WRAPPER_ARGS.get(name, 0)
+        if j < len(rest):
+            yield from _executed_simple(rest[j:], cwd, depth)
+    elif name in ("eval", "su") or name in _SHELLS:
+        if name == "eval":
+            code: str | None = " ".join(rest)
+        elif name == "su":  # su [-] [user] -c CODE: the option may follow the user name
+            code = next((rest[k + 1] for k in range(len(rest) - 1) if rest[k] in ("-c", "--command")), None)
+        else:
+            code = _code_argument(rest)
+        if code is not None:
+            if depth < 3:
+                yield from _executed_words(code, cwd, depth + 1)
+        elif name in _SHELLS:
+            yield from _script_operand(rest, cwd)
+    elif _INTERPRETER.match(name):
+        yield from _script_operand(rest, cwd)
+    elif name in _DOWNLOADERS:
+        for word in rest:
+            value = word.partition("=")[2] if word.startswith("--") else word
+            value = value.removeprefix("file://")
+            if word.startswith("-") and not word.startswith("--") and len(word) > 2:
+                value = word[2:]  # -O/tmp/x
+            if value.startswith("/"):
+                yield value, False
+    return cwd
+
+
+def _code_argument(rest: list[str]) -> str | None:
+    """The code string of ``sh -c CODE`` (``-c`` alone or among other letters, ``-ec``), else None."""
+    for j, word in enumerate(rest):
+        if not word.startswith("-"):
+            return None
+        if not word.startswith("--") and "c" in word[1:]:
+            return rest[j + 1] if j + 1 < len(rest) else None
+    return None
+
+
+def _script_operand(rest: list[str], cwd: str | None) -> Iterator[tuple[str, bool]]:
+    """The script a shell or interpreter runs: its first operand, unless code is given inline."""
+    for word in rest:
+        if word in _CODE_OPTIONS:
+            return
+        if word.startswith("-"):
             continue
-        if "/" not in word:
-            if at_command:
-                yield word, True
-                at_command = word in _PREFIX_COMMANDS
-            continue
-        if not word.startswith("/") and cwd is not None:
-            yield _norm(f"{cwd}/{word}"), False
-        at_command = False
+        placed = _resolve(word, cwd, bare_ok=False)
+        if placed is not None:
+            yield placed
+        return
 
 
 class _Matcher:
@@ -1142,7 +1310,9 @@ class _Matcher:
         candidate = _norm(candidate)
         return self.paths.get(candidate) or self.paths.get(self.root.canonical(candidate))
 
-    def match(self, entry: PersistenceEntry, home: str | None) -> list[Match]:
+    def match(self, entry: PersistenceEntry, home: str | None, mentions: list[Mention] | None = None) -> list[Match]:
+        """The evidence in ``entry``. A detected path the line names without running it (an argument
+        of ``rm`` or ``echo``, an ``--exclude``) is no evidence: it goes to ``mentions`` instead."""
         unit_home = entry.location.user_manager and entry.location.kind in (
             LocationKind.SYSTEMD_UNIT,
             LocationKind.SYSTEMD_DROPIN,
@@ -1150,21 +1320,23 @@ class _Matcher:
         text = _expand_home(entry.text, home, unit_home)
         found: dict[str, str | None] = {}
         if self.paths:
-            for m in _PATH_RE.finditer(text):
-                if not m.group(1).startswith("//"):
-                    hit = self._lookup(m.group(1))
-                    if hit:
-                        found.setdefault(*hit)
-            if entry.command:
-                for word, bare in _command_words(_expand_home(entry.command, home, unit_home), home):
-                    hit = self.names.get(word) if bare else self._lookup(word)
-                    if hit:
-                        found.setdefault(*hit)
+            for word, bare in self._run_by(entry, home, unit_home):
+                hit = self.names.get(word) if bare else self._lookup(word)
+                if hit:
+                    found.setdefault(*hit)
         excerpt = _shorten(entry.text)
         matches = [
             Match(Reason.RUNS_DETECTED_FILE, path, family, entry.lines, excerpt=excerpt)
             for path, family in found.items()
         ]
+        if self.paths and mentions is not None and not found:
+            named: dict[str, str | None] = {}
+            for m in _PATH_RE.finditer(text):
+                if not m.group(1).startswith("//"):
+                    hit = self._lookup(m.group(1))
+                    if hit:
+                        named.setdefault(*hit)
+            mentions.extend(Mention(entry.location, entry.lines, path, excerpt) for path in named)
         lowered = entry.text.lower()
         matches.extend(
             Match(Reason.FAMILY_MARKER, marker, family, entry.lines, excerpt=excerpt)
@@ -1172,6 +1344,19 @@ class _Matcher:
             if low in lowered
         )
         return matches
+
+    @staticmethod
+    def _run_by(entry: PersistenceEntry, home: str | None, unit_home: bool) -> Iterator[tuple[str, bool]]:
+        """The files ``entry`` runs or loads, as ``_executed_words`` gives them."""
+        if entry.location.kind is LocationKind.LD_PRELOAD:  # every entry of the list is loaded
+            yield from ((w, False) for w in re.split(r"[\s:]+", entry.text) if w.startswith("/"))
+        elif entry.command:
+            yield from _executed_words(_expand_home(entry.command, home, unit_home), home)
+        else:  # a setting, not a command: only a variable whose value is loaded or run counts
+            for word in _shell_words(_expand_home(entry.text, home, unit_home)):
+                for part in (word, word.partition("=")[2]):  # Environment=LD_PRELOAD=/x
+                    if _ASSIGNMENT.match(part):
+                        yield from ((v, False) for v in _loaded_values(part))
 
 
 def _glob(root: _Root, pattern: str, homes: Sequence[_Home]) -> list[str]:
@@ -1353,9 +1538,10 @@ def find_persistence(
         extra.setdefault(canonical, []).append(match)
 
     found: dict[str, tuple[_Parsed, list[Match]]] = {}
+    mentions: list[Mention] = []
     for canonical, parsed in inventory.files.items():
         home = inventory.home_of(parsed.location.owner)
-        matches = [m for entry in parsed.entries for m in matcher.match(entry, home)]
+        matches = [m for entry in parsed.entries for m in matcher.match(entry, home, mentions)]
         matches.extend(extra.get(canonical, ()))
         if matches:
             found[canonical] = (parsed, matches)
@@ -1379,7 +1565,13 @@ def find_persistence(
         findings.append(
             PersistenceFinding(location, tuple(matches), parsed.sha256, removal, lines, removed_text, links)
         )
-    return PersistenceResult(tuple(findings), tuple(inventory.skipped), len(inventory.files))
+    kept = [m for m in mentions if decisions.get(m.location.path, (Removal.NONE, ()))[0] is not Removal.FILE]
+    return PersistenceResult(
+        tuple(findings),
+        tuple(inventory.skipped),
+        len(inventory.files),
+        tuple(sorted(kept, key=lambda m: (m.location.path, m.lines))),
+    )
 
 
 def _add_triggers(

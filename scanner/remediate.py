@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -20,10 +21,14 @@ from typing import Any
 
 from scanner import persistence, processes
 from scanner.errors import PersistenceError, QuarantineError, ScannerError
+from scanner.history import incomplete
 from scanner.model import Action, Detection, FileStamp, Policy, ProcessInfo, ScanReport, TargetKind, display_path
 from scanner.packages import PackageIndex
-from scanner.quarantine import FileIdentity, Vault
+from scanner.quarantine import FileIdentity, ItemKind, QuarantineItem, Vault
+from scanner.report import path_fields, path_from_fields
 from scanner.signatures import Family
+
+logger = logging.getLogger(__name__)
 
 
 class Step(enum.Enum):
@@ -108,6 +113,8 @@ class Outcome:
     """Vault backups of persistence files taken before they were edited."""
     removed_links: tuple[persistence.Symlink, ...] = ()
     """Unit links removed (restored by undo)."""
+    other_links: int = 0
+    """For a quarantined or removed file: how many other names (hard links) still held its content."""
 
 
 def _machine_path(path: str, sysroot: Path) -> str:
@@ -201,6 +208,7 @@ def plan(
     else:
         notes.extend(f"persistence location not read: {display_path(s.path)}: {s.reason.value}"
                      for s in result.skipped)
+        notes.extend(display_path(m.describe()) for m in result.mentions)
         by_path = {f.location.path: f for f in result.findings}
         for cleanup in persistence.plan_cleanup(result.findings):
             if isinstance(cleanup, persistence.DeleteFile) and _host(cleanup) in moved:
@@ -232,6 +240,8 @@ def _rules(dets: Iterable[Detection]) -> tuple[str, ...]:
 
 Systemctl = Callable[[Sequence[str], bool], str | None]
 """Runs ``systemctl [--user] ARGS``; returns an error message or None."""
+OnOutcome = Callable[[Sequence["Outcome"]], None]
+"""Called after each applied action with the outcomes so far (to keep the history record current)."""
 
 
 def apply(
@@ -242,8 +252,13 @@ def apply(
     *,
     now: Callable[[], dt.datetime],
     systemctl: Systemctl | None = None,
+    on_outcome: OnOutcome | None = None,
 ) -> list[Outcome]:
-    """Carry out ``the_plan``; every step is attempted, failures are outcomes, not exceptions."""
+    """Carry out ``the_plan``; every step is attempted, failures are outcomes, not exceptions.
+
+    ``on_outcome`` is called after each action with the outcomes so far; an exception from it
+    is not caught (the caller decides whether carrying on without a record is acceptable).
+    """
     outcomes: list[Outcome] = []
     for a in the_plan.actions:
         try:
@@ -252,7 +267,14 @@ def apply(
             outcomes.append(Outcome(a, False, f"failed: {exc}"))
         except OSError as exc:
             outcomes.append(Outcome(a, False, f"failed: {exc.strerror or exc}"))
+        if on_outcome is not None:
+            on_outcome(outcomes)
     return outcomes
+
+
+def other_links_note(other: int) -> str:
+    """What the user is told when a detected file had further names (hard links) when it was acted on."""
+    return f"another name still holds this content: {other} other link(s)"
 
 
 def _apply_one(
@@ -274,7 +296,12 @@ def _apply_one(
                 item = vault.quarantine(a.path, expected, ",".join(a.rules), ",".join(a.families), scan_id, keep=keep)
             except QuarantineError as exc:
                 return Outcome(a, False, f"failed: {exc}")
-            return Outcome(a, True, f"quarantined as {item.id}" if keep else "removed", vault_id=item.id)
+            message = f"quarantined as {item.id}" if keep else "removed"
+            other = max(0, item.links - 1)  # the link count when the file was taken, before its unlink
+            if other:
+                logger.info("%s had %d other hard link(s) when it was acted on", display_path(a.path), other)
+                message += f"; {other_links_note(other)}"
+            return Outcome(a, True, message, vault_id=item.id, other_links=other)
         case Step.CLEAN:
             assert a.cleanup is not None
             out = persistence.apply_action(a.cleanup, lambda p: vault.backup(p, scan_id, "persistence cleanup").id,
@@ -335,7 +362,7 @@ def outcome_json(o: Outcome) -> dict[str, Any]:
     return {
         "step": a.step.value,
         "target": display_path(a.target),
-        "path": a.path,
+        **path_fields(a.path),
         "pid": a.process.pid if a.process else None,
         "families": list(a.families),
         "rules": list(a.rules),
@@ -344,7 +371,8 @@ def outcome_json(o: Outcome) -> dict[str, Any]:
         "message": o.message,
         "vault_id": o.vault_id,
         "backup_ids": list(o.backup_ids),
-        "removed_links": [{"path": s.path, "target": s.target} for s in o.removed_links],
+        "removed_links": [{**path_fields(s.path), **path_fields(s.target, "target")} for s in o.removed_links],
+        "other_links": o.other_links,
     }
 
 
@@ -374,15 +402,32 @@ def _in_vault(vault: Vault, item_id: str) -> bool:
     return True
 
 
+def vault_items_of(vault: Vault, scan_id: str) -> list[QuarantineItem]:
+    """The vault items a scan's actions created (files taken, configuration backups), oldest first."""
+    items = [i for i in vault.list() if i.scan_id == scan_id]
+    return sorted(items, key=lambda i: (i.quarantined_at, i.id))
+
+
 def undo(record: Mapping[str, Any], vault: Vault, sysroot: Path, scan_id: str) -> UndoResult:
     """Reverse the changes recorded for one scan, newest first.
 
-    Safe to run again after an interruption: what was already put back is passed over.
+    Safe to run again after an interruption: what was already put back is passed over. For a
+    record that never completed (its run was killed mid-way, see ``history.incomplete``), the
+    vault items carrying ``scan_id`` that the record does not list are put back too.
     """
     restored: list[str] = []
     problems: list[str] = []
     notes: list[str] = []
-    for o in reversed(record.get("outcomes", [])):
+    outcomes = list(record.get("outcomes", []))
+    if incomplete(record):
+        listed = {o.get("vault_id") for o in outcomes} | {b for o in outcomes for b in o.get("backup_ids", [])}
+        extra = [i for i in vault_items_of(vault, scan_id) if i.id not in listed]
+        if extra:
+            logger.info("undo %s: %d vault item(s) not in the unfinished record", scan_id, len(extra))
+            notes.append(f"the scan did not finish; {len(extra)} change(s) found in the quarantine by its scan id")
+        for item in extra:
+            outcomes.append(_outcome_of_item(item))
+    for o in reversed(outcomes):
         if not o.get("ok") and not o.get("backup_ids") and not o.get("vault_id"):
             continue
         step = o.get("step")
@@ -400,7 +445,8 @@ def undo(record: Mapping[str, Any], vault: Vault, sysroot: Path, scan_id: str) -
             except QuarantineError as exc:
                 problems.append(f"{o.get('target')}: {exc}")
         elif step == Step.CLEAN.value:
-            links = [persistence.Symlink(x["path"], x["target"]) for x in o.get("removed_links", [])]
+            links = [persistence.Symlink(path_from_fields(x), path_from_fields(x, "target"))
+                     for x in o.get("removed_links", [])]
             for msg in persistence.restore_links(os.fspath(sysroot), links):
                 problems.append(msg)
             restored.extend(f"re-created link {display_path(x.path)}" for x in links)
@@ -420,6 +466,15 @@ def undo(record: Mapping[str, Any], vault: Vault, sysroot: Path, scan_id: str) -
     return UndoResult(tuple(restored), tuple(problems), tuple(notes))
 
 
+def _outcome_of_item(item: QuarantineItem) -> dict[str, Any]:
+    """The history form of the action that created a vault item, for undo of an unfinished record."""
+    step = {ItemKind.QUARANTINE: Step.QUARANTINE, ItemKind.REMOVED: Step.REMOVE, ItemKind.BACKUP: Step.CLEAN}[item.kind]
+    ids = {"vault_id": item.id, "backup_ids": []} if step is not Step.CLEAN else {"vault_id": None,
+                                                                                   "backup_ids": [item.id]}
+    return {"step": step.value, "target": item.display_path, **path_fields(item.original_path), "ok": True,
+            "removed_links": [], **ids}
+
+
 def remediate(
     report: ScanReport,
     policy: Policy,
@@ -430,16 +485,18 @@ def remediate(
     now: Callable[[], dt.datetime],
     systemctl: Systemctl | None = None,
     packages: PackageIndex | None = None,
+    on_outcome: OnOutcome | None = None,
 ) -> tuple[ScanReport, list[Outcome]]:
     """Plan (and unless ``dry_run``, apply) remediation of ``report``; the report says what was done.
 
     Exit code: 1 when everything found was handled as asked, 3 when an action failed or needs a
-    manual step.
+    manual step. ``on_outcome`` is passed to ``apply``.
     """
     if policy.action is Action.REPORT or not report.detections:
         return replace(report, action=policy.action), []
     the_plan = plan(report.detections, policy, families=families, packages=packages)
-    outcomes = [] if dry_run else apply(the_plan, vault, report.scan_id, policy, now=now, systemctl=systemctl)
+    outcomes = [] if dry_run else apply(the_plan, vault, report.scan_id, policy, now=now, systemctl=systemctl,
+                                        on_outcome=on_outcome)
     failed = sum(1 for o in outcomes if not o.ok)
     section: dict[str, Any] = {
         "dry_run": dry_run,

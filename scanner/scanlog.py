@@ -8,6 +8,7 @@ interleave inside a block. The log is rotated to ``.1`` when it passes 10 MiB.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from scanner.model import ScanReport, display_path
@@ -31,6 +32,7 @@ def format_block(report: ScanReport, command: str = "scan") -> str:
         if d.process is not None:
             where = f"pid {d.process.pid} {where}"
         lines.append(f"  detected: {d.hit.family} ({d.hit.namespace}:{d.hit.rule}) in {where} -> {d.action}")
+    lines += _persistence_lines(report)
     lines += [f"  warning: {w}" for w in report.warnings]
     c = report.counts
     lines.append(
@@ -39,6 +41,26 @@ def format_block(report: ScanReport, command: str = "scan") -> str:
         f"skipped {c.skipped}, exit code {report.exit_code}"
     )
     return "\n".join(lines) + "\n"
+
+
+def _persistence_lines(report: ScanReport) -> list[str]:
+    """One line per persistence edit the remediation made or tried: what, how it went, the backup to undo it."""
+    section = report.extra.get("remediation")
+    if not isinstance(section, Mapping) or section.get("dry_run"):
+        return []
+    out = []
+    for o in section.get("outcomes", []):
+        if not isinstance(o, Mapping) or o.get("step") != "clean persistence":
+            continue
+        backups = ", ".join(map(str, o.get("backup_ids", []))) or "none"
+        links = [display_path(str(x.get("path", "?"))) for x in o.get("removed_links", []) if isinstance(x, Mapping)]
+        removed = f"; links removed: {', '.join(links)}" if links else ""
+        out.append(
+            f"  persistence: {display_path(str(o.get('description', '?')))}: "
+            f"{'done' if o.get('ok') else 'FAILED'}: {display_path(str(o.get('message', '')))}; "
+            f"backup {backups}{removed}"
+        )
+    return out
 
 
 def append(log_path: Path, text: str) -> None:
