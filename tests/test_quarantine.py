@@ -14,10 +14,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import EICAR, EICAR_RULE
 
-from scanner import inert, quarantine
+from scanner import inert, quarantine, remediate
+from scanner.engine import RuleSource, compile_rules
 from scanner.errors import QuarantineError, UsageError
+from scanner.model import Action, Policy, ScanType, SignatureSetInfo
 from scanner.quarantine import FAULT_STEPS, FileIdentity, ItemKind, QuarantineItem, Vault, identify
+from scanner.scan import ScanRequest, run_scan
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -152,7 +156,10 @@ def test_restore_puts_back_owner_and_recreates_parents_like_the_original(tmp_pat
     vault.restore(item.id)
 
     st = target.stat()
-    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (1234, 5678, 0o4751)
+    # The record keeps the set-uid bit; restore never sets it, and says so.
+    assert item.mode == 0o4751 and item.restore_mode == 0o751
+    assert item.restore_note is not None and "restored as 0751" in item.restore_note
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (1234, 5678, 0o751)
     for made in (folder, folder.parent):
         pst = made.stat()
         assert (pst.st_uid, pst.st_gid, stat.S_IMODE(pst.st_mode)) == (1234, 5678, 0o751)
@@ -361,38 +368,108 @@ def test_parent_folder_swapped_for_an_untrusted_symlink_is_not_followed(tmp_path
     (tmp_path / "dl").symlink_to(tmp_path / "etc")
     os.lchown(tmp_path / "dl", 65534, 65534)
 
-    with pytest.raises(QuarantineError, match="symbolic link owned by uid 65534"):
+    with pytest.raises(QuarantineError, match="folder dl is a symbolic link"):
         vault.quarantine(str(target), ident, "R", "F", "s")
-    with pytest.raises(QuarantineError, match="symbolic link owned by uid 65534"):
+    with pytest.raises(QuarantineError, match="folder dl is a symbolic link"):
         vault.quarantine(str(target), None, "R", "F", "s")
     assert elsewhere.read_bytes() == PAYLOAD
     assert_untouched(vault)
 
 
-def test_parent_folder_swapped_for_a_trusted_symlink_is_caught_by_the_inode(tmp_path: Path) -> None:
+@pytest.mark.parametrize("same_inode", [False, True])
+def test_parent_folder_swapped_for_a_symlink_we_own_is_not_followed(tmp_path: Path, same_inode: bool) -> None:
+    # Owned by root when the tests run as root: no owner is trusted. With same_inode, the name
+    # outside is a hard link to the scanned file, so only the refusal of the link protects it.
     vault = make_vault(tmp_path)
     target = write(tmp_path / "dl" / "payload.bin")
-    elsewhere = write(tmp_path / "etc" / "payload.bin")
     ident = identify(str(target))
+    elsewhere = tmp_path / "etc" / "payload.bin"
+    if same_inode:
+        elsewhere.parent.mkdir()
+        os.link(target, elsewhere)
+    else:
+        write(elsewhere)
     (tmp_path / "dl").rename(tmp_path / "dl.old")
-    (tmp_path / "dl").symlink_to(tmp_path / "etc")  # ours, so it is followed
+    (tmp_path / "dl").symlink_to(tmp_path / "etc")
 
-    with pytest.raises(QuarantineError, match="device/inode changed"):
-        vault.quarantine(str(target), ident, "R", "F", "s")
-    assert elsewhere.read_bytes() == PAYLOAD
+    for expected in (ident, None):
+        with pytest.raises(QuarantineError, match=r"folder dl is a symbolic link .*whoever owns them; nothing was"):
+            vault.quarantine(str(target), expected, "R", "F", "s")
+    assert elsewhere.read_bytes() == PAYLOAD and (tmp_path / "dl.old" / "payload.bin").read_bytes() == PAYLOAD
     assert_untouched(vault)
 
 
-def test_trusted_symlinked_folder_on_the_way_is_followed(tmp_path: Path) -> None:
-    # Like /bin -> usr/bin on merged-/usr systems.
+def test_a_path_through_a_symlinked_folder_is_refused_and_its_real_path_is_not(tmp_path: Path) -> None:
+    # Like /bin -> usr/bin on merged-/usr systems: the scan reports real paths, so the vault never
+    # needs to follow a link; one on the way means the path is not what was scanned.
     vault = make_vault(tmp_path)
     target = write(tmp_path / "usr" / "bin" / "evil")
     (tmp_path / "bin").symlink_to("usr/bin")
     via_link = str(tmp_path / "bin" / "evil")
-    item = vault.quarantine(via_link, identify(via_link), "R", "F", "s")
+    with pytest.raises(QuarantineError, match="folder bin is a symbolic link"):
+        identify(via_link)
+    with pytest.raises(QuarantineError, match="folder bin is a symbolic link"):
+        vault.quarantine(via_link, None, "R", "F", "s")
+    assert target.read_bytes() == PAYLOAD
+    item = vault.quarantine(str(target), identify(str(target)), "R", "F", "s")
     assert not target.exists()
     vault.restore(item.id)
     assert target.read_bytes() == PAYLOAD
+
+
+def test_a_path_with_dot_dot_is_refused(tmp_path: Path) -> None:
+    vault = make_vault(tmp_path)
+    target = write(tmp_path / "a" / "evil")
+    (tmp_path / "b").mkdir()
+    with pytest.raises(QuarantineError, match=r"'\.\.' component"):
+        vault.quarantine(str(tmp_path / "b" / ".." / "a" / "evil"), None, "R", "F", "s")
+    assert target.read_bytes() == PAYLOAD
+    assert_untouched(vault)
+
+
+def test_a_path_outside_the_scanned_root_is_refused(tmp_path: Path) -> None:
+    vault = make_vault(tmp_path)
+    target = write(tmp_path / "other" / "evil")
+    for root in (tmp_path / "root", tmp_path / "oth"):
+        with pytest.raises(QuarantineError, match="is not under the scanned root"):
+            vault.quarantine(str(target), identify(str(target)), "R", "F", "s", within=str(root))
+    assert target.read_bytes() == PAYLOAD
+    assert not vault.root.exists()  # refused before the vault is touched
+    item = vault.quarantine(str(target), identify(str(target)), "R", "F", "s", within=str(tmp_path / "other"))
+    assert item.original_path == str(target) and not target.exists()
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs a symlink owned by root")
+def test_root_owned_symlink_swapped_in_between_scan_and_quarantine_is_refused(tmp_path: Path) -> None:
+    # A real scan, then a folder of the scanned tree is moved out of it and a root-owned symlink
+    # to an outside folder holding a hard link to the detected file takes its place.
+    scanned = tmp_path / "scanned"
+    evil = scanned / "dl" / "eicar.com"
+    write(evil, EICAR, mode=0o644)
+    rules_file = tmp_path / "eicar.yar"
+    rules_file.write_text(EICAR_RULE)
+    rules = compile_rules([RuleSource("r", rules_file)])
+    request = ScanRequest(ScanType.CUSTOM, paths=(os.fspath(scanned),), jobs=1)
+    report = run_scan(request, rules, SignatureSetInfo("test", 1, "custom"), now=lambda: NOW)
+    (detection,) = report.detections
+    assert (detection.path, detection.root) == (str(evil), str(scanned))
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.link(evil, outside / "eicar.com")  # same inode and content: only the link check stands in the way
+    (scanned / "dl").rename(tmp_path / "moved-away")
+    (scanned / "dl").symlink_to(outside)
+    os.lchown(scanned / "dl", 0, 0)
+
+    vault = make_vault(tmp_path)
+    done, (outcome,) = remediate.remediate(
+        report, Policy(Action.QUARANTINE), vault, dry_run=False, families={}, now=lambda: NOW
+    )
+    assert not outcome.ok and done.exit_code == 3
+    assert "folder dl is a symbolic link" in outcome.message and "nothing was changed" in outcome.message
+    assert (outside / "eicar.com").read_bytes() == EICAR  # the name outside the scanned root is untouched
+    assert (tmp_path / "moved-away" / "eicar.com").read_bytes() == EICAR  # the original stays
+    assert not vault.items_dir.exists() or vault.list() == []
 
 
 def test_name_swapped_between_copy_and_unlink_is_left_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
