@@ -687,11 +687,18 @@ class Vault:
         parent, name = _split(target)
         shown = display_path(target)
         try:
+            if not stat.S_ISREG(os.stat(self._content(item_id), follow_symlinks=False).st_mode):
+                raise OSError(errno.EINVAL, "not a regular file")  # never open a device or FIFO put there
             src = os.open(self._content(item_id), _O_READ)
         except FileNotFoundError as exc:
             raise QuarantineError(
                 f"the vault copy of item {item_id} is missing; it cannot be restored; "
                 f"remove its record with 'scanner quarantine delete {item_id}'"
+            ) from exc
+        except OSError as exc:  # a symlink in its place (O_NOFOLLOW), or unreadable
+            raise QuarantineError(
+                f"the vault copy of item {item_id} is damaged ({exc.strerror}); nothing was restored; "
+                "keep the vault for inspection"
             ) from exc
         try:
             st = os.fstat(src)
