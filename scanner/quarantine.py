@@ -730,6 +730,12 @@ class Vault:
                     f"cannot create or open the folder of {shown}: {exc.strerror}; "
                     "the item stays in the vault; restore elsewhere with --to PATH"
                 ) from exc
+            except QuarantineError as exc:
+                self._journal_end(journal)
+                raise QuarantineError(
+                    f"cannot restore {shown}: a folder on the way is a symbolic link, which restore does not "
+                    "follow; the item stays in the vault; restore elsewhere with --to PATH"
+                ) from exc
             except BaseException:
                 self._journal_end(journal)
                 raise

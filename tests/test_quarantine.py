@@ -524,6 +524,20 @@ def test_journal_entry_naming_a_relative_path_is_set_aside(tmp_path: Path) -> No
     assert "not an absolute path" in done and entry.with_suffix(".damaged").exists()
 
 
+def test_restore_does_not_follow_a_folder_that_became_a_symlink(tmp_path: Path) -> None:
+    vault = make_vault(tmp_path)
+    target = write(tmp_path / "dl" / "evil.sh")
+    item = vault.quarantine(str(target), identify(str(target)), "R", "F", "s")
+    (tmp_path / "dl").rmdir()
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "dl").symlink_to(tmp_path / "etc")
+    with pytest.raises(QuarantineError, match=r"a folder on the way is a symbolic link.*restore elsewhere with --to"):
+        vault.restore(item.id)
+    assert list((tmp_path / "etc").iterdir()) == [] and vault.get(item.id) == item
+    assert list(vault.journal_dir.iterdir()) == []
+    assert vault.restore(item.id, to=str(tmp_path / "etc")) == str(tmp_path / "etc" / "evil.sh")
+
+
 def test_restore_to_a_folder_the_user_names_through_a_symlink(tmp_path: Path) -> None:
     # --to is the user's own choice: its folder is resolved once, then reached without links.
     vault = make_vault(tmp_path)
