@@ -514,7 +514,7 @@ class Vault:
         parent, name = _split(path)
         shown = display_path(path)
         if within is not None and not _under(path, within):
-            logger.warning("refused to %s %r: not under the scanned root %r", _VERBS[op], path, within)
+            logger.info("refused to %s %r: not under the scanned root %r", _VERBS[op], path, within)
             raise QuarantineError(
                 f"{shown} is not under the scanned root {display_path(within)}; nothing was changed; scan it again"
             )
@@ -928,7 +928,7 @@ class Vault:
         except OSError as exc:
             raise QuarantineError(f"cannot read quarantine record {path}: {exc.strerror}") from exc
         except ValueError as exc:
-            logger.warning("quarantine record %s refused: %s", path, exc)
+            logger.info("quarantine record %s refused: %s", path, exc)
             raise QuarantineError(
                 f"quarantine record {path} is damaged ({exc}); move it out of the vault and inspect it"
             ) from exc
@@ -940,7 +940,7 @@ class Vault:
             if item.id != path.stem:
                 raise ValueError(f"it names item {item.id!r}")
         except (ValueError, KeyError, TypeError, RecursionError) as exc:
-            logger.warning("quarantine record %s refused: %s", path, exc)
+            logger.info("quarantine record %s refused: %s", path, exc)
             raise QuarantineError(
                 f"quarantine record {path} is damaged ({exc}); move it out of the vault and inspect it"
             ) from exc
@@ -1062,7 +1062,7 @@ def _open_component(fd: int, part: str, path: str, create: tuple[int, int, int] 
             raise
         if not stat.S_ISLNK(os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode):
             raise
-        logger.warning("refused the symbolic link %r on the way to %r", part, path)
+        logger.info("refused the symbolic link %r on the way to %r", part, path)
         raise QuarantineError(
             f"{display_path(path)}: folder {display_path(part)} is a symbolic link (swapped in after the scan?); "
             "links on the way are not followed, whoever owns them; nothing was changed; scan the real location"
@@ -1175,7 +1175,7 @@ def _write_restored(item: QuarantineItem, src: int, pfd: int, tmp_name: str) -> 
         if os.geteuid() == 0:
             os.fchown(fd, item.uid, item.gid)
         if item.restore_mode != item.mode:
-            logger.warning("restoring item %s as mode %04o, not %04o", item.id, item.restore_mode, item.mode)
+            logger.info("restoring item %s as mode %04o, not %04o", item.id, item.restore_mode, item.mode)
         os.fchmod(fd, item.restore_mode)
         os.utime(fd, ns=(item.atime_ns, item.mtime_ns))
         os.fsync(fd)

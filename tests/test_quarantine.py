@@ -513,6 +513,24 @@ def test_cli_restore_of_a_setuid_record_warns_that_the_bits_are_left_out(
     assert stat.S_IMODE(target.stat().st_mode) == 0o755
 
 
+def test_undo_notes_dropped_set_id_bits_and_reports_a_damaged_record_as_a_problem(tmp_path: Path) -> None:
+    vault = make_vault(tmp_path)
+    setuid = write(tmp_path / "a" / "setuid.sh", mode=0o4750)
+    tampered = write(tmp_path / "a" / "other.sh")
+    items = [vault.quarantine(str(p), identify(str(p)), "R", "F", "s") for p in (setuid, tampered)]
+    record = vault.items_dir / f"{items[1].id}.json"
+    record.write_text(record.read_text().replace('"mode": 488', '"mode": 99999'))
+    history = {"outcomes": [{"step": "quarantine", "ok": True, "vault_id": i.id, "target": i.original_path}
+                            for i in items]}  # fmt: skip
+
+    result = remediate.undo(history, vault, Path("/"), "s")
+
+    assert result.restored == (f"restored {setuid}",) and stat.S_IMODE(setuid.stat().st_mode) == 0o750
+    assert any("restore never sets setuid" in n for n in result.notes)
+    (problem,) = result.problems
+    assert "mode is out of range" in problem and not tampered.exists()
+
+
 def test_journal_entry_naming_a_relative_path_is_set_aside(tmp_path: Path) -> None:
     vault = make_vault(tmp_path)
     vault.recover()
