@@ -907,8 +907,11 @@ def quarantine_show(item_id: str, home: Path | None, config_file: Path | None) -
 def quarantine_restore(item_id: str, to: str | None, home: Path | None, config_file: Path | None) -> None:
     """Put an item back (verified by SHA-256; never overwrites an existing file)."""
     vault = open_vault(make_env(home, config_file))
+    note = vault.get(item_id).restore_note
     path = vault.restore(item_id, to=to)
     click.echo(f"restored {display_path(path)}")
+    if note:
+        warn(note)
 
 
 @quarantine_group.command("delete")

@@ -181,6 +181,9 @@ class Detection:
     """Identity of the file as scanned (files, and process images on disk)."""
     offsets: tuple[int, ...] = ()
     """Where the rule's strings matched (byte offsets), to find offending lines in a configuration file."""
+    root: str | None = None
+    """The scanned root the file was found under, resolved when the scan started (files only); an action
+    on the file is refused if its path is no longer under it."""
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import fcntl
 import grp
 import hashlib
 import json
+import logging
 import os
 import pwd
 import re
@@ -35,6 +36,8 @@ from scanner import inert
 from scanner.errors import QuarantineError, UsageError
 from scanner.model import display_path
 from scanner.state import fsync_dir
+
+logger = logging.getLogger(__name__)
 
 FORMAT = 1
 """Version of the record and journal layout; bumped on any incompatible change."""
@@ -82,6 +85,36 @@ _O_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEX
 _O_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _RESTORE_TMP_PREFIX = ".scanner-restore-"
 _CHUNK = 1 << 20
+# What a record may hold: exactly what the tool writes, so a tampered or corrupt record is refused.
+_ITEM_ID_RE = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}\Z")
+_SCAN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}\Z")
+_SHA256_RE = re.compile(r"[0-9a-f]{64}\Z")
+_SPECIAL_BITS = stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX
+"""Never set by restore (see ``QuarantineItem.restore_mode``)."""
+_MAX_RECORD_BYTES = 4 << 20
+_MAX_PATH_BYTES = 1 << 16
+_NAME_MAX = 255
+_MAX_TEXT = 1 << 16
+_MAX_NAME_TEXT = 256
+_MAX_ID = (1 << 32) - 2  # uid/gid; 2**32-1 means "leave unchanged" to chown
+_MAX_U64 = (1 << 64) - 1
+_MIN_I64, _MAX_I64 = -(1 << 63), (1 << 63) - 1
+_BOUNDS = (
+    ("size", 0, _MAX_I64),
+    ("mode", 0, 0o7777),
+    ("uid", 0, _MAX_ID),
+    ("gid", 0, _MAX_ID),
+    ("atime_ns", _MIN_I64, _MAX_I64),
+    ("mtime_ns", _MIN_I64, _MAX_I64),
+    ("ctime_ns", _MIN_I64, _MAX_I64),
+    ("dev", 0, _MAX_U64),
+    ("ino", 0, _MAX_U64),
+    ("links", 0, _MAX_U64),
+    ("parent_mode", 0, 0o7777),
+    ("parent_uid", 0, _MAX_ID),
+    ("parent_gid", 0, _MAX_ID),
+)
+"""The integer fields of a record and the range each must lie in."""
 
 
 def _fault(step: str) -> None:
@@ -179,6 +212,49 @@ class QuarantineItem:
     quarantined_at: datetime
     """When the item was created (UTC)."""
 
+    def __post_init__(self) -> None:
+        """Refuse values the tool never writes (ValueError), so a tampered record cannot be used."""
+        if not _ITEM_ID_RE.match(self.id):
+            raise ValueError(f"id {self.id!r} is not of the form YYYYMMDDTHHMMSSZ-xxxxxxxx")
+        if not isinstance(self.kind, ItemKind):
+            raise ValueError(f"kind {self.kind!r} is not an item kind")
+        _check_path(self.original_path, "original_path")
+        if not _SHA256_RE.match(self.sha256):
+            raise ValueError("sha256 is not 64 lowercase hex digits")
+        for key, low, high in _BOUNDS:
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise ValueError(f"{key} is out of range ({low}..{high})")
+        for key, limit in (("user", _MAX_NAME_TEXT), ("group", _MAX_NAME_TEXT), ("rule", _MAX_TEXT),
+                           ("family", _MAX_TEXT), ("reason", _MAX_TEXT)):  # fmt: skip
+            text = getattr(self, key)
+            if text is not None and (len(text) > limit or "\0" in text):
+                raise ValueError(f"{key} is longer than {limit} characters or holds a NUL")
+        if self.scan_id is not None and not _SCAN_ID_RE.match(self.scan_id):
+            raise ValueError(f"scan_id {self.scan_id!r} is not a scan id")
+        if self.quarantined_at.tzinfo is None:
+            raise ValueError("quarantined_at has no time zone")
+
+    @property
+    def restore_mode(self) -> int:
+        """The mode restore sets: the recorded permission bits without setuid, setgid and sticky.
+
+        A record cannot prove it was not edited, so restore never creates a set-id file; a
+        person who trusts the file sets the bits again with chmod (see ``restore_note``).
+        """
+        return self.mode & ~_SPECIAL_BITS
+
+    @property
+    def restore_note(self) -> str | None:
+        """What restore leaves out of the recorded mode, in words (None when nothing)."""
+        if not self.mode & _SPECIAL_BITS:
+            return None
+        return (
+            f"{self.display_path} was recorded with mode {self.mode:04o}; it is restored as "
+            f"{self.restore_mode:04o} (restore never sets setuid, setgid or sticky bits); "
+            "if you trust the file, set them again with chmod"
+        )
+
     @property
     def restorable(self) -> bool:
         """Whether the vault holds the content (everything except removed files)."""
@@ -223,13 +299,14 @@ class QuarantineItem:
     @classmethod
     def from_json(cls, data: Mapping[str, object]) -> QuarantineItem:
         """The item a record describes; ValueError if the record is not a valid one."""
-        if data.get("format") != FORMAT:
-            raise ValueError(f"unsupported record format {data.get('format')!r}")
-        when = datetime.fromisoformat(_str(data, "quarantined_at"))
+        fmt = data.get("format")
+        if not isinstance(fmt, int) or isinstance(fmt, bool) or fmt != FORMAT:
+            raise ValueError(f"unsupported record format {fmt!r}")
+        when = datetime.fromisoformat(_str(data, "quarantined_at", 64))
         return cls(
             id=_str(data, "id"),
             kind=ItemKind(_str(data, "kind")),
-            original_path=_b64_path(_str(data, "original_path_b64")),
+            original_path=_b64_path(_str(data, "original_path_b64", _MAX_PATH_BYTES * 2)),
             sha256=_str(data, "sha256"),
             size=_int(data, "size"),
             mode=_int(data, "mode"),
@@ -249,7 +326,7 @@ class QuarantineItem:
             rule=_opt_str(data, "rule"),
             family=_opt_str(data, "family"),
             scan_id=_opt_str(data, "scan_id"),
-            reason=_str(data, "reason"),
+            reason=_str(data, "reason", _MAX_TEXT),
             quarantined_at=when if when.tzinfo else when.replace(tzinfo=UTC),
         )
 
@@ -337,20 +414,35 @@ class Vault:
         family: str,
         scan_id: str | None,
         keep: bool = True,
+        within: str | None = None,
     ) -> QuarantineItem:
         """Move the file at ``path`` into the vault (``keep=False``: delete it, keeping only a record).
 
         ``expected`` is the identity captured by the scan; the file acted on must match it
         (device, inode, size, SHA-256) or nothing is changed. Without it, the file found at
-        ``path`` is taken as it is, but a symlink is still never followed.
+        ``path`` is taken as it is. ``path`` is reached from ``/`` without following any symlink
+        (the scan reports real paths), and with ``within`` (the scanned root, resolved when the
+        scan started) it must lie under that root, or nothing is changed.
         """
         op = "quarantine" if keep else "remove"
         reason = f"detected by rule {rule} (family {family})"
-        return self._act(op, path, expected, rule=rule, family=family, scan_id=scan_id, reason=reason)
+        return self._act(op, path, expected, rule=rule, family=family, scan_id=scan_id, reason=reason, within=within)
 
     def backup(self, path: str, scan_id: str | None, reason: str) -> QuarantineItem:
-        """Keep a copy of the configuration file at ``path`` before it is edited; the file stays."""
-        return self._act("backup", path, None, rule=None, family=None, scan_id=scan_id, reason=reason)
+        """Keep a copy of the configuration file at ``path`` before it is edited; the file stays.
+
+        A backup only reads, so the folder of ``path`` is resolved (symlinks followed) first and
+        the item records the real path, which restore then reaches without following links.
+        """
+        parent, name = _split(_absolute(path))
+        real = os.path.join(os.path.realpath(parent), name)
+        if real != _absolute(path):
+            logger.info("backing up %r under its real path %r", path, real)
+        return self._act("backup", real, None, rule=None, family=None, scan_id=scan_id, reason=reason)
+
+    def has(self, item_id: str) -> bool:
+        """Whether the vault holds a record named ``item_id`` (readable or damaged)."""
+        return _ID_RE.match(item_id) is not None and os.path.lexists(self._record(item_id))
 
     def restore(self, item_id: str, to: str | None = None, overwrite: bool = False) -> str:
         """Put an item's content back and take it out of the vault; return the path written.
@@ -415,11 +507,17 @@ class Vault:
         family: str | None,
         scan_id: str | None,
         reason: str,
+        within: str | None = None,
     ) -> QuarantineItem:
         """Open the file at ``path`` safely and hand it to ``_take``."""
         path = _absolute(path)
         parent, name = _split(path)
         shown = display_path(path)
+        if within is not None and not _under(path, within):
+            logger.info("refused to %s %r: not under the scanned root %r", _VERBS[op], path, within)
+            raise QuarantineError(
+                f"{shown} is not under the scanned root {display_path(within)}; nothing was changed; scan it again"
+            )
         with self._locked(f"{_VERBS[op]} {shown}"):
             try:
                 pfd = _open_dir(parent)
@@ -475,7 +573,10 @@ class Vault:
                     f"{shown} no longer has the content that was scanned (sha256 {sha256[:12]}..., "
                     f"scanned {expected.sha256[:12]}...); nothing was changed; scan it again"
                 )
-            item = self._make_item(item_id, op, path, st, os.fstat(pfd), sha256, rule, family, scan_id, reason)
+            try:
+                item = self._make_item(item_id, op, path, st, os.fstat(pfd), sha256, rule, family, scan_id, reason)
+            except ValueError as exc:  # the vault would refuse to read such a record back
+                raise QuarantineError(f"cannot {_VERBS[op]} {shown}: {exc}; nothing was changed") from exc
             self._write_json(self._record(item_id), item.to_json(), fault=f"{op}:record-written")
             _fault(f"{op}:recorded")
             if op != "backup":
@@ -582,18 +683,30 @@ class Vault:
             )
         target = item.original_path
         if to is not None:
-            into = Path(_absolute(to))
-            target = str(into / Path(item.original_path).name if into.is_dir() else into)
+            target = _chosen_target(to, item)
         parent, name = _split(target)
         shown = display_path(target)
         try:
+            if not stat.S_ISREG(os.stat(self._content(item_id), follow_symlinks=False).st_mode):
+                raise OSError(errno.EINVAL, "not a regular file")  # never open a device or FIFO put there
             src = os.open(self._content(item_id), _O_READ)
         except FileNotFoundError as exc:
             raise QuarantineError(
                 f"the vault copy of item {item_id} is missing; it cannot be restored; "
                 f"remove its record with 'scanner quarantine delete {item_id}'"
             ) from exc
+        except OSError as exc:  # a symlink in its place (O_NOFOLLOW), or unreadable
+            raise QuarantineError(
+                f"the vault copy of item {item_id} is damaged ({exc.strerror}); nothing was restored; "
+                "keep the vault for inspection"
+            ) from exc
         try:
+            st = os.fstat(src)
+            if not stat.S_ISREG(st.st_mode) or st.st_size != len(inert.MAGIC) + item.size:
+                raise QuarantineError(
+                    f"the vault copy of item {item_id} is damaged (not a regular file of the recorded size); "
+                    "nothing was restored; keep the vault for inspection"
+                )
             tmp_name = _RESTORE_TMP_PREFIX + secrets.token_hex(8)
             journal = self._journal_begin(
                 {
@@ -607,12 +720,21 @@ class Vault:
             )
             _fault("restore:journaled")
             try:
-                pfd = _open_dir(parent, create=(item.parent_mode, item.parent_uid, item.parent_gid))
+                # Folders restore has to make get no setuid or setgid bit either; a sticky bit stays,
+                # since a world-writable folder is safer with it than without.
+                mode = item.parent_mode & ~(stat.S_ISUID | stat.S_ISGID)
+                pfd = _open_dir(parent, create=(mode, item.parent_uid, item.parent_gid))
             except OSError as exc:
                 self._journal_end(journal)
                 raise QuarantineError(
                     f"cannot create or open the folder of {shown}: {exc.strerror}; "
                     "the item stays in the vault; restore elsewhere with --to PATH"
+                ) from exc
+            except QuarantineError as exc:
+                self._journal_end(journal)
+                raise QuarantineError(
+                    f"cannot restore {shown}: a folder on the way is a symbolic link, which restore does not "
+                    "follow; the item stays in the vault; restore elsewhere with --to PATH"
                 ) from exc
             except BaseException:
                 self._journal_end(journal)
@@ -696,15 +818,15 @@ class Vault:
 
     def _recover_one(self, entry: Path) -> builtins.list[str]:
         try:
-            data = json.loads(entry.read_bytes())
+            data = json.loads(_read_small(entry))
             if not isinstance(data, dict) or data.get("format") != FORMAT:
                 raise ValueError("not a journal entry of this version")
             op = _str(data, "op")
             item_id = _check_id(_str(data, "item"))
             if op in ("quarantine", "remove"):
-                message = self._recover_take(op, item_id, _b64_path(_str(data, "path_b64")))
+                message = self._recover_take(op, item_id, _journal_path(data))
             elif op == "backup":
-                message = self._recover_backup(item_id, _b64_path(_str(data, "path_b64")))
+                message = self._recover_backup(item_id, _journal_path(data))
             elif op == "restore":
                 message = self._recover_restore(data, item_id)
             elif op == "delete":
@@ -712,7 +834,7 @@ class Vault:
                 message = f"finished deleting item {item_id}"
             else:
                 raise ValueError(f"unknown operation {op!r}")
-        except (ValueError, KeyError) as exc:
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
             aside = entry.with_suffix(".damaged")
             with contextlib.suppress(OSError):
                 entry.rename(aside)
@@ -750,8 +872,11 @@ class Vault:
         return f"discarded an incomplete backup of {display_path(path)}; the file itself was not touched"
 
     def _recover_restore(self, data: Mapping[str, object], item_id: str) -> str:
-        parent = _b64_path(_str(data, "parent_b64"))
-        name = _b64_path(_str(data, "name_b64"))
+        parent = _b64_path(_str(data, "parent_b64", _MAX_PATH_BYTES * 2))
+        name = _b64_path(_str(data, "name_b64", _MAX_PATH_BYTES * 2))
+        if "/" in name:
+            raise ValueError(f"bad file name {name!r}")
+        _check_path(os.path.join(parent, name), "path")
         tmp_name = _str(data, "tmp_name")
         if not tmp_name.startswith(_RESTORE_TMP_PREFIX) or "/" in tmp_name:
             raise ValueError(f"bad temporary name {tmp_name!r}")
@@ -788,23 +913,34 @@ class Vault:
             return []
 
     def _load(self, path: Path) -> QuarantineItem:
+        """The item the record at ``path`` describes, checked as strictly as ``QuarantineItem`` is built.
+
+        A record that is not a bounded regular file, not JSON, or holds a value the tool would
+        never write (a relative path, ``..``, a mode beyond the permission bits, an
+        out-of-range number, a wrong type) is damaged: QuarantineError, and ``damaged()`` lists it.
+        """
         try:
-            fd = os.open(path, _O_READ)
+            raw = _read_small(path)
         except FileNotFoundError as exc:
             raise QuarantineError(
                 f"no quarantine item {path.stem!r}; 'scanner quarantine list' shows the items"
             ) from exc
         except OSError as exc:
             raise QuarantineError(f"cannot read quarantine record {path}: {exc.strerror}") from exc
+        except ValueError as exc:
+            logger.info("quarantine record %s refused: %s", path, exc)
+            raise QuarantineError(
+                f"quarantine record {path} is damaged ({exc}); move it out of the vault and inspect it"
+            ) from exc
         try:
-            with open(fd, "rb") as f:
-                data = json.loads(f.read())
+            data = json.loads(raw)
             if not isinstance(data, dict):
                 raise ValueError("not a JSON object")
             item = QuarantineItem.from_json(data)
             if item.id != path.stem:
                 raise ValueError(f"it names item {item.id!r}")
-        except (OSError, ValueError, KeyError) as exc:
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
+            logger.info("quarantine record %s refused: %s", path, exc)
             raise QuarantineError(
                 f"quarantine record {path} is damaged ({exc}); move it out of the vault and inspect it"
             ) from exc
@@ -880,12 +1016,15 @@ class Vault:
 
 
 def _open_dir(path: str, create: tuple[int, int, int] | None = None) -> int:
-    """Open the directory ``path`` one component at a time, without following untrusted symlinks.
+    """Open the directory ``path`` one component at a time from ``/``, following no symlink at all.
 
-    A symlink among the components is followed only when root or we own it (so /bin ->
-    usr/bin works, while a link an attacker swapped in for a folder does not). With
+    Paths acted on are resolved once, when they are scanned (the walk reports real paths), so a
+    symlink among the components now, whoever owns it, was swapped in since: it is refused, as
+    is a ``..`` component, and the folder reached is the one the path names. With
     ``create=(mode, uid, gid)``, missing folders are made with that mode and owner.
     """
+    if ".." in path.split("/"):
+        raise QuarantineError(f"{display_path(path)} has a '..' component; nothing was changed; give a real path")
     fd = os.open("/", _O_DIR)
     try:
         for part in path.split("/"):
@@ -921,22 +1060,13 @@ def _open_component(fd: int, part: str, path: str, create: tuple[int, int, int] 
     except OSError as exc:
         if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
             raise
-        before = os.stat(part, dir_fd=fd, follow_symlinks=False)
-        if not stat.S_ISLNK(before.st_mode):
+        if not stat.S_ISLNK(os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode):
             raise
-        if before.st_uid not in (0, os.geteuid()):
-            raise QuarantineError(
-                f"{display_path(path)}: folder {display_path(part)} is a symbolic link owned by uid "
-                f"{before.st_uid}, which is not followed; nothing was changed; scan the real location"
-            ) from exc
-        target = os.readlink(part, dir_fd=fd)
-        after = os.stat(part, dir_fd=fd, follow_symlinks=False)
-        if (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino):
-            raise QuarantineError(
-                f"{display_path(path)}: folder {display_path(part)} changed while being opened; nothing was changed"
-            ) from exc
-        # A relative target is relative to the link's own folder, which ``fd`` is.
-        return os.open(target, _O_DIR, dir_fd=fd)
+        logger.info("refused the symbolic link %r on the way to %r", part, path)
+        raise QuarantineError(
+            f"{display_path(path)}: folder {display_path(part)} is a symbolic link (swapped in after the scan?); "
+            "links on the way are not followed, whoever owns them; nothing was changed; scan the real location"
+        ) from exc
 
 
 def _open_regular(pfd: int, name: str, shown: str) -> int:
@@ -1044,12 +1174,26 @@ def _write_restored(item: QuarantineItem, src: int, pfd: int, tmp_name: str) -> 
             )
         if os.geteuid() == 0:
             os.fchown(fd, item.uid, item.gid)
-        # After fchown, which clears set-id bits.
-        os.fchmod(fd, item.mode)
+        if item.restore_mode != item.mode:
+            logger.info("restoring item %s as mode %04o, not %04o", item.id, item.restore_mode, item.mode)
+        os.fchmod(fd, item.restore_mode)
         os.utime(fd, ns=(item.atime_ns, item.mtime_ns))
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _chosen_target(to: str, item: QuarantineItem) -> str:
+    """Where ``restore --to`` writes: into ``to`` if it is a folder, else at ``to``.
+
+    The user chose the place, so its folder is resolved (symlinks followed) here, once; the
+    final name itself is never followed (an existing one, even a dangling link, is refused).
+    """
+    dest = _absolute(to)
+    if os.path.isdir(dest):
+        return os.path.join(os.path.realpath(dest), os.path.basename(item.original_path))
+    parent, name = _split(dest)
+    return os.path.join(os.path.realpath(parent), name)
 
 
 def _link_no_replace(pfd: int, tmp_name: str, name: str, shown: str) -> None:
@@ -1109,6 +1253,12 @@ def _absolute(path: str) -> str:
     return str(Path(path).absolute())
 
 
+def _under(path: str, root: str) -> bool:
+    """Whether ``path`` is ``root`` or below it, comparing normalised text (neither is resolved here)."""
+    path, root = os.path.normpath(path), os.path.normpath(root)
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
 def _split(path: str) -> tuple[str, str]:
     parent, name = os.path.split(path)
     if name in ("", ".", ".."):
@@ -1126,22 +1276,66 @@ def _b64(path: str) -> str:
     return base64.b64encode(os.fsencode(path)).decode("ascii")
 
 
+def _journal_path(data: Mapping[str, object]) -> str:
+    """The path a journal entry names, checked like a record's."""
+    return _check_path(_b64_path(_str(data, "path_b64", _MAX_PATH_BYTES * 2)), "path")
+
+
 def _b64_path(text: str) -> str:
     return os.fsdecode(base64.b64decode(text.encode("ascii"), validate=True))
 
 
-def _str(data: Mapping[str, object], key: str) -> str:
+def _str(data: Mapping[str, object], key: str, limit: int = _MAX_TEXT) -> str:
     value = data[key]
     if not isinstance(value, str):
         raise ValueError(f"{key} is not a string")
+    if len(value) > limit:
+        raise ValueError(f"{key} is longer than {limit} characters")
     return value
 
 
-def _opt_str(data: Mapping[str, object], key: str) -> str | None:
-    value = data.get(key)
-    if value is not None and not isinstance(value, str):
-        raise ValueError(f"{key} is not a string")
-    return value
+def _opt_str(data: Mapping[str, object], key: str, limit: int = _MAX_TEXT) -> str | None:
+    if data.get(key) is None:
+        return None
+    return _str(data, key, limit)
+
+
+def _check_path(path: str, what: str) -> str:
+    """``path`` if it is as the tool writes one: absolute, normalised, no NUL, sane lengths; else ValueError."""
+    raw = os.fsencode(path)
+    if not raw.startswith(b"/"):
+        raise ValueError(f"{what} is not an absolute path")
+    if b"\0" in raw:
+        raise ValueError(f"{what} holds a NUL byte")
+    if len(raw) > _MAX_PATH_BYTES:
+        raise ValueError(f"{what} is longer than {_MAX_PATH_BYTES} bytes")
+    parts = raw[1:].split(b"/")
+    if any(part in (b"", b".", b"..") for part in parts):
+        raise ValueError(f"{what} is not a normalised path of a file (an empty, '.' or '..' component)")
+    if any(len(part) > _NAME_MAX for part in parts):
+        raise ValueError(f"{what} has a component longer than {_NAME_MAX} bytes")
+    return path
+
+
+def _read_small(path: Path) -> bytes:
+    """The bytes of the vault file ``path``: a regular file (never a symlink, FIFO or device) of bounded size.
+
+    OSError if it cannot be opened (FileNotFoundError when it is not there); ValueError if it is
+    not a regular file or is too big.
+    """
+    if not stat.S_ISREG(os.stat(path, follow_symlinks=False).st_mode):
+        raise ValueError("not a regular file")  # checked before open: opening a device can have effects
+    fd = os.open(path, _O_READ)
+    with open(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError("not a regular file")
+        if st.st_size > _MAX_RECORD_BYTES:
+            raise ValueError(f"{st.st_size} bytes, more than a record can hold ({_MAX_RECORD_BYTES})")
+        data = f.read(_MAX_RECORD_BYTES + 1)
+    if len(data) > _MAX_RECORD_BYTES:
+        raise ValueError(f"more than {_MAX_RECORD_BYTES} bytes")
+    return data
 
 
 def _int(data: Mapping[str, object], key: str) -> int:

@@ -65,6 +65,8 @@ class PlannedAction:
     """Its content hash as scanned."""
     stamp: FileStamp | None = None
     """Its identity as scanned."""
+    root: str | None = None
+    """The scanned root (a real path) the file must still be under when it is acted on."""
     process: ProcessInfo | None = None
     """The process (KILL)."""
     cleanup: persistence.PersistenceAction | None = field(default=None, compare=False)
@@ -188,7 +190,7 @@ def plan(
             continue
         d = next((x for x in dets if x.stamp is not None), dets[0])
         actions.append(PlannedAction(file_step, path, _fams(dets), _rules(dets), path=path, sha256=d.sha256,
-                                     stamp=d.stamp))
+                                     stamp=d.stamp, root=d.root))
         moved[path] = d.hit.family
 
     notes: list[str] = []
@@ -293,7 +295,8 @@ def _apply_one(
                 expected = FileIdentity(a.stamp.dev, a.stamp.ino, a.stamp.size, a.stamp.mtime_ns, a.sha256)
             keep = a.step is Step.QUARANTINE
             try:
-                item = vault.quarantine(a.path, expected, ",".join(a.rules), ",".join(a.families), scan_id, keep=keep)
+                item = vault.quarantine(a.path, expected, ",".join(a.rules), ",".join(a.families), scan_id, keep=keep,
+                                        within=a.root)
             except QuarantineError as exc:
                 return Outcome(a, False, f"failed: {exc}")
             message = f"quarantined as {item.id}" if keep else "removed"
@@ -395,11 +398,8 @@ class UndoResult:
 
 
 def _in_vault(vault: Vault, item_id: str) -> bool:
-    try:
-        vault.get(item_id)
-    except QuarantineError:
-        return False
-    return True
+    # A damaged record is still in the vault: restoring it fails, and says why, as a problem.
+    return vault.has(item_id)
 
 
 def vault_items_of(vault: Vault, scan_id: str) -> list[QuarantineItem]:
@@ -440,8 +440,11 @@ def undo(record: Mapping[str, Any], vault: Vault, sysroot: Path, scan_id: str) -
                 notes.append(f"{o.get('target')}: no longer in the quarantine (already restored or deleted)")
                 continue
             try:
+                note = vault.get(o["vault_id"]).restore_note
                 path = vault.restore(o["vault_id"])
                 restored.append(f"restored {display_path(path)}")
+                if note:
+                    notes.append(note)
             except QuarantineError as exc:
                 problems.append(f"{o.get('target')}: {exc}")
         elif step == Step.CLEAN.value:

@@ -428,12 +428,14 @@ def from_found_blob(entry: FileEntry, found: bytes | None) -> FileResult | None:
     return FileResult(entry.path, matches, digest, entry.size, stamp=stamp)
 
 
-def detections_from(results: Sequence[FileResult]) -> list[Detection]:
-    """One detection per (file, rule)."""
+def detections_from(results: Sequence[FileResult], roots: Sequence[str] = ()) -> list[Detection]:
+    """One detection per (file, rule); each carries the deepest of ``roots`` (real paths) it lies under."""
     out: list[Detection] = []
     for r in sorted(results, key=lambda r: r.path):
+        root = max((x for x in roots if r.path == x or r.path.startswith(x.rstrip("/") + "/")), key=len, default=None)
         out.extend(
-            Detection(TargetKind.FILE, r.path, m.hit, sha256=r.sha256, size=r.size, stamp=r.stamp, offsets=m.offsets)
+            Detection(TargetKind.FILE, r.path, m.hit, sha256=r.sha256, size=r.size, stamp=r.stamp, offsets=m.offsets,
+                      root=root)
             for m in r.matches
         )
     return out
@@ -519,6 +521,7 @@ def run_scan(
     opts = replace(opts, stat_files=cache is not None and request.cache is CacheMode.USE)
     extra = dict(extra or {})
     links = HardLinks()
+    real_roots = [os.path.realpath(r) for r in roots]  # as the walk resolves them; actions stay under them
     try:
         results, skipped, files, nbytes = scan_files(
             walk(roots, opts), rules, jobs=request.jobs, timeout=request.timeout,
@@ -533,7 +536,7 @@ def run_scan(
                 warnings = (*warnings, stats.problem)
     if links.names:
         extra["hard_links"] = {"names": links.names, "bytes": links.bytes}
-    detections = detections_from(results)
+    detections = detections_from(results, real_roots)
     nprocs = 0
     if request.processes:
         proc_detections, proc_skipped, nprocs = scan_processes(request, rules, request.jobs)

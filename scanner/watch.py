@@ -1022,7 +1022,7 @@ class _Watcher:
         if not results:
             return
         started = self._now()
-        detections = detections_from(results)
+        detections = detections_from(results, [r.path for r in self.roots])
         report = ScanReport(
             scan_id=new_scan_id(started), scan_type=ScanType.CUSTOM, roots=tuple(r.path for r in self.roots),
             started_at=started.isoformat(timespec="seconds"), finished_at=started.isoformat(timespec="seconds"),

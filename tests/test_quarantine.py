@@ -14,10 +14,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import EICAR, EICAR_RULE
 
-from scanner import inert, quarantine
+from scanner import inert, quarantine, remediate
+from scanner.engine import RuleSource, compile_rules
 from scanner.errors import QuarantineError, UsageError
+from scanner.model import Action, Policy, ScanType, SignatureSetInfo
 from scanner.quarantine import FAULT_STEPS, FileIdentity, ItemKind, QuarantineItem, Vault, identify
+from scanner.scan import ScanRequest, run_scan
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -152,7 +156,10 @@ def test_restore_puts_back_owner_and_recreates_parents_like_the_original(tmp_pat
     vault.restore(item.id)
 
     st = target.stat()
-    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (1234, 5678, 0o4751)
+    # The record keeps the set-uid bit; restore never sets it, and says so.
+    assert item.mode == 0o4751 and item.restore_mode == 0o751
+    assert item.restore_note is not None and "restored as 0751" in item.restore_note
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (1234, 5678, 0o751)
     for made in (folder, folder.parent):
         pst = made.stat()
         assert (pst.st_uid, pst.st_gid, stat.S_IMODE(pst.st_mode)) == (1234, 5678, 0o751)
@@ -291,6 +298,275 @@ def test_damaged_record_is_reported_not_listed(tmp_path: Path) -> None:
         vault.get(item.id)
 
 
+# -- tampered records ----------------------------------------------------------------------
+
+
+def tampered_item(tmp_path: Path, change: dict[str, object]) -> tuple[Vault, QuarantineItem, Path]:
+    """A real item whose record on disk then has ``change`` applied (a value of None deletes the key)."""
+    vault = make_vault(tmp_path)
+    target = write(tmp_path / "home" / "evil.sh")
+    item = vault.quarantine(str(target), identify(str(target)), "R", "F", "scan-1")
+    record = vault.items_dir / f"{item.id}.json"
+    data = json.loads(record.read_text())
+    for key, value in change.items():
+        if value is None:
+            del data[key]
+        else:
+            data[key] = value
+    record.write_text(json.dumps(data))
+    return vault, item, target
+
+
+def b64(path: str) -> str:
+    return base64.b64encode(os.fsencode(path)).decode()
+
+
+def assert_refused_as_damaged(vault: Vault, item: QuarantineItem, reason: str) -> None:
+    record = vault.items_dir / f"{item.id}.json"
+    assert vault.list() == [] and vault.damaged() == [record]
+    for call in (vault.get, vault.restore):
+        with pytest.raises(QuarantineError, match=f"is damaged \\(.*{reason}") as caught:
+            call(item.id)
+        assert "\n" not in str(caught.value)
+    assert record.exists() and (vault.items_dir / f"{item.id}.inert").exists()  # left for a person
+    assert list(vault.journal_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"original_path_b64": b64("scanner-test-relative/evil.sh")}, "not an absolute path"),
+        ({"original_path_b64": b64("/tmp/../scanner-test-dotdot/evil.sh")}, "not a normalised path"),
+        ({"original_path_b64": b64("/tmp/./scanner-test-dot/evil.sh")}, "not a normalised path"),
+        ({"original_path_b64": b64("//tmp/scanner-test-slash")}, "not a normalised path"),
+        ({"original_path_b64": b64("/tmp/scanner-test-dir/")}, "not a normalised path"),
+        ({"original_path_b64": b64("/")}, "not a normalised path"),
+        ({"original_path_b64": b64("/tmp/scanner-test\0nul")}, "NUL"),
+        ({"original_path_b64": b64("/tmp/" + "x" * 256)}, "longer than 255 bytes"),
+        ({"original_path_b64": b64("/x" * 40000)}, "longer than 65536 bytes"),
+        ({"original_path_b64": "not base64!"}, "base64"),
+        ({"mode": 0o100755}, "mode is out of range"),
+        ({"mode": -1}, "mode is out of range"),
+        ({"parent_mode": 0o40755}, "parent_mode is out of range"),
+        ({"size": 10**30}, "size is out of range"),
+        ({"uid": 2**32 - 1}, "uid is out of range"),
+        ({"gid": -5}, "gid is out of range"),
+        ({"mtime_ns": 10**30}, "mtime_ns is out of range"),
+        ({"atime_ns": -(10**30)}, "atime_ns is out of range"),
+        ({"dev": 2**64}, "dev is out of range"),
+        ({"uid": "0"}, "uid is not an integer"),
+        ({"size": 1.5}, "size is not an integer"),
+        ({"mode": True}, "mode is not an integer"),
+        ({"original_path_b64": 123}, "original_path_b64 is not a string"),
+        ({"kind": "bogus"}, "bogus"),
+        ({"sha256": "XYZ"}, "sha256 is not 64"),
+        ({"scan_id": "../../x"}, "scan_id"),
+        ({"reason": "r" * 70000}, "reason is longer"),
+        ({"user": "u" * 300}, "user is longer"),
+        ({"quarantined_at": "yesterday"}, "isoformat"),
+        ({"format": True}, "unsupported record format"),
+        ({"uid": None}, "uid"),
+    ],
+)
+def test_tampered_record_is_damaged_and_restore_refuses_it(
+    tmp_path: Path, change: dict[str, object], reason: str
+) -> None:
+    vault, item, target = tampered_item(tmp_path, change)
+    assert_refused_as_damaged(vault, item, reason)
+    assert not target.exists()
+    for where in ("scanner-test-relative", "scanner-test-dotdot", "scanner-test-dot", "scanner-test-slash"):
+        assert not Path("/tmp", where).exists() and not Path(where).exists() and not Path("/", where).exists()
+
+
+def test_record_id_must_be_of_the_form_the_vault_writes(tmp_path: Path) -> None:
+    vault, item, _ = tampered_item(tmp_path, {})
+    record = vault.items_dir / f"{item.id}.json"
+    odd = vault.items_dir / "my-item.json"
+    data = json.loads(record.read_text())
+    data["id"] = "my-item"
+    odd.write_text(json.dumps(data))
+    assert vault.list() == [item] and vault.damaged() == [odd]
+    with pytest.raises(QuarantineError, match="is not of the form"):
+        vault.get("my-item")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"[1, 2]", b'"a string"', b"null", b"{not json", b"\xff\xfe garbage", b"[" * 100_000, b""],
+    ids=["list", "string", "null", "invalid", "binary", "deep", "empty"],
+)
+def test_record_that_is_not_a_json_object_is_damaged(tmp_path: Path, content: bytes) -> None:
+    vault, item, _ = tampered_item(tmp_path, {})
+    (vault.items_dir / f"{item.id}.json").write_bytes(content)
+    assert_refused_as_damaged(vault, item, "")
+
+
+def test_truncated_record_is_damaged(tmp_path: Path) -> None:
+    vault, item, _ = tampered_item(tmp_path, {})
+    record = vault.items_dir / f"{item.id}.json"
+    record.write_bytes(record.read_bytes()[: record.stat().st_size // 2])
+    assert_refused_as_damaged(vault, item, "")
+
+
+def test_oversized_record_is_damaged_without_reading_it_all(tmp_path: Path) -> None:
+    vault, item, _ = tampered_item(tmp_path, {})
+    record = vault.items_dir / f"{item.id}.json"
+    with open(record, "r+b") as f:
+        f.truncate(1 << 30)  # sparse: no disk used
+    assert_refused_as_damaged(vault, item, "more than a record can hold")
+
+
+def test_setuid_mode_in_a_record_is_restored_without_the_special_bits(tmp_path: Path) -> None:
+    vault, item, target = tampered_item(tmp_path, {"mode": 0o6777})
+    tampered = vault.get(item.id)
+    assert tampered.mode == 0o6777 and tampered.restore_mode == 0o777
+    assert tampered.restore_note is not None and "recorded with mode 6777" in tampered.restore_note
+    assert vault.restore(item.id) == str(target)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o777  # no setuid, setgid or sticky bit
+    assert target.read_bytes() == PAYLOAD
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="making device nodes needs root")
+@pytest.mark.parametrize("kind", ["fifo", "zero-device", "directory", "symlink"])
+@pytest.mark.parametrize("which", ["record", "content", "journal"])
+def test_special_file_in_the_vault_neither_hangs_nor_exhausts_memory(tmp_path: Path, kind: str, which: str) -> None:
+    vault, item, target = tampered_item(tmp_path, {})
+    if which == "journal":
+        place = vault.journal_dir / "0123456789abcdef.json"
+    else:
+        place = vault.items_dir / (f"{item.id}.json" if which == "record" else f"{item.id}.inert")
+        place.unlink()
+    if kind == "fifo":
+        os.mkfifo(place)
+    elif kind == "zero-device":
+        os.mknod(place, stat.S_IFCHR | 0o600, os.makedev(1, 5))  # what /dev/zero is
+    elif kind == "directory":
+        place.mkdir()
+    else:
+        place.symlink_to("/dev/zero")
+    # In a child with a memory and file-size limit and a timeout: reading a record without a
+    # bound would hang on the FIFO or fill memory (and decoding the content, the disk) from the device.
+    code = f"""
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 20, 64 << 20))
+from pathlib import Path
+from scanner.errors import QuarantineError
+from scanner.quarantine import Vault
+vault = Vault(Path({str(vault.root)!r}))
+print("recover:", vault.recover())
+print("damaged:", [p.name for p in vault.damaged()])
+try:
+    vault.restore({item.id!r})
+    print("restored")
+except QuarantineError as exc:
+    print("refused:", exc)
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    if which == "journal":
+        assert "unusable" in lines[0] and (vault.journal_dir / "0123456789abcdef.damaged").exists()
+        assert lines[2] == "restored" and target.read_bytes() == PAYLOAD
+        return
+    assert lines[0] == "recover: []"
+    assert lines[1] == ("damaged: []" if which == "content" else f"damaged: ['{item.id}.json']")
+    assert lines[2].startswith("refused:") and "damaged" in lines[2]
+    assert not target.exists()
+    assert_no_restore_temps(target.parent)
+
+
+def test_cli_restore_of_a_tampered_record_is_a_one_line_error(tmp_path: Path, scanner_home: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    vault = Vault(scanner_home / "quarantine")
+    target = write(tmp_path / "home" / "evil.sh")
+    item = vault.quarantine(str(target), identify(str(target)), "R", "F", "scan-1")
+    record = vault.items_dir / f"{item.id}.json"
+    data = json.loads(record.read_text())
+    data["original_path_b64"] = b64("scanner-test-relative/evil.sh")
+    record.write_text(json.dumps(data))
+
+    res = cli("quarantine", "restore", item.id)
+    assert res.exit_code == 2 and "Traceback" not in res.stderr
+    error = [line for line in res.stderr.splitlines() if "error" in line]
+    assert len(error) == 1 and "is damaged (original_path is not an absolute path)" in error[0]
+    assert "damaged record" in res.stderr  # the vault's listing of damaged records says it too
+    assert not Path("scanner-test-relative").exists() and not Path("/scanner-test-relative").exists()
+    assert cli("quarantine", "list").stdout.strip() == "The quarantine is empty."
+
+
+def test_cli_restore_of_a_setuid_record_warns_that_the_bits_are_left_out(
+    tmp_path: Path,
+    scanner_home: Path,
+    cli,  # type: ignore[no-untyped-def]
+) -> None:
+    vault = Vault(scanner_home / "quarantine")
+    target = write(tmp_path / "home" / "evil.sh", mode=0o4755)
+    item = vault.quarantine(str(target), identify(str(target)), "R", "F", "scan-1")
+    assert item.mode == 0o4755
+
+    res = cli("quarantine", "restore", item.id)
+    assert res.exit_code == 0, res.stderr
+    assert "restore never sets setuid, setgid or sticky bits" in res.stderr
+    assert stat.S_IMODE(target.stat().st_mode) == 0o755
+
+
+def test_undo_notes_dropped_set_id_bits_and_reports_a_damaged_record_as_a_problem(tmp_path: Path) -> None:
+    vault = make_vault(tmp_path)
+    setuid = write(tmp_path / "a" / "setuid.sh", mode=0o4750)
+    tampered = write(tmp_path / "a" / "other.sh")
+    items = [vault.quarantine(str(p), identify(str(p)), "R", "F", "s") for p in (setuid, tampered)]
+    record = vault.items_dir / f"{items[1].id}.json"
+    record.write_text(record.read_text().replace('"mode": 488', '"mode": 99999'))
+    history = {"outcomes": [{"step": "quarantine", "ok": True, "vault_id": i.id, "target": i.original_path}
+                            for i in items]}  # fmt: skip
+
+    result = remediate.undo(history, vault, Path("/"), "s")
+
+    assert result.restored == (f"restored {setuid}",) and stat.S_IMODE(setuid.stat().st_mode) == 0o750
+    assert any("restore never sets setuid" in n for n in result.notes)
+    (problem,) = result.problems
+    assert "mode is out of range" in problem and not tampered.exists()
+
+
+def test_journal_entry_naming_a_relative_path_is_set_aside(tmp_path: Path) -> None:
+    vault = make_vault(tmp_path)
+    vault.recover()
+    vault.journal_dir.mkdir(parents=True)
+    entry = vault.journal_dir / "00112233445566aa.json"
+    entry.write_text(json.dumps({"format": 1, "op": "quarantine", "item": "20250304T050607Z-0011aabb",
+                                 "path_b64": b64("etc/passwd")}))  # fmt: skip
+    (done,) = vault.recover()
+    assert "not an absolute path" in done and entry.with_suffix(".damaged").exists()
+
+
+def test_restore_does_not_follow_a_folder_that_became_a_symlink(tmp_path: Path) -> None:
+    vault = make_vault(tmp_path)
+    target = write(tmp_path / "dl" / "evil.sh")
+    item = vault.quarantine(str(target), identify(str(target)), "R", "F", "s")
+    (tmp_path / "dl").rmdir()
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "dl").symlink_to(tmp_path / "etc")
+    with pytest.raises(QuarantineError, match=r"a folder on the way is a symbolic link.*restore elsewhere with --to"):
+        vault.restore(item.id)
+    assert list((tmp_path / "etc").iterdir()) == [] and vault.get(item.id) == item
+    assert list(vault.journal_dir.iterdir()) == []
+    assert vault.restore(item.id, to=str(tmp_path / "etc")) == str(tmp_path / "etc" / "evil.sh")
+
+
+def test_restore_to_a_folder_the_user_names_through_a_symlink(tmp_path: Path) -> None:
+    # --to is the user's own choice: its folder is resolved once, then reached without links.
+    vault = make_vault(tmp_path)
+    target = write(tmp_path / "evil.sh")
+    item = vault.quarantine(str(target), identify(str(target)), "R", "F", "s")
+    (tmp_path / "real").mkdir()
+    (tmp_path / "via").symlink_to("real")
+    assert vault.restore(item.id, to=str(tmp_path / "via")) == str(tmp_path / "real" / "evil.sh")
+    assert (tmp_path / "real" / "evil.sh").read_bytes() == PAYLOAD
+
+
 # -- the file acted on is the file scanned -------------------------------------------------
 
 
@@ -361,38 +637,108 @@ def test_parent_folder_swapped_for_an_untrusted_symlink_is_not_followed(tmp_path
     (tmp_path / "dl").symlink_to(tmp_path / "etc")
     os.lchown(tmp_path / "dl", 65534, 65534)
 
-    with pytest.raises(QuarantineError, match="symbolic link owned by uid 65534"):
+    with pytest.raises(QuarantineError, match="folder dl is a symbolic link"):
         vault.quarantine(str(target), ident, "R", "F", "s")
-    with pytest.raises(QuarantineError, match="symbolic link owned by uid 65534"):
+    with pytest.raises(QuarantineError, match="folder dl is a symbolic link"):
         vault.quarantine(str(target), None, "R", "F", "s")
     assert elsewhere.read_bytes() == PAYLOAD
     assert_untouched(vault)
 
 
-def test_parent_folder_swapped_for_a_trusted_symlink_is_caught_by_the_inode(tmp_path: Path) -> None:
+@pytest.mark.parametrize("same_inode", [False, True])
+def test_parent_folder_swapped_for_a_symlink_we_own_is_not_followed(tmp_path: Path, same_inode: bool) -> None:
+    # Owned by root when the tests run as root: no owner is trusted. With same_inode, the name
+    # outside is a hard link to the scanned file, so only the refusal of the link protects it.
     vault = make_vault(tmp_path)
     target = write(tmp_path / "dl" / "payload.bin")
-    elsewhere = write(tmp_path / "etc" / "payload.bin")
     ident = identify(str(target))
+    elsewhere = tmp_path / "etc" / "payload.bin"
+    if same_inode:
+        elsewhere.parent.mkdir()
+        os.link(target, elsewhere)
+    else:
+        write(elsewhere)
     (tmp_path / "dl").rename(tmp_path / "dl.old")
-    (tmp_path / "dl").symlink_to(tmp_path / "etc")  # ours, so it is followed
+    (tmp_path / "dl").symlink_to(tmp_path / "etc")
 
-    with pytest.raises(QuarantineError, match="device/inode changed"):
-        vault.quarantine(str(target), ident, "R", "F", "s")
-    assert elsewhere.read_bytes() == PAYLOAD
+    for expected in (ident, None):
+        with pytest.raises(QuarantineError, match=r"folder dl is a symbolic link .*whoever owns them; nothing was"):
+            vault.quarantine(str(target), expected, "R", "F", "s")
+    assert elsewhere.read_bytes() == PAYLOAD and (tmp_path / "dl.old" / "payload.bin").read_bytes() == PAYLOAD
     assert_untouched(vault)
 
 
-def test_trusted_symlinked_folder_on_the_way_is_followed(tmp_path: Path) -> None:
-    # Like /bin -> usr/bin on merged-/usr systems.
+def test_a_path_through_a_symlinked_folder_is_refused_and_its_real_path_is_not(tmp_path: Path) -> None:
+    # Like /bin -> usr/bin on merged-/usr systems: the scan reports real paths, so the vault never
+    # needs to follow a link; one on the way means the path is not what was scanned.
     vault = make_vault(tmp_path)
     target = write(tmp_path / "usr" / "bin" / "evil")
     (tmp_path / "bin").symlink_to("usr/bin")
     via_link = str(tmp_path / "bin" / "evil")
-    item = vault.quarantine(via_link, identify(via_link), "R", "F", "s")
+    with pytest.raises(QuarantineError, match="folder bin is a symbolic link"):
+        identify(via_link)
+    with pytest.raises(QuarantineError, match="folder bin is a symbolic link"):
+        vault.quarantine(via_link, None, "R", "F", "s")
+    assert target.read_bytes() == PAYLOAD
+    item = vault.quarantine(str(target), identify(str(target)), "R", "F", "s")
     assert not target.exists()
     vault.restore(item.id)
     assert target.read_bytes() == PAYLOAD
+
+
+def test_a_path_with_dot_dot_is_refused(tmp_path: Path) -> None:
+    vault = make_vault(tmp_path)
+    target = write(tmp_path / "a" / "evil")
+    (tmp_path / "b").mkdir()
+    with pytest.raises(QuarantineError, match=r"'\.\.' component"):
+        vault.quarantine(str(tmp_path / "b" / ".." / "a" / "evil"), None, "R", "F", "s")
+    assert target.read_bytes() == PAYLOAD
+    assert_untouched(vault)
+
+
+def test_a_path_outside_the_scanned_root_is_refused(tmp_path: Path) -> None:
+    vault = make_vault(tmp_path)
+    target = write(tmp_path / "other" / "evil")
+    for root in (tmp_path / "root", tmp_path / "oth"):
+        with pytest.raises(QuarantineError, match="is not under the scanned root"):
+            vault.quarantine(str(target), identify(str(target)), "R", "F", "s", within=str(root))
+    assert target.read_bytes() == PAYLOAD
+    assert not vault.root.exists()  # refused before the vault is touched
+    item = vault.quarantine(str(target), identify(str(target)), "R", "F", "s", within=str(tmp_path / "other"))
+    assert item.original_path == str(target) and not target.exists()
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs a symlink owned by root")
+def test_root_owned_symlink_swapped_in_between_scan_and_quarantine_is_refused(tmp_path: Path) -> None:
+    # A real scan, then a folder of the scanned tree is moved out of it and a root-owned symlink
+    # to an outside folder holding a hard link to the detected file takes its place.
+    scanned = tmp_path / "scanned"
+    evil = scanned / "dl" / "eicar.com"
+    write(evil, EICAR, mode=0o644)
+    rules_file = tmp_path / "eicar.yar"
+    rules_file.write_text(EICAR_RULE)
+    rules = compile_rules([RuleSource("r", rules_file)])
+    request = ScanRequest(ScanType.CUSTOM, paths=(os.fspath(scanned),), jobs=1)
+    report = run_scan(request, rules, SignatureSetInfo("test", 1, "custom"), now=lambda: NOW)
+    (detection,) = report.detections
+    assert (detection.path, detection.root) == (str(evil), str(scanned))
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.link(evil, outside / "eicar.com")  # same inode and content: only the link check stands in the way
+    (scanned / "dl").rename(tmp_path / "moved-away")
+    (scanned / "dl").symlink_to(outside)
+    os.lchown(scanned / "dl", 0, 0)
+
+    vault = make_vault(tmp_path)
+    done, (outcome,) = remediate.remediate(
+        report, Policy(Action.QUARANTINE), vault, dry_run=False, families={}, now=lambda: NOW
+    )
+    assert not outcome.ok and done.exit_code == 3
+    assert "folder dl is a symbolic link" in outcome.message and "nothing was changed" in outcome.message
+    assert (outside / "eicar.com").read_bytes() == EICAR  # the name outside the scanned root is untouched
+    assert (tmp_path / "moved-away" / "eicar.com").read_bytes() == EICAR  # the original stays
+    assert not vault.items_dir.exists() or vault.list() == []
 
 
 def test_name_swapped_between_copy_and_unlink_is_left_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
