@@ -141,7 +141,8 @@ def test_remediation_keeps_mentions_reports_them_and_logs_every_edit(cli, tmp_pa
     assert crontab.read_text() == (
         '0 1 * * * /usr/bin/backup --exclude /tmp/kworkerd /home\n 0 2 * * * echo "/tmp/kworkerd is gone"\n'
     )
-    rec = json.loads(cli("history", "--format", "json").stdout)[-1]
+    # scan ids order by the second only: pick the real run, not the dry run of the same second
+    (rec,) = [r for r in json.loads(cli("history", "--format", "json").stdout) if not r["dry_run"]]
     cleaned = [o for o in rec["outcomes"] if o["step"] == "clean persistence"]
     assert cleaned and all(o["ok"] for o in cleaned)
 
