@@ -23,7 +23,7 @@ from scanner.config import Config, load_config, parse_size
 from scanner.errors import ScannerError, UsageError
 from scanner.filecache import CacheMode
 from scanner.history import History, history_record
-from scanner.model import Action, OutputFormat, Policy, ScanReport, ScanType, display_path
+from scanner.model import Action, OutputFormat, Policy, ScanReport, ScanType, display_path, printable
 from scanner.scan import Progress, ScanRequest, run_scan
 from scanner.state import ENV_HOME, StateDir, default_home, write_atomic
 from scanner.walk import WalkOptions
@@ -44,15 +44,24 @@ Exit codes:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def say(text: str, err: bool = False) -> None:
+    """Print one line of human-readable text with every control character escaped (``model.printable``).
+
+    Every line that can carry outside text (file names, rule meta, server or OS messages) is printed
+    through here, ``fail`` or ``warn``; escaping is idempotent, so text escaped before is unchanged.
+    """
+    click.echo(printable(text), err=err)
+
+
 def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
-    """Print a one-line error and exit."""
-    click.echo(f"scanner: error: {message}", err=True)
+    """Print a one-line error (control characters escaped) and exit."""
+    say(f"scanner: error: {message}", err=True)
     sys.exit(code)
 
 
 def warn(message: str) -> None:
-    """Print a one-line warning to stderr."""
-    click.echo(f"scanner: warning: {message}", err=True)
+    """Print a one-line warning (control characters escaped) to stderr."""
+    say(f"scanner: warning: {message}", err=True)
 
 
 def handle_errors(func: F) -> F:
@@ -250,7 +259,7 @@ def scan(
     result = scan_and_remediate(env, request, loaded, policy, dry_run=dry_run, progress=show, command="scan")
     emit(render(result, OutputFormat(fmt)), output)
     if output is not None:
-        click.echo(f"report written to {output}", err=True)
+        say(f"report written to {output}", err=True)
     sys.exit(result.exit_code)
 
 
@@ -355,18 +364,18 @@ def signatures_info(fmt: str, home: Path | None, config_file: Path | None) -> No
         click.echo(report.dumps(info), nl=False)
         return
     age = f" ({info['age_days']} days old)" if info["age_days"] is not None else ""
-    click.echo(f"Version:        {info['version']}{age}")
-    click.echo(f"Released:       {info['released'] or 'unknown'}")
-    click.echo(f"Source:         {info['source']} ({info['path']})")
-    click.echo(f"Rules:          {info['rule_count']} in {info['rule_files']} files")
-    click.echo(f"Compiled cache: {info['compiled_cache']}")
-    click.echo(f"Families ({len(info['families'])}): {', '.join(info['families'])}")
-    click.echo(f"Previous set:   {info['previous_version'] or 'none'} (scanner signatures rollback)")
+    say(f"Version:        {info['version']}{age}")
+    say(f"Released:       {info['released'] or 'unknown'}")
+    say(f"Source:         {info['source']} ({info['path']})")
+    say(f"Rules:          {info['rule_count']} in {info['rule_files']} files")
+    say(f"Compiled cache: {info['compiled_cache']}")
+    say(f"Families ({len(info['families'])}): {', '.join(info['families'])}")
+    say(f"Previous set:   {info['previous_version'] or 'none'} (scanner signatures rollback)")
     if info["held_version"]:
-        click.echo(f"Held back:      {info['held_version']} (rolled back from; 'scanner update --force' reinstalls)")
+        say(f"Held back:      {info['held_version']} (rolled back from; 'scanner update --force' reinstalls)")
     anchor_text = (f"root v{anchor.version}, sha256 {anchor.sha256[:16]}..., {anchor.path}" if anchor
                    else "none (give the feed's root.json once with 'scanner update --trusted-root')")
-    click.echo(f"Trust anchor:   {anchor_text}")
+    say(f"Trust anchor:   {anchor_text}")
 
 
 @signatures_group.command("test")
@@ -407,7 +416,7 @@ def signatures_rollback(home: Path | None, config_file: Path | None) -> None:
     out = update.rollback(env.state)
     to = f"{out.to_version} (bundled)" if out.to_bundled else out.to_version
     held = signatures.version_key(out.from_version) > signatures.version_key(out.to_version)
-    click.echo(f"rolled back from {out.from_version} to {to}"
+    say(f"rolled back from {out.from_version} to {to}"
                + (f"; {out.from_version} will not be reinstalled automatically (use 'scanner update --force')"
                   if held else ""))
 
@@ -466,7 +475,7 @@ def update_cmd(feeds: tuple[str, ...], trusted_root: Path | None, check: bool, f
         warn(w)
     match out.status:
         case update.UpdateStatus.UPDATED:
-            click.echo(f"updated signatures {out.previous_version} -> {out.active_version} (from {out.mirror})")
+            say(f"updated signatures {out.previous_version} -> {out.active_version} (from {out.mirror})")
         case update.UpdateStatus.AVAILABLE:
             click.echo(f"a newer signature set is available: {out.feed_version} (active: {out.active_version})")
         case update.UpdateStatus.HELD:
@@ -500,7 +509,6 @@ def watch_cmd(paths: tuple[str, ...], action: str, fmt: str, rules: tuple[Path, 
 
     Runs until SIGTERM or Ctrl-C, then stops cleanly and exits 0.
     """
-    import json
     import signal
     import threading
 
@@ -519,7 +527,7 @@ def watch_cmd(paths: tuple[str, ...], action: str, fmt: str, rules: tuple[Path, 
 
     def line(ev: watching.WatchEvent) -> str:
         if fmt == "jsonl":
-            return json.dumps(watching.event_json(ev), ensure_ascii=False)
+            return report.json_text(watching.event_json(ev))
         return watching.event_text(ev)
 
     try:
@@ -844,7 +852,7 @@ def quarantine_list(fmt: str, home: Path | None, config_file: Path | None) -> No
     for i in items:
         when = i.quarantined_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M")
         what = i.family or i.reason or ""
-        click.echo(f"{i.id}  {when}  {i.kind.value:<10}  {what:<18}  {i.display_path}")
+        say(f"{i.id}  {when}  {i.kind.value:<10}  {what:<18}  {i.display_path}")
 
 
 @quarantine_group.command("show")
@@ -855,7 +863,7 @@ def quarantine_show(item_id: str, home: Path | None, config_file: Path | None) -
     """Everything recorded about one item."""
     vault = open_vault(make_env(home, config_file))
     for line in _item_lines(vault.get(item_id)):
-        click.echo(line)
+        say(line)
 
 
 @quarantine_group.command("restore")
@@ -867,7 +875,7 @@ def quarantine_restore(item_id: str, to: str | None, home: Path | None, config_f
     """Put an item back (verified by SHA-256; never overwrites an existing file)."""
     vault = open_vault(make_env(home, config_file))
     path = vault.restore(item_id, to=to)
-    click.echo(f"restored {display_path(path)}")
+    say(f"restored {display_path(path)}")
 
 
 @quarantine_group.command("delete")
@@ -942,11 +950,11 @@ def undo_cmd(scan_id: str, home: Path | None, config_file: Path | None) -> None:
     vault = open_vault(env)
     result = undo_scan(record, vault, Path(record.get("sysroot") or "/"), scan_id)
     for line in result.restored:
-        click.echo(line)
+        say(line)
     for line in result.notes:
-        click.echo(f"note: {line}")
+        say(f"note: {line}")
     for line in result.problems:
-        click.echo(f"problem: {line}", err=True)
+        say(f"problem: {line}", err=True)
     hist.save({**record, "undone_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                "undo": {"restored": list(result.restored), "problems": list(result.problems)}})
     if result.problems:

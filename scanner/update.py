@@ -23,6 +23,7 @@ from pathlib import Path
 from scanner import bundle, feed, signatures, store
 from scanner.errors import FeedError, RuleError, ScannerError, StateError
 from scanner.http import Downloader
+from scanner.model import printable
 from scanner.state import LockBusy, StateDir
 
 LOG_NAME = "update.log"
@@ -133,7 +134,7 @@ def update_lock(state: StateDir) -> Iterator[None]:
 def log_event(state: StateDir, message: str, now: Clock = _utcnow) -> None:
     """Append one line to the update log (best effort: an unwritable log does not stop an update)."""
     stamp = now().astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    line = " ".join(message.split())
+    line = printable(" ".join(message.split()))  # server text and URLs: never a control character in the log
     with contextlib.suppress(OSError, StateError):
         logs = state.ensure(state.logs)
         with (logs / LOG_NAME).open("a", encoding="utf-8") as f:
