@@ -349,6 +349,7 @@ def signatures_info(fmt: str, home: Path | None, config_file: Path | None) -> No
     from scanner import update
 
     env = make_env(home, config_file)
+    mirrors, mirrors_source = feed_mirrors(env, ())
     info = signatures.describe(env.state, today=dt.datetime.now(dt.UTC).date())
     st = update.status(env.state)
     anchor = st.trusted_root
@@ -358,7 +359,8 @@ def signatures_info(fmt: str, home: Path | None, config_file: Path | None) -> No
         trusted_root=None if anchor is None else {
             "path": str(anchor.path), "version": anchor.version, "sha256": anchor.sha256,
             "expires": anchor.expires.isoformat()},
-        feeds=list(env.config.feeds),
+        feeds=list(mirrors),
+        feeds_source=mirrors_source,
     )
     if fmt == "json":
         click.echo(report.dumps(info), nl=False)
@@ -376,6 +378,9 @@ def signatures_info(fmt: str, home: Path | None, config_file: Path | None) -> No
     anchor_text = (f"root v{anchor.version}, sha256 {anchor.sha256[:16]}..., {anchor.path}" if anchor
                    else "none (give the feed's root.json once with 'scanner update --trusted-root')")
     say(f"Trust anchor:   {anchor_text}")
+    feed_text = (f"{' '.join(mirrors)} ({FEED_SOURCES[mirrors_source]})" if mirrors
+                 else "none (give it once with 'scanner update --feed URL')")
+    say(f"Update feed:    {feed_text}")
 
 
 @signatures_group.command("test")
@@ -406,14 +411,15 @@ def signatures_test(clean: tuple[Path, ...], corpus: bool, home: Path | None, co
 
 
 @signatures_group.command("rollback")
+@click.option("--force", is_flag=True, help="Also return to a set that was rolled back from (held back).")
 @common_options
 @handle_errors
-def signatures_rollback(home: Path | None, config_file: Path | None) -> None:
+def signatures_rollback(force: bool, home: Path | None, config_file: Path | None) -> None:
     """Return to the signature set that was active before the last update (logged)."""
     from scanner import update
 
     env = make_env(home, config_file)
-    out = update.rollback(env.state)
+    out = update.rollback(env.state, force=force)
     to = f"{out.to_version} (bundled)" if out.to_bundled else out.to_version
     held = signatures.version_key(out.from_version) > signatures.version_key(out.to_version)
     say(f"rolled back from {out.from_version} to {to}"
@@ -423,18 +429,33 @@ def signatures_rollback(home: Path | None, config_file: Path | None) -> None:
 
 # --- update ---------------------------------------------------------------------------------------------
 
+FEED_SOURCES = {"config": "from the config file", "remembered": "remembered from 'scanner update --feed'"}
+
 NO_FEED_HELP = (
     "no update feed configured: run 'scanner update --feed URL --trusted-root root.json' once "
     "(the publisher's root.json is the trust anchor), or set feeds and trusted_root under [update] in {config}"
 )
 
 
+def feed_mirrors(env: Env, feeds: Sequence[str]) -> tuple[tuple[str, ...], str]:
+    """The mirrors to use and where they come from: the command line, else the config, else the feed
+    remembered from the last successful ``update --feed`` (else none: the package's own, if it ships one)."""
+    from scanner import feed as feed_mod
+
+    if feeds:
+        return tuple(feeds), "command line"
+    if env.config.feeds:
+        return env.config.feeds, "config"
+    remembered = feed_mod.remembered_mirrors(env.state.feed)
+    return remembered, "remembered" if remembered else "none"
+
+
 def feed_settings(env: Env, feeds: Sequence[str], deadline: float | None) -> tuple[feed_mod.FeedSettings, Path | None]:
-    """The mirrors to use (flags, else config) and the HTTP limits."""
+    """The mirrors to use (flags, else config, else remembered) and the HTTP limits."""
     from scanner import feed as feed_mod
     from scanner.http import HttpSettings
 
-    mirrors = tuple(feeds) or env.config.feeds
+    mirrors, _source = feed_mirrors(env, feeds)
     http = HttpSettings() if deadline is None else HttpSettings(deadline=deadline)
     return feed_mod.FeedSettings(mirrors=mirrors, http=http), env.config.trusted_root
 
@@ -448,7 +469,8 @@ def feed_configured(settings: feed_mod.FeedSettings) -> bool:
 
 @main.command("update", epilog=EXIT_CODES_HELP)
 @click.option("--feed", "feeds", multiple=True, metavar="URL",
-              help="Feed base URL (https://, http://, file:// or a path); repeat for mirrors, tried in order.")
+              help="Feed base URL (https://, http://, file:// or a path); repeat for mirrors, tried in order. "
+                   "Remembered once it works, for runs that name no feed [default: config, else remembered].")
 @click.option("--trusted-root", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The feed's root.json: the trust anchor, kept in the state directory from then on.")
 @click.option("--check", is_flag=True, help="Only say whether a newer signature set is available.")
@@ -468,9 +490,9 @@ def update_cmd(feeds: tuple[str, ...], trusted_root: Path | None, check: bool, f
         fail(NO_FEED_HELP.format(config=env.config.source or env.state.config_file))
     root = trusted_root or configured_root
     if check:
-        out = update.check(env.state, settings, trusted_root=root)
+        out = update.check(env.state, settings, trusted_root=root, remember=bool(feeds))
     else:
-        out = update.update(env.state, settings, trusted_root=root, force=force)
+        out = update.update(env.state, settings, trusted_root=root, force=force, remember=bool(feeds))
     for w in out.warnings:
         warn(w)
     match out.status:
@@ -479,7 +501,8 @@ def update_cmd(feeds: tuple[str, ...], trusted_root: Path | None, check: bool, f
         case update.UpdateStatus.AVAILABLE:
             click.echo(f"a newer signature set is available: {out.feed_version} (active: {out.active_version})")
         case update.UpdateStatus.HELD:
-            click.echo(f"{out.feed_version} was rolled back from and is held back; use --force to install it")
+            say(f"the feed offers {out.feed_version}, which was rolled back from and is held back "
+                f"(active: {out.active_version}); 'scanner update --force' installs it")
         case update.UpdateStatus.UP_TO_DATE:
             click.echo(f"signatures are up to date: {out.active_version} (feed: {out.feed_version})")
 
@@ -542,7 +565,8 @@ def watch_cmd(paths: tuple[str, ...], action: str, fmt: str, rules: tuple[Path, 
 
 
 @main.command("monthly", epilog=EXIT_CODES_HELP)
-@click.option("--feed", "feeds", multiple=True, metavar="URL", help="Feed base URL (repeatable); default: config.")
+@click.option("--feed", "feeds", multiple=True, metavar="URL",
+              help="Feed base URL (repeatable) [default: config, else the one remembered by 'scanner update'].")
 @click.option("--trusted-root", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The feed's root.json trust anchor; default: the one kept in the state directory.")
 @click.option("--sysroot", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("/"),
@@ -572,7 +596,8 @@ def monthly(feeds: tuple[str, ...], trusted_root: Path | None, sysroot: Path, pr
         settings, configured_root = feed_settings(env, feeds, None)
         if feed_configured(settings):
             try:
-                out = update.update(env.state, settings, trusted_root=trusted_root or configured_root)
+                out = update.update(env.state, settings, trusted_root=trusted_root or configured_root,
+                                    remember=bool(feeds))
                 warnings.extend(out.warnings)
             except ScannerError as exc:
                 warnings.append(f"signature update failed; scanning with the current set: {exc}")
