@@ -6,9 +6,12 @@ It is the only module that imports click, prints, or exits.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import errno
 import functools
 import os
+import select
 import shutil
 import sys
 from collections.abc import Callable, Sequence
@@ -33,12 +36,27 @@ if TYPE_CHECKING:  # the rest is imported where it is used: a report-only scan s
     from scanner.quarantine import QuarantineItem, Vault
 
 EXIT_CLEAN, EXIT_FOUND, EXIT_ERROR, EXIT_ACTION_FAILED = 0, 1, 2, 3
+EXIT_BROKEN_PIPE = 128 + 13
+"""Standard output was closed early (``scanner history | head -1``): what a shell reports for a
+program killed by SIGPIPE, distinct from every result code."""
 EXIT_CODES_HELP = """\b
 Exit codes:
   0  nothing found
   1  threats found (and every requested action succeeded)
   2  error: bad usage, rules that do not compile, nothing could be scanned
   3  threats found and a requested action failed (or needs a reboot or a manual step)
+  141  standard output was closed before the report was written (piped into head)
+"""
+UPDATE_EXIT_CODES_HELP = """\b
+Exit codes:
+  0  done: updated, already up to date, or the newer set is held back (with --check: newer or not)
+  2  error: no feed, a feed that cannot be reached or verified, or a set that failed its tests
+     (the active set is then unchanged)
+"""
+WATCH_EXIT_CODES_HELP = """\b
+Exit codes:
+  0  stopped by SIGTERM or Ctrl-C
+  2  could not start (bad folders, rules or options) or could not keep watching
 """
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -64,8 +82,37 @@ def warn(message: str) -> None:
     say(f"scanner: warning: {message}", err=True)
 
 
+def stdout_closed() -> bool:
+    """Whether whoever read standard output has gone (a pipe whose reader exited, as ``head`` does)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (CliRunner's buffer): it cannot close
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _fd, events in poller.poll(0))
+
+
+def stdout_to_devnull() -> None:
+    """Point standard output at /dev/null, so later writes and the interpreter's final flush do not
+    fail on a closed pipe."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def quiet_broken_pipe() -> NoReturn:
+    """Leave quietly when standard output was closed early: no error message, exit 141."""
+    stdout_to_devnull()
+    sys.exit(EXIT_BROKEN_PIPE)
+
+
 def handle_errors(func: F) -> F:
-    """Turn library errors into one-line messages and exit code 2; never show a traceback for them."""
+    """Turn library errors into one-line messages and exit code 2; never show a traceback for them.
+
+    Standard output closed early (EPIPE) ends the command quietly with ``EXIT_BROKEN_PIPE``.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -76,6 +123,8 @@ def handle_errors(func: F) -> F:
         except KeyboardInterrupt:
             fail("interrupted")
         except OSError as exc:
+            if exc.errno == errno.EPIPE and stdout_closed():
+                quiet_broken_pipe()
             where = f": {exc.filename}" if exc.filename else ""
             fail(f"{exc.strerror or exc}{where}")
 
@@ -467,7 +516,7 @@ def feed_configured(settings: feed_mod.FeedSettings) -> bool:
     return bool(settings.mirrors or feed_mod.packaged_feed()[0])
 
 
-@main.command("update", epilog=EXIT_CODES_HELP)
+@main.command("update", epilog=UPDATE_EXIT_CODES_HELP)
 @click.option("--feed", "feeds", multiple=True, metavar="URL",
               help="Feed base URL (https://, http://, file:// or a path); repeat for mirrors, tried in order. "
                    "Remembered once it works, for runs that name no feed [default: config, else remembered].")
@@ -510,7 +559,7 @@ def update_cmd(feeds: tuple[str, ...], trusted_root: Path | None, check: bool, f
 # --- watch ----------------------------------------------------------------------------------------------
 
 
-@main.command("watch", epilog=EXIT_CODES_HELP)
+@main.command("watch", epilog=WATCH_EXIT_CODES_HELP)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=str))
 @click.option("--action", type=click.Choice([Action.QUARANTINE.value, Action.REPORT.value]),
               default=Action.QUARANTINE.value, show_default=True,
@@ -553,8 +602,16 @@ def watch_cmd(paths: tuple[str, ...], action: str, fmt: str, rules: tuple[Path, 
             return report.json_text(watching.event_json(ev))
         return watching.event_text(ev)
 
+    def show(ev: watching.WatchEvent) -> None:
+        try:
+            click.echo(line(ev))
+        except OSError as exc:
+            if exc.errno != errno.EPIPE or not stdout_closed():
+                raise
+            stdout_to_devnull()  # the reader went away: keep watching; the watch log still has every event
+
     try:
-        code = watching.run_watch(config, emit=lambda ev: click.echo(line(ev)), stop=stop, systemctl=_systemctl)
+        code = watching.run_watch(config, emit=show, stop=stop, systemctl=_systemctl)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
@@ -632,29 +689,43 @@ def schedule_group() -> None:
     """Install, remove or inspect the monthly run (second Tuesday of each month, like MSRT)."""
 
 
-def _schedule_kind(user: bool | None, scheduler: str) -> Any:
+def _schedule_kind(user: bool | None, scheduler: str, found_in: Path | None = None) -> Any:
+    """The scheduler kind; with --scheduler auto and ``found_in`` (status and remove with --unit-dir),
+    the kind whose definitions are in that folder."""
     from scanner import schedule, sysctl
 
     systemd = sysctl.systemd_booted() if scheduler == "auto" else scheduler == "systemd"
     platform = "win32" if scheduler == "windows" else sys.platform
-    return schedule.default_kind(user=user, euid=os.geteuid(), systemd=systemd, platform=platform)
+    kind = schedule.default_kind(user=user, euid=os.geteuid(), systemd=systemd, platform=platform)
+    if scheduler == "auto" and found_in is not None:
+        kind = schedule.kind_in_dir(found_in, kind)
+    return kind
 
 
-_scope_options = [
-    click.option("--system", "user", flag_value=False, default=None, help="System-wide (the default as root)."),
-    click.option("--user", "user", flag_value=True, help="For the current user only."),
-    click.option("--unit-dir", type=click.Path(file_okay=False, path_type=Path),
-                 help="Write the definitions into DIR instead (no systemctl, cron or schtasks is called)."),
-    click.option("--scheduler", type=click.Choice(["auto", "systemd", "cron", "windows"]), default="auto",
-                 show_default=True, help="Which scheduler (auto: systemd when it runs, else cron)."),
-]
+UNIT_DIR_HELP = {
+    "install": "Write the definitions into DIR instead (no systemctl, cron or schtasks is called).",
+    "remove": "Delete the definitions from DIR instead (no systemctl, cron or schtasks is called); "
+              "with --scheduler auto, those of the scheduler found there.",
+    "status": "Read the definitions from DIR instead; with --scheduler auto, those of the scheduler found there.",
+}
 
 
-def scope_options(func: F) -> F:
-    """--system/--user and --unit-dir."""
-    for opt in reversed(_scope_options):
-        func = opt(func)
-    return func
+def scope_options(command: str) -> Callable[[F], F]:
+    """--system/--user, --unit-dir (its help says what ``command`` does there) and --scheduler."""
+    options = [
+        click.option("--system", "user", flag_value=False, default=None, help="System-wide (the default as root)."),
+        click.option("--user", "user", flag_value=True, help="For the current user only."),
+        click.option("--unit-dir", type=click.Path(file_okay=False, path_type=Path), help=UNIT_DIR_HELP[command]),
+        click.option("--scheduler", type=click.Choice(["auto", "systemd", "cron", "windows"]), default="auto",
+                     show_default=True, help="Which scheduler (auto: systemd when it runs, else cron)."),
+    ]
+
+    def decorate(func: F) -> F:
+        for opt in reversed(options):
+            func = opt(func)
+        return func
+
+    return decorate
 
 
 def _state_args(home: Path | None, config_file: Path | None) -> list[str]:
@@ -669,7 +740,7 @@ def _state_args(home: Path | None, config_file: Path | None) -> list[str]:
 
 
 @schedule_group.command("install")
-@scope_options
+@scope_options("install")
 @click.option("--time", "at", metavar="'HH:MM[:SS] [ZONE]'",
               help="Time of day on the second Tuesday [default: 20:00 UTC, after Patch Tuesday's 10:00 Pacific].")
 @click.option("--randomized-delay", type=click.IntRange(min=0, max=6 * 24 * 60), metavar="MINUTES",
@@ -709,13 +780,13 @@ def schedule_install(user: bool | None, unit_dir: Path | None, scheduler: str, a
 
 
 @schedule_group.command("remove")
-@scope_options
+@scope_options("remove")
 @handle_errors
 def schedule_remove(user: bool | None, unit_dir: Path | None, scheduler: str) -> None:
     """Remove the monthly run (and the watch service) that 'schedule install' set up."""
     from scanner import schedule
 
-    res = schedule.remove(_schedule_kind(user, scheduler), unit_dir)
+    res = schedule.remove(_schedule_kind(user, scheduler, unit_dir), unit_dir)
     if not res.removed:
         click.echo("nothing to remove: the monthly run is not installed there")
         return
@@ -724,7 +795,7 @@ def schedule_remove(user: bool | None, unit_dir: Path | None, scheduler: str) ->
 
 
 @schedule_group.command("status")
-@scope_options
+@scope_options("status")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @common_options
 @handle_errors
@@ -739,7 +810,8 @@ def schedule_status(user: bool | None, unit_dir: Path | None, scheduler: str, fm
     if last is not None:
         last_run = schedule.LastRun(dt.datetime.fromisoformat(last["started_at"]), int(last["exit_code"]),
                                     last["scan_id"])
-    st = schedule.status(_schedule_kind(user, scheduler), unit_dir, now=dt.datetime.now(dt.UTC), last_run=last_run)
+    st = schedule.status(_schedule_kind(user, scheduler, unit_dir), unit_dir, now=dt.datetime.now(dt.UTC),
+                         last_run=last_run)
     data = st.to_dict()
     if fmt == "json":
         click.echo(report.dumps(data), nl=False)
