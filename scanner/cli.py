@@ -451,7 +451,7 @@ def signatures_test(clean: tuple[Path, ...], corpus: bool, home: Path | None, co
         clean_paths += signatures.clean_corpus()
     problems = signatures.verify_set(sigset, clean_paths, env.state.rule_cache)
     for p in problems:
-        click.echo(f"FAIL: {p}")
+        say(f"FAIL: {p}")
     samples = sum(1 for _ in sigset.samples())
     if problems:
         fail(f"signature set {sigset.version} failed {len(problems)} check(s)")
