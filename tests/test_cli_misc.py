@@ -20,8 +20,12 @@ def _closed_pipe_run(args: list[str], home: Path) -> subprocess.CompletedProcess
     read_end, write_end = os.pipe()
     os.close(read_end)
     try:
-        return subprocess.run([sys.executable, "-m", "scanner", *args, "--home", str(home)],
-                              stdout=write_end, stderr=subprocess.PIPE, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "scanner", *args, "--home", str(home)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            timeout=120,
+        )
     finally:
         os.close(write_end)
 
@@ -51,10 +55,29 @@ def test_history_piped_into_head(tmp_path: Path) -> None:
     rules = tmp_path / "r.yar"
     rules.write_text(EICAR_RULE)
     for _ in range(2):
-        subprocess.run([sys.executable, "-m", "scanner", "scan", str(empty), "--rules", str(rules),
-                        "--no-default-rules", "--home", str(home)], check=True, capture_output=True, timeout=120)
-    proc = subprocess.run(["sh", "-c", f'"{sys.executable}" -m scanner history --home "{home}" | head -1'],
-                          capture_output=True, text=True, timeout=120)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "scanner",
+                "scan",
+                str(empty),
+                "--rules",
+                str(rules),
+                "--no-default-rules",
+                "--home",
+                str(home),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+    proc = subprocess.run(
+        ["sh", "-c", f'"{sys.executable}" -m scanner history --home "{home}" | head -1'],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0
     assert len(proc.stdout.splitlines()) == 1
     assert proc.stderr == ""

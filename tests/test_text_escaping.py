@@ -36,8 +36,11 @@ RAW = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u
 
 def _run(*args: str | os.PathLike[str], home: Path) -> tuple[int, str, str]:
     """``python -m scanner`` in a real child process; its output decoded strictly as UTF-8."""
-    proc = subprocess.run([sys.executable, "-m", "scanner", *map(os.fspath, args), "--home", os.fspath(home)],
-                          capture_output=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "scanner", *map(os.fspath, args), "--home", os.fspath(home)],
+        capture_output=True,
+        timeout=120,
+    )
     return proc.returncode, proc.stdout.decode("utf-8"), proc.stderr.decode("utf-8")
 
 
@@ -92,9 +95,21 @@ def test_progress_line_escapes_the_current_name(tmp_path: Path) -> None:
     main_fd, term_fd = pty.openpty()
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "scanner", "scan", os.fspath(target), "--rules", os.fspath(rules),
-             "--no-default-rules", "--home", os.fspath(tmp_path / "home")],
-            stdout=subprocess.DEVNULL, stderr=term_fd, timeout=120,
+            [
+                sys.executable,
+                "-m",
+                "scanner",
+                "scan",
+                os.fspath(target),
+                "--rules",
+                os.fspath(rules),
+                "--no-default-rules",
+                "--home",
+                os.fspath(tmp_path / "home"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=term_fd,
+            timeout=120,
         )
         os.close(term_fd)
         term_fd = -1
@@ -121,8 +136,9 @@ def test_progress_line_escapes_the_current_name(tmp_path: Path) -> None:
 def test_quarantine_list_show_restore_and_undo_escape_names(tmp_path: Path) -> None:
     home = tmp_path / "home"
     target, rules = _tree(tmp_path)
-    code, out, err = _run("scan", target, "--rules", rules, "--no-default-rules", "--action", "quarantine",
-                          "--format", "json", home=home)
+    code, out, err = _run(
+        "scan", target, "--rules", rules, "--no-default-rules", "--action", "quarantine", "--format", "json", home=home
+    )
     assert code == 1, err
     _assert_clean(err)
     assert not any(target.iterdir())
@@ -145,8 +161,9 @@ def test_quarantine_list_show_restore_and_undo_escape_names(tmp_path: Path) -> N
         assert out == f"restored {printable(item['original_path'])}\n"
     assert sorted(os.listdir(target)) == sorted(HOSTILE)
 
-    code, out, err = _run("scan", target, "--rules", rules, "--no-default-rules", "--action", "quarantine",
-                          "--format", "json", home=home)
+    code, out, err = _run(
+        "scan", target, "--rules", rules, "--no-default-rules", "--action", "quarantine", "--format", "json", home=home
+    )
     assert code == 1, err
     code, out, err = _run("undo", json.loads(out)["scan_id"], home=home)
     assert code == 0, err
