@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import functools
 import logging
 import os
+import select
 import shutil
 import sys
 from collections.abc import Callable, Sequence
@@ -25,7 +27,7 @@ from scanner.config import Config, load_config, parse_size
 from scanner.errors import ScannerError, UsageError
 from scanner.filecache import CacheMode
 from scanner.history import IN_PROGRESS, History, history_record, incomplete
-from scanner.model import Action, OutputFormat, Policy, ScanReport, ScanType, display_path
+from scanner.model import Action, OutputFormat, Policy, ScanReport, ScanType, display_path, printable
 from scanner.scan import Progress, ScanRequest, run_scan
 from scanner.state import ENV_HOME, StateDir, default_home, write_atomic
 from scanner.walk import WalkOptions
@@ -37,30 +39,83 @@ if TYPE_CHECKING:  # the rest is imported where it is used: a report-only scan s
 logger = logging.getLogger(__name__)
 
 EXIT_CLEAN, EXIT_FOUND, EXIT_ERROR, EXIT_ACTION_FAILED = 0, 1, 2, 3
+EXIT_BROKEN_PIPE = 128 + 13
+"""Standard output was closed early (``scanner history | head -1``): what a shell reports for a
+program killed by SIGPIPE, distinct from every result code."""
 EXIT_CODES_HELP = """\b
 Exit codes:
   0  nothing found
   1  threats found (and every requested action succeeded)
   2  error: bad usage, rules that do not compile, nothing could be scanned
   3  threats found and a requested action failed (or needs a reboot or a manual step)
+  141  standard output was closed before the report was written (piped into head)
+"""
+UPDATE_EXIT_CODES_HELP = """\b
+Exit codes:
+  0  done: updated, already up to date, or the newer set is held back (with --check: newer or not)
+  2  error: no feed, a feed that cannot be reached or verified, or a set that failed its tests
+     (the active set is then unchanged)
+"""
+WATCH_EXIT_CODES_HELP = """\b
+Exit codes:
+  0  stopped by SIGTERM or Ctrl-C
+  2  could not start (bad folders, rules or options) or could not keep watching
 """
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def say(text: str, err: bool = False) -> None:
+    """Print one line of human-readable text with every control character escaped (``model.printable``).
+
+    Every line that can carry outside text (file names, rule meta, server or OS messages) is printed
+    through here, ``fail`` or ``warn``; escaping is idempotent, so text escaped before is unchanged.
+    """
+    click.echo(printable(text), err=err)
+
+
 def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
-    """Print a one-line error and exit."""
-    click.echo(f"scanner: error: {message}", err=True)
+    """Print a one-line error (control characters escaped) and exit."""
+    say(f"scanner: error: {message}", err=True)
     sys.exit(code)
 
 
 def warn(message: str) -> None:
-    """Print a one-line warning to stderr."""
-    click.echo(f"scanner: warning: {message}", err=True)
+    """Print a one-line warning (control characters escaped) to stderr."""
+    say(f"scanner: warning: {message}", err=True)
+
+
+def stdout_closed() -> bool:
+    """Whether whoever read standard output has gone (a pipe whose reader exited, as ``head`` does)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (CliRunner's buffer): it cannot close
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _fd, events in poller.poll(0))
+
+
+def stdout_to_devnull() -> None:
+    """Point standard output at /dev/null, so later writes and the interpreter's final flush do not
+    fail on a closed pipe."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def quiet_broken_pipe() -> NoReturn:
+    """Leave quietly when standard output was closed early: no error message, exit 141."""
+    stdout_to_devnull()
+    sys.exit(EXIT_BROKEN_PIPE)
 
 
 def handle_errors(func: F) -> F:
-    """Turn library errors into one-line messages and exit code 2; never show a traceback for them."""
+    """Turn library errors into one-line messages and exit code 2; never show a traceback for them.
+
+    Standard output closed early (EPIPE) ends the command quietly with ``EXIT_BROKEN_PIPE``.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -71,6 +126,8 @@ def handle_errors(func: F) -> F:
         except KeyboardInterrupt:
             fail("interrupted")
         except OSError as exc:
+            if exc.errno == errno.EPIPE and stdout_closed():
+                quiet_broken_pipe()
             where = f": {exc.filename}" if exc.filename else ""
             fail(f"{exc.strerror or exc}{where}")
 
@@ -254,7 +311,7 @@ def scan(
     result = scan_and_remediate(env, request, loaded, policy, dry_run=dry_run, progress=show, command="scan")
     emit(render(result, OutputFormat(fmt)), output)
     if output is not None:
-        click.echo(f"report written to {output}", err=True)
+        say(f"report written to {output}", err=True)
     sys.exit(result.exit_code)
 
 
@@ -381,6 +438,7 @@ def signatures_info(fmt: str, home: Path | None, config_file: Path | None) -> No
     from scanner import update
 
     env = make_env(home, config_file)
+    mirrors, mirrors_source = feed_mirrors(env, ())
     info = signatures.describe(env.state, today=dt.datetime.now(dt.UTC).date())
     st = update.status(env.state)
     anchor = st.trusted_root
@@ -390,24 +448,28 @@ def signatures_info(fmt: str, home: Path | None, config_file: Path | None) -> No
         trusted_root=None if anchor is None else {
             "path": str(anchor.path), "version": anchor.version, "sha256": anchor.sha256,
             "expires": anchor.expires.isoformat()},
-        feeds=list(env.config.feeds),
+        feeds=list(mirrors),
+        feeds_source=mirrors_source,
     )
     if fmt == "json":
         click.echo(report.dumps(info), nl=False)
         return
     age = f" ({info['age_days']} days old)" if info["age_days"] is not None else ""
-    click.echo(f"Version:        {info['version']}{age}")
-    click.echo(f"Released:       {info['released'] or 'unknown'}")
-    click.echo(f"Source:         {info['source']} ({info['path']})")
-    click.echo(f"Rules:          {info['rule_count']} in {info['rule_files']} files")
-    click.echo(f"Compiled cache: {info['compiled_cache']}")
-    click.echo(f"Families ({len(info['families'])}): {', '.join(info['families'])}")
-    click.echo(f"Previous set:   {info['previous_version'] or 'none'} (scanner signatures rollback)")
+    say(f"Version:        {info['version']}{age}")
+    say(f"Released:       {info['released'] or 'unknown'}")
+    say(f"Source:         {info['source']} ({info['path']})")
+    say(f"Rules:          {info['rule_count']} in {info['rule_files']} files")
+    say(f"Compiled cache: {info['compiled_cache']}")
+    say(f"Families ({len(info['families'])}): {', '.join(info['families'])}")
+    say(f"Previous set:   {info['previous_version'] or 'none'} (scanner signatures rollback)")
     if info["held_version"]:
-        click.echo(f"Held back:      {info['held_version']} (rolled back from; 'scanner update --force' reinstalls)")
+        say(f"Held back:      {info['held_version']} (rolled back from; 'scanner update --force' reinstalls)")
     anchor_text = (f"root v{anchor.version}, sha256 {anchor.sha256[:16]}..., {anchor.path}" if anchor
                    else "none (give the feed's root.json once with 'scanner update --trusted-root')")
-    click.echo(f"Trust anchor:   {anchor_text}")
+    say(f"Trust anchor:   {anchor_text}")
+    feed_text = (f"{' '.join(mirrors)} ({FEED_SOURCES[mirrors_source]})" if mirrors
+                 else "none (give it once with 'scanner update --feed URL')")
+    say(f"Update feed:    {feed_text}")
 
 
 @signatures_group.command("test")
@@ -429,31 +491,34 @@ def signatures_test(clean: tuple[Path, ...], corpus: bool, home: Path | None, co
         clean_paths += signatures.clean_corpus()
     problems = signatures.verify_set(sigset, clean_paths, env.state.rule_cache)
     for p in problems:
-        click.echo(f"FAIL: {p}")
+        say(f"FAIL: {p}")
     samples = sum(1 for _ in sigset.samples())
     if problems:
         fail(f"signature set {sigset.version} failed {len(problems)} check(s)")
-    click.echo(f"OK: signature set {sigset.version}: {len(sigset.rule_files())} rule files compile, "
+    say(f"OK: signature set {sigset.version}: {len(sigset.rule_files())} rule files compile, "
                f"{samples} samples hit their rules, no hit on {len(clean_paths)} clean paths")
 
 
 @signatures_group.command("rollback")
+@click.option("--force", is_flag=True, help="Also return to a set that was rolled back from (held back).")
 @common_options
 @handle_errors
-def signatures_rollback(home: Path | None, config_file: Path | None) -> None:
+def signatures_rollback(force: bool, home: Path | None, config_file: Path | None) -> None:
     """Return to the signature set that was active before the last update (logged)."""
     from scanner import update
 
     env = make_env(home, config_file)
-    out = update.rollback(env.state)
+    out = update.rollback(env.state, force=force)
     to = f"{out.to_version} (bundled)" if out.to_bundled else out.to_version
     held = signatures.version_key(out.from_version) > signatures.version_key(out.to_version)
-    click.echo(f"rolled back from {out.from_version} to {to}"
+    say(f"rolled back from {out.from_version} to {to}"
                + (f"; {out.from_version} will not be reinstalled automatically (use 'scanner update --force')"
                   if held else ""))
 
 
 # --- update ---------------------------------------------------------------------------------------------
+
+FEED_SOURCES = {"config": "from the config file", "remembered": "remembered from 'scanner update --feed'"}
 
 NO_FEED_HELP = (
     "no update feed configured: run 'scanner update --feed URL --trusted-root root.json' once "
@@ -461,12 +526,25 @@ NO_FEED_HELP = (
 )
 
 
+def feed_mirrors(env: Env, feeds: Sequence[str]) -> tuple[tuple[str, ...], str]:
+    """The mirrors to use and where they come from: the command line, else the config, else the feed
+    remembered from the last successful ``update --feed`` (else none: the package's own, if it ships one)."""
+    from scanner import feed as feed_mod
+
+    if feeds:
+        return tuple(feeds), "command line"
+    if env.config.feeds:
+        return env.config.feeds, "config"
+    remembered = feed_mod.remembered_mirrors(env.state.feed)
+    return remembered, "remembered" if remembered else "none"
+
+
 def feed_settings(env: Env, feeds: Sequence[str], deadline: float | None) -> tuple[feed_mod.FeedSettings, Path | None]:
-    """The mirrors to use (flags, else config) and the HTTP limits."""
+    """The mirrors to use (flags, else config, else remembered) and the HTTP limits."""
     from scanner import feed as feed_mod
     from scanner.http import HttpSettings
 
-    mirrors = tuple(feeds) or env.config.feeds
+    mirrors, _source = feed_mirrors(env, feeds)
     http = HttpSettings() if deadline is None else HttpSettings(deadline=deadline)
     return feed_mod.FeedSettings(mirrors=mirrors, http=http), env.config.trusted_root
 
@@ -478,9 +556,10 @@ def feed_configured(settings: feed_mod.FeedSettings) -> bool:
     return bool(settings.mirrors or feed_mod.packaged_feed()[0])
 
 
-@main.command("update", epilog=EXIT_CODES_HELP)
+@main.command("update", epilog=UPDATE_EXIT_CODES_HELP)
 @click.option("--feed", "feeds", multiple=True, metavar="URL",
-              help="Feed base URL (https://, http://, file:// or a path); repeat for mirrors, tried in order.")
+              help="Feed base URL (https://, http://, file:// or a path); repeat for mirrors, tried in order. "
+                   "Remembered once it works, for runs that name no feed [default: config, else remembered].")
 @click.option("--trusted-root", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The feed's root.json: the trust anchor, kept in the state directory from then on.")
 @click.option("--check", is_flag=True, help="Only say whether a newer signature set is available.")
@@ -500,26 +579,27 @@ def update_cmd(feeds: tuple[str, ...], trusted_root: Path | None, check: bool, f
         fail(NO_FEED_HELP.format(config=env.config.source or env.state.config_file))
     root = trusted_root or configured_root
     if check:
-        out = update.check(env.state, settings, trusted_root=root)
+        out = update.check(env.state, settings, trusted_root=root, remember=bool(feeds))
     else:
-        out = update.update(env.state, settings, trusted_root=root, force=force)
+        out = update.update(env.state, settings, trusted_root=root, force=force, remember=bool(feeds))
     for w in out.warnings:
         warn(w)
     match out.status:
         case update.UpdateStatus.UPDATED:
-            click.echo(f"updated signatures {out.previous_version} -> {out.active_version} (from {out.mirror})")
+            say(f"updated signatures {out.previous_version} -> {out.active_version} (from {out.mirror})")
         case update.UpdateStatus.AVAILABLE:
-            click.echo(f"a newer signature set is available: {out.feed_version} (active: {out.active_version})")
+            say(f"a newer signature set is available: {out.feed_version} (active: {out.active_version})")
         case update.UpdateStatus.HELD:
-            click.echo(f"{out.feed_version} was rolled back from and is held back; use --force to install it")
+            say(f"the feed offers {out.feed_version}, which was rolled back from and is held back "
+                f"(active: {out.active_version}); 'scanner update --force' installs it")
         case update.UpdateStatus.UP_TO_DATE:
-            click.echo(f"signatures are up to date: {out.active_version} (feed: {out.feed_version})")
+            say(f"signatures are up to date: {out.active_version} (feed: {out.feed_version})")
 
 
 # --- watch ----------------------------------------------------------------------------------------------
 
 
-@main.command("watch", epilog=EXIT_CODES_HELP)
+@main.command("watch", epilog=WATCH_EXIT_CODES_HELP)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=str))
 @click.option("--action", type=click.Choice([Action.QUARANTINE.value, Action.REPORT.value]),
               default=Action.QUARANTINE.value, show_default=True,
@@ -541,7 +621,6 @@ def watch_cmd(paths: tuple[str, ...], action: str, fmt: str, rules: tuple[Path, 
 
     Runs until SIGTERM or Ctrl-C, then stops cleanly and exits 0.
     """
-    import json
     import signal
     import threading
 
@@ -560,11 +639,19 @@ def watch_cmd(paths: tuple[str, ...], action: str, fmt: str, rules: tuple[Path, 
 
     def line(ev: watching.WatchEvent) -> str:
         if fmt == "jsonl":
-            return json.dumps(watching.event_json(ev), ensure_ascii=False)
+            return report.json_text(watching.event_json(ev))
         return watching.event_text(ev)
 
+    def show(ev: watching.WatchEvent) -> None:
+        try:
+            click.echo(line(ev))
+        except OSError as exc:
+            if exc.errno != errno.EPIPE or not stdout_closed():
+                raise
+            stdout_to_devnull()  # the reader went away: keep watching; the watch log still has every event
+
     try:
-        code = watching.run_watch(config, emit=lambda ev: click.echo(line(ev)), stop=stop, systemctl=_systemctl)
+        code = watching.run_watch(config, emit=show, stop=stop, systemctl=_systemctl)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
@@ -575,7 +662,8 @@ def watch_cmd(paths: tuple[str, ...], action: str, fmt: str, rules: tuple[Path, 
 
 
 @main.command("monthly", epilog=EXIT_CODES_HELP)
-@click.option("--feed", "feeds", multiple=True, metavar="URL", help="Feed base URL (repeatable); default: config.")
+@click.option("--feed", "feeds", multiple=True, metavar="URL",
+              help="Feed base URL (repeatable) [default: config, else the one remembered by 'scanner update'].")
 @click.option("--trusted-root", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The feed's root.json trust anchor; default: the one kept in the state directory.")
 @click.option("--sysroot", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("/"),
@@ -605,7 +693,8 @@ def monthly(feeds: tuple[str, ...], trusted_root: Path | None, sysroot: Path, pr
         settings, configured_root = feed_settings(env, feeds, None)
         if feed_configured(settings):
             try:
-                out = update.update(env.state, settings, trusted_root=trusted_root or configured_root)
+                out = update.update(env.state, settings, trusted_root=trusted_root or configured_root,
+                                    remember=bool(feeds))
                 warnings.extend(out.warnings)
             except ScannerError as exc:
                 warnings.append(f"signature update failed; scanning with the current set: {exc}")
@@ -629,7 +718,7 @@ def monthly(feeds: tuple[str, ...], trusted_root: Path | None, sysroot: Path, pr
     for w in result.warnings:
         warn(w)
     c = result.counts
-    click.echo(f"monthly run {result.scan_id}: signatures {result.signatures.version}, {c.files_scanned} files, "
+    say(f"monthly run {result.scan_id}: signatures {result.signatures.version}, {c.files_scanned} files, "
                f"{c.processes_scanned} processes, {c.detections} detection(s): "
                f"{report.RESULT_WORDS.get(result.exit_code, 'error')}; log: {env.state.scan_log}")
     sys.exit(result.exit_code)
@@ -640,29 +729,43 @@ def schedule_group() -> None:
     """Install, remove or inspect the monthly run (second Tuesday of each month, like MSRT)."""
 
 
-def _schedule_kind(user: bool | None, scheduler: str) -> Any:
+def _schedule_kind(user: bool | None, scheduler: str, found_in: Path | None = None) -> Any:
+    """The scheduler kind; with --scheduler auto and ``found_in`` (status and remove with --unit-dir),
+    the kind whose definitions are in that folder."""
     from scanner import schedule, sysctl
 
     systemd = sysctl.systemd_booted() if scheduler == "auto" else scheduler == "systemd"
     platform = "win32" if scheduler == "windows" else sys.platform
-    return schedule.default_kind(user=user, euid=os.geteuid(), systemd=systemd, platform=platform)
+    kind = schedule.default_kind(user=user, euid=os.geteuid(), systemd=systemd, platform=platform)
+    if scheduler == "auto" and found_in is not None:
+        kind = schedule.kind_in_dir(found_in, kind)
+    return kind
 
 
-_scope_options = [
-    click.option("--system", "user", flag_value=False, default=None, help="System-wide (the default as root)."),
-    click.option("--user", "user", flag_value=True, help="For the current user only."),
-    click.option("--unit-dir", type=click.Path(file_okay=False, path_type=Path),
-                 help="Write the definitions into DIR instead (no systemctl, cron or schtasks is called)."),
-    click.option("--scheduler", type=click.Choice(["auto", "systemd", "cron", "windows"]), default="auto",
-                 show_default=True, help="Which scheduler (auto: systemd when it runs, else cron)."),
-]
+UNIT_DIR_HELP = {
+    "install": "Write the definitions into DIR instead (no systemctl, cron or schtasks is called).",
+    "remove": "Delete the definitions from DIR instead (no systemctl, cron or schtasks is called); "
+              "with --scheduler auto, those of the scheduler found there.",
+    "status": "Read the definitions from DIR instead; with --scheduler auto, those of the scheduler found there.",
+}
 
 
-def scope_options(func: F) -> F:
-    """--system/--user and --unit-dir."""
-    for opt in reversed(_scope_options):
-        func = opt(func)
-    return func
+def scope_options(command: str) -> Callable[[F], F]:
+    """--system/--user, --unit-dir (its help says what ``command`` does there) and --scheduler."""
+    options = [
+        click.option("--system", "user", flag_value=False, default=None, help="System-wide (the default as root)."),
+        click.option("--user", "user", flag_value=True, help="For the current user only."),
+        click.option("--unit-dir", type=click.Path(file_okay=False, path_type=Path), help=UNIT_DIR_HELP[command]),
+        click.option("--scheduler", type=click.Choice(["auto", "systemd", "cron", "windows"]), default="auto",
+                     show_default=True, help="Which scheduler (auto: systemd when it runs, else cron)."),
+    ]
+
+    def decorate(func: F) -> F:
+        for opt in reversed(options):
+            func = opt(func)
+        return func
+
+    return decorate
 
 
 def _state_args(home: Path | None, config_file: Path | None) -> list[str]:
@@ -677,7 +780,7 @@ def _state_args(home: Path | None, config_file: Path | None) -> list[str]:
 
 
 @schedule_group.command("install")
-@scope_options
+@scope_options("install")
 @click.option("--time", "at", metavar="'HH:MM[:SS] [ZONE]'",
               help="Time of day on the second Tuesday [default: 20:00 UTC, after Patch Tuesday's 10:00 Pacific].")
 @click.option("--randomized-delay", type=click.IntRange(min=0, max=6 * 24 * 60), metavar="MINUTES",
@@ -717,13 +820,13 @@ def schedule_install(user: bool | None, unit_dir: Path | None, scheduler: str, a
 
 
 @schedule_group.command("remove")
-@scope_options
+@scope_options("remove")
 @handle_errors
 def schedule_remove(user: bool | None, unit_dir: Path | None, scheduler: str) -> None:
     """Remove the monthly run (and the watch service) that 'schedule install' set up."""
     from scanner import schedule
 
-    res = schedule.remove(_schedule_kind(user, scheduler), unit_dir)
+    res = schedule.remove(_schedule_kind(user, scheduler, unit_dir), unit_dir)
     if not res.removed:
         click.echo("nothing to remove: the monthly run is not installed there")
         return
@@ -732,7 +835,7 @@ def schedule_remove(user: bool | None, unit_dir: Path | None, scheduler: str) ->
 
 
 @schedule_group.command("status")
-@scope_options
+@scope_options("status")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @common_options
 @handle_errors
@@ -747,7 +850,8 @@ def schedule_status(user: bool | None, unit_dir: Path | None, scheduler: str, fm
     if last is not None:
         last_run = schedule.LastRun(dt.datetime.fromisoformat(last["started_at"]), int(last["exit_code"]),
                                     last["scan_id"])
-    st = schedule.status(_schedule_kind(user, scheduler), unit_dir, now=dt.datetime.now(dt.UTC), last_run=last_run)
+    st = schedule.status(_schedule_kind(user, scheduler, unit_dir), unit_dir, now=dt.datetime.now(dt.UTC),
+                         last_run=last_run)
     data = st.to_dict()
     if fmt == "json":
         click.echo(report.dumps(data), nl=False)
@@ -885,7 +989,7 @@ def quarantine_list(fmt: str, home: Path | None, config_file: Path | None) -> No
     for i in items:
         when = i.quarantined_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M")
         what = i.family or i.reason or ""
-        click.echo(f"{i.id}  {when}  {i.kind.value:<10}  {what:<18}  {i.display_path}")
+        say(f"{i.id}  {when}  {i.kind.value:<10}  {what:<18}  {i.display_path}")
 
 
 @quarantine_group.command("show")
@@ -896,7 +1000,7 @@ def quarantine_show(item_id: str, home: Path | None, config_file: Path | None) -
     """Everything recorded about one item."""
     vault = open_vault(make_env(home, config_file))
     for line in _item_lines(vault.get(item_id)):
-        click.echo(line)
+        say(line)
 
 
 @quarantine_group.command("restore")
@@ -909,7 +1013,7 @@ def quarantine_restore(item_id: str, to: str | None, home: Path | None, config_f
     vault = open_vault(make_env(home, config_file))
     note = vault.get(item_id).restore_note
     path = vault.restore(item_id, to=to)
-    click.echo(f"restored {display_path(path)}")
+    say(f"restored {display_path(path)}")
     if note:
         warn(note)
 
@@ -922,7 +1026,7 @@ def quarantine_delete(item_id: str, home: Path | None, config_file: Path | None)
     """Delete an item from the vault for good."""
     vault = open_vault(make_env(home, config_file))
     vault.delete(item_id)
-    click.echo(f"deleted {item_id}")
+    say(f"deleted {item_id}")
 
 
 @quarantine_group.command("purge")
@@ -960,7 +1064,7 @@ def history_cmd(fmt: str, home: Path | None, config_file: Path | None) -> None:
         state = (" (undone)" if r.get("undone_at") else " (dry run)" if r.get("dry_run")
                  else " (INCOMPLETE: interrupted or still running; changes not listed are in the quarantine)"
                  if incomplete(r) else "")
-        click.echo(f"{r['scan_id']}  {r.get('command', 'scan'):<8} {r.get('scan_type', ''):<7} "
+        say(f"{r['scan_id']}  {r.get('command', 'scan'):<8} {r.get('scan_type', ''):<7} "
                    f"files {c.get('files_scanned', 0):<7} found {c.get('detections', 0):<4} "
                    f"action {r.get('action', 'report')}: {acts} change(s){state}  exit {r.get('exit_code')}")
 
@@ -990,21 +1094,21 @@ def undo_cmd(scan_id: str, home: Path | None, config_file: Path | None) -> None:
         warn(f"no history record of scan {scan_id}; undoing what the quarantine holds for it")
         record = {"scan_id": scan_id, "command": "unknown", "outcomes": [], "undone_at": None, "state": IN_PROGRESS}
     if record.get("undone_at"):
-        click.echo(f"scan {scan_id} was already undone at {record['undone_at']}; nothing to do")
+        say(f"scan {scan_id} was already undone at {record['undone_at']}; nothing to do")
         return
     if not incomplete(record) and not any(o.get("vault_id") or o.get("backup_ids") or o.get("ok")
                                           for o in record.get("outcomes", [])):
-        click.echo(f"scan {scan_id} changed nothing; nothing to undo")
+        say(f"scan {scan_id} changed nothing; nothing to undo")
         return
     vault = open_vault(env)
     sysroot = report.path_from_fields(record, "sysroot") if record.get("sysroot") else "/"
     result = undo_scan(record, vault, Path(sysroot), scan_id)
     for line in result.restored:
-        click.echo(line)
+        say(line)
     for line in result.notes:
-        click.echo(f"note: {line}")
+        say(f"note: {line}")
     for line in result.problems:
-        click.echo(f"problem: {line}", err=True)
+        say(f"problem: {line}", err=True)
     hist.save({**record, "undone_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                "undo": {"restored": list(result.restored), "problems": list(result.problems)}})
     if result.problems:

@@ -26,7 +26,7 @@ import yara
 
 from scanner import __version__, gating, inert, prefilter, routing
 from scanner.errors import RuleError
-from scanner.model import RuleHit, Severity, display_path
+from scanner.model import RuleHit, Severity, json_path
 from scanner.state import write_atomic
 
 if TYPE_CHECKING:
@@ -473,7 +473,7 @@ class _DigestMemo:
 
     def digest(self, path: Path) -> tuple[str, list[bytes]]:
         """(sha256 or ``missing``, include targets as written) of ``path``."""
-        key = display_path(os.fsdecode(path))
+        key = json_path(os.fsdecode(path))
         try:
             st = path.stat()
         except OSError:

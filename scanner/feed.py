@@ -15,8 +15,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import logging
+import os
 import secrets
 import shutil
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +32,8 @@ from tuf.ngclient.updater import Updater
 
 from scanner.errors import FeedError
 from scanner.http import Downloader, DownloadFailed, DownloadTimeout, HttpSettings
+
+logger = logging.getLogger(__name__)
 
 BUNDLE_TARGET = "signatures.tar.gz"
 """Name of the signature bundle target in the feed."""
@@ -104,6 +109,74 @@ def packaged_feed() -> tuple[tuple[str, ...], Path | None]:
 def anchor_path(feed_dir: Path) -> Path:
     """Where the trusted root is kept."""
     return feed_dir / "trusted" / "root.json"
+
+
+def mirrors_path(feed_dir: Path) -> Path:
+    """Where the mirrors of the last feed given with ``update --feed`` are remembered."""
+    return feed_dir / "mirrors.txt"
+
+
+MAX_MIRRORS_BYTES = 64 * 1024
+"""The remembered mirrors file is read only up to this size (it holds a few URLs)."""
+
+
+def remembered_mirrors(feed_dir: Path) -> tuple[str, ...]:
+    """The mirrors remembered from the last successful ``update --feed``, one URL a line; () when none.
+
+    Read only from a regular file of bounded size: a damaged or replaced file is ignored (logged),
+    as if nothing were remembered.
+    """
+    path = mirrors_path(feed_dir)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return ()
+    except OSError as exc:
+        logger.warning("remembered feed mirrors %s not read: %s", path, exc.strerror)
+        return ()
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            logger.warning("remembered feed mirrors %s is not a regular file; ignored", path)
+            return ()
+        data = os.read(fd, MAX_MIRRORS_BYTES + 1)
+    except OSError as exc:
+        logger.warning("remembered feed mirrors %s not read: %s", path, exc.strerror)
+        return ()
+    finally:
+        os.close(fd)
+    if len(data) > MAX_MIRRORS_BYTES:
+        logger.warning("remembered feed mirrors %s is larger than %d bytes; ignored", path, MAX_MIRRORS_BYTES)
+        return ()
+    try:
+        lines = data.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        logger.warning("remembered feed mirrors %s is not UTF-8 text; ignored", path)
+        return ()
+    return tuple(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#"))
+
+
+def remember_mirrors(feed_dir: Path, mirrors: tuple[str, ...]) -> bool:
+    """Keep ``mirrors`` (normalised) as the feed to use when none is given; True when they changed."""
+    urls = tuple(normalize_mirror(m) for m in mirrors)
+    if not urls or remembered_mirrors(feed_dir) == urls:
+        return False
+    path = mirrors_path(feed_dir)
+    text = "# the feed given to 'scanner update --feed'; replaced by the next one given\n" + "".join(
+        f"{u}\n" for u in urls
+    )
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = path.with_name(f".mirrors.txt.tmp-{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, text.encode("utf-8", "surrogateescape"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        tmp.replace(path)
+    except OSError as exc:
+        raise FeedError(f"cannot remember the feed in {path}: {exc.strerror}") from exc
+    return True
 
 
 def metadata_dir(feed_dir: Path) -> Path:

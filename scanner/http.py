@@ -23,6 +23,7 @@ import urllib3.exceptions
 
 from scanner import __version__
 from scanner.errors import FeedError
+from scanner.model import printable
 
 _RETRY_STATUSES = frozenset({500, 502, 503, 504})
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
@@ -239,5 +240,5 @@ def _reason(exc: BaseException) -> str:
     inner: BaseException = exc
     while inner.__context__ is not None and len(str(inner)) > 200:
         inner = inner.__context__
-    text = " ".join(str(inner).split()) or type(inner).__name__
+    text = printable(" ".join(str(inner).split())) or type(inner).__name__  # may quote the server's status line
     return text if len(text) <= 200 else text[:197] + "..."

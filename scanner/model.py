@@ -9,14 +9,45 @@ which is lossless; ``report`` turns them into a documented JSON form.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+"""C0 and C1 controls, DEL, line/paragraph separators, bidi embeddings/overrides/isolates, and
+lone surrogates (bytes of a name that are not valid UTF-8, as ``os`` decodes them)."""
+
+
+def _escape(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte kept by surrogateescape: show the byte
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """``text`` safe to show on a terminal or write to a log: every control character (C0, DEL, C1),
+    line and paragraph separator and bidi control is written as ``\\xNN`` or ``\\uNNNN``, and every
+    byte that is not valid UTF-8 as ``\\xNN``.
+
+    The one rule for all human-readable output and logs: backslashes are left as they are, so
+    escaping is idempotent (escaping twice gives the same text as once) and any layer may apply it
+    as a last line of defence. The result is not reversible (a name may itself contain ``\\x1b``);
+    JSON output keeps the exact value instead.
+    """
+    return _UNPRINTABLE.sub(_escape, text)
+
 
 def display_path(path: str) -> str:
-    """``path`` as printable text: bytes that are not valid UTF-8 shown as ``\\xNN`` (not reversible;
-    JSON reports add the exact bytes, see ``report.path_fields``)."""
+    """``path`` as printable text (see ``printable``): control characters and bytes that are not valid
+    UTF-8 escaped, not reversibly; JSON reports use ``json_path`` and add the exact bytes."""
+    return printable(path)
+
+
+def json_path(path: str) -> str:
+    """``path`` as JSON text: exact, except that bytes which are not valid UTF-8 are shown as ``\\xNN``
+    (``report.path_fields`` then adds the exact bytes)."""
     return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 

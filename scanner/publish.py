@@ -44,7 +44,7 @@ from tuf.api.metadata import (
 )
 from tuf.api.serialization.json import JSONSerializer
 
-from scanner import bundle, signatures, update
+from scanner import DISTRIBUTION, bundle, signatures, update
 from scanner.errors import FeedError
 from scanner.feed import BUNDLE_TARGET
 from scanner.state import write_atomic
@@ -169,7 +169,8 @@ def _crypto() -> Any:
         from cryptography.hazmat.primitives import serialization
     except ImportError as exc:
         raise PublishError(
-            "signing needs the 'cryptography' package: install the publish extra, pip install 'scanner[publish]'"
+            f"signing needs the 'cryptography' package: install the publish extra, "
+            f"pip install '{DISTRIBUTION}[publish]' (or pip install '.[publish]' in a source checkout)"
         ) from exc
     return serialization
 

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from scanner import inert
 from scanner.errors import QuarantineError, UsageError
-from scanner.model import display_path
+from scanner.model import display_path, json_path
 from scanner.state import fsync_dir
 
 logger = logging.getLogger(__name__)
@@ -271,7 +271,7 @@ class QuarantineItem:
             "format": FORMAT,
             "id": self.id,
             "kind": self.kind.value,
-            "original_path": self.display_path,
+            "original_path": json_path(self.original_path),
             "original_path_b64": base64.b64encode(os.fsencode(self.original_path)).decode("ascii"),
             "sha256": self.sha256,
             "size": self.size,

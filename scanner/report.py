@@ -10,12 +10,23 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from scanner.model import Detection, ProcessInfo, ScanReport, SignatureSetInfo, Skipped, SkipReason, display_path
+from scanner.model import (
+    Detection,
+    ProcessInfo,
+    ScanReport,
+    SignatureSetInfo,
+    Skipped,
+    SkipReason,
+    display_path,
+    json_path,
+    printable,
+)
 
 SCHEMA = "scanner.report/1"
 TEXT_SKIPPED_LIMIT = 20
@@ -26,7 +37,7 @@ def path_fields(path: str | None, key: str = "path") -> dict[str, str | None]:
     """``{key: text}`` plus ``{key}_b64`` with the exact bytes when ``path`` is not valid UTF-8."""
     if path is None:
         return {key: None}
-    out: dict[str, str | None] = {key: display_path(path)}
+    out: dict[str, str | None] = {key: json_path(path)}
     raw = os.fsencode(path)
     try:
         raw.decode("utf-8")
@@ -88,7 +99,7 @@ def report_json(report: ScanReport) -> dict[str, Any]:
         "schema": SCHEMA,
         "scan_id": report.scan_id,
         "scan_type": report.scan_type.value,
-        "roots": [display_path(r) for r in report.roots],
+        "roots": [json_path(r) for r in report.roots],
         "started_at": report.started_at,
         "finished_at": report.finished_at,
         "duration_s": report.duration_s,
@@ -103,9 +114,21 @@ def report_json(report: ScanReport) -> dict[str, Any]:
     }
 
 
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+"""What ``json.dumps(ensure_ascii=False)`` leaves raw but a terminal acts on (DEL, C1 controls,
+separators, bidi controls) or UTF-8 cannot carry (lone surrogates); JSON's own ``\\uNNNN`` keeps the value."""
+
+
+def json_text(data: object, indent: int | None = None) -> str:
+    """``data`` as JSON with every control character escaped, so the exact values are kept and the
+    text is still safe on a terminal."""
+    text = json.dumps(data, indent=indent, ensure_ascii=False)
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def dumps(data: object) -> str:
-    """Stable, readable JSON text."""
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    """Stable, readable JSON text (control characters escaped, see ``json_text``)."""
+    return json_text(data, indent=2) + "\n"
 
 
 def human_bytes(n: float) -> str:
@@ -209,7 +232,8 @@ def render_text(report: ScanReport) -> str:
         f"Time:             {report.duration_s:.2f} s ({rate})",
         f"Result:           {RESULT_WORDS.get(report.exit_code, 'error')}",
     ]
-    return "\n".join(lines) + "\n"
+    # names, rule meta, OS and remediation messages are outside text: no line may carry a control character
+    return "\n".join(printable(line) for line in lines) + "\n"
 
 
 RESULT_WORDS = {0: "clean", 1: "threats found", 2: "error", 3: "threats found; an action failed"}

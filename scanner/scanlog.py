@@ -1,8 +1,10 @@
 """The plain-text scan log in the state directory, in the spirit of MSRT's mrt.log.
 
 Every scan appends one block: start, signature version, scan type, results, finish, exit code.
-Blocks are written with one ``write`` on an ``O_APPEND`` descriptor, so concurrent scans never
-interleave inside a block. The log is rotated to ``.1`` when it passes 10 MiB.
+Every line goes through ``model.printable``, so a file name can neither forge a line nor send
+control characters to whoever reads the log. Blocks are written with one ``write`` on an
+``O_APPEND`` descriptor, so concurrent scans never interleave inside a block. The log is rotated
+to ``.1`` when it passes 10 MiB.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from scanner.model import ScanReport, display_path
+from scanner.model import ScanReport, display_path, printable
 
 MAX_LOG_BYTES = 10 * 1024 * 1024
 
@@ -40,7 +42,8 @@ def format_block(report: ScanReport, command: str = "scan") -> str:
         f"bytes {c.bytes_scanned}, processes {c.processes_scanned}, detections {c.detections}, "
         f"skipped {c.skipped}, exit code {report.exit_code}"
     )
-    return "\n".join(lines) + "\n"
+    # names, rule meta and warnings are outside text: one log line each, never a control character
+    return "\n".join(printable(line) for line in lines) + "\n"
 
 
 def _persistence_lines(report: ScanReport) -> list[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import json
+import logging
 import os
 import random
 import re
@@ -28,6 +29,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from scanner import __version__, sysctl
 from scanner.errors import ScheduleError
 from scanner.state import write_atomic
+
+logger = logging.getLogger(__name__)
 
 # 20:00 UTC is 12:00 or 13:00 in Redmond: two to three hours after the feed's 10:00 Pacific release
 # whether or not the US is on daylight time, and still the same Tuesday there. UTC needs no time
@@ -1040,6 +1043,24 @@ def default_kind(*, user: bool | None, euid: int | None, systemd: bool, platform
     if systemd:
         return ScheduleKind.SYSTEMD_USER if as_user else ScheduleKind.SYSTEMD_SYSTEM
     return ScheduleKind.CRON_USER if as_user else ScheduleKind.CRON
+
+
+def kind_in_dir(unit_dir: Path, default: ScheduleKind) -> ScheduleKind:
+    """The kind whose monthly run is defined in ``unit_dir`` (for ``status`` and ``remove`` with
+    --unit-dir and no --scheduler): ``default`` when it is there, when nothing is, or when several are.
+
+    systemd units keep ``default``'s scope (system or user): their file names are the same for both.
+    """
+    if default is ScheduleKind.WINDOWS_TASK:
+        return default
+    as_user = default in (ScheduleKind.SYSTEMD_USER, ScheduleKind.CRON_USER)
+    systemd = ScheduleKind.SYSTEMD_USER if as_user else ScheduleKind.SYSTEMD_SYSTEM
+    found = [k for k in (systemd, ScheduleKind.CRON, ScheduleKind.CRON_USER)
+             if any(p.is_file() for p in _plan(k, unit_dir, False, None).monthly)]
+    chosen = default if default in found or len(found) != 1 else found[0]
+    if chosen is not default:
+        logger.info("%s holds a %s schedule, not %s: using that", unit_dir, chosen.value, default.value)
+    return chosen
 
 
 def default_location(kind: ScheduleKind, environ: Mapping[str, str] | None = None) -> Path | None:

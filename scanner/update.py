@@ -23,6 +23,7 @@ from pathlib import Path
 from scanner import bundle, feed, signatures, store
 from scanner.errors import FeedError, RuleError, ScannerError, StateError
 from scanner.http import Downloader
+from scanner.model import printable
 from scanner.state import LockBusy, StateDir
 
 LOG_NAME = "update.log"
@@ -133,7 +134,7 @@ def update_lock(state: StateDir) -> Iterator[None]:
 def log_event(state: StateDir, message: str, now: Clock = _utcnow) -> None:
     """Append one line to the update log (best effort: an unwritable log does not stop an update)."""
     stamp = now().astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    line = " ".join(message.split())
+    line = printable(" ".join(message.split()))  # server text and URLs: never a control character in the log
     with contextlib.suppress(OSError, StateError):
         logs = state.ensure(state.logs)
         with (logs / LOG_NAME).open("a", encoding="utf-8") as f:
@@ -245,19 +246,26 @@ def check(
     settings: feed.FeedSettings,
     *,
     trusted_root: Path | None = None,
+    remember: bool = False,
     downloader: Downloader | None = None,
     now: Clock = _utcnow,
 ) -> UpdateOutcome:
-    """Whether the feed offers a newer set than the active one (refreshes metadata, downloads no bundle)."""
+    """Whether the feed offers a newer set than the active one (refreshes metadata, downloads no bundle).
+
+    A newer set that was rolled back from is reported as HELD. ``remember``: see ``update``.
+    """
     with update_lock(state):
         settings = _anchor(state, settings, trusted_root, now)
         with feed.FeedClient(state.feed, settings, downloader=downloader) as client:
             release = client.latest()
         _check_version(release)
+        if remember:
+            _remember(state, settings, now)
         active = current_version(state)
         newer = signatures.version_key(release.version) > signatures.version_key(active)
+        held = newer and release.version == store.held_version(state)
         return UpdateOutcome(
-            status=UpdateStatus.AVAILABLE if newer else UpdateStatus.UP_TO_DATE,
+            status=UpdateStatus.HELD if held else UpdateStatus.AVAILABLE if newer else UpdateStatus.UP_TO_DATE,
             active_version=active,
             feed_version=release.version,
             mirror=release.mirror,
@@ -271,6 +279,7 @@ def update(
     *,
     trusted_root: Path | None = None,
     force: bool = False,
+    remember: bool = False,
     downloader: Downloader | None = None,
     clean_paths: Sequence[Path] | None = None,
     limits: bundle.Limits | None = None,
@@ -278,14 +287,25 @@ def update(
 ) -> UpdateOutcome:
     """Install the feed's set when it is newer than the active one (or always, with ``force``).
 
+    ``remember``: the mirrors were given on the command line; once the update succeeded they are
+    kept in the state directory (``feed.remembered_mirrors``) for runs that name no feed.
     FeedError (one line, naming the failed step) on any failure; the active set is then unchanged.
     """
     try:
         with update_lock(state):
-            return _update_locked(state, settings, trusted_root, force, downloader, clean_paths, limits, now)
+            out = _update_locked(state, settings, trusted_root, force, downloader, clean_paths, limits, now)
+            if remember:
+                _remember(state, settings, now)
+            return out
     except ScannerError as exc:
         log_event(state, f"update failed: {exc}", now)
         raise
+
+
+def _remember(state: StateDir, settings: feed.FeedSettings, now: Clock) -> None:
+    """Keep the mirrors of a feed that just worked, for the runs that name none (logged when they change)."""
+    if feed.remember_mirrors(state.feed, settings.mirrors):
+        log_event(state, f"feed remembered for later updates: {' '.join(settings.mirrors)}", now)
 
 
 def _update_locked(
@@ -331,10 +351,23 @@ def _update_locked(
     )
 
 
-def rollback(state: StateDir, *, now: Clock = _utcnow) -> RollbackOutcome:
-    """Return to the previous set; the set left is held back from automatic reinstall. Logged."""
+def rollback(state: StateDir, *, force: bool = False, now: Clock = _utcnow) -> RollbackOutcome:
+    """Return to the previous set; the set left is held back from automatic reinstall. Logged.
+
+    When the previous set is the held-back one (a rollback of a rollback), FeedError unless ``force``.
+    """
     with update_lock(state):
         before = current_version(state)
+        held = store.held_version(state)
+        if held is not None and store.has_previous(state):
+            prev_dir = store.previous_dir(state)
+            target = signatures.bundled_set().version if prev_dir is None else store.read_version(prev_dir)
+            if target == held and not force:
+                log_event(state, f"rollback {before} -> {held} refused: {held} is held back", now)
+                raise FeedError(
+                    f"the previous signature set {held} is the one rolled back from and is held back; "
+                    "'scanner signatures rollback --force' re-activates it"
+                )
         _from_dir, to_dir = store.rollback(state)
         after = current_version(state)
         if signatures.version_key(before) > signatures.version_key(after):

@@ -287,7 +287,10 @@ def event_json(ev: WatchEvent) -> dict[str, Any]:
 
 def event_text(ev: WatchEvent) -> str:
     """One readable line for an event (the text output and the log)."""
-    return f"{ev.at.astimezone(dt.UTC).isoformat(timespec='milliseconds')} {ev.kind.value}: {ev.message}"
+    from scanner.model import printable  # here, so this fix stays inside event_text
+
+    # messages quote file names and OS text: never a raw control character on the terminal or in the log
+    return printable(f"{ev.at.astimezone(dt.UTC).isoformat(timespec='milliseconds')} {ev.kind.value}: {ev.message}")
 
 
 def _utc_now() -> dt.datetime:

@@ -57,7 +57,9 @@ def test_update_check_rollback_and_hold(cli, served_feed):
     assert json.loads(cli("signatures", "info", "--format", "json").stdout)["source"] == "bundled"
     res = cli("update", "--feed", url)
     assert res.exit_code == 0 and "held back" in res.stdout
-    res = cli("signatures", "rollback")  # a second rollback returns to the set the first one left
+    res = cli("signatures", "rollback")  # a second rollback would re-activate the held-back set
+    assert res.exit_code == 2 and "held back" in res.stderr and "--force" in res.stderr
+    res = cli("signatures", "rollback", "--force")  # which it does only when asked to
     assert res.exit_code == 0 and "to 2990.01.1" in res.stdout and "reinstalled" not in res.stdout
 
 

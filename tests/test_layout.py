@@ -50,3 +50,36 @@ def test_library_does_not_print_or_exit(path: Path) -> None:
             owner = f.value.id if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) else ""
             assert name != "print", f"{path.name}:{node.lineno} prints"
             assert not (name == "exit" and owner in ("sys", "")), f"{path.name}:{node.lineno} exits"
+
+
+def test_distribution_name_is_ours_and_the_only_install_command_named() -> None:
+    """``scanner`` on the package index is an unrelated project: the metadata and every printed
+    install command name our distribution instead."""
+    import configparser
+    import re
+
+    from scanner import DISTRIBUTION
+
+    cfg = configparser.ConfigParser()
+    cfg.read(PKG.parent / "setup.cfg")
+    assert cfg["metadata"]["name"] == DISTRIBUTION != "scanner"
+    for path in MODULES:
+        for m in re.finditer(r"pip install '?([A-Za-z0-9_.{}-]+)", path.read_text()):
+            assert m.group(1).split("[")[0] in ("{DISTRIBUTION}", "."), f"{path.name}: {m.group(0)}"
+
+
+def test_publish_without_cryptography_names_our_distribution(tmp_path: Path) -> None:
+    """A real child process in which 'cryptography' cannot be imported: the error tells the user to
+    install our distribution's publish extra, never ``scanner[publish]``."""
+    import subprocess
+    import sys
+
+    from scanner import DISTRIBUTION
+
+    code = "import sys; sys.modules['cryptography'] = None; from scanner.cli import main; main()"
+    res = subprocess.run([sys.executable, "-c", code, "feed", "init", str(tmp_path / "feed")],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2, res.stderr
+    assert f"pip install '{DISTRIBUTION}[publish]'" in res.stderr
+    assert "'scanner[publish]'" not in res.stderr
+    assert "Traceback" not in res.stderr

@@ -143,12 +143,15 @@ def test_rollback_and_forward_again(tmp_path: Path) -> None:
     assert signatures.active_set(state).version == V1
     assert store.held_version(state) == V2
 
-    out = update.rollback(state)  # rollback of a rollback returns to V2
+    with pytest.raises(FeedError, match=f"{V2} is the one rolled back from and is held back"):
+        update.rollback(state)  # a rollback of a rollback would re-activate the held-back set
+    assert signatures.active_set(state).version == V1
+    out = update.rollback(state, force=True)  # unless forced
     assert (out.from_version, out.to_version) == (V1, V2)
     assert store.held_version(state) is None
 
     out = update.rollback(state)
-    out = update.rollback(state)
+    out = update.rollback(state, force=True)
     assert out.to_version == V2
     log = (state.logs / update.LOG_NAME).read_text()
     assert f"rollback {V2} -> {V1}" in log and f"rollback {V1} -> {V2}" in log
