@@ -36,6 +36,29 @@ def write_at(dir_fd: int, name: str, data: bytes) -> None:
         os.close(fd)
 
 
+def remove_deep(top: Path) -> None:
+    """Empty ``top`` of a tree too deep for shutil.rmtree's recursion (pytest's clean-up), lifting each
+    folder's entries up into ``top`` before removing the folder."""
+    top_fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    lifted = 0
+    try:
+        while names := os.listdir(top_fd):
+            for name in names:
+                if not stat.S_ISDIR(os.stat(name, dir_fd=top_fd, follow_symlinks=False).st_mode):
+                    os.unlink(name, dir_fd=top_fd)
+                    continue
+                sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=top_fd)
+                try:
+                    for child in os.listdir(sub):
+                        lifted += 1
+                        os.rename(child, f"lifted-{lifted}", src_dir_fd=sub, dst_dir_fd=top_fd)
+                finally:
+                    os.close(sub)
+                os.rmdir(name, dir_fd=top_fd)
+    finally:
+        os.close(top_fd)
+
+
 def scan_json(cli, *args):  # type: ignore[no-untyped-def]
     res = cli("scan", "--format", "json", *args)
     return res, json.loads(res.stdout) if res.stdout.strip().startswith("{") else None
@@ -75,24 +98,27 @@ def test_file_deeper_than_path_max_is_detected_quarantined_and_restored(cli, tmp
 def test_deep_tree_keeps_few_descriptors_open_and_reopens_ancestors(tmp_path):
     # 2100 levels of "a" (deeper than PATH_MAX), each with a file; the first 300 also with a sibling folder
     # the walk comes back to after the deepest level
-    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
-    for level in range(2100):
-        os.mkdir("a", dir_fd=fd)
-        if level < 300:
-            os.mkdir("b", dir_fd=fd)
-            write_at(fd, "f", b"x")
-        nfd = os.open("a", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
-        os.close(fd)
-        fd = nfd
-    write_at(fd, "deepest", b"x")
-    os.close(fd)
-    before = len(os.listdir("/proc/self/fd"))
-    most = 0
     found = []
-    for item in walk([os.fspath(tmp_path)], WalkOptions()):
-        found.append(os.path.basename(item.path))
-        most = max(most, len(os.listdir("/proc/self/fd")) - before)
-        del item
+    try:
+        fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+        for level in range(2100):
+            os.mkdir("a", dir_fd=fd)
+            if level < 300:
+                os.mkdir("b", dir_fd=fd)
+                write_at(fd, "f", b"x")
+            nfd = os.open("a", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = nfd
+        write_at(fd, "deepest", b"x")
+        os.close(fd)
+        before = len(os.listdir("/proc/self/fd"))
+        most = 0
+        for item in walk([os.fspath(tmp_path)], WalkOptions()):
+            found.append(os.path.basename(item.path))
+            most = max(most, len(os.listdir("/proc/self/fd")) - before)
+            del item
+    finally:
+        remove_deep(tmp_path)  # pytest's own clean-up would fail on it, in every later session
     assert found == ["f"] * 300 + ["deepest"]
     assert most < 100  # OPEN_ANCESTORS, not one per level
     assert len(os.listdir("/proc/self/fd")) <= before + 1
