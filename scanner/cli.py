@@ -174,7 +174,8 @@ def log_scan(env: Env, text: str) -> None:
 @click.option("--quick", is_flag=True,
               help="Where malware drops and persists (the default when no PATH is given).")
 @click.option("--full", is_flag=True,
-              help="Every local filesystem (not /proc, /sys, /dev but /dev/shm, or network mounts unless named).")
+              help="Every local filesystem, /dev/shm included (not the rest of /dev, /proc, /sys or network "
+                   "mounts unless named).")
 @click.option("--sysroot", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("/"),
               show_default=True, help="Treat DIR as the filesystem root for quick and full scan locations.")
 @click.option("--rules", "rules", multiple=True, type=click.Path(path_type=Path),
@@ -569,8 +570,9 @@ def monthly(paths: tuple[str, ...], rules: tuple[Path, ...], feeds: tuple[str, .
             home: Path | None, config_file: Path | None) -> None:
     """The unattended monthly run: update signatures, quick scan with processes, remediate, log.
 
-    PATHs (and [monthly] paths in the config) are scanned too, such as web roots outside the usual
-    places. A failed update is logged as a warning and the run goes on with the current set.
+    PATHs (and [monthly] paths in the config; as seen from here, not under --sysroot) are scanned too,
+    such as web roots outside the usual places; a missing one is a warning. A failed update is logged as
+    a warning and the run goes on with the current set.
     """
     from scanner import update
 

@@ -44,12 +44,13 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 OPEN_ANCESTORS = 64
 """Descriptors the walk keeps on its current branch (deeper trees reopen an ancestor when they return to it)."""
 SPARE_HANDLES = 256
-"""Open directories beyond which files are opened by path again (those of long paths excepted), so a scan
-with many directories in flight never runs out of descriptors."""
+"""Open directories beyond which files are opened by path again (those of long paths excepted), so a
+process with many directories in flight never runs out of descriptors."""
 
 
 class _Budget:
-    """How many directory descriptors of one walk are open (lock-free: two counters the GIL keeps exact)."""
+    """How many directory descriptors the walks of this process hold open (lock-free: two counters whose
+    steps the GIL keeps exact; the figures read may lag a step behind, which is all a budget needs)."""
 
     def __init__(self) -> None:
         self._opened_n = itertools.count(1)
@@ -58,13 +59,17 @@ class _Budget:
         self.closed = 0
 
     def open(self) -> None:
-        self.opened = next(self._opened_n)
+        self.opened = max(self.opened, next(self._opened_n))
 
     def close(self) -> None:
         self.closed = max(self.closed, next(self._closed_n))
 
     def spare(self) -> bool:
         return self.opened - self.closed < SPARE_HANDLES
+
+
+_BUDGET = _Budget()
+"""One budget for the process: a watch runs several walks whose entries wait in its queues together."""
 
 
 class DirHandle:
@@ -176,7 +181,7 @@ def walk(roots: Sequence[str], options: WalkOptions) -> Iterator[FileEntry | Ski
     excluded = Excluder(options.excludes)
     real_roots = [os.path.realpath(r) for r in roots]
     visited: set[tuple[int, int]] = set()
-    budget = _Budget()
+    budget = _BUDGET
     for given in roots:
         try:
             st = os.stat(given)  # a root that is a symlink is followed ...
