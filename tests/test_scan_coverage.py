@@ -211,8 +211,9 @@ def test_quick_scan_covers_web_roots(cli, tmp_path, eicar_rule):
     shell.write_bytes(b"<?php " + EICAR)
     (root / "srv" / "http").mkdir(parents=True)
     (root / "srv" / "http" / "x.jsp").write_bytes(EICAR)
-    res, rep = scan_json(cli, "--quick", "--sysroot", root, "--no-processes", "--rules", eicar_rule,
-                         "--no-default-rules")
+    res, rep = scan_json(
+        cli, "--quick", "--sysroot", root, "--no-processes", "--rules", eicar_rule, "--no-default-rules"
+    )
     assert res.exit_code == 1
     assert sorted(d["path"] for d in rep["detections"]) == [str(root / "srv/http/x.jsp"), str(shell)]
 
@@ -241,18 +242,22 @@ def test_monthly_reads_paths_and_rules_from_config(cli, tmp_path, scanner_home):
     (scanner_home / "rules").mkdir()
     (scanner_home / "rules" / "eicar.yar").write_text(EICAR_RULE)
     (scanner_home / "config.toml").write_text(
-        f'[monthly]\naction = "report"\npaths = ["{site}", "{tmp_path / "gone"}"]\nrules = ["rules/eicar.yar"]\n')
+        f'[monthly]\naction = "report"\npaths = ["{site}", "{tmp_path / "gone"}"]\nrules = ["rules/eicar.yar"]\n'
+    )
     res = cli("monthly", "--sysroot", root, "--no-processes")
     assert res.exit_code == 1, res.stderr
     assert "threats found; incomplete (1 not scanned)" in res.stdout
     assert f"path not found: {tmp_path / 'gone'}" in res.stderr
 
 
-@pytest.mark.parametrize(("value", "message"), [
-    ('paths = ["relative/dir"]', "must be absolute"),
-    ("paths = [1]", "must be a path or a list of paths"),
-    ("rules = 5", "must be a path or a list of paths"),
-])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('paths = ["relative/dir"]', "must be absolute"),
+        ("paths = [1]", "must be a path or a list of paths"),
+        ("rules = 5", "must be a path or a list of paths"),
+    ],
+)
 def test_monthly_config_keys_are_checked(cli, tmp_path, scanner_home, value, message):
     (scanner_home / "config.toml").write_text(f"[monthly]\n{value}\n")
     res = cli("monthly", "--sysroot", tmp_path, "--no-processes")
@@ -271,8 +276,9 @@ def test_full_scan_covers_dev_shm_but_not_the_rest_of_dev(cli, tmp_path, eicar_r
     os.mkfifo(shm / "fifo")  # listed, never opened (opening it would block)
     os.mknod(root / "dev" / "null", stat.S_IFCHR | 0o666, os.makedev(1, 3))
     (root / "dev" / "elsewhere").write_bytes(EICAR)
-    res, rep = scan_json(cli, "--full", "--sysroot", root, "--no-processes", "--rules", eicar_rule,
-                         "--no-default-rules")
+    res, rep = scan_json(
+        cli, "--full", "--sysroot", root, "--no-processes", "--rules", eicar_rule, "--no-default-rules"
+    )
     assert res.exit_code == 1
     assert [d["path"] for d in rep["detections"]] == [str(shm / ".x")]
     assert str(root / "dev" / "shm") in rep["roots"]
