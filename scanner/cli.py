@@ -30,7 +30,7 @@ from scanner.history import IN_PROGRESS, History, history_record, incomplete
 from scanner.model import Action, OutputFormat, Policy, ScanReport, ScanType, display_path, printable
 from scanner.scan import Progress, ScanRequest, run_scan
 from scanner.state import ENV_HOME, StateDir, default_home, write_atomic
-from scanner.walk import WalkOptions
+from scanner.walk import WalkOptions, dir_identity
 
 if TYPE_CHECKING:  # the rest is imported where it is used: a report-only scan starts faster without it
     from scanner import feed as feed_mod
@@ -232,10 +232,11 @@ def log_scan(env: Env, text: str) -> None:
 
 @main.command(epilog=EXIT_CODES_HELP)
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
-@click.option("--quick", "scan_type", flag_value=ScanType.QUICK.value,
+@click.option("--quick", is_flag=True,
               help="Where malware drops and persists (the default when no PATH is given).")
-@click.option("--full", "scan_type", flag_value=ScanType.FULL.value,
-              help="Every local filesystem (not /proc, /sys, /dev or network mounts unless named).")
+@click.option("--full", is_flag=True,
+              help="Every local filesystem, /dev/shm included (not the rest of /dev, /proc, /sys or network "
+                   "mounts unless named).")
 @click.option("--sysroot", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("/"),
               show_default=True, help="Treat DIR as the filesystem root for quick and full scan locations.")
 @click.option("--rules", "rules", multiple=True, type=click.Path(path_type=Path),
@@ -245,7 +246,8 @@ def log_scan(env: Env, text: str) -> None:
               help="Do not scan matching paths; a GLOB with '/' matches the whole path, else the name (repeatable).")
 @click.option("--one-file-system", is_flag=True, help="Do not cross into other filesystems below a root.")
 @click.option("--max-filesize", callback=_size, metavar="SIZE",
-              help="Skip (and list) larger files, e.g. 256M [default: 256M].")
+              help="Skip larger files, e.g. 256M; 0: no limit [default: 256M]. "
+                   "A skipped file makes the result incomplete.")
 @click.option("--timeout", type=click.IntRange(min=1), metavar="SECONDS", help="Per-file timeout [default: 60].")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), help="Scanning threads [default: CPU count].")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
@@ -268,18 +270,23 @@ def log_scan(env: Env, text: str) -> None:
 @common_options
 @handle_errors
 def scan(
-    paths: tuple[str, ...], scan_type: str | None, sysroot: Path, rules: tuple[Path, ...], no_default_rules: bool,
+    paths: tuple[str, ...], quick: bool, full: bool, sysroot: Path, rules: tuple[Path, ...], no_default_rules: bool,
     exclude: tuple[str, ...], one_file_system: bool, max_filesize: int | None, timeout: int | None,
     jobs: int | None, fmt: str, output: Path | None, progress: bool, processes: bool | None, pids: tuple[int, ...],
     action: str | None, dry_run: bool, force: bool, no_cache: bool, home: Path | None, config_file: Path | None,
 ) -> None:
     """Scan PATHs (or, with none, a quick scan) and report what is found."""
+    if quick and full:
+        fail("--quick and --full cannot be used together: choose one")
+    scan_type = ScanType.QUICK if quick else ScanType.FULL if full else None
     env = make_env(home, config_file)
     cfg = env.config
-    for p in paths:
-        if not os.path.lexists(p):
-            fail(f"path not found: {display_path(p)}")
-    kind = ScanType(scan_type) if scan_type else (ScanType.CUSTOM if paths or pids else ScanType.QUICK)
+    missing = [p for p in paths if not os.path.lexists(p)]
+    if missing and len(missing) == len(paths) and scan_type is None and not pids:
+        fail(f"path not found: {', '.join(display_path(p) for p in missing)}; nothing to scan")
+    for p in missing:  # the scan goes on with the rest, and says it is incomplete
+        warn(f"path not found: {display_path(p)}; scanning the rest")
+    kind = scan_type or (ScanType.CUSTOM if paths or pids else ScanType.QUICK)
     # processes belong to this machine: not scanned by default when looking at another root
     on_host = os.path.realpath(sysroot) == "/"
     scan_procs = bool(pids) or (processes if processes is not None else kind is not ScanType.CUSTOM and on_host)
@@ -293,7 +300,8 @@ def scan(
         walk=WalkOptions(
             excludes=cfg.excludes + exclude,
             one_file_system=one_file_system,
-            max_filesize=max_filesize if max_filesize is not None else cfg.max_filesize,
+            max_filesize=size_limit(max_filesize if max_filesize is not None else cfg.max_filesize),
+            skip_dirs=dir_identity(env.state.root),
         ),
         jobs=jobs or cfg.jobs or os.cpu_count() or 1,
         timeout=timeout or cfg.timeout,
@@ -313,6 +321,11 @@ def scan(
     if output is not None:
         say(f"report written to {output}", err=True)
     sys.exit(result.exit_code)
+
+
+def size_limit(max_filesize: int) -> int | None:
+    """The walk's size limit: 0 means none (as clamscan's --max-filesize=0)."""
+    return max_filesize or None
 
 
 def cache_mode(kind: ScanType, no_cache: bool) -> CacheMode:
@@ -662,6 +675,10 @@ def watch_cmd(paths: tuple[str, ...], action: str, fmt: str, rules: tuple[Path, 
 
 
 @main.command("monthly", epilog=EXIT_CODES_HELP)
+@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+@click.option("--rules", "rules", multiple=True, type=click.Path(path_type=Path),
+              help="Also use these rules: a .yar/.yara file or a directory of them (repeatable; "
+                   "added to [monthly] rules).")
 @click.option("--feed", "feeds", multiple=True, metavar="URL",
               help="Feed base URL (repeatable) [default: config, else the one remembered by 'scanner update'].")
 @click.option("--trusted-root", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -677,12 +694,14 @@ def watch_cmd(paths: tuple[str, ...], action: str, fmt: str, rules: tuple[Path, 
 @click.option("--no-cache", is_flag=True, help="Read every file, even one judged before and unchanged since.")
 @common_options
 @handle_errors
-def monthly(feeds: tuple[str, ...], trusted_root: Path | None, sysroot: Path, processes: bool | None,
-            action: str | None, report_file: Path | None, no_cache: bool, home: Path | None,
-            config_file: Path | None) -> None:
+def monthly(paths: tuple[str, ...], rules: tuple[Path, ...], feeds: tuple[str, ...], trusted_root: Path | None,
+            sysroot: Path, processes: bool | None, action: str | None, report_file: Path | None, no_cache: bool,
+            home: Path | None, config_file: Path | None) -> None:
     """The unattended monthly run: update signatures, quick scan with processes, remediate, log.
 
-    A failed update is logged as a warning and the run goes on with the current set.
+    PATHs (and [monthly] paths in the config; as seen from here, not under --sysroot) are scanned too,
+    such as web roots outside the usual places; a missing one is a warning. A failed update is logged as
+    a warning and the run goes on with the current set.
     """
     from scanner import update
 
@@ -700,11 +719,15 @@ def monthly(feeds: tuple[str, ...], trusted_root: Path | None, sysroot: Path, pr
                 warnings.append(f"signature update failed; scanning with the current set: {exc}")
         else:
             warnings.append("no update feed configured; scanning with the current signature set")
-        loaded = load_rules(env, (), True)
+        loaded = load_rules(env, (*cfg.monthly_rules, *rules), True)
+        scan_paths = tuple(dict.fromkeys((*cfg.monthly_paths, *paths)))
+        warnings.extend(f"path not found: {display_path(p)}; scanning the rest"
+                        for p in scan_paths if not os.path.lexists(p))
         on_host = os.path.realpath(sysroot) == "/"
         request = ScanRequest(
-            scan_type=ScanType.QUICK, sysroot=sysroot,
-            walk=WalkOptions(excludes=cfg.excludes, max_filesize=cfg.max_filesize),
+            scan_type=ScanType.QUICK, paths=scan_paths, sysroot=sysroot,
+            walk=WalkOptions(excludes=cfg.excludes, max_filesize=size_limit(cfg.max_filesize),
+                             skip_dirs=dir_identity(env.state.root)),
             jobs=cfg.jobs or os.cpu_count() or 1, timeout=cfg.timeout,
             processes=processes if processes is not None else on_host,
             process_timeout=cfg.process_timeout, process_max_memory=cfg.process_max_memory,
@@ -720,7 +743,7 @@ def monthly(feeds: tuple[str, ...], trusted_root: Path | None, sysroot: Path, pr
     c = result.counts
     say(f"monthly run {result.scan_id}: signatures {result.signatures.version}, {c.files_scanned} files, "
                f"{c.processes_scanned} processes, {c.detections} detection(s): "
-               f"{report.RESULT_WORDS.get(result.exit_code, 'error')}; log: {env.state.scan_log}")
+               f"{report.result_words(result)}; log: {env.state.scan_log}")
     sys.exit(result.exit_code)
 
 

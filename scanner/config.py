@@ -49,6 +49,11 @@ class Config:
     """Default action of ``scan`` ([scan] action)."""
     monthly_action: Action = Action.QUARANTINE
     """Action of the monthly run ([monthly] action)."""
+    monthly_paths: tuple[str, ...] = ()
+    """Absolute paths the monthly run scans besides the quick-scan locations ([monthly] paths)."""
+    monthly_rules: tuple[Path, ...] = ()
+    """Rule files or directories the monthly run uses besides the active set ([monthly] rules; relative
+    to the config file's folder)."""
     process_timeout: int = 30
     """Per-process memory-scan timeout in seconds ([processes] timeout)."""
     process_max_memory: int = 2 * 1024 * 1024 * 1024
@@ -70,7 +75,7 @@ class Config:
 _KEYS: Mapping[str, Mapping[str, str]] = {
     "scan": {"exclude": "excludes", "max_filesize": "max_filesize", "jobs": "jobs", "timeout": "timeout",
              "action": "action"},
-    "monthly": {"action": "monthly_action"},
+    "monthly": {"action": "monthly_action", "paths": "monthly_paths", "rules": "monthly_rules"},
     "processes": {"timeout": "process_timeout", "max_memory": "process_max_memory", "kill_grace": "kill_grace"},
     "update": {"feeds": "feeds", "feed": "feeds", "trusted_root": "trusted_root",
                "max_age_days": "max_signature_age_days"},
@@ -118,6 +123,15 @@ def _convert(name: str, value: object, path: Path) -> object:
             items = [value] if isinstance(value, str) else value
             if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
                 raise TypeError("must be a string or a list of strings")
+            return tuple(items)
+        case "monthly_paths" | "monthly_rules":
+            items = [value] if isinstance(value, str) else value
+            if not isinstance(items, list) or not all(isinstance(v, str) and v for v in items):
+                raise TypeError("must be a path or a list of paths")
+            if name == "monthly_rules":
+                return tuple((path.parent / Path(v).expanduser()).resolve() for v in items)
+            if not all(v.startswith("/") for v in items):
+                raise ValueError("must be absolute paths (the run is unattended: there is no current folder)")
             return tuple(items)
         case "max_filesize" | "process_max_memory":
             if not isinstance(value, str | int):

@@ -12,6 +12,13 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+WEB_ROOTS: tuple[str, ...] = (
+    "/var/www", "/srv/www", "/srv/http", "/usr/share/nginx/html", "/usr/local/www",
+    "/usr/local/apache2/htdocs", "/opt/lampp/htdocs",
+)
+"""Usual web roots (Debian/RHEL, SUSE, Arch, nginx, BSD-style, Apache from source, XAMPP): where web shells
+are dropped."""
+
 QUICK_SYSTEM_PATHS: tuple[str, ...] = (
     "/tmp", "/var/tmp", "/dev/shm",
     "/etc/crontab", "/etc/cron.d", "/etc/cron.hourly", "/etc/cron.daily", "/etc/cron.weekly",
@@ -20,8 +27,10 @@ QUICK_SYSTEM_PATHS: tuple[str, ...] = (
     "/etc/xdg/autostart", "/etc/init.d", "/etc/ld.so.preload", "/etc/rc.local",
     "/etc/profile", "/etc/profile.d", "/etc/bash.bashrc", "/etc/zsh",
     "/root/.ssh/authorized_keys",
+    *WEB_ROOTS,
 )
-"""System-wide quick-scan locations (absolute on the scanned machine)."""
+"""System-wide quick-scan locations (absolute on the scanned machine), web roots included (where web
+shells are dropped): those that exist are scanned."""
 
 QUICK_HOME_PATHS: tuple[str, ...] = (
     "Downloads", ".cache", ".config/autostart", ".config/systemd/user", ".local/bin",
@@ -41,6 +50,10 @@ NETWORK_FS = frozenset({
 })
 FULL_SKIPPED_DIRS: tuple[str, ...] = ("/proc", "/sys", "/dev")
 """Always skipped by a full scan unless named on the command line."""
+FULL_EXTRA_ROOTS: tuple[str, ...] = ("/dev/shm",)
+"""Scanned by a full scan although below a skipped directory: /dev/shm is a world-writable tmpfs where
+malware drops files (the quick scan covers it too). The rest of /dev holds device nodes, terminals
+(devpts), message queues (mqueue) and huge pages, never files to scan."""
 
 
 def reroot(sysroot: Path, path: str) -> str:
@@ -75,6 +88,14 @@ def quick_roots(sysroot: Path) -> list[str]:
     # Under another machine's root, an absolute symlink would lead back into this machine: not followed.
     on_host = os.path.realpath(sysroot) == "/"
     return [p for p in candidates if os.path.lexists(p) and (on_host or not os.path.islink(p))]
+
+
+def full_extra_roots(sysroot: Path) -> list[str]:
+    """The FULL_EXTRA_ROOTS that are directories under ``sysroot`` (a symlink only on this machine's root,
+    as for quick-scan locations)."""
+    on_host = os.path.realpath(sysroot) == "/"
+    found = [reroot(sysroot, p) for p in FULL_EXTRA_ROOTS]
+    return [p for p in found if os.path.isdir(p) and (on_host or not os.path.islink(p))]
 
 
 def _mounts() -> Iterator[tuple[str, str]]:

@@ -122,6 +122,7 @@ class SkipReason(enum.Enum):
     READ_ERROR = "could not be read"
     ACCESS_DENIED = "access denied"
     PROCESS_EXITED = "process exited during the scan"
+    STATE_DIRECTORY = "the scanner's own state directory"
 
 
 @dataclass(frozen=True)
@@ -256,6 +257,9 @@ class ScanCounts:
     processes_scanned: int = 0
     detections: int = 0
     skipped: int = 0
+    not_scanned: int = 0
+    """Of ``skipped``, those that leave the scan incomplete (``scan.NOT_SCANNED``: could not be read, too
+    large, a named path missing...) rather than passed over by design."""
 
 
 @dataclass(frozen=True)

@@ -153,6 +153,9 @@ BY_DESIGN = {
     SkipReason.SYMLINK_LOOP: "symlink loops",
     SkipReason.SPECIAL_FILE: "FIFOs, sockets or devices",
     SkipReason.OTHER_FILESYSTEM: "other or pseudo filesystems",
+    SkipReason.STATE_DIRECTORY: "the scanner's own state directory",
+    SkipReason.VANISHED: "deleted before they could be read",
+    SkipReason.PROCESS_EXITED: "processes that exited",
 }
 """Things passed over on purpose: the text report counts them; the JSON report lists each."""
 
@@ -230,10 +233,22 @@ def render_text(report: ScanReport) -> str:
         f"Detections:       {c.detections}",
         f"Skipped:          {c.skipped}",
         f"Time:             {report.duration_s:.2f} s ({rate})",
-        f"Result:           {RESULT_WORDS.get(report.exit_code, 'error')}",
+        f"Result:           {result_words(report)}",
     ]
     # names, rule meta, OS and remediation messages are outside text: no line may carry a control character
     return "\n".join(printable(line) for line in lines) + "\n"
 
 
 RESULT_WORDS = {0: "clean", 1: "threats found", 2: "error", 3: "threats found; an action failed"}
+
+
+def result_words(report: ScanReport) -> str:
+    """The result in words; never "clean" when something that should have been read was not."""
+    n = report.counts.not_scanned
+    if not n:
+        return RESULT_WORDS.get(report.exit_code, "error")
+    if report.exit_code == 0:
+        return f"incomplete ({n} not scanned)"
+    if report.exit_code == 2:
+        return f"incomplete: nothing could be scanned ({n} not scanned)"
+    return f"{RESULT_WORDS.get(report.exit_code, 'error')}; incomplete ({n} not scanned)"

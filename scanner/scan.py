@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import pwd
 import queue
@@ -41,6 +42,8 @@ from scanner.model import (
     display_path,
 )
 from scanner.walk import FileEntry, WalkOptions, skip_for_oserror, walk
+
+logger = logging.getLogger(__name__)
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
@@ -211,7 +214,7 @@ def roots_for(request: ScanRequest) -> tuple[list[str], WalkOptions]:
     if request.scan_type is ScanType.QUICK:
         roots = locations.quick_roots(request.sysroot) + roots
     elif request.scan_type is ScanType.FULL:
-        roots = [os.fspath(request.sysroot), *roots]
+        roots = [os.fspath(request.sysroot), *locations.full_extra_roots(request.sysroot), *roots]
         named = {os.path.abspath(p) for p in request.paths}
         prune = frozenset(p for p in locations.full_prune(request.sysroot) if p not in named)
         opts = replace(opts, prune=opts.prune | prune)
@@ -226,14 +229,17 @@ def scan_one(entry: FileEntry, rules: CompiledRules, timeout: int, max_filesize:
     """
     path = entry.path
     try:
-        fd = os.open(path, _OPEN_FLAGS)
+        if entry.parent is not None:  # by name in the directory the walk listed (paths deeper than PATH_MAX too)
+            fd = os.open(path.rpartition("/")[2], _OPEN_FLAGS, dir_fd=entry.parent.fd)
+        else:
+            fd = os.open(path, _OPEN_FLAGS)
     except OSError as exc:
         return FileResult(path, skipped=skip_for_oserror(path, exc))
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             return FileResult(path, skipped=Skipped(path, SkipReason.SPECIAL_FILE))
-        if max_filesize is not None and st.st_size > max_filesize:
+        if max_filesize and st.st_size > max_filesize:  # None or 0: no limit
             return FileResult(path, skipped=Skipped(path, SkipReason.TOO_LARGE, f"{st.st_size} bytes"))
         head = os.pread(fd, 16, 0) if rules.needs_head else None
         ext = file_externals(path, head, st.st_uid, rules.uses)
@@ -441,18 +447,31 @@ def detections_from(results: Sequence[FileResult], roots: Sequence[str] = ()) ->
     return out
 
 
-ERROR_REASONS = frozenset({SkipReason.PERMISSION_DENIED, SkipReason.READ_ERROR, SkipReason.TIMEOUT,
-                           SkipReason.NOT_FOUND, SkipReason.ACCESS_DENIED})
-"""Skip reasons that mean something could not be scanned (as opposed to was passed over by design)."""
+NOT_SCANNED = frozenset({SkipReason.PERMISSION_DENIED, SkipReason.READ_ERROR, SkipReason.TIMEOUT,
+                         SkipReason.NOT_FOUND, SkipReason.ACCESS_DENIED, SkipReason.TOO_LARGE})
+"""Skip reasons that leave a scan incomplete: something it should have read was not (unreadable, too deep
+to open, timed out, over --max-filesize, a named path or process missing). The others are by design and
+never make a result incomplete: excluded paths (not even listed), symlinks not followed, FIFOs, sockets
+and devices, other, pseudo and network filesystems, the scanner's own state directory, files deleted
+between the walk and the read (VANISHED) and processes that exited."""
 
 
 def exit_code(detections: int, failed_actions: int, scanned: int, skipped: Iterable[Skipped]) -> int:
-    """clamscan's convention: 0 clean, 1 found, 2 nothing could be scanned, 3 found and an action failed."""
+    """clamscan's convention: 0 clean, 1 found, 2 nothing could be scanned, 3 found and an action failed.
+
+    A scan that read something but not everything stays 0 (or 1, 3); its report says it is incomplete
+    (``ScanCounts.not_scanned``)."""
     if detections:
         return 3 if failed_actions else 1
-    if scanned == 0 and any(s.reason in ERROR_REASONS for s in skipped):
+    if scanned == 0 and any(s.reason in NOT_SCANNED for s in skipped):
         return 2
     return 0
+
+
+def incomplete_warning(not_scanned: int) -> str:
+    """The warning of a scan that could not read everything it should have."""
+    return (f"{not_scanned} item(s) could not be scanned (listed under 'Not scanned'); "
+            "the result covers only what was read")
 
 
 def scan_processes(
@@ -543,8 +562,12 @@ def run_scan(
         detections = proc_detections + detections
         skipped.extend(proc_skipped)
     finished_at = now()
+    not_scanned = sum(1 for s in skipped if s.reason in NOT_SCANNED)
+    if not_scanned:
+        logger.info("%d item(s) could not be scanned: the result is incomplete", not_scanned)
+        warnings = (*warnings, incomplete_warning(not_scanned))
     counts = ScanCounts(files_scanned=files, bytes_scanned=nbytes, processes_scanned=nprocs,
-                        detections=len(detections), skipped=len(skipped))
+                        detections=len(detections), skipped=len(skipped), not_scanned=not_scanned)
     return ScanReport(
         scan_id=new_scan_id(started_at),
         scan_type=request.scan_type,
