@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 import os
 import shutil
 import sys
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from scanner import __version__, report, scanlog, signatures
-from scanner.config import Config, load_config, parse_size
+from scanner.config import MAX_DAYS, MAX_JOBS, MAX_SECONDS, Config, check_range, load_config, parse_size
 from scanner.errors import ScannerError, UsageError
 from scanner.filecache import CacheMode
 from scanner.history import History, history_record
@@ -33,6 +34,8 @@ if TYPE_CHECKING:  # the rest is imported where it is used: a report-only scan s
     from scanner.quarantine import QuarantineItem, Vault
 
 EXIT_CLEAN, EXIT_FOUND, EXIT_ERROR, EXIT_ACTION_FAILED = 0, 1, 2, 3
+MAX_PID = 1 << 22
+"""Linux's largest possible process id (PID_MAX_LIMIT): the bound of --pid."""
 EXIT_CODES_HELP = """\b
 Exit codes:
   0  nothing found
@@ -103,7 +106,28 @@ def make_env(home: Path | None, config_file: Path | None) -> Env:
     return Env(state, config)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_HELP)
+class FiniteFloatRange(click.FloatRange):
+    """A FloatRange that also refuses ``nan`` (which every range comparison lets through)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        rv = super().convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a number in the range {self._describe_range()}", param, ctx)
+        return rv
+
+
+class OneLineErrors(click.Group):
+    """The command group: a usage error (bad option value, unknown option) is one line, exit 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            fail(f"{exc.format_message().rstrip('.')} (see '{where} --help')", exc.exit_code)
+
+
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_HELP)
 @click.version_option(__version__, prog_name="scanner")
 def main() -> None:
     """Find malicious software with YARA rules, name its family, and remove it restorably."""
@@ -116,9 +140,11 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
     if value is None:
         return None
     try:
-        return parse_size(value)
+        size = parse_size(value)
+        check_range("max_filesize", size)
     except UsageError as exc:
         raise click.BadParameter(str(exc)) from exc
+    return size
 
 
 class ProgressLine:
@@ -185,8 +211,9 @@ def log_scan(env: Env, text: str) -> None:
 @click.option("--one-file-system", is_flag=True, help="Do not cross into other filesystems below a root.")
 @click.option("--max-filesize", callback=_size, metavar="SIZE",
               help="Skip (and list) larger files, e.g. 256M [default: 256M].")
-@click.option("--timeout", type=click.IntRange(min=1), metavar="SECONDS", help="Per-file timeout [default: 60].")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), help="Scanning threads [default: CPU count].")
+@click.option("--timeout", type=click.IntRange(1, MAX_SECONDS), metavar="SECONDS",
+              help="Per-file timeout [default: 60].")
+@click.option("--jobs", "-j", type=click.IntRange(1, MAX_JOBS), help="Scanning threads [default: CPU count].")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Report format.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
@@ -195,7 +222,7 @@ def log_scan(env: Env, text: str) -> None:
               help="Progress on stderr (only when it is a terminal).")
 @click.option("--processes/--no-processes", default=None,
               help="Scan running processes (image and memory) [default: on for quick and full scans].")
-@click.option("--pid", "pids", multiple=True, type=click.IntRange(min=1),
+@click.option("--pid", "pids", multiple=True, type=click.IntRange(1, MAX_PID),
               help="Scan this process (repeatable); no files are scanned unless PATHs are given too.")
 @click.option("--action", type=click.Choice([a.value for a in Action]),
               help="report: change nothing; quarantine: kill, move into the vault, clean persistence; "
@@ -444,7 +471,7 @@ def feed_configured(settings: feed_mod.FeedSettings) -> bool:
               help="The feed's root.json: the trust anchor, kept in the state directory from then on.")
 @click.option("--check", is_flag=True, help="Only say whether a newer signature set is available.")
 @click.option("--force", is_flag=True, help="Install the feed's set even if it is not newer (or was rolled back).")
-@click.option("--deadline", type=click.FloatRange(min=1), metavar="SECONDS",
+@click.option("--deadline", type=FiniteFloatRange(1, MAX_SECONDS), metavar="SECONDS",
               help="Give up on the whole update after this long [default: 600].")
 @common_options
 @handle_errors
@@ -490,7 +517,7 @@ def update_cmd(feeds: tuple[str, ...], trusted_root: Path | None, check: bool, f
 @click.option("--no-default-rules", is_flag=True, help="Do not use the active signature set.")
 @click.option("--initial-scan", is_flag=True, help="Also scan what is already in the folders at start.")
 @click.option("--exclude", multiple=True, metavar="GLOB", help="Do not scan matching paths (repeatable).")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), help="Scanning threads [default: CPU count].")
+@click.option("--jobs", "-j", type=click.IntRange(1, MAX_JOBS), help="Scanning threads [default: CPU count].")
 @common_options
 @handle_errors
 def watch_cmd(paths: tuple[str, ...], action: str, fmt: str, rules: tuple[Path, ...], no_default_rules: bool,
@@ -882,7 +909,7 @@ def quarantine_delete(item_id: str, home: Path | None, config_file: Path | None)
 
 
 @quarantine_group.command("purge")
-@click.option("--older-than", "days", type=click.IntRange(min=0), metavar="DAYS",
+@click.option("--older-than", "days", type=click.IntRange(0, MAX_DAYS), metavar="DAYS",
               help="Delete items older than DAYS [default: the configured retention, 90].")
 @common_options
 @handle_errors

@@ -10,10 +10,12 @@ import contextlib
 import functools
 import hashlib
 import json
+import logging
 import mmap
 import os
 import re
 import shutil
+import stat
 import tempfile
 import threading
 import time
@@ -27,10 +29,15 @@ import yara
 from scanner import __version__, gating, inert, prefilter, routing
 from scanner.errors import RuleError
 from scanner.model import RuleHit, Severity, display_path
-from scanner.state import write_atomic
+from scanner.state import describe_mode, read_regular, write_atomic
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor, Future
+
+logger = logging.getLogger(__name__)
+
+MAX_RULE_FILE = 64 << 20
+"""A rule file (or a file it includes) larger than this (64 MiB) is refused unread."""
 
 EXTERNALS: tuple[str, ...] = ("filename", "filepath", "extension", "filetype", "owner")
 """External variables every rule may use (the LOKI/THOR convention); always defined, as strings."""
@@ -478,12 +485,13 @@ class _DigestMemo:
             st = path.stat()
         except OSError:
             return "missing", []
+        _check_rule_file(path, st.st_mode, st.st_size)
         facts = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
         known = self._entries.get(key)
         if isinstance(known, list) and len(known) == 7 and known[:5] == facts and isinstance(known[6], list):
             return str(known[5]), [os.fsencode(str(n)) for n in known[6]]
         try:
-            content = path.read_bytes()
+            content = read_rule_file(path)
         except OSError:
             return "missing", []
         digest = hashlib.sha256(content).hexdigest()
@@ -503,6 +511,31 @@ class _DigestMemo:
             write_atomic(self._path, json.dumps({"engine": engine_version(), "files": self._entries}).encode())
 
 
+def _check_rule_file(path: Path, mode: int, size: int) -> None:
+    """RuleError unless ``path`` (its ``st_mode`` and size) is a regular file libyara may read."""
+    if not stat.S_ISREG(mode):
+        logger.info("refusing rule file %s: %s", path, describe_mode(mode))
+        raise RuleError(f"rule file {display_path(os.fsdecode(path))} is {describe_mode(mode)}, not a regular file; "
+                        "rules are read only from regular files")
+    if size > MAX_RULE_FILE:
+        logger.info("refusing rule file %s: %d bytes", path, size)
+        raise RuleError(f"rule file {display_path(os.fsdecode(path))} is larger than the limit of 64 MiB; "
+                        "split it into smaller files")
+
+
+def read_rule_file(path: Path) -> bytes:
+    """The content of the rule file at ``path``: a regular file of at most 64 MiB, else RuleError.
+
+    Never blocks on a FIFO nor runs away on a device. Raises OSError when it cannot be read.
+    """
+    try:
+        return read_regular(path, MAX_RULE_FILE)
+    except ValueError as exc:
+        logger.info("refusing rule file %s: %s", path, exc)
+        raise RuleError(f"rule file {display_path(os.fsdecode(path))} refused: {exc}; "
+                        "rules are read only from regular files of at most 64 MiB") from exc
+
+
 def _include_closure(path: Path, seen: dict[Path, str], memo: _DigestMemo) -> None:
     """Record ``path`` and every file it includes (recursively) with their content hashes."""
     if path in seen:
@@ -518,7 +551,7 @@ def _used_externals(paths: Sequence[Path]) -> frozenset[str]:
     used: set[bytes] = set()
     for p in paths:
         with contextlib.suppress(OSError):
-            used.update(_EXTERNAL_RE.findall(p.read_bytes()))
+            used.update(_EXTERNAL_RE.findall(read_rule_file(p)))
     return frozenset(name.decode() for name in used)
 
 
@@ -542,14 +575,54 @@ def source_key(sources: Sequence[RuleSource], cache_dir: Path | None = None) -> 
     return h.hexdigest(), sorted(files)
 
 
+class _Includes:
+    """Reads the files rules ``include`` in libyara's stead, so each is checked like a rule file.
+
+    libyara's own reading would block on a FIFO and grow without bound on ``/dev/zero``. A
+    relative include is resolved against the directory of the file that includes it, as
+    libyara does; libyara names an included file by its name as written, so that name is
+    mapped back to the path it was read from. Included files must be UTF-8 text (libyara is
+    handed text here).
+    """
+
+    def __init__(self) -> None:
+        self.read_from: dict[str, str] = {}
+        self.error: RuleError | None = None
+
+    def __call__(self, requested: str, calling: str | None, namespace: str) -> str | None:
+        base = self.read_from.get(calling, calling) if calling else None
+        target = requested if os.path.isabs(requested) or not base else os.path.join(os.path.dirname(base), requested)
+        shown = display_path(target)
+        try:
+            text = read_rule_file(Path(target)).decode("utf-8")
+        except RuleError as exc:
+            self.error = exc
+            return None
+        except OSError as exc:
+            self.error = RuleError(f"cannot read included rule file {shown}: {exc.strerror}")
+            return None
+        except UnicodeDecodeError:
+            self.error = RuleError(f"included rule file {shown} is not UTF-8 text; convert it to UTF-8")
+            return None
+        self.read_from[requested] = target
+        return text
+
+
 def _compile(filepaths: Mapping[str, str] | None = None, sources: Mapping[str, str] | None = None) -> yara.Rules:
+    includes = _Includes()
     try:
         if filepaths is not None:
-            return yara.compile(filepaths=dict(filepaths), externals=_DEFAULT_EXTERNALS, includes=True)
-        return yara.compile(sources=dict(sources or {}), externals=_DEFAULT_EXTERNALS, includes=True)
+            return yara.compile(filepaths=dict(filepaths), externals=_DEFAULT_EXTERNALS, includes=True,
+                                include_callback=includes)
+        return yara.compile(sources=dict(sources or {}), externals=_DEFAULT_EXTERNALS, includes=True,
+                            include_callback=includes)
     except yara.SyntaxError as exc:
+        if includes.error is not None:
+            raise includes.error from exc
         raise RuleError(f"rule does not compile: {exc}") from exc
     except yara.Error as exc:
+        if includes.error is not None:
+            raise includes.error from exc
         raise RuleError(f"rules could not be compiled: {exc}") from exc
 
 
@@ -742,7 +815,7 @@ def _compile_routes(sources: Sequence[RuleSource]) -> _RoutedSets | None:
     analysed = []
     for src in sources:
         try:
-            raw = src.path.read_bytes()
+            raw = read_rule_file(src.path)
         except OSError:
             return None
         analysed.append(routing.analyse(src.namespace, os.fsdecode(src.path.absolute()), raw))
