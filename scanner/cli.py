@@ -210,7 +210,7 @@ def log_scan(env: Env, text: str) -> None:
               help="Do not scan matching paths; a GLOB with '/' matches the whole path, else the name (repeatable).")
 @click.option("--one-file-system", is_flag=True, help="Do not cross into other filesystems below a root.")
 @click.option("--max-filesize", callback=_size, metavar="SIZE",
-              help="Skip (and list) larger files, e.g. 256M [default: 256M].")
+              help="Skip (and list) larger files, e.g. 256M; 0 to 1T [default: 256M].")
 @click.option("--timeout", type=click.IntRange(1, MAX_SECONDS), metavar="SECONDS",
               help="Per-file timeout [default: 60].")
 @click.option("--jobs", "-j", type=click.IntRange(1, MAX_JOBS), help="Scanning threads [default: CPU count].")

@@ -32,7 +32,7 @@ from scanner.walk import WalkOptions, walk
 logger = logging.getLogger(__name__)
 
 RULE_SUFFIXES = (".yar", ".yara")
-_VERSION_RE = re.compile(r"^\d{4}\.\d{1,2}\.\d+$")
+_VERSION_RE = re.compile(r"^\d{4}\.\d{1,2}\.\d{1,9}$")  # N bounded: int() of thousands of digits raises
 
 
 @dataclass(frozen=True)

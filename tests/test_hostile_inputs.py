@@ -196,3 +196,12 @@ def test_jobs_100000_in_a_real_process_is_a_one_line_error(sample):  # type: ign
 def test_purge_at_the_largest_bound_works(cli):  # type: ignore[no-untyped-def]
     res = cli("quarantine", "purge", "--older-than", "36500")
     assert res.exit_code == 0, res.stderr
+
+
+def test_a_version_with_thousands_of_digits_is_invalid_not_a_crash() -> None:
+    from scanner.signatures import valid_version, version_key
+
+    huge = "2026.1." + "9" * 5000  # int() of it raises ValueError (more than 4300 digits)
+    assert not valid_version(huge)
+    assert version_key(huge) == (0,)
+    assert version_key("2026.12.999999999") == (2026, 12, 999999999)
