@@ -116,6 +116,11 @@ class FiniteFloatRange(click.FloatRange):
         return rv
 
 
+_NO_ARGS_IS_HELP: tuple[type[Exception], ...] = tuple(
+    t for t in [getattr(click.exceptions, "NoArgsIsHelpError", None)] if isinstance(t, type)
+)
+
+
 class OneLineErrors(click.Group):
     """The command group: a usage error (bad option value, unknown option) is one line, exit 2."""
 
@@ -123,6 +128,8 @@ class OneLineErrors(click.Group):
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:
+            if isinstance(exc, _NO_ARGS_IS_HELP):  # a group given no command: its help, as click shows it
+                raise
             where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
             fail(f"{exc.format_message().rstrip('.')} (see '{where} --help')", exc.exit_code)
 

@@ -514,13 +514,15 @@ class _DigestMemo:
 def _check_rule_file(path: Path, mode: int, size: int) -> None:
     """RuleError unless ``path`` (its ``st_mode`` and size) is a regular file libyara may read."""
     if not stat.S_ISREG(mode):
-        logger.info("refusing rule file %s: %s", path, describe_mode(mode))
-        raise RuleError(f"rule file {display_path(os.fsdecode(path))} is {describe_mode(mode)}, not a regular file; "
-                        "rules are read only from regular files")
+        raise _refused(path, f"it is {describe_mode(mode)}, not a regular file")
     if size > MAX_RULE_FILE:
-        logger.info("refusing rule file %s: %d bytes", path, size)
-        raise RuleError(f"rule file {display_path(os.fsdecode(path))} is larger than the limit of 64 MiB; "
-                        "split it into smaller files")
+        raise _refused(path, "it is larger than the limit of 64 MiB")
+
+
+def _refused(path: Path, why: str) -> RuleError:
+    logger.info("refusing rule file %s: %s", path, why)
+    return RuleError(f"rule file {display_path(os.fsdecode(path))} refused: {why}; "
+                     "rules are read only from regular files of at most 64 MiB")
 
 
 def read_rule_file(path: Path) -> bytes:
@@ -531,9 +533,7 @@ def read_rule_file(path: Path) -> bytes:
     try:
         return read_regular(path, MAX_RULE_FILE)
     except ValueError as exc:
-        logger.info("refusing rule file %s: %s", path, exc)
-        raise RuleError(f"rule file {display_path(os.fsdecode(path))} refused: {exc}; "
-                        "rules are read only from regular files of at most 64 MiB") from exc
+        raise _refused(path, str(exc)) from exc
 
 
 def _include_closure(path: Path, seen: dict[Path, str], memo: _DigestMemo) -> None:

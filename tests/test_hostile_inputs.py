@@ -205,3 +205,11 @@ def test_a_version_with_thousands_of_digits_is_invalid_not_a_crash() -> None:
     assert not valid_version(huge)
     assert version_key(huge) == (0,)
     assert version_key("2026.12.999999999") == (2026, 12, 999999999)
+
+
+def test_a_group_without_a_command_still_shows_its_help(cli):  # type: ignore[no-untyped-def]
+    res = cli("quarantine")
+    assert res.stdout.startswith("Usage:") or res.stderr.startswith("Usage:")
+    assert "scanner: error" not in res.stderr
+    res = cli("quarantine", "bogus")
+    assert_one_line_error(res, "No such command 'bogus'")
