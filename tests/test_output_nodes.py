@@ -226,3 +226,12 @@ def test_scan_output_to_a_socket_is_refused(cli, tmp_path, sample, eicar_rule): 
         assert res.exit_code == 2
         assert "it is a socket; refusing to replace it" in res.stderr
         assert stat.S_ISSOCK(os.lstat(sock_path).st_mode)
+
+
+def test_monthly_report_to_a_device_node_keeps_the_node(cli, tmp_path):  # type: ignore[no-untyped-def]
+    root = tmp_path / "root"
+    root.mkdir()
+    node = null_node(tmp_path / "null")
+    res = cli("monthly", "--feed", "http://127.0.0.1:9/", "--sysroot", root, "--no-processes", "--report", node)
+    assert res.exit_code == 0, res.stdout + res.stderr
+    assert_null_node(node)
