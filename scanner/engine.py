@@ -581,49 +581,75 @@ class _Includes:
     libyara's own reading would block on a FIFO and grow without bound on ``/dev/zero``. A
     relative include is resolved against the directory of the file that includes it, as
     libyara does; libyara names an included file by its name as written, so that name is
-    mapped back to the path it was read from. Included files must be UTF-8 text (libyara is
-    handed text here).
+    mapped back to the path it was read from. libyara takes text from here: a file that is
+    not UTF-8 is noted in ``not_text`` and refused, and the caller compiles again without
+    this reader (only files already checked by ``source_key`` are then read by libyara).
     """
 
     def __init__(self) -> None:
         self.read_from: dict[str, str] = {}
         self.error: RuleError | None = None
+        self.not_text: str | None = None
 
     def __call__(self, requested: str, calling: str | None, namespace: str) -> str | None:
         base = self.read_from.get(calling, calling) if calling else None
         target = requested if os.path.isabs(requested) or not base else os.path.join(os.path.dirname(base), requested)
-        shown = display_path(target)
         try:
             text = read_rule_file(Path(target)).decode("utf-8")
         except RuleError as exc:
             self.error = exc
             return None
         except OSError as exc:
-            self.error = RuleError(f"cannot read included rule file {shown}: {exc.strerror}")
+            self.error = RuleError(f"cannot read included rule file {display_path(target)}: {exc.strerror}")
             return None
         except UnicodeDecodeError:
-            self.error = RuleError(f"included rule file {shown} is not UTF-8 text; convert it to UTF-8")
+            self.not_text = target
             return None
         self.read_from[requested] = target
         return text
 
 
+def _includable(path: str) -> bool:
+    """Whether ``path`` can be written in an include statement (libyara reads it up to the next quote)."""
+    return not any(c in path for c in '"\\\n\r')
+
+
 def _compile(filepaths: Mapping[str, str] | None = None, sources: Mapping[str, str] | None = None) -> yara.Rules:
     includes = _Includes()
+    texts = sources
+    if filepaths is not None and all(_includable(p) for p in filepaths.values()):
+        # Each file through an include, so that libyara never opens a rule file itself: one
+        # swapped for a FIFO since it was checked is refused by _Includes instead of hanging.
+        # Error messages name the file as given, as with filepaths.
+        texts = {ns: f'include "{p}"\n' for ns, p in filepaths.items()}
     try:
-        if filepaths is not None:
-            return yara.compile(filepaths=dict(filepaths), externals=_DEFAULT_EXTERNALS, includes=True,
-                                include_callback=includes)
-        return yara.compile(sources=dict(sources or {}), externals=_DEFAULT_EXTERNALS, includes=True,
-                            include_callback=includes)
-    except yara.SyntaxError as exc:
-        if includes.error is not None:
-            raise includes.error from exc
-        raise RuleError(f"rule does not compile: {exc}") from exc
+        if texts is None:
+            return _yara_compile(filepaths, None, includes)
+        return _yara_compile(None, texts, includes)
     except yara.Error as exc:
         if includes.error is not None:
             raise includes.error from exc
-        raise RuleError(f"rules could not be compiled: {exc}") from exc
+        if includes.not_text is None:
+            raise _compile_error(exc) from exc
+        logger.info("rule file %s is not UTF-8 text: libyara reads the rules itself", includes.not_text)
+    try:
+        return _yara_compile(filepaths, sources, None)
+    except yara.Error as exc:
+        raise _compile_error(exc) from exc
+
+
+def _yara_compile(filepaths: Mapping[str, str] | None, sources: Mapping[str, str] | None,
+                  includes: _Includes | None) -> yara.Rules:
+    reader = {} if includes is None else {"include_callback": includes}
+    if filepaths is not None:
+        return yara.compile(filepaths=dict(filepaths), externals=_DEFAULT_EXTERNALS, includes=True, **reader)
+    return yara.compile(sources=dict(sources or {}), externals=_DEFAULT_EXTERNALS, includes=True, **reader)
+
+
+def _compile_error(exc: yara.Error) -> RuleError:
+    if isinstance(exc, yara.SyntaxError):
+        return RuleError(f"rule does not compile: {exc}")
+    return RuleError(f"rules could not be compiled: {exc}")
 
 
 def compile_rules(sources: Sequence[RuleSource], cache_dir: Path | None = None, *, route: bool = True) -> CompiledRules:

@@ -213,3 +213,18 @@ def test_a_group_without_a_command_still_shows_its_help(cli):  # type: ignore[no
     assert "scanner: error" not in res.stderr
     res = cli("quarantine", "bogus")
     assert_one_line_error(res, "No such command 'bogus'")
+
+
+def test_rule_files_that_are_not_utf8_still_compile_with_their_exact_bytes(cli, tmp_path):  # type: ignore[no-untyped-def]
+    # A Latin-1 string literal must keep its byte (0xE9), as when libyara read the file itself.
+    rule = b'rule Latin1 { meta: family = "Latin" strings: $a = "caf\xe9-marker" condition: $a }\n'
+    (tmp_path / "latin1.yar").write_bytes(rule)
+    (tmp_path / "main.yar").write_text('include "inc/latin1.yar"\n')
+    (tmp_path / "inc").mkdir()
+    (tmp_path / "inc" / "latin1.yar").write_bytes(rule.replace(b"Latin1", b"Latin1_inc"))
+    target = tmp_path / "sample.bin"
+    target.write_bytes(b"xx caf\xe9-marker xx")
+    for rules, name in ((tmp_path / "latin1.yar", "Latin1"), (tmp_path / "main.yar", "Latin1_inc")):
+        res = cli("scan", target, "--rules", rules, "--no-default-rules")
+        assert res.exit_code == 1, res.stderr
+        assert f"({name}, " in res.stdout
