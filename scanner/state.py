@@ -150,13 +150,13 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600, *, replace_symlink:
     the target itself). With ``replace_symlink``, a symlink at ``path`` is replaced by the new
     file instead, never followed (files the tool owns, such as unit files). Raises OSError.
     """
-    kind = _existing_kind(path, replace_symlink=replace_symlink)
-    if kind == "in place":
+    verdict, why = _existing_kind(path, replace_symlink=replace_symlink)
+    if verdict == "in place":
         _write_in_place(path, data)
         return
-    if kind != "replace":
-        logger.info("refusing to replace %s: %s", path, kind)
-        raise OSError(errno.EEXIST, f"{kind}; refusing to replace it", str(path))
+    if verdict == "refuse":
+        logger.info("refusing to write %s: %s", path, why)
+        raise OSError(errno.EEXIST, why, str(path))
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -172,27 +172,28 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600, *, replace_symlink:
         raise
 
 
-def _existing_kind(path: Path, *, replace_symlink: bool) -> str:
-    """``replace``, ``in place``, or why what is at ``path`` may be neither."""
+def _existing_kind(path: Path, *, replace_symlink: bool) -> tuple[str, str]:
+    """(``replace``, ``in place`` or ``refuse``, and why when refused) for what is at ``path``."""
     try:
         st = os.lstat(path)
     except FileNotFoundError:
-        return "replace"
+        return "replace", ""
     if stat.S_ISREG(st.st_mode):
-        return "replace"
+        return "replace", ""
     if stat.S_ISLNK(st.st_mode):
         if replace_symlink:
-            return "replace"
+            return "replace", ""
         try:
             target = os.stat(path)
         except FileNotFoundError:
-            return "it is a symbolic link to nothing"
+            return "refuse", "it is a symbolic link to nothing; refusing to replace it"
         if stat.S_ISCHR(target.st_mode) or stat.S_ISFIFO(target.st_mode):
-            return "in place"
-        return f"it is a symbolic link to {describe_mode(target.st_mode)}; give the target's path"
+            return "in place", ""
+        return "refuse", (f"it is a symbolic link to {describe_mode(target.st_mode)}; refusing to replace "
+                          "the link or write through it: give the target's own path")
     if stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode):
-        return "in place"
-    return f"it is {describe_mode(st.st_mode)}"
+        return "in place", ""
+    return "refuse", f"it is {describe_mode(st.st_mode)}; refusing to replace it"
 
 
 def describe_mode(mode: int) -> str:
