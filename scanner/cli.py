@@ -124,14 +124,24 @@ _NO_ARGS_IS_HELP: tuple[type[Exception], ...] = tuple(
 class OneLineErrors(click.Group):
     """The command group: a usage error (bad option value, unknown option) is one line, exit 2."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            _one_line(exc, ctx)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:
-            if isinstance(exc, _NO_ARGS_IS_HELP):  # a group given no command: its help, as click shows it
-                raise
-            where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
-            fail(f"{exc.format_message().rstrip('.')} (see '{where} --help')", exc.exit_code)
+            _one_line(exc, ctx)
+
+
+def _one_line(exc: click.UsageError, ctx: click.Context) -> NoReturn:
+    if isinstance(exc, _NO_ARGS_IS_HELP):  # a group given no command: its help, as click shows it
+        raise exc
+    where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+    fail(f"{exc.format_message().rstrip('.')} (see '{where} --help')", exc.exit_code)
 
 
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_HELP)

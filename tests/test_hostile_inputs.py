@@ -213,6 +213,7 @@ def test_a_group_without_a_command_still_shows_its_help(cli):  # type: ignore[no
     assert "scanner: error" not in res.stderr
     res = cli("quarantine", "bogus")
     assert_one_line_error(res, "No such command 'bogus'")
+    assert_one_line_error(cli("--bogus"), "No such option '--bogus'")
 
 
 def test_rule_files_that_are_not_utf8_still_compile_with_their_exact_bytes(cli, tmp_path):  # type: ignore[no-untyped-def]
