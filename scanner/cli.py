@@ -11,6 +11,7 @@ import datetime as dt
 import errno
 import functools
 import logging
+import math
 import os
 import select
 import shutil
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from scanner import __version__, report, scanlog, signatures
-from scanner.config import Config, load_config, parse_size
+from scanner.config import MAX_DAYS, MAX_JOBS, MAX_SECONDS, Config, check_range, load_config, parse_size
 from scanner.errors import ScannerError, UsageError
 from scanner.filecache import CacheMode
 from scanner.history import IN_PROGRESS, History, history_record, incomplete
@@ -42,6 +43,8 @@ EXIT_CLEAN, EXIT_FOUND, EXIT_ERROR, EXIT_ACTION_FAILED = 0, 1, 2, 3
 EXIT_BROKEN_PIPE = 128 + 13
 """Standard output was closed early (``scanner history | head -1``): what a shell reports for a
 program killed by SIGPIPE, distinct from every result code."""
+MAX_PID = 1 << 22
+"""Linux's largest possible process id (PID_MAX_LIMIT): the bound of --pid."""
 EXIT_CODES_HELP = """\b
 Exit codes:
   0  nothing found
@@ -164,7 +167,45 @@ def make_env(home: Path | None, config_file: Path | None) -> Env:
     return Env(state, config)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_HELP)
+class FiniteFloatRange(click.FloatRange):
+    """A FloatRange that also refuses ``nan`` (which every range comparison lets through)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        rv = super().convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a number in the range {self._describe_range()}", param, ctx)
+        return rv
+
+
+_NO_ARGS_IS_HELP: tuple[type[Exception], ...] = tuple(
+    t for t in [getattr(click.exceptions, "NoArgsIsHelpError", None)] if isinstance(t, type)
+)
+
+
+class OneLineErrors(click.Group):
+    """The command group: a usage error (bad option value, unknown option) is one line, exit 2."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            _one_line(exc, ctx)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            _one_line(exc, ctx)
+
+
+def _one_line(exc: click.UsageError, ctx: click.Context) -> NoReturn:
+    if isinstance(exc, _NO_ARGS_IS_HELP):  # a group given no command: its help, as click shows it
+        raise exc
+    where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+    fail(f"{exc.format_message().rstrip('.')} (see '{where} --help')", exc.exit_code)
+
+
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_HELP)
 @click.version_option(__version__, prog_name="scanner")
 def main() -> None:
     """Find malicious software with YARA rules, name its family, and remove it restorably."""
@@ -177,9 +218,11 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
     if value is None:
         return None
     try:
-        return parse_size(value)
+        size = parse_size(value)
+        check_range("max_filesize", size)
     except UsageError as exc:
         raise click.BadParameter(str(exc)) from exc
+    return size
 
 
 class ProgressLine:
@@ -246,10 +289,11 @@ def log_scan(env: Env, text: str) -> None:
               help="Do not scan matching paths; a GLOB with '/' matches the whole path, else the name (repeatable).")
 @click.option("--one-file-system", is_flag=True, help="Do not cross into other filesystems below a root.")
 @click.option("--max-filesize", callback=_size, metavar="SIZE",
-              help="Skip larger files, e.g. 256M; 0: no limit [default: 256M]. "
+              help="Skip larger files, e.g. 256M; 0: no limit; at most 1T [default: 256M]. "
                    "A skipped file makes the result incomplete.")
-@click.option("--timeout", type=click.IntRange(min=1), metavar="SECONDS", help="Per-file timeout [default: 60].")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), help="Scanning threads [default: CPU count].")
+@click.option("--timeout", type=click.IntRange(1, MAX_SECONDS), metavar="SECONDS",
+              help="Per-file timeout [default: 60].")
+@click.option("--jobs", "-j", type=click.IntRange(1, MAX_JOBS), help="Scanning threads [default: CPU count].")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Report format.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
@@ -258,7 +302,7 @@ def log_scan(env: Env, text: str) -> None:
               help="Progress on stderr (only when it is a terminal).")
 @click.option("--processes/--no-processes", default=None,
               help="Scan running processes (image and memory) [default: on for quick and full scans].")
-@click.option("--pid", "pids", multiple=True, type=click.IntRange(min=1),
+@click.option("--pid", "pids", multiple=True, type=click.IntRange(1, MAX_PID),
               help="Scan this process (repeatable); no files are scanned unless PATHs are given too.")
 @click.option("--action", type=click.Choice([a.value for a in Action]),
               help="report: change nothing; quarantine: kill, move into the vault, clean persistence; "
@@ -577,7 +621,7 @@ def feed_configured(settings: feed_mod.FeedSettings) -> bool:
               help="The feed's root.json: the trust anchor, kept in the state directory from then on.")
 @click.option("--check", is_flag=True, help="Only say whether a newer signature set is available.")
 @click.option("--force", is_flag=True, help="Install the feed's set even if it is not newer (or was rolled back).")
-@click.option("--deadline", type=click.FloatRange(min=1), metavar="SECONDS",
+@click.option("--deadline", type=FiniteFloatRange(1, MAX_SECONDS), metavar="SECONDS",
               help="Give up on the whole update after this long [default: 600].")
 @common_options
 @handle_errors
@@ -624,7 +668,7 @@ def update_cmd(feeds: tuple[str, ...], trusted_root: Path | None, check: bool, f
 @click.option("--no-default-rules", is_flag=True, help="Do not use the active signature set.")
 @click.option("--initial-scan", is_flag=True, help="Also scan what is already in the folders at start.")
 @click.option("--exclude", multiple=True, metavar="GLOB", help="Do not scan matching paths (repeatable).")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), help="Scanning threads [default: CPU count].")
+@click.option("--jobs", "-j", type=click.IntRange(1, MAX_JOBS), help="Scanning threads [default: CPU count].")
 @common_options
 @handle_errors
 def watch_cmd(paths: tuple[str, ...], action: str, fmt: str, rules: tuple[Path, ...], no_default_rules: bool,
@@ -1053,7 +1097,7 @@ def quarantine_delete(item_id: str, home: Path | None, config_file: Path | None)
 
 
 @quarantine_group.command("purge")
-@click.option("--older-than", "days", type=click.IntRange(min=0), metavar="DAYS",
+@click.option("--older-than", "days", type=click.IntRange(0, MAX_DAYS), metavar="DAYS",
               help="Delete items older than DAYS [default: the configured retention, 90].")
 @common_options
 @handle_errors

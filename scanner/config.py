@@ -7,16 +7,48 @@ does nothing is worse than a refusal.
 
 from __future__ import annotations
 
+import logging
+import math
 import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from fractions import Fraction
 from pathlib import Path
 
 from scanner.errors import ConfigError, UsageError
 from scanner.model import Action
+from scanner.state import read_regular
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_FILESIZE = 256 * 1024 * 1024
+MAX_CONFIG_SIZE = 1 << 20
+"""A config file larger than this (1 MiB) is refused unread."""
+
+MAX_JOBS = 256
+"""Scanning threads: 1 to this many ([scan] jobs, --jobs)."""
+MAX_SECONDS = 86_400
+"""Timeouts: 1 second to a day ([scan] timeout, [processes] timeout, --timeout)."""
+MAX_KILL_GRACE = 3_600.0
+"""Seconds between SIGTERM and SIGKILL: 0 to an hour ([processes] kill_grace)."""
+MAX_DAYS = 36_500
+"""Day counts: 0 to 100 years ([quarantine] retention_days, [update] max_age_days, --older-than)."""
+MAX_SIZE = 1 << 40
+"""Sizes: 0 to 1 TiB ([scan] max_filesize, [processes] max_memory, --max-filesize)."""
+
+RANGES: Mapping[str, tuple[float, float]] = {
+    "jobs": (1, MAX_JOBS),
+    "timeout": (1, MAX_SECONDS),
+    "process_timeout": (1, MAX_SECONDS),
+    "kill_grace": (0, MAX_KILL_GRACE),
+    "max_signature_age_days": (0, MAX_DAYS),
+    "quarantine_retention_days": (0, MAX_DAYS),
+    "max_filesize": (0, MAX_SIZE),
+    "process_max_memory": (0, MAX_SIZE),
+}
+"""The accepted range of every numeric setting, by Config field."""
+
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
@@ -30,7 +62,24 @@ def parse_size(text: str | int) -> int:
     m = _SIZE_RE.match(str(text))
     if not m:
         raise UsageError(f"not a size: {text!r} (examples: 4096, 512K, 256M, 2G)")
-    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+    if len(m.group(1)) > 30:  # exact arithmetic below: keep it cheap; any such size is out of range anyway
+        raise UsageError(f"size too large: {text!r} (at most 1T)")
+    return int(Fraction(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+def check_range(name: str, value: float) -> None:
+    """UsageError unless ``value`` is within ``RANGES[name]`` (the message says the range)."""
+    lo, hi = RANGES[name]
+    if not lo <= value <= hi:
+        sizes = name in ("max_filesize", "process_max_memory")
+        shown = "0 to 1T" if sizes else f"{_num(lo)} to {_num(hi)}"
+        raise UsageError(f"must be from {shown}, not {_num(value)}")
+
+
+def _num(value: float) -> str:
+    if isinstance(value, int) or value.is_integer():
+        return str(int(value))
+    return f"{value:g}"
 
 
 @dataclass(frozen=True)
@@ -86,16 +135,26 @@ _KEYS: Mapping[str, Mapping[str, str]] = {
 def load_config(path: Path, *, required: bool) -> Config:
     """Read ``path``; a missing file gives the defaults unless ``required``."""
     try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
+        raw = read_regular(path, MAX_CONFIG_SIZE)
     except FileNotFoundError as exc:
         if required:
             raise ConfigError(f"config file not found: {path}") from exc
         return Config()
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} does not parse: {exc}") from exc
+    except ValueError as exc:  # a FIFO, a device, too large: refused unread
+        raise ConfigError(f"config file {path} refused: {exc}; give a TOML file of at most 1 MiB") from exc
     except OSError as exc:
         raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text (bad byte at offset {exc.start})") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} does not parse: {exc}") from exc
+    except RecursionError as exc:
+        raise ConfigError(f"config file {path} does not parse: nested too deeply") from exc
+    logger.debug("configuration read from %s", path)
     return replace(_from_mapping(data, path), source=path)
 
 
@@ -134,22 +193,24 @@ def _convert(name: str, value: object, path: Path) -> object:
                 raise ValueError("must be absolute paths (the run is unattended: there is no current folder)")
             return tuple(items)
         case "max_filesize" | "process_max_memory":
-            if not isinstance(value, str | int):
+            if not isinstance(value, str | int) or isinstance(value, bool):
                 raise TypeError("must be a size such as 256M")
-            return parse_size(value)
+            size = parse_size(value)
+            check_range(name, size)
+            return size
         case "action" | "monthly_action":
             return parse_action(str(value))
         case "trusted_root":
             return (path.parent / Path(str(value)).expanduser()).resolve()
         case "kill_grace":
-            if not isinstance(value, int | float) or value < 0:
-                raise TypeError("must be a non-negative number of seconds")
+            if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+                raise TypeError(f"must be a number of seconds from 0 to {MAX_KILL_GRACE:g}")
+            check_range(name, value)
             return float(value)
         case _:
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise TypeError("must be a non-negative whole number")
-            if name == "jobs" and value == 0:
-                raise ValueError("must be at least 1")
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError("must be a whole number")
+            check_range(name, value)
             return value
 
 

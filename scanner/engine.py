@@ -10,10 +10,12 @@ import contextlib
 import functools
 import hashlib
 import json
+import logging
 import mmap
 import os
 import re
 import shutil
+import stat
 import tempfile
 import threading
 import time
@@ -26,11 +28,16 @@ import yara
 
 from scanner import __version__, gating, inert, prefilter, routing
 from scanner.errors import RuleError
-from scanner.model import RuleHit, Severity, json_path
-from scanner.state import write_atomic
+from scanner.model import RuleHit, Severity, display_path, json_path
+from scanner.state import describe_mode, read_regular, write_atomic
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor, Future
+
+logger = logging.getLogger(__name__)
+
+MAX_RULE_FILE = 64 << 20
+"""A rule file (or a file it includes) larger than this (64 MiB) is refused unread."""
 
 EXTERNALS: tuple[str, ...] = ("filename", "filepath", "extension", "filetype", "owner")
 """External variables every rule may use (the LOKI/THOR convention); always defined, as strings."""
@@ -478,12 +485,13 @@ class _DigestMemo:
             st = path.stat()
         except OSError:
             return "missing", []
+        _check_rule_file(path, st.st_mode, st.st_size)
         facts = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
         known = self._entries.get(key)
         if isinstance(known, list) and len(known) == 7 and known[:5] == facts and isinstance(known[6], list):
             return str(known[5]), [os.fsencode(str(n)) for n in known[6]]
         try:
-            content = path.read_bytes()
+            content = read_rule_file(path)
         except OSError:
             return "missing", []
         digest = hashlib.sha256(content).hexdigest()
@@ -503,6 +511,31 @@ class _DigestMemo:
             write_atomic(self._path, json.dumps({"engine": engine_version(), "files": self._entries}).encode())
 
 
+def _check_rule_file(path: Path, mode: int, size: int) -> None:
+    """RuleError unless ``path`` (its ``st_mode`` and size) is a regular file libyara may read."""
+    if not stat.S_ISREG(mode):
+        raise _refused(path, f"it is {describe_mode(mode)}, not a regular file")
+    if size > MAX_RULE_FILE:
+        raise _refused(path, "it is larger than the limit of 64 MiB")
+
+
+def _refused(path: Path, why: str) -> RuleError:
+    logger.info("refusing rule file %s: %s", path, why)
+    return RuleError(f"rule file {display_path(os.fsdecode(path))} refused: {why}; "
+                     "rules are read only from regular files of at most 64 MiB")
+
+
+def read_rule_file(path: Path) -> bytes:
+    """The content of the rule file at ``path``: a regular file of at most 64 MiB, else RuleError.
+
+    Never blocks on a FIFO nor runs away on a device. Raises OSError when it cannot be read.
+    """
+    try:
+        return read_regular(path, MAX_RULE_FILE)
+    except ValueError as exc:
+        raise _refused(path, str(exc)) from exc
+
+
 def _include_closure(path: Path, seen: dict[Path, str], memo: _DigestMemo) -> None:
     """Record ``path`` and every file it includes (recursively) with their content hashes."""
     if path in seen:
@@ -518,7 +551,7 @@ def _used_externals(paths: Sequence[Path]) -> frozenset[str]:
     used: set[bytes] = set()
     for p in paths:
         with contextlib.suppress(OSError):
-            used.update(_EXTERNAL_RE.findall(p.read_bytes()))
+            used.update(_EXTERNAL_RE.findall(read_rule_file(p)))
     return frozenset(name.decode() for name in used)
 
 
@@ -542,15 +575,81 @@ def source_key(sources: Sequence[RuleSource], cache_dir: Path | None = None) -> 
     return h.hexdigest(), sorted(files)
 
 
+class _Includes:
+    """Reads the files rules ``include`` in libyara's stead, so each is checked like a rule file.
+
+    libyara's own reading would block on a FIFO and grow without bound on ``/dev/zero``. A
+    relative include is resolved against the directory of the file that includes it, as
+    libyara does; libyara names an included file by its name as written, so that name is
+    mapped back to the path it was read from. libyara takes text from here: a file that is
+    not UTF-8 is noted in ``not_text`` and refused, and the caller compiles again without
+    this reader (only files already checked by ``source_key`` are then read by libyara).
+    """
+
+    def __init__(self) -> None:
+        self.read_from: dict[str, str] = {}
+        self.error: RuleError | None = None
+        self.not_text: str | None = None
+
+    def __call__(self, requested: str, calling: str | None, namespace: str) -> str | None:
+        base = self.read_from.get(calling, calling) if calling else None
+        target = requested if os.path.isabs(requested) or not base else os.path.join(os.path.dirname(base), requested)
+        try:
+            text = read_rule_file(Path(target)).decode("utf-8")
+        except RuleError as exc:
+            self.error = exc
+            return None
+        except OSError as exc:
+            self.error = RuleError(f"cannot read included rule file {display_path(target)}: {exc.strerror}")
+            return None
+        except UnicodeDecodeError:
+            self.not_text = target
+            return None
+        self.read_from[requested] = target
+        return text
+
+
+def _includable(path: str) -> bool:
+    """Whether ``path`` can be written in an include statement (libyara reads it up to the next quote)."""
+    return not any(c in path for c in '"\\\n\r')
+
+
 def _compile(filepaths: Mapping[str, str] | None = None, sources: Mapping[str, str] | None = None) -> yara.Rules:
+    includes = _Includes()
+    texts = sources
+    if filepaths is not None and all(_includable(p) for p in filepaths.values()):
+        # Each file through an include, so that libyara never opens a rule file itself: one
+        # swapped for a FIFO since it was checked is refused by _Includes instead of hanging.
+        # Error messages name the file as given, as with filepaths.
+        texts = {ns: f'include "{p}"\n' for ns, p in filepaths.items()}
     try:
-        if filepaths is not None:
-            return yara.compile(filepaths=dict(filepaths), externals=_DEFAULT_EXTERNALS, includes=True)
-        return yara.compile(sources=dict(sources or {}), externals=_DEFAULT_EXTERNALS, includes=True)
-    except yara.SyntaxError as exc:
-        raise RuleError(f"rule does not compile: {exc}") from exc
+        if texts is None:
+            return _yara_compile(filepaths, None, includes)
+        return _yara_compile(None, texts, includes)
     except yara.Error as exc:
-        raise RuleError(f"rules could not be compiled: {exc}") from exc
+        if includes.error is not None:
+            raise includes.error from exc
+        if includes.not_text is None:
+            raise _compile_error(exc) from exc
+        logger.info("rule file %s is not UTF-8 text: libyara reads the rules itself", includes.not_text)
+    try:
+        return _yara_compile(filepaths, sources, None)
+    except yara.Error as exc:
+        raise _compile_error(exc) from exc
+
+
+def _yara_compile(filepaths: Mapping[str, str] | None, sources: Mapping[str, str] | None,
+                  includes: _Includes | None) -> yara.Rules:
+    reader = {} if includes is None else {"include_callback": includes}
+    if filepaths is not None:
+        return yara.compile(filepaths=dict(filepaths), externals=_DEFAULT_EXTERNALS, includes=True, **reader)
+    return yara.compile(sources=dict(sources or {}), externals=_DEFAULT_EXTERNALS, includes=True, **reader)
+
+
+def _compile_error(exc: yara.Error) -> RuleError:
+    if isinstance(exc, yara.SyntaxError):
+        return RuleError(f"rule does not compile: {exc}")
+    return RuleError(f"rules could not be compiled: {exc}")
 
 
 def compile_rules(sources: Sequence[RuleSource], cache_dir: Path | None = None, *, route: bool = True) -> CompiledRules:
@@ -742,7 +841,7 @@ def _compile_routes(sources: Sequence[RuleSource]) -> _RoutedSets | None:
     analysed = []
     for src in sources:
         try:
-            raw = src.path.read_bytes()
+            raw = read_rule_file(src.path)
         except OSError:
             return None
         analysed.append(routing.analyse(src.namespace, os.fsdecode(src.path.absolute()), raw))

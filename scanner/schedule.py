@@ -1154,7 +1154,7 @@ def _write(path: Path, text: str, *, utf16: bool = False) -> None:
     data = text.encode("utf-16") if utf16 else text.encode("utf-8", errors="surrogateescape")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, data, 0o644)
+        write_atomic(path, data, 0o644, replace_symlink=True)
     except OSError as exc:
         raise ScheduleError(
             f"cannot write {path}: {exc.strerror or exc}; check that the directory exists and is writable"

@@ -11,6 +11,7 @@ A set is a directory::
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import re
 import sys
@@ -25,11 +26,13 @@ from scanner.engine import CompiledRules, RuleSource, cache_state, compile_rules
 from scanner.errors import RuleError
 from scanner.model import SignatureSetInfo
 from scanner.scan import scan_files
-from scanner.state import StateDir
+from scanner.state import StateDir, describe_mode
 from scanner.walk import WalkOptions, walk
 
+logger = logging.getLogger(__name__)
+
 RULE_SUFFIXES = (".yar", ".yara")
-_VERSION_RE = re.compile(r"^\d{4}\.\d{1,2}\.\d+$")
+_VERSION_RE = re.compile(r"^\d{4}\.\d{1,2}\.\d{1,9}$")  # N bounded: int() of thousands of digits raises
 
 
 @dataclass(frozen=True)
@@ -201,8 +204,20 @@ def rule_files(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
     if not path.is_dir():
-        raise RuleError(f"rules not found: {path}")
-    return sorted(p for p in path.rglob("*") if p.suffix.lower() in RULE_SUFFIXES and p.is_file())
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            raise RuleError(f"rules not found: {path}") from None
+        raise RuleError(f"rules {path} is {describe_mode(mode)}, not a rule file or a directory of them")
+    found = []
+    for p in path.rglob("*"):
+        if p.suffix.lower() not in RULE_SUFFIXES:
+            continue
+        if p.is_file():
+            found.append(p)
+        elif not p.is_dir():  # a FIFO or a device named like a rule file is never read
+            logger.warning("skipping %s in the rules directory: not a regular file", p)
+    return sorted(found)
 
 
 def custom_sources(paths: Sequence[Path]) -> list[RuleSource]:
