@@ -733,6 +733,8 @@ class _Watcher:
         self._packages_mark: tuple[int, int] | None = None
         self._observer: _Observer | None = None
         self._stop_acting = threading.Event()  # remediator: stop after the current batch
+        self._started = threading.Event()  # every folder is watched (the backlog is taken up after that)
+        self._in_hand: list[str] = []  # the detections the remediator is handling
         self._cut_trees: list[str] = []  # rescans the stop interrupted
         self._backlog = _Backlog(config.state.root / f"watch-backlog-{_roots_key(self.roots)}.json")
 
@@ -931,6 +933,9 @@ class _Watcher:
 
     def _resume(self) -> None:
         """Queue what the previous watch of these folders left (its backlog file), then forget the file."""
+        while not self._started.wait(0.1):
+            if self._halt.is_set():
+                return
         try:
             left = self._backlog.load(self.roots)
         except WatchError as exc:
@@ -1045,6 +1050,7 @@ class _Watcher:
             with contextlib.suppress(queue.Empty):
                 while len(batch) < 64:
                     batch.append(self._found.get_nowait())
+            self._in_hand = [r.path for r, _l, _e in batch]  # saved by a stop that cannot wait for them
             groups: dict[int, list[tuple[FileResult, signatures.LoadedRules, FileEntry]]] = {}
             for found in batch:
                 groups.setdefault(id(found[1]), []).append(found)
@@ -1054,6 +1060,7 @@ class _Watcher:
                 except Exception as exc:  # noqa: BLE001 - one failed batch must not end the watch
                     paths = ", ".join(display_path(r.path) for r, _l, _e in group)
                     self._emit(WatchEventKind.ERROR, f"handling detections in {paths} failed: {exc}")
+            self._in_hand = []
 
     def _fresh(self, group: Iterable[tuple[FileResult, signatures.LoadedRules, FileEntry]]) -> list[FileResult]:
         """The results not handled already (an event and a rescan can both find the same file)."""
@@ -1311,6 +1318,7 @@ class _Watcher:
                    paths=tuple(r.path for r in self.roots), action=self.cfg.action, signatures=info)
         for w in self._loaded.warnings:
             self._emit(WatchEventKind.WARNING, w)
+        self._started.set()
         if self.cfg.initial_scan:
             for root in self.roots:
                 self._request_rescan(root.path, WatchCause.INITIAL)
@@ -1367,6 +1375,9 @@ class _Watcher:
             self._stop_acting.set()  # finish the batch in hand; the rest is saved
             remediator.join(60.0)
         unhandled: list[str] = []
+        if remediator.is_alive():  # stuck (the vault locked by another command): its batch is saved too
+            logger.warning("the remediation thread did not finish its batch; saving it for the next start")
+            unhandled += self._in_hand
         with contextlib.suppress(queue.Empty):
             while True:
                 unhandled.append(self._found.get_nowait()[0].path)
