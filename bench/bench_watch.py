@@ -174,6 +174,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-watch-", dir=WORK))  # on the same disk as a real Downloads folder
     try:
         if args.only != "quarantine":
+            (tmp / "latency").mkdir()
             run(args, tmp / "latency", evil, contents)
         if args.only != "latency":
             vault_rates(tmp / "vault", args.vault_files, args.rounds, evil)

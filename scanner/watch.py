@@ -736,6 +736,8 @@ class _Watcher:
         self._started = threading.Event()  # every folder is watched (the backlog is taken up after that)
         self._in_hand: list[str] = []  # the detections the remediator is handling
         self._cut_trees: list[str] = []  # rescans the stop interrupted
+        self._resumed = False  # the previous watch's backlog is queued (or there was none)
+        self._unqueued: tuple[list[str], list[str]] = ([], [])  # its files and folders a stop cut short
         self._backlog = _Backlog(config.state.root / f"watch-backlog-{_roots_key(self.roots)}.json")
 
     # -- rules ---------------------------------------------------------------------------------------
@@ -935,12 +937,14 @@ class _Watcher:
         """Queue what the previous watch of these folders left (its backlog file), then forget the file."""
         while not self._started.wait(0.1):
             if self._halt.is_set():
-                return
+                return  # not loaded: the stop keeps the file's content
         try:
             left = self._backlog.load(self.roots)
         except WatchError as exc:
+            self._resumed = True
             self._emit(WatchEventKind.WARNING, str(exc))
             return
+        self._resumed = True
         if left is None:
             return
         files, trees = left
@@ -948,9 +952,10 @@ class _Watcher:
                                           f"{len(trees)} folders", cause=WatchCause.BACKLOG)
         job = _RescanJob(self.roots[0].path, WatchCause.BACKLOG, self._rescan_done)
         try:
-            for path in files:
+            for i, path in enumerate(files):
                 if self._halt.is_set():
-                    return  # the file stays: this stop saves a new one
+                    self._unqueued = (files[i:], trees)  # the stop saves them again
+                    return
                 try:
                     st = os.lstat(path)
                 except OSError:
@@ -960,12 +965,13 @@ class _Watcher:
                 job.add()
                 if not self._work.put_rescan(_Item(path, _entry(path, st), job), self._halt):
                     job.finish_one(False, 0)
+                    self._unqueued = (files[i:], trees)
                     return
             for tree in trees:
                 self._request_rescan(tree, WatchCause.BACKLOG)
-            self._backlog.clear()  # everything is queued; a stop from now on saves what is still left
         finally:
             job.walk_done()
+            self._backlog.clear()  # queued, or in ``_unqueued``: a stop from now on saves what is left
 
     def _rescan_done(self, job: _RescanJob) -> None:
         self._counters.add(rescans=1, unchanged=job.unchanged)
@@ -1383,6 +1389,14 @@ class _Watcher:
                 unhandled.append(self._found.get_nowait()[0].path)
         left += [item.path for item in self._work.drain()]
         trees = self._rescans.clear() + self._cut_trees
+        if not self._resumed:  # stopped before the previous backlog was read: keep its content
+            with contextlib.suppress(WatchError):
+                earlier = self._backlog.load(self.roots)
+                if earlier is not None:
+                    left += earlier[0]
+                    trees += earlier[1]
+        left += self._unqueued[0]
+        trees += self._unqueued[1]
         self._acted_all.set()
         cleaner.join(max(0.5, deadline - time.monotonic()))
         if cleaner.is_alive():

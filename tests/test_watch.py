@@ -614,3 +614,31 @@ def test_stop_mid_burst_saves_what_is_left_and_a_restart_takes_it_up(start, watc
     assert not [p for p in infected if p.exists()]
     assert all(p.read_bytes() == data for p, data in clean.items()), "a clean file was touched"
     assert not list(scanner_home.glob("watch-backlog-*.json"))
+
+
+def _backlog_path(home: Path, watched: Path) -> Path:
+    key = hashlib.sha256(os.fsencode(os.path.realpath(watched))).hexdigest()[:16]
+    return home / f"watch-backlog-{key}.json"
+
+
+def test_backlog_from_outside_is_hostile_input(start, watched, tmp_path, scanner_home):
+    """Only paths inside the watched folders are taken up; an unreadable backlog is moved aside with a warning."""
+    outside = tmp_path / "outside.com"
+    outside.write_bytes(EICAR)
+    inside = watched / "left.com"
+    inside.write_bytes(EICAR)  # written while no watch ran: only the backlog can bring it back
+    backlog = _backlog_path(scanner_home, watched)
+    backlog.parent.mkdir(parents=True, exist_ok=True)
+    b64 = [base64.b64encode(os.fsencode(p)).decode() for p in (str(outside), str(inside), "relative.com")]
+    backlog.write_text(json.dumps({"format": "scanner.watch-backlog/1", "files_b64": b64, "trees_b64": []}))
+    r = start()
+    r.detected(inside)
+    assert r.close() == 0
+    assert outside.read_bytes() == EICAR and not backlog.exists()
+
+    os.mkfifo(backlog)  # a FIFO where the file was: never waited on, moved aside
+    r = start()
+    warning = r.wait_for(lambda e: e.kind is Kind.WARNING and "unusable" in e.message)
+    assert "--initial-scan" in warning.message
+    assert r.close() == 0
+    assert not backlog.exists() and backlog.with_suffix(".damaged").exists()
