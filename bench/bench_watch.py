@@ -90,9 +90,11 @@ def clean_contents() -> list[bytes]:
 class Watcher:
     """The child process, its events and its memory."""
 
-    def __init__(self, folder: Path, home: Path, jobs: int) -> None:
-        self.proc = subprocess.Popen([python(), "-c", DRIVER, str(folder), str(home), str(jobs)], cwd=REPO,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    def __init__(self, folder: Path, home: Path, jobs: int, src: Path | None = None) -> None:
+        env = {**os.environ, "PYTHONPATH": str(src)} if src is not None else None  # another checkout's code
+        self.proc = subprocess.Popen([python(), "-c", DRIVER, str(folder), str(home), str(jobs)],
+                                     cwd=src or REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
         self.detections: dict[str, tuple[float, str]] = {}
         self.events: list[dict[str, object]] = []
         self.cv = threading.Condition()
@@ -167,6 +169,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--vault-files", type=int, default=640)
     ap.add_argument("--only", choices=["latency", "quarantine"])
+    ap.add_argument("--baseline-src", type=Path, help="a checkout of the code before (e.g. `git archive ab97208 "
+                    "scanner signatures | tar -x -C DIR`): the same burst into its watch, for a ratio")
     args = ap.parse_args()
     evil = sample_bytes()
     contents = clean_contents()
@@ -178,6 +182,12 @@ def main() -> None:
             run(args, tmp / "latency", evil, contents)
         if args.only != "latency":
             vault_rates(tmp / "vault", args.vault_files, args.rounds, evil)
+            if args.baseline_src is not None:
+                rates = {}
+                for label, src in (("before", args.baseline_src.resolve()), ("now", None)):
+                    rates[label] = burst_rate(args, tmp / f"rate-{label}", evil, src)
+                print(f"\nburst into the watch, every infected file quarantined: before {rates['before']:.0f} files/s, "
+                      f"now {rates['now']:.0f} files/s, ratio {rates['now'] / rates['before']:.2f}")
             stop_mid_burst(args, tmp / "stop", evil)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -250,17 +260,10 @@ def vault_rates(tmp: Path, n: int, rounds: int, evil: bytes) -> None:
                        "ratio (model)"]))
 
 
-def stop_mid_burst(args: argparse.Namespace, tmp: Path, evil: bytes) -> None:
-    """A burst into a fresh watch; SIGTERM half-way; a new watch takes up what was saved."""
-    folder, home = tmp / "watched", tmp / "home"
-    folder.mkdir(parents=True)
-    w = Watcher(folder, home, args.jobs)
-    if not w.wait(lambda: w.kinds("started"), 60):
-        sys.exit(f"the watch did not start: {w.proc.stderr.read() if w.proc.stderr else ''}")
+def write_burst(args: argparse.Namespace, folder: Path, evil: bytes) -> list[str]:
     for d in range(20):
         (folder / f"d{d:02d}").mkdir()
     infected: list[str] = []
-    t0 = time.time()
     for i in range(args.burst_files):
         p = folder / f"d{i % 20:02d}" / f"f{i:05d}.bin"
         if i % args.burst_every == 0:
@@ -268,6 +271,34 @@ def stop_mid_burst(args: argparse.Namespace, tmp: Path, evil: bytes) -> None:
             infected.append(str(p))
         else:
             p.write_bytes(b"clean file %d\n" % i)
+    return infected
+
+
+def burst_rate(args: argparse.Namespace, tmp: Path, evil: bytes, src: Path | None) -> float:
+    """Detections per second while a burst is handled to the end (first to last detection)."""
+    folder, home = tmp / "watched", tmp / "home"
+    folder.mkdir(parents=True)
+    w = Watcher(folder, home, args.jobs, src)
+    if not w.wait(lambda: w.kinds("started"), 60):
+        sys.exit(f"the watch did not start: {w.proc.stderr.read() if w.proc.stderr else ''}")
+    infected = write_burst(args, folder, evil)
+    w.wait(lambda: len(w.detections) >= len(infected), 900)
+    with w.cv:
+        times = sorted(at for at, _a in w.detections.values())
+    w.proc.send_signal(signal.SIGTERM)
+    w.proc.wait(300)
+    return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
+
+
+def stop_mid_burst(args: argparse.Namespace, tmp: Path, evil: bytes) -> None:
+    """A burst into a fresh watch; SIGTERM half-way; a new watch takes up what was saved."""
+    folder, home = tmp / "watched", tmp / "home"
+    folder.mkdir(parents=True)
+    w = Watcher(folder, home, args.jobs)
+    if not w.wait(lambda: w.kinds("started"), 60):
+        sys.exit(f"the watch did not start: {w.proc.stderr.read() if w.proc.stderr else ''}")
+    t0 = time.time()
+    infected = write_burst(args, folder, evil)
     t_written = time.time()
     half = len(infected) // 2
     w.wait(lambda: len(w.detections) >= half, 600)

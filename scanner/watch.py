@@ -1386,7 +1386,11 @@ class _Watcher:
             unhandled += self._in_hand
         with contextlib.suppress(queue.Empty):
             while True:
-                unhandled.append(self._found.get_nowait()[0].path)
+                result, _loaded, entry = self._found.get_nowait()
+                if (result.path, entry.ino, result.sha256) in self._recent or not os.path.lexists(result.path):
+                    continue  # found twice (an event and a rescan) and handled already, or gone since
+                unhandled.append(result.path)
+        unhandled = list(dict.fromkeys(unhandled))
         left += [item.path for item in self._work.drain()]
         trees = self._rescans.clear() + self._cut_trees
         if not self._resumed:  # stopped before the previous backlog was read: keep its content
