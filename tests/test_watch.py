@@ -642,3 +642,37 @@ def test_backlog_from_outside_is_hostile_input(start, watched, tmp_path, scanner
     assert "--initial-scan" in warning.message
     assert r.close() == 0
     assert not backlog.exists() and backlog.with_suffix(".damaged").exists()
+
+
+def test_kill_9_during_a_burst_loses_no_file(watched, tmp_path, scanner_home, eicar_rule):
+    """Batched quarantine keeps the vault's guarantee: after kill -9 mid-burst, recovery leaves every
+    infected file either in place or whole in the vault, and nothing half-done."""
+    sysroot = tmp_path / "sysroot"
+    sysroot.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(watched), str(scanner_home), str(eicar_rule),
+                             str(sysroot)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert json.loads(proc.stdout.readline())["event"] == "started"
+        infected, clean = write_burst(watched, 2000, 4)
+        seen = 0
+        for line in proc.stdout:
+            seen += json.loads(line)["event"] == "detection"
+            if seen >= 100:
+                break
+        proc.kill()
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    vault = Vault(StateDir(scanner_home).quarantine)
+    vault.recover()
+    assert vault.recover() == [] and list(vault.journal_dir.iterdir()) == [] and list(vault.tmp_dir.iterdir()) == []
+    taken = {i.original_path: i for i in vault.list()}
+    assert len(taken) >= 100
+    for p in infected:
+        if str(p) in taken:
+            assert not p.exists() and taken[str(p)].restorable
+        else:
+            assert p.read_bytes() == b"head " + EICAR + b" tail"
+    assert all(p.read_bytes() == data for p, data in clean.items())
