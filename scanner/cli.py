@@ -676,7 +676,9 @@ def watch_cmd(paths: tuple[str, ...], action: str, fmt: str, rules: tuple[Path, 
               config_file: Path | None) -> None:
     """Watch folders; scan each file once it is complete; quarantine what is found.
 
-    Runs until SIGTERM or Ctrl-C, then stops cleanly and exits 0.
+    Runs until SIGTERM or Ctrl-C, then stops cleanly: exit 0; 3 when detected files were left not
+    quarantined at the stop (they are saved, and the next watch of the same folders handles them);
+    2 when the watch failed or what was left could not be saved.
     """
     import signal
     import threading

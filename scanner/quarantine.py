@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import builtins
 import contextlib
+import ctypes
 import enum
 import errno
 import fcntl
@@ -27,10 +28,12 @@ import re
 import secrets
 import signal
 import stat
+import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 from scanner import inert
 from scanner.errors import QuarantineError, UsageError
@@ -72,6 +75,7 @@ FAULT_STEPS: dict[str, tuple[str, ...]] = {
         "restore:content-removed",
     ),
     "delete": ("delete:journaled", "delete:record-removed", "delete:content-removed"),
+    "batch": ("batch:journaled", "batch:recorded", "batch:unlinked"),
 }
 """Every point, per operation, where a crash is simulated by the fault-injection tests, in order."""
 
@@ -364,6 +368,7 @@ class Vault:
     def __init__(self, root: Path, now: Callable[[], datetime] | None = None) -> None:
         self.root = Path(root)
         self._now = now if now is not None else _utc_now
+        self._local = threading.local()  # the batch open in this thread, if any (see ``batch``)
 
     @property
     def items_dir(self) -> Path:
@@ -495,6 +500,30 @@ class Vault:
                     leftover.unlink()
         return done
 
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[VaultBatch]:
+        """Quarantine (or remove) many files with one round of flushes, not eight flushes per file.
+
+        Inside the block, ``quarantine()`` calls from this thread copy the file and return its
+        item at once, but the original stays in place until the block ends. Then, under the lock
+        held for the whole block: every journal entry is made durable (one folder flush), then
+        every copy and record (one folder flush), then each original is unlinked if it is still
+        the file that was copied, then the folders of the originals are flushed and the journal
+        entries removed. Crash safety is that of single quarantines: no original is unlinked
+        before its journal entry, copy and record are on disk, so ``recover()`` rolls each item
+        back (no record) or forward (record written) exactly as it does for one. An original
+        that changed before its turn is kept and its item discarded: ``VaultBatch.failed`` says
+        so, and the caller must not report it quarantined.
+        """
+        with self._locked("quarantine a batch of files"):
+            open_batch = VaultBatch()
+            self._local.batch = open_batch
+            try:
+                yield open_batch
+            finally:
+                self._local.batch = None
+                self._commit(open_batch)
+
     # -- internals: quarantine, remove, backup ------------------------------------------
 
     def _act(
@@ -555,6 +584,9 @@ class Vault:
         st = os.fstat(fd)
         if expected is not None:
             _check_identity(expected, st, shown)
+        open_batch: VaultBatch | None = getattr(self._local, "batch", None)
+        if open_batch is not None and op != "backup":
+            return self._stage(open_batch, op, pfd, fd, name, path, st, expected, rule, family, scan_id, reason)
         item_id = self._new_id()
         journal = self._journal_begin(
             {"op": op, "item": item_id, "path_b64": _b64(path), "dev": st.st_dev, "ino": st.st_ino}
@@ -593,6 +625,137 @@ class Vault:
                 os.fsync(pfd)
         self._journal_end(journal)
         return item
+
+    def _stage(
+        self,
+        open_batch: VaultBatch,
+        op: str,
+        pfd: int,
+        fd: int,
+        name: str,
+        path: str,
+        st: os.stat_result,
+        expected: FileIdentity | None,
+        rule: str | None,
+        family: str | None,
+        scan_id: str | None,
+        reason: str,
+    ) -> QuarantineItem:
+        """The first half of a batched quarantine: journal entry and copy written, nothing flushed or unlinked."""
+        shown = display_path(path)
+        item_id = self._new_id()
+        while item_id in open_batch.ids:
+            item_id = self._new_id()
+        op_id = secrets.token_hex(8)
+        journal = self.journal_dir / f"{op_id}.json"
+        entry = {
+            "format": FORMAT,
+            "op_id": op_id,
+            "started_at": _iso(self._now()),
+            "op": op,
+            "item": item_id,
+            "path_b64": _b64(path),
+            "dev": st.st_dev,
+            "ino": st.st_ino,
+        }
+        part = self.tmp_dir / f"{item_id}.inert.part"
+        try:
+            self._write_json_unsynced(journal, entry)
+            if op == "remove":
+                sha256, size = _hash_fd(fd)
+            else:
+                out = _create(os.fspath(part))
+                os.lseek(fd, 0, os.SEEK_SET)
+                digest, size = hashlib.sha256(), 0
+                with open(out, "wb") as dst, open(fd, "rb", closefd=False) as src:
+                    for chunk in inert.encode_stream(src, dst):
+                        digest.update(chunk)
+                        size += len(chunk)
+                sha256 = digest.hexdigest()
+            after = os.fstat(fd)
+            if size != st.st_size or (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
+                raise QuarantineError(f"{shown} changed while it was being read; nothing was changed; scan again")
+            if expected is not None and sha256 != expected.sha256:
+                raise QuarantineError(
+                    f"{shown} no longer has the content that was scanned (sha256 {sha256[:12]}..., "
+                    f"scanned {expected.sha256[:12]}...); nothing was changed; scan it again"
+                )
+            item = self._make_item(item_id, op, path, st, os.fstat(pfd), sha256, rule, family, scan_id, reason)
+            held = os.dup(pfd)
+        except OSError as exc:
+            self._abort(item_id, journal)
+            raise QuarantineError(f"cannot {_VERBS[op]} {shown}: {exc.strerror}; nothing was changed") from exc
+        except BaseException:
+            self._abort(item_id, journal)
+            raise
+        open_batch.staged.append(_Staged(item, journal, part if op != "remove" else None, held, name, st, shown))
+        open_batch.ids.add(item_id)
+        return item
+
+    def _commit(self, open_batch: VaultBatch) -> None:
+        """The second half of a batch (the lock is held): flush, record, unlink, flush, close the journal."""
+        staged, open_batch.staged = open_batch.staged, []
+        if not staged:
+            return
+        logger.debug("committing a batch of %d vault items", len(staged))
+        try:
+            _flush(self.root, [s.journal for s in staged] + [self.journal_dir])
+            _fault("batch:journaled")
+            for s in staged:
+                self._write_json_unsynced(self._record(s.item.id), s.item.to_json(), stay_in_tmp=True)
+            for s in staged:
+                if s.part is not None:
+                    s.part.rename(self._content(s.item.id))
+                (self.tmp_dir / f"{s.item.id}.json.part").rename(self._record(s.item.id))
+            _flush(
+                self.root,
+                [self.items_dir / f"{s.item.id}{ext}" for s in staged for ext in (".inert", ".json")]
+                + [self.items_dir],
+            )
+            _fault("batch:recorded")
+        except OSError as exc:
+            logger.warning("a batch of %d vault items could not be recorded: %s", len(staged), exc)
+            for s in staged:
+                self._abort(s.item.id, s.journal)
+                open_batch.failed[s.item.id] = (
+                    f"cannot quarantine {s.shown}: {exc.strerror or exc}; nothing was changed"
+                )
+                os.close(s.pfd)
+            return
+        try:
+            for s in staged:
+                try:
+                    now = os.stat(s.name, dir_fd=s.pfd, follow_symlinks=False)
+                    if (now.st_size, now.st_mtime_ns) != (s.st.st_size, s.st.st_mtime_ns):
+                        raise QuarantineError(
+                            f"{s.shown} changed after it was copied; nothing was changed; scan it again"
+                        )
+                    _unlink_same(s.pfd, s.name, s.st, s.shown)
+                except (OSError, QuarantineError) as exc:
+                    why = (
+                        str(exc)
+                        if isinstance(exc, QuarantineError)
+                        else (f"cannot quarantine {s.shown}: {exc.strerror}; nothing was changed")
+                    )
+                    logger.info("batched quarantine of %s not finished: %s", s.shown, why)
+                    self._abort(s.item.id, s.journal)
+                    open_batch.failed[s.item.id] = why
+            _fault("batch:unlinked")
+            flushed: set[tuple[int, int]] = set()
+            for s in staged:
+                with contextlib.suppress(OSError):  # the unlink is done; only its durability is at stake
+                    pst = os.fstat(s.pfd)
+                    if (pst.st_dev, pst.st_ino) not in flushed:
+                        flushed.add((pst.st_dev, pst.st_ino))
+                        os.fsync(s.pfd)
+            for s in staged:
+                with contextlib.suppress(FileNotFoundError):
+                    s.journal.unlink()
+            with contextlib.suppress(OSError):  # recover() finishes whatever is left
+                fsync_dir(self.journal_dir)
+        finally:
+            for s in staged:
+                os.close(s.pfd)
 
     def _store_content(self, fd: int, item_id: str, op: str) -> tuple[str, int]:
         """Write the open file's content into the vault in inert form; return its SHA-256 and size."""
@@ -968,6 +1131,12 @@ class Vault:
     @contextlib.contextmanager
     def _locked(self, action: str) -> Iterator[None]:
         """Hold the vault's lock; turn a stray OSError into a QuarantineError about ``action``."""
+        if getattr(self._local, "batch", None) is not None:
+            try:  # this thread's batch holds the lock already (a second flock would wait for itself)
+                yield
+            except OSError as exc:
+                raise QuarantineError(f"cannot {action}: {exc.strerror or exc}") from exc
+            return
         self._ensure()
         try:
             fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, _FILE_MODE)
@@ -1010,6 +1179,78 @@ class Vault:
             _fault(fault)
         part.rename(dest)
         fsync_dir(dest.parent)
+
+    def _write_json_unsynced(self, dest: Path, data: Mapping[str, object], stay_in_tmp: bool = False) -> None:
+        """Write ``dest`` through a temp file in tmp/, not flushed (a batch flushes many at once)."""
+        part = self.tmp_dir / f"{dest.name}.part"
+        fd = _create(os.fspath(part))
+        with open(fd, "wb") as f:
+            f.write(json.dumps(data, indent=2, sort_keys=True).encode("ascii") + b"\n")
+        if not stay_in_tmp:
+            part.rename(dest)
+
+
+@dataclass
+class _Staged:
+    """A file of an open batch: copied and journaled, not yet flushed or unlinked."""
+
+    item: QuarantineItem
+    journal: Path
+    part: Path | None
+    """The inert copy in tmp/ (None for remove)."""
+    pfd: int
+    """The original's folder, held open until the unlink."""
+    name: str
+    st: os.stat_result
+    shown: str
+
+
+@dataclass
+class VaultBatch:
+    """What ``Vault.batch()`` did not finish: read it after the ``with`` block."""
+
+    failed: dict[str, str] = field(default_factory=dict)
+    """Item id -> why the file was not quarantined after all (its original was kept, the item discarded)."""
+    staged: builtins.list[_Staged] = field(default_factory=list)
+    ids: set[str] = field(default_factory=set)
+
+
+def _flush(root: Path, paths: builtins.list[Path]) -> None:
+    """Make ``paths`` (files and folders under ``root``, all on its file system) durable.
+
+    One ``syncfs`` of the vault's file system is one journal commit for a whole batch, where an
+    fsync per file would be one commit each (and a file whose data is not yet allocated cannot
+    join another file's commit). Where ``syncfs`` is missing or fails, each path is fsynced.
+    """
+    if _syncfs is not None:
+        fd = os.open(root, _O_DIR)
+        try:
+            if _syncfs(fd) == 0:
+                return
+            logger.info("syncfs of %s failed (errno %d); flushing file by file", root, ctypes.get_errno())
+        finally:
+            os.close(fd)
+    for path in paths:
+        if not os.path.lexists(path):
+            continue  # a remove has no copy
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _load_syncfs() -> Callable[[int], int] | None:
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        logger.debug("syncfs is not available; batches flush file by file")
+        return None
+    fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
+    return cast(Callable[[int], int], fn)
+
+
+_syncfs = _load_syncfs()
 
 
 # -- file-system helpers -----------------------------------------------------------------
