@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import BASELINE_WALK, REPO, WORK, Run, child_env, corpus_roots, corpus_size, median, python, table, timed
 
 sys.path.insert(0, str(REPO))
-from scanner import routing
+from scanner.engine import routing
 
 SIGNATURE_BASE = REPO.parent / "shared" / "data" / "signature-base" / "yara"
 EXTERNALS = ("filename", "filepath", "extension", "filetype", "owner")
@@ -48,7 +48,7 @@ BASELINE = r'''
 import json, os, sys
 from concurrent.futures import ThreadPoolExecutor
 import yara
-from scanner.scan import file_externals
+from scanner.scanning.scan import file_externals
 rules = yara.load(sys.argv[1])
 jobs = int(sys.argv[2])
 BASELINE_WALK
@@ -74,12 +74,13 @@ COMPILE = (
 DRIVER = r'''
 import datetime as dt, sys
 from pathlib import Path
-from scanner import report, signatures
-from scanner.filecache import CacheMode
+from scanner import report
+from scanner.updates import signatures
+from scanner.scanning.filecache import CacheMode
 from scanner.model import ScanType
-from scanner.scan import ScanRequest, run_scan
+from scanner.scanning.scan import ScanRequest, run_scan
 from scanner.state import StateDir, default_home
-from scanner.walk import WalkOptions
+from scanner.scanning.walk import WalkOptions
 mode, jobs, rules, *roots = sys.argv[1:]
 state = StateDir(default_home())
 loaded = signatures.load_rules(state, [Path(rules)], False, today=dt.date.today(), max_age_days=10**6)

@@ -50,13 +50,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, WORK, corpus_roots, median, python, table
 
 sys.path.insert(0, str(REPO))
-from scanner import inert, quarantine, signatures
-from scanner.quarantine import Vault, identify
+from scanner import inert
+from scanner.remediation import quarantine
+from scanner.remediation.quarantine import Vault, identify
+from scanner.updates import signatures
 
 DRIVER = """
 import json, signal, sys, threading
 from pathlib import Path
-from scanner import watch
+from scanner.watch import watcher as watch
 from scanner.state import StateDir
 
 stop = threading.Event()

@@ -23,19 +23,20 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from scanner import __version__, report, scanlog, signatures
+from scanner import __version__, report, scanlog
 from scanner.config import MAX_DAYS, MAX_JOBS, MAX_SECONDS, Config, check_range, load_config, parse_size
 from scanner.errors import ScannerError, UsageError
-from scanner.filecache import CacheMode
 from scanner.history import IN_PROGRESS, History, history_record, incomplete
 from scanner.model import Action, OutputFormat, Policy, ScanReport, ScanType, display_path, printable
-from scanner.scan import Progress, ScanRequest, run_scan
+from scanner.scanning.filecache import CacheMode
+from scanner.scanning.scan import Progress, ScanRequest, run_scan
+from scanner.scanning.walk import WalkOptions, dir_identity
 from scanner.state import ENV_HOME, StateDir, default_home, write_atomic
-from scanner.walk import WalkOptions, dir_identity
+from scanner.updates import signatures
 
 if TYPE_CHECKING:  # the rest is imported where it is used: a report-only scan starts faster without it
-    from scanner import feed as feed_mod
-    from scanner.quarantine import QuarantineItem, Vault
+    from scanner.remediation.quarantine import QuarantineItem, Vault
+    from scanner.updates import feed as feed_mod
 
 logger = logging.getLogger(__name__)
 
@@ -388,7 +389,7 @@ def render(result: ScanReport, fmt: OutputFormat) -> str:
 
 def open_vault(env: Env) -> Vault:
     """The quarantine vault, after finishing or rolling back anything a crash interrupted."""
-    from scanner.quarantine import Vault
+    from scanner.remediation.quarantine import Vault
 
     vault = Vault(env.state.quarantine)
     for line in vault.recover():
@@ -399,10 +400,10 @@ def open_vault(env: Env) -> Vault:
 
 
 def _systemctl(args: Sequence[str], user: bool) -> str | None:
-    from scanner import sysctl
+    from scanner import programs
 
     try:
-        res = sysctl.systemctl(list(args), user=user)
+        res = programs.systemctl(list(args), user=user)
     except ScannerError as exc:
         return str(exc)
     if res.returncode == 0:
@@ -432,7 +433,7 @@ def scan_and_remediate(
     outcomes: list[dict[str, Any]] = []
     record_failed: str | None = None
     if result.detections and policy.action is not Action.REPORT:
-        from scanner import remediate
+        from scanner.remediation import remediate
 
         families = {f.name: f for f in loaded.sigset.families} if loaded.sigset else {}
         vault = open_vault(env)
@@ -492,7 +493,7 @@ def signatures_group() -> None:
 @handle_errors
 def signatures_info(fmt: str, home: Path | None, config_file: Path | None) -> None:
     """Version, age, rule count, families, source and compiled-cache state of the active set."""
-    from scanner import update
+    from scanner.updates import update
 
     env = make_env(home, config_file)
     mirrors, mirrors_source = feed_mirrors(env, ())
@@ -562,7 +563,7 @@ def signatures_test(clean: tuple[Path, ...], corpus: bool, home: Path | None, co
 @handle_errors
 def signatures_rollback(force: bool, home: Path | None, config_file: Path | None) -> None:
     """Return to the signature set that was active before the last update (logged)."""
-    from scanner import update
+    from scanner.updates import update
 
     env = make_env(home, config_file)
     out = update.rollback(env.state, force=force)
@@ -586,7 +587,7 @@ NO_FEED_HELP = (
 def feed_mirrors(env: Env, feeds: Sequence[str]) -> tuple[tuple[str, ...], str]:
     """The mirrors to use and where they come from: the command line, else the config, else the feed
     remembered from the last successful ``update --feed`` (else none: the package's own, if it ships one)."""
-    from scanner import feed as feed_mod
+    from scanner.updates import feed as feed_mod
 
     if feeds:
         return tuple(feeds), "command line"
@@ -598,8 +599,8 @@ def feed_mirrors(env: Env, feeds: Sequence[str]) -> tuple[tuple[str, ...], str]:
 
 def feed_settings(env: Env, feeds: Sequence[str], deadline: float | None) -> tuple[feed_mod.FeedSettings, Path | None]:
     """The mirrors to use (flags, else config, else remembered) and the HTTP limits."""
-    from scanner import feed as feed_mod
-    from scanner.http import HttpSettings
+    from scanner.updates import feed as feed_mod
+    from scanner.updates.http import HttpSettings
 
     mirrors, _source = feed_mirrors(env, feeds)
     http = HttpSettings() if deadline is None else HttpSettings(deadline=deadline)
@@ -608,7 +609,7 @@ def feed_settings(env: Env, feeds: Sequence[str], deadline: float | None) -> tup
 
 def feed_configured(settings: feed_mod.FeedSettings) -> bool:
     """Whether there is a feed to update from (given, configured, or shipped with the package)."""
-    from scanner import feed as feed_mod
+    from scanner.updates import feed as feed_mod
 
     return bool(settings.mirrors or feed_mod.packaged_feed()[0])
 
@@ -628,7 +629,7 @@ def feed_configured(settings: feed_mod.FeedSettings) -> bool:
 def update_cmd(feeds: tuple[str, ...], trusted_root: Path | None, check: bool, force: bool, deadline: float | None,
                home: Path | None, config_file: Path | None) -> None:
     """Fetch, verify (TUF), test and activate the latest signature set from the update feed."""
-    from scanner import update
+    from scanner.updates import update
 
     env = make_env(home, config_file)
     settings, configured_root = feed_settings(env, feeds, deadline)
@@ -683,7 +684,7 @@ def watch_cmd(paths: tuple[str, ...], action: str, fmt: str, rules: tuple[Path, 
     import signal
     import threading
 
-    from scanner import watch as watching
+    from scanner.watch import watcher as watching
 
     env = make_env(home, config_file)
     cfg = env.config
@@ -749,7 +750,7 @@ def monthly(paths: tuple[str, ...], rules: tuple[Path, ...], feeds: tuple[str, .
     such as web roots outside the usual places; a missing one is a warning. A failed update is logged as
     a warning and the run goes on with the current set.
     """
-    from scanner import update
+    from scanner.updates import update
 
     env = make_env(home, config_file)
     cfg = env.config
@@ -801,9 +802,10 @@ def schedule_group() -> None:
 def _schedule_kind(user: bool | None, scheduler: str, found_in: Path | None = None) -> Any:
     """The scheduler kind; with --scheduler auto and ``found_in`` (status and remove with --unit-dir),
     the kind whose definitions are in that folder."""
-    from scanner import schedule, sysctl
+    from scanner import programs
+    from scanner.schedule import scheduler as schedule
 
-    systemd = sysctl.systemd_booted() if scheduler == "auto" else scheduler == "systemd"
+    systemd = programs.systemd_booted() if scheduler == "auto" else scheduler == "systemd"
     platform = "win32" if scheduler == "windows" else sys.platform
     kind = schedule.default_kind(user=user, euid=os.geteuid(), systemd=systemd, platform=platform)
     if scheduler == "auto" and found_in is not None:
@@ -862,7 +864,7 @@ def schedule_install(user: bool | None, unit_dir: Path | None, scheduler: str, a
                      randomized_delay: int | None, watch_paths: tuple[Path, ...], home: Path | None,
                      config_file: Path | None) -> None:
     """Install the monthly run (systemd timer, else cron; a Task Scheduler task on Windows)."""
-    from scanner import schedule
+    from scanner.schedule import scheduler as schedule
 
     make_env(home, config_file)  # a broken config is reported now, not at the first scheduled run
     base = [sys.executable, "-m", "scanner"]
@@ -893,7 +895,7 @@ def schedule_install(user: bool | None, unit_dir: Path | None, scheduler: str, a
 @handle_errors
 def schedule_remove(user: bool | None, unit_dir: Path | None, scheduler: str) -> None:
     """Remove the monthly run (and the watch service) that 'schedule install' set up."""
-    from scanner import schedule
+    from scanner.schedule import scheduler as schedule
 
     res = schedule.remove(_schedule_kind(user, scheduler, unit_dir), unit_dir)
     if not res.removed:
@@ -911,7 +913,7 @@ def schedule_remove(user: bool | None, unit_dir: Path | None, scheduler: str) ->
 def schedule_status(user: bool | None, unit_dir: Path | None, scheduler: str, fmt: str, home: Path | None,
                     config_file: Path | None) -> None:
     """Installed or not, where, the next run, and the last run's result."""
-    from scanner import schedule
+    from scanner.schedule import scheduler as schedule
 
     env = make_env(home, config_file)
     last = History(env.state.history).last("monthly")
@@ -964,7 +966,7 @@ _keys_option = click.option("--keys", "keys", multiple=True, type=click.Path(fil
 @handle_errors
 def feed_init(directory: Path, keys_dir: Path | None) -> None:
     """Create a feed in DIRECTORY: Ed25519 keys for root, targets, snapshot, timestamp, and signed metadata."""
-    from scanner import publish
+    from scanner.updates import publish
 
     _show_feed(publish.init(directory, keys_dir=keys_dir))
 
@@ -978,7 +980,7 @@ def feed_init(directory: Path, keys_dir: Path | None) -> None:
 @handle_errors
 def feed_publish(directory: Path, source: Path, version: str, keys: tuple[Path, ...]) -> None:
     """Test the set as clients will, then sign and publish it."""
-    from scanner import publish
+    from scanner.updates import publish
 
     _show_feed(publish.publish(directory, source, version, keys=list(keys) or None))
 
@@ -989,7 +991,7 @@ def feed_publish(directory: Path, source: Path, version: str, keys: tuple[Path, 
 @handle_errors
 def feed_refresh(directory: Path, keys: tuple[Path, ...]) -> None:
     """Re-sign the timestamp (weekly; needs only the timestamp key)."""
-    from scanner import publish
+    from scanner.updates import publish
 
     _show_feed(publish.refresh(directory, keys=list(keys) or None))
 
@@ -1001,7 +1003,7 @@ def feed_refresh(directory: Path, keys: tuple[Path, ...]) -> None:
 @handle_errors
 def feed_rotate_key(directory: Path, role: str, keys: tuple[Path, ...]) -> None:
     """Replace ROLE's key, sign a new root and re-sign what that key signs."""
-    from scanner import publish
+    from scanner.updates import publish
 
     _show_feed(publish.rotate_key(directory, role, keys=list(keys) or None))
 
@@ -1012,7 +1014,7 @@ def feed_rotate_key(directory: Path, role: str, keys: tuple[Path, ...]) -> None:
 @handle_errors
 def feed_renew_root(directory: Path, keys: tuple[Path, ...]) -> None:
     """Sign a new root version with a fresh expiry (yearly; needs the root key)."""
-    from scanner import publish
+    from scanner.updates import publish
 
     _show_feed(publish.renew_root(directory, keys=list(keys) or None))
 
@@ -1022,7 +1024,7 @@ def feed_renew_root(directory: Path, keys: tuple[Path, ...]) -> None:
 @handle_errors
 def feed_status(directory: Path) -> None:
     """Versions and expiry of every role, and the published set."""
-    from scanner import publish
+    from scanner.updates import publish
 
     _show_feed(publish.status(directory))
 
@@ -1148,8 +1150,8 @@ def undo_cmd(scan_id: str, home: Path | None, config_file: Path | None) -> None:
     Processes it terminated are not restarted. A scan that was interrupted, or whose record could
     not be written, is undone from what the quarantine holds under its scan id.
     """
-    from scanner.remediate import undo as undo_scan
-    from scanner.remediate import vault_items_of
+    from scanner.remediation.remediate import undo as undo_scan
+    from scanner.remediation.remediate import vault_items_of
 
     env = make_env(home, config_file)
     hist = History(env.state.history)

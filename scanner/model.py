@@ -294,3 +294,25 @@ class ScanReport:
     """The exit code the scan maps to (0 clean, 1 found, 2 error, 3 found and an action failed)."""
     extra: Mapping[str, object] = field(default_factory=dict)
     """Additional report sections added by later stages (remediation outcomes, ...)."""
+
+
+@dataclass(frozen=True)
+class Family:
+    """What the signature set knows about one malware family."""
+
+    name: str
+    """The family name, as rules name it in meta ``family``."""
+    aliases: tuple[str, ...] = ()
+    """Other names vendors use."""
+    platforms: tuple[str, ...] = ()
+    """linux, windows or any."""
+    kind: str = ""
+    """miner, ddos-bot, backdoor, rootkit, webshell, ..."""
+    description: str = ""
+    """One sentence."""
+    references: tuple[str, ...] = ()
+    """Public sources."""
+    persistence_paths: tuple[str, ...] = ()
+    """Files the family drops to persist (absolute paths on the infected machine; globs allowed)."""
+    persistence_markers: tuple[str, ...] = ()
+    """Substrings that mark a cron/rc/unit/autostart line as this family's persistence."""

@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from scanner import inert, publish
-from scanner.feed import BUNDLE_TARGET, FeedSettings
-from scanner.http import HttpSettings
+from scanner import inert
 from scanner.state import StateDir
+from scanner.updates import publish
+from scanner.updates.feed import BUNDLE_TARGET, FeedSettings
+from scanner.updates.http import HttpSettings
 
 MARKER_A = b"SCANNER-FEED-TEST-MARKER-ALPHA-51c9"
 MARKER_B = b"SCANNER-FEED-TEST-MARKER-BRAVO-8e02"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from feed_helpers import file_entry, special_entry, tar_bytes
 
-from scanner.bundle import BundleError, Limits, extract, member_path
 from scanner.errors import FeedError
+from scanner.updates.bundle import BundleError, Limits, extract, member_path
 
 
 def _archive(tmp_path: Path, entries: list[tuple[tarfile.TarInfo, bytes | None]]) -> Path:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import EICAR, MINER, MINER_RULES
 
-from scanner.persistence import find_persistence
+from scanner.remediation.persistence import find_persistence
 
 EVIL = "/tmp/evil"
 INERT = b"inert test sample, not a program\n"

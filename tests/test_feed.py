@@ -35,13 +35,13 @@ from feed_helpers import (
     write_set,
 )
 
-from scanner import feed as feedmod
-from scanner import publish, signatures, store, update
 from scanner.errors import FeedError
-from scanner.feed import BUNDLE_TARGET, FeedSettings
-from scanner.http import Downloader, DownloadFailed, DownloadTimeout
 from scanner.state import StateDir
-from scanner.update import UpdateStatus
+from scanner.updates import feed as feedmod
+from scanner.updates import publish, signatures, store, update
+from scanner.updates.feed import BUNDLE_TARGET, FeedSettings
+from scanner.updates.http import Downloader, DownloadFailed, DownloadTimeout
+from scanner.updates.update import UpdateStatus
 
 V1, V2, V3 = "2990.01.1", "2990.02.1", "2990.03.1"
 REPO = Path(__file__).resolve().parent.parent
@@ -708,14 +708,14 @@ def test_client_works_without_cryptography(tmp_path: Path, feed: Feed) -> None:
         import sys
         sys.modules["cryptography"] = None  # any import of it now fails
         from pathlib import Path
-        from scanner import update
-        from scanner.feed import FeedSettings
+        from scanner.updates import update
+        from scanner.updates.feed import FeedSettings
         from scanner.state import StateDir
         import securesystemslib.signer._key as key
         assert key.CRYPTO_IMPORT_ERROR, "cryptography was importable"
         out = update.update(StateDir(Path({str(state.root)!r})), FeedSettings(mirrors=({feed.public.as_uri()!r},)),
                             trusted_root=Path({str(feed.root)!r}))
-        assert "scanner.publish" not in sys.modules
+        assert "scanner.updates.publish" not in sys.modules
         print(out.status.value, out.active_version)
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
@@ -739,7 +739,7 @@ def test_each_library_lives_in_one_module() -> None:
     modules = {p.stem: _imports(p) for p in (REPO / "scanner").glob("*.py")}
     assert {m for m, names in modules.items() if any(n.split(".")[0] == "requests" for n in names)} == {"http"}
     assert {m for m, names in modules.items() if any(n.startswith("tuf.ngclient") for n in names)} == {"feed"}
-    assert {m for m, names in modules.items() if "scanner.publish" in names} <= {"cli", "publish"}
+    assert {m for m, names in modules.items() if "scanner.updates.publish" in names} <= {"cli", "publish"}
     for client in ("bundle", "store", "http", "feed", "update"):
-        assert not any(n.startswith(("cryptography", "scanner.publish")) for n in modules[client])
+        assert not any(n.startswith(("cryptography", "scanner.updates.publish")) for n in modules[client])
     assert not any(n.startswith(("tuf", "requests")) for n in modules["bundle"] | modules["store"])

@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 from conftest import EICAR, EICAR_RULE
 
-from scanner import engine, inert
-from scanner.engine import RuleSource, compile_rules
-from scanner.filecache import DB_NAME, CacheMode, FileCache, FileKey
+from scanner import inert
+from scanner.engine import compiler as engine
+from scanner.engine.compiler import RuleSource, compile_rules
 from scanner.model import ScanType, SignatureSetInfo
-from scanner.scan import ScanRequest, run_scan
+from scanner.scanning.filecache import DB_NAME, CacheMode, FileCache, FileKey
+from scanner.scanning.scan import ScanRequest, run_scan
 
 LATER = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 """The scans here run 'later', so files written by the test count as settled."""
@@ -220,9 +221,9 @@ def test_bounded_by_entries_and_rule_sets(tmp_path):
 CHILD = r"""
 import datetime as dt, json, sys
 from pathlib import Path
-from scanner.engine import RuleSource, compile_rules
+from scanner.engine.compiler import RuleSource, compile_rules
 from scanner.model import ScanType, SignatureSetInfo
-from scanner.scan import ScanRequest, run_scan
+from scanner.scanning.scan import ScanRequest, run_scan
 tree, rules, state = sys.argv[1:4]
 compiled = compile_rules([RuleSource("r", Path(rules))], Path(state) / "rules")
 req = ScanRequest(ScanType.CUSTOM, paths=(tree,), jobs=2, cache_dir=Path(state) / "files")

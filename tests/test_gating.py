@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from scanner import gating, prefilter, routing
-from scanner.engine import RuleSource, compile_rules
+from scanner.engine import gating, prefilter, routing
+from scanner.engine.compiler import RuleSource, compile_rules
 from tests.test_routing import SIGNATURE_BASE, detections, needs_signature_base
 
 needs_prefilter = pytest.mark.skipif(not prefilter.available(), reason="Hyperscan is not installed")

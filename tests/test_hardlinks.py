@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from scanner import engine
-from scanner.engine import CompiledRules, MatchFailed, RuleSource, compile_rules
-from scanner.scan import HardLinks, scan_files
-from scanner.walk import WalkOptions, walk
+from scanner.engine import compiler as engine
+from scanner.engine.compiler import CompiledRules, MatchFailed, RuleSource, compile_rules
+from scanner.scanning.scan import HardLinks, scan_files
+from scanner.scanning.walk import WalkOptions, walk
 
 NAMED_RULES = r'''
 private rule named_x { condition: filename contains "x" }

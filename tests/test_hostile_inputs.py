@@ -199,7 +199,7 @@ def test_purge_at_the_largest_bound_works(cli):  # type: ignore[no-untyped-def]
 
 
 def test_a_version_with_thousands_of_digits_is_invalid_not_a_crash() -> None:
-    from scanner.signatures import valid_version, version_key
+    from scanner.updates.signatures import valid_version, version_key
 
     huge = "2026.1." + "9" * 5000  # int() of it raises ValueError (more than 4300 digits)
     assert not valid_version(huge)

@@ -1,55 +1,153 @@
-"""The house style's shape, checked: the library never prints, exits or imports click, and each
-third-party library is imported by exactly one module."""
+"""The house style's shape, checked: the layers of the package (which subpackage may import which),
+each third-party library imported by exactly one module, no private name used across subpackages,
+and a library that never prints, exits or imports click."""
 
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
 import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "scanner"
-MODULES = sorted(p for p in PKG.glob("*.py"))
+MODULES = sorted(p for p in PKG.rglob("*.py") if "_signatures" not in p.parts)
 CLI = {"cli.py", "__main__.py"}
+
+SHARED = {"errors", "model", "state", "inert", "config", "report", "history", "scanlog", "programs"}
+"""Top-level modules every layer may use; they use only each other."""
+APPLICATION = {"cli", "__main__", "jobs", "__init__"}
+"""Top-level modules that may use everything."""
+LAYERS: dict[str, set[str]] = {
+    "engine": set(),
+    "scanning": {"engine"},
+    "updates": {"scanning", "engine"},
+    "remediation": {"scanning", "engine"},
+    "schedule": set(),
+    "watch": {"remediation", "updates", "scanning", "engine"},
+}
+"""Which subpackages each subpackage may import, besides itself and the shared modules."""
 
 OWNERS = {
     "click": {"cli.py"},
-    "yara": {"engine.py"},
-    "psutil": {"processes.py"},
-    "requests": {"http.py"},
-    "watchdog": {"watch.py"},
-    "tuf.ngclient": {"feed.py"},
-    "subprocess": {"sysctl.py"},
-    "cryptography": {"publish.py"},
-    "hyperscan": {"prefilter.py"},
+    "yara": {"engine/compiler.py"},
+    "psutil": {"scanning/processes.py"},
+    "requests": {"updates/http.py"},
+    "watchdog": {"watch/watcher.py"},
+    "tuf.ngclient": {"updates/feed.py"},
+    "subprocess": {"programs.py"},
+    "cryptography": {"updates/publish.py"},
+    "hyperscan": {"engine/prefilter.py"},
 }
 
 
+def rel(path: Path) -> str:
+    return path.relative_to(PKG).as_posix()
+
+
 def imports(path: Path) -> set[str]:
+    """Every module ``path`` imports, at the top or inside a function; ``from scanner.x import y``
+    counts as ``scanner.x.y`` when y is a module."""
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             names.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
+            for a in node.names:
+                if (PKG.parent / (node.module + "." + a.name).replace(".", "/")).with_suffix(".py").exists():
+                    names.add(f"{node.module}.{a.name}")
     return names
+
+
+def unit(module: str) -> str:
+    """The layer a module belongs to: its subpackage, or its own name at the top level."""
+    return module.split(".")[1]
+
+
+def own_unit(path: Path) -> str:
+    parts = path.relative_to(PKG).with_suffix("").parts
+    return parts[0]
 
 
 @pytest.mark.parametrize("lib", sorted(OWNERS))
 def test_each_third_party_library_lives_in_one_module(lib: str) -> None:
-    users = {p.name for p in MODULES if any(n == lib or n.startswith(lib + ".") for n in imports(p))}
+    users = {rel(p) for p in MODULES if any(n == lib or n.startswith(lib + ".") for n in imports(p))}
     assert users <= OWNERS[lib], f"{lib} imported by {sorted(users - OWNERS[lib])}"
 
 
-@pytest.mark.parametrize("path", [p for p in MODULES if p.name not in CLI], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [p for p in MODULES if p.name not in CLI], ids=rel)
 def test_library_does_not_print_or_exit(path: Path) -> None:
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Call):
             f = node.func
             name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
             owner = f.value.id if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) else ""
-            assert name != "print", f"{path.name}:{node.lineno} prints"
-            assert not (name == "exit" and owner in ("sys", "")), f"{path.name}:{node.lineno} exits"
+            assert name != "print", f"{rel(path)}:{node.lineno} prints"
+            assert not (name == "exit" and owner in ("sys", "")), f"{rel(path)}:{node.lineno} exits"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=rel)
+def test_each_layer_imports_only_the_layers_below_it(path: Path) -> None:
+    me = own_unit(path)
+    if me in APPLICATION:
+        return
+    allowed = SHARED if me in SHARED else SHARED | LAYERS[me] | {me}
+    used = {unit(m) for m in imports(path) if m.startswith("scanner.")}
+    assert used <= allowed, f"{rel(path)} imports {sorted(used - allowed)}, outside its layer"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=rel)
+def test_other_subpackages_use_only_a_subpackages_public_modules(path: Path) -> None:
+    """A subpackage's ``__all__`` names the modules the rest of the package may import."""
+    me = own_unit(path)
+    for m in imports(path):
+        parts = m.split(".")
+        if len(parts) < 3 or parts[0] != "scanner" or parts[1] == me or parts[1] not in LAYERS:
+            continue
+        public = importlib.import_module(f"scanner.{parts[1]}").__all__
+        assert parts[2] in public, f"{rel(path)} imports {m}, which scanner.{parts[1]} keeps to itself"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=rel)
+def test_no_private_name_crosses_a_subpackage(path: Path) -> None:
+    """Neither ``from scanner.x.y import _name`` nor ``y._name`` on a module of another unit."""
+    me = own_unit(path)
+    tree = ast.parse(path.read_text())
+    foreign_aliases: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("scanner"):
+            for a in node.names:
+                full = f"{node.module}.{a.name}"
+                owner = unit(full) if full.count(".") >= 1 else ""
+                if owner == me:
+                    continue
+                assert not (a.name.startswith("_") and not a.name.startswith("__")), (
+                    f"{rel(path)}:{node.lineno} imports the private {full}"
+                )
+                if (PKG.parent / full.replace(".", "/")).with_suffix(".py").exists():
+                    foreign_aliases.add(a.asname or a.name)
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in foreign_aliases
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+        ):
+            raise AssertionError(f"{rel(path)}:{node.lineno} uses the private {node.value.id}.{node.attr}")
+
+
+@pytest.mark.parametrize("package", sorted(LAYERS))
+def test_each_subpackage_says_what_it_owns_and_exports(package: str) -> None:
+    mod = importlib.import_module(f"scanner.{package}")
+    assert mod.__doc__ and len(mod.__doc__.split()) >= 10
+    assert mod.__all__ and all((PKG / package / f"{name}.py").exists() for name in mod.__all__)
+
+
+def test_every_module_belongs_to_a_known_layer() -> None:
+    units = {own_unit(p) for p in MODULES}
+    assert units <= SHARED | APPLICATION | set(LAYERS), sorted(units - SHARED - APPLICATION - set(LAYERS))
 
 
 def test_distribution_name_is_ours_and_the_only_install_command_named() -> None:
@@ -65,7 +163,7 @@ def test_distribution_name_is_ours_and_the_only_install_command_named() -> None:
     assert cfg["metadata"]["name"] == DISTRIBUTION != "scanner"
     for path in MODULES:
         for m in re.finditer(r"pip install '?([A-Za-z0-9_.{}-]+)", path.read_text()):
-            assert m.group(1).split("[")[0] in ("{DISTRIBUTION}", "."), f"{path.name}: {m.group(0)}"
+            assert m.group(1).split("[")[0] in ("{DISTRIBUTION}", "."), f"{rel(path)}: {m.group(0)}"
 
 
 def test_publish_without_cryptography_names_our_distribution(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ import pytest
 
 from scanner.errors import QuarantineError
 from scanner.model import SkipReason
-from scanner.persistence import (
+from scanner.remediation.persistence import (
     ActionKind,
     ConfigHit,
     DeleteFile,

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from scanner import processes
 from scanner.model import ProcessInfo
+from scanner.scanning import processes
 
 # Built from parts so that neither this file nor the pytest process holds the marker contiguously
 # in a place the child's own scan would see: the child builds it at run time.

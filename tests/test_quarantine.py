@@ -16,12 +16,13 @@ from pathlib import Path
 import pytest
 from conftest import EICAR, EICAR_RULE
 
-from scanner import inert, quarantine, remediate
-from scanner.engine import RuleSource, compile_rules
+from scanner import inert
+from scanner.engine.compiler import RuleSource, compile_rules
 from scanner.errors import QuarantineError, UsageError
 from scanner.model import Action, Policy, ScanType, SignatureSetInfo
-from scanner.quarantine import FAULT_STEPS, FileIdentity, ItemKind, QuarantineItem, Vault, identify
-from scanner.scan import ScanRequest, run_scan
+from scanner.remediation import quarantine, remediate
+from scanner.remediation.quarantine import FAULT_STEPS, FileIdentity, ItemKind, QuarantineItem, Vault, identify
+from scanner.scanning.scan import ScanRequest, run_scan
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -452,7 +453,7 @@ resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
 resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 20, 64 << 20))
 from pathlib import Path
 from scanner.errors import QuarantineError
-from scanner.quarantine import Vault
+from scanner.remediation.quarantine import Vault
 vault = Vault(Path({str(vault.root)!r}))
 print("recover:", vault.recover())
 print("damaged:", [p.name for p in vault.damaged()])
@@ -774,7 +775,7 @@ CHILD = r"""
 import json, os, sys
 from datetime import datetime, timezone
 from pathlib import Path
-from scanner.quarantine import FileIdentity, Vault
+from scanner.remediation.quarantine import FileIdentity, Vault
 
 a = json.loads(sys.argv[1])
 vault = Vault(Path(a["root"]), now=lambda: datetime(2025, 3, 4, tzinfo=timezone.utc))

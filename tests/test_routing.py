@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yara
 
-from scanner import routing
-from scanner.engine import RuleSource, compile_rules
-from scanner.scan import scan_files
-from scanner.walk import WalkOptions, walk
+from scanner.engine import routing
+from scanner.engine.compiler import RuleSource, compile_rules
+from scanner.scanning.scan import scan_files
+from scanner.scanning.walk import WalkOptions, walk
 
 SIGNATURE_BASE = Path(__file__).resolve().parents[2] / "shared" / "data" / "signature-base" / "yara"
 MZ, ELF = b"MZ", b"\x7fE"

@@ -327,9 +327,9 @@ def test_unreadable_file_and_directory_are_skipped_not_fatal(eicar_rule):
 
 
 def test_vanished_file_is_skipped(tmp_path):
-    from scanner.engine import RuleSource, compile_rules
-    from scanner.scan import scan_one
-    from scanner.walk import FileEntry
+    from scanner.engine.compiler import RuleSource, compile_rules
+    from scanner.scanning.scan import scan_one
+    from scanner.scanning.walk import FileEntry
 
     f = tmp_path / "gone"
     f.write_text("x")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import EICAR
 
-from scanner.walk import PATH_MAX, WalkOptions, walk
+from scanner.scanning.walk import PATH_MAX, WalkOptions, walk
 
 LONG = "d" * 200
 

@@ -23,9 +23,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from scanner import schedule, sysctl
+from scanner import programs
 from scanner.errors import ScheduleError
-from scanner.schedule import LastRun, ScheduleKind
+from scanner.schedule import scheduler as schedule
+from scanner.schedule.scheduler import LastRun, ScheduleKind
 
 HAS_ANALYZE = shutil.which("systemd-analyze") is not None
 needs_analyze = pytest.mark.skipif(
@@ -55,7 +56,7 @@ def utc(text: str) -> datetime:
     ],
 )
 def test_normalized_form_is_the_one_systemd_prints(expression: str) -> None:
-    analysis = sysctl.analyze_calendar(expression, base=NOW)
+    analysis = programs.analyze_calendar(expression, base=NOW)
     assert str(schedule.parse_calendar(expression)) == analysis.normalized
 
 
@@ -115,7 +116,7 @@ BASES = [
 def test_next_runs_over_24_months_agree_with_systemd(time: str, local_zone: str, base: str) -> None:
     spec = schedule.monthly_spec(time)
     start = utc(base)
-    expected = sysctl.analyze_calendar(str(spec), base=start, iterations=24, local_zone=local_zone).elapses
+    expected = programs.analyze_calendar(str(spec), base=start, iterations=24, local_zone=local_zone).elapses
     ours = schedule.next_runs(spec, start, 24, ZoneInfo(local_zone))
     assert [run.astimezone(UTC) for run in ours] == list(expected)
     assert ours[0] > start
@@ -159,7 +160,7 @@ CLOCK_CHANGE_CASES = [
 @pytest.mark.parametrize(("expression", "local_zone", "base"), CLOCK_CHANGE_CASES)
 def test_next_runs_across_clock_changes_agree_with_systemd(expression: str, local_zone: str, base: str) -> None:
     start = utc(base)
-    expected = sysctl.analyze_calendar(expression, base=start, iterations=6, local_zone=local_zone).elapses
+    expected = programs.analyze_calendar(expression, base=start, iterations=6, local_zone=local_zone).elapses
     ours = schedule.next_runs(expression, start, 6, ZoneInfo(local_zone))
     assert [run.astimezone(UTC) for run in ours] == list(expected)
 
@@ -184,7 +185,7 @@ def test_next_run_needs_an_aware_now() -> None:
 def verify(paths: list[Path], tmp_path: Path, *, user: bool = False) -> None:
     runtime = tmp_path / "runtime"
     runtime.mkdir(mode=0o700, exist_ok=True)
-    result = sysctl.verify_units(paths, user=user, runtime_dir=runtime)
+    result = programs.verify_units(paths, user=user, runtime_dir=runtime)
     # systemd-analyze exits 0 on mere warnings (unknown keys), so the output must be empty too.
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
 
@@ -223,7 +224,7 @@ def test_program_path_with_space_percent_and_dollar_reaches_systemd_intact(tmp_p
     broken = tmp_path / "broken" / "scanner-monthly.service"
     broken.parent.mkdir()
     broken.write_text(unquoted)
-    assert sysctl.verify_units([broken]).returncode != 0
+    assert programs.verify_units([broken]).returncode != 0
 
 
 def test_exec_start_quoting_rules() -> None:
@@ -795,8 +796,8 @@ def test_default_locations() -> None:
 
 
 def test_systemd_booted_looks_for_the_runtime_directory(tmp_path: Path) -> None:
-    assert sysctl.systemd_booted(tmp_path) is True
-    assert sysctl.systemd_booted(tmp_path / "absent") is False
+    assert programs.systemd_booted(tmp_path) is True
+    assert programs.systemd_booted(tmp_path / "absent") is False
 
 
 def test_local_zone_sources(tmp_path: Path) -> None:

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from scanner import inert, signatures
-from scanner.engine import RuleSource, compile_rules
+from scanner import inert
+from scanner.engine.compiler import RuleSource, compile_rules
+from scanner.updates import signatures
 
 BUNDLED = signatures.bundled_set()
 REQUIRED_META = ("family", "severity", "description", "reference")

@@ -14,9 +14,9 @@ from pathlib import Path
 from conftest import EICAR, EICAR_RULE
 from feed_helpers import Handler, make_feed, serve
 
-from scanner import update
 from scanner.model import display_path, json_path, printable
 from scanner.state import StateDir
+from scanner.updates import update
 
 HOSTILE = [
     "clear\x1b[2J.txt",

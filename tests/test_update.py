@@ -23,9 +23,9 @@ from feed_helpers import (
     write_set,
 )
 
-from scanner import publish, signatures, store, update
 from scanner.errors import FeedError, StateError
 from scanner.state import StateDir
+from scanner.updates import publish, signatures, store, update
 
 V1, V2, V3 = "2990.01.1", "2990.02.1", "2990.03.1"
 REPO = Path(__file__).resolve().parent.parent
@@ -190,7 +190,7 @@ def test_one_updater_at_a_time(tmp_path: Path) -> None:
         [sys.executable, "-c", textwrap.dedent(f"""
             import sys, time
             from pathlib import Path
-            from scanner import update
+            from scanner.updates import update
             from scanner.state import StateDir
             with update.update_lock(StateDir(Path({str(state.root)!r}))):
                 print("locked", flush=True)
@@ -223,7 +223,7 @@ def _activate_locked(state: StateDir, archive: Path) -> None:
 _CRASH_SCRIPT = """
 import os, signal, sys
 from pathlib import Path
-from scanner import update
+from scanner.updates import update
 from scanner.state import StateDir
 
 def checkpoint(step):
@@ -276,7 +276,7 @@ def test_kill_9_during_activation_leaves_one_complete_set(tmp_path: Path, step: 
 
 
 def test_update_log_records_failures(tmp_path: Path) -> None:
-    from scanner.feed import FeedSettings
+    from scanner.updates.feed import FeedSettings
 
     state = new_state(tmp_path)
     with pytest.raises(FeedError, match="no update feed is configured"):

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from feed_helpers import Feed, make_feed, serve, write_set
 
-from scanner import feed as feedmod
-from scanner import signatures, store
 from scanner.state import StateDir
+from scanner.updates import feed as feedmod
+from scanner.updates import signatures, store
 
 V1, V2 = "2990.01.1", "2990.02.1"
 

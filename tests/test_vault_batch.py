@@ -13,8 +13,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from scanner import quarantine
-from scanner.quarantine import FAULT_STEPS, Vault, identify
+from scanner.remediation import quarantine
+from scanner.remediation.quarantine import FAULT_STEPS, Vault, identify
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -23,7 +23,7 @@ CHILD = r"""
 import json, sys
 from datetime import datetime, timezone
 from pathlib import Path
-from scanner.quarantine import Vault, identify
+from scanner.remediation.quarantine import Vault, identify
 
 a = json.loads(sys.argv[1])
 vault = Vault(Path(a["root"]), now=lambda: datetime(2025, 3, 4, tzinfo=timezone.utc))

@@ -26,12 +26,13 @@ import pytest
 from conftest import BACKDOOR_LINE, EICAR, MINER, MINER_RULES
 from feed_helpers import MARKER_A, MARKER_B, RULE_A, RULE_B, clean_dir, write_set
 
-from scanner import publish, update, watch
 from scanner.errors import UsageError
 from scanner.model import Action
-from scanner.quarantine import Vault
+from scanner.remediation.quarantine import Vault
 from scanner.state import StateDir
-from scanner.watch import WatchCause, WatchConfig, WatchEvent, WatchEventKind
+from scanner.updates import publish, update
+from scanner.watch import watcher as watch
+from scanner.watch.watcher import WatchCause, WatchConfig, WatchEvent, WatchEventKind
 
 REPO = Path(__file__).resolve().parent.parent
 Kind = WatchEventKind
@@ -473,7 +474,7 @@ def test_bad_options_are_refused(scanner_home, tmp_path, eicar_rule):
 DRIVER = """
 import json, signal, sys, threading
 from pathlib import Path
-from scanner import watch
+from scanner.watch import watcher as watch
 from scanner.state import StateDir
 
 stop = threading.Event()

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from scanner.gating import Pattern
+from scanner.engine.gating import Pattern
 
 _hs: Any
 try:

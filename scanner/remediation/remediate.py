@@ -19,14 +19,24 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from scanner import persistence, processes
 from scanner.errors import PersistenceError, QuarantineError, ScannerError
 from scanner.history import incomplete
-from scanner.model import Action, Detection, FileStamp, Policy, ProcessInfo, ScanReport, TargetKind, display_path
-from scanner.packages import PackageIndex
-from scanner.quarantine import FileIdentity, ItemKind, QuarantineItem, Vault
+from scanner.model import (
+    Action,
+    Detection,
+    Family,
+    FileStamp,
+    Policy,
+    ProcessInfo,
+    ScanReport,
+    TargetKind,
+    display_path,
+)
+from scanner.remediation import persistence
+from scanner.remediation.packages import PackageIndex
+from scanner.remediation.quarantine import FileIdentity, ItemKind, QuarantineItem, Vault
 from scanner.report import path_fields, path_from_fields
-from scanner.signatures import Family
+from scanner.scanning import processes
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import yara
 
-from scanner import __version__, gating, inert, prefilter, routing
+from scanner import __version__, inert
+from scanner.engine import gating, prefilter, routing
 from scanner.errors import RuleError
 from scanner.model import RuleHit, Severity, display_path, json_path
 from scanner.state import describe_mode, read_regular, write_atomic

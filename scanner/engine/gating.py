@@ -26,8 +26,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from scanner import routing
-from scanner.routing import Token, TokenKind
+from scanner.engine import routing
+from scanner.engine.routing import Token, TokenKind
 
 F, U, M, T = 0, 1, 2, 3
 """False, undefined (false wherever it stands, but its negation is not true), maybe, true."""

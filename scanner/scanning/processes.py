@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 import psutil
 
-from scanner.engine import CompiledRules, Match, MatchFailed, MatchTimeout
+from scanner.engine.compiler import CompiledRules, Match, MatchFailed, MatchTimeout
 from scanner.model import ProcessInfo, Skipped, SkipReason
 
 _YARA_LIB = re.compile(r"/(?:lib)?yara[^/]*\.so(?:\.[0-9.]+)?$")

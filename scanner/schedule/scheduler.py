@@ -6,7 +6,7 @@ systemd applies to an ``OnCalendar=`` expression (including how it treats clock 
 the definitions for each kind of host scheduler: a systemd service and timer, a cron entry that
 checks the weekday itself, or a Windows Task Scheduler task. Every location is a parameter so tests
 and packagers can write into a directory of their choosing. Calls to ``systemctl``, ``crontab`` and
-``schtasks`` go through :mod:`scanner.sysctl`; nothing here starts a process.
+``schtasks`` go through :mod:`scanner.programs`; nothing here starts a process.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from scanner import __version__, sysctl
+from scanner import __version__, programs
 from scanner.errors import ScheduleError
 from scanner.state import write_atomic
 
@@ -1244,8 +1244,8 @@ def install(
     else:
         block = crontab_block(slot, monthly_cmd, meta=meta, watch_command=watch_cmd)
         if plan.location is None:
-            sysctl.write_user_crontab(merge_crontab(sysctl.read_user_crontab(), block))
-            commands = (sysctl.CRONTAB_READ_ARGV, sysctl.CRONTAB_WRITE_ARGV)
+            programs.write_user_crontab(merge_crontab(programs.read_user_crontab(), block))
+            commands = (programs.CRONTAB_READ_ARGV, programs.CRONTAB_WRITE_ARGV)
         else:
             target = plan.monthly[0]
             _write(target, merge_crontab(_read_text(target), block))
@@ -1301,15 +1301,15 @@ def _install_systemd(
         units.append(watch.name)
     commands: list[tuple[str, ...]] = []
     if stale:
-        commands.append(sysctl.systemctl_argv(("disable", "--now", watch.name), user=user))
-    commands.append(sysctl.systemctl_argv(("daemon-reload",), user=user))
-    commands.append(sysctl.systemctl_argv(("enable", "--now", *units), user=user))
+        commands.append(programs.systemctl_argv(("disable", "--now", watch.name), user=user))
+    commands.append(programs.systemctl_argv(("daemon-reload",), user=user))
+    commands.append(programs.systemctl_argv(("enable", "--now", *units), user=user))
     if plan.managed and stale:
-        sysctl.systemctl(("disable", "--now", watch.name), user=user)
+        programs.systemctl(("disable", "--now", watch.name), user=user)
     _unlink_if(stale, watch, removed)
     if plan.managed:
-        sysctl.systemctl(("daemon-reload",), user=user)
-        sysctl.systemctl(("enable", "--now", *units), user=user)
+        programs.systemctl(("daemon-reload",), user=user)
+        programs.systemctl(("enable", "--now", *units), user=user)
     return InstallResult(
         kind=kind,
         location=plan.location,
@@ -1379,7 +1379,7 @@ def _install_windows(
         commands.append(schtasks_delete_argv(WINDOWS_WATCH_TASK))
     if plan.managed:
         for argv in commands:
-            sysctl.run(argv)
+            programs.run(argv)
     _unlink_if(stale, watch_xml, removed)
     calendar = slot.calendar()
     return InstallResult(
@@ -1416,13 +1416,13 @@ def remove(
 
     if kind is ScheduleKind.CRON_USER:
         if plan.location is None:
-            current = sysctl.read_user_crontab()
+            current = programs.read_user_crontab()
             if _split_crontab(current)[1] is None:
                 return RemoveResult(
-                    kind=kind, location=None, removed=(), commands=(sysctl.CRONTAB_READ_ARGV,), ran=True
+                    kind=kind, location=None, removed=(), commands=(programs.CRONTAB_READ_ARGV,), ran=True
                 )
-            sysctl.write_user_crontab(merge_crontab(current, None))
-            both = (sysctl.CRONTAB_READ_ARGV, sysctl.CRONTAB_WRITE_ARGV)
+            programs.write_user_crontab(merge_crontab(current, None))
+            both = (programs.CRONTAB_READ_ARGV, programs.CRONTAB_WRITE_ARGV)
             return RemoveResult(kind=kind, location=None, removed=(), commands=both, ran=True)
         target = plan.monthly[0]
         current = _read_text(target)
@@ -1443,21 +1443,21 @@ def remove(
             p.name for p in present if p.suffix in (".timer", ".service") and p.name != f"{MONTHLY_UNIT}.service"
         )
         if names:
-            commands.append(sysctl.systemctl_argv(("disable", "--now", *names), user=user))
+            commands.append(programs.systemctl_argv(("disable", "--now", *names), user=user))
         if present:
-            commands.append(sysctl.systemctl_argv(("daemon-reload",), user=user))
+            commands.append(programs.systemctl_argv(("daemon-reload",), user=user))
         if plan.managed and names:
-            sysctl.systemctl(("disable", "--now", *names), user=user)
+            programs.systemctl(("disable", "--now", *names), user=user)
         for path in present:
             _unlink(path)
         if plan.managed and present:
-            sysctl.systemctl(("daemon-reload",), user=user)
+            programs.systemctl(("daemon-reload",), user=user)
     elif kind is ScheduleKind.WINDOWS_TASK:
         for path in present:
             commands.append(schtasks_delete_argv(WINDOWS_MONTHLY_TASK if path in plan.monthly else WINDOWS_WATCH_TASK))
         if plan.managed:
             for argv in commands:
-                sysctl.run(argv)
+                programs.run(argv)
         for path in present:
             _unlink(path)
     else:
@@ -1531,7 +1531,7 @@ def status(
     plan = _plan(kind, unit_dir, None, environ)
     local = zone if zone is not None else local_zone(environ)
     if kind is ScheduleKind.CRON_USER:
-        text = sysctl.read_user_crontab() if plan.location is None else _read_text(plan.monthly[0])
+        text = programs.read_user_crontab() if plan.location is None else _read_text(plan.monthly[0])
         _, block = _split_crontab(text)
         files = plan.monthly if block is not None else ()
         if block is None:

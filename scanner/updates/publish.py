@@ -44,10 +44,11 @@ from tuf.api.metadata import (
 )
 from tuf.api.serialization.json import JSONSerializer
 
-from scanner import DISTRIBUTION, bundle, signatures, update
+from scanner import DISTRIBUTION
 from scanner.errors import FeedError
-from scanner.feed import BUNDLE_TARGET
 from scanner.state import write_atomic
+from scanner.updates import bundle, signatures, update
+from scanner.updates.feed import BUNDLE_TARGET
 
 ROLES: tuple[str, ...] = ("root", "targets", "snapshot", "timestamp")
 """The four top-level TUF roles, each with one Ed25519 key."""

@@ -24,9 +24,8 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
-from scanner import inert, locations
-from scanner.engine import EXTERNALS, CompiledRules, Match, MatchFailed, MatchTimeout
-from scanner.filecache import CacheMode, FileCache, FileKey
+from scanner import inert
+from scanner.engine.compiler import EXTERNALS, CompiledRules, Match, MatchFailed, MatchTimeout
 from scanner.model import (
     Detection,
     FileStamp,
@@ -41,7 +40,9 @@ from scanner.model import (
     TargetKind,
     display_path,
 )
-from scanner.walk import FileEntry, WalkOptions, skip_for_oserror, walk
+from scanner.scanning import locations
+from scanner.scanning.filecache import CacheMode, FileCache, FileKey
+from scanner.scanning.walk import FileEntry, WalkOptions, skip_for_oserror, walk
 
 logger = logging.getLogger(__name__)
 
@@ -480,7 +481,7 @@ def scan_processes(
     """Scan processes: (detections, skipped, processes scanned)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from scanner import processes
+    from scanner.scanning import processes
 
     found = list(processes.targets(list(request.pids) if request.pids else None))
     skipped = [t for t in found if isinstance(t, Skipped)]

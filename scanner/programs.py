@@ -1,7 +1,8 @@
-"""The scheduler adapter: the one module that starts processes.
+"""External programs: the one module that starts processes.
 
-It runs ``systemctl``, ``crontab`` and ``schtasks`` for :mod:`scanner.schedule`, and
-``systemd-analyze`` for checking generated units and calendar expressions. Programs are looked up on
+It runs ``systemctl``, ``crontab`` and ``schtasks`` for :mod:`scanner.schedule`, ``rpm`` for
+:mod:`scanner.remediation.packages`, and ``systemd-analyze`` for checking generated units and
+calendar expressions. Programs are looked up on
 PATH (so tests can put stand-ins first); failures come back as ``ScheduleError`` with the program's
 own first line of complaint.
 """

@@ -3,7 +3,7 @@
 Moving a file that a package installed breaks the system in ways a user did not ask for; the
 report instead says which package to reinstall. dpkg's file lists are read directly (they are
 plain text under ``<sysroot>/var/lib/dpkg/info``); rpm's database is asked through ``rpm -qf``
-(run by ``scanner.sysctl``) on the host only, because its format is not plain text.
+(run by ``scanner.programs``) on the host only, because its format is not plain text.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from scanner.errors import ScannerError
-from scanner.locations import reroot
+from scanner.scanning.locations import reroot
 
 
 class PackageIndex:
@@ -65,10 +65,10 @@ class PackageIndex:
 def _rpm_owner(path: str) -> str | None:
     if shutil.which("rpm") is None or not Path("/var/lib/rpm").exists():
         return None
-    from scanner import sysctl  # the module that runs external programs
+    from scanner import programs  # the module that runs external programs
 
     try:
-        proc = sysctl.run(["rpm", "-qf", "--queryformat", "%{NAME}", path], check=False, timeout=30)
+        proc = programs.run(["rpm", "-qf", "--queryformat", "%{NAME}", path], check=False, timeout=30)
     except ScannerError:
         return None
     out = proc.stdout.strip()

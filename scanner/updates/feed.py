@@ -31,7 +31,7 @@ from tuf.ngclient.fetcher import FetcherInterface
 from tuf.ngclient.updater import Updater
 
 from scanner.errors import FeedError
-from scanner.http import Downloader, DownloadFailed, DownloadTimeout, HttpSettings
+from scanner.updates.http import Downloader, DownloadFailed, DownloadTimeout, HttpSettings
 
 logger = logging.getLogger(__name__)
 

@@ -20,11 +20,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from scanner import bundle, feed, signatures, store
 from scanner.errors import FeedError, RuleError, ScannerError, StateError
-from scanner.http import Downloader
 from scanner.model import printable
 from scanner.state import LockBusy, StateDir
+from scanner.updates import bundle, feed, signatures, store
+from scanner.updates.http import Downloader
 
 LOG_NAME = "update.log"
 LOCK_NAME = "update"

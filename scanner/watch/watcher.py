@@ -60,11 +60,10 @@ from watchdog.observers.api import BaseObserver, ObservedWatch
 from watchdog.observers.inotify import InotifyFullEmitter
 from watchdog.observers.inotify_c import InotifyFD, Mask, WatchDescriptor
 
-from scanner import persistence, scanlog, signatures, store
+from scanner import scanlog
 from scanner.config import DEFAULT_MAX_FILESIZE
 from scanner.errors import QuarantineError, ScannerError, UsageError, WatchError
 from scanner.history import History, history_record
-from scanner.locations import reroot
 from scanner.model import (
     Action,
     Detection,
@@ -77,13 +76,16 @@ from scanner.model import (
     SkipReason,
     display_path,
 )
-from scanner.packages import PackageIndex
-from scanner.quarantine import Vault, VaultBatch
-from scanner.remediate import Outcome, Plan, Systemctl, annotate, apply, outcome_json, plan
+from scanner.remediation import persistence
+from scanner.remediation.packages import PackageIndex
+from scanner.remediation.quarantine import Vault, VaultBatch
+from scanner.remediation.remediate import Outcome, Plan, Systemctl, annotate, apply, outcome_json, plan
 from scanner.report import detection_json, path_fields, signatures_json
-from scanner.scan import FileResult, detections_from, new_scan_id, scan_one
+from scanner.scanning.locations import reroot
+from scanner.scanning.scan import FileResult, detections_from, new_scan_id, scan_one
+from scanner.scanning.walk import Excluder, FileEntry, WalkOptions, skip_for_oserror, walk
 from scanner.state import StateDir, write_atomic
-from scanner.walk import Excluder, FileEntry, WalkOptions, skip_for_oserror, walk
+from scanner.updates import signatures, store
 
 LOG_NAME = "watch.log"
 """The watch's log, in the state directory's ``logs``: one line per event."""

@@ -21,40 +21,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scanner import inert, store
-from scanner.engine import CompiledRules, RuleSource, cache_state, compile_rules
+from scanner import inert
+from scanner.engine.compiler import CompiledRules, RuleSource, cache_state, compile_rules
 from scanner.errors import RuleError
-from scanner.model import SignatureSetInfo
-from scanner.scan import scan_files
+from scanner.model import Family, SignatureSetInfo
+from scanner.scanning.scan import scan_files
+from scanner.scanning.walk import WalkOptions, walk
 from scanner.state import StateDir, describe_mode
-from scanner.walk import WalkOptions, walk
+from scanner.updates import store
 
 logger = logging.getLogger(__name__)
 
 RULE_SUFFIXES = (".yar", ".yara")
 _VERSION_RE = re.compile(r"^\d{4}\.\d{1,2}\.\d{1,9}$")  # N bounded: int() of thousands of digits raises
-
-
-@dataclass(frozen=True)
-class Family:
-    """What the signature set knows about one malware family."""
-
-    name: str
-    """The family name, as rules name it in meta ``family``."""
-    aliases: tuple[str, ...] = ()
-    """Other names vendors use."""
-    platforms: tuple[str, ...] = ()
-    """linux, windows or any."""
-    kind: str = ""
-    """miner, ddos-bot, backdoor, rootkit, webshell, ..."""
-    description: str = ""
-    """One sentence."""
-    references: tuple[str, ...] = ()
-    """Public sources."""
-    persistence_paths: tuple[str, ...] = ()
-    """Files the family drops to persist (absolute paths on the infected machine; globs allowed)."""
-    persistence_markers: tuple[str, ...] = ()
-    """Substrings that mark a cron/rc/unit/autostart line as this family's persistence."""
 
 
 @dataclass(frozen=True)
