@@ -736,7 +736,7 @@ def _imports(path: Path) -> set[str]:
 
 
 def test_each_library_lives_in_one_module() -> None:
-    modules = {p.stem: _imports(p) for p in (REPO / "scanner").glob("*.py")}
+    modules = {p.stem: _imports(p) for p in (REPO / "scanner").rglob("*.py")}
     assert {m for m, names in modules.items() if any(n.split(".")[0] == "requests" for n in names)} == {"http"}
     assert {m for m, names in modules.items() if any(n.startswith("tuf.ngclient") for n in names)} == {"feed"}
     assert {m for m, names in modules.items() if "scanner.updates.publish" in names} <= {"cli", "publish"}

@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 BUNDLE_TARGET = "signatures.tar.gz"
 """Name of the signature bundle target in the feed."""
 
-PACKAGED_FEED = Path(__file__).resolve().parent / "data" / "feed"
+PACKAGED_FEED = Path(__file__).resolve().parent.parent / "data" / "feed"
 """Where a release of the package may ship a public feed's ``root.json`` and ``mirrors.txt`` (none yet)."""
 
 @dataclass(frozen=True)

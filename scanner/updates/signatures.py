@@ -158,7 +158,7 @@ def version_key(version: str) -> tuple[int, ...]:
 
 def bundled_dir() -> Path:
     """The signature set shipped with the package (installed beside it, or the checkout's ``signatures/``)."""
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parent.parent  # the scanner package
     installed = here / "_signatures"
     if (installed / "rules").is_dir():
         return installed
@@ -231,7 +231,7 @@ def core_binaries() -> list[Path]:
             if p.is_file() and p.resolve() not in found:
                 found.append(p.resolve())
     found.append(Path(sys.executable).resolve())
-    pkg = Path(__file__).resolve().parent
+    pkg = Path(__file__).resolve().parent.parent  # the whole scanner package
     found.extend(p for p in sorted(pkg.rglob("*")) if p.is_file())
     return found
 
