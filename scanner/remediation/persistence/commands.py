@@ -276,5 +276,3 @@ def _script_operand(rest: list[str], cwd: str | None) -> Iterator[tuple[str, boo
         if placed is not None:
             yield placed
         return
-
-

@@ -248,6 +248,7 @@ def sha256_hex(data: bytes) -> str:
     """Hex SHA-256 of ``data``: how a finding and an action name the content they were planned on."""
     return hashlib.sha256(data).hexdigest()
 
+
 @contextlib.contextmanager
 def open_planned(root: Root, machine: str) -> Iterator[tuple[int, str, int, os.stat_result]]:
     """(directory fd, name, file fd, stat) of a planned file, refusing any link on the way."""
@@ -312,4 +313,3 @@ def _listxattr(fd: int) -> list[str]:
         return os.listxattr(fd)
     except OSError:
         return []
-

@@ -92,7 +92,6 @@ def find_persistence(
     return PersistenceResult(
         tuple(findings),
         tuple(inventory.skipped),
-        len(inventory.files),
         tuple(sorted(kept, key=lambda m: (m.location.path, m.lines))),
     )
 
@@ -322,5 +321,3 @@ def _add_triggers(
         entry[1].append(match)
         logger.info("%s to be removed: it only starts %s, which is being removed", canonical, service)
         decisions[canonical] = (Removal.FILE, ())
-
-

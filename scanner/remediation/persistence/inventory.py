@@ -59,7 +59,6 @@ _SYSTEM_RC = (
 )
 
 
-
 @dataclass(frozen=True)
 class Home:
     """A user's home directory under the sysroot."""
@@ -166,7 +165,7 @@ class Inventory:
             reason = SkipReason.SYMLINK_LOOP
         else:
             reason = SkipReason.READ_ERROR
-        logger.info("persistence location %s not read: %s", self.root.host_path(machine), exc.strerror or exc)
+        logger.debug("persistence location %s not read: %s", self.root.host_path(machine), exc.strerror or exc)
         self.skipped.append(Skipped(self.root.host_path(machine), reason, exc.strerror or str(exc)))
 
     def add(
@@ -351,5 +350,3 @@ def glob_family_paths(root: Root, pattern: str, homes: Sequence[Home]) -> list[s
             current = expanded[:DIR_CAP]
         out.extend(current)
     return out
-
-

@@ -132,6 +132,7 @@ def offsets_to_lines(data: bytes, offsets: Iterable[int]) -> list[int]:
         starts.append(starts[-1] + len(ln))
     return sorted({bisect_right(starts, off) for off in offsets if 0 <= off < len(data)})
 
+
 def without_lines(data: bytes, lines: Iterable[int]) -> bytes:
     """``data`` without the physical ``lines`` (from 1), every other byte kept; ValueError if they do not fit."""
     physical = physical_lines(data)
@@ -139,4 +140,3 @@ def without_lines(data: bytes, lines: Iterable[int]) -> bytes:
     if not drop or max(drop) > len(physical) or min(drop) < 1:
         raise ValueError("line numbers do not fit the file")
     return b"".join(ln for i, ln in enumerate(physical, 1) if i not in drop)
-

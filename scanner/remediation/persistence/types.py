@@ -106,7 +106,6 @@ def shorten(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-
 # --------------------------------------------------------------------------- results
 
 
@@ -243,8 +242,6 @@ class PersistenceResult:
     """Locations with evidence, sorted by path."""
     skipped: tuple[Skipped, ...] = ()
     """Locations that exist but could not be read (path on this machine, reason)."""
-    locations_checked: int = 0
-    """Number of files read."""
     mentions: tuple[Mention, ...] = ()
     """Lines that name a detected file without running it, in files not being removed: left alone."""
 
@@ -403,5 +400,3 @@ class PersistenceOutcome:
     """A systemd manager the caller must reload (``systemctl daemon-reload``)."""
     stop_unit: str | None = None
     """A unit the caller should stop in that manager (``systemctl stop``)."""
-
-
