@@ -7,6 +7,7 @@ Every test passes a temporary sysroot; nothing outside tmp_path is read or writt
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import stat
 import sys
@@ -620,3 +621,15 @@ def test_outcome_types_round_trip_into_reports(machine: Path, tmp_path: Path) ->
     assert isinstance(action, RemovePreloadEntry) and action.describe().startswith(f"remove preload entry {HIDER}")
     outcome = apply_action(action, Vault(tmp_path / "v").backup, clock)
     assert outcome.action is action and outcome.reload is None and outcome.backup_ids == ("b0",)
+
+
+def test_each_decision_is_logged(machine: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A user can ask why: a file losing lines, a line only mentioned, a refused change."""
+    caplog.set_level(logging.INFO, logger="scanner.remediation.persistence")
+    result = find_persistence(machine, detected(machine, USER_MINER), MARKERS)
+    assert "/home/alice/.bashrc to lose line(s) 5: a shell startup file only ever loses lines" in caplog.text
+    (action,) = [a for a in plan_cleanup(result.findings) if a.path == "/home/alice/.bashrc"]
+    (machine / "home/alice/.bashrc").write_bytes(BASHRC + b"alias la='ls -A'\n")
+    caplog.clear()
+    apply_action(action, lambda path: "id", clock)
+    assert f"{action.describe()}: refused: {machine}/home/alice/.bashrc changed since the scan" in caplog.text
