@@ -17,6 +17,7 @@ import subprocess
 import sys
 import textwrap
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -41,6 +42,65 @@ NS = {"t": windows.TASK_NAMESPACE}
 
 def utc(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+# --- systemd-analyze: systemd's own answers to compare with -----------------------------------
+
+ELAPSE_RE = re.compile(r"^\s*(?:Next elapse|Iter\. #\d+|\(in UTC\)):\s+\w{3} (\S+ \S+) (\S+)$")
+
+
+@dataclass(frozen=True)
+class CalendarAnalysis:
+    """What ``systemd-analyze calendar`` said about an expression."""
+
+    normalized: str
+    """systemd's normalised form of the expression."""
+    elapses: tuple[datetime, ...]
+    """The next elapses, in UTC."""
+
+
+def analyze_calendar(
+    expression: str, *, base: datetime, iterations: int = 1, local_zone: str = "UTC"
+) -> CalendarAnalysis:
+    """systemd's own next ``iterations`` elapses of ``expression`` after ``base``.
+
+    ``local_zone`` is the TZ systemd-analyze runs under: the zone of an expression naming none.
+    """
+    env = dict(os.environ, TZ=local_zone, LC_ALL="C")
+    stamp = f"@{base.timestamp():.6f}"
+    argv = ["systemd-analyze", "calendar", f"--base-time={stamp}", f"--iterations={iterations}", expression]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=True)
+    normalized = ""
+    elapses: list[datetime] = []
+    for line in done.stdout.splitlines():
+        if line.strip().startswith("Normalized form:"):
+            normalized = line.split(":", 1)[1].strip()
+            continue
+        match = ELAPSE_RE.match(line)
+        if match is None:
+            continue
+        moment, zone = match.group(1), match.group(2)
+        if line.strip().startswith("(in UTC)"):
+            elapses[-1] = datetime.fromisoformat(moment).replace(tzinfo=UTC)
+        else:
+            # Local-time lines are followed by an "(in UTC)" line that replaces this placeholder.
+            elapses.append(datetime.fromisoformat(moment).replace(tzinfo=UTC) if zone == "UTC" else datetime.min)
+    assert all(e != datetime.min for e in elapses), f"could not read systemd-analyze's answer for {expression!r}"
+    return CalendarAnalysis(normalized, tuple(elapses))
+
+
+def verify_units(
+    paths: list[Path], *, user: bool = False, runtime_dir: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``systemd-analyze verify`` on unit files (without the man-page check); findings do not raise.
+
+    The user manager needs a runtime directory; pass one (e.g. a temporary directory) for ``user``.
+    """
+    env = dict(os.environ)
+    if runtime_dir is not None:
+        env["XDG_RUNTIME_DIR"] = str(runtime_dir)
+    argv = ["systemd-analyze", *(["--user"] if user else []), "verify", "--man=no", *map(str, paths)]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
 def next_runs(spec: CalendarSpec | str, now: datetime, count: int, zone: ZoneInfo) -> list[datetime]:
@@ -72,7 +132,7 @@ def next_runs(spec: CalendarSpec | str, now: datetime, count: int, zone: ZoneInf
     ],
 )
 def test_normalized_form_is_the_one_systemd_prints(expression: str) -> None:
-    analysis = programs.analyze_calendar(expression, base=NOW)
+    analysis = analyze_calendar(expression, base=NOW)
     assert str(calendar.parse_calendar(expression)) == analysis.normalized
 
 
@@ -132,7 +192,7 @@ BASES = [
 def test_next_runs_over_24_months_agree_with_systemd(time: str, local_zone: str, base: str) -> None:
     spec = calendar.monthly_spec(time)
     start = utc(base)
-    expected = programs.analyze_calendar(str(spec), base=start, iterations=24, local_zone=local_zone).elapses
+    expected = analyze_calendar(str(spec), base=start, iterations=24, local_zone=local_zone).elapses
     ours = next_runs(spec, start, 24, ZoneInfo(local_zone))
     assert [run.astimezone(UTC) for run in ours] == list(expected)
     assert ours[0] > start
@@ -176,7 +236,7 @@ CLOCK_CHANGE_CASES = [
 @pytest.mark.parametrize(("expression", "local_zone", "base"), CLOCK_CHANGE_CASES)
 def test_next_runs_across_clock_changes_agree_with_systemd(expression: str, local_zone: str, base: str) -> None:
     start = utc(base)
-    expected = programs.analyze_calendar(expression, base=start, iterations=6, local_zone=local_zone).elapses
+    expected = analyze_calendar(expression, base=start, iterations=6, local_zone=local_zone).elapses
     ours = next_runs(expression, start, 6, ZoneInfo(local_zone))
     assert [run.astimezone(UTC) for run in ours] == list(expected)
 
@@ -201,7 +261,7 @@ def test_next_run_needs_an_aware_now() -> None:
 def verify(paths: list[Path], tmp_path: Path, *, user: bool = False) -> None:
     runtime = tmp_path / "runtime"
     runtime.mkdir(mode=0o700, exist_ok=True)
-    result = programs.verify_units(paths, user=user, runtime_dir=runtime)
+    result = verify_units(paths, user=user, runtime_dir=runtime)
     # systemd-analyze exits 0 on mere warnings (unknown keys), so the output must be empty too.
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
 
@@ -240,7 +300,7 @@ def test_program_path_with_space_percent_and_dollar_reaches_systemd_intact(tmp_p
     broken = tmp_path / "broken" / "scanner-monthly.service"
     broken.parent.mkdir()
     broken.write_text(unquoted)
-    assert programs.verify_units([broken]).returncode != 0
+    assert verify_units([broken]).returncode != 0
 
 
 def test_exec_start_quoting_rules() -> None:
