@@ -241,7 +241,7 @@ def _systemctl(args: Sequence[str], *, user: bool) -> None:
 def remove(kind: ScheduleKind, plan: Plan, present: Sequence[Path]) -> RemoveResult:
     """Disable the timer and the watch (when managed), then delete ``present``, our units in ``plan``.
 
-    The units are deleted only after systemctl succeeded, so a failure leaves a consistent state.
+    The units are deleted only after ``systemctl disable`` succeeded, so its failure leaves them in place.
     """
     user = kind is ScheduleKind.SYSTEMD_USER
     names = tuple(p.name for p in present if p.suffix in (".timer", ".service") and p.name != f"{MONTHLY_UNIT}.service")
