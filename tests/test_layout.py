@@ -224,3 +224,22 @@ def test_publish_without_cryptography_names_our_distribution(tmp_path: Path) -> 
     assert f"pip install '{DISTRIBUTION}[publish]'" in res.stderr
     assert "'scanner[publish]'" not in res.stderr
     assert "Traceback" not in res.stderr
+
+
+UNIX_ONLY = {"fcntl", "pwd", "grp", "termios", "resource", "tty", "pty", "syslog", "posix"}
+"""Standard modules that exist only on Unix."""
+WINDOWS_SAFE = ("schedule/", "programs.py")
+"""Modules the Windows task code runs through: none may import a Unix-only module at load time."""
+
+
+@pytest.mark.parametrize("path", [p for p in MODULES if rel(p).startswith(WINDOWS_SAFE)], ids=rel)
+def test_windows_code_imports_no_unix_only_module_at_load(path: Path) -> None:
+    """A Unix-only module is imported inside the function that uses it, never at module level."""
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            names = {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = {node.module.split(".")[0]}
+        else:
+            continue
+        assert not names & UNIX_ONLY, f"{rel(path)}:{node.lineno} imports {sorted(names & UNIX_ONLY)} at load time"

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import textwrap
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -25,19 +26,94 @@ import pytest
 
 from scanner import programs
 from scanner.errors import ScheduleError
+from scanner.schedule import calendar, definitions, kinds, systemd, windows
 from scanner.schedule import scheduler as schedule
-from scanner.schedule.scheduler import LastRun, ScheduleKind
+from scanner.schedule.calendar import CalendarSpec
+from scanner.schedule.kinds import ScheduleKind
+from scanner.schedule.results import LastRun
 
 HAS_ANALYZE = shutil.which("systemd-analyze") is not None
 needs_analyze = pytest.mark.skipif(
     not HAS_ANALYZE, reason="systemd-analyze is not installed (.ci/run installs the systemd package)"
 )
 NOW = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)
-NS = {"t": schedule.TASK_NAMESPACE}
+NS = {"t": windows.TASK_NAMESPACE}
 
 
 def utc(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+# --- systemd-analyze: systemd's own answers to compare with -----------------------------------
+
+ELAPSE_RE = re.compile(r"^\s*(?:Next elapse|Iter\. #\d+|\(in UTC\)):\s+\w{3} (\S+ \S+) (\S+)$")
+
+
+@dataclass(frozen=True)
+class CalendarAnalysis:
+    """What ``systemd-analyze calendar`` said about an expression."""
+
+    normalized: str
+    """systemd's normalised form of the expression."""
+    elapses: tuple[datetime, ...]
+    """The next elapses, in UTC."""
+
+
+def analyze_calendar(
+    expression: str, *, base: datetime, iterations: int = 1, local_zone: str = "UTC"
+) -> CalendarAnalysis:
+    """systemd's own next ``iterations`` elapses of ``expression`` after ``base``.
+
+    ``local_zone`` is the TZ systemd-analyze runs under: the zone of an expression naming none.
+    """
+    env = dict(os.environ, TZ=local_zone, LC_ALL="C")
+    stamp = f"@{base.timestamp():.6f}"
+    argv = ["systemd-analyze", "calendar", f"--base-time={stamp}", f"--iterations={iterations}", expression]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=True)
+    normalized = ""
+    elapses: list[datetime] = []
+    for line in done.stdout.splitlines():
+        if line.strip().startswith("Normalized form:"):
+            normalized = line.split(":", 1)[1].strip()
+            continue
+        match = ELAPSE_RE.match(line)
+        if match is None:
+            continue
+        moment, zone = match.group(1), match.group(2)
+        if line.strip().startswith("(in UTC)"):
+            elapses[-1] = datetime.fromisoformat(moment).replace(tzinfo=UTC)
+        else:
+            # Local-time lines are followed by an "(in UTC)" line that replaces this placeholder.
+            elapses.append(datetime.fromisoformat(moment).replace(tzinfo=UTC) if zone == "UTC" else datetime.min)
+    assert all(e != datetime.min for e in elapses), f"could not read systemd-analyze's answer for {expression!r}"
+    return CalendarAnalysis(normalized, tuple(elapses))
+
+
+def verify_units(
+    paths: list[Path], *, user: bool = False, runtime_dir: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``systemd-analyze verify`` on unit files (without the man-page check); findings do not raise.
+
+    The user manager needs a runtime directory; pass one (e.g. a temporary directory) for ``user``.
+    """
+    env = dict(os.environ)
+    if runtime_dir is not None:
+        env["XDG_RUNTIME_DIR"] = str(runtime_dir)
+    argv = ["systemd-analyze", *(["--user"] if user else []), "verify", "--man=no", *map(str, paths)]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def next_runs(spec: CalendarSpec | str, now: datetime, count: int, zone: ZoneInfo) -> list[datetime]:
+    """The next ``count`` elapses after ``now``, each found by next_run from the one before."""
+    runs: list[datetime] = []
+    current = now
+    for _ in range(count):
+        nxt = calendar.next_run(spec, current, zone)
+        if nxt is None:
+            break
+        runs.append(nxt)
+        current = nxt
+    return runs
 
 
 # --- calendar expressions -------------------------------------------------------------------
@@ -56,8 +132,8 @@ def utc(text: str) -> datetime:
     ],
 )
 def test_normalized_form_is_the_one_systemd_prints(expression: str) -> None:
-    analysis = programs.analyze_calendar(expression, base=NOW)
-    assert str(schedule.parse_calendar(expression)) == analysis.normalized
+    analysis = analyze_calendar(expression, base=NOW)
+    assert str(calendar.parse_calendar(expression)) == analysis.normalized
 
 
 @pytest.mark.parametrize(
@@ -78,7 +154,7 @@ def test_normalized_form_is_the_one_systemd_prints(expression: str) -> None:
 )
 def test_malformed_calendar_expressions_are_refused(text: str) -> None:
     with pytest.raises(ScheduleError):
-        schedule.parse_calendar(text)
+        calendar.parse_calendar(text)
 
 
 @pytest.mark.parametrize(
@@ -114,10 +190,10 @@ BASES = [
 )
 @pytest.mark.parametrize("base", BASES)
 def test_next_runs_over_24_months_agree_with_systemd(time: str, local_zone: str, base: str) -> None:
-    spec = schedule.monthly_spec(time)
+    spec = calendar.monthly_spec(time)
     start = utc(base)
-    expected = programs.analyze_calendar(str(spec), base=start, iterations=24, local_zone=local_zone).elapses
-    ours = schedule.next_runs(spec, start, 24, ZoneInfo(local_zone))
+    expected = analyze_calendar(str(spec), base=start, iterations=24, local_zone=local_zone).elapses
+    ours = next_runs(spec, start, 24, ZoneInfo(local_zone))
     assert [run.astimezone(UTC) for run in ours] == list(expected)
     assert ours[0] > start
     for run in ours:
@@ -126,7 +202,7 @@ def test_next_runs_over_24_months_agree_with_systemd(time: str, local_zone: str,
 
 
 def test_the_8th_is_chosen_when_it_is_a_tuesday() -> None:
-    runs = schedule.next_runs(schedule.monthly_spec(), utc("2025-01-01T00:00:00"), 24, ZoneInfo("UTC"))
+    runs = next_runs(calendar.monthly_spec(), utc("2025-01-01T00:00:00"), 24, ZoneInfo("UTC"))
     eighths = [run.date() for run in runs if run.day == 8]
     assert date(2025, 4, 8) in eighths and date(2025, 7, 8) in eighths
     assert [(run.year, run.month) for run in runs] == sorted({(run.year, run.month) for run in runs})
@@ -160,23 +236,23 @@ CLOCK_CHANGE_CASES = [
 @pytest.mark.parametrize(("expression", "local_zone", "base"), CLOCK_CHANGE_CASES)
 def test_next_runs_across_clock_changes_agree_with_systemd(expression: str, local_zone: str, base: str) -> None:
     start = utc(base)
-    expected = programs.analyze_calendar(expression, base=start, iterations=6, local_zone=local_zone).elapses
-    ours = schedule.next_runs(expression, start, 6, ZoneInfo(local_zone))
+    expected = analyze_calendar(expression, base=start, iterations=6, local_zone=local_zone).elapses
+    ours = next_runs(expression, start, 6, ZoneInfo(local_zone))
     assert [run.astimezone(UTC) for run in ours] == list(expected)
 
 
 def test_spring_gap_day_is_skipped_and_autumn_repeat_runs_once() -> None:
     berlin = ZoneInfo("Europe/Berlin")
-    spring = schedule.next_runs("*-*-* 02:30", utc("2024-03-30T12:00:00"), 2, berlin)
+    spring = next_runs("*-*-* 02:30", utc("2024-03-30T12:00:00"), 2, berlin)
     assert [run.date() for run in spring] == [date(2024, 4, 1), date(2024, 4, 2)]
-    autumn = schedule.next_runs("*-*-* 02:30", utc("2024-10-26T12:00:00"), 2, berlin)
+    autumn = next_runs("*-*-* 02:30", utc("2024-10-26T12:00:00"), 2, berlin)
     assert [run.date() for run in autumn] == [date(2024, 10, 27), date(2024, 10, 28)]
     assert autumn[0].utcoffset() == timedelta(hours=2)  # the first of the two 02:30s
 
 
 def test_next_run_needs_an_aware_now() -> None:
     with pytest.raises(ScheduleError):
-        schedule.next_run(schedule.monthly_spec(), datetime(2026, 1, 1))
+        calendar.next_run(calendar.monthly_spec(), datetime(2026, 1, 1))
 
 
 # --- systemd units --------------------------------------------------------------------------
@@ -185,7 +261,7 @@ def test_next_run_needs_an_aware_now() -> None:
 def verify(paths: list[Path], tmp_path: Path, *, user: bool = False) -> None:
     runtime = tmp_path / "runtime"
     runtime.mkdir(mode=0o700, exist_ok=True)
-    result = programs.verify_units(paths, user=user, runtime_dir=runtime)
+    result = verify_units(paths, user=user, runtime_dir=runtime)
     # systemd-analyze exits 0 on mere warnings (unknown keys), so the output must be empty too.
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
 
@@ -224,19 +300,19 @@ def test_program_path_with_space_percent_and_dollar_reaches_systemd_intact(tmp_p
     broken = tmp_path / "broken" / "scanner-monthly.service"
     broken.parent.mkdir()
     broken.write_text(unquoted)
-    assert programs.verify_units([broken]).returncode != 0
+    assert verify_units([broken]).returncode != 0
 
 
 def test_exec_start_quoting_rules() -> None:
-    line = schedule.systemd_exec_line(
+    line = systemd.systemd_exec_line(
         ["/opt/my app/py", "-m", "x", "50%", "$PATH", ";", "a b", 'q"', "back\\slash", ""]
     )
     assert line == '"/opt/my app/py" -m x 50%% $$PATH ";" "a b" "q\\"" "back\\\\slash" ""'
-    assert schedule.systemd_exec_line(["/p/100%/$x"]) == "/p/100%%/$x"  # no $ substitution in the path
+    assert systemd.systemd_exec_line(["/p/100%/$x"]) == "/p/100%%/$x"  # no $ substitution in the path
     with pytest.raises(ScheduleError):
-        schedule.systemd_exec_line(["python3", "-m", "scanner"])
+        systemd.systemd_exec_line(["python3", "-m", "scanner"])
     with pytest.raises(ScheduleError):
-        schedule.systemd_exec_line(["/usr/bin/python3", "a\nExecStartPost=/bin/evil"])
+        systemd.systemd_exec_line(["/usr/bin/python3", "a\nExecStartPost=/bin/evil"])
 
 
 def unit_settings(text: str) -> dict[str, str]:
@@ -476,9 +552,9 @@ def test_a_symlink_in_place_of_a_unit_is_replaced_not_followed(tmp_path: Path) -
     (units / "scanner-monthly.timer").symlink_to(victim)
     with pytest.raises(ScheduleError, match="not written by scanner"):
         schedule.install(ScheduleKind.SYSTEMD_SYSTEM, units, now=NOW)
-    victim.write_text(f"{schedule.MARKER} {{}}\n")  # now it looks like ours: still only the link goes
+    victim.write_text(f"{definitions.MARKER} {{}}\n")  # now it looks like ours: still only the link goes
     schedule.install(ScheduleKind.SYSTEMD_SYSTEM, units, now=NOW)
-    assert victim.read_text() == f"{schedule.MARKER} {{}}\n"
+    assert victim.read_text() == f"{definitions.MARKER} {{}}\n"
     assert not (units / "scanner-monthly.timer").is_symlink()
 
 
@@ -500,14 +576,14 @@ def test_randomized_delay_is_bounded(delay: timedelta, tmp_path: Path) -> None:
 
 
 def test_durations() -> None:
-    assert [schedule.format_timespan(timedelta(seconds=s)) for s in (0, 59, 3600, 5400, 90061)] == [
+    assert [systemd.format_timespan(timedelta(seconds=s)) for s in (0, 59, 3600, 5400, 90061)] == [
         "0",
         "59s",
         "1h",
         "1h 30min",
         "1d 1h 1min 1s",
     ]
-    assert [schedule.format_iso_duration(timedelta(seconds=s)) for s in (0, 14400, 5400, 90061)] == [
+    assert [windows.format_iso_duration(timedelta(seconds=s)) for s in (0, 14400, 5400, 90061)] == [
         "PT0S",
         "PT4H",
         "PT1H30M",
@@ -613,8 +689,8 @@ def test_cron_guard_runs_only_on_the_second_tuesday(first_of_month: date, tmp_pa
             marker.unlink()
     assert len(ran_on) == 1
     assert ran_on[0].isoweekday() == 2
-    expected = schedule.next_run(
-        schedule.monthly_spec("00:00 UTC"), datetime.combine(first_of_month, datetime.min.time(), UTC)
+    expected = calendar.next_run(
+        calendar.monthly_spec("00:00 UTC"), datetime.combine(first_of_month, datetime.min.time(), UTC)
     )
     assert expected is not None and ran_on[0] == expected.date()
 
@@ -655,7 +731,7 @@ def test_cron_in_a_zone_east_of_utc_runs_on_the_local_wednesday(tmp_path: Path, 
     assert match is not None
     assert match.group(1, 2, 3, 4, 6) == ("0", "5", "9", "15", "3")
     assert result.next_run == datetime(2026, 12, 9, 5, 0, tzinfo=tokyo)
-    assert result.next_run == schedule.next_run(schedule.monthly_spec(), NOW)
+    assert result.next_run == calendar.next_run(calendar.monthly_spec(), NOW)
 
 
 def test_user_crontab_file_keeps_other_entries(tmp_path: Path) -> None:
@@ -710,7 +786,7 @@ def test_windows_task_definition(tmp_path: Path) -> None:
     xml_path = tmp_path / "scanner-monthly.xml"
     assert xml_path.read_bytes().startswith(b"\xff\xfe")  # UTF-16 with a byte-order mark, as schtasks wants
     root = ET.parse(xml_path).getroot()
-    assert root.tag == f"{{{schedule.TASK_NAMESPACE}}}Task"
+    assert root.tag == f"{{{windows.TASK_NAMESPACE}}}Task"
     trigger = root.find("t:Triggers/t:CalendarTrigger", NS)
     assert trigger is not None
     assert trigger.findtext("t:StartBoundary", namespaces=NS) == "2026-12-08T20:00:00"
@@ -735,7 +811,7 @@ def test_windows_watch_task_starts_at_boot(tmp_path: Path) -> None:
     root = ET.parse(tmp_path / "scanner-watch.xml").getroot()
     assert root.find("t:Triggers/t:BootTrigger", NS) is not None
     assert root.findtext("t:Settings/t:ExecutionTimeLimit", namespaces=NS) == "PT0S"
-    assert result.commands[1] == schedule.schtasks_create_argv(tmp_path / "scanner-watch.xml", "\\scanner\\watch")
+    assert result.commands[1] == windows.schtasks_create_argv(tmp_path / "scanner-watch.xml", "\\scanner\\watch")
     state = schedule.status(ScheduleKind.WINDOWS_TASK, tmp_path, now=NOW, zone=ZoneInfo("UTC"))
     assert state.installed and state.watch_paths == ("/data",)
     assert state.next_run == datetime(2026, 12, 8, 20, 0, tzinfo=ZoneInfo("UTC"))
@@ -756,7 +832,7 @@ def test_windows_watch_task_starts_at_boot(tmp_path: Path) -> None:
     ],
 )
 def test_windows_command_line_splits_back_like_cpython_builds_it(args: list[str]) -> None:
-    assert schedule.windows_command_line(args) == subprocess.list2cmdline(args)
+    assert windows.windows_command_line(args) == subprocess.list2cmdline(args)
 
 
 def test_windows_task_is_only_registered_on_windows(tmp_path: Path) -> None:
@@ -786,13 +862,13 @@ def test_default_kind(user: bool | None, euid: int | None, systemd: bool, platfo
 
 
 def test_default_locations() -> None:
-    assert schedule.default_location(ScheduleKind.SYSTEMD_SYSTEM) == Path("/etc/systemd/system")
-    assert schedule.default_location(ScheduleKind.SYSTEMD_USER, {"HOME": "/home/u"}) == Path(
+    assert kinds.default_location(ScheduleKind.SYSTEMD_SYSTEM) == Path("/etc/systemd/system")
+    assert kinds.default_location(ScheduleKind.SYSTEMD_USER, {"HOME": "/home/u"}) == Path(
         "/home/u/.config/systemd/user"
     )
-    assert schedule.default_location(ScheduleKind.SYSTEMD_USER, {"XDG_CONFIG_HOME": "/x"}) == Path("/x/systemd/user")
-    assert schedule.default_location(ScheduleKind.CRON) == Path("/etc/cron.d")
-    assert schedule.default_location(ScheduleKind.CRON_USER) is None
+    assert kinds.default_location(ScheduleKind.SYSTEMD_USER, {"XDG_CONFIG_HOME": "/x"}) == Path("/x/systemd/user")
+    assert kinds.default_location(ScheduleKind.CRON) == Path("/etc/cron.d")
+    assert kinds.default_location(ScheduleKind.CRON_USER) is None
 
 
 def test_systemd_booted_looks_for_the_runtime_directory(tmp_path: Path) -> None:
@@ -801,15 +877,15 @@ def test_systemd_booted_looks_for_the_runtime_directory(tmp_path: Path) -> None:
 
 
 def test_local_zone_sources(tmp_path: Path) -> None:
-    assert schedule.local_zone({"TZ": ":Europe/Berlin"}) == ZoneInfo("Europe/Berlin")
+    assert calendar.local_zone({"TZ": ":Europe/Berlin"}) == ZoneInfo("Europe/Berlin")
     link = tmp_path / "localtime"
     link.symlink_to("/usr/share/zoneinfo/America/New_York")
-    assert schedule.local_zone({}, link) == ZoneInfo("America/New_York")
+    assert calendar.local_zone({}, link) == ZoneInfo("America/New_York")
     copy = tmp_path / "copied"
     copy.write_bytes(Path("/usr/share/zoneinfo/Asia/Tokyo").read_bytes())
-    assert datetime(2026, 1, 1, tzinfo=schedule.local_zone({}, copy)).utcoffset() == timedelta(hours=9)
+    assert datetime(2026, 1, 1, tzinfo=calendar.local_zone({}, copy)).utcoffset() == timedelta(hours=9)
     with pytest.raises(ScheduleError, match="TZ="):
-        schedule.local_zone({"TZ": "EST5EDT,M3.2.0,M11.1.0"})
+        calendar.local_zone({"TZ": "EST5EDT,M3.2.0,M11.1.0"})
 
 
 def test_last_run_results() -> None:
