@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from scanner import __version__, programs
 from scanner.errors import ScheduleError
-from scanner.state import write_atomic
+from scanner.safefs import write_atomic
 
 logger = logging.getLogger(__name__)
 
