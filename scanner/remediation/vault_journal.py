@@ -8,7 +8,6 @@ and the journal"). The fault hooks let tests kill the process at each step.
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 import json
 import logging
@@ -123,7 +122,7 @@ class VaultStore:
         """The temporary file in ``tmp/`` that becomes ``name`` when it is complete."""
         return self.tmp_dir / f"{name}.part"
 
-    def record_paths(self) -> builtins.list[Path]:
+    def record_paths(self) -> list[Path]:
         """Every record, in id (age) order."""
         try:
             return sorted(p for p in self.items_dir.iterdir() if p.suffix == ".json")
