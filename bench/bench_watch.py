@@ -51,8 +51,9 @@ from common import REPO, WORK, corpus_roots, median, python, table
 
 sys.path.insert(0, str(REPO))
 from scanner import inert
-from scanner.remediation import quarantine
-from scanner.remediation.quarantine import Vault, identify
+from scanner.remediation import vault_batch
+from scanner.remediation.quarantine import Vault
+from scanner.remediation.vault_files import identify
 from scanner.updates import signatures
 
 DRIVER = """
@@ -200,7 +201,7 @@ class Flushes:
 
     def __init__(self) -> None:
         self.count = 0
-        real_fsync, real_syncfs = os.fsync, quarantine._syncfs
+        real_fsync, real_syncfs = os.fsync, vault_batch._syncfs
 
         def fsync(fd: int) -> None:
             self.count += 1
@@ -213,7 +214,7 @@ class Flushes:
 
         os.fsync = fsync  # type: ignore[assignment]
         if real_syncfs is not None:
-            quarantine._syncfs = syncfs
+            vault_batch._syncfs = syncfs
 
 
 def vault_rates(tmp: Path, n: int, rounds: int, evil: bytes) -> None:

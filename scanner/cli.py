@@ -28,14 +28,16 @@ from scanner.config import MAX_DAYS, MAX_JOBS, MAX_SECONDS, Config, check_range,
 from scanner.errors import ScannerError, UsageError
 from scanner.history import IN_PROGRESS, History, history_record, incomplete
 from scanner.model import Action, OutputFormat, Policy, ScanReport, ScanType, display_path, printable
+from scanner.safefs import write_atomic
 from scanner.scanning.filecache import CacheMode
 from scanner.scanning.scan import Progress, ScanRequest, run_scan
 from scanner.scanning.walk import WalkOptions, dir_identity
-from scanner.state import ENV_HOME, StateDir, default_home, write_atomic
+from scanner.state import ENV_HOME, StateDir, default_home
 from scanner.updates import signatures
 
 if TYPE_CHECKING:  # the rest is imported where it is used: a report-only scan starts faster without it
-    from scanner.remediation.quarantine import QuarantineItem, Vault
+    from scanner.remediation.quarantine import Vault
+    from scanner.remediation.vault_records import QuarantineItem
     from scanner.updates import feed as feed_mod
 
 logger = logging.getLogger(__name__)

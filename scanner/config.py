@@ -18,7 +18,7 @@ from pathlib import Path
 
 from scanner.errors import ConfigError, UsageError
 from scanner.model import Action
-from scanner.state import read_regular
+from scanner.safefs import read_regular
 
 logger = logging.getLogger(__name__)
 

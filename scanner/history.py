@@ -24,7 +24,7 @@ from typing import Any
 from scanner.errors import StateError, UsageError
 from scanner.model import ScanReport, display_path
 from scanner.report import path_fields
-from scanner.state import write_atomic
+from scanner.safefs import write_atomic
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import EICAR, run_module
 
-from scanner.remediation.quarantine import ENV_FAULT
+from scanner.remediation.vault_journal import ENV_FAULT
 
 EVIL = b"evil\xff.sh"
 

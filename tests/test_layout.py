@@ -14,7 +14,7 @@ PKG = Path(__file__).resolve().parent.parent / "scanner"
 MODULES = sorted(p for p in PKG.rglob("*.py") if "_signatures" not in p.parts)
 CLI = {"cli.py", "__main__.py"}
 
-SHARED = {"errors", "model", "state", "inert", "config", "report", "history", "scanlog", "programs"}
+SHARED = {"errors", "model", "safefs", "state", "inert", "config", "report", "history", "scanlog", "programs"}
 """Top-level modules every layer may use; they use only each other."""
 APPLICATION = {"cli", "__main__", "jobs", "__init__"}
 """Top-level modules that may use everything."""

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import EICAR
 
-from scanner.state import write_atomic
+from scanner.safefs import write_atomic
 
 NULL = os.makedev(1, 3)
 

@@ -20,8 +20,11 @@ from scanner import inert
 from scanner.engine.compiler import RuleSource, compile_rules
 from scanner.errors import QuarantineError, UsageError
 from scanner.model import Action, Policy, ScanType, SignatureSetInfo
-from scanner.remediation import quarantine, remediate
-from scanner.remediation.quarantine import FAULT_STEPS, FileIdentity, ItemKind, QuarantineItem, Vault, identify
+from scanner.remediation import remediate, vault_journal
+from scanner.remediation.quarantine import Vault
+from scanner.remediation.vault_files import identify
+from scanner.remediation.vault_journal import FAULT_STEPS
+from scanner.remediation.vault_records import FileIdentity, ItemKind, QuarantineItem
 from scanner.scanning.scan import ScanRequest, run_scan
 
 REPO = Path(__file__).resolve().parents[1]
@@ -752,7 +755,7 @@ def test_name_swapped_between_copy_and_unlink_is_left_alone(tmp_path: Path, monk
             target.rename(tmp_path / "a.bin.orig")
             write(target, b"someone else's file")
 
-    monkeypatch.setattr(quarantine, "_fault", swap)
+    monkeypatch.setattr(vault_journal, "fault", swap)
     with pytest.raises(QuarantineError, match="was replaced while it was being quarantined"):
         vault.quarantine(str(target), ident, "R", "F", "s")
 
@@ -775,7 +778,8 @@ CHILD = r"""
 import json, os, sys
 from datetime import datetime, timezone
 from pathlib import Path
-from scanner.remediation.quarantine import FileIdentity, Vault
+from scanner.remediation.quarantine import Vault
+from scanner.remediation.vault_records import FileIdentity
 
 a = json.loads(sys.argv[1])
 vault = Vault(Path(a["root"]), now=lambda: datetime(2025, 3, 4, tzinfo=timezone.utc))
@@ -793,7 +797,7 @@ print("finished without being killed")
 
 
 def run_killed(step: str, **args: object) -> None:
-    env = {**os.environ, quarantine.ENV_FAULT: step, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, vault_journal.ENV_FAULT: step, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(
         [sys.executable, "-c", CHILD, json.dumps(args)], env=env, cwd=REPO, capture_output=True, text=True
     )
@@ -937,7 +941,7 @@ def test_recover_on_a_fresh_state_directory_creates_nothing(tmp_path: Path) -> N
 
 def test_every_fault_step_is_registered_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[str] = []
-    monkeypatch.setattr(quarantine, "_fault", seen.append)
+    monkeypatch.setattr(vault_journal, "fault", seen.append)
     vault = make_vault(tmp_path)
 
     def steps_of(action: object) -> tuple[str, ...]:

@@ -13,8 +13,10 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from scanner.remediation import quarantine
-from scanner.remediation.quarantine import FAULT_STEPS, Vault, identify
+from scanner.remediation import vault_journal
+from scanner.remediation.quarantine import Vault
+from scanner.remediation.vault_files import identify
+from scanner.remediation.vault_journal import FAULT_STEPS
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -23,7 +25,8 @@ CHILD = r"""
 import json, sys
 from datetime import datetime, timezone
 from pathlib import Path
-from scanner.remediation.quarantine import Vault, identify
+from scanner.remediation.quarantine import Vault
+from scanner.remediation.vault_files import identify
 
 a = json.loads(sys.argv[1])
 vault = Vault(Path(a["root"]), now=lambda: datetime(2025, 3, 4, tzinfo=timezone.utc))
@@ -91,7 +94,7 @@ def test_kill_during_a_batch_loses_nothing(tmp_path: Path) -> None:
         case = tmp_path / str(n)
         vault = Vault(case / "vault", now=lambda: NOW)
         paths = files(case / "victims", 5)
-        env = {**os.environ, quarantine.ENV_FAULT: step, "PYTHONPATH": str(REPO)}
+        env = {**os.environ, vault_journal.ENV_FAULT: step, "PYTHONPATH": str(REPO)}
         args = json.dumps({"root": str(vault.root), "paths": [str(p) for p in paths]})
         proc = subprocess.run([sys.executable, "-c", CHILD, args], env=env, cwd=REPO, capture_output=True, text=True)
         assert proc.returncode == -signal.SIGKILL, (step, proc.returncode, proc.stdout, proc.stderr)

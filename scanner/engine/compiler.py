@@ -30,7 +30,7 @@ from scanner import __version__, inert
 from scanner.engine import gating, prefilter, routing
 from scanner.errors import RuleError
 from scanner.model import RuleHit, Severity, display_path, json_path
-from scanner.state import describe_mode, read_regular, write_atomic
+from scanner.safefs import describe_mode, read_regular, write_atomic
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor, Future

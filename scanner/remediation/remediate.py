@@ -34,7 +34,8 @@ from scanner.model import (
 )
 from scanner.remediation import persistence
 from scanner.remediation.packages import PackageIndex
-from scanner.remediation.quarantine import FileIdentity, ItemKind, QuarantineItem, Vault
+from scanner.remediation.quarantine import Vault
+from scanner.remediation.vault_records import FileIdentity, ItemKind, QuarantineItem
 from scanner.report import path_fields, path_from_fields
 from scanner.scanning import processes
 

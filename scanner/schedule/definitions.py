@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from scanner.errors import ScheduleError
-from scanner.state import write_atomic
+from scanner.safefs import write_atomic
 
 logger = logging.getLogger(__name__)
 

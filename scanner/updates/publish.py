@@ -46,7 +46,7 @@ from tuf.api.serialization.json import JSONSerializer
 
 from scanner import DISTRIBUTION
 from scanner.errors import FeedError
-from scanner.state import write_atomic
+from scanner.safefs import write_atomic
 from scanner.updates import bundle, signatures, update
 from scanner.updates.feed import BUNDLE_TARGET
 

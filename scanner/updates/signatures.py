@@ -25,9 +25,10 @@ from scanner import inert
 from scanner.engine.compiler import CompiledRules, RuleSource, cache_state, compile_rules
 from scanner.errors import RuleError
 from scanner.model import Family, SignatureSetInfo
+from scanner.safefs import describe_mode
 from scanner.scanning.scan import scan_files
 from scanner.scanning.walk import WalkOptions, walk
-from scanner.state import StateDir, describe_mode
+from scanner.state import StateDir
 from scanner.updates import store
 
 logger = logging.getLogger(__name__)

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scanner.errors import StateError
-from scanner.state import StateDir, fsync_dir
+from scanner.safefs import fsync_dir
+from scanner.state import StateDir
 
 ACTIVE = "active"
 PREVIOUS = "previous"

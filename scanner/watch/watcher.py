@@ -78,13 +78,15 @@ from scanner.model import (
 )
 from scanner.remediation import persistence
 from scanner.remediation.packages import PackageIndex
-from scanner.remediation.quarantine import Vault, VaultBatch
+from scanner.remediation.quarantine import Vault
 from scanner.remediation.remediate import Outcome, Plan, Systemctl, annotate, apply, outcome_json, plan
+from scanner.remediation.vault_batch import VaultBatch
 from scanner.report import detection_json, path_fields, signatures_json
+from scanner.safefs import write_atomic
 from scanner.scanning.locations import reroot
 from scanner.scanning.scan import FileResult, detections_from, new_scan_id, scan_one
 from scanner.scanning.walk import Excluder, FileEntry, WalkOptions, skip_for_oserror, walk
-from scanner.state import StateDir, write_atomic
+from scanner.state import StateDir
 from scanner.updates import signatures, store
 
 LOG_NAME = "watch.log"
