@@ -4,8 +4,8 @@
 processes to kill, which files to move into the vault (or delete), which persistence to clean,
 and what needs a person (a file an OS package owns). ``apply(plan, ...)`` carries it out in the
 order of ``Step`` and returns one outcome per action.
-``--dry-run`` prints the plan and calls nothing else. ``undo(record, ...)`` reverses what an
-applied plan changed, from the history record.
+``--dry-run`` prints the plan and calls nothing else. ``outcome_record`` is the history's form of
+an outcome; ``undo(outcomes, ...)`` reverses what an applied plan changed, from those records.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from scanner.errors import PersistenceError, QuarantineError, ScannerError
-from scanner.history import incomplete
+from scanner.history import LinkRecord, OutcomeRecord
 from scanner.model import (
     Action,
     Detection,
+    ExitCode,
     Family,
     FileStamp,
     Policy,
@@ -35,7 +36,6 @@ from scanner.model import (
 from scanner.remediation import persistence
 from scanner.remediation.packages import PackageIndex
 from scanner.remediation.quarantine import FileIdentity, ItemKind, QuarantineItem, Vault
-from scanner.report import path_fields, path_from_fields
 from scanner.scanning import processes
 
 logger = logging.getLogger(__name__)
@@ -369,24 +369,24 @@ def annotate(detections: Sequence[Detection], outcomes: Sequence[Outcome], dry_r
 # --- records and undo ----------------------------------------------------------------------------------
 
 
-def outcome_json(o: Outcome) -> dict[str, Any]:
-    """History/report form of one outcome (enough to undo it)."""
+def outcome_record(o: Outcome) -> OutcomeRecord:
+    """History and report form of one outcome (enough to undo it)."""
     a = o.action
-    return {
-        "step": a.step.value,
-        "target": display_path(a.target),
-        **path_fields(a.path),
-        "pid": a.process.pid if a.process else None,
-        "families": list(a.families),
-        "rules": list(a.rules),
-        "description": a.describe(),
-        "ok": o.ok,
-        "message": o.message,
-        "vault_id": o.vault_id,
-        "backup_ids": list(o.backup_ids),
-        "removed_links": [{**path_fields(s.path), **path_fields(s.target, "target")} for s in o.removed_links],
-        "other_links": o.other_links,
-    }
+    return OutcomeRecord(
+        step=a.step.value,
+        target=display_path(a.target),
+        ok=o.ok,
+        path=a.path,
+        pid=a.process.pid if a.process else None,
+        families=a.families,
+        rules=a.rules,
+        description=a.describe(),
+        message=o.message,
+        vault_id=o.vault_id,
+        backup_ids=o.backup_ids,
+        removed_links=tuple(LinkRecord(s.path, s.target) for s in o.removed_links),
+        other_links=o.other_links,
+    )
 
 
 def plan_json(the_plan: Plan) -> list[dict[str, Any]]:
@@ -418,74 +418,81 @@ def vault_items_of(vault: Vault, scan_id: str) -> list[QuarantineItem]:
     return sorted(items, key=lambda i: (i.quarantined_at, i.id))
 
 
-def undo(record: Mapping[str, Any], vault: Vault, sysroot: Path, scan_id: str) -> UndoResult:
-    """Reverse the changes recorded for one scan, newest first.
+def undo(outcomes: Sequence[OutcomeRecord], vault: Vault, sysroot: Path, scan_id: str, *,
+         unfinished: bool = False) -> UndoResult:
+    """Reverse the changes recorded for one scan (its ``outcomes``), newest first.
 
     Safe to run again after an interruption: what was already put back is passed over. For a
-    record that never completed (its run was killed mid-way, see ``history.incomplete``), the
-    vault items carrying ``scan_id`` that the record does not list are put back too.
+    record that never completed (``unfinished``: its run was killed mid-way, see
+    ``HistoryRecord.incomplete``), the vault items carrying ``scan_id`` that the record does not
+    list are put back too.
     """
     restored: list[str] = []
     problems: list[str] = []
     notes: list[str] = []
-    outcomes = list(record.get("outcomes", []))
-    if incomplete(record):
-        listed = {o.get("vault_id") for o in outcomes} | {b for o in outcomes for b in o.get("backup_ids", [])}
+    todo = list(outcomes)
+    if unfinished:
+        listed = {o.vault_id for o in todo} | {b for o in todo for b in o.backup_ids}
         extra = [i for i in vault_items_of(vault, scan_id) if i.id not in listed]
         if extra:
             logger.info("undo %s: %d vault item(s) not in the unfinished record", scan_id, len(extra))
             notes.append(f"the scan did not finish; {len(extra)} change(s) found in the quarantine by its scan id")
-        for item in extra:
-            outcomes.append(_outcome_of_item(item))
-    for o in reversed(outcomes):
-        if not o.get("ok") and not o.get("backup_ids") and not o.get("vault_id"):
+        todo.extend(_outcome_of_item(item) for item in extra)
+    for o in reversed(todo):
+        if not o.changed:
             continue
-        step = o.get("step")
-        if step == Step.KILL.value:
-            notes.append(f"pid {o.get('pid')} was terminated; processes are not restarted")
-        elif step == Step.REMOVE.value:
-            notes.append(f"{o.get('target')} was deleted (--action remove); it cannot be restored")
-        elif step == Step.QUARANTINE.value and o.get("vault_id"):
-            if not _in_vault(vault, o["vault_id"]):
-                notes.append(f"{o.get('target')}: no longer in the quarantine (already restored or deleted)")
-                continue
-            try:
-                note = vault.get(o["vault_id"]).restore_note
-                path = vault.restore(o["vault_id"])
-                restored.append(f"restored {display_path(path)}")
-                if note:
-                    notes.append(note)
-            except QuarantineError as exc:
-                problems.append(f"{o.get('target')}: {exc}")
-        elif step == Step.CLEAN.value:
-            links = [persistence.Symlink(path_from_fields(x), path_from_fields(x, "target"))
-                     for x in o.get("removed_links", [])]
-            for msg in persistence.restore_links(os.fspath(sysroot), links):
-                problems.append(msg)
-            restored.extend(f"re-created link {display_path(x.path)}" for x in links)
-            for bid in o.get("backup_ids", []):
-                if not _in_vault(vault, bid):
-                    notes.append(f"{o.get('target')}: backup {bid} no longer in the quarantine (already restored?)")
-                    continue
-                try:
-                    item = vault.get(bid)
-                    target = item.original_path
-                    if os.path.lexists(target):  # keep what is there now before putting the old one back
-                        vault.backup(target, f"undo-{scan_id}", "state before undo")
-                    vault.restore(bid, overwrite=True)
-                    restored.append(f"restored {display_path(target)} as it was before the cleanup")
-                except QuarantineError as exc:
-                    problems.append(f"{o.get('target')}: {exc}")
+        if o.step == Step.KILL.value:
+            notes.append(f"pid {o.pid} was terminated; processes are not restarted")
+        elif o.step == Step.REMOVE.value:
+            notes.append(f"{o.target} was deleted (--action remove); it cannot be restored")
+        elif o.step == Step.QUARANTINE.value and o.vault_id:
+            _undo_quarantine(o, o.vault_id, vault, restored, problems, notes)
+        elif o.step == Step.CLEAN.value:
+            _undo_cleanup(o, vault, sysroot, scan_id, restored, problems, notes)
     return UndoResult(tuple(restored), tuple(problems), tuple(notes))
 
 
-def _outcome_of_item(item: QuarantineItem) -> dict[str, Any]:
+def _undo_quarantine(o: OutcomeRecord, vault_id: str, vault: Vault, restored: list[str], problems: list[str],
+                     notes: list[str]) -> None:
+    if not _in_vault(vault, vault_id):
+        notes.append(f"{o.target}: no longer in the quarantine (already restored or deleted)")
+        return
+    try:
+        note = vault.get(vault_id).restore_note
+        path = vault.restore(vault_id)
+        restored.append(f"restored {display_path(path)}")
+        if note:
+            notes.append(note)
+    except QuarantineError as exc:
+        problems.append(f"{o.target}: {exc}")
+
+
+def _undo_cleanup(o: OutcomeRecord, vault: Vault, sysroot: Path, scan_id: str, restored: list[str],
+                  problems: list[str], notes: list[str]) -> None:
+    links = [persistence.Symlink(x.path, x.target) for x in o.removed_links]
+    problems.extend(persistence.restore_links(os.fspath(sysroot), links))
+    restored.extend(f"re-created link {display_path(x.path)}" for x in links)
+    for bid in o.backup_ids:
+        if not _in_vault(vault, bid):
+            notes.append(f"{o.target}: backup {bid} no longer in the quarantine (already restored?)")
+            continue
+        try:
+            item = vault.get(bid)
+            target = item.original_path
+            if os.path.lexists(target):  # keep what is there now before putting the old one back
+                vault.backup(target, f"undo-{scan_id}", "state before undo")
+            vault.restore(bid, overwrite=True)
+            restored.append(f"restored {display_path(target)} as it was before the cleanup")
+        except QuarantineError as exc:
+            problems.append(f"{o.target}: {exc}")
+
+
+def _outcome_of_item(item: QuarantineItem) -> OutcomeRecord:
     """The history form of the action that created a vault item, for undo of an unfinished record."""
     step = {ItemKind.QUARANTINE: Step.QUARANTINE, ItemKind.REMOVED: Step.REMOVE, ItemKind.BACKUP: Step.CLEAN}[item.kind]
-    ids = {"vault_id": item.id, "backup_ids": []} if step is not Step.CLEAN else {"vault_id": None,
-                                                                                   "backup_ids": [item.id]}
-    return {"step": step.value, "target": item.display_path, **path_fields(item.original_path), "ok": True,
-            "removed_links": [], **ids}
+    if step is Step.CLEAN:
+        return OutcomeRecord(step.value, item.display_path, True, path=item.original_path, backup_ids=(item.id,))
+    return OutcomeRecord(step.value, item.display_path, True, path=item.original_path, vault_id=item.id)
 
 
 def remediate(
@@ -502,8 +509,8 @@ def remediate(
 ) -> tuple[ScanReport, list[Outcome]]:
     """Plan (and unless ``dry_run``, apply) remediation of ``report``; the report says what was done.
 
-    Exit code: 1 when everything found was handled as asked, 3 when an action failed or needs a
-    manual step. ``on_outcome`` is passed to ``apply``.
+    Exit code: FOUND when everything found was handled as asked, ACTION_FAILED when an action failed
+    or needs a manual step. ``on_outcome`` is passed to ``apply``.
     """
     if policy.action is Action.REPORT or not report.detections:
         return replace(report, action=policy.action), []
@@ -514,12 +521,12 @@ def remediate(
     section: dict[str, Any] = {
         "dry_run": dry_run,
         "plan": plan_json(the_plan),
-        "outcomes": [outcome_json(o) for o in outcomes],
+        "outcomes": [outcome_record(o).to_json() for o in outcomes],
         "notes": list(the_plan.notes),
     }
     code = report.exit_code
     if not dry_run and report.detections:
-        code = 3 if failed else 1
+        code = ExitCode.ACTION_FAILED if failed else ExitCode.FOUND
     return replace(
         report,
         action=policy.action,

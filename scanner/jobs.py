@@ -1,0 +1,295 @@
+"""The scan-and-act pipeline: scan -> plan -> apply -> history record (and scan log), for every caller.
+
+``run(job, state)`` is what ``scanner scan`` and ``scanner monthly`` do once their options are
+parsed; ``undo(state, scan_id)`` reverses a recorded run. Nothing here prints or exits: each
+returns a value (``JobResult``, ``UndoOutcome``) with the report, the outcomes, the notices the
+user must see now, and the exit code; ``cli`` renders it.
+
+The record-keeping is ``RunRecord``: the history record of one run written "in progress" before
+anything is changed, kept current after each persistence edit, and completed at the end, so
+``scanner undo`` works even after a kill. A caller that remediates in batches (the watch: files
+into the vault in one ``Vault.batch()``, persistence in a second phase) keeps one ``RunRecord``
+per batch and calls ``complete`` again as the batch gains outcomes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import enum
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from scanner import programs, scanlog
+from scanner.errors import ScannerError, UsageError
+from scanner.history import (
+    COMPLETE,
+    IN_PROGRESS,
+    History,
+    HistoryRecord,
+    OutcomeRecord,
+    history_record,
+    undone,
+)
+from scanner.model import Action, ExitCode, Policy, ScanReport
+from scanner.scanning.scan import Progress, ScanRequest, run_scan
+from scanner.state import StateDir
+
+if TYPE_CHECKING:  # imported where used: a report-only scan starts faster without remediation
+    from scanner.remediation.quarantine import Vault
+    from scanner.remediation.remediate import Outcome, UndoResult
+    from scanner.updates.signatures import LoadedRules
+
+logger = logging.getLogger(__name__)
+
+Now = Callable[[], dt.datetime]
+Systemctl = Callable[[Sequence[str], bool], "str | None"]
+"""Runs ``systemctl [--user] ARGS``; returns an error message or None (``remediate.Systemctl``)."""
+
+
+def utc_now() -> dt.datetime:
+    """The current time, in UTC (the default clock of the pipeline)."""
+    return dt.datetime.now(dt.UTC)
+
+
+def systemctl(args: Sequence[str], user: bool) -> str | None:
+    """Run ``systemctl [--user] ARGS`` for a persistence clean-up; the first line of its error, or None."""
+    try:
+        res = programs.systemctl(list(args), user=user)
+    except ScannerError as exc:
+        logger.info("systemctl %s: %s", " ".join(args), exc)
+        return str(exc)
+    if res.returncode == 0:
+        return None
+    return (res.stderr.strip().splitlines() or [f"exit status {res.returncode}"])[0]
+
+
+class ProgressSink(Protocol):
+    """A progress display: called with each snapshot while scanning, closed when the scan ends."""
+
+    def __call__(self, p: Progress) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Job:
+    """One scan-and-act run, as a caller asks for it."""
+
+    request: ScanRequest
+    """What to scan."""
+    loaded: LoadedRules
+    """The rules to scan with (their families guide the persistence search)."""
+    policy: Policy
+    """What to do with what is found."""
+    command: str
+    """The command, as the history names it: scan, monthly."""
+    dry_run: bool = False
+    """Plan only: change nothing, record the plan."""
+    warnings: tuple[str, ...] = ()
+    """Warnings of the caller that belong in the report (a failed update, a missing path)."""
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What a run found and did."""
+
+    report: ScanReport
+    """The report, annotated with what was done; its warnings include every warning of the run."""
+    outcomes: tuple[OutcomeRecord, ...]
+    """What each remediation step did, as recorded in the history."""
+    notices: tuple[str, ...]
+    """Warnings the user must see now, beyond the report (quarantine recovery, a record or log not written)."""
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """The run's exit code."""
+        return ExitCode(self.report.exit_code)
+
+
+def open_vault(state: StateDir) -> tuple[Vault, list[str]]:
+    """The quarantine vault, after finishing or rolling back anything a crash interrupted, and what to tell
+    the user about that."""
+    from scanner.remediation.quarantine import Vault
+
+    vault = Vault(state.quarantine)
+    notices = [f"quarantine: {line}" for line in vault.recover()]
+    notices += [f"quarantine: damaged record {bad} (left alone)" for bad in vault.damaged()]
+    return vault, notices
+
+
+class RunRecord:
+    """The history record of one run while it acts: begun, kept current, completed.
+
+    A record that cannot be written is remembered (``failure``) rather than raised: the run goes on,
+    and the caller tells the user, since what was changed is still in the vault under the scan id.
+    """
+
+    def __init__(self, history: History, report: ScanReport, command: str, sysroot: Path,
+                 dry_run: bool = False) -> None:
+        self.history = history
+        self.report = report
+        self.command = command
+        self.sysroot = sysroot
+        self.dry_run = dry_run
+        self.failure: str | None = None
+        """Why the last write failed, or None when the record on disk is current."""
+
+    def begin(self) -> None:
+        """Write the record "in progress", before anything is changed."""
+        self._save(self.report, [], IN_PROGRESS)
+        if self.failure is not None:
+            logger.warning("history record of %s not written before acting: %s", self.report.scan_id, self.failure)
+
+    def keep_current(self, done: Sequence[Outcome]) -> None:
+        """After each applied step (``remediate.apply``'s ``on_outcome``): record persistence edits as they
+        happen (removed unit links are not in the vault; moved files are found there by scan id)."""
+        from scanner.remediation.remediate import Step, outcome_record
+
+        if done[-1].action.step is Step.CLEAN and self.failure is None:
+            with contextlib.suppress(ScannerError):
+                self.history.save(history_record(self.report, self.command, [outcome_record(o) for o in done],
+                                                 self.dry_run, self.sysroot, state=IN_PROGRESS))
+
+    def complete(self, report: ScanReport, outcomes: Sequence[OutcomeRecord]) -> str | None:
+        """Write the finished record (again, for a batch that gained outcomes); why it failed, or None."""
+        self.report = report
+        self._save(report, outcomes)
+        return self.failure
+
+    def _save(self, report: ScanReport, outcomes: Sequence[OutcomeRecord], state: str = COMPLETE) -> None:
+        try:
+            self.history.save(history_record(report, self.command, outcomes, self.dry_run, self.sysroot, state))
+            self.failure = None
+        except ScannerError as exc:
+            self.failure = str(exc)
+
+
+def act(report: ScanReport, job: Job, state: StateDir, record: RunRecord, *, now: Now,
+        systemctl: Systemctl | None) -> tuple[ScanReport, list[OutcomeRecord], list[str]]:
+    """Plan and (unless a dry run) apply remediation of ``report``, keeping ``record`` current.
+
+    Returns the annotated report, the outcomes, and the notices of opening the vault.
+    """
+    from scanner.remediation import remediate
+
+    loaded = job.loaded
+    families = {f.name: f for f in loaded.sigset.families} if loaded.sigset else {}
+    vault, notices = open_vault(state)
+    if not job.dry_run:
+        record.begin()
+    result, done = remediate.remediate(report, job.policy, vault, dry_run=job.dry_run, families=families, now=now,
+                                       systemctl=systemctl,
+                                       on_outcome=None if job.dry_run else record.keep_current)
+    return result, [remediate.outcome_record(o) for o in done], notices
+
+
+def run(job: Job, state: StateDir, *, progress: ProgressSink | None = None, now: Now = utc_now,
+        systemctl: Systemctl | None = systemctl) -> JobResult:
+    """Scan, remediate as ``job.policy`` says, record the run in the history, and log it.
+
+    A record that cannot be written after something was changed is a loud notice, a report warning
+    and ``ExitCode.ACTION_FAILED``, never "all actions done".
+    """
+    try:
+        report = run_scan(job.request, job.loaded.rules, job.loaded.info, progress=progress,
+                          warnings=(*job.warnings, *job.loaded.warnings))
+    finally:
+        if progress is not None:
+            progress.close()
+    record = RunRecord(History(state.history), replace(report, action=job.policy.action), job.command,
+                       job.policy.sysroot, job.dry_run)
+    outcomes: list[OutcomeRecord] = []
+    notices: list[str] = []
+    if report.detections and job.policy.action is not Action.REPORT:
+        report, outcomes, notices = act(record.report, job, state, record, now=now, systemctl=systemctl)
+    else:
+        report = record.report
+    if (failure := record.complete(report, outcomes)) is not None:
+        if any(o.changed for o in outcomes):
+            message = (f"the history record of scan {report.scan_id} could not be written ({failure}); "
+                       f"what it changed is in the quarantine: try 'scanner undo {report.scan_id}' or "
+                       "'scanner quarantine list'")
+            logger.error("%s", message)
+            report = replace(report, exit_code=ExitCode.ACTION_FAILED, warnings=(*report.warnings, message))
+            notices.append(f"NOT RECORDED: {message}")
+        else:
+            notices.append(failure)
+    try:
+        scanlog.append(state.scan_log, scanlog.format_block(report, job.command))
+    except OSError as exc:
+        notices.append(f"cannot write the scan log {state.scan_log}: {exc.strerror}")
+    return JobResult(report, tuple(outcomes), tuple(notices))
+
+
+# --- undo ----------------------------------------------------------------------------------------------
+
+
+class UndoStatus(enum.Enum):
+    """What ``undo`` made of a scan id."""
+
+    UNDONE = "undone"
+    """Its changes were reversed (see ``UndoOutcome.result`` for what could not be)."""
+    ALREADY_UNDONE = "already undone"
+    """Its record says it was undone before; nothing was done."""
+    NOTHING_TO_UNDO = "nothing to undo"
+    """It changed nothing."""
+
+
+@dataclass(frozen=True)
+class UndoOutcome:
+    """What undoing one scan did."""
+
+    scan_id: str
+    """The scan."""
+    status: UndoStatus
+    """Undone, already undone, or nothing to undo."""
+    record: HistoryRecord
+    """Its history record (as written after the undo; rebuilt from the vault when there was none)."""
+    result: UndoResult | None = None
+    """What was put back, the problems and notes (UNDONE only)."""
+    notices: tuple[str, ...] = ()
+    """Warnings the user must see (quarantine recovery, undo without a history record)."""
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """ERROR when something could not be put back, else CLEAN."""
+        return ExitCode.ERROR if self.result is not None and self.result.problems else ExitCode.CLEAN
+
+
+def undo(state: StateDir, scan_id: str, *, now: Now = utc_now) -> UndoOutcome:
+    """Reverse everything scan ``scan_id`` changed, from its history record, and mark the record undone.
+
+    A scan that was interrupted, or whose record could not be written, is undone from what the
+    quarantine holds under its scan id. UsageError when there is neither a record nor a vault item.
+    """
+    from scanner.remediation.remediate import undo as undo_scan
+    from scanner.remediation.remediate import vault_items_of
+
+    history = History(state.history)
+    notices: list[str] = []
+    vault: Vault | None = None
+    try:
+        record = history.load(scan_id)
+    except UsageError:
+        vault, notices = open_vault(state)
+        if not vault_items_of(vault, scan_id):
+            raise
+        logger.info("undo %s: no history record; using the quarantine items of that scan", scan_id)
+        notices.append(f"no history record of scan {scan_id}; undoing what the quarantine holds for it")
+        record = HistoryRecord(scan_id, "unknown", state=IN_PROGRESS)
+    if record.undone_at:
+        logger.info("undo %s: already undone at %s", scan_id, record.undone_at)
+        return UndoOutcome(scan_id, UndoStatus.ALREADY_UNDONE, record, notices=tuple(notices))
+    if not record.incomplete and not any(o.changed for o in record.outcomes):
+        logger.info("undo %s: the scan changed nothing", scan_id)
+        return UndoOutcome(scan_id, UndoStatus.NOTHING_TO_UNDO, record, notices=tuple(notices))
+    if vault is None:
+        vault, notices = open_vault(state)
+    result = undo_scan(record.outcomes, vault, Path(record.sysroot), scan_id, unfinished=record.incomplete)
+    record = undone(record, now().isoformat(timespec="seconds"), result.restored, result.problems)
+    history.save(record)
+    return UndoOutcome(scan_id, UndoStatus.UNDONE, record, result, tuple(notices))
