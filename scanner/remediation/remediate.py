@@ -192,6 +192,7 @@ def plan(
             continue
         owner = packages.owner(_machine_path(path, policy.sysroot))
         if owner is not None and not policy.force:
+            logger.info("%s belongs to package %s: not moved without --force", display_path(path), owner)
             actions.append(PlannedAction(
                 Step.MANUAL, path, _fams(dets), _rules(dets),
                 reason=f"belongs to package {owner}: reinstall it (e.g. apt-get install --reinstall {owner}), "
@@ -203,9 +204,19 @@ def plan(
                                      stamp=d.stamp, root=d.root))
         moved[path] = d.hit.family
 
-    notes: list[str] = []
     if not search:
         return Plan(tuple(sorted(actions, key=lambda a: list(Step).index(a.step))), ())
+    notes = _plan_persistence(policy, families, actions, config_hits, moved)
+    order = list(Step)
+    actions.sort(key=lambda a: order.index(a.step))
+    return Plan(tuple(actions), tuple(notes))
+
+
+def _plan_persistence(policy: Policy, families: Mapping[str, Family], actions: list[PlannedAction],
+                      config_hits: dict[str, persistence.ConfigHit], moved: dict[str, str]) -> list[str]:
+    """Add the persistence steps for what ``actions`` take (and detected configuration files) to ``actions``;
+    the notes for the user (locations not read, mentions that are not cleaned)."""
+    notes: list[str] = []
     fams = {f for a in actions for f in a.families} | {h.family for h in config_hits.values()}
     known = [families[f] for f in sorted(fams) if f in families]
     try:
@@ -216,25 +227,25 @@ def plan(
             detected_config_files=config_hits,
         )
     except (PersistenceError, OSError) as exc:
+        logger.info("persistence could not be checked: %s", exc)
         notes.append(f"persistence could not be checked: {exc}")
-    else:
-        notes.extend(f"persistence location not read: {display_path(s.path)}: {s.reason.value}"
-                     for s in result.skipped)
-        notes.extend(display_path(m.describe()) for m in result.mentions)
-        by_path = {f.location.path: f for f in result.findings}
-        for cleanup in persistence.plan_cleanup(result.findings):
-            if isinstance(cleanup, persistence.DeleteFile) and _host(cleanup) in moved:
-                continue  # the file itself is detected: the vault takes it
-            finding = by_path.get(cleanup.path)
-            cfams = finding.families if finding is not None else ()
-            actions.append(PlannedAction(Step.CLEAN, cleanup.path, cfams, (), cleanup=cleanup))
-        for f in result.findings:
-            if f.removal is persistence.Removal.NONE:
-                actions.append(PlannedAction(Step.MANUAL, f.location.host_path, f.families, (),
-                                             reason="suspicious persistence that cannot be cleaned safely: review it"))
-    order = list(Step)
-    actions.sort(key=lambda a: order.index(a.step))
-    return Plan(tuple(actions), tuple(notes))
+        return notes
+    notes.extend(f"persistence location not read: {display_path(s.path)}: {s.reason.value}"
+                 for s in result.skipped)
+    notes.extend(display_path(m.describe()) for m in result.mentions)
+    by_path = {f.location.path: f for f in result.findings}
+    for cleanup in persistence.plan_cleanup(result.findings):
+        if isinstance(cleanup, persistence.DeleteFile) and _host(cleanup) in moved:
+            continue  # the file itself is detected: the vault takes it
+        finding = by_path.get(cleanup.path)
+        cfams = finding.families if finding is not None else ()
+        actions.append(PlannedAction(Step.CLEAN, cleanup.path, cfams, (), cleanup=cleanup))
+    for f in result.findings:
+        if f.removal is persistence.Removal.NONE:
+            logger.info("persistence at %s cannot be cleaned safely: a manual step", display_path(f.location.host_path))
+            actions.append(PlannedAction(Step.MANUAL, f.location.host_path, f.families, (),
+                                         reason="suspicious persistence that cannot be cleaned safely: review it"))
+    return notes
 
 
 def _host(action: persistence.PersistenceAction) -> str:
@@ -407,11 +418,6 @@ class UndoResult:
     """Lines: what undo does not do (processes are not restarted, deleted files are gone)."""
 
 
-def _in_vault(vault: Vault, item_id: str) -> bool:
-    # A damaged record is still in the vault: restoring it fails, and says why, as a problem.
-    return vault.has(item_id)
-
-
 def vault_items_of(vault: Vault, scan_id: str) -> list[QuarantineItem]:
     """The vault items a scan's actions created (files taken, configuration backups), oldest first."""
     items = [i for i in vault.list() if i.scan_id == scan_id]
@@ -454,7 +460,7 @@ def undo(outcomes: Sequence[OutcomeRecord], vault: Vault, sysroot: Path, scan_id
 
 def _undo_quarantine(o: OutcomeRecord, vault_id: str, vault: Vault, restored: list[str], problems: list[str],
                      notes: list[str]) -> None:
-    if not _in_vault(vault, vault_id):
+    if not vault.has(vault_id):  # a damaged item is still there: restoring it fails, as a problem
         notes.append(f"{o.target}: no longer in the quarantine (already restored or deleted)")
         return
     try:
@@ -473,7 +479,7 @@ def _undo_cleanup(o: OutcomeRecord, vault: Vault, sysroot: Path, scan_id: str, r
     problems.extend(persistence.restore_links(os.fspath(sysroot), links))
     restored.extend(f"re-created link {display_path(x.path)}" for x in links)
     for bid in o.backup_ids:
-        if not _in_vault(vault, bid):
+        if not vault.has(bid):
             notes.append(f"{o.target}: backup {bid} no longer in the quarantine (already restored?)")
             continue
         try:
