@@ -29,7 +29,6 @@ from scanner.config import MAX_DAYS, MAX_JOBS, MAX_SECONDS, Config, check_range,
 from scanner.errors import ScannerError, UsageError
 from scanner.history import History
 from scanner.model import Action, ExitCode, OutputFormat, Policy, ScanReport, ScanType, display_path, printable
-from scanner.scanning.filecache import CacheMode
 from scanner.scanning.scan import Progress, ScanRequest
 from scanner.scanning.walk import WalkOptions, dir_identity
 from scanner.state import ENV_HOME, StateDir, default_home, write_atomic
@@ -255,14 +254,6 @@ def emit(text: str, output: Path | None) -> None:
         fail(f"cannot write report to {output}: {exc.strerror}")
 
 
-def load_rules(env: Env, extra: Sequence[Path], use_default: bool) -> signatures.LoadedRules:
-    """The rules a scan uses, with a freshness warning when the set is old."""
-    return signatures.load_rules(
-        env.state, extra, use_default, today=dt.datetime.now(dt.UTC).date(),
-        max_age_days=env.config.max_signature_age_days,
-    )
-
-
 @main.command(epilog=EXIT_CODES_HELP)
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 @click.option("--quick", is_flag=True,
@@ -324,7 +315,7 @@ def scan(
     # processes belong to this machine: not scanned by default when looking at another root
     on_host = os.path.realpath(sysroot) == "/"
     scan_procs = bool(pids) or (processes if processes is not None else kind is not ScanType.CUSTOM and on_host)
-    loaded = load_rules(env, rules, not no_default_rules)
+    loaded = pipeline.load_rules(env.state, env.config, rules, not no_default_rules)
     for w in loaded.warnings:
         warn(w)
     request = ScanRequest(
@@ -334,7 +325,7 @@ def scan(
         walk=WalkOptions(
             excludes=cfg.excludes + exclude,
             one_file_system=one_file_system,
-            max_filesize=size_limit(max_filesize if max_filesize is not None else cfg.max_filesize),
+            max_filesize=pipeline.size_limit(max_filesize if max_filesize is not None else cfg.max_filesize),
             skip_dirs=dir_identity(env.state.root),
         ),
         jobs=jobs or cfg.jobs or os.cpu_count() or 1,
@@ -345,7 +336,7 @@ def scan(
         process_timeout=cfg.process_timeout,
         process_max_memory=cfg.process_max_memory,
         cache_dir=env.state.file_cache,
-        cache=cache_mode(kind, no_cache),
+        cache=pipeline.cache_mode(kind, no_cache),
     )
     policy = Policy(Action(action) if action else cfg.action, force=force, sysroot=sysroot,
                     kill_grace=cfg.kill_grace)
@@ -355,18 +346,6 @@ def scan(
     if output is not None:
         say(f"report written to {output}", err=True)
     sys.exit(done.exit_code)
-
-
-def size_limit(max_filesize: int) -> int | None:
-    """The walk's size limit: 0 means none (as clamscan's --max-filesize=0)."""
-    return max_filesize or None
-
-
-def cache_mode(kind: ScanType, no_cache: bool) -> CacheMode:
-    """--no-cache reads everything and records nothing; a full scan re-reads every file but refreshes the cache."""
-    if no_cache:
-        return CacheMode.OFF
-    return CacheMode.REFRESH if kind is ScanType.FULL else CacheMode.USE
 
 
 def render(result: ScanReport, fmt: OutputFormat) -> str:
@@ -663,38 +642,16 @@ def monthly(paths: tuple[str, ...], rules: tuple[Path, ...], feeds: tuple[str, .
     such as web roots outside the usual places; a missing one is a warning. A failed update is logged as
     a warning and the run goes on with the current set.
     """
-    from scanner.updates import update
-
     env = make_env(home, config_file)
-    cfg = env.config
-    with env.state.lock("monthly", "another monthly run"):
-        warnings: list[str] = []
-        settings, configured_root = feed_settings(env, feeds, None)
-        if feed_configured(settings):
-            try:
-                out = update.update(env.state, settings, trusted_root=trusted_root or configured_root,
-                                    remember=bool(feeds))
-                warnings.extend(out.warnings)
-            except ScannerError as exc:
-                warnings.append(f"signature update failed; scanning with the current set: {exc}")
-        else:
-            warnings.append("no update feed configured; scanning with the current signature set")
-        loaded = load_rules(env, (*cfg.monthly_rules, *rules), True)
-        scan_paths = tuple(dict.fromkeys((*cfg.monthly_paths, *paths)))
-        warnings.extend(f"path not found: {display_path(p)}; scanning the rest"
-                        for p in scan_paths if not os.path.lexists(p))
-        on_host = os.path.realpath(sysroot) == "/"
-        request = ScanRequest(
-            scan_type=ScanType.QUICK, paths=scan_paths, sysroot=sysroot,
-            walk=WalkOptions(excludes=cfg.excludes, max_filesize=size_limit(cfg.max_filesize),
-                             skip_dirs=dir_identity(env.state.root)),
-            jobs=cfg.jobs or os.cpu_count() or 1, timeout=cfg.timeout,
-            processes=processes if processes is not None else on_host,
-            process_timeout=cfg.process_timeout, process_max_memory=cfg.process_max_memory,
-            cache_dir=env.state.file_cache, cache=cache_mode(ScanType.QUICK, no_cache),
-        )
-        policy = Policy(Action(action) if action else cfg.monthly_action, sysroot=sysroot, kill_grace=cfg.kill_grace)
-        result = run_job(env, pipeline.Job(request, loaded, policy, "monthly", warnings=tuple(warnings))).report
+    settings, configured_root = feed_settings(env, feeds, None)
+    request = pipeline.MonthlyRequest(
+        paths=paths, rules=rules, feed=settings if feed_configured(settings) else None,
+        trusted_root=trusted_root or configured_root, remember_feed=bool(feeds), sysroot=sysroot,
+        processes=processes, action=Action(action) if action else None, no_cache=no_cache)
+    done = pipeline.monthly(env.state, env.config, request)
+    for line in done.notices:
+        warn(line)
+    result = done.report
     if report_file is not None:
         emit(render(result, OutputFormat.JSON), report_file)
     for w in result.warnings:

@@ -73,7 +73,8 @@ def _get(data: Mapping[str, Any], key: str, kind: type[T] | tuple[type, ...], wh
             raise StateError(f"{where}: field {key!r} is missing")
         return default  # type: ignore[no-any-return]
     value = data[key]
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, (int, type(None)))):
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):  # JSON true is no number
         raise StateError(f"{where}: field {key!r} has the wrong type ({type(value).__name__})")
     return value  # type: ignore[return-value]
 

@@ -1,7 +1,8 @@
 """The scan-and-act pipeline: scan -> plan -> apply -> history record (and scan log), for every caller.
 
-``run(job, state)`` is what ``scanner scan`` and ``scanner monthly`` do once their options are
-parsed; ``undo(state, scan_id)`` reverses a recorded run. Nothing here prints or exits: each
+``run(job, state)`` is what ``scanner scan`` does once its options are parsed, and ``monthly``
+(update the signatures, then a quick scan through ``run``) is the monthly run;
+``undo(state, scan_id)`` reverses a recorded run. Nothing here prints or exits: each
 returns a value (``JobResult``, ``UndoOutcome``) with the report, the outcomes, the notices the
 user must see now, and the exit code; ``cli`` renders it.
 
@@ -18,12 +19,14 @@ import contextlib
 import datetime as dt
 import enum
 import logging
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from scanner import programs, scanlog
+from scanner.config import Config
 from scanner.errors import ScannerError, UsageError
 from scanner.history import (
     COMPLETE,
@@ -34,14 +37,17 @@ from scanner.history import (
     history_record,
     undone,
 )
-from scanner.model import Action, ExitCode, Policy, ScanReport
+from scanner.model import Action, ExitCode, Policy, ScanReport, ScanType, display_path
+from scanner.scanning.filecache import CacheMode
 from scanner.scanning.scan import Progress, ScanRequest, run_scan
+from scanner.scanning.walk import WalkOptions, dir_identity
 from scanner.state import StateDir
+from scanner.updates import signatures
 
 if TYPE_CHECKING:  # imported where used: a report-only scan starts faster without remediation
     from scanner.remediation.quarantine import Vault
     from scanner.remediation.remediate import Outcome, UndoResult
-    from scanner.updates.signatures import LoadedRules
+    from scanner.updates.feed import FeedSettings
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +87,7 @@ class Job:
 
     request: ScanRequest
     """What to scan."""
-    loaded: LoadedRules
+    loaded: signatures.LoadedRules
     """The rules to scan with (their families guide the persistence search)."""
     policy: Policy
     """What to do with what is found."""
@@ -223,6 +229,90 @@ def run(job: Job, state: StateDir, *, progress: ProgressSink | None = None, now:
     except OSError as exc:
         notices.append(f"cannot write the scan log {state.scan_log}: {exc.strerror}")
     return JobResult(report, tuple(outcomes), tuple(notices))
+
+
+def size_limit(max_filesize: int) -> int | None:
+    """The walk's size limit: 0 means none (as clamscan's --max-filesize=0)."""
+    return max_filesize or None
+
+
+def cache_mode(kind: ScanType, no_cache: bool) -> CacheMode:
+    """--no-cache reads everything and records nothing; a full scan re-reads every file but refreshes the cache."""
+    if no_cache:
+        return CacheMode.OFF
+    return CacheMode.REFRESH if kind is ScanType.FULL else CacheMode.USE
+
+
+def load_rules(state: StateDir, config: Config, extra: Sequence[Path], use_default: bool, *,
+               now: Now = utc_now) -> signatures.LoadedRules:
+    """The rules a scan uses (the active set unless not ``use_default``, plus ``extra``), with a freshness
+    warning when the set is older than the configuration allows."""
+    return signatures.load_rules(state, extra, use_default, today=now().date(),
+                                 max_age_days=config.max_signature_age_days)
+
+
+@dataclass(frozen=True)
+class MonthlyRequest:
+    """The monthly run's options (the configuration's ``[monthly]`` section adds to them)."""
+
+    paths: tuple[str, ...] = ()
+    """Scanned too (as seen from here, not under ``sysroot``), after ``[monthly] paths``."""
+    rules: tuple[Path, ...] = ()
+    """Rules used too, after ``[monthly] rules``."""
+    feed: FeedSettings | None = None
+    """The feed to update from; None: no feed configured (the run says so and scans with the current set)."""
+    trusted_root: Path | None = None
+    """The feed's trust anchor, if given."""
+    remember_feed: bool = False
+    """Remember the feed for later runs (it was named on the command line)."""
+    sysroot: Path = Path("/")
+    """The filesystem root to scan."""
+    processes: bool | None = None
+    """Scan running processes; None: only when ``sysroot`` is this machine's root."""
+    action: Action | None = None
+    """What to do with what is found; None: ``[monthly] action``."""
+    no_cache: bool = False
+    """Read every file, even one judged before and unchanged since."""
+
+
+def update_signatures(state: StateDir, request: MonthlyRequest) -> list[str]:
+    """Update the signature set from the feed; the warnings (a failed update is one: the run goes on)."""
+    from scanner.updates import update
+
+    if request.feed is None:
+        return ["no update feed configured; scanning with the current signature set"]
+    try:
+        out = update.update(state, request.feed, trusted_root=request.trusted_root, remember=request.remember_feed)
+    except ScannerError as exc:
+        logger.info("monthly: the signature update failed: %s", exc)
+        return [f"signature update failed; scanning with the current set: {exc}"]
+    return list(out.warnings)
+
+
+def monthly(state: StateDir, config: Config, request: MonthlyRequest, *, now: Now = utc_now,
+            systemctl: Systemctl | None = systemctl) -> JobResult:
+    """The unattended monthly run: update the signatures, then a quick scan (with processes on this
+    machine) remediated as ``[monthly] action`` says, through ``run``. One monthly run at a time."""
+    with state.lock("monthly", "another monthly run"):
+        warnings = update_signatures(state, request)
+        loaded = load_rules(state, config, (*config.monthly_rules, *request.rules), True, now=now)
+        scan_paths = tuple(dict.fromkeys((*config.monthly_paths, *request.paths)))
+        warnings.extend(f"path not found: {display_path(p)}; scanning the rest"
+                        for p in scan_paths if not os.path.lexists(p))
+        on_host = os.path.realpath(request.sysroot) == "/"
+        scan = ScanRequest(
+            scan_type=ScanType.QUICK, paths=scan_paths, sysroot=request.sysroot,
+            walk=WalkOptions(excludes=config.excludes, max_filesize=size_limit(config.max_filesize),
+                             skip_dirs=dir_identity(state.root)),
+            jobs=config.jobs or os.cpu_count() or 1, timeout=config.timeout,
+            processes=request.processes if request.processes is not None else on_host,
+            process_timeout=config.process_timeout, process_max_memory=config.process_max_memory,
+            cache_dir=state.file_cache, cache=cache_mode(ScanType.QUICK, request.no_cache),
+        )
+        policy = Policy(request.action or config.monthly_action, sysroot=request.sysroot,
+                        kill_grace=config.kill_grace)
+        return run(Job(scan, loaded, policy, "monthly", warnings=tuple(warnings)), state, now=now,
+                   systemctl=systemctl)
 
 
 # --- undo ----------------------------------------------------------------------------------------------
