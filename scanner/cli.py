@@ -603,7 +603,7 @@ def watch_cmd(paths: tuple[str, ...], action: str, fmt: str, rules: tuple[Path, 
             stdout_to_devnull()  # the reader went away: keep watching; the watch log still has every event
 
     try:
-        code = watching.run_watch(config, emit=show, stop=stop, systemctl=pipeline.systemctl)
+        code = watching.run_watch(config, emit=show, stop=stop, systemctl=pipeline.run_systemctl)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

@@ -46,14 +46,12 @@ from scanner.updates import signatures
 
 if TYPE_CHECKING:  # imported where used: a report-only scan starts faster without remediation
     from scanner.remediation.quarantine import Vault
-    from scanner.remediation.remediate import Outcome, UndoResult
+    from scanner.remediation.remediate import Outcome, Systemctl, UndoResult
     from scanner.updates.feed import FeedSettings
 
 logger = logging.getLogger(__name__)
 
 Now = Callable[[], dt.datetime]
-Systemctl = Callable[[Sequence[str], bool], "str | None"]
-"""Runs ``systemctl [--user] ARGS``; returns an error message or None (``remediate.Systemctl``)."""
 
 
 def utc_now() -> dt.datetime:
@@ -61,7 +59,7 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def systemctl(args: Sequence[str], user: bool) -> str | None:
+def run_systemctl(args: Sequence[str], user: bool) -> str | None:
     """Run ``systemctl [--user] ARGS`` for a persistence clean-up; the first line of its error, or None."""
     try:
         res = programs.systemctl(list(args), user=user)
@@ -194,7 +192,7 @@ def act(report: ScanReport, job: Job, state: StateDir, record: RunRecord, *, now
 
 
 def run(job: Job, state: StateDir, *, progress: ProgressSink | None = None, now: Now = utc_now,
-        systemctl: Systemctl | None = systemctl) -> JobResult:
+        systemctl: Systemctl | None = run_systemctl) -> JobResult:
     """Scan, remediate as ``job.policy`` says, record the run in the history, and log it.
 
     A record that cannot be written after something was changed is a loud notice, a report warning
@@ -290,7 +288,7 @@ def update_signatures(state: StateDir, request: MonthlyRequest) -> list[str]:
 
 
 def monthly(state: StateDir, config: Config, request: MonthlyRequest, *, now: Now = utc_now,
-            systemctl: Systemctl | None = systemctl) -> JobResult:
+            systemctl: Systemctl | None = run_systemctl) -> JobResult:
     """The unattended monthly run: update the signatures, then a quick scan (with processes on this
     machine) remediated as ``[monthly] action`` says, through ``run``. One monthly run at a time."""
     with state.lock("monthly", "another monthly run"):
