@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from scanner import programs, scanlog
+from scanner import scanlog
 from scanner.config import Config
 from scanner.errors import ScannerError, UsageError
 from scanner.history import (
@@ -61,6 +61,8 @@ def utc_now() -> dt.datetime:
 
 def run_systemctl(args: Sequence[str], user: bool) -> str | None:
     """Run ``systemctl [--user] ARGS`` for a persistence clean-up; the first line of its error, or None."""
+    from scanner import programs  # subprocess: only when a clean-up needs it
+
     try:
         res = programs.systemctl(list(args), user=user)
     except ScannerError as exc:
