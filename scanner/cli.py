@@ -17,20 +17,20 @@ import select
 import shutil
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from scanner import __version__, report, scanlog
+from scanner import __version__, report
+from scanner import jobs as pipeline
 from scanner.config import MAX_DAYS, MAX_JOBS, MAX_SECONDS, Config, check_range, load_config, parse_size
 from scanner.errors import ScannerError, UsageError
-from scanner.history import IN_PROGRESS, History, history_record, incomplete
-from scanner.model import Action, OutputFormat, Policy, ScanReport, ScanType, display_path, printable
+from scanner.history import History
+from scanner.model import Action, ExitCode, OutputFormat, Policy, ScanReport, ScanType, display_path, printable
 from scanner.safefs import write_atomic
-from scanner.scanning.filecache import CacheMode
-from scanner.scanning.scan import Progress, ScanRequest, run_scan
+from scanner.scanning.scan import Progress, ScanRequest
 from scanner.scanning.walk import WalkOptions, dir_identity
 from scanner.state import ENV_HOME, StateDir, default_home
 from scanner.updates import signatures
@@ -42,10 +42,6 @@ if TYPE_CHECKING:  # the rest is imported where it is used: a report-only scan s
 
 logger = logging.getLogger(__name__)
 
-EXIT_CLEAN, EXIT_FOUND, EXIT_ERROR, EXIT_ACTION_FAILED = 0, 1, 2, 3
-EXIT_BROKEN_PIPE = 128 + 13
-"""Standard output was closed early (``scanner history | head -1``): what a shell reports for a
-program killed by SIGPIPE, distinct from every result code."""
 MAX_PID = 1 << 22
 """Linux's largest possible process id (PID_MAX_LIMIT): the bound of --pid."""
 EXIT_CODES_HELP = """\b
@@ -80,7 +76,7 @@ def say(text: str, err: bool = False) -> None:
     click.echo(printable(text), err=err)
 
 
-def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
+def fail(message: str, code: int = ExitCode.ERROR) -> NoReturn:
     """Print a one-line error (control characters escaped) and exit."""
     say(f"scanner: error: {message}", err=True)
     sys.exit(code)
@@ -114,13 +110,13 @@ def stdout_to_devnull() -> None:
 def quiet_broken_pipe() -> NoReturn:
     """Leave quietly when standard output was closed early: no error message, exit 141."""
     stdout_to_devnull()
-    sys.exit(EXIT_BROKEN_PIPE)
+    sys.exit(ExitCode.BROKEN_PIPE)
 
 
 def handle_errors(func: F) -> F:
     """Turn library errors into one-line messages and exit code 2; never show a traceback for them.
 
-    Standard output closed early (EPIPE) ends the command quietly with ``EXIT_BROKEN_PIPE``.
+    Standard output closed early (EPIPE) ends the command quietly with ``ExitCode.BROKEN_PIPE``.
     """
 
     @functools.wraps(func)
@@ -260,22 +256,6 @@ def emit(text: str, output: Path | None) -> None:
         fail(f"cannot write report to {output}: {exc.strerror}")
 
 
-def load_rules(env: Env, extra: Sequence[Path], use_default: bool) -> signatures.LoadedRules:
-    """The rules a scan uses, with a freshness warning when the set is old."""
-    return signatures.load_rules(
-        env.state, extra, use_default, today=dt.datetime.now(dt.UTC).date(),
-        max_age_days=env.config.max_signature_age_days,
-    )
-
-
-def log_scan(env: Env, text: str) -> None:
-    """Append to the scan log; a log that cannot be written is a warning, not a failed scan."""
-    try:
-        scanlog.append(env.state.scan_log, text)
-    except OSError as exc:
-        warn(f"cannot write the scan log {env.state.scan_log}: {exc.strerror}")
-
-
 @main.command(epilog=EXIT_CODES_HELP)
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 @click.option("--quick", is_flag=True,
@@ -337,7 +317,7 @@ def scan(
     # processes belong to this machine: not scanned by default when looking at another root
     on_host = os.path.realpath(sysroot) == "/"
     scan_procs = bool(pids) or (processes if processes is not None else kind is not ScanType.CUSTOM and on_host)
-    loaded = load_rules(env, rules, not no_default_rules)
+    loaded = pipeline.load_rules(env.state, env.config, rules, not no_default_rules)
     for w in loaded.warnings:
         warn(w)
     request = ScanRequest(
@@ -347,7 +327,7 @@ def scan(
         walk=WalkOptions(
             excludes=cfg.excludes + exclude,
             one_file_system=one_file_system,
-            max_filesize=size_limit(max_filesize if max_filesize is not None else cfg.max_filesize),
+            max_filesize=pipeline.size_limit(max_filesize if max_filesize is not None else cfg.max_filesize),
             skip_dirs=dir_identity(env.state.root),
         ),
         jobs=jobs or cfg.jobs or os.cpu_count() or 1,
@@ -358,28 +338,16 @@ def scan(
         process_timeout=cfg.process_timeout,
         process_max_memory=cfg.process_max_memory,
         cache_dir=env.state.file_cache,
-        cache=cache_mode(kind, no_cache),
+        cache=pipeline.cache_mode(kind, no_cache),
     )
     policy = Policy(Action(action) if action else cfg.action, force=force, sysroot=sysroot,
                     kill_grace=cfg.kill_grace)
     show = ProgressLine() if progress and sys.stderr.isatty() else None
-    result = scan_and_remediate(env, request, loaded, policy, dry_run=dry_run, progress=show, command="scan")
-    emit(render(result, OutputFormat(fmt)), output)
+    done = run_job(env, pipeline.Job(request, loaded, policy, "scan", dry_run=dry_run), show)
+    emit(render(done.report, OutputFormat(fmt)), output)
     if output is not None:
         say(f"report written to {output}", err=True)
-    sys.exit(result.exit_code)
-
-
-def size_limit(max_filesize: int) -> int | None:
-    """The walk's size limit: 0 means none (as clamscan's --max-filesize=0)."""
-    return max_filesize or None
-
-
-def cache_mode(kind: ScanType, no_cache: bool) -> CacheMode:
-    """--no-cache reads everything and records nothing; a full scan re-reads every file but refreshes the cache."""
-    if no_cache:
-        return CacheMode.OFF
-    return CacheMode.REFRESH if kind is ScanType.FULL else CacheMode.USE
+    sys.exit(done.exit_code)
 
 
 def render(result: ScanReport, fmt: OutputFormat) -> str:
@@ -390,95 +358,19 @@ def render(result: ScanReport, fmt: OutputFormat) -> str:
 
 
 def open_vault(env: Env) -> Vault:
-    """The quarantine vault, after finishing or rolling back anything a crash interrupted."""
-    from scanner.remediation.quarantine import Vault
-
-    vault = Vault(env.state.quarantine)
-    for line in vault.recover():
-        warn(f"quarantine: {line}")
-    for bad in vault.damaged():
-        warn(f"quarantine: damaged record {bad} (left alone)")
+    """The quarantine vault, after finishing or rolling back anything a crash interrupted (said as warnings)."""
+    vault, notices = pipeline.open_vault(env.state)
+    for line in notices:
+        warn(line)
     return vault
 
 
-def _systemctl(args: Sequence[str], user: bool) -> str | None:
-    from scanner import programs
-
-    try:
-        res = programs.systemctl(list(args), user=user)
-    except ScannerError as exc:
-        return str(exc)
-    if res.returncode == 0:
-        return None
-    return (res.stderr.strip().splitlines() or [f"exit status {res.returncode}"])[0]
-
-
-def scan_and_remediate(
-    env: Env, request: ScanRequest, loaded: signatures.LoadedRules, policy: Policy, *, dry_run: bool,
-    progress: ProgressLine | None, command: str, warnings: Sequence[str] = (),
-) -> ScanReport:
-    """Scan, remediate as ``policy`` says, log, and record the scan in the history.
-
-    A run that will act writes its history record first ("in progress"), keeps it current after
-    each persistence edit (files moved meanwhile are found in the vault by scan id), and completes
-    it at the end, so ``scanner undo`` works even after a kill. A record that cannot be written
-    after something was changed is a loud warning and exit code 3, never "all actions done".
-    """
-    now = lambda: dt.datetime.now(dt.UTC)  # noqa: E731
-    try:
-        result = run_scan(request, loaded.rules, loaded.info, progress=progress,
-                          warnings=(*warnings, *loaded.warnings))
-    finally:
-        if progress is not None:
-            progress.close()
-    history = History(env.state.history)
-    outcomes: list[dict[str, Any]] = []
-    record_failed: str | None = None
-    if result.detections and policy.action is not Action.REPORT:
-        from scanner.remediation import remediate
-
-        families = {f.name: f for f in loaded.sigset.families} if loaded.sigset else {}
-        vault = open_vault(env)
-        begun = replace(result, action=policy.action)
-        on_outcome: Callable[[Sequence[remediate.Outcome]], None] | None = None
-        if not dry_run:
-            try:
-                history.save(history_record(begun, command, [], dry_run, policy.sysroot, state=IN_PROGRESS))
-            except ScannerError as exc:
-                record_failed = str(exc)
-                logger.warning("history record of %s not written before acting: %s", result.scan_id, exc)
-
-            def keep_current(done: Sequence[remediate.Outcome]) -> None:
-                # Persistence edits (removed unit links) are not in the vault: record them as they happen.
-                if done[-1].action.step is remediate.Step.CLEAN and record_failed is None:
-                    with contextlib.suppress(ScannerError):
-                        history.save(history_record(begun, command, [remediate.outcome_json(o) for o in done],
-                                                    dry_run, policy.sysroot, state=IN_PROGRESS))
-
-            on_outcome = keep_current
-        result, done = remediate.remediate(result, policy, vault, dry_run=dry_run, families=families, now=now,
-                                           systemctl=_systemctl, on_outcome=on_outcome)
-        outcomes = [remediate.outcome_json(o) for o in done]
-    else:
-        result = replace(result, action=policy.action)
-    try:
-        history.save(history_record(result, command, outcomes, dry_run, policy.sysroot))
-        record_failed = None
-    except ScannerError as exc:
-        record_failed = str(exc)
-    if record_failed is not None:
-        changed = any(o.get("ok") or o.get("vault_id") or o.get("backup_ids") for o in outcomes)
-        if changed:
-            message = (f"the history record of scan {result.scan_id} could not be written ({record_failed}); "
-                       f"what it changed is in the quarantine: try 'scanner undo {result.scan_id}' or "
-                       "'scanner quarantine list'")
-            logger.error("%s", message)
-            result = replace(result, exit_code=3, warnings=(*result.warnings, message))
-            warn(f"NOT RECORDED: {message}")
-        else:
-            warn(record_failed)
-    log_scan(env, scanlog.format_block(result, command))
-    return result
+def run_job(env: Env, job: pipeline.Job, progress: ProgressLine | None = None) -> pipeline.JobResult:
+    """Run the scan-and-act pipeline; its notices are warnings (a record not written: "NOT RECORDED")."""
+    done = pipeline.run(job, env.state, progress=progress)
+    for line in done.notices:
+        warn(line)
+    return done
 
 
 # --- signatures -------------------------------------------------------------------------------------
@@ -713,7 +605,7 @@ def watch_cmd(paths: tuple[str, ...], action: str, fmt: str, rules: tuple[Path, 
             stdout_to_devnull()  # the reader went away: keep watching; the watch log still has every event
 
     try:
-        code = watching.run_watch(config, emit=show, stop=stop, systemctl=_systemctl)
+        code = watching.run_watch(config, emit=show, stop=stop, systemctl=pipeline.run_systemctl)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
@@ -752,39 +644,16 @@ def monthly(paths: tuple[str, ...], rules: tuple[Path, ...], feeds: tuple[str, .
     such as web roots outside the usual places; a missing one is a warning. A failed update is logged as
     a warning and the run goes on with the current set.
     """
-    from scanner.updates import update
-
     env = make_env(home, config_file)
-    cfg = env.config
-    with env.state.lock("monthly", "another monthly run"):
-        warnings: list[str] = []
-        settings, configured_root = feed_settings(env, feeds, None)
-        if feed_configured(settings):
-            try:
-                out = update.update(env.state, settings, trusted_root=trusted_root or configured_root,
-                                    remember=bool(feeds))
-                warnings.extend(out.warnings)
-            except ScannerError as exc:
-                warnings.append(f"signature update failed; scanning with the current set: {exc}")
-        else:
-            warnings.append("no update feed configured; scanning with the current signature set")
-        loaded = load_rules(env, (*cfg.monthly_rules, *rules), True)
-        scan_paths = tuple(dict.fromkeys((*cfg.monthly_paths, *paths)))
-        warnings.extend(f"path not found: {display_path(p)}; scanning the rest"
-                        for p in scan_paths if not os.path.lexists(p))
-        on_host = os.path.realpath(sysroot) == "/"
-        request = ScanRequest(
-            scan_type=ScanType.QUICK, paths=scan_paths, sysroot=sysroot,
-            walk=WalkOptions(excludes=cfg.excludes, max_filesize=size_limit(cfg.max_filesize),
-                             skip_dirs=dir_identity(env.state.root)),
-            jobs=cfg.jobs or os.cpu_count() or 1, timeout=cfg.timeout,
-            processes=processes if processes is not None else on_host,
-            process_timeout=cfg.process_timeout, process_max_memory=cfg.process_max_memory,
-            cache_dir=env.state.file_cache, cache=cache_mode(ScanType.QUICK, no_cache),
-        )
-        policy = Policy(Action(action) if action else cfg.monthly_action, sysroot=sysroot, kill_grace=cfg.kill_grace)
-        result = scan_and_remediate(env, request, loaded, policy, dry_run=False, progress=None, command="monthly",
-                                    warnings=warnings)
+    settings, configured_root = feed_settings(env, feeds, None)
+    request = pipeline.MonthlyRequest(
+        paths=paths, rules=rules, feed=settings if feed_configured(settings) else None,
+        trusted_root=trusted_root or configured_root, remember_feed=bool(feeds), sysroot=sysroot,
+        processes=processes, action=Action(action) if action else None, no_cache=no_cache)
+    done = pipeline.monthly(env.state, env.config, request)
+    for line in done.notices:
+        warn(line)
+    result = done.report
     if report_file is not None:
         emit(render(result, OutputFormat.JSON), report_file)
     for w in result.warnings:
@@ -920,9 +789,8 @@ def schedule_status(user: bool | None, unit_dir: Path | None, scheduler: str, fm
     env = make_env(home, config_file)
     last = History(env.state.history).last("monthly")
     last_run = None
-    if last is not None:
-        last_run = schedule.LastRun(dt.datetime.fromisoformat(last["started_at"]), int(last["exit_code"]),
-                                    last["scan_id"])
+    if last is not None and last.started_at is not None and last.exit_code is not None:
+        last_run = schedule.LastRun(dt.datetime.fromisoformat(last.started_at), last.exit_code, last.scan_id)
     st = schedule.status(_schedule_kind(user, scheduler, unit_dir), unit_dir, now=dt.datetime.now(dt.UTC),
                          last_run=last_run)
     data = st.to_dict()
@@ -1126,20 +994,20 @@ def history_cmd(fmt: str, home: Path | None, config_file: Path | None) -> None:
     """Every recorded scan: id, time, type, counts, actions."""
     records = History(make_env(home, config_file).state.history).all()
     if fmt == "json":
-        click.echo(report.dumps(records), nl=False)
+        click.echo(report.dumps([r.to_json() for r in records]), nl=False)
         return
     if not records:
         click.echo("No scans recorded yet.")
         return
     for r in records:
-        c = r.get("counts", {})
-        acts = sum(1 for o in r.get("outcomes", []) if o.get("ok"))
-        state = (" (undone)" if r.get("undone_at") else " (dry run)" if r.get("dry_run")
+        c = r.counts
+        acts = sum(1 for o in r.outcomes if o.ok)
+        state = (" (undone)" if r.undone_at else " (dry run)" if r.dry_run
                  else " (INCOMPLETE: interrupted or still running; changes not listed are in the quarantine)"
-                 if incomplete(r) else "")
-        say(f"{r['scan_id']}  {r.get('command', 'scan'):<8} {r.get('scan_type', ''):<7} "
-                   f"files {c.get('files_scanned', 0):<7} found {c.get('detections', 0):<4} "
-                   f"action {r.get('action', 'report')}: {acts} change(s){state}  exit {r.get('exit_code')}")
+                 if r.incomplete else "")
+        say(f"{r.scan_id}  {r.command:<8} {r.scan_type or '':<7} "
+            f"files {c.files_scanned:<7} found {c.detections:<4} "
+            f"action {r.action or 'report'}: {acts} change(s){state}  exit {r.exit_code}")
 
 
 @main.command("undo")
@@ -1152,40 +1020,24 @@ def undo_cmd(scan_id: str, home: Path | None, config_file: Path | None) -> None:
     Processes it terminated are not restarted. A scan that was interrupted, or whose record could
     not be written, is undone from what the quarantine holds under its scan id.
     """
-    from scanner.remediation.remediate import undo as undo_scan
-    from scanner.remediation.remediate import vault_items_of
-
-    env = make_env(home, config_file)
-    hist = History(env.state.history)
-    try:
-        record = hist.load(scan_id)
-    except UsageError:
-        vault = open_vault(env)
-        if not vault_items_of(vault, scan_id):
-            raise
-        logger.info("undo %s: no history record; using the quarantine items of that scan", scan_id)
-        warn(f"no history record of scan {scan_id}; undoing what the quarantine holds for it")
-        record = {"scan_id": scan_id, "command": "unknown", "outcomes": [], "undone_at": None, "state": IN_PROGRESS}
-    if record.get("undone_at"):
-        say(f"scan {scan_id} was already undone at {record['undone_at']}; nothing to do")
-        return
-    if not incomplete(record) and not any(o.get("vault_id") or o.get("backup_ids") or o.get("ok")
-                                          for o in record.get("outcomes", [])):
-        say(f"scan {scan_id} changed nothing; nothing to undo")
-        return
-    vault = open_vault(env)
-    sysroot = report.path_from_fields(record, "sysroot") if record.get("sysroot") else "/"
-    result = undo_scan(record, vault, Path(sysroot), scan_id)
-    for line in result.restored:
-        say(line)
-    for line in result.notes:
-        say(f"note: {line}")
-    for line in result.problems:
-        say(f"problem: {line}", err=True)
-    hist.save({**record, "undone_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-               "undo": {"restored": list(result.restored), "problems": list(result.problems)}})
-    if result.problems:
-        fail(f"undo of {scan_id} was incomplete: {len(result.problems)} problem(s)")
+    done = pipeline.undo(make_env(home, config_file).state, scan_id)
+    for line in done.notices:
+        warn(line)
+    match done.status:
+        case pipeline.UndoStatus.ALREADY_UNDONE:
+            say(f"scan {scan_id} was already undone at {done.record.undone_at}; nothing to do")
+        case pipeline.UndoStatus.NOTHING_TO_UNDO:
+            say(f"scan {scan_id} changed nothing; nothing to undo")
+        case pipeline.UndoStatus.UNDONE:
+            assert done.result is not None
+            for line in done.result.restored:
+                say(line)
+            for line in done.result.notes:
+                say(f"note: {line}")
+            for line in done.result.problems:
+                say(f"problem: {line}", err=True)
+            if done.result.problems:
+                fail(f"undo of {scan_id} was incomplete: {len(done.result.problems)} problem(s)", done.exit_code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -51,6 +51,22 @@ def json_path(path: str) -> str:
     return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+class ExitCode(enum.IntEnum):
+    """The exit codes of every command, in one table (``scanner --help`` lists them)."""
+
+    CLEAN = 0
+    """Nothing found (or, for commands that find nothing: done)."""
+    FOUND = 1
+    """Threats found, and every requested action succeeded."""
+    ERROR = 2
+    """Bad usage, rules that do not compile, nothing could be scanned, a failed command."""
+    ACTION_FAILED = 3
+    """Threats found and a requested action failed (or needs a reboot or a manual step)."""
+    BROKEN_PIPE = 128 + 13
+    """Standard output was closed early (``scanner history | head -1``): what a shell reports for a
+    program killed by SIGPIPE, distinct from every result code."""
+
+
 class Severity(enum.Enum):
     """How bad a detection is, from the rule's ``severity`` meta."""
 
@@ -290,8 +306,8 @@ class ScanReport:
     """Things the user should know (stale signatures, ...)."""
     action: Action = Action.REPORT
     """The action that was requested."""
-    exit_code: int = 0
-    """The exit code the scan maps to (0 clean, 1 found, 2 error, 3 found and an action failed)."""
+    exit_code: ExitCode = ExitCode.CLEAN
+    """The exit code the scan maps to (clean, found, error, or found and an action failed)."""
     extra: Mapping[str, object] = field(default_factory=dict)
     """Additional report sections added by later stages (remediation outcomes, ...)."""
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from scanner.model import (
     Detection,
+    ExitCode,
     ProcessInfo,
     ScanReport,
     SignatureSetInfo,
@@ -239,7 +240,8 @@ def render_text(report: ScanReport) -> str:
     return "\n".join(printable(line) for line in lines) + "\n"
 
 
-RESULT_WORDS = {0: "clean", 1: "threats found", 2: "error", 3: "threats found; an action failed"}
+RESULT_WORDS = {ExitCode.CLEAN: "clean", ExitCode.FOUND: "threats found", ExitCode.ERROR: "error",
+                ExitCode.ACTION_FAILED: "threats found; an action failed"}
 
 
 def result_words(report: ScanReport) -> str:
@@ -247,8 +249,8 @@ def result_words(report: ScanReport) -> str:
     n = report.counts.not_scanned
     if not n:
         return RESULT_WORDS.get(report.exit_code, "error")
-    if report.exit_code == 0:
+    if report.exit_code == ExitCode.CLEAN:
         return f"incomplete ({n} not scanned)"
-    if report.exit_code == 2:
+    if report.exit_code == ExitCode.ERROR:
         return f"incomplete: nothing could be scanned ({n} not scanned)"
     return f"{RESULT_WORDS.get(report.exit_code, 'error')}; incomplete ({n} not scanned)"

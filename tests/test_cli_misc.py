@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import EICAR, EICAR_RULE
 
-from scanner.cli import EXIT_BROKEN_PIPE
+from scanner.model import ExitCode
 
 
 def _closed_pipe_run(args: list[str], home: Path) -> subprocess.CompletedProcess[bytes]:
@@ -42,7 +42,7 @@ def test_closed_standard_output_ends_quietly(tmp_path: Path, command: list[str])
         command = ["scan", str(target), "--rules", str(rules), "--no-default-rules"]
     proc = _closed_pipe_run(command, home)
     assert proc.stderr == b""
-    assert proc.returncode == EXIT_BROKEN_PIPE
+    assert proc.returncode == ExitCode.BROKEN_PIPE
     if command[0] == "scan":  # the scan itself was complete: logged and in the history
         assert "detected: EICAR-Test-File" in (home / "logs" / "scanner.log").read_text()
 
@@ -94,7 +94,7 @@ def test_help_lists_the_commands_own_exit_codes(cli: object, command: str) -> No
 
 def test_scan_help_still_lists_the_scan_exit_codes(cli: object) -> None:
     res = cli("scan", "--help")  # type: ignore[operator]
-    assert "1  threats found" in res.stdout and f"{EXIT_BROKEN_PIPE}  standard output was closed" in res.stdout
+    assert "1  threats found" in res.stdout and f"{ExitCode.BROKEN_PIPE}  standard output was closed" in res.stdout
 
 
 @pytest.mark.parametrize("command", ["status", "remove"])

@@ -188,6 +188,31 @@ def test_a_nested_package_is_used_only_through_its_public_names(package: Path) -
                 assert node.attr in public, f"{rel(path)}:{node.lineno} uses {dotted}.{node.attr}, not exported"
 
 
+def test_the_pipeline_stays_below_its_callers() -> None:
+    """``jobs`` (scan -> plan -> apply -> record) is called by the CLI, the monthly run and, next, the
+    watch: it imports neither the CLI nor the watch."""
+    used = {unit(m) for m in imports(PKG / "jobs.py") if m.startswith("scanner.")}
+    assert not used & {"cli", "__main__", "watch"}, sorted(used & {"cli", "__main__", "watch"})
+
+
+@pytest.mark.parametrize("path", MODULES, ids=rel)
+def test_exit_codes_are_named(path: Path) -> None:
+    """Exit codes come from ``model.ExitCode``: no ``exit_code=<number>``, ``sys.exit(<number>)`` or
+    ``return <number>`` in a function that returns an ``ExitCode``."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        literal = None
+        if isinstance(node, ast.keyword) and node.arg == "exit_code":
+            literal = node.value
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "exit":
+            literal = node.args[0] if node.args else None
+        elif isinstance(node, ast.FunctionDef) and ast.unparse(node.returns or ast.Constant(None)) == "ExitCode":
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.Return) and isinstance(inner.value, ast.Constant):
+                    raise AssertionError(f"{rel(path)}:{inner.lineno} returns a bare exit code")
+        if isinstance(literal, ast.Constant) and isinstance(literal.value, int):
+            raise AssertionError(f"{rel(path)}:{node.lineno} uses a bare exit code")
+
+
 def test_every_module_belongs_to_a_known_layer() -> None:
     units = {own_unit(p) for p in MODULES}
     assert units <= SHARED | APPLICATION | set(LAYERS), sorted(units - SHARED - APPLICATION - set(LAYERS))

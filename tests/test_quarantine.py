@@ -19,6 +19,7 @@ from conftest import EICAR, EICAR_RULE
 from scanner import inert
 from scanner.engine.compiler import RuleSource, compile_rules
 from scanner.errors import QuarantineError, UsageError
+from scanner.history import OutcomeRecord
 from scanner.model import Action, Policy, ScanType, SignatureSetInfo
 from scanner.remediation import remediate, vault_journal
 from scanner.remediation.quarantine import Vault
@@ -527,7 +528,7 @@ def test_undo_notes_dropped_set_id_bits_and_reports_a_damaged_record_as_a_proble
     history = {"outcomes": [{"step": "quarantine", "ok": True, "vault_id": i.id, "target": i.original_path}
                             for i in items]}  # fmt: skip
 
-    result = remediate.undo(history, vault, Path("/"), "s")
+    result = remediate.undo([OutcomeRecord.from_json(o) for o in history["outcomes"]], vault, Path("/"), "s")
 
     assert result.restored == (f"restored {setuid}",) and stat.S_IMODE(setuid.stat().st_mode) == 0o750
     assert any("restore never sets setuid" in n for n in result.notes)

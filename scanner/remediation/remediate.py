@@ -4,8 +4,8 @@
 processes to kill, which files to move into the vault (or delete), which persistence to clean,
 and what needs a person (a file an OS package owns). ``apply(plan, ...)`` carries it out in the
 order of ``Step`` and returns one outcome per action.
-``--dry-run`` prints the plan and calls nothing else. ``undo(record, ...)`` reverses what an
-applied plan changed, from the history record.
+``--dry-run`` prints the plan and calls nothing else. ``outcome_record`` is the history's form of
+an outcome; ``undo(outcomes, ...)`` reverses what an applied plan changed, from those records.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from scanner.errors import PersistenceError, QuarantineError, ScannerError
-from scanner.history import incomplete
+from scanner.history import LinkRecord, OutcomeRecord
 from scanner.model import (
     Action,
     Detection,
+    ExitCode,
     Family,
     FileStamp,
     Policy,
@@ -36,7 +37,6 @@ from scanner.remediation import persistence
 from scanner.remediation.packages import PackageIndex
 from scanner.remediation.quarantine import Vault
 from scanner.remediation.vault_records import FileIdentity, ItemKind, QuarantineItem
-from scanner.report import path_fields, path_from_fields
 from scanner.scanning import processes
 
 logger = logging.getLogger(__name__)
@@ -193,6 +193,7 @@ def plan(
             continue
         owner = packages.owner(_machine_path(path, policy.sysroot))
         if owner is not None and not policy.force:
+            logger.info("%s belongs to package %s: not moved without --force", display_path(path), owner)
             actions.append(PlannedAction(
                 Step.MANUAL, path, _fams(dets), _rules(dets),
                 reason=f"belongs to package {owner}: reinstall it (e.g. apt-get install --reinstall {owner}), "
@@ -204,9 +205,19 @@ def plan(
                                      stamp=d.stamp, root=d.root))
         moved[path] = d.hit.family
 
-    notes: list[str] = []
     if not search:
         return Plan(tuple(sorted(actions, key=lambda a: list(Step).index(a.step))), ())
+    notes = _plan_persistence(policy, families, actions, config_hits, moved)
+    order = list(Step)
+    actions.sort(key=lambda a: order.index(a.step))
+    return Plan(tuple(actions), tuple(notes))
+
+
+def _plan_persistence(policy: Policy, families: Mapping[str, Family], actions: list[PlannedAction],
+                      config_hits: dict[str, persistence.ConfigHit], moved: dict[str, str]) -> list[str]:
+    """Add the persistence steps for what ``actions`` take (and detected configuration files) to ``actions``;
+    the notes for the user (locations not read, mentions that are not cleaned)."""
+    notes: list[str] = []
     fams = {f for a in actions for f in a.families} | {h.family for h in config_hits.values()}
     known = [families[f] for f in sorted(fams) if f in families]
     try:
@@ -217,25 +228,25 @@ def plan(
             detected_config_files=config_hits,
         )
     except (PersistenceError, OSError) as exc:
+        logger.info("persistence could not be checked: %s", exc)
         notes.append(f"persistence could not be checked: {exc}")
-    else:
-        notes.extend(f"persistence location not read: {display_path(s.path)}: {s.reason.value}"
-                     for s in result.skipped)
-        notes.extend(display_path(m.describe()) for m in result.mentions)
-        by_path = {f.location.path: f for f in result.findings}
-        for cleanup in persistence.plan_cleanup(result.findings):
-            if isinstance(cleanup, persistence.DeleteFile) and _host(cleanup) in moved:
-                continue  # the file itself is detected: the vault takes it
-            finding = by_path.get(cleanup.path)
-            cfams = finding.families if finding is not None else ()
-            actions.append(PlannedAction(Step.CLEAN, cleanup.path, cfams, (), cleanup=cleanup))
-        for f in result.findings:
-            if f.removal is persistence.Removal.NONE:
-                actions.append(PlannedAction(Step.MANUAL, f.location.host_path, f.families, (),
-                                             reason="suspicious persistence that cannot be cleaned safely: review it"))
-    order = list(Step)
-    actions.sort(key=lambda a: order.index(a.step))
-    return Plan(tuple(actions), tuple(notes))
+        return notes
+    notes.extend(f"persistence location not read: {display_path(s.path)}: {s.reason.value}"
+                 for s in result.skipped)
+    notes.extend(display_path(m.describe()) for m in result.mentions)
+    by_path = {f.location.path: f for f in result.findings}
+    for cleanup in persistence.plan_cleanup(result.findings):
+        if isinstance(cleanup, persistence.DeleteFile) and _host(cleanup) in moved:
+            continue  # the file itself is detected: the vault takes it
+        finding = by_path.get(cleanup.path)
+        cfams = finding.families if finding is not None else ()
+        actions.append(PlannedAction(Step.CLEAN, cleanup.path, cfams, (), cleanup=cleanup))
+    for f in result.findings:
+        if f.removal is persistence.Removal.NONE:
+            logger.info("persistence at %s cannot be cleaned safely: a manual step", display_path(f.location.host_path))
+            actions.append(PlannedAction(Step.MANUAL, f.location.host_path, f.families, (),
+                                         reason="suspicious persistence that cannot be cleaned safely: review it"))
+    return notes
 
 
 def _host(action: persistence.PersistenceAction) -> str:
@@ -370,24 +381,24 @@ def annotate(detections: Sequence[Detection], outcomes: Sequence[Outcome], dry_r
 # --- records and undo ----------------------------------------------------------------------------------
 
 
-def outcome_json(o: Outcome) -> dict[str, Any]:
-    """History/report form of one outcome (enough to undo it)."""
+def outcome_record(o: Outcome) -> OutcomeRecord:
+    """History and report form of one outcome (enough to undo it)."""
     a = o.action
-    return {
-        "step": a.step.value,
-        "target": display_path(a.target),
-        **path_fields(a.path),
-        "pid": a.process.pid if a.process else None,
-        "families": list(a.families),
-        "rules": list(a.rules),
-        "description": a.describe(),
-        "ok": o.ok,
-        "message": o.message,
-        "vault_id": o.vault_id,
-        "backup_ids": list(o.backup_ids),
-        "removed_links": [{**path_fields(s.path), **path_fields(s.target, "target")} for s in o.removed_links],
-        "other_links": o.other_links,
-    }
+    return OutcomeRecord(
+        step=a.step.value,
+        target=display_path(a.target),
+        ok=o.ok,
+        path=a.path,
+        pid=a.process.pid if a.process else None,
+        families=a.families,
+        rules=a.rules,
+        description=a.describe(),
+        message=o.message,
+        vault_id=o.vault_id,
+        backup_ids=o.backup_ids,
+        removed_links=tuple(LinkRecord(s.path, s.target) for s in o.removed_links),
+        other_links=o.other_links,
+    )
 
 
 def plan_json(the_plan: Plan) -> list[dict[str, Any]]:
@@ -408,85 +419,87 @@ class UndoResult:
     """Lines: what undo does not do (processes are not restarted, deleted files are gone)."""
 
 
-def _in_vault(vault: Vault, item_id: str) -> bool:
-    # A damaged record is still in the vault: restoring it fails, and says why, as a problem.
-    return vault.has(item_id)
-
-
 def vault_items_of(vault: Vault, scan_id: str) -> list[QuarantineItem]:
     """The vault items a scan's actions created (files taken, configuration backups), oldest first."""
     items = [i for i in vault.list() if i.scan_id == scan_id]
     return sorted(items, key=lambda i: (i.quarantined_at, i.id))
 
 
-def undo(record: Mapping[str, Any], vault: Vault, sysroot: Path, scan_id: str) -> UndoResult:
-    """Reverse the changes recorded for one scan, newest first.
+def undo(outcomes: Sequence[OutcomeRecord], vault: Vault, sysroot: Path, scan_id: str, *,
+         unfinished: bool = False) -> UndoResult:
+    """Reverse the changes recorded for one scan (its ``outcomes``), newest first.
 
     Safe to run again after an interruption: what was already put back is passed over. For a
-    record that never completed (its run was killed mid-way, see ``history.incomplete``), the
-    vault items carrying ``scan_id`` that the record does not list are put back too.
+    record that never completed (``unfinished``: its run was killed mid-way, see
+    ``HistoryRecord.incomplete``), the vault items carrying ``scan_id`` that the record does not
+    list are put back too.
     """
     restored: list[str] = []
     problems: list[str] = []
     notes: list[str] = []
-    outcomes = list(record.get("outcomes", []))
-    if incomplete(record):
-        listed = {o.get("vault_id") for o in outcomes} | {b for o in outcomes for b in o.get("backup_ids", [])}
+    todo = list(outcomes)
+    if unfinished:
+        listed = {o.vault_id for o in todo} | {b for o in todo for b in o.backup_ids}
         extra = [i for i in vault_items_of(vault, scan_id) if i.id not in listed]
         if extra:
             logger.info("undo %s: %d vault item(s) not in the unfinished record", scan_id, len(extra))
             notes.append(f"the scan did not finish; {len(extra)} change(s) found in the quarantine by its scan id")
-        for item in extra:
-            outcomes.append(_outcome_of_item(item))
-    for o in reversed(outcomes):
-        if not o.get("ok") and not o.get("backup_ids") and not o.get("vault_id"):
+        todo.extend(_outcome_of_item(item) for item in extra)
+    for o in reversed(todo):
+        if not o.changed:
             continue
-        step = o.get("step")
-        if step == Step.KILL.value:
-            notes.append(f"pid {o.get('pid')} was terminated; processes are not restarted")
-        elif step == Step.REMOVE.value:
-            notes.append(f"{o.get('target')} was deleted (--action remove); it cannot be restored")
-        elif step == Step.QUARANTINE.value and o.get("vault_id"):
-            if not _in_vault(vault, o["vault_id"]):
-                notes.append(f"{o.get('target')}: no longer in the quarantine (already restored or deleted)")
-                continue
-            try:
-                note = vault.get(o["vault_id"]).restore_note
-                path = vault.restore(o["vault_id"])
-                restored.append(f"restored {display_path(path)}")
-                if note:
-                    notes.append(note)
-            except QuarantineError as exc:
-                problems.append(f"{o.get('target')}: {exc}")
-        elif step == Step.CLEAN.value:
-            links = [persistence.Symlink(path_from_fields(x), path_from_fields(x, "target"))
-                     for x in o.get("removed_links", [])]
-            for msg in persistence.restore_links(os.fspath(sysroot), links):
-                problems.append(msg)
-            restored.extend(f"re-created link {display_path(x.path)}" for x in links)
-            for bid in o.get("backup_ids", []):
-                if not _in_vault(vault, bid):
-                    notes.append(f"{o.get('target')}: backup {bid} no longer in the quarantine (already restored?)")
-                    continue
-                try:
-                    item = vault.get(bid)
-                    target = item.original_path
-                    if os.path.lexists(target):  # keep what is there now before putting the old one back
-                        vault.backup(target, f"undo-{scan_id}", "state before undo")
-                    vault.restore(bid, overwrite=True)
-                    restored.append(f"restored {display_path(target)} as it was before the cleanup")
-                except QuarantineError as exc:
-                    problems.append(f"{o.get('target')}: {exc}")
+        if o.step == Step.KILL.value:
+            notes.append(f"pid {o.pid} was terminated; processes are not restarted")
+        elif o.step == Step.REMOVE.value:
+            notes.append(f"{o.target} was deleted (--action remove); it cannot be restored")
+        elif o.step == Step.QUARANTINE.value and o.vault_id:
+            _undo_quarantine(o, o.vault_id, vault, restored, problems, notes)
+        elif o.step == Step.CLEAN.value:
+            _undo_cleanup(o, vault, sysroot, scan_id, restored, problems, notes)
     return UndoResult(tuple(restored), tuple(problems), tuple(notes))
 
 
-def _outcome_of_item(item: QuarantineItem) -> dict[str, Any]:
+def _undo_quarantine(o: OutcomeRecord, vault_id: str, vault: Vault, restored: list[str], problems: list[str],
+                     notes: list[str]) -> None:
+    if not vault.has(vault_id):  # a damaged item is still there: restoring it fails, as a problem
+        notes.append(f"{o.target}: no longer in the quarantine (already restored or deleted)")
+        return
+    try:
+        note = vault.get(vault_id).restore_note
+        path = vault.restore(vault_id)
+        restored.append(f"restored {display_path(path)}")
+        if note:
+            notes.append(note)
+    except QuarantineError as exc:
+        problems.append(f"{o.target}: {exc}")
+
+
+def _undo_cleanup(o: OutcomeRecord, vault: Vault, sysroot: Path, scan_id: str, restored: list[str],
+                  problems: list[str], notes: list[str]) -> None:
+    links = [persistence.Symlink(x.path, x.target) for x in o.removed_links]
+    problems.extend(persistence.restore_links(os.fspath(sysroot), links))
+    restored.extend(f"re-created link {display_path(x.path)}" for x in links)
+    for bid in o.backup_ids:
+        if not vault.has(bid):
+            notes.append(f"{o.target}: backup {bid} no longer in the quarantine (already restored?)")
+            continue
+        try:
+            item = vault.get(bid)
+            target = item.original_path
+            if os.path.lexists(target):  # keep what is there now before putting the old one back
+                vault.backup(target, f"undo-{scan_id}", "state before undo")
+            vault.restore(bid, overwrite=True)
+            restored.append(f"restored {display_path(target)} as it was before the cleanup")
+        except QuarantineError as exc:
+            problems.append(f"{o.target}: {exc}")
+
+
+def _outcome_of_item(item: QuarantineItem) -> OutcomeRecord:
     """The history form of the action that created a vault item, for undo of an unfinished record."""
     step = {ItemKind.QUARANTINE: Step.QUARANTINE, ItemKind.REMOVED: Step.REMOVE, ItemKind.BACKUP: Step.CLEAN}[item.kind]
-    ids = {"vault_id": item.id, "backup_ids": []} if step is not Step.CLEAN else {"vault_id": None,
-                                                                                   "backup_ids": [item.id]}
-    return {"step": step.value, "target": item.display_path, **path_fields(item.original_path), "ok": True,
-            "removed_links": [], **ids}
+    if step is Step.CLEAN:
+        return OutcomeRecord(step.value, item.display_path, True, path=item.original_path, backup_ids=(item.id,))
+    return OutcomeRecord(step.value, item.display_path, True, path=item.original_path, vault_id=item.id)
 
 
 def remediate(
@@ -503,8 +516,8 @@ def remediate(
 ) -> tuple[ScanReport, list[Outcome]]:
     """Plan (and unless ``dry_run``, apply) remediation of ``report``; the report says what was done.
 
-    Exit code: 1 when everything found was handled as asked, 3 when an action failed or needs a
-    manual step. ``on_outcome`` is passed to ``apply``.
+    Exit code: FOUND when everything found was handled as asked, ACTION_FAILED when an action failed
+    or needs a manual step. ``on_outcome`` is passed to ``apply``.
     """
     if policy.action is Action.REPORT or not report.detections:
         return replace(report, action=policy.action), []
@@ -515,12 +528,12 @@ def remediate(
     section: dict[str, Any] = {
         "dry_run": dry_run,
         "plan": plan_json(the_plan),
-        "outcomes": [outcome_json(o) for o in outcomes],
+        "outcomes": [outcome_record(o).to_json() for o in outcomes],
         "notes": list(the_plan.notes),
     }
     code = report.exit_code
     if not dry_run and report.detections:
-        code = 3 if failed else 1
+        code = ExitCode.ACTION_FAILED if failed else ExitCode.FOUND
     return replace(
         report,
         action=policy.action,

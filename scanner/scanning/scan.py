@@ -28,6 +28,7 @@ from scanner import inert
 from scanner.engine.compiler import EXTERNALS, CompiledRules, Match, MatchFailed, MatchTimeout
 from scanner.model import (
     Detection,
+    ExitCode,
     FileStamp,
     RuleHit,
     ScanCounts,
@@ -457,16 +458,16 @@ and devices, other, pseudo and network filesystems, the scanner's own state dire
 between the walk and the read (VANISHED) and processes that exited."""
 
 
-def exit_code(detections: int, failed_actions: int, scanned: int, skipped: Iterable[Skipped]) -> int:
+def exit_code(detections: int, failed_actions: int, scanned: int, skipped: Iterable[Skipped]) -> ExitCode:
     """clamscan's convention: 0 clean, 1 found, 2 nothing could be scanned, 3 found and an action failed.
 
     A scan that read something but not everything stays 0 (or 1, 3); its report says it is incomplete
     (``ScanCounts.not_scanned``)."""
     if detections:
-        return 3 if failed_actions else 1
+        return ExitCode.ACTION_FAILED if failed_actions else ExitCode.FOUND
     if scanned == 0 and any(s.reason in NOT_SCANNED for s in skipped):
-        return 2
-    return 0
+        return ExitCode.ERROR
+    return ExitCode.CLEAN
 
 
 def incomplete_warning(not_scanned: int) -> str:

@@ -67,6 +67,7 @@ from scanner.history import History, history_record
 from scanner.model import (
     Action,
     Detection,
+    ExitCode,
     Policy,
     ScanCounts,
     ScanReport,
@@ -79,7 +80,7 @@ from scanner.model import (
 from scanner.remediation import persistence
 from scanner.remediation.packages import PackageIndex
 from scanner.remediation.quarantine import Vault
-from scanner.remediation.remediate import Outcome, Plan, Systemctl, annotate, apply, outcome_json, plan
+from scanner.remediation.remediate import Outcome, Plan, Systemctl, annotate, apply, outcome_record, plan
 from scanner.remediation.vault_batch import VaultBatch
 from scanner.report import detection_json, path_fields, signatures_json
 from scanner.safefs import write_atomic
@@ -321,7 +322,7 @@ def run_watch(
     stop: threading.Event,
     now: Callable[[], dt.datetime] = _utc_now,
     systemctl: Systemctl | None = None,
-) -> int:
+) -> ExitCode:
     """Watch ``config.paths`` until ``stop`` is set; every event goes to ``emit`` and to the watch log.
 
     ``emit`` is called from several threads, one event at a time. Returns 0 after a requested
@@ -1107,7 +1108,7 @@ class _Watcher:
             duration_s=0.0, signatures=loaded.info,
             counts=ScanCounts(files_scanned=len(results), bytes_scanned=sum(r.size for r in results),
                               detections=len(detections)),
-            detections=tuple(detections), action=self.cfg.action, exit_code=1,
+            detections=tuple(detections), action=self.cfg.action, exit_code=ExitCode.FOUND,
         )
         batch = _Batch(report, loaded, time.monotonic())
         if self.cfg.action is Action.REPORT:
@@ -1178,10 +1179,11 @@ class _Watcher:
         """Write (or rewrite) the batch's history record, so ``scanner undo`` can reverse it."""
         failed = any(not o.ok for o in batch.outcomes)
         report = replace(batch.report, detections=tuple(detections), finished_at=self._now().isoformat(
-            timespec="seconds"), duration_s=round(time.monotonic() - batch.t0, 3), exit_code=3 if failed else 1)
+            timespec="seconds"), duration_s=round(time.monotonic() - batch.t0, 3),
+            exit_code=ExitCode.ACTION_FAILED if failed else ExitCode.FOUND)
         try:
             History(self.cfg.state.history).save(
-                history_record(report, "watch", [outcome_json(o) for o in batch.outcomes], False, self.cfg.sysroot))
+                history_record(report, "watch", [outcome_record(o) for o in batch.outcomes], False, self.cfg.sysroot))
         except ScannerError as exc:
             self._emit(WatchEventKind.WARNING, f"{exc}; 'scanner undo {report.scan_id}' will not work")
 
@@ -1300,7 +1302,7 @@ class _Watcher:
 
     # -- run -----------------------------------------------------------------------------------------
 
-    def run(self, stop: threading.Event) -> int:
+    def run(self, stop: threading.Event) -> ExitCode:
         self.cfg.state.ensure(self.cfg.state.logs)
         for line in self.vault.recover():
             self._emit(WatchEventKind.WARNING, f"quarantine: {line}")
@@ -1335,13 +1337,13 @@ class _Watcher:
         if self.cfg.initial_scan:
             for root in self.roots:
                 self._request_rescan(root.path, WatchCause.INITIAL)
-        code = 0
+        code = ExitCode.CLEAN
         next_check = next_poll = time.monotonic()
         while not stop.wait(0.1):
             if not self._observer.is_alive() or not self._observer.reader_alive():
                 self._emit(WatchEventKind.ERROR, "the folder watch stopped unexpectedly; restart it "
                                                  "(with --initial-scan, to cover the gap)")
-                code = 2
+                code = ExitCode.ERROR
                 break
             tick = time.monotonic()
             if tick >= next_check:
@@ -1356,7 +1358,7 @@ class _Watcher:
         return code or left
 
     def _shutdown(self, workers: list[threading.Thread], helpers: list[threading.Thread],
-                  actors: list[threading.Thread], started_at: float, *, quiet: bool) -> int:
+                  actors: list[threading.Thread], started_at: float, *, quiet: bool) -> ExitCode:
         """Stop taking events, scan what is complete and act on what was found for about ``shutdown_grace`` s,
         save what is left for the next start; the exit code (3: detected files were left, 2: not saved)."""
         deadline = time.monotonic() + self.cfg.shutdown_grace
@@ -1414,7 +1416,7 @@ class _Watcher:
             self._abandon_cleanup.set()
             cleaner.join(self.cfg.shutdown_grace)
         if quiet:
-            return 0
+            return ExitCode.CLEAN
         unchecked = self._second.qsize()
         if unchecked:
             self._emit(WatchEventKind.WARNING, f"persistence was not checked for {unchecked} batches of detections "
@@ -1437,8 +1439,8 @@ class _Watcher:
                                            f"failed actions {stats.failed_actions}, rescans {stats.rescans}, "
                                            f"overflows {stats.overflows}{tail}", stats=stats)
         if unhandled:
-            return 3
-        return 2 if saved.startswith(" (NOT") else 0
+            return ExitCode.ACTION_FAILED
+        return ExitCode.ERROR if saved.startswith(" (NOT") else ExitCode.CLEAN
 
 
 def _unless_failed(outcome: Outcome, failed: dict[str, str]) -> Outcome:

@@ -1,0 +1,385 @@
+"""The scan-and-act pipeline: scan -> plan -> apply -> history record (and scan log), for every caller.
+
+``run(job, state)`` is what ``scanner scan`` does once its options are parsed, and ``monthly``
+(update the signatures, then a quick scan through ``run``) is the monthly run;
+``undo(state, scan_id)`` reverses a recorded run. Nothing here prints or exits: each
+returns a value (``JobResult``, ``UndoOutcome``) with the report, the outcomes, the notices the
+user must see now, and the exit code; ``cli`` renders it.
+
+The record-keeping is ``RunRecord``: the history record of one run written "in progress" before
+anything is changed, kept current after each persistence edit, and completed at the end, so
+``scanner undo`` works even after a kill. A caller that remediates in batches (the watch: files
+into the vault in one ``Vault.batch()``, persistence in a second phase) keeps one ``RunRecord``
+per batch and calls ``complete`` again as the batch gains outcomes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import enum
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from scanner import scanlog
+from scanner.config import Config
+from scanner.errors import ScannerError, UsageError
+from scanner.history import (
+    COMPLETE,
+    IN_PROGRESS,
+    History,
+    HistoryRecord,
+    OutcomeRecord,
+    history_record,
+    undone,
+)
+from scanner.model import Action, ExitCode, Policy, ScanReport, ScanType, display_path
+from scanner.scanning.filecache import CacheMode
+from scanner.scanning.scan import Progress, ScanRequest, run_scan
+from scanner.scanning.walk import WalkOptions, dir_identity
+from scanner.state import StateDir
+from scanner.updates import signatures
+
+if TYPE_CHECKING:  # imported where used: a report-only scan starts faster without remediation
+    from scanner.remediation.quarantine import Vault
+    from scanner.remediation.remediate import Outcome, Systemctl, UndoResult
+    from scanner.updates.feed import FeedSettings
+
+logger = logging.getLogger(__name__)
+
+Now = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    """The current time, in UTC (the default clock of the pipeline)."""
+    return dt.datetime.now(dt.UTC)
+
+
+def run_systemctl(args: Sequence[str], user: bool) -> str | None:
+    """Run ``systemctl [--user] ARGS`` for a persistence clean-up; the first line of its error, or None."""
+    from scanner import programs  # subprocess: only when a clean-up needs it
+
+    try:
+        res = programs.systemctl(list(args), user=user)
+    except ScannerError as exc:
+        logger.info("systemctl %s: %s", " ".join(args), exc)
+        return str(exc)
+    if res.returncode == 0:
+        return None
+    return (res.stderr.strip().splitlines() or [f"exit status {res.returncode}"])[0]
+
+
+class ProgressSink(Protocol):
+    """A progress display: called with each snapshot while scanning, closed when the scan ends."""
+
+    def __call__(self, p: Progress) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Job:
+    """One scan-and-act run, as a caller asks for it."""
+
+    request: ScanRequest
+    """What to scan."""
+    loaded: signatures.LoadedRules
+    """The rules to scan with (their families guide the persistence search)."""
+    policy: Policy
+    """What to do with what is found."""
+    command: str
+    """The command, as the history names it: scan, monthly."""
+    dry_run: bool = False
+    """Plan only: change nothing, record the plan."""
+    warnings: tuple[str, ...] = ()
+    """Warnings of the caller that belong in the report (a failed update, a missing path)."""
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What a run found and did."""
+
+    report: ScanReport
+    """The report, annotated with what was done; its warnings include every warning of the run."""
+    outcomes: tuple[OutcomeRecord, ...]
+    """What each remediation step did, as recorded in the history."""
+    notices: tuple[str, ...]
+    """Warnings the user must see now, beyond the report (quarantine recovery, a record or log not written)."""
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """The run's exit code."""
+        return ExitCode(self.report.exit_code)
+
+
+def open_vault(state: StateDir) -> tuple[Vault, list[str]]:
+    """The quarantine vault, after finishing or rolling back anything a crash interrupted, and what to tell
+    the user about that."""
+    from scanner.remediation.quarantine import Vault
+
+    vault = Vault(state.quarantine)
+    notices = [f"quarantine: {line}" for line in vault.recover()]
+    notices += [f"quarantine: damaged record {bad} (left alone)" for bad in vault.damaged()]
+    return vault, notices
+
+
+class RunRecord:
+    """The history record of one run while it acts: begun, kept current, completed.
+
+    A record that cannot be written is remembered (``failure``) rather than raised: the run goes on,
+    and the caller tells the user, since what was changed is still in the vault under the scan id.
+    """
+
+    def __init__(self, history: History, report: ScanReport, command: str, sysroot: Path,
+                 dry_run: bool = False) -> None:
+        self.history = history
+        self.report = report
+        self.command = command
+        self.sysroot = sysroot
+        self.dry_run = dry_run
+        self.failure: str | None = None
+        """Why the last write failed, or None when the record on disk is current."""
+
+    def begin(self) -> None:
+        """Write the record "in progress", before anything is changed."""
+        self._save(self.report, [], IN_PROGRESS)
+        if self.failure is not None:
+            logger.warning("history record of %s not written before acting: %s", self.report.scan_id, self.failure)
+
+    def keep_current(self, done: Sequence[Outcome]) -> None:
+        """After each applied step (``remediate.apply``'s ``on_outcome``): record persistence edits as they
+        happen (removed unit links are not in the vault; moved files are found there by scan id)."""
+        from scanner.remediation.remediate import Step, outcome_record
+
+        if done[-1].action.step is Step.CLEAN and self.failure is None:
+            with contextlib.suppress(ScannerError):
+                self.history.save(history_record(self.report, self.command, [outcome_record(o) for o in done],
+                                                 self.dry_run, self.sysroot, state=IN_PROGRESS))
+
+    def complete(self, report: ScanReport, outcomes: Sequence[OutcomeRecord]) -> str | None:
+        """Write the finished record (again, for a batch that gained outcomes); why it failed, or None."""
+        self.report = report
+        self._save(report, outcomes)
+        return self.failure
+
+    def _save(self, report: ScanReport, outcomes: Sequence[OutcomeRecord], state: str = COMPLETE) -> None:
+        try:
+            self.history.save(history_record(report, self.command, outcomes, self.dry_run, self.sysroot, state))
+            self.failure = None
+        except ScannerError as exc:
+            self.failure = str(exc)
+
+
+def act(report: ScanReport, job: Job, state: StateDir, record: RunRecord, *, now: Now,
+        systemctl: Systemctl | None) -> tuple[ScanReport, list[OutcomeRecord], list[str]]:
+    """Plan and (unless a dry run) apply remediation of ``report``, keeping ``record`` current.
+
+    Returns the annotated report, the outcomes, and the notices of opening the vault.
+    """
+    from scanner.remediation import remediate
+
+    loaded = job.loaded
+    families = {f.name: f for f in loaded.sigset.families} if loaded.sigset else {}
+    vault, notices = open_vault(state)
+    if not job.dry_run:
+        record.begin()
+    result, done = remediate.remediate(report, job.policy, vault, dry_run=job.dry_run, families=families, now=now,
+                                       systemctl=systemctl,
+                                       on_outcome=None if job.dry_run else record.keep_current)
+    return result, [remediate.outcome_record(o) for o in done], notices
+
+
+def run(job: Job, state: StateDir, *, progress: ProgressSink | None = None, now: Now = utc_now,
+        systemctl: Systemctl | None = run_systemctl) -> JobResult:
+    """Scan, remediate as ``job.policy`` says, record the run in the history, and log it.
+
+    A record that cannot be written after something was changed is a loud notice, a report warning
+    and ``ExitCode.ACTION_FAILED``, never "all actions done".
+    """
+    try:
+        report = run_scan(job.request, job.loaded.rules, job.loaded.info, progress=progress,
+                          warnings=(*job.warnings, *job.loaded.warnings))
+    finally:
+        if progress is not None:
+            progress.close()
+    record = RunRecord(History(state.history), replace(report, action=job.policy.action), job.command,
+                       job.policy.sysroot, job.dry_run)
+    outcomes: list[OutcomeRecord] = []
+    notices: list[str] = []
+    if report.detections and job.policy.action is not Action.REPORT:
+        report, outcomes, notices = act(record.report, job, state, record, now=now, systemctl=systemctl)
+    else:
+        report = record.report
+    if (failure := record.complete(report, outcomes)) is not None:
+        if any(o.changed for o in outcomes):
+            message = (f"the history record of scan {report.scan_id} could not be written ({failure}); "
+                       f"what it changed is in the quarantine: try 'scanner undo {report.scan_id}' or "
+                       "'scanner quarantine list'")
+            logger.error("%s", message)
+            report = replace(report, exit_code=ExitCode.ACTION_FAILED, warnings=(*report.warnings, message))
+            notices.append(f"NOT RECORDED: {message}")
+        else:
+            notices.append(failure)
+    try:
+        scanlog.append(state.scan_log, scanlog.format_block(report, job.command))
+    except OSError as exc:
+        notices.append(f"cannot write the scan log {state.scan_log}: {exc.strerror}")
+    return JobResult(report, tuple(outcomes), tuple(notices))
+
+
+def size_limit(max_filesize: int) -> int | None:
+    """The walk's size limit: 0 means none (as clamscan's --max-filesize=0)."""
+    return max_filesize or None
+
+
+def cache_mode(kind: ScanType, no_cache: bool) -> CacheMode:
+    """--no-cache reads everything and records nothing; a full scan re-reads every file but refreshes the cache."""
+    if no_cache:
+        return CacheMode.OFF
+    return CacheMode.REFRESH if kind is ScanType.FULL else CacheMode.USE
+
+
+def load_rules(state: StateDir, config: Config, extra: Sequence[Path], use_default: bool, *,
+               now: Now = utc_now) -> signatures.LoadedRules:
+    """The rules a scan uses (the active set unless not ``use_default``, plus ``extra``), with a freshness
+    warning when the set is older than the configuration allows."""
+    return signatures.load_rules(state, extra, use_default, today=now().date(),
+                                 max_age_days=config.max_signature_age_days)
+
+
+@dataclass(frozen=True)
+class MonthlyRequest:
+    """The monthly run's options (the configuration's ``[monthly]`` section adds to them)."""
+
+    paths: tuple[str, ...] = ()
+    """Scanned too (as seen from here, not under ``sysroot``), after ``[monthly] paths``."""
+    rules: tuple[Path, ...] = ()
+    """Rules used too, after ``[monthly] rules``."""
+    feed: FeedSettings | None = None
+    """The feed to update from; None: no feed configured (the run says so and scans with the current set)."""
+    trusted_root: Path | None = None
+    """The feed's trust anchor, if given."""
+    remember_feed: bool = False
+    """Remember the feed for later runs (it was named on the command line)."""
+    sysroot: Path = Path("/")
+    """The filesystem root to scan."""
+    processes: bool | None = None
+    """Scan running processes; None: only when ``sysroot`` is this machine's root."""
+    action: Action | None = None
+    """What to do with what is found; None: ``[monthly] action``."""
+    no_cache: bool = False
+    """Read every file, even one judged before and unchanged since."""
+
+
+def update_signatures(state: StateDir, request: MonthlyRequest) -> list[str]:
+    """Update the signature set from the feed; the warnings (a failed update is one: the run goes on)."""
+    from scanner.updates import update
+
+    if request.feed is None:
+        return ["no update feed configured; scanning with the current signature set"]
+    try:
+        out = update.update(state, request.feed, trusted_root=request.trusted_root, remember=request.remember_feed)
+    except ScannerError as exc:
+        logger.info("monthly: the signature update failed: %s", exc)
+        return [f"signature update failed; scanning with the current set: {exc}"]
+    return list(out.warnings)
+
+
+def monthly(state: StateDir, config: Config, request: MonthlyRequest, *, now: Now = utc_now,
+            systemctl: Systemctl | None = run_systemctl) -> JobResult:
+    """The unattended monthly run: update the signatures, then a quick scan (with processes on this
+    machine) remediated as ``[monthly] action`` says, through ``run``. One monthly run at a time."""
+    with state.lock("monthly", "another monthly run"):
+        warnings = update_signatures(state, request)
+        loaded = load_rules(state, config, (*config.monthly_rules, *request.rules), True, now=now)
+        scan_paths = tuple(dict.fromkeys((*config.monthly_paths, *request.paths)))
+        warnings.extend(f"path not found: {display_path(p)}; scanning the rest"
+                        for p in scan_paths if not os.path.lexists(p))
+        on_host = os.path.realpath(request.sysroot) == "/"
+        scan = ScanRequest(
+            scan_type=ScanType.QUICK, paths=scan_paths, sysroot=request.sysroot,
+            walk=WalkOptions(excludes=config.excludes, max_filesize=size_limit(config.max_filesize),
+                             skip_dirs=dir_identity(state.root)),
+            jobs=config.jobs or os.cpu_count() or 1, timeout=config.timeout,
+            processes=request.processes if request.processes is not None else on_host,
+            process_timeout=config.process_timeout, process_max_memory=config.process_max_memory,
+            cache_dir=state.file_cache, cache=cache_mode(ScanType.QUICK, request.no_cache),
+        )
+        policy = Policy(request.action or config.monthly_action, sysroot=request.sysroot,
+                        kill_grace=config.kill_grace)
+        return run(Job(scan, loaded, policy, "monthly", warnings=tuple(warnings)), state, now=now,
+                   systemctl=systemctl)
+
+
+# --- undo ----------------------------------------------------------------------------------------------
+
+
+class UndoStatus(enum.Enum):
+    """What ``undo`` made of a scan id."""
+
+    UNDONE = "undone"
+    """Its changes were reversed (see ``UndoOutcome.result`` for what could not be)."""
+    ALREADY_UNDONE = "already undone"
+    """Its record says it was undone before; nothing was done."""
+    NOTHING_TO_UNDO = "nothing to undo"
+    """It changed nothing."""
+
+
+@dataclass(frozen=True)
+class UndoOutcome:
+    """What undoing one scan did."""
+
+    scan_id: str
+    """The scan."""
+    status: UndoStatus
+    """Undone, already undone, or nothing to undo."""
+    record: HistoryRecord
+    """Its history record (as written after the undo; rebuilt from the vault when there was none)."""
+    result: UndoResult | None = None
+    """What was put back, the problems and notes (UNDONE only)."""
+    notices: tuple[str, ...] = ()
+    """Warnings the user must see (quarantine recovery, undo without a history record)."""
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """ERROR when something could not be put back, else CLEAN."""
+        return ExitCode.ERROR if self.result is not None and self.result.problems else ExitCode.CLEAN
+
+
+def undo(state: StateDir, scan_id: str, *, now: Now = utc_now) -> UndoOutcome:
+    """Reverse everything scan ``scan_id`` changed, from its history record, and mark the record undone.
+
+    A scan that was interrupted, or whose record could not be written, is undone from what the
+    quarantine holds under its scan id. UsageError when there is neither a record nor a vault item.
+    """
+    from scanner.remediation.remediate import undo as undo_scan
+    from scanner.remediation.remediate import vault_items_of
+
+    history = History(state.history)
+    notices: list[str] = []
+    vault: Vault | None = None
+    try:
+        record = history.load(scan_id)
+    except UsageError:
+        vault, notices = open_vault(state)
+        if not vault_items_of(vault, scan_id):
+            raise
+        logger.info("undo %s: no history record; using the quarantine items of that scan", scan_id)
+        notices.append(f"no history record of scan {scan_id}; undoing what the quarantine holds for it")
+        record = HistoryRecord(scan_id, "unknown", state=IN_PROGRESS)
+    if record.undone_at:
+        logger.info("undo %s: already undone at %s", scan_id, record.undone_at)
+        return UndoOutcome(scan_id, UndoStatus.ALREADY_UNDONE, record, notices=tuple(notices))
+    if not record.incomplete and not any(o.changed for o in record.outcomes):
+        logger.info("undo %s: the scan changed nothing", scan_id)
+        return UndoOutcome(scan_id, UndoStatus.NOTHING_TO_UNDO, record, notices=tuple(notices))
+    if vault is None:
+        vault, notices = open_vault(state)
+    result = undo_scan(record.outcomes, vault, Path(record.sysroot), scan_id, unfinished=record.incomplete)
+    record = undone(record, now().isoformat(timespec="seconds"), result.restored, result.problems)
+    history.save(record)
+    return UndoOutcome(scan_id, UndoStatus.UNDONE, record, result, tuple(notices))
