@@ -1,6 +1,6 @@
 """Real-time folder watch, through the real watchdog observer on temporary folders.
 
-Each test runs ``watch.run_watch`` in a thread (or, for signals, in a child process, as the CLI
+Each test runs ``service.run_watch`` in a thread (or, for signals, in a child process, as the CLI
 runs it) and waits for its events. Waits have generous limits; nothing here asserts a speed.
 """
 
@@ -31,8 +31,10 @@ from scanner.model import Action
 from scanner.remediation.quarantine import Vault
 from scanner.state import StateDir
 from scanner.updates import publish, update
-from scanner.watch import watcher as watch
-from scanner.watch.watcher import WatchCause, WatchConfig, WatchEvent, WatchEventKind
+from scanner.watch import adapter
+from scanner.watch.config import WatchConfig
+from scanner.watch.events import WatchCause, WatchEvent, WatchEventKind, event_json, event_text
+from scanner.watch.service import run_watch
 
 REPO = Path(__file__).resolve().parent.parent
 Kind = WatchEventKind
@@ -54,7 +56,7 @@ class Running:
 
     def _run(self) -> None:
         try:
-            self.code = watch.run_watch(self.config, emit=self._emit, stop=self.stop)
+            self.code = run_watch(self.config, emit=self._emit, stop=self.stop)
         except BaseException as exc:
             self.failure = exc
             with self._cv:
@@ -77,7 +79,7 @@ class Running:
                     raise self.failure
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    shown = "\n".join(watch.event_text(e) for e in self.events)
+                    shown = "\n".join(event_text(e) for e in self.events)
                     raise AssertionError(f"no such event within {timeout} s; events:\n{shown}")
                 self._cv.wait(left)
 
@@ -127,7 +129,7 @@ def start(tmp_path: Path, scanner_home: Path, eicar_rule: Path, watched: Path) -
 
 
 def quiet_problems(r: Running) -> list[str]:
-    return [watch.event_text(e) for e in r.events if e.kind in (Kind.ERROR, Kind.SKIPPED)]
+    return [event_text(e) for e in r.events if e.kind in (Kind.ERROR, Kind.SKIPPED)]
 
 
 # --- complete files only ------------------------------------------------------------------------------
@@ -322,14 +324,14 @@ def test_kernel_queue_overflow_is_noticed_and_rescanned(start, watched):
 
 def test_folder_that_cannot_be_watched_is_polled(start, watched, monkeypatch):
     """A folder refused by inotify (watch limit reached) is reported and rescanned periodically."""
-    get_watch = watch._Inotify._get_or_create_watch
+    get_watch = adapter._Inotify._get_or_create_watch
 
     def refuse(self, path, mask):  # type: ignore[no-untyped-def]
         if path.endswith(b"/nowatch"):
             raise OSError(errno.ENOSPC, "inotify watch limit reached")
         return get_watch(self, path, mask)
 
-    monkeypatch.setattr(watch._Inotify, "_get_or_create_watch", refuse)
+    monkeypatch.setattr(adapter._Inotify, "_get_or_create_watch", refuse)
     r = start(poll_interval=0.5)
     (watched / "nowatch").mkdir()
     lost = r.wait_for(lambda e: e.kind is Kind.OVERFLOW and e.cause is WatchCause.WATCH_LOST)
@@ -445,13 +447,13 @@ def test_report_action_initial_scan_and_json_events(start, watched, scanner_home
     assert r.close() == 0
     assert there.exists() and new.exists()  # report only
     assert not Vault(StateDir(scanner_home).quarantine).list()
-    data = watch.event_json(first)
+    data = event_json(first)
     assert data["event"] == "detection" and data["action"] == "reported"
     for key in ("time", "kind", "path", "rule", "namespace", "family", "severity", "sha256", "size", "scan_id"):
         assert data[key] is not None, key
     assert data["path"] == str(there) and data["family"] == "EICAR-Test-File"
     for ev in r.events:  # every event is one JSON object
-        json.loads(json.dumps(watch.event_json(ev)))
+        json.loads(json.dumps(event_json(ev)))
     log = (scanner_home / "logs" / "watch.log").read_text()
     assert "started:" in log and str(there) in log and "stopped:" in log
 
@@ -461,12 +463,12 @@ def test_bad_options_are_refused(scanner_home, tmp_path, eicar_rule):
     base: dict[str, Any] = {"state": state, "rules": (eicar_rule,), "use_default_rules": False}
     never = threading.Event()
     with pytest.raises(UsageError, match="not found"):
-        watch.run_watch(WatchConfig(paths=(str(tmp_path / "nope"),), **base), emit=print, stop=never)
+        run_watch(WatchConfig(paths=(str(tmp_path / "nope"),), **base), emit=print, stop=never)
     (tmp_path / "file").write_text("x")
     with pytest.raises(UsageError, match="not a folder"):
-        watch.run_watch(WatchConfig(paths=(str(tmp_path / "file"),), **base), emit=print, stop=never)
+        run_watch(WatchConfig(paths=(str(tmp_path / "file"),), **base), emit=print, stop=never)
     with pytest.raises(UsageError, match="quarantine or report"):
-        watch.run_watch(WatchConfig(paths=(str(tmp_path),), action=Action.REMOVE, **base), emit=print, stop=never)
+        run_watch(WatchConfig(paths=(str(tmp_path),), action=Action.REMOVE, **base), emit=print, stop=never)
 
 
 # --- signals -----------------------------------------------------------------------------------------
@@ -474,18 +476,20 @@ def test_bad_options_are_refused(scanner_home, tmp_path, eicar_rule):
 DRIVER = """
 import json, signal, sys, threading
 from pathlib import Path
-from scanner.watch import watcher as watch
 from scanner.state import StateDir
+from scanner.watch.config import WatchConfig
+from scanner.watch.events import event_json
+from scanner.watch.service import run_watch
 
 stop = threading.Event()
 for sig in (signal.SIGTERM, signal.SIGINT):
     signal.signal(sig, lambda signum, frame: stop.set())
-config = watch.WatchConfig(paths=(sys.argv[1],), state=StateDir(Path(sys.argv[2])), rules=(Path(sys.argv[3]),),
-                           use_default_rules=False, sysroot=Path(sys.argv[4]),
-                           shutdown_grace=float(sys.argv[5]) if len(sys.argv) > 5 else 5.0)
+config = WatchConfig(paths=(sys.argv[1],), state=StateDir(Path(sys.argv[2])), rules=(Path(sys.argv[3]),),
+                     use_default_rules=False, sysroot=Path(sys.argv[4]),
+                     shutdown_grace=float(sys.argv[5]) if len(sys.argv) > 5 else 5.0)
 def emit(ev):
-    print(json.dumps(watch.event_json(ev)), flush=True)
-sys.exit(watch.run_watch(config, emit=emit, stop=stop))
+    print(json.dumps(event_json(ev)), flush=True)
+sys.exit(run_watch(config, emit=emit, stop=stop))
 """
 
 
