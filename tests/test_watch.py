@@ -681,3 +681,23 @@ def test_kill_9_during_a_burst_loses_no_file(watched, tmp_path, scanner_home, ei
         else:
             assert p.read_bytes() == b"head " + EICAR + b" tail"
     assert all(p.read_bytes() == data for p, data in clean.items())
+
+
+# --- shape ---------------------------------------------------------------------------------------------
+
+
+def test_remediation_stays_behind_the_remediator() -> None:
+    """The watch acts on detections in one module, so its remediation can move onto the shared
+    scan -> plan -> apply -> record pipeline in one place: no other module of the watch imports the
+    remediation layer or the history."""
+    import ast
+
+    package = REPO / "scanner" / "watch"
+    for path in sorted(package.glob("*.py")):
+        if path.name == "remediator.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            for name in names:
+                assert not name.startswith(("scanner.remediation", "scanner.history")), f"{path.name} imports {name}"

@@ -31,7 +31,8 @@ from scanner.model import Action, Detection, Policy, ScanCounts, ScanReport, Sca
 from scanner.remediation import persistence
 from scanner.remediation.packages import PackageIndex
 from scanner.remediation.quarantine import Vault, VaultBatch
-from scanner.remediation.remediate import Outcome, Plan, Systemctl, annotate, apply, outcome_json, plan
+from scanner.remediation.remediate import Outcome, Plan, annotate, apply, outcome_json, plan
+from scanner.remediation.remediate import Systemctl as Systemctl  # part of this module's interface
 from scanner.scanning.locations import reroot
 from scanner.scanning.scan import FileResult, detections_from, new_scan_id
 from scanner.scanning.walk import FileEntry

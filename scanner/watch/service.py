@@ -28,7 +28,6 @@ from collections.abc import Callable
 
 from scanner.errors import UsageError, WatchError
 from scanner.model import Action, display_path
-from scanner.remediation.remediate import Systemctl
 from scanner.watch.adapter import FolderWatch
 from scanner.watch.backlog import Backlog
 from scanner.watch.config import WatchConfig
@@ -36,7 +35,7 @@ from scanner.watch.events import LOG_NAME, EventLog, WatchCause, WatchEvent, Wat
 from scanner.watch.folders import FolderGuard
 from scanner.watch.intake import Intake
 from scanner.watch.queues import CleanMemo, Counters, Pending, RescanRequests, WorkQueue
-from scanner.watch.remediator import Remediator
+from scanner.watch.remediator import Remediator, Systemctl
 from scanner.watch.rescanner import Rescanner
 from scanner.watch.rules import LiveRules
 from scanner.watch.scope import Scope
