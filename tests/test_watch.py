@@ -11,6 +11,7 @@ import errno
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -278,7 +279,8 @@ def test_burst_every_infected_file_and_nothing_else(start, watched):
     assert stopped.stats.detections == len(infected) and stopped.stats.failed_actions == 0
 
 
-def test_full_backlog_is_folded_into_rescans(start, watched):
+def test_full_backlog_is_folded_into_rescans(start, watched, caplog):
+    caplog.set_level(logging.INFO, logger="scanner.watch")
     for i in range(3):
         (watched / f"d{i}").mkdir()
     # room for two waiting files: the rest of the burst must come back through folder rescans
@@ -288,6 +290,7 @@ def test_full_backlog_is_folded_into_rescans(start, watched):
     full = [e for e in r.of(Kind.OVERFLOW) if e.cause is WatchCause.QUEUE_FULL]
     assert full and all(e.path and e.path.startswith(str(watched)) for e in full)
     assert any(e.cause is WatchCause.QUEUE_FULL for e in r.of(Kind.RESCAN))
+    assert any("folded into a rescan" in m for m in caplog.messages)  # the decision is in the log too
 
 
 MAX_QUEUED_EVENTS = Path("/proc/sys/fs/inotify/max_queued_events")
@@ -322,7 +325,7 @@ def test_kernel_queue_overflow_is_noticed_and_rescanned(start, watched):
     check_burst_outcome(r, infected | {after}, clean)  # each infected file once, nothing else touched
 
 
-def test_folder_that_cannot_be_watched_is_polled(start, watched, monkeypatch):
+def test_folder_that_cannot_be_watched_is_polled(start, watched, monkeypatch, caplog):
     """A folder refused by inotify (watch limit reached) is reported and rescanned periodically."""
     get_watch = adapter._Inotify._get_or_create_watch
 
@@ -332,6 +335,7 @@ def test_folder_that_cannot_be_watched_is_polled(start, watched, monkeypatch):
         return get_watch(self, path, mask)
 
     monkeypatch.setattr(adapter._Inotify, "_get_or_create_watch", refuse)
+    caplog.set_level(logging.INFO, logger="scanner.watch")
     r = start(poll_interval=0.5)
     (watched / "nowatch").mkdir()
     lost = r.wait_for(lambda e: e.kind is Kind.OVERFLOW and e.cause is WatchCause.WATCH_LOST)
@@ -341,6 +345,7 @@ def test_folder_that_cannot_be_watched_is_polled(start, watched, monkeypatch):
     inside.write_bytes(EICAR)  # no watch, so no event: only the poll can find it
     r.detected(inside)
     assert any(e.cause is WatchCause.POLL for e in r.of(Kind.RESCAN))
+    assert any(m.startswith(f"cannot watch {watched / 'nowatch'}; polling it") for m in caplog.messages)
     assert r.close() == 0
 
 
@@ -626,8 +631,9 @@ def _backlog_path(home: Path, watched: Path) -> Path:
     return home / f"watch-backlog-{key}.json"
 
 
-def test_backlog_from_outside_is_hostile_input(start, watched, tmp_path, scanner_home):
+def test_backlog_from_outside_is_hostile_input(start, watched, tmp_path, scanner_home, caplog):
     """Only paths inside the watched folders are taken up; an unreadable backlog is moved aside with a warning."""
+    caplog.set_level(logging.INFO, logger="scanner.watch")
     outside = tmp_path / "outside.com"
     outside.write_bytes(EICAR)
     inside = watched / "left.com"
@@ -640,6 +646,7 @@ def test_backlog_from_outside_is_hostile_input(start, watched, tmp_path, scanner
     r.detected(inside)
     assert r.close() == 0
     assert outside.read_bytes() == EICAR and not backlog.exists()
+    assert "ignored 2 backlog paths outside the watched folders" in caplog.messages
 
     os.mkfifo(backlog)  # a FIFO where the file was: never waited on, moved aside
     r = start()
@@ -647,6 +654,7 @@ def test_backlog_from_outside_is_hostile_input(start, watched, tmp_path, scanner
     assert "--initial-scan" in warning.message
     assert r.close() == 0
     assert not backlog.exists() and backlog.with_suffix(".damaged").exists()
+    assert any(m.startswith(f"refused the backlog {backlog}") for m in caplog.messages)
 
 
 def test_kill_9_during_a_burst_loses_no_file(watched, tmp_path, scanner_home, eicar_rule):
