@@ -1,7 +1,7 @@
 """Benchmark: the real-time watch under a burst of 10,000 files.
 
 A watch runs in a child process on an empty folder, exactly as ``scanner watch`` runs it
-(``watch.run_watch`` with the bundled signatures, action quarantine, SIGTERM to stop, JSON
+(``service.run_watch`` with the bundled signatures, action quarantine, SIGTERM to stop, JSON
 lines on stdout). This process is the writer:
 
 1. baseline, measured in the same run: infected files written one at a time into the idle watch;
@@ -59,17 +59,25 @@ from scanner.updates import signatures
 DRIVER = """
 import json, signal, sys, threading
 from pathlib import Path
-from scanner.watch import watcher as watch
 from scanner.state import StateDir
+try:
+    from scanner.watch.config import WatchConfig
+    from scanner.watch.events import event_json
+    from scanner.watch.service import run_watch
+except ImportError:  # --baseline-src: a checkout from before the watch was split
+    try:
+        from scanner.watch.watcher import WatchConfig, event_json, run_watch
+    except ImportError:  # from before the subpackages (scanner/watch.py)
+        from scanner.watch import WatchConfig, event_json, run_watch
 
 stop = threading.Event()
 for sig in (signal.SIGTERM, signal.SIGINT):
     signal.signal(sig, lambda signum, frame: stop.set())
-config = watch.WatchConfig(paths=(sys.argv[1],), state=StateDir(Path(sys.argv[2])), jobs=int(sys.argv[3]))
+config = WatchConfig(paths=(sys.argv[1],), state=StateDir(Path(sys.argv[2])), jobs=int(sys.argv[3]))
 def emit(ev):
-    sys.stdout.write(json.dumps(watch.event_json(ev)) + "\\n")
+    sys.stdout.write(json.dumps(event_json(ev)) + "\\n")
     sys.stdout.flush()
-sys.exit(watch.run_watch(config, emit=emit, stop=stop))
+sys.exit(run_watch(config, emit=emit, stop=stop))
 """
 MAX_CLEAN_SIZE = 64 * 1024
 

@@ -578,11 +578,13 @@ def watch_cmd(paths: tuple[str, ...], action: str, fmt: str, rules: tuple[Path, 
     import signal
     import threading
 
-    from scanner.watch import watcher as watching
+    from scanner.watch.config import WatchConfig
+    from scanner.watch.events import WatchEvent, event_json, event_text
+    from scanner.watch.service import run_watch
 
     env = make_env(home, config_file)
     cfg = env.config
-    config = watching.WatchConfig(
+    config = WatchConfig(
         paths=paths, state=env.state, action=Action(action), rules=rules, use_default_rules=not no_default_rules,
         initial_scan=initial_scan, jobs=jobs or cfg.jobs or os.cpu_count() or 1, timeout=cfg.timeout,
         max_filesize=cfg.max_filesize, excludes=cfg.excludes + exclude,
@@ -591,12 +593,12 @@ def watch_cmd(paths: tuple[str, ...], action: str, fmt: str, rules: tuple[Path, 
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda _signum, _frame: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
 
-    def line(ev: watching.WatchEvent) -> str:
+    def line(ev: WatchEvent) -> str:
         if fmt == "jsonl":
-            return report.json_text(watching.event_json(ev))
-        return watching.event_text(ev)
+            return report.json_text(event_json(ev))
+        return event_text(ev)
 
-    def show(ev: watching.WatchEvent) -> None:
+    def show(ev: WatchEvent) -> None:
         try:
             click.echo(line(ev))
         except OSError as exc:
@@ -605,7 +607,7 @@ def watch_cmd(paths: tuple[str, ...], action: str, fmt: str, rules: tuple[Path, 
             stdout_to_devnull()  # the reader went away: keep watching; the watch log still has every event
 
     try:
-        code = watching.run_watch(config, emit=show, stop=stop, systemctl=pipeline.run_systemctl)
+        code = run_watch(config, emit=show, stop=stop, systemctl=pipeline.run_systemctl)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

@@ -33,7 +33,7 @@ OWNERS = {
     "yara": {"engine/compiler.py"},
     "psutil": {"scanning/processes.py"},
     "requests": {"updates/http.py"},
-    "watchdog": {"watch/watcher.py"},
+    "watchdog": {"watch/adapter.py"},
     "tuf.ngclient": {"updates/feed.py"},
     "subprocess": {"programs.py"},
     "cryptography": {"updates/publish.py"},

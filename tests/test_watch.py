@@ -1,6 +1,6 @@
 """Real-time folder watch, through the real watchdog observer on temporary folders.
 
-Each test runs ``watch.run_watch`` in a thread (or, for signals, in a child process, as the CLI
+Each test runs ``service.run_watch`` in a thread (or, for signals, in a child process, as the CLI
 runs it) and waits for its events. Waits have generous limits; nothing here asserts a speed.
 """
 
@@ -11,6 +11,7 @@ import errno
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -31,8 +32,10 @@ from scanner.model import Action
 from scanner.remediation.quarantine import Vault
 from scanner.state import StateDir
 from scanner.updates import publish, update
-from scanner.watch import watcher as watch
-from scanner.watch.watcher import WatchCause, WatchConfig, WatchEvent, WatchEventKind
+from scanner.watch import adapter
+from scanner.watch.config import WatchConfig
+from scanner.watch.events import WatchCause, WatchEvent, WatchEventKind, event_json, event_text
+from scanner.watch.service import run_watch
 
 REPO = Path(__file__).resolve().parent.parent
 Kind = WatchEventKind
@@ -54,7 +57,7 @@ class Running:
 
     def _run(self) -> None:
         try:
-            self.code = watch.run_watch(self.config, emit=self._emit, stop=self.stop)
+            self.code = run_watch(self.config, emit=self._emit, stop=self.stop)
         except BaseException as exc:
             self.failure = exc
             with self._cv:
@@ -77,7 +80,7 @@ class Running:
                     raise self.failure
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    shown = "\n".join(watch.event_text(e) for e in self.events)
+                    shown = "\n".join(event_text(e) for e in self.events)
                     raise AssertionError(f"no such event within {timeout} s; events:\n{shown}")
                 self._cv.wait(left)
 
@@ -127,7 +130,7 @@ def start(tmp_path: Path, scanner_home: Path, eicar_rule: Path, watched: Path) -
 
 
 def quiet_problems(r: Running) -> list[str]:
-    return [watch.event_text(e) for e in r.events if e.kind in (Kind.ERROR, Kind.SKIPPED)]
+    return [event_text(e) for e in r.events if e.kind in (Kind.ERROR, Kind.SKIPPED)]
 
 
 # --- complete files only ------------------------------------------------------------------------------
@@ -276,7 +279,8 @@ def test_burst_every_infected_file_and_nothing_else(start, watched):
     assert stopped.stats.detections == len(infected) and stopped.stats.failed_actions == 0
 
 
-def test_full_backlog_is_folded_into_rescans(start, watched):
+def test_full_backlog_is_folded_into_rescans(start, watched, caplog):
+    caplog.set_level(logging.INFO, logger="scanner.watch")
     for i in range(3):
         (watched / f"d{i}").mkdir()
     # room for two waiting files: the rest of the burst must come back through folder rescans
@@ -286,6 +290,7 @@ def test_full_backlog_is_folded_into_rescans(start, watched):
     full = [e for e in r.of(Kind.OVERFLOW) if e.cause is WatchCause.QUEUE_FULL]
     assert full and all(e.path and e.path.startswith(str(watched)) for e in full)
     assert any(e.cause is WatchCause.QUEUE_FULL for e in r.of(Kind.RESCAN))
+    assert any("folded into a rescan" in m for m in caplog.messages)  # the decision is in the log too
 
 
 MAX_QUEUED_EVENTS = Path("/proc/sys/fs/inotify/max_queued_events")
@@ -320,16 +325,17 @@ def test_kernel_queue_overflow_is_noticed_and_rescanned(start, watched):
     check_burst_outcome(r, infected | {after}, clean)  # each infected file once, nothing else touched
 
 
-def test_folder_that_cannot_be_watched_is_polled(start, watched, monkeypatch):
+def test_folder_that_cannot_be_watched_is_polled(start, watched, monkeypatch, caplog):
     """A folder refused by inotify (watch limit reached) is reported and rescanned periodically."""
-    get_watch = watch._Inotify._get_or_create_watch
+    get_watch = adapter._Inotify._get_or_create_watch
 
     def refuse(self, path, mask):  # type: ignore[no-untyped-def]
         if path.endswith(b"/nowatch"):
             raise OSError(errno.ENOSPC, "inotify watch limit reached")
         return get_watch(self, path, mask)
 
-    monkeypatch.setattr(watch._Inotify, "_get_or_create_watch", refuse)
+    monkeypatch.setattr(adapter._Inotify, "_get_or_create_watch", refuse)
+    caplog.set_level(logging.INFO, logger="scanner.watch")
     r = start(poll_interval=0.5)
     (watched / "nowatch").mkdir()
     lost = r.wait_for(lambda e: e.kind is Kind.OVERFLOW and e.cause is WatchCause.WATCH_LOST)
@@ -339,6 +345,7 @@ def test_folder_that_cannot_be_watched_is_polled(start, watched, monkeypatch):
     inside.write_bytes(EICAR)  # no watch, so no event: only the poll can find it
     r.detected(inside)
     assert any(e.cause is WatchCause.POLL for e in r.of(Kind.RESCAN))
+    assert any(m.startswith(f"cannot watch {watched / 'nowatch'}; polling it") for m in caplog.messages)
     assert r.close() == 0
 
 
@@ -445,13 +452,13 @@ def test_report_action_initial_scan_and_json_events(start, watched, scanner_home
     assert r.close() == 0
     assert there.exists() and new.exists()  # report only
     assert not Vault(StateDir(scanner_home).quarantine).list()
-    data = watch.event_json(first)
+    data = event_json(first)
     assert data["event"] == "detection" and data["action"] == "reported"
     for key in ("time", "kind", "path", "rule", "namespace", "family", "severity", "sha256", "size", "scan_id"):
         assert data[key] is not None, key
     assert data["path"] == str(there) and data["family"] == "EICAR-Test-File"
     for ev in r.events:  # every event is one JSON object
-        json.loads(json.dumps(watch.event_json(ev)))
+        json.loads(json.dumps(event_json(ev)))
     log = (scanner_home / "logs" / "watch.log").read_text()
     assert "started:" in log and str(there) in log and "stopped:" in log
 
@@ -461,12 +468,12 @@ def test_bad_options_are_refused(scanner_home, tmp_path, eicar_rule):
     base: dict[str, Any] = {"state": state, "rules": (eicar_rule,), "use_default_rules": False}
     never = threading.Event()
     with pytest.raises(UsageError, match="not found"):
-        watch.run_watch(WatchConfig(paths=(str(tmp_path / "nope"),), **base), emit=print, stop=never)
+        run_watch(WatchConfig(paths=(str(tmp_path / "nope"),), **base), emit=print, stop=never)
     (tmp_path / "file").write_text("x")
     with pytest.raises(UsageError, match="not a folder"):
-        watch.run_watch(WatchConfig(paths=(str(tmp_path / "file"),), **base), emit=print, stop=never)
+        run_watch(WatchConfig(paths=(str(tmp_path / "file"),), **base), emit=print, stop=never)
     with pytest.raises(UsageError, match="quarantine or report"):
-        watch.run_watch(WatchConfig(paths=(str(tmp_path),), action=Action.REMOVE, **base), emit=print, stop=never)
+        run_watch(WatchConfig(paths=(str(tmp_path),), action=Action.REMOVE, **base), emit=print, stop=never)
 
 
 # --- signals -----------------------------------------------------------------------------------------
@@ -474,18 +481,20 @@ def test_bad_options_are_refused(scanner_home, tmp_path, eicar_rule):
 DRIVER = """
 import json, signal, sys, threading
 from pathlib import Path
-from scanner.watch import watcher as watch
 from scanner.state import StateDir
+from scanner.watch.config import WatchConfig
+from scanner.watch.events import event_json
+from scanner.watch.service import run_watch
 
 stop = threading.Event()
 for sig in (signal.SIGTERM, signal.SIGINT):
     signal.signal(sig, lambda signum, frame: stop.set())
-config = watch.WatchConfig(paths=(sys.argv[1],), state=StateDir(Path(sys.argv[2])), rules=(Path(sys.argv[3]),),
-                           use_default_rules=False, sysroot=Path(sys.argv[4]),
-                           shutdown_grace=float(sys.argv[5]) if len(sys.argv) > 5 else 5.0)
+config = WatchConfig(paths=(sys.argv[1],), state=StateDir(Path(sys.argv[2])), rules=(Path(sys.argv[3]),),
+                     use_default_rules=False, sysroot=Path(sys.argv[4]),
+                     shutdown_grace=float(sys.argv[5]) if len(sys.argv) > 5 else 5.0)
 def emit(ev):
-    print(json.dumps(watch.event_json(ev)), flush=True)
-sys.exit(watch.run_watch(config, emit=emit, stop=stop))
+    print(json.dumps(event_json(ev)), flush=True)
+sys.exit(run_watch(config, emit=emit, stop=stop))
 """
 
 
@@ -622,8 +631,9 @@ def _backlog_path(home: Path, watched: Path) -> Path:
     return home / f"watch-backlog-{key}.json"
 
 
-def test_backlog_from_outside_is_hostile_input(start, watched, tmp_path, scanner_home):
+def test_backlog_from_outside_is_hostile_input(start, watched, tmp_path, scanner_home, caplog):
     """Only paths inside the watched folders are taken up; an unreadable backlog is moved aside with a warning."""
+    caplog.set_level(logging.INFO, logger="scanner.watch")
     outside = tmp_path / "outside.com"
     outside.write_bytes(EICAR)
     inside = watched / "left.com"
@@ -636,6 +646,7 @@ def test_backlog_from_outside_is_hostile_input(start, watched, tmp_path, scanner
     r.detected(inside)
     assert r.close() == 0
     assert outside.read_bytes() == EICAR and not backlog.exists()
+    assert "ignored 2 backlog paths outside the watched folders" in caplog.messages
 
     os.mkfifo(backlog)  # a FIFO where the file was: never waited on, moved aside
     r = start()
@@ -643,6 +654,7 @@ def test_backlog_from_outside_is_hostile_input(start, watched, tmp_path, scanner
     assert "--initial-scan" in warning.message
     assert r.close() == 0
     assert not backlog.exists() and backlog.with_suffix(".damaged").exists()
+    assert any(m.startswith(f"refused the backlog {backlog}") for m in caplog.messages)
 
 
 def test_kill_9_during_a_burst_loses_no_file(watched, tmp_path, scanner_home, eicar_rule):
@@ -677,3 +689,23 @@ def test_kill_9_during_a_burst_loses_no_file(watched, tmp_path, scanner_home, ei
         else:
             assert p.read_bytes() == b"head " + EICAR + b" tail"
     assert all(p.read_bytes() == data for p, data in clean.items())
+
+
+# --- shape ---------------------------------------------------------------------------------------------
+
+
+def test_remediation_stays_behind_the_remediator() -> None:
+    """The watch acts on detections in one module, so its remediation can move onto the shared
+    scan -> plan -> apply -> record pipeline in one place: no other module of the watch imports the
+    remediation layer or the history."""
+    import ast
+
+    package = REPO / "scanner" / "watch"
+    for path in sorted(package.glob("*.py")):
+        if path.name == "remediator.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            for name in names:
+                assert not name.startswith(("scanner.remediation", "scanner.history")), f"{path.name} imports {name}"

@@ -1,0 +1,71 @@
+"""The rules a watch scans with, and a new signature set picked up between files without a restart."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+from scanner.errors import ScannerError
+from scanner.updates import signatures, store
+from scanner.watch.config import WatchConfig
+from scanner.watch.events import EventLog, WatchEventKind
+from scanner.watch.scope import stat_key
+
+logger = logging.getLogger(__name__)
+
+
+class LiveRules:
+    """The rules in use (``current``), swapped for a new set when the active set or a rule file changes.
+
+    Loading at construction raises RuleError when the rules do not load; a later set that does not
+    load is reported and the watch goes on with the one it has. Scanning threads read ``current``
+    once per file, so a new set is picked up between files.
+    """
+
+    def __init__(self, cfg: WatchConfig, events: EventLog, now: Callable[[], dt.datetime]) -> None:
+        self._cfg, self._events, self._now = cfg, events, now
+        self.current = self._load()
+        self._mark = self._signature_mark()
+
+    def _load(self) -> signatures.LoadedRules:
+        return signatures.load_rules(self._cfg.state, list(self._cfg.rules), self._cfg.use_default_rules,
+                                     today=self._now().date(), max_age_days=self._cfg.max_signature_age_days)
+
+    def _signature_mark(self) -> tuple[object, ...]:
+        """Cheap fingerprint of the rules in use: the active set's folder and manifest, custom rule files."""
+        parts: list[object] = []
+        if self._cfg.use_default_rules:
+            base = store.active_dir(self._cfg.state) or signatures.bundled_dir()
+            parts += [str(base), stat_key(base / "manifest.toml")]
+        for given in self._cfg.rules:
+            try:
+                files = signatures.rule_files(given)
+            except ScannerError as exc:
+                logger.debug("rule files under %s not listed for the change check: %s", given, exc)
+                files = []
+            parts += [(str(f), stat_key(f)) for f in files]
+        return tuple(parts)
+
+    def check(self) -> bool:
+        """Load the rules again if they changed; True when a new set is now in use."""
+        mark = self._signature_mark()
+        if mark == self._mark:
+            return False
+        self._mark = mark
+        old = self.current
+        try:
+            new = self._load()
+        except ScannerError as exc:
+            logger.info("new signatures did not load (%s); keeping %s", exc, old.info.version)
+            self._events.emit(WatchEventKind.ERROR, f"new signatures could not be loaded: {exc}; "
+                                                    f"still scanning with {old.info.version}")
+            return False
+        self.current = new  # workers pick it up with their next file
+        logger.info("signatures %s -> %s", old.info.version, new.info.version)
+        self._events.emit(WatchEventKind.RELOAD, f"signatures {old.info.version} -> {new.info.version} "
+                                                 f"({new.info.source}, {new.info.rule_count} rules)",
+                          signatures=new.info, previous=old.info.version)
+        for w in new.warnings:
+            self._events.emit(WatchEventKind.WARNING, w)
+        return True
