@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import yara
 
 from scanner import __version__, inert
-from scanner.engine import gating, prefilter, routing
+from scanner.engine import analysis, gating, prefilter, routing
 from scanner.errors import RuleError
 from scanner.model import RuleHit, Severity, display_path, json_path
 from scanner.state import describe_mode, read_regular, write_atomic
@@ -149,7 +149,7 @@ class RouteInfo:
     """Reporting rules in it."""
     name_gates: tuple[tuple[str, str, tuple[str, ...]], ...] | None = None
     """Its rules that look at a file's name, each with the parts of its condition that look only at
-    external variables (see routing.RuleInfo.gates); None: a further name is always matched against them."""
+    external variables (see analysis.RuleInfo.gates); None: a further name is always matched against them."""
 
 
 @dataclass(frozen=True)
@@ -259,7 +259,7 @@ class CompiledRules:
         self._content_gates: dict[tuple[bytes, int], _GateSet] = {}
         self._path_rules: frozenset[tuple[str, str]] = frozenset()
         self._path_namespaces: frozenset[str] = frozenset()
-        self.shares_links = not uses & routing.PATH_EXTERNALS
+        self.shares_links = not uses & analysis.PATH_EXTERNALS
         """Whether a second name of a file (a hard link) can take the matches of the first name's content
         (those of rules that do not look at the name), matching only the rest."""
         if table is not None:
@@ -350,7 +350,7 @@ class CompiledRules:
                 pass  # cannot be mapped (emptied meanwhile, say): matched by path below
         found = self._match(entry[1], target, None, externals, timeout)
         try:
-            same = os.fstat(fd).st_size == size and os.pread(fd, routing.HEAD_SIZE, 0) == head[:routing.HEAD_SIZE]
+            same = os.fstat(fd).st_size == size and os.pread(fd, analysis.HEAD_SIZE, 0) == head[:analysis.HEAD_SIZE]
         except OSError:
             same = False
         return found if same else self._match(self._full, target, None, externals, timeout)
@@ -421,8 +421,7 @@ class CompiledRules:
         return [*content, *(m for m in found if self._on_path(m))]
 
     def _route_key(self, head: bytes, size: int) -> tuple[bytes, int]:
-        p = head[:routing.HEAD_SIZE]
-        return (p if p in self._prefixes else b"", routing.size_bucket(size, self._edges))
+        return routing.route_of(head, size, self._prefixes, self._edges)
 
     def match_path(self, path: str, externals: Mapping[str, str], timeout: int) -> list[Match]:
         """Match a file by path (for paths yara can open itself, such as /proc/PID/exe)."""
@@ -794,7 +793,7 @@ def _plan_gates(plan: routing.RoutePlan, pool: Executor
     if not prefilter.available():
         return {}, {}
     table = gating.KeyTable()
-    parsed: dict[tuple[str, str], tuple[list[gating._Rule] | None, routing.FileAnalysis]] = {}
+    parsed: dict[tuple[str, str], gating.Parsed] = {}
     drafts = {rs.name: gating.draft_gate(rs.sources, table, parsed) for rs in plan.sets
               if not rs.complete and any(bucket >= GATE_MIN_BUCKET for _, bucket in rs.routes)}
     nothing = frozenset(k for k, found in enumerate(table.patterns) if found is None)
@@ -845,7 +844,7 @@ def _compile_routes(sources: Sequence[RuleSource]) -> _RoutedSets | None:
             raw = read_rule_file(src.path)
         except OSError:
             return None
-        analysed.append(routing.analyse(src.namespace, os.fsdecode(src.path.absolute()), raw))
+        analysed.append(analysis.analyse(src.namespace, os.fsdecode(src.path.absolute()), raw))
     plan = routing.plan(analysed)
     if plan is None:
         return None
