@@ -153,7 +153,8 @@ class _GateParts(NamedTuple):
 class _GateSet:
     """A routed set's content gate, loaded on first use; a gate that cannot be loaded is off (the set serves)."""
 
-    def __init__(self, load: Callable[[], _GateParts]) -> None:
+    def __init__(self, name: str, load: Callable[[], _GateParts]) -> None:
+        self._name = name
         self._load = load
         self._parts: _GateParts | None = None
         self._failed = False
@@ -165,7 +166,9 @@ class _GateSet:
                 if self._parts is None and not self._failed:
                     try:
                         self._parts = self._load()
-                    except (OSError, ValueError, KeyError, IndexError, TypeError, prefilter.PrefilterError):
+                    except (OSError, ValueError, KeyError, IndexError, TypeError, prefilter.PrefilterError) as exc:
+                        logger.warning("content gate of routed set %s cannot be loaded (%s): its files are "
+                                       "matched against the whole set", self._name, exc)
                         self._failed = True
         return self._parts
 
@@ -241,22 +244,24 @@ class CompiledRules:
             self._path_rules, self._path_namespaces = table.path_rules, table.path_namespaces
             self.shares_links = True
             for info, load, load_paths in table.sets:
-                lazy = self._full if load is None else _Lazy(self._fallback(load))
+                lazy = self._full if load is None else _Lazy(self._fallback(info.name, load))
                 self._table.update(dict.fromkeys(info.routes, (info.name, lazy)))
                 self._by_path.update(dict.fromkeys(info.routes, None if load_paths is None else _Lazy(load_paths)))
                 gates = None if info.name_gates is None else _Gates(info.name_gates)
                 self._gates.update(dict.fromkeys(info.routes, gates))
                 if info.name in table.gates and load is not None:
                     gated = (r for r in info.routes if r[1] >= GATE_MIN_BUCKET)  # small files of the set: no gate
-                    self._content_gates.update(dict.fromkeys(gated, _GateSet(table.gates[info.name])))
+                    self._content_gates.update(dict.fromkeys(gated, _GateSet(info.name, table.gates[info.name])))
 
-    def _fallback(self, load: Callable[[], yara.Rules]) -> Callable[[], yara.Rules]:
+    def _fallback(self, name: str, load: Callable[[], yara.Rules]) -> Callable[[], yara.Rules]:
         """A routed set that cannot be loaded is replaced by the whole set: slower, never wrong."""
 
         def get() -> yara.Rules:
             try:
                 return load()
-            except (OSError, yara.Error, RuleError):
+            except (OSError, yara.Error, RuleError) as exc:
+                logger.warning("routed set %s cannot be loaded (%s): its files are matched against the whole set "
+                               "(scan unrouted)", name, exc)
                 return self._full.get()
 
         return get
@@ -278,11 +283,6 @@ class CompiledRules:
             if lazy.loaded and lazy is not self._full and name not in names:
                 names.append(name)
         return names
-
-    def route_name(self, head: bytes, size: int) -> str:
-        """The set a file starting with ``head`` of ``size`` bytes is matched against (``full`` if unrouted)."""
-        entry = self._route(head, size)
-        return "full" if entry is None or entry[1] is self._full else entry[0]
 
     def _route(self, head: bytes, size: int) -> tuple[str, _Lazy] | None:
         if not self._table:
@@ -318,14 +318,18 @@ class CompiledRules:
             try:
                 with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as mapped:
                     return self._match_buffer(mapped, externals, timeout)
-            except (OSError, ValueError):
-                pass  # cannot be mapped (emptied meanwhile, say): matched by path below
+            except (OSError, ValueError) as exc:  # cannot be mapped (emptied meanwhile, say): matched by path below
+                logger.debug("fd %d cannot be mapped (%s): matched by path, without its content gate", fd, exc)
         found = self._match(entry[1], target, None, externals, timeout)
         try:
             same = os.fstat(fd).st_size == size and os.pread(fd, analysis.HEAD_SIZE, 0) == head[:analysis.HEAD_SIZE]
         except OSError:
             same = False
-        return found if same else self._match(self._full, target, None, externals, timeout)
+        if same:
+            return found
+        logger.info("fd %d changed while it was matched against routed set %s: matched again against the whole "
+                    "set (scan unrouted)", fd, entry[0])
+        return self._match(self._full, target, None, externals, timeout)
 
     def _match_buffer(self, data: bytes | mmap.mmap, externals: Mapping[str, str], timeout: int) -> list[Match]:
         """Match a whole file's bytes against the set its own first bytes and size select, through that
@@ -340,7 +344,9 @@ class CompiledRules:
             checker, finder, rest = parts
             try:
                 present = finder.present(data)
-            except prefilter.PrefilterError:
+            except prefilter.PrefilterError as exc:
+                logger.info("prefilter of routed set %s failed (%s): the file is matched without its content gate",
+                            small[0], exc)
                 present = None
             if present is not None and not checker.may_hold(present, len(data), head):
                 return [] if rest is None else self._match(rest, None, data, externals, timeout)
@@ -382,13 +388,15 @@ class CompiledRules:
         if gates is not None:
             try:
                 decided = gates.decide(first, first_externals, externals)
-            except (yara.Error, RuleError):
+            except (yara.Error, RuleError) as exc:
+                logger.info("name gates of a further name of fd %d failed (%s): its name rules are matched", fd, exc)
                 decided = None
             if decided is not None:
                 return [*content, *decided]
         try:
             found = self._match(paths, f"/proc/self/fd/{fd}", None, externals, timeout)
-        except (OSError, yara.Error, RuleError):
+        except (OSError, yara.Error, RuleError) as exc:
+            logger.info("name rules of a further name of fd %d failed (%s): it is matched in full", fd, exc)
             return None
         return [*content, *(m for m in found if self._on_path(m))]
 
@@ -598,6 +606,7 @@ def _plan_gates(plan: routing.RoutePlan, pool: Executor
     Databases and rests are built in ``pool`` while the next gates are planned.
     """
     if not prefilter.available():
+        logger.info("content gates skipped: Hyperscan is not installed")
         return {}, {}
     table = gating.KeyTable()
     parsed: dict[tuple[str, str], gating.Parsed] = {}
@@ -621,10 +630,15 @@ def _plan_gates(plan: routing.RoutePlan, pool: Executor
     for db, (planned, patterns, build) in tries.items():
         blob = _built(build)
         if blob is None and build is not None:  # a pattern it refuses: its string counts as present
-            planned, _, build = attempt(groups[db], nothing | prefilter.refused(patterns))
+            refused = prefilter.refused(patterns)
+            logger.info("prefilter for sets %s refuses %d patterns: their strings count as present", db, len(refused))
+            planned, _, build = attempt(groups[db], nothing | refused)
             blob = _built(build)
         if blob is None:
+            logger.info("content gates of sets %s skipped: %s", db,
+                        "nothing to gate" if build is None else "the prefilter database cannot be built")
             continue
+        logger.debug("content gates planned for sets %s", ", ".join(sorted(planned)) or "(none)")
         databases[db] = blob
         rests.update({n: (g, pool.submit(_compile, sources=g.rest) if g.rest else None, db)
                       for n, g in planned.items()})
@@ -649,12 +663,13 @@ def _compile_routes(sources: Sequence[RuleSource]) -> _RoutedSets | None:
     for src in sources:
         try:
             raw = read_rule_file(src.path)
-        except OSError:
+        except OSError as exc:
+            logger.info("rule file %s cannot be read for routing (%s): scan unrouted", src.path, exc)
             return None
         analysed.append(analysis.analyse(src.namespace, os.fsdecode(src.path.absolute()), raw))
     plan = routing.plan(analysed)
     if plan is None:
-        return None
+        return None  # routing.plan said why
     from concurrent.futures import ThreadPoolExecutor  # only when compiling: start-up need not import it
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="compile") as pool:
@@ -662,13 +677,15 @@ def _compile_routes(sources: Sequence[RuleSource]) -> _RoutedSets | None:
                     pool.submit(_compile, sources=rs.path_sources) if rs.path_sources else None) for rs in plan.sets]
         try:
             gates, databases = _plan_gates(plan, pool)
-        except RuleError:
-            gates, databases = {}, {}  # a rest the analysis got wrong: no gates rather than no routing
+        except RuleError as exc:  # a rest the analysis got wrong: no gates rather than no routing
+            logger.warning("content gates skipped: a set's rest does not compile (%s)", exc)
+            gates, databases = {}, {}
         try:
             out = [(RouteInfo(rs.name, rs.routes, rs.rules, rs.name_gates), None if c is None else c.result(),
                     None if p is None else p.result()) for rs, c, p in pending]
-        except RuleError:
-            return None  # a split the analysis got wrong: scan unrouted rather than fail
+        except RuleError as exc:  # a split the analysis got wrong: scan unrouted rather than fail
+            logger.warning("a routed set does not compile (%s): scan unrouted", exc)
+            return None
     return _RoutedSets(plan.prefixes, plan.size_edges, out, plan.path_rules, plan.path_namespaces, gates, databases)
 
 
@@ -714,7 +731,8 @@ def _save_blob(path: Path, rules: yara.Rules) -> None:
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-    except (OSError, yara.Error):
+    except (OSError, yara.Error) as exc:
+        logger.info("compiled-rule cache: cannot save %s (%s); it is compiled again next time", path, exc)
         return
 
 

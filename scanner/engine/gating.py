@@ -20,6 +20,7 @@ Nothing here imports yara or the prefilter library: plans are plain data, kept a
 from __future__ import annotations
 
 import base64
+import logging
 import operator
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -28,6 +29,8 @@ from typing import Any
 
 from scanner.engine import analysis, routing, syntax
 from scanner.engine.syntax import Token, TokenKind
+
+logger = logging.getLogger(__name__)
 
 F, U, M, T = 0, 1, 2, 3
 """False, undefined (false wherever it stands, but its negation is not true), maybe, true."""
@@ -686,6 +689,8 @@ def plan_gate(draft: Draft, always: frozenset[int]) -> SetGate | None:
         if kept:
             rest[ns] = routing.source_for(draft.analyses[ns], kept)
     if not gated:
+        logger.debug("no content gate: no reporting rule of the set is false without its strings")
         return None
+    logger.debug("content gate: %d rules gated, %d namespaces keep rules matched on every file", len(gated), len(rest))
     used = gate.looks_at(gated)
     return SetGate(rest, draft.nodes, gated, sorted(used & always), frozenset(used - always))

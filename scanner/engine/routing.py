@@ -205,8 +205,12 @@ def plan(
     least = max(min_rules, min_share * total)
     chosen = tuple(p for p, c in sorted(counts.items(), key=lambda pc: (-pc[1], pc[0])) if c >= least)[:max_sets]
     chosen_set = frozenset(chosen)
-    if any(_include_line(fa.path).count("\n") != 1 for fa in files if fa.whole):
-        return None  # a path that cannot be written in an include statement
+    for fa in files:
+        if fa.whole:
+            logger.debug("rule file %s is not split: %s", fa.path, fa.whole)
+            if _include_line(fa.path).count("\n") != 1:
+                logger.info("not routed: the path of rule file %r cannot be written in an include statement", fa.path)
+                return None
     lows = (0, *size_edges)
     selections: dict[tuple[bytes, int], dict[str, frozenset[str]]] = {}
     for prefix in (*chosen, b""):
@@ -218,6 +222,7 @@ def plan(
             }
     everything = {fa.namespace: frozenset(r.name for r in fa.rules if not r.private) for fa in files if not fa.whole}
     if all(sel == everything for sel in selections.values()):
+        logger.info("not routed: no routed set would leave any rule out")
         return None
     groups: dict[tuple[tuple[str, frozenset[str]], ...], list[_Route]] = {}
     for route, sel in selections.items():
@@ -253,6 +258,9 @@ def plan(
     whole = {fa.namespace: fa.whole for fa in files if fa.whole}
     path_rules = frozenset((ns, name) for ns, names in by_path.items() for name in names)
     path_namespaces = frozenset(fa.namespace for fa in files if fa.whole and fa.whole_paths)
+    logger.info("routing planned %d sets for prefixes %s (%d of %d rule files not split, %d module terms taken "
+                "as format gates)", len(sets), ", ".join(p.hex() for p in chosen) or "(none)", len(whole), len(files),
+                len({t for fa in files for t in fa.format_terms}))
     return RoutePlan(chosen, tuple(size_edges), tuple(sets), whole, path_rules, path_namespaces)
 
 
