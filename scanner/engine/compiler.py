@@ -4,8 +4,9 @@ This is the only module that imports ``yara``. Everything it returns is our own
 types; every ``yara.Error`` is turned into a ``RuleError`` or a ``Skipped`` value.
 
 It is the engine's public module: ``RuleSource`` and ``EXTERNALS`` live in ``sources`` (rule-file
-reading and the cache key) and are imported here on purpose, so other subpackages import
-everything from ``compiler``. The cache's layout on disk is ``cache``.
+reading and the cache key), ``Match``, ``MatchFailed`` and ``MatchTimeout`` in ``matches``; they
+are imported here on purpose, so other subpackages import everything from ``compiler``. The
+cache's layout on disk is ``cache``.
 """
 
 from __future__ import annotations
@@ -30,11 +31,14 @@ import yara
 from scanner import __version__, inert
 from scanner.engine import analysis, cache, gating, prefilter, routing
 from scanner.engine.cache import RouteInfo
+from scanner.engine.matches import Match as Match
+from scanner.engine.matches import MatchFailed as MatchFailed
+from scanner.engine.matches import MatchTimeout as MatchTimeout
+from scanner.engine.matches import match_of
 from scanner.engine.sources import EXTERNALS as EXTERNALS
 from scanner.engine.sources import IncludeReader, includable, read_rule_file, source_key, used_externals
 from scanner.engine.sources import RuleSource as RuleSource
 from scanner.errors import RuleError
-from scanner.model import RuleHit, Severity
 from scanner.state import write_atomic
 
 if TYPE_CHECKING:
@@ -42,12 +46,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-FAMILY_META_KEYS: tuple[str, ...] = ("family", "malware_family", "malware", "tc_detection_name")
-"""Rule meta keys that name the family, in order of preference."""
-
 _DEFAULT_EXTERNALS: dict[str, str] = dict.fromkeys(EXTERNALS, "")
-_MAX_OFFSETS = 64
-"""How many string-match offsets a match keeps (enough to find offending lines in a config file)."""
 
 
 def engine_version() -> str:
@@ -55,47 +54,9 @@ def engine_version() -> str:
     return f"scanner-{__version__}/yara-{yara.__version__}/routing-{routing.VERSION}"
 
 
-@dataclass(frozen=True)
-class Match:
-    """A rule that matched, with where its strings matched."""
-
-    hit: RuleHit
-    """The rule and the family it names."""
-    offsets: tuple[int, ...] = ()
-    """Offsets of string matches in the scanned data (at most 64, sorted)."""
-
-
-class MatchTimeout(Exception):
-    """Matching took longer than the per-target timeout."""
-
-
-class MatchFailed(Exception):
-    """The target could not be read or scanned; the message says why."""
-
-
-def _hit_from(match: yara.Match) -> RuleHit:
-    meta: Mapping[str, object] = match.meta
-    family = next(
-        (str(meta[key]).strip() for key in FAMILY_META_KEYS if str(meta.get(key, "")).strip()),
-        match.rule,
-    )
-    description = meta.get("description", "")
-    return RuleHit(
-        rule=match.rule,
-        namespace=match.namespace,
-        family=family,
-        severity=Severity.parse(meta.get("severity")),
-        tags=tuple(match.tags),
-        description=description if isinstance(description, str) else str(description),
-    )
-
-
 def _convert(matches: list[yara.Match]) -> list[Match]:
-    out = []
-    for m in matches:
-        offsets = sorted({inst.offset for s in m.strings for inst in s.instances})
-        out.append(Match(_hit_from(m), tuple(offsets[:_MAX_OFFSETS])))
-    return out
+    return [match_of(m.rule, m.namespace, m.tags, m.meta, (inst.offset for s in m.strings for inst in s.instances))
+            for m in matches]
 
 
 SMALL_FILE = 256 * 1024

@@ -194,16 +194,7 @@ def plan(
     min_share = MIN_SHARE if min_share is None else min_share
     max_sets = MAX_SETS if max_sets is None else max_sets
     size_edges = SIZE_EDGES if size_edges is None else tuple(size_edges)
-    counts: dict[bytes, int] = {}
-    total = 0
-    for fa in files:
-        for r in fa.rules:
-            if not r.private:
-                total += 1
-                for p in r.prefixes or ():
-                    counts[p] = counts.get(p, 0) + 1
-    least = max(min_rules, min_share * total)
-    chosen = tuple(p for p, c in sorted(counts.items(), key=lambda pc: (-pc[1], pc[0])) if c >= least)[:max_sets]
+    chosen = _chosen_prefixes(files, min_rules, min_share, max_sets)
     chosen_set = frozenset(chosen)
     for fa in files:
         if fa.whole:
@@ -228,33 +219,8 @@ def plan(
     for route, sel in selections.items():
         groups.setdefault(tuple(sorted(sel.items())), []).append(route)
     by_path = {fa.namespace: _path_dependent(fa) for fa in files if not fa.whole}
-    sets = []
-    for sel_items, routes in groups.items():
-        sel = dict(sel_items)
-        prefix, bucket = min(routes, key=lambda r: (r[0] != b"", r[1]))  # named after its most general route
-        sources: dict[str, str] = {}
-        path_sources: dict[str, str] = {}
-        gates: list[tuple[str, str, tuple[str, ...]]] | None = []
-        count = 0
-        for fa in files:
-            if fa.whole:
-                sources[fa.namespace] = _include_line(fa.path)
-                if fa.whole_paths:
-                    path_sources[fa.namespace] = sources[fa.namespace]
-                    gates = None
-                count += 1
-            elif sel[fa.namespace]:
-                dead = {r.name: _dead_branches(r, routes, lows, chosen_set) for r in fa.rules if r.branches}
-                sources[fa.namespace] = source_for(fa, set(sel[fa.namespace]), dead)
-                if on_path := sel[fa.namespace] & by_path[fa.namespace]:
-                    path_sources[fa.namespace] = source_for(fa, set(on_path), dead)
-                    for r in fa.rules:
-                        if r.name in on_path and gates is not None:
-                            gates = None if r.gates is None or any(g.is_global for g in fa.rules) \
-                                else [*gates, (fa.namespace, r.name, r.gates)]
-                count += len(sel[fa.namespace])
-        sets.append(RoutedSet(f"{prefix.hex() or 'any'}.{bucket}", tuple(routes), sources, count, sel == everything,
-                              path_sources, None if gates is None else tuple(gates)))
+    sets = [_routed_set(files, dict(sel_items), routes, lows, chosen_set, by_path, everything)
+            for sel_items, routes in groups.items()]
     whole = {fa.namespace: fa.whole for fa in files if fa.whole}
     path_rules = frozenset((ns, name) for ns, names in by_path.items() for name in names)
     path_namespaces = frozenset(fa.namespace for fa in files if fa.whole and fa.whole_paths)
@@ -264,3 +230,46 @@ def plan(
     return RoutePlan(chosen, tuple(size_edges), tuple(sets), whole, path_rules, path_namespaces)
 
 
+def _chosen_prefixes(files: Sequence[FileAnalysis], min_rules: int, min_share: float, max_sets: int
+                     ) -> tuple[bytes, ...]:
+    """The prefixes that get sets of their own: those enough reporting rules require, most required first."""
+    counts: dict[bytes, int] = {}
+    total = 0
+    for fa in files:
+        for r in fa.rules:
+            if not r.private:
+                total += 1
+                for p in r.prefixes or ():
+                    counts[p] = counts.get(p, 0) + 1
+    least = max(min_rules, min_share * total)
+    return tuple(p for p, c in sorted(counts.items(), key=lambda pc: (-pc[1], pc[0])) if c >= least)[:max_sets]
+
+
+def _routed_set(files: Sequence[FileAnalysis], sel: Mapping[str, frozenset[str]], routes: Sequence[_Route],
+                lows: Sequence[int], chosen_set: frozenset[bytes], by_path: Mapping[str, set[str]],
+                everything: Mapping[str, frozenset[str]]) -> RoutedSet:
+    """The set of the rules ``sel`` (namespace -> rule names) for the files of ``routes``."""
+    prefix, bucket = min(routes, key=lambda r: (r[0] != b"", r[1]))  # named after its most general route
+    sources: dict[str, str] = {}
+    path_sources: dict[str, str] = {}
+    gates: list[tuple[str, str, tuple[str, ...]]] | None = []
+    count = 0
+    for fa in files:
+        if fa.whole:
+            sources[fa.namespace] = _include_line(fa.path)
+            if fa.whole_paths:
+                path_sources[fa.namespace] = sources[fa.namespace]
+                gates = None
+            count += 1
+        elif sel[fa.namespace]:
+            dead = {r.name: _dead_branches(r, routes, lows, chosen_set) for r in fa.rules if r.branches}
+            sources[fa.namespace] = source_for(fa, set(sel[fa.namespace]), dead)
+            if on_path := sel[fa.namespace] & by_path[fa.namespace]:
+                path_sources[fa.namespace] = source_for(fa, set(on_path), dead)
+                for r in fa.rules:
+                    if r.name in on_path and gates is not None:
+                        gates = None if r.gates is None or any(g.is_global for g in fa.rules) \
+                            else [*gates, (fa.namespace, r.name, r.gates)]
+            count += len(sel[fa.namespace])
+    return RoutedSet(f"{prefix.hex() or 'any'}.{bucket}", tuple(routes), sources, count, sel == everything,
+                     path_sources, None if gates is None else tuple(gates))
