@@ -335,6 +335,32 @@ def test_a_damaged_routed_set_falls_back_to_the_whole_set(tmp_path):
     assert "full" in compiled.loaded()
 
 
+def test_the_fallbacks_and_the_cache_say_what_they_decided(tmp_path, caplog):
+    """A routing fault must not show only as a slowdown: the fallback to the whole set logs a warning
+    naming the set, and a cache miss, a compile and a cache hit are logged."""
+    rules = tmp_path / "r.yar"
+    rules.write_text(gated_rules(20, "uint16(0) == 0x5A4D", "PEGATE"))
+    cache = tmp_path / "cache"
+    with caplog.at_level("INFO", logger="scanner.engine"):
+        compile_rules([RuleSource("r", rules)], cache)
+    assert "cache miss" in caplog.text and "routing planned" in caplog.text
+    for blob in (cache / "routed").rglob("*.yarc"):
+        blob.write_bytes(b"garbage")
+    caplog.clear()
+    with caplog.at_level("INFO", logger="scanner.engine"):
+        compiled = compile_rules([RuleSource("r", rules)], cache)
+        target = tmp_path / "x.txt"
+        target.write_bytes(b"XX PEGATE-7")
+        fd = os.open(target, os.O_RDONLY)
+        try:
+            assert compiled.match_fd(fd, {}, 10, head=b"XX", size=target.stat().st_size) == []
+        finally:
+            os.close(fd)
+    assert "cache hit" in caplog.text
+    fallback = [r for r in caplog.records if r.levelname == "WARNING" and "cannot be loaded" in r.getMessage()]
+    assert fallback and "any.0" in fallback[0].getMessage() and "scan unrouted" in fallback[0].getMessage()
+
+
 def test_only_the_newest_routed_sets_are_kept(tmp_path):
     rules = tmp_path / "r.yar"
     cache = tmp_path / "cache"
