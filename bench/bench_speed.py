@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import BASELINE_WALK, REPO, WORK, Run, child_env, corpus_roots, corpus_size, median, python, table, timed
 
 sys.path.insert(0, str(REPO))
-from scanner.engine import routing
+from scanner.engine import analysis, routing, syntax
 
 SIGNATURE_BASE = REPO.parent / "shared" / "data" / "signature-base" / "yara"
 EXTERNALS = ("filename", "filepath", "extension", "filetype", "owner")
@@ -134,7 +134,7 @@ def rule_samples(files: list[Path], dest: Path) -> Path:
     for p in files:
         found = []
         for m in literal.finditer(p.read_text(encoding="utf-8", errors="replace")):
-            data = routing._text_bytes(m.group(1))
+            data = syntax.text_bytes(m.group(1))
             if data:
                 found.append(data.decode("latin-1").encode("utf-16-le") if "wide" in m.group(2) else data)
         if found:
@@ -148,7 +148,7 @@ def rule_files(rules: Path) -> list[Path]:
 
 
 def plan_summary(files: list[Path]) -> str:
-    analysed = [routing.analyse(p.name, str(p), p.read_bytes()) for p in files]
+    analysed = [analysis.analyse(p.name, str(p), p.read_bytes()) for p in files]
     plan = routing.plan(analysed)
     reporting = sum(1 for fa in analysed for r in fa.rules if not r.private)
     if plan is None:

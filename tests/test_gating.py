@@ -9,19 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from scanner.engine import gating, prefilter, routing
+from scanner.engine import gating, prefilter, routing, syntax
 from scanner.engine.compiler import RuleSource, compile_rules
 from tests.test_routing import SIGNATURE_BASE, detections, needs_signature_base
 
 needs_prefilter = pytest.mark.skipif(not prefilter.available(), reason="Hyperscan is not installed")
 
 
-def _rendering(s: gating._String) -> bytes | None:
+def _rendering(s: gating.RuleString) -> bytes | None:
     """Bytes that the string matches (one of its forms)."""
-    words = {t.text for t in s.modifiers if t.kind is routing.TokenKind.IDENT}
-    if s.value.kind is routing.TokenKind.TEXT:
-        data = routing._text_bytes(s.value.text)
-        if not data or any(t.kind is routing.TokenKind.TEXT for t in s.modifiers):
+    words = {t.text for t in s.modifiers if t.kind is syntax.TokenKind.IDENT}
+    if s.value.kind is syntax.TokenKind.TEXT:
+        data = syntax.text_bytes(s.value.text)
+        if not data or any(t.kind is syntax.TokenKind.TEXT for t in s.modifiers):
             return None
         if "wide" in words and "ascii" not in words:
             data = gating._widen(data)
@@ -33,7 +33,7 @@ def _rendering(s: gating._String) -> bytes | None:
             key = keys[len(keys) // 2]
             data = bytes(c ^ key for c in data)
         return data
-    if s.value.kind is routing.TokenKind.HEX:
+    if s.value.kind is syntax.TokenKind.HEX:
         inner = re.sub(r"//[^\n]*|/\*.*?\*/", " ", s.value.text[1:-1], flags=re.DOTALL)
         inner = re.sub(r"\(([^|()]*)\|[^()]*\)", r"\1", inner)  # first alternative
         out = bytearray()

@@ -149,6 +149,41 @@ def test_no_private_name_crosses_a_subpackage(path: Path) -> None:
             raise AssertionError(f"{rel(path)}:{node.lineno} uses the private {node.value.id}.{node.attr}")
 
 
+def module_name(path: Path) -> str:
+    return "scanner." + ".".join(path.relative_to(PKG).with_suffix("").parts)
+
+
+@pytest.mark.parametrize("path", MODULES, ids=rel)
+def test_no_private_name_crosses_a_module(path: Path) -> None:
+    """Inside a subpackage too: no module imports another's ``_name`` or reads ``module._name``; a helper
+    another module needs is public (with a docstring) in the module that owns it."""
+    me = module_name(path)
+    tree = ast.parse(path.read_text())
+    aliases: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("scanner"):
+            for a in node.names:
+                full = f"{node.module}.{a.name}"
+                if (PKG.parent / full.replace(".", "/")).with_suffix(".py").exists():
+                    if full != me:
+                        aliases.add(a.asname or a.name)
+                elif node.module != me:
+                    assert not (a.name.startswith("_") and not a.name.startswith("__")), (
+                        f"{rel(path)}:{node.lineno} imports the private {full}"
+                    )
+        elif isinstance(node, ast.Import):
+            aliases.update(a.asname for a in node.names if a.name.startswith("scanner.") and a.asname)
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in aliases
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+        ):
+            raise AssertionError(f"{rel(path)}:{node.lineno} uses the private {node.value.id}.{node.attr}")
+
+
 @pytest.mark.parametrize("package", sorted(LAYERS))
 def test_each_subpackage_says_what_it_owns_and_exports(package: str) -> None:
     mod = importlib.import_module(f"scanner.{package}")

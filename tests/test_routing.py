@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yara
 
-from scanner.engine import routing
+from scanner.engine import analysis, routing, syntax
 from scanner.engine.compiler import RuleSource, compile_rules
 from scanner.scanning.scan import scan_files
 from scanner.scanning.walk import WalkOptions, walk
@@ -18,8 +18,8 @@ SIGNATURE_BASE = Path(__file__).resolve().parents[2] / "shared" / "data" / "sign
 MZ, ELF = b"MZ", b"\x7fE"
 
 
-def analysed(text: str) -> dict[str, routing.RuleInfo]:
-    fa = routing.analyse("ns", "/x.yar", text.encode())
+def analysed(text: str) -> dict[str, analysis.RuleInfo]:
+    fa = analysis.analyse("ns", "/x.yar", text.encode())
     assert fa.whole == "", fa.whole
     return {r.name: r for r in fa.rules}
 
@@ -44,23 +44,23 @@ def test_lexer_reads_strings_regexes_hex_and_comments_as_units():
                /* and } here */ 00 }
       condition: $s and #r > 2 and !r[1] != 3 and @h[1] == 0 and filesize < 2MB and uint16(0) \ 2 == 1
     }'''
-    toks = routing.tokenize(src)
+    toks = syntax.tokenize(src)
     kinds = {t.text: t.kind for t in toks}
-    assert kinds['"a \\"quoted\\" } brace"'] is routing.TokenKind.TEXT
-    assert kinds[r"/ab\/c[}{]+ \/\/ x/is"] is routing.TokenKind.REGEX
-    assert any(t.kind is routing.TokenKind.HEX and t.text.endswith("00 }") for t in toks)
-    assert kinds["!r"] is routing.TokenKind.STRING_ID and kinds["!="] is routing.TokenKind.PUNCT
-    assert kinds["2MB"] is routing.TokenKind.NUMBER
+    assert kinds['"a \\"quoted\\" } brace"'] is syntax.TokenKind.TEXT
+    assert kinds[r"/ab\/c[}{]+ \/\/ x/is"] is syntax.TokenKind.REGEX
+    assert any(t.kind is syntax.TokenKind.HEX and t.text.endswith("00 }") for t in toks)
+    assert kinds["!r"] is syntax.TokenKind.STRING_ID and kinds["!="] is syntax.TokenKind.PUNCT
+    assert kinds["2MB"] is syntax.TokenKind.NUMBER
     assert [t.text for t in toks].count("}") == 1  # only the rule's closing brace is punctuation
     assert "\\" in [t.text for t in toks]  # division is an operator
 
 
 def test_unreadable_sources_go_whole():
-    assert routing.analyse("ns", "/x", b'include "other.yar"\nrule a { condition: true }').whole == "uses include"
-    assert routing.analyse("ns", "/x", b'rule a { strings: $a = "caf\xe9" condition: $a }').whole == "not UTF-8"
-    assert routing.analyse("ns", "/x", b"rule a { condition: true ").whole
-    assert routing.analyse("ns", "/x", b"rule a { condition: ` }").whole
-    assert routing.analyse("ns", "/x", b"global rule g { condition: true } rule a { condition: true }").whole
+    assert analysis.analyse("ns", "/x", b'include "other.yar"\nrule a { condition: true }').whole == "uses include"
+    assert analysis.analyse("ns", "/x", b'rule a { strings: $a = "caf\xe9" condition: $a }').whole == "not UTF-8"
+    assert analysis.analyse("ns", "/x", b"rule a { condition: true ").whole
+    assert analysis.analyse("ns", "/x", b"rule a { condition: ` }").whole
+    assert analysis.analyse("ns", "/x", b"global rule g { condition: true } rule a { condition: true }").whole
 
 
 # --- the analysis -------------------------------------------------------------------------------------
@@ -176,8 +176,8 @@ def test_plan_keeps_namespaces_imports_dependencies_and_sends_unroutable_files_w
     rule r_pe { strings: $a = "x" condition: helper and pe.number_of_sections > 0 and $a }
     rule r_any { strings: $a = "x" condition: $a }
     '''
-    a = routing.analyse("one.yar", "/r/one.yar", text.encode())
-    b = routing.analyse("two.yar", "/r/two.yar", b'include "x.yar"')
+    a = analysis.analyse("one.yar", "/r/one.yar", text.encode())
+    b = analysis.analyse("two.yar", "/r/two.yar", b'include "x.yar"')
     plan = routing.plan([a, b], min_rules=1, min_share=0, size_edges=())
     assert plan is not None and plan.prefixes == (MZ,)
     by_route = {route: s for s in plan.sets for route in s.routes}
@@ -199,7 +199,7 @@ def test_branches_that_cannot_hold_for_a_set_are_replaced_by_false_keeping_their
     rule t { strings: $ = "x" $b = "y" condition: (pe.imphash() == "ab" and 2 of them) or $b }
     rule n { strings: $a = "x" condition: not (pe.is_pe and $a or $a) }
     ''' + gated_rules(20, "uint16(0) == 0x5A4D", "PEGATE")
-    plan = routing.plan([routing.analyse("ns", "/r/ns.yar", text.encode())], size_edges=())
+    plan = routing.plan([analysis.analyse("ns", "/r/ns.yar", text.encode())], size_edges=())
     assert plan is not None
     by_route = {route: s for s in plan.sets for route in s.routes}
     other, mz = by_route[(b"", 0)].sources["ns"], by_route[(MZ, 0)].sources["ns"]
@@ -210,7 +210,7 @@ def test_branches_that_cannot_hold_for_a_set_are_replaced_by_false_keeping_their
     assert 'import "pe"' in other and 'import "pe"' in mz  # rule n still needs it
     without_n = text.replace("rule n {", "private rule n {").replace("condition: not (pe.is_pe and $a or $a)",
                                                                      "condition: false")
-    plan = routing.plan([routing.analyse("ns", "/r/ns.yar", without_n.encode())], size_edges=())
+    plan = routing.plan([analysis.analyse("ns", "/r/ns.yar", without_n.encode())], size_edges=())
     assert plan is not None
     assert 'import "pe"' not in {route: s for s in plan.sets for route in s.routes}[(b"", 0)].sources["ns"]
 
@@ -319,7 +319,6 @@ def test_a_file_whose_head_changes_during_the_match_is_matched_against_every_rul
         assert [m.hit.rule for m in stale] == ["PEGATE_3"]
     finally:
         os.close(fd)
-    assert compiled.route_name(b"XX", 10) == "any.0"
 
 
 def test_a_damaged_routed_set_falls_back_to_the_whole_set(tmp_path):
@@ -334,6 +333,32 @@ def test_a_damaged_routed_set_falls_back_to_the_whole_set(tmp_path):
     (tmp_path / "d" / "x.exe").write_bytes(b"MZ PEGATE-7")
     assert detections(compiled, tmp_path / "d") == {("x.exe", "r", "PEGATE_7")}
     assert "full" in compiled.loaded()
+
+
+def test_the_fallbacks_and_the_cache_say_what_they_decided(tmp_path, caplog):
+    """A routing fault must not show only as a slowdown: the fallback to the whole set logs a warning
+    naming the set, and a cache miss, a compile and a cache hit are logged."""
+    rules = tmp_path / "r.yar"
+    rules.write_text(gated_rules(20, "uint16(0) == 0x5A4D", "PEGATE"))
+    cache = tmp_path / "cache"
+    with caplog.at_level("INFO", logger="scanner.engine"):
+        compile_rules([RuleSource("r", rules)], cache)
+    assert "cache miss" in caplog.text and "routing planned" in caplog.text
+    for blob in (cache / "routed").rglob("*.yarc"):
+        blob.write_bytes(b"garbage")
+    caplog.clear()
+    with caplog.at_level("INFO", logger="scanner.engine"):
+        compiled = compile_rules([RuleSource("r", rules)], cache)
+        target = tmp_path / "x.txt"
+        target.write_bytes(b"XX PEGATE-7")
+        fd = os.open(target, os.O_RDONLY)
+        try:
+            assert compiled.match_fd(fd, {}, 10, head=b"XX", size=target.stat().st_size) == []
+        finally:
+            os.close(fd)
+    assert "cache hit" in caplog.text
+    fallback = [r for r in caplog.records if r.levelname == "WARNING" and "cannot be loaded" in r.getMessage()]
+    assert fallback and "any.0" in fallback[0].getMessage() and "scan unrouted" in fallback[0].getMessage()
 
 
 def test_only_the_newest_routed_sets_are_kept(tmp_path):
@@ -365,7 +390,8 @@ needs_signature_base = pytest.mark.skipif(not SIGNATURE_BASE.is_dir(), reason="s
 def test_module_gates_used_by_signature_base_are_false_for_other_formats():
     """Every module term routing trusts (``pe.x``, ``not pe.x``, loops over a ``pe.`` range, ``$a at pe.x``)
     really is false, in this libyara, for files of other formats, even where its strings match everywhere."""
-    terms = sorted({t for p in SIGNATURE_BASE.glob("*.yar") for t in routing.module_gates(p.read_bytes())})
+    terms = sorted({t for p in SIGNATURE_BASE.glob("*.yar")
+                    for t in analysis.analyse(p.name, str(p), p.read_bytes()).format_terms})
     assert len(terms) > 50
     assert any(t.startswith("not ") for t in terms) and any(t.startswith("for ") for t in terms)
     others = {"pe": [b"", b"\x7fELF\x02\x01\x01" + b"\0" * 200, b"hello world\n" * 30, b"M", b"MZ"],
@@ -373,8 +399,8 @@ def test_module_gates_used_by_signature_base_are_false_for_other_formats():
     for term in terms:
         module = re.search(r"\b(pe|elf|dotnet) \.", term)
         assert module is not None, term
-        names = dict.fromkeys(t.text[1:] for t in routing.tokenize(term)
-                              if t.kind is routing.TokenKind.STRING_ID and t.text[1:].isidentifier())
+        names = dict.fromkeys(t.text[1:] for t in syntax.tokenize(term)
+                              if t.kind is syntax.TokenKind.STRING_ID and t.text[1:].isidentifier())
         strings = " ".join(f"${n} = /[\\x00-\\xff]/" for n in names)  # matches at every offset
         rules = yara.compile(source='import "pe"\nimport "elf"\nimport "dotnet"\nimport "math"\n'
                                     f"rule t {{ {'strings: ' + strings if names else ''} condition: {term} }}")
@@ -386,7 +412,7 @@ def _rule_strings(text: str) -> list[bytes]:
     """Plain text strings of a rule file (enough to make many of its rules match)."""
     out = []
     for m in re.finditer(r'\$\w*\s*=\s*"((?:\\.|[^"\\\n])*)"([^\n]*)', text):
-        data = routing._text_bytes(f'"{m.group(1)}"')
+        data = syntax.text_bytes(f'"{m.group(1)}"')
         if data:
             out.append(data)
             if "wide" in m.group(2):
@@ -423,6 +449,6 @@ def test_alternatives_keep_their_prefix_and_size_together():
     t = rules["t"]
     assert t.prefixes is None and t.max_size is None  # apart, the two bounds say nothing
     chosen = frozenset({MZ, ELF})
-    assert not routing._may_match(t, ELF, 1 << 20, chosen)  # together: no big ELF file
-    assert routing._may_match(t, ELF, 0, chosen)  # a small one may
-    assert routing._may_match(t, b"", 1 << 20, chosen)  # a big GIF may
+    assert not routing.may_match(t, ELF, 1 << 20, chosen)  # together: no big ELF file
+    assert routing.may_match(t, ELF, 0, chosen)  # a small one may
+    assert routing.may_match(t, b"", 1 << 20, chosen)  # a big GIF may

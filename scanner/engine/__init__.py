@@ -1,11 +1,14 @@
 """The YARA engine: compiling rule sets, the compiled-rule cache, and what makes matching fast.
 
 Owns yara-python (``compiler``, the only module that imports ``yara``) and Hyperscan
-(``prefilter``). ``routing`` reads YARA's syntax and splits a set into per-file-type sets;
-``gating`` and ``prefilter`` build the content gates of big files (decision 0006).
+(``prefilter``). ``sources`` reads rule files safely and keys the cache by their content;
+``cache`` is the compiled-rule cache's layout on disk; ``matches`` the match results.
+``syntax`` reads YARA source without compiling it, ``analysis`` judges from it which files each
+rule can match, and ``routing`` splits a set into per-file-type sets; ``gating`` and
+``prefilter`` build the content gates of big files (decision 0006).
 
-Public API: ``compiler`` (``compile_rules``, ``CompiledRules``, ``RuleSource``, ...). The other
-modules are the engine's internals; no other subpackage imports them.
+Public API: ``compiler`` (``compile_rules``, ``CompiledRules``, ``RuleSource``, ``Match``, ...). The
+other modules are the engine's internals; no other subpackage imports them.
 """
 
 __all__ = ["compiler"]

@@ -2,6 +2,11 @@
 
 This is the only module that imports ``yara``. Everything it returns is our own
 types; every ``yara.Error`` is turned into a ``RuleError`` or a ``Skipped`` value.
+
+It is the engine's public module: ``RuleSource`` and ``EXTERNALS`` live in ``sources`` (rule-file
+reading and the cache key), ``Match``, ``MatchFailed`` and ``MatchTimeout`` in ``matches``; they
+are imported here on purpose, so other subpackages import everything from ``compiler``. The
+cache's layout on disk is ``cache``.
 """
 
 from __future__ import annotations
@@ -13,9 +18,6 @@ import json
 import logging
 import mmap
 import os
-import re
-import shutil
-import stat
 import tempfile
 import threading
 import time
@@ -27,30 +29,24 @@ from typing import TYPE_CHECKING, NamedTuple
 import yara
 
 from scanner import __version__, inert
-from scanner.engine import gating, prefilter, routing
+from scanner.engine import analysis, cache, gating, prefilter, routing
+from scanner.engine.cache import RouteInfo
+from scanner.engine.matches import Match as Match
+from scanner.engine.matches import MatchFailed as MatchFailed
+from scanner.engine.matches import MatchTimeout as MatchTimeout
+from scanner.engine.matches import match_of
+from scanner.engine.sources import EXTERNALS as EXTERNALS
+from scanner.engine.sources import IncludeReader, includable, read_rule_file, source_key, used_externals
+from scanner.engine.sources import RuleSource as RuleSource
 from scanner.errors import RuleError
-from scanner.model import RuleHit, Severity, display_path, json_path
-from scanner.safefs import describe_mode, read_regular, write_atomic
+from scanner.safefs import write_atomic
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor, Future
 
 logger = logging.getLogger(__name__)
 
-MAX_RULE_FILE = 64 << 20
-"""A rule file (or a file it includes) larger than this (64 MiB) is refused unread."""
-
-EXTERNALS: tuple[str, ...] = ("filename", "filepath", "extension", "filetype", "owner")
-"""External variables every rule may use (the LOKI/THOR convention); always defined, as strings."""
-
-FAMILY_META_KEYS: tuple[str, ...] = ("family", "malware_family", "malware", "tc_detection_name")
-"""Rule meta keys that name the family, in order of preference."""
-
 _DEFAULT_EXTERNALS: dict[str, str] = dict.fromkeys(EXTERNALS, "")
-_INCLUDE_RE = re.compile(rb'^\s*include\s+"([^"]+)"', re.MULTILINE)
-_EXTERNAL_RE = re.compile(rb"\b(" + b"|".join(name.encode() for name in EXTERNALS) + rb")\b")
-_MAX_OFFSETS = 64
-"""How many string-match offsets a match keeps (enough to find offending lines in a config file)."""
 
 
 def engine_version() -> str:
@@ -58,57 +54,9 @@ def engine_version() -> str:
     return f"scanner-{__version__}/yara-{yara.__version__}/routing-{routing.VERSION}"
 
 
-@dataclass(frozen=True)
-class RuleSource:
-    """One rule file to compile, in its own namespace."""
-
-    namespace: str
-    """Namespace its rules are compiled in; unique within one compilation."""
-    path: Path
-    """The rule file."""
-
-
-@dataclass(frozen=True)
-class Match:
-    """A rule that matched, with where its strings matched."""
-
-    hit: RuleHit
-    """The rule and the family it names."""
-    offsets: tuple[int, ...] = ()
-    """Offsets of string matches in the scanned data (at most 64, sorted)."""
-
-
-class MatchTimeout(Exception):
-    """Matching took longer than the per-target timeout."""
-
-
-class MatchFailed(Exception):
-    """The target could not be read or scanned; the message says why."""
-
-
-def _hit_from(match: yara.Match) -> RuleHit:
-    meta: Mapping[str, object] = match.meta
-    family = next(
-        (str(meta[key]).strip() for key in FAMILY_META_KEYS if str(meta.get(key, "")).strip()),
-        match.rule,
-    )
-    description = meta.get("description", "")
-    return RuleHit(
-        rule=match.rule,
-        namespace=match.namespace,
-        family=family,
-        severity=Severity.parse(meta.get("severity")),
-        tags=tuple(match.tags),
-        description=description if isinstance(description, str) else str(description),
-    )
-
-
 def _convert(matches: list[yara.Match]) -> list[Match]:
-    out = []
-    for m in matches:
-        offsets = sorted({inst.offset for s in m.strings for inst in s.instances})
-        out.append(Match(_hit_from(m), tuple(offsets[:_MAX_OFFSETS])))
-    return out
+    return [match_of(m.rule, m.namespace, m.tags, m.meta, (inst.offset for s in m.strings for inst in s.instances))
+            for m in matches]
 
 
 SMALL_FILE = 256 * 1024
@@ -135,21 +83,6 @@ class _Lazy:
     @property
     def loaded(self) -> bool:
         return self._rules is not None
-
-
-@dataclass(frozen=True)
-class RouteInfo:
-    """One routed set of a compiled collection (see scanner.routing)."""
-
-    name: str
-    """A label such as ``4d5a.0``: prefix in hex (``any`` for the rest) and size bucket."""
-    routes: tuple[tuple[bytes, int], ...]
-    """The (prefix, size bucket) pairs it serves."""
-    rule_count: int
-    """Reporting rules in it."""
-    name_gates: tuple[tuple[str, str, tuple[str, ...]], ...] | None = None
-    """Its rules that look at a file's name, each with the parts of its condition that look only at
-    external variables (see routing.RuleInfo.gates); None: a further name is always matched against them."""
 
 
 @dataclass(frozen=True)
@@ -181,7 +114,8 @@ class _GateParts(NamedTuple):
 class _GateSet:
     """A routed set's content gate, loaded on first use; a gate that cannot be loaded is off (the set serves)."""
 
-    def __init__(self, load: Callable[[], _GateParts]) -> None:
+    def __init__(self, name: str, load: Callable[[], _GateParts]) -> None:
+        self._name = name
         self._load = load
         self._parts: _GateParts | None = None
         self._failed = False
@@ -193,7 +127,9 @@ class _GateSet:
                 if self._parts is None and not self._failed:
                     try:
                         self._parts = self._load()
-                    except (OSError, ValueError, KeyError, IndexError, TypeError, prefilter.PrefilterError):
+                    except (OSError, ValueError, KeyError, IndexError, TypeError, prefilter.PrefilterError) as exc:
+                        logger.warning("content gate of routed set %s cannot be loaded (%s): its files are "
+                                       "matched against the whole set", self._name, exc)
                         self._failed = True
         return self._parts
 
@@ -259,7 +195,7 @@ class CompiledRules:
         self._content_gates: dict[tuple[bytes, int], _GateSet] = {}
         self._path_rules: frozenset[tuple[str, str]] = frozenset()
         self._path_namespaces: frozenset[str] = frozenset()
-        self.shares_links = not uses & routing.PATH_EXTERNALS
+        self.shares_links = not uses & analysis.PATH_EXTERNALS
         """Whether a second name of a file (a hard link) can take the matches of the first name's content
         (those of rules that do not look at the name), matching only the rest."""
         if table is not None:
@@ -269,22 +205,24 @@ class CompiledRules:
             self._path_rules, self._path_namespaces = table.path_rules, table.path_namespaces
             self.shares_links = True
             for info, load, load_paths in table.sets:
-                lazy = self._full if load is None else _Lazy(self._fallback(load))
+                lazy = self._full if load is None else _Lazy(self._fallback(info.name, load))
                 self._table.update(dict.fromkeys(info.routes, (info.name, lazy)))
                 self._by_path.update(dict.fromkeys(info.routes, None if load_paths is None else _Lazy(load_paths)))
                 gates = None if info.name_gates is None else _Gates(info.name_gates)
                 self._gates.update(dict.fromkeys(info.routes, gates))
                 if info.name in table.gates and load is not None:
                     gated = (r for r in info.routes if r[1] >= GATE_MIN_BUCKET)  # small files of the set: no gate
-                    self._content_gates.update(dict.fromkeys(gated, _GateSet(table.gates[info.name])))
+                    self._content_gates.update(dict.fromkeys(gated, _GateSet(info.name, table.gates[info.name])))
 
-    def _fallback(self, load: Callable[[], yara.Rules]) -> Callable[[], yara.Rules]:
+    def _fallback(self, name: str, load: Callable[[], yara.Rules]) -> Callable[[], yara.Rules]:
         """A routed set that cannot be loaded is replaced by the whole set: slower, never wrong."""
 
         def get() -> yara.Rules:
             try:
                 return load()
-            except (OSError, yara.Error, RuleError):
+            except (OSError, yara.Error, RuleError) as exc:
+                logger.warning("routed set %s cannot be loaded (%s): its files are matched against the whole set "
+                               "(scan unrouted)", name, exc)
                 return self._full.get()
 
         return get
@@ -306,11 +244,6 @@ class CompiledRules:
             if lazy.loaded and lazy is not self._full and name not in names:
                 names.append(name)
         return names
-
-    def route_name(self, head: bytes, size: int) -> str:
-        """The set a file starting with ``head`` of ``size`` bytes is matched against (``full`` if unrouted)."""
-        entry = self._route(head, size)
-        return "full" if entry is None or entry[1] is self._full else entry[0]
 
     def _route(self, head: bytes, size: int) -> tuple[str, _Lazy] | None:
         if not self._table:
@@ -346,14 +279,18 @@ class CompiledRules:
             try:
                 with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as mapped:
                     return self._match_buffer(mapped, externals, timeout)
-            except (OSError, ValueError):
-                pass  # cannot be mapped (emptied meanwhile, say): matched by path below
+            except (OSError, ValueError) as exc:  # cannot be mapped (emptied meanwhile, say): matched by path below
+                logger.debug("fd %d cannot be mapped (%s): matched by path, without its content gate", fd, exc)
         found = self._match(entry[1], target, None, externals, timeout)
         try:
-            same = os.fstat(fd).st_size == size and os.pread(fd, routing.HEAD_SIZE, 0) == head[:routing.HEAD_SIZE]
+            same = os.fstat(fd).st_size == size and os.pread(fd, analysis.HEAD_SIZE, 0) == head[:analysis.HEAD_SIZE]
         except OSError:
             same = False
-        return found if same else self._match(self._full, target, None, externals, timeout)
+        if same:
+            return found
+        logger.info("fd %d changed while it was matched against routed set %s: matched again against the whole "
+                    "set (scan unrouted)", fd, entry[0])
+        return self._match(self._full, target, None, externals, timeout)
 
     def _match_buffer(self, data: bytes | mmap.mmap, externals: Mapping[str, str], timeout: int) -> list[Match]:
         """Match a whole file's bytes against the set its own first bytes and size select, through that
@@ -368,7 +305,9 @@ class CompiledRules:
             checker, finder, rest = parts
             try:
                 present = finder.present(data)
-            except prefilter.PrefilterError:
+            except prefilter.PrefilterError as exc:
+                logger.info("prefilter of routed set %s failed (%s): the file is matched without its content gate",
+                            small[0], exc)
                 present = None
             if present is not None and not checker.may_hold(present, len(data), head):
                 return [] if rest is None else self._match(rest, None, data, externals, timeout)
@@ -410,19 +349,20 @@ class CompiledRules:
         if gates is not None:
             try:
                 decided = gates.decide(first, first_externals, externals)
-            except (yara.Error, RuleError):
+            except (yara.Error, RuleError) as exc:
+                logger.info("name gates of a further name of fd %d failed (%s): its name rules are matched", fd, exc)
                 decided = None
             if decided is not None:
                 return [*content, *decided]
         try:
             found = self._match(paths, f"/proc/self/fd/{fd}", None, externals, timeout)
-        except (OSError, yara.Error, RuleError):
+        except (OSError, yara.Error, RuleError) as exc:
+            logger.info("name rules of a further name of fd %d failed (%s): it is matched in full", fd, exc)
             return None
         return [*content, *(m for m in found if self._on_path(m))]
 
     def _route_key(self, head: bytes, size: int) -> tuple[bytes, int]:
-        p = head[:routing.HEAD_SIZE]
-        return (p if p in self._prefixes else b"", routing.size_bucket(size, self._edges))
+        return routing.route_of(head, size, self._prefixes, self._edges)
 
     def match_path(self, path: str, externals: Mapping[str, str], timeout: int) -> list[Match]:
         """Match a file by path (for paths yara can open itself, such as /proc/PID/exe)."""
@@ -459,168 +399,12 @@ class CompiledRules:
         return _convert(found)
 
 
-class _DigestMemo:
-    """Content hashes of rule files by their stat facts, so a warm start need not read every rule file.
-
-    Kept in the compiled-rule cache directory; trusted like it. ctime moves on any change to a
-    file and cannot be set by a program; files changed in the last two seconds are not memoised.
-    """
-
-    NAME = "digests.json"
-    SETTLE_NS = 2_000_000_000
-
-    def __init__(self, cache_dir: Path | None) -> None:
-        self._path = cache_dir / self.NAME if cache_dir is not None else None
-        self._entries: dict[str, list[object]] = {}
-        self._changed = False
-        if self._path is not None:
-            with contextlib.suppress(OSError, ValueError):
-                loaded = json.loads(self._path.read_text())
-                if isinstance(loaded, dict) and loaded.get("engine") == engine_version():
-                    self._entries = dict(loaded.get("files", {}))
-
-    def digest(self, path: Path) -> tuple[str, list[bytes]]:
-        """(sha256 or ``missing``, include targets as written) of ``path``."""
-        key = json_path(os.fsdecode(path))
-        try:
-            st = path.stat()
-        except OSError:
-            return "missing", []
-        _check_rule_file(path, st.st_mode, st.st_size)
-        facts = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
-        known = self._entries.get(key)
-        if isinstance(known, list) and len(known) == 7 and known[:5] == facts and isinstance(known[6], list):
-            return str(known[5]), [os.fsencode(str(n)) for n in known[6]]
-        try:
-            content = read_rule_file(path)
-        except OSError:
-            return "missing", []
-        digest = hashlib.sha256(content).hexdigest()
-        includes = _INCLUDE_RE.findall(content)
-        settled = time.time_ns() - self.SETTLE_NS
-        if self._path is not None and st.st_mtime_ns < settled and st.st_ctime_ns < settled:
-            self._entries[key] = [*facts, digest, [os.fsdecode(n) for n in includes]]
-            self._changed = True
-        return digest, includes
-
-    def save(self) -> None:
-        """Best effort, like the compiled-rule cache."""
-        if self._path is None or not self._changed:
-            return
-        with contextlib.suppress(OSError):
-            self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            write_atomic(self._path, json.dumps({"engine": engine_version(), "files": self._entries}).encode())
-
-
-def _check_rule_file(path: Path, mode: int, size: int) -> None:
-    """RuleError unless ``path`` (its ``st_mode`` and size) is a regular file libyara may read."""
-    if not stat.S_ISREG(mode):
-        raise _refused(path, f"it is {describe_mode(mode)}, not a regular file")
-    if size > MAX_RULE_FILE:
-        raise _refused(path, "it is larger than the limit of 64 MiB")
-
-
-def _refused(path: Path, why: str) -> RuleError:
-    logger.info("refusing rule file %s: %s", path, why)
-    return RuleError(f"rule file {display_path(os.fsdecode(path))} refused: {why}; "
-                     "rules are read only from regular files of at most 64 MiB")
-
-
-def read_rule_file(path: Path) -> bytes:
-    """The content of the rule file at ``path``: a regular file of at most 64 MiB, else RuleError.
-
-    Never blocks on a FIFO nor runs away on a device. Raises OSError when it cannot be read.
-    """
-    try:
-        return read_regular(path, MAX_RULE_FILE)
-    except ValueError as exc:
-        raise _refused(path, str(exc)) from exc
-
-
-def _include_closure(path: Path, seen: dict[Path, str], memo: _DigestMemo) -> None:
-    """Record ``path`` and every file it includes (recursively) with their content hashes."""
-    if path in seen:
-        return
-    digest, includes = memo.digest(path)
-    seen[path] = digest
-    for name in includes:
-        target = Path(os.fsdecode(name))
-        _include_closure(target if target.is_absolute() else path.parent / target, seen, memo)
-
-
-def _used_externals(paths: Sequence[Path]) -> frozenset[str]:
-    used: set[bytes] = set()
-    for p in paths:
-        with contextlib.suppress(OSError):
-            used.update(_EXTERNAL_RE.findall(read_rule_file(p)))
-    return frozenset(name.decode() for name in used)
-
-
-def source_key(sources: Sequence[RuleSource], cache_dir: Path | None = None) -> tuple[str, list[Path]]:
-    """Hash identifying the compiled form of ``sources`` (content, includes, namespaces, engine).
-
-    With ``cache_dir``, content hashes are memoised there by the files' stat facts.
-    """
-    h = hashlib.sha256(engine_version().encode())
-    files: dict[Path, str] = {}
-    memo = _DigestMemo(cache_dir)
-    for src in sources:
-        before = len(files)
-        _include_closure(src.path, files, memo)
-        h.update(f"\0ns={src.namespace}\0path={src.path}\0".encode("utf-8", "surrogateescape"))
-        if len(files) == before:  # the same file twice: its hash is already in
-            h.update(files[src.path].encode())
-    for p, digest in sorted(files.items()):
-        h.update(f"\0{p}\0{digest}".encode("utf-8", "surrogateescape"))
-    memo.save()
-    return h.hexdigest(), sorted(files)
-
-
-class _Includes:
-    """Reads the files rules ``include`` in libyara's stead, so each is checked like a rule file.
-
-    libyara's own reading would block on a FIFO and grow without bound on ``/dev/zero``. A
-    relative include is resolved against the directory of the file that includes it, as
-    libyara does; libyara names an included file by its name as written, so that name is
-    mapped back to the path it was read from. libyara takes text from here: a file that is
-    not UTF-8 is noted in ``not_text`` and refused, and the caller compiles again without
-    this reader (only files already checked by ``source_key`` are then read by libyara).
-    """
-
-    def __init__(self) -> None:
-        self.read_from: dict[str, str] = {}
-        self.error: RuleError | None = None
-        self.not_text: str | None = None
-
-    def __call__(self, requested: str, calling: str | None, namespace: str) -> str | None:
-        base = self.read_from.get(calling, calling) if calling else None
-        target = requested if os.path.isabs(requested) or not base else os.path.join(os.path.dirname(base), requested)
-        try:
-            text = read_rule_file(Path(target)).decode("utf-8")
-        except RuleError as exc:
-            self.error = exc
-            return None
-        except OSError as exc:
-            self.error = RuleError(f"cannot read included rule file {display_path(target)}: {exc.strerror}")
-            return None
-        except UnicodeDecodeError:
-            self.not_text = target
-            return None
-        self.read_from[requested] = target
-        return text
-
-
-def _includable(path: str) -> bool:
-    """Whether ``path`` can be written in an include statement (libyara reads it up to the next quote)."""
-    return not any(c in path for c in '"\\\n\r')
-
-
 def _compile(filepaths: Mapping[str, str] | None = None, sources: Mapping[str, str] | None = None) -> yara.Rules:
-    includes = _Includes()
+    includes = IncludeReader()
     texts = sources
-    if filepaths is not None and all(_includable(p) for p in filepaths.values()):
+    if filepaths is not None and all(includable(p) for p in filepaths.values()):
         # Each file through an include, so that libyara never opens a rule file itself: one
-        # swapped for a FIFO since it was checked is refused by _Includes instead of hanging.
+        # swapped for a FIFO since it was checked is refused by IncludeReader instead of hanging.
         # Error messages name the file as given, as with filepaths.
         texts = {ns: f'include "{p}"\n' for ns, p in filepaths.items()}
     try:
@@ -640,7 +424,7 @@ def _compile(filepaths: Mapping[str, str] | None = None, sources: Mapping[str, s
 
 
 def _yara_compile(filepaths: Mapping[str, str] | None, sources: Mapping[str, str] | None,
-                  includes: _Includes | None) -> yara.Rules:
+                  includes: IncludeReader | None) -> yara.Rules:
     reader = {} if includes is None else {"include_callback": includes}
     if filepaths is not None:
         return yara.compile(filepaths=dict(filepaths), externals=_DEFAULT_EXTERNALS, includes=True, **reader)
@@ -657,12 +441,12 @@ def compile_rules(sources: Sequence[RuleSource], cache_dir: Path | None = None, 
     """Compile ``sources``, loading from / saving to ``cache_dir`` when given.
 
     With ``route`` (the default), files are matched only against the rules their first bytes
-    and size allow (see ``scanner.routing``); results are the same either way.
+    and size allow (see ``scanner.engine.routing``); results are the same either way.
     Raises RuleError naming the file and line when a rule does not compile.
     """
     if not sources:
         raise RuleError("no rules to compile: give --rules PATH or drop --no-default-rules")
-    key, files = source_key(sources, cache_dir)
+    key, files = source_key(sources, engine_version(), cache_dir)
     if not route:
         key = hashlib.sha256(f"{key}/unrouted".encode()).hexdigest()
     filepaths = {src.namespace: os.fsdecode(src.path) for src in sources}
@@ -672,43 +456,23 @@ def compile_rules(sources: Sequence[RuleSource], cache_dir: Path | None = None, 
 
     cached = _load_cached(cache_dir, key, recompile) if cache_dir is not None else None
     if cached is not None:
+        logger.info("compiled rules: cache hit %s (%d rules, %s)", key[:12], cached.rule_count,
+                    f"{len(cached.routes)} routed sets" if cached.routed else "unrouted")
         return cached
+    logger.info("compiled rules: %s %s; compiling %d rule files", "cache miss" if cache_dir else "no cache",
+                key[:12], len(sources))
+    started = time.monotonic()
     rules = recompile()
     count = sum(1 for _ in rules)
-    uses = _used_externals(files)
+    uses = used_externals(files)
     routed = _compile_routes(sources) if route else None
+    logger.info("compiled %d rules in %.1f s (%s)", count, time.monotonic() - started,
+                f"{len(routed.sets)} routed sets, {len(routed.gates)} content gates" if routed else "unrouted")
     if cache_dir is not None:
-        _save_blob(cache_dir / f"{key}.yarc", rules)
-        meta: dict[str, object] = {"rule_count": count, "engine": engine_version(), "uses": sorted(uses)}
-        if routed is not None:
-            where = cache_dir / "routed" / key
-            for info, set_rules, on_path in routed.sets:
-                if set_rules is not None:
-                    _save_blob(where / f"{info.name}.yarc", set_rules)
-                if on_path is not None:
-                    _save_blob(where / f"{info.name}.paths.yarc", on_path)
-            for db, blob in routed.databases.items():
-                with contextlib.suppress(OSError):
-                    write_atomic(where / f"{db}.hs", inert.encode(blob))  # it holds the rules' strings
-            for name, (planned, rest, _db) in routed.gates.items():
-                if rest is not None:
-                    _save_blob(where / f"{name}.rest.yarc", rest)
-                with contextlib.suppress(OSError):
-                    write_atomic(where / f"{name}.gate.json", json.dumps(planned.to_json()).encode())
-            meta["routing"] = {
-                "prefixes": [p.hex() for p in routed.prefixes],
-                "size_edges": list(routed.edges),
-                "sets": [{"name": info.name, "routes": [[p.hex(), b] for p, b in info.routes],
-                          "rule_count": info.rule_count, "complete": set_rules is None, "paths": on_path is not None,
-                          "name_gates": None if info.name_gates is None else [list(g) for g in info.name_gates],
-                          "gate": None if info.name not in routed.gates
-                          else {"rest": routed.gates[info.name][1] is not None, "db": routed.gates[info.name][2]}}
-                         for info, set_rules, on_path in routed.sets],
-                "path_rules": sorted([ns, rule] for ns, rule in routed.path_rules),
-                "path_namespaces": sorted(routed.path_namespaces),
-            }
-        _save_meta(cache_dir, key, meta)
-        _prune_routed(cache_dir / "routed", keep=3)
+        _save_blob(cache.blob_path(cache_dir, key), rules)
+        record = None if routed is None else _save_routed(cache.routed_dir(cache_dir, key), routed)
+        cache.write_record(cache_dir, key, cache.Record(count, uses, record), engine_version())
+        cache.prune_routed(cache_dir)
     table = None
     if routed is not None:
         finders = {db: _prefilter_loader(_bytes(blob)) for db, blob in routed.databases.items()}
@@ -721,6 +485,28 @@ def compile_rules(sources: Sequence[RuleSource], cache_dir: Path | None = None, 
     return CompiledRules(rules, count, key, uses, table)
 
 
+def _save_routed(where: Path, routed: _RoutedSets) -> cache.RoutingRecord:
+    """Save the routed sets, their gates and prefilter databases in ``where`` (best effort); their record."""
+    for info, set_rules, on_path in routed.sets:
+        if set_rules is not None:
+            _save_blob(where / f"{info.name}.yarc", set_rules)
+        if on_path is not None:
+            _save_blob(where / f"{info.name}.paths.yarc", on_path)
+    for db, blob in routed.databases.items():
+        with contextlib.suppress(OSError):
+            write_atomic(where / f"{db}.hs", inert.encode(blob))  # it holds the rules' strings
+    for name, (planned, rest, _db) in routed.gates.items():
+        if rest is not None:
+            _save_blob(where / f"{name}.rest.yarc", rest)
+        with contextlib.suppress(OSError):
+            write_atomic(where / f"{name}.gate.json", json.dumps(planned.to_json()).encode())
+    sets = tuple(cache.SetRecord(info, set_rules is None, on_path is not None,
+                                 None if info.name not in routed.gates
+                                 else (routed.gates[info.name][1] is not None, routed.gates[info.name][2]))
+                 for info, set_rules, on_path in routed.sets)
+    return cache.RoutingRecord(routed.prefixes, routed.edges, sets, routed.path_rules, routed.path_namespaces)
+
+
 def _gate_loader(gate: Callable[[], gating.Gate], finder: Callable[[], prefilter.Prefilter],
                  rest: Callable[[], yara.Rules] | None) -> Callable[[], _GateParts]:
     return lambda: _GateParts(gate(), finder(), None if rest is None else _Lazy(rest))
@@ -730,17 +516,6 @@ def _prefilter_loader(blob: Callable[[], bytes]) -> Callable[[], prefilter.Prefi
     """The prefilter database the gates of several sets share, loaded once (a failed load is tried again by
     the next gate that asks, and fails alike)."""
     return functools.cache(lambda: prefilter.Prefilter(blob()))
-
-
-def _prune_routed(routed: Path, keep: int) -> None:
-    """Routed sets take several times the whole set's space: keep those of the newest few rule sets.
-
-    A scan still using an older set falls back to its whole set if its routed files go.
-    """
-    with contextlib.suppress(OSError):
-        dirs = sorted((d for d in routed.iterdir() if d.is_dir()), key=lambda d: d.stat().st_mtime, reverse=True)
-        for old in dirs[keep:]:
-            shutil.rmtree(old, ignore_errors=True)
 
 
 def _bytes(blob: bytes) -> Callable[[], bytes]:
@@ -792,9 +567,10 @@ def _plan_gates(plan: routing.RoutePlan, pool: Executor
     Databases and rests are built in ``pool`` while the next gates are planned.
     """
     if not prefilter.available():
+        logger.info("content gates skipped: Hyperscan is not installed")
         return {}, {}
     table = gating.KeyTable()
-    parsed: dict[tuple[str, str], tuple[list[gating._Rule] | None, routing.FileAnalysis]] = {}
+    parsed: dict[tuple[str, str], gating.Parsed] = {}
     drafts = {rs.name: gating.draft_gate(rs.sources, table, parsed) for rs in plan.sets
               if not rs.complete and any(bucket >= GATE_MIN_BUCKET for _, bucket in rs.routes)}
     nothing = frozenset(k for k, found in enumerate(table.patterns) if found is None)
@@ -815,10 +591,15 @@ def _plan_gates(plan: routing.RoutePlan, pool: Executor
     for db, (planned, patterns, build) in tries.items():
         blob = _built(build)
         if blob is None and build is not None:  # a pattern it refuses: its string counts as present
-            planned, _, build = attempt(groups[db], nothing | prefilter.refused(patterns))
+            refused = prefilter.refused(patterns)
+            logger.info("prefilter for sets %s refuses %d patterns: their strings count as present", db, len(refused))
+            planned, _, build = attempt(groups[db], nothing | refused)
             blob = _built(build)
         if blob is None:
+            logger.info("content gates of sets %s skipped: %s", db,
+                        "nothing to gate" if build is None else "the prefilter database cannot be built")
             continue
+        logger.debug("content gates planned for sets %s", ", ".join(sorted(planned)) or "(none)")
         databases[db] = blob
         rests.update({n: (g, pool.submit(_compile, sources=g.rest) if g.rest else None, db)
                       for n, g in planned.items()})
@@ -843,12 +624,13 @@ def _compile_routes(sources: Sequence[RuleSource]) -> _RoutedSets | None:
     for src in sources:
         try:
             raw = read_rule_file(src.path)
-        except OSError:
+        except OSError as exc:
+            logger.info("rule file %s cannot be read for routing (%s): scan unrouted", src.path, exc)
             return None
-        analysed.append(routing.analyse(src.namespace, os.fsdecode(src.path.absolute()), raw))
+        analysed.append(analysis.analyse(src.namespace, os.fsdecode(src.path.absolute()), raw))
     plan = routing.plan(analysed)
     if plan is None:
-        return None
+        return None  # routing.plan said why
     from concurrent.futures import ThreadPoolExecutor  # only when compiling: start-up need not import it
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="compile") as pool:
@@ -856,62 +638,44 @@ def _compile_routes(sources: Sequence[RuleSource]) -> _RoutedSets | None:
                     pool.submit(_compile, sources=rs.path_sources) if rs.path_sources else None) for rs in plan.sets]
         try:
             gates, databases = _plan_gates(plan, pool)
-        except RuleError:
-            gates, databases = {}, {}  # a rest the analysis got wrong: no gates rather than no routing
+        except RuleError as exc:  # a rest the analysis got wrong: no gates rather than no routing
+            logger.warning("content gates skipped: a set's rest does not compile (%s)", exc)
+            gates, databases = {}, {}
         try:
             out = [(RouteInfo(rs.name, rs.routes, rs.rules, rs.name_gates), None if c is None else c.result(),
                     None if p is None else p.result()) for rs, c, p in pending]
-        except RuleError:
-            return None  # a split the analysis got wrong: scan unrouted rather than fail
+        except RuleError as exc:  # a split the analysis got wrong: scan unrouted rather than fail
+            logger.warning("a routed set does not compile (%s): scan unrouted", exc)
+            return None
     return _RoutedSets(plan.prefixes, plan.size_edges, out, plan.path_rules, plan.path_namespaces, gates, databases)
 
 
 def _load_cached(cache_dir: Path, key: str, recompile: Callable[[], yara.Rules]) -> CompiledRules | None:
     """The cached compiled form, loaded lazily (set by set, on first use)."""
-    blob, meta = cache_dir / f"{key}.yarc", cache_dir / f"{key}.json"
-    try:
-        info = json.loads(meta.read_text())
-        count = int(info["rule_count"])
-        uses = frozenset(str(u) for u in info["uses"])
-        if not blob.is_file():
-            return None
-        table = None
-        if info.get("routing"):
-            r = info["routing"]
-            sets: list[tuple[RouteInfo, Callable[[], yara.Rules] | None, Callable[[], yara.Rules] | None]] = []
-            where = cache_dir / "routed" / key
-            for s in r["sets"]:
-                name = str(s["name"])
-                if not name.replace(".", "").isalnum():
-                    return None
-                gates = s["name_gates"]
-                route = RouteInfo(name, tuple((bytes.fromhex(p), int(b)) for p, b in s["routes"]), int(s["rule_count"]),
-                                  None if gates is None else tuple((str(ns), str(rule), tuple(str(x) for x in gs))
-                                                                   for ns, rule, gs in gates))
-                sets.append((route, None if s["complete"] else _loader(where / f"{name}.yarc"),
-                             _loader(where / f"{name}.paths.yarc") if s["paths"] else None))
-            gated = [s for s in r["sets"] if s.get("gate")]
-            names = {str(s["gate"]["db"]) for s in gated}
-            if not all(db.isalnum() for db in names):
-                return None
-            finders = {db: _prefilter_loader(_inert_file(where / f"{db}.hs")) for db in names}
-            gates = {str(s["name"]): _gate_loader(
-                _gate_file(where / f"{s['name']}.gate.json"), finders[str(s["gate"]["db"])],
-                _loader(where / f"{s['name']}.rest.yarc") if s["gate"]["rest"] else None)
-                for s in gated}
-            table = Routing(tuple(bytes.fromhex(p) for p in r["prefixes"]), tuple(int(e) for e in r["size_edges"]),
-                            tuple(sets), frozenset((str(ns), str(rule)) for ns, rule in r["path_rules"]),
-                            frozenset(str(ns) for ns in r["path_namespaces"]), gates)
-    except (OSError, ValueError, KeyError, TypeError):
+    blob = cache.blob_path(cache_dir, key)
+    record = cache.read_record(cache_dir, key)
+    if record is None or not blob.is_file():
         return None
+    table = None
+    if (r := record.routing) is not None:
+        where = cache.routed_dir(cache_dir, key)
+        sets = tuple((s.info, None if s.complete else _loader(where / f"{s.info.name}.yarc"),
+                      _loader(where / f"{s.info.name}.paths.yarc") if s.paths else None) for s in r.sets)
+        finders = {db: _prefilter_loader(_inert_file(where / f"{db}.hs"))
+                   for db in {s.gate[1] for s in r.sets if s.gate is not None}}
+        gates = {s.info.name: _gate_loader(_gate_file(where / f"{s.info.name}.gate.json"), finders[s.gate[1]],
+                                           _loader(where / f"{s.info.name}.rest.yarc") if s.gate[0] else None)
+                 for s in r.sets if s.gate is not None}
+        table = Routing(r.prefixes, r.size_edges, sets, r.path_rules, r.path_namespaces, gates)
 
     def load_full() -> yara.Rules:
         try:
             return yara.load(os.fsdecode(blob))
-        except yara.Error:
+        except yara.Error as exc:
+            logger.warning("compiled-rule cache: %s cannot be loaded (%s): compiling again", blob, exc)
             return recompile()
 
-    return CompiledRules(load_full, count, key, uses, table)
+    return CompiledRules(load_full, record.rule_count, key, record.uses, table)
 
 
 def _save_blob(path: Path, rules: yara.Rules) -> None:
@@ -928,17 +692,12 @@ def _save_blob(path: Path, rules: yara.Rules) -> None:
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-    except (OSError, yara.Error):
+    except (OSError, yara.Error) as exc:
+        logger.info("compiled-rule cache: cannot save %s (%s); it is compiled again next time", path, exc)
         return
-
-
-def _save_meta(cache_dir: Path, key: str, meta: Mapping[str, object]) -> None:
-    """Written last: its presence means the blobs it names are in place."""
-    with contextlib.suppress(OSError):
-        write_atomic(cache_dir / f"{key}.json", json.dumps(meta).encode())
 
 
 def cache_state(cache_dir: Path, sources: Sequence[RuleSource]) -> bool:
     """Whether a compiled form of ``sources`` is in ``cache_dir``."""
-    key, _ = source_key(sources)
-    return (cache_dir / f"{key}.yarc").is_file() and (cache_dir / f"{key}.json").is_file()
+    key, _ = source_key(sources, engine_version())
+    return cache.is_cached(cache_dir, key)

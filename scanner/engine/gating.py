@@ -20,14 +20,17 @@ Nothing here imports yara or the prefilter library: plans are plain data, kept a
 from __future__ import annotations
 
 import base64
+import logging
 import operator
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from scanner.engine import routing
-from scanner.engine.routing import Token, TokenKind
+from scanner.engine import analysis, routing, syntax
+from scanner.engine.syntax import Token, TokenKind
+
+logger = logging.getLogger(__name__)
 
 F, U, M, T = 0, 1, 2, 3
 """False, undefined (false wherever it stands, but its negation is not true), maybe, true."""
@@ -49,19 +52,31 @@ class Pattern:
 
 
 @dataclass(frozen=True)
-class _String:
+class RuleString:
+    """One string of a rule, as gating reads it."""
+
     name: str
+    """Its identifier as written (``$a``, or ``$`` for an anonymous one)."""
     value: Token
+    """The literal: TEXT, HEX or REGEX."""
     modifiers: tuple[Token, ...]
+    """Every token after the literal up to the next string (keywords, and arguments such as ``xor(1-3)``)."""
 
 
 @dataclass(frozen=True)
-class _Rule:
+class Rule:
+    """One rule of a set's source, with every string (anonymous ones too), as gating reads it."""
+
     name: str
+    """The rule's identifier."""
     private: bool
+    """Declared ``private``."""
     is_global: bool
-    strings: tuple[_String, ...]
+    """Declared ``global``."""
+    strings: tuple[RuleString, ...]
+    """Its strings, in order (a string's key is its index here)."""
     condition: list[Token]
+    """The tokens of its condition."""
 
 
 # --- patterns -------------------------------------------------------------------------------------
@@ -76,10 +91,10 @@ def _xor_keys(mods: Sequence[Token]) -> range | None:
         if t.kind is TokenKind.IDENT and t.text == "xor":
             rest = mods[j + 1:]
             if len(rest) >= 3 and rest[0].text == "(" and rest[2].text == ")":
-                v = routing._int(rest[1])
+                v = syntax.number(rest[1])
                 return range(v, v + 1) if v is not None and v < 256 else range(256)
             if len(rest) >= 5 and rest[0].text == "(" and rest[2].text == "-" and rest[4].text == ")":
-                lo, hi = routing._int(rest[1]), routing._int(rest[3])
+                lo, hi = syntax.number(rest[1]), syntax.number(rest[3])
                 return range(lo, hi + 1) if lo is not None and hi is not None and lo <= hi < 256 else range(256)
             return range(256)
     return None
@@ -101,14 +116,14 @@ def _base64_cores(data: bytes) -> list[bytes] | None:
     return out
 
 
-def string_patterns(s: _String) -> list[Pattern] | None:
+def string_patterns(s: RuleString) -> list[Pattern] | None:
     """Patterns one of which every match of ``s`` contains; None when there are none to give."""
     words = {t.text for t in s.modifiers if t.kind is TokenKind.IDENT}
     if any(t.kind is TokenKind.TEXT for t in s.modifiers):
         return None  # a custom base64 alphabet
     ascii_form, wide_form = "wide" not in words or "ascii" in words, "wide" in words
     if s.value.kind is TokenKind.TEXT:
-        raw = routing._text_bytes(s.value.text)
+        raw = syntax.text_bytes(s.value.text)
         if not raw:
             return None
         forms = ([raw] if ascii_form else []) + ([_widen(raw)] if wide_form else [])
@@ -238,7 +253,7 @@ _READER_NAMES = frozenset({*_READERS, "int8", "int16", "int32", "int8be", "int16
 
 
 class _Builder:
-    def __init__(self, ns: str, rule: _Rule, index: Mapping[str, int], key: Callable[[str, str, int], int]) -> None:
+    def __init__(self, ns: str, rule: Rule, index: Mapping[str, int], key: Callable[[str, str, int], int]) -> None:
         self.ns, self.rule, self.index, self.key = ns, rule, index, key
 
     def keys(self, k: int) -> int:
@@ -251,10 +266,10 @@ class _Builder:
     def string_set(self, t: Sequence[Token]) -> list[int] | None:
         if len(t) == 1 and t[0].text == "them":
             return list(range(len(self.rule.strings)))
-        if not routing._enclosed(t):
+        if not syntax.enclosed(t):
             return None
         out: list[int] = []
-        for part in routing._split(t[1:-1], ",", TokenKind.PUNCT):
+        for part in syntax.split(t[1:-1], ",", TokenKind.PUNCT):
             if len(part) != 1 or part[0].kind is not TokenKind.STRING_ID or not part[0].text.startswith("$"):
                 return None
             name = part[0].text
@@ -268,7 +283,7 @@ class _Builder:
 
     def expr(self, t: Sequence[Token]) -> Node:
         for word in ("or", "and"):
-            parts = routing._split(t, word)
+            parts = syntax.split(t, word)
             if len(parts) > 1:
                 return [word, *(self.expr(p) for p in parts)]
         return self.term(t)
@@ -276,7 +291,7 @@ class _Builder:
     def term(self, t: Sequence[Token]) -> Node:
         if not t:
             return ["M"]
-        if routing._enclosed(t):
+        if syntax.enclosed(t):
             return self.expr(t[1:-1])
         first = t[0]
         if first.kind is TokenKind.IDENT and first.text == "not":
@@ -294,10 +309,10 @@ class _Builder:
             return self.of_term(t[:of], t[of + 1:])
         if len(t) == 3 and t[1].text in _OPS and "filesize" in (t[0].text, t[2].text):
             left = t[0].text == "filesize"
-            n = routing._int(t[2] if left else t[0])
+            n = syntax.number(t[2] if left else t[0])
             return ["M"] if n is None else ["fs", t[1].text if left else _FLIP[t[1].text], n]
         if len(t) == 6 and t[0].text in _READERS and t[1].text == "(" and t[3].text == ")" and t[4].text in _OPS:
-            off, val = routing._int(t[2]), routing._int(t[5])
+            off, val = syntax.number(t[2]), syntax.number(t[5])
             width, big = _READERS[t[0].text]
             if off is None or val is None or off + width > HEAD_SIZE:
                 return ["M"]
@@ -312,9 +327,9 @@ class _Builder:
             return ["M"]
         if sigil == "$" and (len(t) == 1 or (t[1].text in ("at", "in") and len(t) > 2)):
             return ["s", self.keys(k)]
-        if sigil == "#" and len(t) >= 3 and t[-2].text in _OPS and (n := routing._int(t[-1])) is not None:
+        if sigil == "#" and len(t) >= 3 and t[-2].text in _OPS and (n := syntax.number(t[-1])) is not None:
             middle = t[1:-2]
-            if not middle or (middle[0].text == "in" and routing._enclosed(middle[1:])):
+            if not middle or (middle[0].text == "in" and syntax.enclosed(middle[1:])):
                 return ["n", self.keys(k), t[-2].text, n]
         return self.undefined_term(t)
 
@@ -324,7 +339,7 @@ class _Builder:
         if rest[0].text == "them":
             members, tail = rest[:1], rest[1:]
         else:
-            close = routing._closing(rest, 0) if rest[0].text == "(" else None
+            close = syntax.closing(rest, 0) if rest[0].text == "(" else None
             if close is None:
                 return ["M"]
             members, tail = rest[:close + 1], rest[close + 1:]
@@ -339,8 +354,8 @@ class _Builder:
             return ["M"] if tail else ["none", keys]
         need = {"any": 1, "all": len(keys)}.get(words[0]) if len(words) == 1 else None
         if need is None and len(quantifier) == 1:
-            need = routing._int(quantifier[0])
-        elif need is None and len(quantifier) == 2 and words[1] == "%" and (pct := routing._int(quantifier[0])):
+            need = syntax.number(quantifier[0])
+        elif need is None and len(quantifier) == 2 and words[1] == "%" and (pct := syntax.number(quantifier[0])):
             need = -(-pct * len(keys) // 100)
         return ["of", need, keys] if need else ["M"]
 
@@ -366,17 +381,17 @@ _FLIP = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 # --- parsing ---------------------------------------------------------------------------------------------
 
 
-def _parsed(text: str) -> tuple[list[routing.Token], tuple[list[str], list[routing._RawRule]]] | None:
+def _parsed(text: str) -> tuple[list[syntax.Token], tuple[list[str], list[syntax.RawRule]]] | None:
     """One namespace's source as tokens and parsed (None: the lexer or parser cannot read it)."""
     try:
-        tokens = routing.tokenize(text)
-        return tokens, routing._parse(tokens)
-    except routing.RoutingError:
+        tokens = syntax.tokenize(text)
+        return tokens, syntax.parse(tokens)
+    except syntax.UnreadableSource:
         return None
 
 
-def _rules(text: str, parsed: tuple[list[routing.Token], tuple[list[str], list[routing._RawRule]]] | None = None
-           ) -> list[_Rule] | None:
+def _rules(text: str, parsed: tuple[list[syntax.Token], tuple[list[str], list[syntax.RawRule]]] | None = None
+           ) -> list[Rule] | None:
     """The rules of one namespace's source (``parsed``: ``_parsed(text)``, when already known), each with
     every string (anonymous ones too)."""
     parsed = parsed or _parsed(text)
@@ -390,7 +405,7 @@ def _rules(text: str, parsed: tuple[list[routing.Token], tuple[list[str], list[r
         body = next(j for j in range(k, len(tokens)) if tokens[j].text == "{") + 1
         cond_at = next(j for j in range(body, len(tokens) - 1)
                        if tokens[j].text == "condition" and tokens[j + 1].text == ":")
-        strings: list[_String] = []
+        strings: list[RuleString] = []
         j = next((i + 2 for i in range(body, cond_at - 1)
                   if tokens[i].text == "strings" and tokens[i + 1].text == ":"), cond_at)
         while j < cond_at:
@@ -398,11 +413,11 @@ def _rules(text: str, parsed: tuple[list[routing.Token], tuple[list[str], list[r
                 end = j + 3
                 while end < cond_at and tokens[end].kind is not TokenKind.STRING_ID:
                     end += 1
-                strings.append(_String(tokens[j].text, tokens[j + 2], tuple(tokens[j + 3:end])))
+                strings.append(RuleString(tokens[j].text, tokens[j + 2], tuple(tokens[j + 3:end])))
                 j = end
             else:
                 return None
-        out.append(_Rule(r.name, r.private, r.is_global, tuple(strings), r.condition))
+        out.append(Rule(r.name, r.private, r.is_global, tuple(strings), r.condition))
     return out
 
 
@@ -615,13 +630,14 @@ class Draft:
     nodes: list[Node]
     rules: dict[str, list[tuple[str, int, bool]]]
     """Namespace -> (rule, node index, private) of each rule, for the namespaces that may be gated."""
-    analyses: dict[str, routing.FileAnalysis]
+    analyses: dict[str, analysis.FileAnalysis]
 
 
-_Parsed = tuple[list[_Rule] | None, routing.FileAnalysis]
+Parsed = tuple[list[Rule] | None, analysis.FileAnalysis]
+"""A namespace's source as gating reads it (None: unreadable) and as routing analyses it (see draft_gate)."""
 
 
-def draft_gate(sources: Mapping[str, str], table: KeyTable, parsed: dict[tuple[str, str], _Parsed] | None = None
+def draft_gate(sources: Mapping[str, str], table: KeyTable, parsed: dict[tuple[str, str], Parsed] | None = None
                ) -> Draft:
     """Condition trees for the rules of ``sources`` (one set's namespaces); their strings join ``table``.
 
@@ -633,20 +649,20 @@ def draft_gate(sources: Mapping[str, str], table: KeyTable, parsed: dict[tuple[s
         if (ns, text) not in parsed:
             read = _parsed(text)  # one parse serves both
             parsed[(ns, text)] = (_rules(text, read) if read else None,
-                                  routing.analyse(ns, ns, text.encode("utf-8"), read[1] if read else None))
-        rules, analysis = parsed[(ns, text)]
-        if rules is None or analysis.whole or any(r.is_global for r in rules):
+                                  analysis.analyse(ns, ns, text.encode("utf-8"), read[1] if read else None))
+        rules, analysed = parsed[(ns, text)]
+        if rules is None or analysed.whole or any(r.is_global for r in rules):
             continue
         index: dict[str, int] = {}
         entries = []
         for r in rules:
-            def key(ns_: str, rule: str, k: int, r: _Rule = r) -> int:
+            def key(ns_: str, rule: str, k: int, r: Rule = r) -> int:
                 return table.key(ns_, rule, k, lambda: string_patterns(r.strings[k]))
             draft.nodes.append(_Builder(ns, r, index, key).expr(r.condition))
             index[r.name] = len(draft.nodes) - 1
             entries.append((r.name, index[r.name], r.private))
         draft.rules[ns] = entries
-        draft.analyses[ns] = analysis
+        draft.analyses[ns] = analysed
     return draft
 
 
@@ -671,8 +687,10 @@ def plan_gate(draft: Draft, always: frozenset[int]) -> SetGate | None:
             else:
                 kept.add(name)
         if kept:
-            rest[ns] = routing._part(draft.analyses[ns], kept)
+            rest[ns] = routing.source_for(draft.analyses[ns], kept)
     if not gated:
+        logger.debug("no content gate: no reporting rule of the set is false without its strings")
         return None
+    logger.debug("content gate: %d rules gated, %d namespaces keep rules matched on every file", len(gated), len(rest))
     used = gate.looks_at(gated)
     return SetGate(rest, draft.nodes, gated, sorted(used & always), frozenset(used - always))

@@ -7,11 +7,14 @@ database that cannot be built or loaded, gates are off and every file is matched
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 from scanner.engine.gating import Pattern
+
+logger = logging.getLogger(__name__)
 
 _hs: Any
 try:
@@ -65,6 +68,7 @@ def refused(patterns: Sequence[tuple[int, Pattern]]) -> set[int]:
             _compile(group)
         except _hs.error:
             if len(group) == 1:
+                logger.debug("Hyperscan refuses the pattern %r of key %d", group[0][1].expression[:80], group[0][0])
                 found.add(group[0][0])
             else:
                 groups += [group[:len(group) // 2], group[len(group) // 2:]]
