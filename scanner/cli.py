@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from scanner import __version__, report, scanlog
-from scanner.config import MAX_DAYS, MAX_JOBS, MAX_SECONDS, Config, check_range, load_config, parse_size
+from scanner.config import (
+    LOG_LEVELS, MAX_DAYS, MAX_JOBS, MAX_SECONDS, Config, check_range, load_config, parse_size,
+)
 from scanner.errors import ScannerError, UsageError
 from scanner.history import IN_PROGRESS, History, history_record, incomplete
 from scanner.model import Action, OutputFormat, Policy, ScanReport, ScanType, display_path, printable
@@ -146,8 +148,82 @@ class Env:
     config: Config
 
 
+# --- logging: set up here only; library modules just log ----------------------------------------------
+
+LOG_FLAG = "scanner.log_level"
+"""Key in ``click.Context.meta``: the level --verbose or --debug asked for (it wins over the config)."""
+
+
+class EscapingFormatter(logging.Formatter):
+    """``scanner: <level>: <message>`` (with the logger's name at debug), every control character
+    escaped (``model.printable``): a log line that names a file cannot drive the terminal."""
+
+    def __init__(self, with_name: bool = False) -> None:
+        super().__init__("%(message)s")
+        self.with_name = with_name
+
+    def format(self, record: logging.LogRecord) -> str:
+        where = f"{record.name}: " if self.with_name else ""
+        return printable(f"scanner: {record.levelname.lower()}: {where}{super().format(record)}")
+
+
+class StderrHandler(logging.Handler):
+    """Writes each record as one line on the current standard error (looked up at each record, so it
+    follows a replaced ``sys.stderr``)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            click.echo(self.format(record), err=True)
+        except Exception:  # a log line never ends the command
+            self.handleError(record)
+
+
+LOG_HANDLER = StderrHandler()
+
+
+def set_log_level(level: int) -> None:
+    """Send the package's log records at ``level`` and above to stderr (idempotent)."""
+    root = logging.getLogger("scanner")
+    if LOG_HANDLER not in root.handlers:
+        root.addHandler(LOG_HANDLER)
+    LOG_HANDLER.setFormatter(EscapingFormatter(with_name=level <= logging.DEBUG))
+    root.setLevel(level)
+
+
+def stop_logging() -> None:
+    """Take the handler off again (the command is over; an in-process caller keeps its own logging)."""
+    root = logging.getLogger("scanner")
+    root.removeHandler(LOG_HANDLER)
+    root.setLevel(logging.NOTSET)
+
+
+def _log_flag(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        level = logging.DEBUG if param.name == "debug" else logging.INFO
+        ctx.meta[LOG_FLAG] = min(level, ctx.meta.get(LOG_FLAG, level))  # --debug wins over -v
+        set_log_level(ctx.meta[LOG_FLAG])
+    return value
+
+
+def log_options(func: F) -> F:
+    """--verbose/-v and --debug, on every command (and on the group: ``scanner -v scan``)."""
+    func = click.option("--debug", is_flag=True, expose_value=False, callback=_log_flag,
+                        help="Also log every decision per file, with the logger's name.")(func)
+    return click.option("--verbose", "-v", is_flag=True, expose_value=False, callback=_log_flag,
+                        help="Log what the command decides and why (info level).")(func)
+
+
+def apply_config_log_level(config: Config) -> None:
+    """The config file's [logging] level, unless --verbose or --debug was given."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and LOG_FLAG in ctx.meta:
+        return
+    set_log_level(LOG_LEVELS[config.log_level])
+
+
 def common_options(func: F) -> F:
-    """--home and --config, on every command."""
+    """--home, --config, --verbose and --debug, on every command."""
+    func = log_options(func)
     func = click.option(
         "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
         help="Configuration file (default: config.toml in the state directory).",
@@ -165,6 +241,7 @@ def make_env(home: Path | None, config_file: Path | None) -> Env:
         config = load_config(config_file, required=True)
     else:
         config = load_config(state.config_file, required=False)
+    apply_config_log_level(config)
     return Env(state, config)
 
 
@@ -208,8 +285,12 @@ def _one_line(exc: click.UsageError, ctx: click.Context) -> NoReturn:
 
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_HELP)
 @click.version_option(__version__, prog_name="scanner")
-def main() -> None:
+@log_options
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Find malicious software with YARA rules, name its family, and remove it restorably."""
+    set_log_level(ctx.meta.get(LOG_FLAG, logging.WARNING))
+    ctx.call_on_close(stop_logging)
 
 
 # --- scan -----------------------------------------------------------------------------------------
@@ -892,6 +973,7 @@ def schedule_install(user: bool | None, unit_dir: Path | None, scheduler: str, a
 
 @schedule_group.command("remove")
 @scope_options("remove")
+@log_options
 @handle_errors
 def schedule_remove(user: bool | None, unit_dir: Path | None, scheduler: str) -> None:
     """Remove the monthly run (and the watch service) that 'schedule install' set up."""
@@ -963,6 +1045,7 @@ _keys_option = click.option("--keys", "keys", multiple=True, type=click.Path(fil
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--keys", "keys_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where to write the four private keys [default: DIR/keys].")
+@log_options
 @handle_errors
 def feed_init(directory: Path, keys_dir: Path | None) -> None:
     """Create a feed in DIRECTORY: Ed25519 keys for root, targets, snapshot, timestamp, and signed metadata."""
@@ -977,6 +1060,7 @@ def feed_init(directory: Path, keys_dir: Path | None) -> None:
               help="The signature set directory (rules/, samples/, families.toml).")
 @click.option("--version", "version", required=True, help="Version YYYY.MM.N, higher than the last published.")
 @_keys_option
+@log_options
 @handle_errors
 def feed_publish(directory: Path, source: Path, version: str, keys: tuple[Path, ...]) -> None:
     """Test the set as clients will, then sign and publish it."""
@@ -988,6 +1072,7 @@ def feed_publish(directory: Path, source: Path, version: str, keys: tuple[Path, 
 @feed_group.command("refresh")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @_keys_option
+@log_options
 @handle_errors
 def feed_refresh(directory: Path, keys: tuple[Path, ...]) -> None:
     """Re-sign the timestamp (weekly; needs only the timestamp key)."""
@@ -1000,6 +1085,7 @@ def feed_refresh(directory: Path, keys: tuple[Path, ...]) -> None:
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("role", type=click.Choice(["root", "targets", "snapshot", "timestamp"]))
 @_keys_option
+@log_options
 @handle_errors
 def feed_rotate_key(directory: Path, role: str, keys: tuple[Path, ...]) -> None:
     """Replace ROLE's key, sign a new root and re-sign what that key signs."""
@@ -1011,6 +1097,7 @@ def feed_rotate_key(directory: Path, role: str, keys: tuple[Path, ...]) -> None:
 @feed_group.command("renew-root")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @_keys_option
+@log_options
 @handle_errors
 def feed_renew_root(directory: Path, keys: tuple[Path, ...]) -> None:
     """Sign a new root version with a fresh expiry (yearly; needs the root key)."""
@@ -1021,6 +1108,7 @@ def feed_renew_root(directory: Path, keys: tuple[Path, ...]) -> None:
 
 @feed_group.command("status")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@log_options
 @handle_errors
 def feed_status(directory: Path) -> None:
     """Versions and expiry of every role, and the published set."""
