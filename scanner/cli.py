@@ -24,9 +24,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from scanner import __version__, report, scanlog
-from scanner.config import (
-    LOG_LEVELS, MAX_DAYS, MAX_JOBS, MAX_SECONDS, Config, check_range, load_config, parse_size,
-)
+from scanner.config import MAX_DAYS, MAX_JOBS, MAX_SECONDS, Config, check_range, load_config, parse_size
 from scanner.errors import ScannerError, UsageError
 from scanner.history import IN_PROGRESS, History, history_record, incomplete
 from scanner.model import Action, OutputFormat, Policy, ScanReport, ScanType, display_path, printable
@@ -174,7 +172,7 @@ class StderrHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             click.echo(self.format(record), err=True)
-        except Exception:  # a log line never ends the command
+        except (OSError, ValueError):  # a log line never ends the command (a closed or broken stderr)
             self.handleError(record)
 
 
@@ -218,7 +216,7 @@ def apply_config_log_level(config: Config) -> None:
     ctx = click.get_current_context(silent=True)
     if ctx is not None and LOG_FLAG in ctx.meta:
         return
-    set_log_level(LOG_LEVELS[config.log_level])
+    set_log_level(config.logging_level)
 
 
 def common_options(func: F) -> F:

@@ -128,6 +128,11 @@ class Config:
     source: Path | None = field(default=None, compare=False)
     """The file these values came from, if any."""
 
+    @property
+    def logging_level(self) -> int:
+        """The ``logging`` level that ``log_level`` names."""
+        return LOG_LEVELS[self.log_level]
+
 
 _KEYS: Mapping[str, Mapping[str, str]] = {
     "scan": {"exclude": "excludes", "max_filesize": "max_filesize", "jobs": "jobs", "timeout": "timeout",
