@@ -681,7 +681,8 @@ def feed_settings(env: Env, feeds: Sequence[str], deadline: float | None) -> tup
     from scanner.updates import feed as feed_mod
     from scanner.updates.http import HttpSettings
 
-    mirrors, _source = feed_mirrors(env, feeds)
+    mirrors, source = feed_mirrors(env, feeds)
+    logger.info("feed mirrors (%s): %s", source, " ".join(mirrors) or "none")
     http = HttpSettings() if deadline is None else HttpSettings(deadline=deadline)
     return feed_mod.FeedSettings(mirrors=mirrors, http=http), env.config.trusted_root
 

@@ -20,6 +20,7 @@ never changed once in ``sets/``, so a scan that loaded a set keeps a consistent 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 import shutil
@@ -30,6 +31,8 @@ from pathlib import Path
 
 from scanner.errors import StateError
 from scanner.state import StateDir, fsync_dir
+
+logger = logging.getLogger(__name__)
 
 ACTIVE = "active"
 PREVIOUS = "previous"
@@ -96,7 +99,8 @@ def read_version(set_dir: Path) -> str | None:
     try:
         with (set_dir / "manifest.toml").open("rb") as f:
             value = tomllib.load(f).get("version")
-    except (OSError, tomllib.TOMLDecodeError):
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        logger.info("no version read from %s: %s", set_dir / "manifest.toml", exc)
         return None
     return value if isinstance(value, str) else None
 
@@ -139,7 +143,9 @@ def swap(state: StateDir, new_set: Path | None, checkpoint: Checkpoint = _no_che
         current = BUNDLED
     _set_link(state, PREVIOUS, current)
     checkpoint("previous-linked")
-    _set_link(state, ACTIVE, BUNDLED if new_set is None else _relative(state, new_set))
+    target = BUNDLED if new_set is None else _relative(state, new_set)
+    logger.info("signature store: active -> %s, previous -> %s", target, current)
+    _set_link(state, ACTIVE, target)
     checkpoint("activated")
 
 
@@ -157,6 +163,7 @@ def rollback(state: StateDir) -> tuple[Path | None, Path | None]:
         cur_target = BUNDLED
     before = _resolve(state, cur_target)
     after = _resolve(state, prev_target)
+    logger.info("signature store: rolling back, active -> %s, previous -> %s", prev_target, cur_target)
     _set_link(state, ACTIVE, prev_target)
     _set_link(state, PREVIOUS, cur_target)
     return before, after
@@ -227,6 +234,8 @@ def cleanup(state: StateDir) -> list[Path]:
             if entry.name.startswith(".") and ".tmp-" in entry.name:
                 entry.unlink(missing_ok=True)
                 removed.append(entry)
+    for entry in removed:
+        logger.info("signature store: removed the leftover %s", entry)
     return removed
 
 

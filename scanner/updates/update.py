@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import enum
+import logging
 import os
 import re
 import secrets
@@ -25,6 +26,8 @@ from scanner.model import printable
 from scanner.state import LockBusy, StateDir
 from scanner.updates import bundle, feed, signatures, store
 from scanner.updates.http import Downloader
+
+logger = logging.getLogger(__name__)
 
 LOG_NAME = "update.log"
 LOCK_NAME = "update"
@@ -132,13 +135,17 @@ def update_lock(state: StateDir) -> Iterator[None]:
 
 
 def log_event(state: StateDir, message: str, now: Clock = _utcnow) -> None:
-    """Append one line to the update log (best effort: an unwritable log does not stop an update)."""
+    """Append one line to the update log (best effort: an unwritable log does not stop an update), and
+    log it (info): every update decision goes through here."""
     stamp = now().astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     line = printable(" ".join(message.split()))  # server text and URLs: never a control character in the log
-    with contextlib.suppress(OSError, StateError):
+    logger.info("%s", line)
+    try:
         logs = state.ensure(state.logs)
         with (logs / LOG_NAME).open("a", encoding="utf-8") as f:
             f.write(f"{stamp} {line}\n")
+    except (OSError, StateError) as exc:
+        logger.info("update log not written: %s", exc)
 
 
 def verify_dir(set_dir: Path, clean_paths: Sequence[Path] | None = None) -> list[str]:
@@ -217,9 +224,12 @@ def activate(
     """
     store.cleanup(state)
     staging = store.new_staging(state)
+    logger.info("testing signature set %s in %s", version, staging)
     try:
         checkpoint("staging")
-        bundle.extract(archive, staging, limits)
+        unpacked = bundle.extract(archive, staging, limits)
+        logger.info("bundle unpacked: %d file(s), %d folder(s), %d bytes", unpacked.files, unpacked.directories,
+                    unpacked.total_bytes)
         checkpoint("extracted")
         write_manifest(staging, version, _release_date(staging, released, now))
         problems = verify_dir(staging, clean_paths)
@@ -233,8 +243,10 @@ def activate(
         raise
     checkpoint("installed")
     store.swap(state, installed, checkpoint)
+    logger.info("signature set %s is active: %s", version, installed)
     held = store.held_version(state)
     if held is not None and signatures.version_key(version) >= signatures.version_key(held):
+        logger.info("signature set %s is no longer held back", held)
         store.set_held(state, None)
     store.cleanup(state)
     checkpoint("cleaned")
@@ -330,6 +342,7 @@ def _update_locked(
         )
         if not force:
             if signatures.version_key(release.version) <= signatures.version_key(active):
+                logger.info("up to date: the feed offers %s, %s is active", release.version, active)
                 return outcome
             if release.version == store.held_version(state):
                 log_event(state, f"update skipped {release.version}: it was rolled back from", now)
@@ -384,8 +397,10 @@ def _anchor(
     """Store a given trust anchor; fall back to the feed shipped with the package, if it ships one."""
     packaged_mirrors, packaged_root = feed.packaged_feed()
     if not settings.mirrors and packaged_mirrors:
+        logger.info("no feed named: using the feed shipped with the package (%s)", " ".join(packaged_mirrors))
         settings = replace(settings, mirrors=packaged_mirrors)
     if trusted_root is None and packaged_root is not None and feed.trusted_root(state.feed) is None:
+        logger.info("no trust anchor stored: using the root shipped with the package (%s)", packaged_root)
         trusted_root = packaged_root
     if trusted_root is not None:
         _set_anchor(state, trusted_root, now)
