@@ -22,6 +22,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import systemd_analyze
 
 from scanner import programs
 from scanner.errors import ScheduleError
@@ -56,7 +57,7 @@ def utc(text: str) -> datetime:
     ],
 )
 def test_normalized_form_is_the_one_systemd_prints(expression: str) -> None:
-    analysis = programs.analyze_calendar(expression, base=NOW)
+    analysis = systemd_analyze.analyze_calendar(expression, base=NOW)
     assert str(schedule.parse_calendar(expression)) == analysis.normalized
 
 
@@ -116,7 +117,7 @@ BASES = [
 def test_next_runs_over_24_months_agree_with_systemd(time: str, local_zone: str, base: str) -> None:
     spec = schedule.monthly_spec(time)
     start = utc(base)
-    expected = programs.analyze_calendar(str(spec), base=start, iterations=24, local_zone=local_zone).elapses
+    expected = systemd_analyze.analyze_calendar(str(spec), base=start, iterations=24, local_zone=local_zone).elapses
     ours = schedule.next_runs(spec, start, 24, ZoneInfo(local_zone))
     assert [run.astimezone(UTC) for run in ours] == list(expected)
     assert ours[0] > start
@@ -160,7 +161,7 @@ CLOCK_CHANGE_CASES = [
 @pytest.mark.parametrize(("expression", "local_zone", "base"), CLOCK_CHANGE_CASES)
 def test_next_runs_across_clock_changes_agree_with_systemd(expression: str, local_zone: str, base: str) -> None:
     start = utc(base)
-    expected = programs.analyze_calendar(expression, base=start, iterations=6, local_zone=local_zone).elapses
+    expected = systemd_analyze.analyze_calendar(expression, base=start, iterations=6, local_zone=local_zone).elapses
     ours = schedule.next_runs(expression, start, 6, ZoneInfo(local_zone))
     assert [run.astimezone(UTC) for run in ours] == list(expected)
 
@@ -185,7 +186,7 @@ def test_next_run_needs_an_aware_now() -> None:
 def verify(paths: list[Path], tmp_path: Path, *, user: bool = False) -> None:
     runtime = tmp_path / "runtime"
     runtime.mkdir(mode=0o700, exist_ok=True)
-    result = programs.verify_units(paths, user=user, runtime_dir=runtime)
+    result = systemd_analyze.verify_units(paths, user=user, runtime_dir=runtime)
     # systemd-analyze exits 0 on mere warnings (unknown keys), so the output must be empty too.
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
 
@@ -224,7 +225,7 @@ def test_program_path_with_space_percent_and_dollar_reaches_systemd_intact(tmp_p
     broken = tmp_path / "broken" / "scanner-monthly.service"
     broken.parent.mkdir()
     broken.write_text(unquoted)
-    assert programs.verify_units([broken]).returncode != 0
+    assert systemd_analyze.verify_units([broken]).returncode != 0
 
 
 def test_exec_start_quoting_rules() -> None:
