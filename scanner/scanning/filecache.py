@@ -270,7 +270,7 @@ class FileCache:
             return
         if key.mtime_ns >= self._settled_before or key.ctime_ns >= self._settled_before:
             if logger.isEnabledFor(logging.DEBUG):
-                logger.debug("not cached: %r was modified just before the scan", path)
+                logger.debug("not cached: %s was modified just before the scan", path)
             return
         d, name = _split(path)
         row = (self._set_id, d, name, key.dev, key.ino, key.size, key.mtime_ns, key.ctime_ns, self._now(), found)
