@@ -26,7 +26,6 @@ import secrets
 import shutil
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from scanner.errors import StateError
@@ -44,20 +43,6 @@ BUNDLED = "@bundled"
 
 Checkpoint = Callable[[str], None]
 """Called with a step name between the steps of a swap (tests use it to crash there)."""
-
-
-@dataclass(frozen=True)
-class InstalledSet:
-    """One set in ``sets/``."""
-
-    path: Path
-    """Its directory."""
-    version: str
-    """Version from its manifest (``?`` when unreadable)."""
-    active: bool
-    """Whether scans use it."""
-    previous: bool
-    """Whether ``rollback`` would return to it."""
 
 
 def _no_checkpoint(_step: str) -> None:
@@ -193,25 +178,6 @@ def set_held(state: StateDir, version: str | None) -> None:
         raise StateError(f"cannot record held-back version in {path}: {exc.strerror}") from exc
 
 
-def list_sets(state: StateDir) -> list[InstalledSet]:
-    """Every installed set, oldest version first."""
-    sets_dir = state.signatures / SETS
-    active, previous = active_dir(state), previous_dir(state)
-    found: list[InstalledSet] = []
-    try:
-        entries = sorted(sets_dir.iterdir())
-    except OSError:
-        return []
-    for entry in entries:
-        if entry.is_dir() and not entry.is_symlink():
-            path = entry.resolve()
-            found.append(
-                InstalledSet(path, read_version(path) or "?", path == active, path == previous)
-            )
-    found.sort(key=lambda s: (_version_key(s.version), s.path.name))
-    return found
-
-
 def cleanup(state: StateDir) -> list[Path]:
     """Remove leftovers: staging directories, stray temporary links, and sets neither active nor previous.
 
@@ -269,10 +235,3 @@ def _fsync_tree(root: Path) -> None:
             finally:
                 os.close(fd)
         fsync_dir(Path(dirpath))
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(p) for p in version.split("."))
-    except ValueError:
-        return (-1,)

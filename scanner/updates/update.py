@@ -91,10 +91,6 @@ class RollbackOutcome:
 class StoreStatus:
     """What ``signatures info`` shows about installed sets and the feed's trust anchor."""
 
-    active_version: str
-    """Version of the active set."""
-    active_source: str
-    """``updated`` or ``bundled``."""
     previous_version: str | None
     """The version ``rollback`` would return to, if any."""
     held_version: str | None
@@ -110,14 +106,11 @@ def current_version(state: StateDir) -> str:
 
 def status(state: StateDir) -> StoreStatus:
     """The store and trust-anchor state, for ``signatures info``."""
-    active = signatures.active_set(state)
     prev: str | None = None
     if store.has_previous(state):
         prev_dir = store.previous_dir(state)
         prev = signatures.bundled_set().version if prev_dir is None else store.read_version(prev_dir)
     return StoreStatus(
-        active_version=active.version,
-        active_source=active.source,
         previous_version=prev,
         held_version=store.held_version(state),
         trusted_root=feed.trusted_root(state.feed),
