@@ -138,6 +138,33 @@ def test_no_private_name_crosses_a_subpackage(path: Path) -> None:
             raise AssertionError(f"{rel(path)}:{node.lineno} uses the private {node.value.id}.{node.attr}")
 
 
+LOGGING_CONFIG_CALLS = {"basicConfig", "setLevel", "addHandler", "dictConfig", "fileConfig"}
+
+
+@pytest.mark.parametrize("path", [p for p in MODULES if p.name not in CLI], ids=rel)
+def test_library_never_configures_logging(path: Path) -> None:
+    """Only the CLI sets up handlers and levels; a library module just logs (a NullHandler that quiets a
+    third-party library's own logger is not a configuration of ours)."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        f = node.func if isinstance(node, ast.Call) else None
+        if isinstance(f, ast.Attribute) and f.attr in LOGGING_CONFIG_CALLS:
+            quiet = node.func.attr == "addHandler" and "NullHandler" in ast.unparse(node)
+            assert quiet, f"{rel(path)}:{node.lineno} configures logging ({node.func.attr})"
+
+
+PURE = {"errors.py", "model.py", "inert.py", "report.py", "__init__.py", "__main__.py"}
+"""Modules that decide nothing a user may ask about: values, encodings and rendering."""
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in MODULES if own_unit(p) in {"scanning", "updates"} | SHARED and p.name not in PURE],
+    ids=rel,
+)
+def test_each_deciding_module_has_its_own_logger(path: Path) -> None:
+    assert "logger = logging.getLogger(__name__)" in path.read_text(), f"{rel(path)} has no logger"
+
+
 @pytest.mark.parametrize("package", sorted(LAYERS))
 def test_each_subpackage_says_what_it_owns_and_exports(package: str) -> None:
     mod = importlib.import_module(f"scanner.{package}")
