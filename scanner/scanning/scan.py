@@ -378,25 +378,9 @@ def scan_files(
             if isinstance(item, Skipped):
                 collector.skip(item)
                 continue
-            if cache is not None:
-                found = cache.lookup(item.path, FileKey(item.dev, item.ino, item.size, item.mtime_ns, item.ctime_ns))
-                if found == b"":
-                    if debug:
-                        logger.debug("cache hit: %s judged clean before and unchanged since", display_path(item.path))
-                    collector.clean(item.path, item.size)
-                    tick()
-                    continue
-                # a detection that does not decode (never written so) is read again rather than trusted or lost
-                if (cached := from_found_blob(item, found)) is not None:
-                    if debug:
-                        logger.debug("cache hit: %s detected before and unchanged since", display_path(item.path))
-                    collector.add(cached)
-                    tick()
-                    continue
-                if debug:
-                    logger.debug("cache miss: %s %s", display_path(item.path),
-                                 "has a cached detection that does not decode; reading it again" if found
-                                 else "is new, changed, or not judged under these rules")
+            if cache is not None and answered_by_cache(item, cache, collector, debug):
+                tick()
+                continue
             while True:
                 try:
                     work.put(item, timeout=progress_interval)
@@ -417,6 +401,28 @@ def scan_files(
     if progress is not None:
         progress(collector.snapshot(started))
     return collector.results, collector.skipped, collector.files, collector.bytes
+
+
+def answered_by_cache(item: FileEntry, cache: FileCache, collector: _Collector, debug: bool) -> bool:
+    """Whether the cache knows ``item`` unchanged since it was judged (its result is then counted in
+    ``collector``); False when the file must be read."""
+    found = cache.lookup(item.path, FileKey(item.dev, item.ino, item.size, item.mtime_ns, item.ctime_ns))
+    if found == b"":
+        if debug:
+            logger.debug("cache hit: %s judged clean before and unchanged since", display_path(item.path))
+        collector.clean(item.path, item.size)
+        return True
+    # a detection that does not decode (never written so) is read again rather than trusted or lost
+    if (cached := from_found_blob(item, found)) is not None:
+        if debug:
+            logger.debug("cache hit: %s detected before and unchanged since", display_path(item.path))
+        collector.add(cached)
+        return True
+    if debug:
+        logger.debug("cache miss: %s %s", display_path(item.path),
+                     "has a cached detection that does not decode; reading it again" if found
+                     else "is new, changed, or not judged under these rules")
+    return False
 
 
 def log_result(result: FileResult) -> None:
@@ -545,6 +551,27 @@ def scan_processes(
     return detections, skipped, sum(1 for r in results if r.scanned)
 
 
+def open_cache(request: ScanRequest, rules: CompiledRules, now: Callable[[], dt.datetime]) -> FileCache | None:
+    """The file cache of a scan of ``request`` (None: no files to scan, no state directory, or --no-cache)."""
+    if not request.files:
+        return None
+    if request.cache_dir is None or request.cache is CacheMode.OFF:
+        logger.info("file cache not used (%s)", "turned off" if request.cache_dir is not None else "no state directory")
+        return None
+    logger.info("file cache %s: %s", request.cache.value, request.cache_dir)
+    return FileCache(request.cache_dir, rules.key, mode=request.cache,
+                     now=lambda: int(now().timestamp() * 1_000_000_000))
+
+
+def close_cache(cache: FileCache, extra: dict[str, object]) -> str:
+    """Close ``cache`` and say what it did in ``extra`` (the report's ``file_cache``); its problem ('' if none)."""
+    stats = cache.close()
+    extra["file_cache"] = {"mode": stats.mode.value, "hits": stats.hits, "recorded": stats.recorded,
+                           "detections": stats.detections}
+    logger.info("file cache: %d hit(s), %d result(s) recorded", stats.hits, stats.recorded)
+    return stats.problem
+
+
 def run_scan(
     request: ScanRequest,
     rules: CompiledRules,
@@ -559,13 +586,7 @@ def run_scan(
     started_at = now()
     t0 = time.monotonic()
     roots, opts = roots_for(request) if request.files else ([], request.walk)
-    cache = None
-    if request.cache_dir is not None and request.cache is not CacheMode.OFF and request.files:
-        cache = FileCache(request.cache_dir, rules.key, mode=request.cache,
-                          now=lambda: int(now().timestamp() * 1_000_000_000))
-        logger.info("file cache %s: %s", request.cache.value, request.cache_dir)
-    elif request.files:
-        logger.info("file cache not used (%s)", "turned off" if request.cache_dir is not None else "no state directory")
+    cache = open_cache(request, rules, now)
     if request.files:
         logger.info("%s scan of %s (%d thread(s), size limit %s)", request.scan_type.value,
                     ", ".join(map(display_path, roots)) or "nothing", request.jobs, opts.max_filesize or "none")
@@ -580,13 +601,8 @@ def run_scan(
             max_filesize=opts.max_filesize, progress=progress, cache=cache, links=links,
         )
     finally:
-        if cache is not None:
-            stats = cache.close()
-            extra["file_cache"] = {"mode": stats.mode.value, "hits": stats.hits, "recorded": stats.recorded,
-                                   "detections": stats.detections}
-            logger.info("file cache: %d hit(s), %d result(s) recorded", stats.hits, stats.recorded)
-            if stats.problem:
-                warnings = (*warnings, stats.problem)
+        if cache is not None and (problem := close_cache(cache, extra)):
+            warnings = (*warnings, problem)
     if links.names:
         extra["hard_links"] = {"names": links.names, "bytes": links.bytes}
     detections = detections_from(results, real_roots)
