@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from scanner import __version__, report, scanlog
+from scanner import __version__, logsetup, report, scanlog
 from scanner.config import MAX_DAYS, MAX_JOBS, MAX_SECONDS, Config, check_range, load_config, parse_size
 from scanner.errors import ScannerError, UsageError
 from scanner.history import IN_PROGRESS, History, history_record, incomplete
@@ -146,60 +146,17 @@ class Env:
     config: Config
 
 
-# --- logging: set up here only; library modules just log ----------------------------------------------
+# --- logging: set up here only (scanner.logsetup); library modules just log -------------------------
 
 LOG_FLAG = "scanner.log_level"
 """Key in ``click.Context.meta``: the level --verbose or --debug asked for (it wins over the config)."""
-
-
-class EscapingFormatter(logging.Formatter):
-    """``scanner: <level>: <message>`` (with the logger's name at debug), every control character
-    escaped (``model.printable``): a log line that names a file cannot drive the terminal."""
-
-    def __init__(self, with_name: bool = False) -> None:
-        super().__init__("%(message)s")
-        self.with_name = with_name
-
-    def format(self, record: logging.LogRecord) -> str:
-        where = f"{record.name}: " if self.with_name else ""
-        return printable(f"scanner: {record.levelname.lower()}: {where}{super().format(record)}")
-
-
-class StderrHandler(logging.Handler):
-    """Writes each record as one line on the current standard error (looked up at each record, so it
-    follows a replaced ``sys.stderr``)."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            click.echo(self.format(record), err=True)
-        except (OSError, ValueError):  # a log line never ends the command (a closed or broken stderr)
-            self.handleError(record)
-
-
-LOG_HANDLER = StderrHandler()
-
-
-def set_log_level(level: int) -> None:
-    """Send the package's log records at ``level`` and above to stderr (idempotent)."""
-    root = logging.getLogger("scanner")
-    if LOG_HANDLER not in root.handlers:
-        root.addHandler(LOG_HANDLER)
-    LOG_HANDLER.setFormatter(EscapingFormatter(with_name=level <= logging.DEBUG))
-    root.setLevel(level)
-
-
-def stop_logging() -> None:
-    """Take the handler off again (the command is over; an in-process caller keeps its own logging)."""
-    root = logging.getLogger("scanner")
-    root.removeHandler(LOG_HANDLER)
-    root.setLevel(logging.NOTSET)
 
 
 def _log_flag(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
     if value:
         level = logging.DEBUG if param.name == "debug" else logging.INFO
         ctx.meta[LOG_FLAG] = min(level, ctx.meta.get(LOG_FLAG, level))  # --debug wins over -v
-        set_log_level(ctx.meta[LOG_FLAG])
+        logsetup.set_level(ctx.meta[LOG_FLAG])
     return value
 
 
@@ -216,7 +173,7 @@ def apply_config_log_level(config: Config) -> None:
     ctx = click.get_current_context(silent=True)
     if ctx is not None and LOG_FLAG in ctx.meta:
         return
-    set_log_level(config.logging_level)
+    logsetup.set_level(config.logging_level)
 
 
 def common_options(func: F) -> F:
@@ -287,8 +244,8 @@ def _one_line(exc: click.UsageError, ctx: click.Context) -> NoReturn:
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Find malicious software with YARA rules, name its family, and remove it restorably."""
-    set_log_level(ctx.meta.get(LOG_FLAG, logging.WARNING))
-    ctx.call_on_close(stop_logging)
+    logsetup.set_level(ctx.meta.get(LOG_FLAG, logging.WARNING))
+    ctx.call_on_close(logsetup.stop)
 
 
 # --- scan -----------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ CLI = {"cli.py", "__main__.py"}
 
 SHARED = {"errors", "model", "state", "inert", "config", "report", "history", "scanlog", "programs"}
 """Top-level modules every layer may use; they use only each other."""
-APPLICATION = {"cli", "__main__", "jobs", "__init__"}
+APPLICATION = {"cli", "__main__", "jobs", "__init__", "logsetup"}
 """Top-level modules that may use everything."""
 LAYERS: dict[str, set[str]] = {
     "engine": set(),
@@ -141,10 +141,10 @@ def test_no_private_name_crosses_a_subpackage(path: Path) -> None:
 LOGGING_CONFIG_CALLS = {"basicConfig", "setLevel", "addHandler", "dictConfig", "fileConfig"}
 
 
-@pytest.mark.parametrize("path", [p for p in MODULES if p.name not in CLI], ids=rel)
+@pytest.mark.parametrize("path", [p for p in MODULES if p.name not in CLI | {"logsetup.py"}], ids=rel)
 def test_library_never_configures_logging(path: Path) -> None:
-    """Only the CLI sets up handlers and levels; a library module just logs (a NullHandler that quiets a
-    third-party library's own logger is not a configuration of ours)."""
+    """Only the CLI (through logsetup) sets up handlers and levels; a library module just logs (a
+    NullHandler that quiets a third-party library's own logger is not a configuration of ours)."""
     for node in ast.walk(ast.parse(path.read_text())):
         f = node.func if isinstance(node, ast.Call) else None
         if isinstance(f, ast.Attribute) and f.attr in LOGGING_CONFIG_CALLS:

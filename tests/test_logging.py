@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import Result, run_module
 
+from scanner import logsetup
+
 Cli = object
 
 
@@ -161,7 +163,7 @@ def test_every_command_takes_the_flags(cli, tmp_path, args: list[str]) -> None: 
 def test_the_cli_leaves_no_handler_behind(cli, infected_dir, eicar_rule) -> None:  # type: ignore[no-untyped-def]
     scan(cli, infected_dir, eicar_rule, "--debug")
     root = logging.getLogger("scanner")
-    assert not [h for h in root.handlers if type(h).__name__ == "StderrHandler"]
+    assert logsetup.HANDLER not in root.handlers
     assert root.level == logging.NOTSET
 
 
