@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from scanner import __version__, report
+from scanner import __version__, logsetup, report
 from scanner import jobs as pipeline
 from scanner.config import MAX_DAYS, MAX_JOBS, MAX_SECONDS, Config, check_range, load_config, parse_size
 from scanner.errors import ScannerError, UsageError
@@ -144,8 +144,39 @@ class Env:
     config: Config
 
 
+# --- logging: set up here only (scanner.logsetup); library modules just log -------------------------
+
+LOG_FLAG = "scanner.log_level"
+"""Key in ``click.Context.meta``: the level --verbose or --debug asked for (it wins over the config)."""
+
+
+def _log_flag(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        level = logging.DEBUG if param.name == "debug" else logging.INFO
+        ctx.meta[LOG_FLAG] = min(level, ctx.meta.get(LOG_FLAG, level))  # --debug wins over -v
+        logsetup.set_level(ctx.meta[LOG_FLAG])
+    return value
+
+
+def log_options(func: F) -> F:
+    """--verbose/-v and --debug, on every command (and on the group: ``scanner -v scan``)."""
+    func = click.option("--debug", is_flag=True, expose_value=False, callback=_log_flag,
+                        help="Also log every decision per file, with the logger's name.")(func)
+    return click.option("--verbose", "-v", is_flag=True, expose_value=False, callback=_log_flag,
+                        help="Log what the command decides and why (info level).")(func)
+
+
+def apply_config_log_level(config: Config) -> None:
+    """The config file's [logging] level, unless --verbose or --debug was given."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and LOG_FLAG in ctx.meta:
+        return
+    logsetup.set_level(config.logging_level)
+
+
 def common_options(func: F) -> F:
-    """--home and --config, on every command."""
+    """--home, --config, --verbose and --debug, on every command."""
+    func = log_options(func)
     func = click.option(
         "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
         help="Configuration file (default: config.toml in the state directory).",
@@ -163,6 +194,7 @@ def make_env(home: Path | None, config_file: Path | None) -> Env:
         config = load_config(config_file, required=True)
     else:
         config = load_config(state.config_file, required=False)
+    apply_config_log_level(config)
     return Env(state, config)
 
 
@@ -206,8 +238,12 @@ def _one_line(exc: click.UsageError, ctx: click.Context) -> NoReturn:
 
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_HELP)
 @click.version_option(__version__, prog_name="scanner")
-def main() -> None:
+@log_options
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Find malicious software with YARA rules, name its family, and remove it restorably."""
+    logsetup.set_level(ctx.meta.get(LOG_FLAG, logging.WARNING))
+    ctx.call_on_close(logsetup.stop)
 
 
 # --- scan -----------------------------------------------------------------------------------------
@@ -496,7 +532,8 @@ def feed_settings(env: Env, feeds: Sequence[str], deadline: float | None) -> tup
     from scanner.updates import feed as feed_mod
     from scanner.updates.http import HttpSettings
 
-    mirrors, _source = feed_mirrors(env, feeds)
+    mirrors, source = feed_mirrors(env, feeds)
+    logger.info("feed mirrors (%s): %s", source, " ".join(mirrors) or "none")
     http = HttpSettings() if deadline is None else HttpSettings(deadline=deadline)
     return feed_mod.FeedSettings(mirrors=mirrors, http=http), env.config.trusted_root
 
@@ -765,6 +802,7 @@ def schedule_install(user: bool | None, unit_dir: Path | None, scheduler: str, a
 
 @schedule_group.command("remove")
 @scope_options("remove")
+@log_options
 @handle_errors
 def schedule_remove(user: bool | None, unit_dir: Path | None, scheduler: str) -> None:
     """Remove the monthly run (and the watch service) that 'schedule install' set up."""
@@ -835,6 +873,7 @@ _keys_option = click.option("--keys", "keys", multiple=True, type=click.Path(fil
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--keys", "keys_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where to write the four private keys [default: DIR/keys].")
+@log_options
 @handle_errors
 def feed_init(directory: Path, keys_dir: Path | None) -> None:
     """Create a feed in DIRECTORY: Ed25519 keys for root, targets, snapshot, timestamp, and signed metadata."""
@@ -849,6 +888,7 @@ def feed_init(directory: Path, keys_dir: Path | None) -> None:
               help="The signature set directory (rules/, samples/, families.toml).")
 @click.option("--version", "version", required=True, help="Version YYYY.MM.N, higher than the last published.")
 @_keys_option
+@log_options
 @handle_errors
 def feed_publish(directory: Path, source: Path, version: str, keys: tuple[Path, ...]) -> None:
     """Test the set as clients will, then sign and publish it."""
@@ -860,6 +900,7 @@ def feed_publish(directory: Path, source: Path, version: str, keys: tuple[Path, 
 @feed_group.command("refresh")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @_keys_option
+@log_options
 @handle_errors
 def feed_refresh(directory: Path, keys: tuple[Path, ...]) -> None:
     """Re-sign the timestamp (weekly; needs only the timestamp key)."""
@@ -872,6 +913,7 @@ def feed_refresh(directory: Path, keys: tuple[Path, ...]) -> None:
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("role", type=click.Choice(["root", "targets", "snapshot", "timestamp"]))
 @_keys_option
+@log_options
 @handle_errors
 def feed_rotate_key(directory: Path, role: str, keys: tuple[Path, ...]) -> None:
     """Replace ROLE's key, sign a new root and re-sign what that key signs."""
@@ -883,6 +925,7 @@ def feed_rotate_key(directory: Path, role: str, keys: tuple[Path, ...]) -> None:
 @feed_group.command("renew-root")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @_keys_option
+@log_options
 @handle_errors
 def feed_renew_root(directory: Path, keys: tuple[Path, ...]) -> None:
     """Sign a new root version with a fresh expiry (yearly; needs the root key)."""
@@ -893,6 +936,7 @@ def feed_renew_root(directory: Path, keys: tuple[Path, ...]) -> None:
 
 @feed_group.command("status")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@log_options
 @handle_errors
 def feed_status(directory: Path) -> None:
     """Versions and expiry of every role, and the published set."""

@@ -49,6 +49,11 @@ RANGES: Mapping[str, tuple[float, float]] = {
 }
 """The accepted range of every numeric setting, by Config field."""
 
+LOG_LEVELS: Mapping[str, int] = {
+    "debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR,
+}
+"""The names [logging] level accepts, and the logging level each stands for."""
+
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
@@ -117,8 +122,16 @@ class Config:
     """Scans warn when the active set is older ([update] max_age_days)."""
     quarantine_retention_days: int = 90
     """Default of ``quarantine purge`` ([quarantine] retention_days)."""
+    log_level: str = "warning"
+    """How much the command tells on stderr: one of ``LOG_LEVELS`` ([logging] level; --verbose and
+    --debug win over it)."""
     source: Path | None = field(default=None, compare=False)
     """The file these values came from, if any."""
+
+    @property
+    def logging_level(self) -> int:
+        """The ``logging`` level that ``log_level`` names."""
+        return LOG_LEVELS[self.log_level]
 
 
 _KEYS: Mapping[str, Mapping[str, str]] = {
@@ -129,6 +142,7 @@ _KEYS: Mapping[str, Mapping[str, str]] = {
     "update": {"feeds": "feeds", "feed": "feeds", "trusted_root": "trusted_root",
                "max_age_days": "max_signature_age_days"},
     "quarantine": {"retention_days": "quarantine_retention_days"},
+    "logging": {"level": "log_level"},
 }
 
 
@@ -139,6 +153,7 @@ def load_config(path: Path, *, required: bool) -> Config:
     except FileNotFoundError as exc:
         if required:
             raise ConfigError(f"config file not found: {path}") from exc
+        logger.info("no configuration file at %s: using the defaults", path)
         return Config()
     except ValueError as exc:  # a FIFO, a device, too large: refused unread
         raise ConfigError(f"config file {path} refused: {exc}; give a TOML file of at most 1 MiB") from exc
@@ -154,7 +169,7 @@ def load_config(path: Path, *, required: bool) -> Config:
         raise ConfigError(f"config file {path} does not parse: {exc}") from exc
     except RecursionError as exc:
         raise ConfigError(f"config file {path} does not parse: nested too deeply") from exc
-    logger.debug("configuration read from %s", path)
+    logger.info("configuration read from %s", path)
     return replace(_from_mapping(data, path), source=path)
 
 
@@ -200,6 +215,10 @@ def _convert(name: str, value: object, path: Path) -> object:
             return size
         case "action" | "monthly_action":
             return parse_action(str(value))
+        case "log_level":
+            if not isinstance(value, str) or value.strip().lower() not in LOG_LEVELS:
+                raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}, not {value!r}")
+            return value.strip().lower()
         case "trusted_root":
             return (path.parent / Path(str(value)).expanduser()).resolve()
         case "kill_grace":

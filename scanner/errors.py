@@ -36,10 +36,6 @@ class PersistenceError(ScannerError):
     """A persistence entry could not be read, cleaned or restored."""
 
 
-class ProcessError(ScannerError):
-    """A process could not be inspected or acted on."""
-
-
 class FeedError(ScannerError):
     """A signature update could not be fetched, verified, tested or activated."""
 

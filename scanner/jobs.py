@@ -219,7 +219,7 @@ def run(job: Job, state: StateDir, *, progress: ProgressSink | None = None, now:
             message = (f"the history record of scan {report.scan_id} could not be written ({failure}); "
                        f"what it changed is in the quarantine: try 'scanner undo {report.scan_id}' or "
                        "'scanner quarantine list'")
-            logger.error("%s", message)
+            logger.info("%s", message)  # the CLI says it as a warning
             report = replace(report, exit_code=ExitCode.ACTION_FAILED, warnings=(*report.warnings, message))
             notices.append(f"NOT RECORDED: {message}")
         else:

@@ -8,12 +8,15 @@ own first line of complaint.
 
 from __future__ import annotations
 
+import logging
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from scanner.errors import ScheduleError
+
+logger = logging.getLogger(__name__)
 
 TIMEOUT = 120.0
 """Seconds any one command may take; ``systemctl enable --now`` can wait for a start job."""
@@ -49,6 +52,7 @@ def run(
 ) -> CommandResult:
     """Run ``argv`` to completion; with ``check``, a non-zero exit raises ``ScheduleError``."""
     args = tuple(argv)
+    logger.info("running %s", " ".join(args))
     try:
         done = subprocess.run(
             args,
@@ -68,6 +72,8 @@ def run(
     except OSError as exc:
         raise ScheduleError(f"cannot run {args[0]}: {exc.strerror}; check that it is executable") from exc
     result = CommandResult(args, done.returncode, done.stdout, done.stderr)
+    if done.returncode != 0:
+        logger.info("%s exited with status %d: %s", args[0], done.returncode, _first_line(done.stderr))
     if check and done.returncode != 0:
         reason = _first_line(done.stderr) or _first_line(done.stdout) or f"exit status {done.returncode}"
         raise ScheduleError(f"{' '.join(args)} failed: {reason}")

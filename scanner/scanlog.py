@@ -9,11 +9,14 @@ to ``.1`` when it passes 10 MiB.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
 from scanner.model import ScanReport, display_path, printable
+
+logger = logging.getLogger(__name__)
 
 MAX_LOG_BYTES = 10 * 1024 * 1024
 
@@ -71,6 +74,7 @@ def append(log_path: Path, text: str) -> None:
     log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         if log_path.stat().st_size > MAX_LOG_BYTES:
+            logger.info("scan log %s passed %d bytes: rotated to %s.1", log_path, MAX_LOG_BYTES, log_path.name)
             os.replace(log_path, log_path.with_name(log_path.name + ".1"))
     except FileNotFoundError:
         pass

@@ -31,8 +31,10 @@ def default_home(environ: os._Environ[str] | dict[str, str] | None = None) -> Pa
     """The state directory to use when none is given on the command line."""
     env = os.environ if environ is None else environ
     if env.get(ENV_HOME):
+        logger.debug("state directory from %s", ENV_HOME)
         return Path(env[ENV_HOME]).expanduser()
     if hasattr(os, "geteuid") and os.geteuid() == 0:
+        logger.debug("state directory: %s (running as root)", SYSTEM_HOME)
         return SYSTEM_HOME
     import platformdirs  # only needed for non-root users
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from scanner import inert
 from scanner.state import StateDir
-from scanner.updates import publish
+from scanner.updates import publish, signatures, store
 from scanner.updates.feed import BUNDLE_TARGET, FeedSettings
 from scanner.updates.http import HttpSettings
 
@@ -300,3 +300,26 @@ def new_state(base: Path) -> StateDir:
 def copy_tree(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst, symlinks=True)
     return dst
+
+
+@dataclass(frozen=True)
+class InstalledSet:
+    """One set in the store's ``sets/`` (what the tests check the store holds)."""
+
+    path: Path
+    version: str
+    active: bool
+    previous: bool
+
+
+def installed_sets(state: StateDir) -> list[InstalledSet]:
+    """Every installed set, oldest version first (moved here from the store, where only tests used it)."""
+    sets_dir = state.signatures / store.SETS
+    active, previous = store.active_dir(state), store.previous_dir(state)
+    try:
+        entries = sorted(sets_dir.iterdir())
+    except FileNotFoundError:
+        return []
+    dirs = [p.resolve() for p in entries if p.is_dir() and not p.is_symlink()]
+    found = [InstalledSet(d, store.read_version(d) or "?", d == active, d == previous) for d in dirs]
+    return sorted(found, key=lambda s: (signatures.version_key(s.version), s.path.name))

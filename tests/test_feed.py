@@ -25,6 +25,7 @@ from feed_helpers import (
     Feed,
     Handler,
     file_entry,
+    installed_sets,
     make_feed,
     new_state,
     serve,
@@ -378,7 +379,7 @@ def test_correctly_signed_but_bad_bundle_is_not_activated(
     assert "\n" not in str(info.value)
     assert signatures.active_set(state).version == V1
     assert not (tmp_path / "escape.yar").exists()
-    assert [s.version for s in store.list_sets(state)] == [V1]
+    assert [s.version for s in installed_sets(state)] == [V1]
 
 
 def test_non_version_custom_metadata_is_refused(tmp_path: Path, feed: Feed) -> None:

@@ -16,7 +16,7 @@ CLI = {"cli.py", "__main__.py"}
 
 SHARED = {"errors", "model", "safefs", "state", "inert", "config", "report", "history", "scanlog", "programs"}
 """Top-level modules every layer may use; they use only each other."""
-APPLICATION = {"cli", "__main__", "jobs", "__init__"}
+APPLICATION = {"cli", "__main__", "jobs", "__init__", "logsetup"}
 """Top-level modules that may use everything."""
 LAYERS: dict[str, set[str]] = {
     "engine": set(),
@@ -182,6 +182,33 @@ def test_no_private_name_crosses_a_module(path: Path) -> None:
             and not node.attr.startswith("__")
         ):
             raise AssertionError(f"{rel(path)}:{node.lineno} uses the private {node.value.id}.{node.attr}")
+
+
+LOGGING_CONFIG_CALLS = {"basicConfig", "setLevel", "addHandler", "dictConfig", "fileConfig"}
+
+
+@pytest.mark.parametrize("path", [p for p in MODULES if p.name not in CLI | {"logsetup.py"}], ids=rel)
+def test_library_never_configures_logging(path: Path) -> None:
+    """Only the CLI (through logsetup) sets up handlers and levels; a library module just logs (a
+    NullHandler that quiets a third-party library's own logger is not a configuration of ours)."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        f = node.func if isinstance(node, ast.Call) else None
+        if isinstance(f, ast.Attribute) and f.attr in LOGGING_CONFIG_CALLS:
+            quiet = node.func.attr == "addHandler" and "NullHandler" in ast.unparse(node)
+            assert quiet, f"{rel(path)}:{node.lineno} configures logging ({node.func.attr})"
+
+
+PURE = {"errors.py", "model.py", "inert.py", "report.py", "__init__.py", "__main__.py"}
+"""Modules that decide nothing a user may ask about: values, encodings and rendering."""
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in MODULES if own_unit(p) in {"scanning", "updates"} | SHARED and p.name not in PURE],
+    ids=rel,
+)
+def test_each_deciding_module_has_its_own_logger(path: Path) -> None:
+    assert "logger = logging.getLogger(__name__)" in path.read_text(), f"{rel(path)} has no logger"
 
 
 @pytest.mark.parametrize("package", sorted(LAYERS))

@@ -17,6 +17,7 @@ from feed_helpers import (
     RULE_B,
     clean_dir,
     file_entry,
+    installed_sets,
     new_state,
     special_entry,
     tar_bytes,
@@ -61,7 +62,7 @@ def test_activate_installs_and_keeps_previous(tmp_path: Path) -> None:
     assert store.active_dir(state) == second.resolve()
     assert store.previous_dir(state) == installed.resolve()
     assert (installed / "rules" / "alpha.yar").is_file()  # kept whole for rollback
-    assert [s.version for s in store.list_sets(state)] == [V1, V2]
+    assert [s.version for s in installed_sets(state)] == [V1, V2]
 
 
 def test_feed_version_is_authoritative_over_bundle_manifest(tmp_path: Path) -> None:
@@ -94,7 +95,7 @@ def test_failed_activation_tests_keep_current_set(tmp_path: Path, set_kw: dict[s
     assert "\n" not in str(info.value)
     assert store.active_dir(state) == good.resolve()
     assert list((state.signatures / store.STAGING).iterdir()) == []
-    assert [s.version for s in store.list_sets(state)] == [V1]
+    assert [s.version for s in installed_sets(state)] == [V1]
 
 
 def test_raw_sample_is_refused(tmp_path: Path) -> None:
@@ -118,7 +119,7 @@ def test_unsafe_bundle_is_refused_before_anything_is_installed(tmp_path: Path) -
     with pytest.raises(FeedError, match="symbolic link"):
         _activate(state, archive, V1)
     assert store.active_dir(state) is None
-    assert store.list_sets(state) == []
+    assert installed_sets(state) == []
 
 
 def test_rule_hitting_a_clean_path_is_refused(tmp_path: Path) -> None:
@@ -179,8 +180,8 @@ def test_cleanup_keeps_only_active_and_previous(tmp_path: Path) -> None:
     state = new_state(tmp_path)
     for i, v in enumerate((V1, V2, V3)):
         _activate(state, _bundle(tmp_path, str(i)), v)
-    assert [s.version for s in store.list_sets(state)] == [V2, V3]
-    flags = {s.version: (s.active, s.previous) for s in store.list_sets(state)}
+    assert [s.version for s in installed_sets(state)] == [V2, V3]
+    flags = {s.version: (s.active, s.previous) for s in installed_sets(state)}
     assert flags == {V2: (False, True), V3: (True, False)}
 
 

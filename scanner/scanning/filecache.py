@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import logging
 import os
 import sqlite3
 import sys
@@ -31,6 +32,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
+
+logger = logging.getLogger(__name__)
 
 DB_NAME = "results.sqlite3"
 """File name of the database inside the cache directory."""
@@ -171,6 +174,7 @@ class FileCache:
                 self._disable(f"cannot use the file cache: {again}")
             else:
                 self.problem = f"discarded a damaged file cache ({exc})"
+                logger.info("%s: %s", self.problem, self.path)
         except (sqlite3.Error, OSError) as exc:
             self._disable(f"cannot use the file cache: {exc}")
 
@@ -189,6 +193,8 @@ class FileCache:
         conn.execute("PRAGMA synchronous=NORMAL")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version not in (0, SCHEMA_VERSION):
+            logger.info("file cache %s has schema version %s, not %d: starting afresh", self.path, version,
+                        SCHEMA_VERSION)
             with self._transaction(conn):
                 conn.execute("DROP TABLE IF EXISTS results")
                 conn.execute("DROP TABLE IF EXISTS rule_sets")
@@ -203,6 +209,7 @@ class FileCache:
             conn.execute("INSERT OR IGNORE INTO rule_sets (key, used_at) VALUES (?, ?)", (rules_key, self._now()))
             conn.execute("UPDATE rule_sets SET used_at = ? WHERE key = ?", (self._now(), rules_key))
             self._set_id = conn.execute("SELECT id FROM rule_sets WHERE key = ?", (rules_key,)).fetchone()[0]
+        logger.debug("file cache %s opened for rule set %s", self.path, rules_key)
 
     @staticmethod
     @contextlib.contextmanager
@@ -217,6 +224,7 @@ class FileCache:
         conn.execute("COMMIT")
 
     def _disable(self, problem: str) -> None:
+        logger.info("%s (%s); the scan reads every file", problem, self.path)
         self._close_conn()
         self._conn = None
         self.problem = problem
@@ -261,6 +269,8 @@ class FileCache:
         if self._conn is None or self.mode is CacheMode.OFF:
             return
         if key.mtime_ns >= self._settled_before or key.ctime_ns >= self._settled_before:
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("not cached: %s was modified just before the scan", path)
             return
         d, name = _split(path)
         row = (self._set_id, d, name, key.dev, key.ino, key.size, key.mtime_ns, key.ctime_ns, self._now(), found)
@@ -277,8 +287,10 @@ class FileCache:
         try:
             with self._transaction(conn):
                 conn.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        except sqlite3.OperationalError:
-            return  # busy for too long, or read-only: these results are simply not cached
+        except sqlite3.OperationalError as exc:
+            # busy for too long, or read-only: these results are simply not cached
+            logger.info("%d file cache result(s) not recorded: %s", len(rows), exc)
+            return
         except sqlite3.Error as exc:
             self._fail(exc)
             return
@@ -292,8 +304,8 @@ class FileCache:
             if conn is not None:
                 try:
                     self._prune(conn)
-                except sqlite3.OperationalError:
-                    pass  # another scan holds it: prune next time
+                except sqlite3.OperationalError as exc:  # another scan holds it: prune next time
+                    logger.debug("file cache not pruned this time: %s", exc)
                 except sqlite3.Error as exc:
                     self._fail(exc)
             self._close_conn()
@@ -305,6 +317,7 @@ class FileCache:
         old = [r[0] for r in conn.execute("SELECT id FROM rule_sets ORDER BY used_at DESC, id DESC LIMIT -1 OFFSET ?",
                                           (self._keep,))]
         if old:
+            logger.info("file cache: dropping the results of %d older rule set(s)", len(old))
             with self._transaction(conn):
                 for set_id in old:
                     conn.execute("DELETE FROM results WHERE rule_set = ?", (set_id,))
@@ -312,6 +325,8 @@ class FileCache:
         if self.recorded:
             total = conn.execute("SELECT count(*) FROM results").fetchone()[0]
             if total > self._max_entries:
+                logger.info("file cache: %d results, over %d: dropping the least recently seen", total,
+                            self._max_entries)
                 with self._transaction(conn):
                     conn.execute(
                         "DELETE FROM results WHERE (rule_set, dir, name) IN "
@@ -326,6 +341,7 @@ class FileCache:
             self._conn = None
 
     def _discard(self) -> None:
+        logger.info("discarding the file cache %s", self.path)
         for suffix in ("", "-wal", "-shm"):
             with contextlib.suppress(OSError):
                 os.unlink(f"{self.path}{suffix}")

@@ -8,9 +8,12 @@ a mounted disk of another machine can be scanned and tests never touch the real 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 WEB_ROOTS: tuple[str, ...] = (
     "/var/www", "/srv/www", "/srv/http", "/usr/share/nginx/html", "/usr/local/www",
@@ -67,7 +70,8 @@ def home_dirs(sysroot: Path) -> list[str]:
     passwd = Path(reroot(sysroot, "/etc/passwd"))
     try:
         lines = passwd.read_text(errors="replace").splitlines()
-    except OSError:
+    except OSError as exc:
+        logger.info("no passwd file at %s (%s): home directories from /root and /home only", passwd, exc.strerror)
         lines = []
     for line in lines:
         parts = line.split(":")
@@ -87,7 +91,13 @@ def quick_roots(sysroot: Path) -> list[str]:
         candidates.extend(os.path.join(home, p) for p in QUICK_HOME_PATHS)
     # Under another machine's root, an absolute symlink would lead back into this machine: not followed.
     on_host = os.path.realpath(sysroot) == "/"
-    return [p for p in candidates if os.path.lexists(p) and (on_host or not os.path.islink(p))]
+    roots = [p for p in candidates if os.path.lexists(p) and (on_host or not os.path.islink(p))]
+    if not on_host:
+        for p in candidates:
+            if os.path.islink(p):
+                logger.info("not scanning %s: a symlink under another machine's root", p)
+    logger.info("quick scan: %d of %d locations exist under %s", len(roots), len(candidates), sysroot)
+    return roots
 
 
 def full_extra_roots(sysroot: Path) -> list[str]:
@@ -105,7 +115,8 @@ def _mounts() -> Iterator[tuple[str, str]]:
                 parts = line.split()
                 if len(parts) >= 3:
                     yield parts[1].replace("\\040", " ").replace("\\011", "\t"), parts[2]
-    except OSError:
+    except OSError as exc:
+        logger.info("mounts not read (%s): pseudo and network filesystems not pruned by type", exc.strerror)
         return
 
 
@@ -119,4 +130,5 @@ def full_prune(sysroot: Path) -> frozenset[str]:
                 prune.add(mountpoint)
             elif mountpoint.startswith(root.rstrip("/") + "/"):
                 prune.add(os.path.join(os.fspath(sysroot), os.path.relpath(mountpoint, root)))
+    logger.debug("a full scan does not enter: %s", ", ".join(sorted(prune)))
     return frozenset(prune)

@@ -12,6 +12,7 @@ time and executable), so a recycled pid is never hit.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import signal
@@ -22,7 +23,9 @@ from dataclasses import dataclass, replace
 import psutil
 
 from scanner.engine.compiler import CompiledRules, Match, MatchFailed, MatchTimeout
-from scanner.model import ProcessInfo, Skipped, SkipReason
+from scanner.model import ProcessInfo, Skipped, SkipReason, printable
+
+logger = logging.getLogger(__name__)
 
 _YARA_LIB = re.compile(r"/(?:lib)?yara[^/]*\.so(?:\.[0-9.]+)?$")
 
@@ -59,7 +62,8 @@ def is_kernel_thread(proc: psutil.Process) -> bool:
     """Kernel threads have no executable and are children of kthreadd (pid 2), or are it."""
     try:
         return proc.pid == 2 or (proc.ppid() == 2 and not proc.exe())
-    except psutil.Error:
+    except psutil.Error as exc:
+        logger.debug("process %d: not known to be a kernel thread: %s", proc.pid, exc)
         return False
 
 
@@ -92,21 +96,29 @@ def targets(pids: Sequence[int] | None = None) -> Iterator[ProcessTarget | Skipp
             yield item
             continue
         proc = item
-        if proc.pid == me or is_kernel_thread(proc):
+        if proc.pid == me:
+            logger.debug("process %d passed over: the scanner itself", proc.pid)
+            continue
+        if is_kernel_thread(proc):
+            logger.debug("process %d passed over: a kernel thread", proc.pid)
             continue
         try:
             info = _info(proc)
             rss = proc.memory_info().rss
         except psutil.NoSuchProcess:
+            logger.debug("process %d passed over: it exited", proc.pid)
             yield _skip(proc.pid, SkipReason.PROCESS_EXITED)
             continue
         except psutil.AccessDenied as exc:
+            logger.debug("process %d passed over: access denied (%s)", proc.pid, exc.msg or "not permitted")
             yield _skip(proc.pid, SkipReason.ACCESS_DENIED, str(exc.msg or "not permitted"))
             continue
         try:
             st = os.stat(f"/proc/{proc.pid}/exe")
             image_id: tuple[int, int] | None = (st.st_dev, st.st_ino)
-        except OSError:
+        except OSError as exc:
+            logger.debug("process %d: image not identified (%s); scanned without the per-image cache",
+                         proc.pid, exc.strerror)
             image_id = None
         yield ProcessTarget(info, rss, image_id)
 
@@ -115,6 +127,7 @@ def _process(pid: int) -> psutil.Process | Skipped:
     try:
         return psutil.Process(pid)
     except psutil.NoSuchProcess:
+        logger.debug("process %d not scanned: no such process", pid)
         return _skip(pid, SkipReason.NOT_FOUND, "no such process")
 
 
@@ -127,7 +140,8 @@ def holds_yara_rules(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/maps", encoding="utf-8", errors="surrogateescape") as f:
             return any(_YARA_LIB.search(line.rstrip("\n")) for line in f)
-    except OSError:
+    except OSError as exc:
+        logger.debug("process %d: memory map not read (%s); taken to hold no YARA engine", pid, exc.strerror)
         return False
 
 
@@ -148,6 +162,7 @@ def scan_process(
     cache = image_cache if image_cache is not None else {}
     scanned = False
     if target.image_id is not None and target.image_id in cache:
+        logger.debug("process %d: image already scanned under another pid", pid)
         image = cache[target.image_id]
         scanned = True
     elif info.exe is not None:
@@ -162,8 +177,14 @@ def scan_process(
         except MatchFailed as exc:
             skipped.append(_gone_or(pid, SkipReason.ACCESS_DENIED, f"image: {exc}"))
     memory: tuple[Match, ...] = ()
-    if scan_memory and not holds_yara_rules(pid):
+    yara_inside = scan_memory and holds_yara_rules(pid)
+    if yara_inside:
+        logger.info("process %d (%s): memory not scanned: it has a YARA engine loaded (image only)", pid,
+                    printable(info.name))
+    if scan_memory and not yara_inside:
         if target.rss > max_memory:
+            logger.info("process %d (%s): memory not scanned: resident size %d bytes is over the limit", pid,
+                        printable(info.name), target.rss)
             skipped.append(_skip(pid, SkipReason.TOO_LARGE, f"memory: resident size {target.rss} bytes"))
         else:
             try:
@@ -233,15 +254,20 @@ def terminate(info: ProcessInfo, grace: float = 5.0, sleep: Callable[[float], No
     """SIGTERM, then SIGKILL after ``grace`` seconds, the process ``info`` names, if it is still that one."""
     pid = info.pid
     if pid in protected_pids():
+        logger.info("not terminating process %d: pid 1, the scanner itself or one of its ancestors", pid)
         return KillOutcome(pid, False, "refused: pid 1, the scanner itself or one of its ancestors")
     proc = same_process(info)
     if proc is None:
         if not psutil.pid_exists(pid):
+            logger.info("process %d already exited", pid)
             return KillOutcome(pid, True, "already exited")
+        logger.info("not terminating process %d: the pid now belongs to another process", pid)
         return KillOutcome(pid, False, "refused: the pid now belongs to another process (recycled)")
     if is_kernel_thread(proc):
+        logger.info("not terminating process %d: a kernel thread", pid)
         return KillOutcome(pid, False, "refused: kernel thread")
     try:
+        logger.info("sending SIGTERM to process %d (then SIGKILL after %gs)", pid, grace)
         proc.send_signal(signal.SIGTERM)
         _, alive = psutil.wait_procs([proc], timeout=grace)
         if not alive:

@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import os
-import pwd
 import queue
 import secrets
 import stat
@@ -73,6 +72,8 @@ def filetype_of(head: bytes) -> str:
 @lru_cache(maxsize=4096)
 def owner_name(uid: int) -> str:
     """User name of ``uid``, or the number as text."""
+    import pwd  # Unix only: imported where it is used
+
     try:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
@@ -350,10 +351,14 @@ def scan_files(
     work: queue.Queue[FileEntry | None] = queue.Queue(maxsize=max(1, jobs) * 32)
     stop = threading.Event()
 
+    debug = logger.isEnabledFor(logging.DEBUG)  # per file: decided once, so it costs nothing when off
+
     def worker() -> None:
         while (entry := work.get()) is not None:
             if not stop.is_set():
                 result = scan_one(entry, rules, timeout, max_filesize, links)
+                if debug:
+                    log_result(result)
                 if cache is not None and result.key is not None:
                     cache.record(result.path, result.key, found_blob(result) if result.matches else b"")
                 collector.add(result)
@@ -374,17 +379,9 @@ def scan_files(
             if isinstance(item, Skipped):
                 collector.skip(item)
                 continue
-            if cache is not None:
-                found = cache.lookup(item.path, FileKey(item.dev, item.ino, item.size, item.mtime_ns, item.ctime_ns))
-                if found == b"":
-                    collector.clean(item.path, item.size)
-                    tick()
-                    continue
-                # a detection that does not decode (never written so) is read again rather than trusted or lost
-                if (cached := from_found_blob(item, found)) is not None:
-                    collector.add(cached)
-                    tick()
-                    continue
+            if cache is not None and answered_by_cache(item, cache, collector, debug):
+                tick()
+                continue
             while True:
                 try:
                     work.put(item, timeout=progress_interval)
@@ -405,6 +402,39 @@ def scan_files(
     if progress is not None:
         progress(collector.snapshot(started))
     return collector.results, collector.skipped, collector.files, collector.bytes
+
+
+def answered_by_cache(item: FileEntry, cache: FileCache, collector: _Collector, debug: bool) -> bool:
+    """Whether the cache knows ``item`` unchanged since it was judged (its result is then counted in
+    ``collector``); False when the file must be read."""
+    found = cache.lookup(item.path, FileKey(item.dev, item.ino, item.size, item.mtime_ns, item.ctime_ns))
+    if found == b"":
+        if debug:
+            logger.debug("cache hit: %s judged clean before and unchanged since", display_path(item.path))
+        collector.clean(item.path, item.size)
+        return True
+    # a detection that does not decode (never written so) is read again rather than trusted or lost
+    if (cached := from_found_blob(item, found)) is not None:
+        if debug:
+            logger.debug("cache hit: %s detected before and unchanged since", display_path(item.path))
+        collector.add(cached)
+        return True
+    if debug:
+        logger.debug("cache miss: %s %s", display_path(item.path),
+                     "has a cached detection that does not decode; reading it again" if found
+                     else "is new, changed, or not judged under these rules")
+    return False
+
+
+def log_result(result: FileResult) -> None:
+    """One debug line for a file the scan read (or could not read)."""
+    shown = display_path(result.path)
+    if result.skipped is not None:
+        logger.debug("not scanned: %s: %s %s", shown, result.skipped.reason.value, result.skipped.detail)
+    elif result.matches:
+        logger.debug("scanned %s: %s", shown, ", ".join(m.hit.rule for m in result.matches))
+    else:
+        logger.debug("scanned %s: clean", shown)
 
 
 def found_blob(result: FileResult) -> bytes:
@@ -493,6 +523,7 @@ def scan_processes(
         return processes.scan_process(t, rules, timeout=request.process_timeout,
                                       max_memory=request.process_max_memory, image_cache=cache)
 
+    logger.info("scanning %d process(es); %d passed over", len(targets), len(skipped))
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="proc") as pool:
         results = list(pool.map(one, targets))
     detections: list[Detection] = []
@@ -508,7 +539,8 @@ def scan_processes(
                     stamp = FileStamp(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
                 finally:
                     os.close(fd)
-            except OSError:
+            except OSError as exc:
+                logger.debug("process %d: no digest of its image (%s)", res.info.pid, exc.strerror or exc)
                 digest = None
         for where, matches in (("image", res.image_matches), ("memory", res.memory_matches)):
             info = processes.with_where(res.info, where)
@@ -518,6 +550,27 @@ def scan_processes(
                 for m in matches
             )
     return detections, skipped, sum(1 for r in results if r.scanned)
+
+
+def open_cache(request: ScanRequest, rules: CompiledRules, now: Callable[[], dt.datetime]) -> FileCache | None:
+    """The file cache of a scan of ``request`` (None: no files to scan, no state directory, or --no-cache)."""
+    if not request.files:
+        return None
+    if request.cache_dir is None or request.cache is CacheMode.OFF:
+        logger.info("file cache not used (%s)", "turned off" if request.cache_dir is not None else "no state directory")
+        return None
+    logger.info("file cache %s: %s", request.cache.value, request.cache_dir)
+    return FileCache(request.cache_dir, rules.key, mode=request.cache,
+                     now=lambda: int(now().timestamp() * 1_000_000_000))
+
+
+def close_cache(cache: FileCache, extra: dict[str, object]) -> str:
+    """Close ``cache`` and say what it did in ``extra`` (the report's ``file_cache``); its problem ('' if none)."""
+    stats = cache.close()
+    extra["file_cache"] = {"mode": stats.mode.value, "hits": stats.hits, "recorded": stats.recorded,
+                           "detections": stats.detections}
+    logger.info("file cache: %d hit(s), %d result(s) recorded", stats.hits, stats.recorded)
+    return stats.problem
 
 
 def run_scan(
@@ -534,10 +587,10 @@ def run_scan(
     started_at = now()
     t0 = time.monotonic()
     roots, opts = roots_for(request) if request.files else ([], request.walk)
-    cache = None
-    if request.cache_dir is not None and request.cache is not CacheMode.OFF and request.files:
-        cache = FileCache(request.cache_dir, rules.key, mode=request.cache,
-                          now=lambda: int(now().timestamp() * 1_000_000_000))
+    cache = open_cache(request, rules, now)
+    if request.files:
+        logger.info("%s scan of %s (%d thread(s), size limit %s)", request.scan_type.value,
+                    ", ".join(map(display_path, roots)) or "nothing", request.jobs, opts.max_filesize or "none")
     # only a cache lookup needs the walk to lstat() each file; otherwise the scan's own fstat() will do
     opts = replace(opts, stat_files=cache is not None and request.cache is CacheMode.USE)
     extra = dict(extra or {})
@@ -549,12 +602,8 @@ def run_scan(
             max_filesize=opts.max_filesize, progress=progress, cache=cache, links=links,
         )
     finally:
-        if cache is not None:
-            stats = cache.close()
-            extra["file_cache"] = {"mode": stats.mode.value, "hits": stats.hits, "recorded": stats.recorded,
-                                   "detections": stats.detections}
-            if stats.problem:
-                warnings = (*warnings, stats.problem)
+        if cache is not None and (problem := close_cache(cache, extra)):
+            warnings = (*warnings, problem)
     if links.names:
         extra["hard_links"] = {"names": links.names, "bytes": links.bytes}
     detections = detections_from(results, real_roots)

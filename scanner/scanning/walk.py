@@ -193,6 +193,7 @@ def walk(roots: Sequence[str], options: WalkOptions) -> Iterator[FileEntry | Ski
             continue
         root = os.path.realpath(given)  # ... and reported (and acted on) under its real path
         if excluded(root, os.path.basename(root.rstrip("/")) or root):
+            logger.info("not scanning %s: excluded by a pattern", display_path(root))
             continue
         if stat.S_ISDIR(st.st_mode):
             yield from _walk_dir(root, st, real_roots, options, excluded, visited, budget)
@@ -203,8 +204,12 @@ def walk(roots: Sequence[str], options: WalkOptions) -> Iterator[FileEntry | Ski
 def _file_or_skip(path: str, st: os.stat_result, options: WalkOptions,
                   parent: DirHandle | None = None) -> FileEntry | Skipped:
     if not stat.S_ISREG(st.st_mode):
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("passing over %s: not a regular file (mode %o)", display_path(path), st.st_mode)
         return Skipped(path, SkipReason.SPECIAL_FILE)
     if options.max_filesize and st.st_size > options.max_filesize:
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("passing over %s: %d bytes, above the size limit", display_path(path), st.st_size)
         return Skipped(path, SkipReason.TOO_LARGE, f"{st.st_size} bytes")
     return FileEntry(path, st.st_size, st.st_dev, st.st_ino, st.st_uid, st.st_mtime_ns, st.st_ctime_ns, parent)
 
@@ -280,8 +285,10 @@ def _walk_dir(
             with os.scandir(handle.fd) as it:
                 entries = sorted(it, key=_by_name)
         except OSError as exc:
+            logger.debug("cannot list %s: %s", display_path(dirpath), exc.strerror or exc)
             yield skip_for_oserror(dirpath, exc)
             continue
+        debug = logger.isEnabledFor(logging.DEBUG)
         depth = parent.depth + 1 if parent is not None else 0
         node = _Dir(dirpath, name, parent, ident, handle, depth)
         del chain[depth:]
@@ -300,6 +307,8 @@ def _walk_dir(
             ename = entry.name
             path = prefix + ename
             if check and excluded(path, ename):
+                if debug:
+                    logger.debug("passing over %s: excluded by a pattern", display_path(path))
                 continue
             try:
                 if not options.stat_files and entry.is_file(follow_symlinks=False):
@@ -308,16 +317,24 @@ def _walk_dir(
                     continue
                 st = entry.stat(follow_symlinks=False)
             except OSError as exc:
+                if debug:
+                    logger.debug("passing over %s: %s", display_path(path), exc.strerror or exc)
                 yield skip_for_oserror(path, exc)
                 continue
             if stat.S_ISLNK(st.st_mode):
                 skip = _symlink(path, ename, fd, dirpath, real_roots)
+                if debug:
+                    logger.debug("symlink %s not followed: %s", display_path(path),
+                                 skip.reason.value if skip is not None else "its target is scanned in the tree")
                 if skip is not None:
                     yield skip
             elif stat.S_ISDIR(st.st_mode):
                 if path in options.prune:
+                    logger.info("not scanning %s: a pseudo or network filesystem (name it to scan it)",
+                                display_path(path))
                     yield Skipped(path, SkipReason.OTHER_FILESYSTEM, "pseudo or network filesystem; name it to scan it")
                 elif options.one_file_system and st.st_dev != root_dev:
+                    logger.info("not scanning %s: another filesystem (--one-file-system)", display_path(path))
                     yield Skipped(path, SkipReason.OTHER_FILESYSTEM)
                 else:
                     subdirs.append((node, ename, path, st))

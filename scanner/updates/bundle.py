@@ -8,6 +8,7 @@ owners or times. This module is pure: no network, no TUF.
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 import tarfile
@@ -17,6 +18,8 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 
 from scanner.errors import FeedError
+
+logger = logging.getLogger(__name__)
 
 _MAX_NAME = 1024
 _MAX_PART = 255
@@ -96,6 +99,7 @@ def extract(archive: Path, dest: Path, limits: Limits | None = None) -> Extracte
     limits = limits or Limits()
     if any(dest.iterdir()):
         raise BundleError(f"extraction directory {dest} is not empty")
+    logger.debug("unpacking %s into %s", archive, dest)
     seen: set[PurePosixPath] = set()
     files = dirs = total = 0
     try:

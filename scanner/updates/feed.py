@@ -100,7 +100,8 @@ def packaged_feed() -> tuple[tuple[str, ...], Path | None]:
     root = PACKAGED_FEED / "root.json"
     try:
         lines = (PACKAGED_FEED / "mirrors.txt").read_text(encoding="utf-8").splitlines()
-    except OSError:
+    except OSError as exc:
+        logger.debug("no feed shipped with the package (%s: %s)", PACKAGED_FEED, exc.strerror)
         lines = []
     mirrors = tuple(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#"))
     return mirrors, root if root.is_file() else None
@@ -130,6 +131,7 @@ def remembered_mirrors(feed_dir: Path) -> tuple[str, ...]:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
+        logger.debug("no remembered feed mirrors at %s", path)
         return ()
     except OSError as exc:
         logger.warning("remembered feed mirrors %s not read: %s", path, exc.strerror)
@@ -359,9 +361,11 @@ class FeedClient:
             up, info, release = self._found
             try:
                 _download(up, info, dest)
+                logger.info("bundle %s downloaded from %s", release.version, release.mirror)
                 return release
             except (tuf_errors.RepositoryError, tuf_errors.DownloadError) as exc:
                 failures.append((release.mirror, *_describe(exc)))
+                logger.info("mirror %s refused: %s; trying the others", release.mirror, failures[-1][1])
                 mirrors = tuple(m for m in mirrors if m != release.mirror)
 
         def fetch(up: Updater, base: str, warnings: tuple[str, ...]) -> Release:
@@ -403,8 +407,9 @@ class FeedClient:
 
         try:
             return make()
-        except (OSError, tuf_errors.RepositoryError):
+        except (OSError, tuf_errors.RepositoryError) as exc:
             # The working copy is only a cache: start it again from the anchor.
+            logger.info("feed metadata in %s not usable (%s): starting again from the trusted root", work, exc)
             _remove(work)
             try:
                 return make()
@@ -449,16 +454,22 @@ class FeedClient:
         anchor = self._anchor_bytes()
         for base in mirrors:
             if self._dl.expired():
+                logger.info("mirror %s not tried: the update deadline had passed", base)
                 failures.append((base, "not tried: the update deadline had passed", False))
                 continue
             warnings = tuple(f"mirror {b} failed: {why}" for b, why, _ in failures)
+            logger.info("trying feed mirror %s", base)
             try:
-                return action(self._updater(base, anchor), base, warnings)
+                release = action(self._updater(base, anchor), base, warnings)
             except (tuf_errors.RepositoryError, tuf_errors.DownloadError) as exc:
                 why, security = _describe(exc)
+                logger.info("mirror %s refused%s: %s", base, " (verification failed)" if security else "", why)
                 failures.append((base, why, security))
             except OSError as exc:
                 raise FeedError(f"cannot write feed data under {self.feed_dir}: {exc.strerror}") from exc
+            else:
+                logger.info("feed mirror %s offers signature set %s", base, release.version)
+                return release
         raise FeedError(_summary(failures))
 
 

@@ -10,6 +10,7 @@ the usual environment variables (``https_proxy``, ``no_proxy``, ...) unless give
 from __future__ import annotations
 
 import email.utils
+import logging
 import time
 import urllib.parse
 import urllib.request
@@ -24,6 +25,8 @@ import urllib3.exceptions
 from scanner import __version__
 from scanner.errors import FeedError
 from scanner.model import printable
+
+logger = logging.getLogger(__name__)
 
 _RETRY_STATUSES = frozenset({500, 502, 503, 504})
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
@@ -112,6 +115,7 @@ class Downloader:
         both when opening and while the iterator is consumed.
         """
         scheme = urllib.parse.urlsplit(url).scheme.lower()
+        logger.debug("fetching %s", printable(url))
         if scheme == "file":
             return self._file_chunks(url)
         if scheme not in ("http", "https"):
@@ -149,6 +153,8 @@ class Downloader:
                     kind = DownloadTimeout if timed_out else DownloadFailed
                     what = "timed out" if timed_out else "could not connect"
                     raise kind(f"{url}: {what} after {attempt + 1} attempts ({_reason(exc)})") from exc
+                logger.info("%s: %s (%s); retrying", printable(url), "timed out" if timed_out else "could not connect",
+                            _reason(exc))
                 self._pause(self._backoff(attempt), url, "connection failed")
                 attempt += 1
                 continue
@@ -167,6 +173,7 @@ class Downloader:
                 delay = min(retry_after, s.max_backoff)
             else:
                 delay = self._backoff(attempt)
+            logger.info("%s: HTTP %d; retrying in %g s", printable(url), status, delay)
             self._pause(delay, url, f"server answered HTTP {status}")
             attempt += 1
 

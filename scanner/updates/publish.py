@@ -21,6 +21,7 @@ import contextlib
 import datetime as dt
 import gzip
 import hashlib
+import logging
 import os
 import secrets
 import shutil
@@ -49,6 +50,8 @@ from scanner.errors import FeedError
 from scanner.safefs import write_atomic
 from scanner.updates import bundle, signatures, update
 from scanner.updates.feed import BUNDLE_TARGET
+
+logger = logging.getLogger(__name__)
 
 ROLES: tuple[str, ...] = ("root", "targets", "snapshot", "timestamp")
 """The four top-level TUF roles, each with one Ed25519 key."""
@@ -207,6 +210,7 @@ class _Feed:
             try:
                 pem = path.read_bytes()
             except FileNotFoundError:
+                logger.debug("no %s key in %s", role, key_dir)
                 continue
             except OSError as exc:
                 raise PublishError(f"cannot read {role} key {path}: {exc.strerror}") from exc
@@ -218,6 +222,7 @@ class _Feed:
             for keyid in keyids:
                 public = root.keys[keyid]
                 if isinstance(public, SSlibKey) and public.keyval == candidate.public_key.keyval:
+                    logger.info("signing %s with %s", role, path)
                     return CryptoSigner(private, public)
             raise PublishError(f"{path} is not the {role} key that root.json names (was it rotated?)")
         where = ", ".join(str(d) for d in self.key_dirs)
@@ -226,6 +231,7 @@ class _Feed:
         )
 
     def write(self, md: Metadata[Any], name: str) -> bytes:
+        logger.info("writing %s (version %d)", self.paths.metadata / name, md.signed.version)
         data = _serialize(md)
         _write_bytes(self.paths.metadata / name, data)
         return data
@@ -383,6 +389,7 @@ def publish(
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             raise PublishError(f"signature set {version} failed the activation tests: {problems[0]}{more}")
+        logger.info("signature set %s passed the activation tests", version)
         archive = tmp / BUNDLE_TARGET
         build_bundle(staged, archive, int(dt.datetime.combine(released, dt.time(), dt.UTC).timestamp()))
         check = tmp / "check"
@@ -517,6 +524,7 @@ def _retire(key_dir: Path, role: str) -> None:
     retired = key_dir / "retired"
     retired.mkdir(mode=0o700, exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    logger.info("retiring the old %s key to %s", role, retired / f"{role}-{stamp}.pem")
     current.replace(retired / f"{role}-{stamp}.pem")
 
 

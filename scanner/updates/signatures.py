@@ -163,6 +163,7 @@ def bundled_dir() -> Path:
     installed = here / "_signatures"
     if (installed / "rules").is_dir():
         return installed
+    logger.debug("no signature set installed beside the package: using the checkout's %s", here.parent / "signatures")
     return here.parent / "signatures"
 
 
@@ -176,6 +177,7 @@ def active_set(state: StateDir) -> SignatureSet:
     installed = store.active_dir(state)
     if installed is not None:
         return SignatureSet.load(installed, "updated")
+    logger.debug("no updated signature set in %s: using the bundled set", state.root)
     return bundled_set()
 
 
@@ -307,7 +309,12 @@ def load_rules(
     sources = (sigset.sources() if sigset else []) + custom_sources(extra)
     if not sources:
         raise RuleError("no rules to scan with: give --rules PATH or drop --no-default-rules")
+    if sigset is not None:
+        logger.info("rules: signature set %s (%s) from %s", sigset.version, sigset.source, sigset.root)
+    for given in extra:
+        logger.info("rules: %s (--rules)", given)
     compiled = compile_rules(sources, state.rule_cache)
+    logger.info("%d rule(s) from %d file(s) ready", compiled.rule_count, len(sources))
     warnings: list[str] = []
     if sigset is None:
         info = SignatureSetInfo("custom", compiled.rule_count, "custom")

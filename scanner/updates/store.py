@@ -20,17 +20,19 @@ never changed once in ``sets/``, so a scan that loaded a set keeps a consistent 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 import shutil
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from scanner.errors import StateError
 from scanner.safefs import fsync_dir
 from scanner.state import StateDir
+
+logger = logging.getLogger(__name__)
 
 ACTIVE = "active"
 PREVIOUS = "previous"
@@ -42,20 +44,6 @@ BUNDLED = "@bundled"
 
 Checkpoint = Callable[[str], None]
 """Called with a step name between the steps of a swap (tests use it to crash there)."""
-
-
-@dataclass(frozen=True)
-class InstalledSet:
-    """One set in ``sets/``."""
-
-    path: Path
-    """Its directory."""
-    version: str
-    """Version from its manifest (``?`` when unreadable)."""
-    active: bool
-    """Whether scans use it."""
-    previous: bool
-    """Whether ``rollback`` would return to it."""
 
 
 def _no_checkpoint(_step: str) -> None:
@@ -97,7 +85,8 @@ def read_version(set_dir: Path) -> str | None:
     try:
         with (set_dir / "manifest.toml").open("rb") as f:
             value = tomllib.load(f).get("version")
-    except (OSError, tomllib.TOMLDecodeError):
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        logger.info("no version read from %s: %s", set_dir / "manifest.toml", exc)
         return None
     return value if isinstance(value, str) else None
 
@@ -140,7 +129,9 @@ def swap(state: StateDir, new_set: Path | None, checkpoint: Checkpoint = _no_che
         current = BUNDLED
     _set_link(state, PREVIOUS, current)
     checkpoint("previous-linked")
-    _set_link(state, ACTIVE, BUNDLED if new_set is None else _relative(state, new_set))
+    target = BUNDLED if new_set is None else _relative(state, new_set)
+    logger.info("signature store: active -> %s, previous -> %s", target, current)
+    _set_link(state, ACTIVE, target)
     checkpoint("activated")
 
 
@@ -158,6 +149,7 @@ def rollback(state: StateDir) -> tuple[Path | None, Path | None]:
         cur_target = BUNDLED
     before = _resolve(state, cur_target)
     after = _resolve(state, prev_target)
+    logger.info("signature store: rolling back, active -> %s, previous -> %s", prev_target, cur_target)
     _set_link(state, ACTIVE, prev_target)
     _set_link(state, PREVIOUS, cur_target)
     return before, after
@@ -187,25 +179,6 @@ def set_held(state: StateDir, version: str | None) -> None:
         raise StateError(f"cannot record held-back version in {path}: {exc.strerror}") from exc
 
 
-def list_sets(state: StateDir) -> list[InstalledSet]:
-    """Every installed set, oldest version first."""
-    sets_dir = state.signatures / SETS
-    active, previous = active_dir(state), previous_dir(state)
-    found: list[InstalledSet] = []
-    try:
-        entries = sorted(sets_dir.iterdir())
-    except OSError:
-        return []
-    for entry in entries:
-        if entry.is_dir() and not entry.is_symlink():
-            path = entry.resolve()
-            found.append(
-                InstalledSet(path, read_version(path) or "?", path == active, path == previous)
-            )
-    found.sort(key=lambda s: (_version_key(s.version), s.path.name))
-    return found
-
-
 def cleanup(state: StateDir) -> list[Path]:
     """Remove leftovers: staging directories, stray temporary links, and sets neither active nor previous.
 
@@ -228,6 +201,8 @@ def cleanup(state: StateDir) -> list[Path]:
             if entry.name.startswith(".") and ".tmp-" in entry.name:
                 entry.unlink(missing_ok=True)
                 removed.append(entry)
+    for entry in removed:
+        logger.info("signature store: removed the leftover %s", entry)
     return removed
 
 
@@ -261,10 +236,3 @@ def _fsync_tree(root: Path) -> None:
             finally:
                 os.close(fd)
         fsync_dir(Path(dirpath))
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(p) for p in version.split("."))
-    except ValueError:
-        return (-1,)

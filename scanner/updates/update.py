@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import enum
+import logging
 import os
 import re
 import secrets
@@ -25,6 +26,8 @@ from scanner.model import printable
 from scanner.state import LockBusy, StateDir
 from scanner.updates import bundle, feed, signatures, store
 from scanner.updates.http import Downloader
+
+logger = logging.getLogger(__name__)
 
 LOG_NAME = "update.log"
 LOCK_NAME = "update"
@@ -88,10 +91,6 @@ class RollbackOutcome:
 class StoreStatus:
     """What ``signatures info`` shows about installed sets and the feed's trust anchor."""
 
-    active_version: str
-    """Version of the active set."""
-    active_source: str
-    """``updated`` or ``bundled``."""
     previous_version: str | None
     """The version ``rollback`` would return to, if any."""
     held_version: str | None
@@ -107,14 +106,11 @@ def current_version(state: StateDir) -> str:
 
 def status(state: StateDir) -> StoreStatus:
     """The store and trust-anchor state, for ``signatures info``."""
-    active = signatures.active_set(state)
     prev: str | None = None
     if store.has_previous(state):
         prev_dir = store.previous_dir(state)
         prev = signatures.bundled_set().version if prev_dir is None else store.read_version(prev_dir)
     return StoreStatus(
-        active_version=active.version,
-        active_source=active.source,
         previous_version=prev,
         held_version=store.held_version(state),
         trusted_root=feed.trusted_root(state.feed),
@@ -132,13 +128,17 @@ def update_lock(state: StateDir) -> Iterator[None]:
 
 
 def log_event(state: StateDir, message: str, now: Clock = _utcnow) -> None:
-    """Append one line to the update log (best effort: an unwritable log does not stop an update)."""
+    """Append one line to the update log (best effort: an unwritable log does not stop an update), and
+    log it (info): every update decision goes through here."""
     stamp = now().astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     line = printable(" ".join(message.split()))  # server text and URLs: never a control character in the log
-    with contextlib.suppress(OSError, StateError):
+    logger.info("%s", line)
+    try:
         logs = state.ensure(state.logs)
         with (logs / LOG_NAME).open("a", encoding="utf-8") as f:
             f.write(f"{stamp} {line}\n")
+    except (OSError, StateError) as exc:
+        logger.info("update log not written: %s", exc)
 
 
 def verify_dir(set_dir: Path, clean_paths: Sequence[Path] | None = None) -> list[str]:
@@ -217,9 +217,12 @@ def activate(
     """
     store.cleanup(state)
     staging = store.new_staging(state)
+    logger.info("testing signature set %s in %s", version, staging)
     try:
         checkpoint("staging")
-        bundle.extract(archive, staging, limits)
+        unpacked = bundle.extract(archive, staging, limits)
+        logger.info("bundle unpacked: %d file(s), %d folder(s), %d bytes", unpacked.files, unpacked.directories,
+                    unpacked.total_bytes)
         checkpoint("extracted")
         write_manifest(staging, version, _release_date(staging, released, now))
         problems = verify_dir(staging, clean_paths)
@@ -233,8 +236,10 @@ def activate(
         raise
     checkpoint("installed")
     store.swap(state, installed, checkpoint)
+    logger.info("signature set %s is active: %s", version, installed)
     held = store.held_version(state)
     if held is not None and signatures.version_key(version) >= signatures.version_key(held):
+        logger.info("signature set %s is no longer held back", held)
         store.set_held(state, None)
     store.cleanup(state)
     checkpoint("cleaned")
@@ -330,6 +335,7 @@ def _update_locked(
         )
         if not force:
             if signatures.version_key(release.version) <= signatures.version_key(active):
+                logger.info("up to date: the feed offers %s, %s is active", release.version, active)
                 return outcome
             if release.version == store.held_version(state):
                 log_event(state, f"update skipped {release.version}: it was rolled back from", now)
@@ -384,8 +390,10 @@ def _anchor(
     """Store a given trust anchor; fall back to the feed shipped with the package, if it ships one."""
     packaged_mirrors, packaged_root = feed.packaged_feed()
     if not settings.mirrors and packaged_mirrors:
+        logger.info("no feed named: using the feed shipped with the package (%s)", " ".join(packaged_mirrors))
         settings = replace(settings, mirrors=packaged_mirrors)
     if trusted_root is None and packaged_root is not None and feed.trusted_root(state.feed) is None:
+        logger.info("no trust anchor stored: using the root shipped with the package (%s)", packaged_root)
         trusted_root = packaged_root
     if trusted_root is not None:
         _set_anchor(state, trusted_root, now)
