@@ -73,7 +73,9 @@ except ImportError:  # --baseline-src: a checkout from before the watch was spli
 stop = threading.Event()
 for sig in (signal.SIGTERM, signal.SIGINT):
     signal.signal(sig, lambda signum, frame: stop.set())
-config = WatchConfig(paths=(sys.argv[1],), state=StateDir(Path(sys.argv[2])), jobs=int(sys.argv[3]))
+from scanner.model import Action
+action = Action(sys.argv[4]) if len(sys.argv) > 4 else Action.QUARANTINE
+config = WatchConfig(paths=(sys.argv[1],), state=StateDir(Path(sys.argv[2])), jobs=int(sys.argv[3]), action=action)
 def emit(ev):
     sys.stdout.write(json.dumps(event_json(ev)) + "\\n")
     sys.stdout.flush()
@@ -101,9 +103,11 @@ def clean_contents() -> list[bytes]:
 class Watcher:
     """The child process, its events and its memory."""
 
-    def __init__(self, folder: Path, home: Path, jobs: int, src: Path | None = None) -> None:
+    def __init__(
+        self, folder: Path, home: Path, jobs: int, src: Path | None = None, action: str = "quarantine"
+    ) -> None:
         env = {**os.environ, "PYTHONPATH": str(src)} if src is not None else None  # another checkout's code
-        self.proc = subprocess.Popen([python(), "-c", DRIVER, str(folder), str(home), str(jobs)],
+        self.proc = subprocess.Popen([python(), "-c", DRIVER, str(folder), str(home), str(jobs), action],
                                      cwd=src or REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True)
         self.detections: dict[str, tuple[float, str]] = {}
@@ -193,6 +197,7 @@ def main() -> None:
             run(args, tmp / "latency", evil, contents)
         if args.only != "latency":
             vault_rates(tmp / "vault", args.vault_files, args.rounds, evil)
+            report_vs_quarantine(args, tmp, evil)
             if args.baseline_src is not None:
                 rates = {}
                 for label, src in (("before", args.baseline_src.resolve()), ("now", None)):
@@ -285,11 +290,13 @@ def write_burst(args: argparse.Namespace, folder: Path, evil: bytes) -> list[str
     return infected
 
 
-def burst_rate(args: argparse.Namespace, tmp: Path, evil: bytes, src: Path | None) -> float:
+def burst_rate(
+    args: argparse.Namespace, tmp: Path, evil: bytes, src: Path | None, action: str = "quarantine"
+) -> float:
     """Detections per second while a burst is handled to the end (first to last detection)."""
     folder, home = tmp / "watched", tmp / "home"
     folder.mkdir(parents=True)
-    w = Watcher(folder, home, args.jobs, src)
+    w = Watcher(folder, home, args.jobs, src, action)
     if not w.wait(lambda: w.kinds("started"), 60):
         sys.exit(f"the watch did not start: {w.proc.stderr.read() if w.proc.stderr else ''}")
     infected = write_burst(args, folder, evil)
@@ -299,6 +306,20 @@ def burst_rate(args: argparse.Namespace, tmp: Path, evil: bytes, src: Path | Non
     w.proc.send_signal(signal.SIGTERM)
     w.proc.wait(300)
     return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
+
+
+def report_vs_quarantine(args: argparse.Namespace, tmp: Path, evil: bytes) -> None:
+    """The same burst into a watch that only reports (the baseline: detecting, no action) and into one
+    that quarantines, ``--rounds`` paired rounds: how much quarantining costs under load."""
+    ratios, rates = [], {"report": [], "quarantine": []}
+    for r in range(args.rounds):
+        for action in ("report", "quarantine"):
+            rates[action].append(burst_rate(args, tmp / f"pair-{action}-{r}", evil, None, action))
+        ratios.append(rates["quarantine"][-1] / rates["report"][-1])
+    print(f"\nburst of {args.burst_files} files, every {args.burst_every}th infected, {args.rounds} paired rounds "
+          f"(medians): detections/s when only reporting {median(rates['report']):.0f}, when quarantining "
+          f"{median(rates['quarantine']):.0f}; ratio quarantine/report {median(ratios):.2f} "
+          f"(rounds {min(ratios):.2f}-{max(ratios):.2f})")
 
 
 def stop_mid_burst(args: argparse.Namespace, tmp: Path, evil: bytes) -> None:
