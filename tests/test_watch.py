@@ -779,6 +779,30 @@ def test_a_watch_killed_right_after_quarantining_leaves_a_record_undo_uses(watch
     assert json.loads(cli("quarantine", "list", "--format", "json").stdout) == []
 
 
+def test_a_record_that_cannot_be_written_is_a_failed_action_and_undo_still_works(start, watched, scanner_home,
+                                                                                 cli):
+    """As for ``scanner scan``: the file is in the vault, but a batch whose record cannot be written
+    counts as a failed action and says NOT RECORDED; undo finds the file by its scan id."""
+    blocker = scanner_home / "history"
+    blocker.write_text("not a directory\n")  # a real failure, as root cannot be stopped by permissions
+    path = watched / "eicar.com"
+    r = start()
+    path.write_bytes(EICAR)
+    ev = r.detected(path)
+    assert ev.detection is not None and ev.detection.action.startswith("quarantined as ")
+    assert r.close() == 0
+    assert not path.exists()
+    (warning,) = [e for e in r.of(Kind.WARNING) if "NOT RECORDED" in e.message]
+    assert warning.message.startswith(f"NOT RECORDED: the history record of scan {ev.scan_id} could not be written")
+    assert f"try 'scanner undo {ev.scan_id}'" in warning.message
+    (stopped,) = r.of(Kind.STOPPED)
+    assert stopped.stats is not None and stopped.stats.failed_actions == 1
+    blocker.unlink()
+    res = cli("undo", ev.scan_id)
+    assert res.exit_code == 0, res.stdout + res.stderr
+    assert "no history record" in res.stderr and path.read_bytes() == EICAR
+
+
 # --- shape ---------------------------------------------------------------------------------------------
 
 

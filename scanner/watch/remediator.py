@@ -75,7 +75,7 @@ class _Batch:
     later: list[Detection] = field(default_factory=list)
     """Detections in persistence locations, left to the second phase."""
     unrecorded: bool = False
-    """A record that could not be written after changes was counted as a failed action already."""
+    """A record that could not be written after changes was said and counted as a failed action already."""
 
 
 def _concerns(outcome: Outcome, batch: _Batch) -> bool:
@@ -328,8 +328,8 @@ class Remediator:
     def _record(self, batch: _Batch, detections: list[Detection]) -> None:
         """Complete the batch's history record with what was done so far, so ``scanner undo`` can reverse it.
 
-        A record that cannot be written after something was changed is a failed action (counted
-        once per batch) and a warning, as it is for ``scanner scan``.
+        A record that cannot be written after something was changed is a failed action and a
+        warning (once per batch), as it is for ``scanner scan``.
         """
         failed = any(not o.ok for o in batch.outcomes)
         report = replace(batch.report, detections=tuple(detections), finished_at=self._now().isoformat(
@@ -343,10 +343,10 @@ class Remediator:
         if not any(o.changed for o in outcomes):
             self._events.emit(WatchEventKind.WARNING, f"{failure}; 'scanner undo {scan_id}' will not work")
             return
-        if not batch.unrecorded:
+        if not batch.unrecorded:  # said once per batch, though both phases may fail to write it
             batch.unrecorded = True
             self._counters.add(failed=1)
-        self._events.emit(WatchEventKind.WARNING, f"NOT RECORDED: {jobs.not_recorded(scan_id, failure)}")
+            self._events.emit(WatchEventKind.WARNING, f"NOT RECORDED: {jobs.not_recorded(scan_id, failure)}")
 
     def _announce(self, batch: _Batch, detections: list[Detection]) -> None:
         scan_id = batch.report.scan_id
