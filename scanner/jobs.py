@@ -219,7 +219,7 @@ def apply(the_plan: Plan, vault: Vault, scan_id: str, policy: Policy, *, now: No
 
     if batched:
         return remediate.apply_batched(the_plan, vault, scan_id, policy, now=now, systemctl=systemctl)
-    return remediate.Applied(remediate.apply(the_plan, vault, scan_id, policy, now=now, systemctl=systemctl))
+    return remediate.Applied(tuple(remediate.apply(the_plan, vault, scan_id, policy, now=now, systemctl=systemctl)))
 
 
 def act(report: ScanReport, job: Job, state: StateDir, record: RunRecord, *, now: Now,

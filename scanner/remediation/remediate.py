@@ -307,7 +307,7 @@ FILE_STEPS = frozenset({Step.QUARANTINE, Step.REMOVE})
 class Applied:
     """What ``apply_batched`` did."""
 
-    outcomes: list[Outcome]
+    outcomes: tuple[Outcome, ...]
     """One per planned action, in order (as ``apply`` returns them)."""
     vault_error: str | None = None
     """Why the vault's batch failed, if it did; the files were then taken one by one (the batch could
@@ -345,7 +345,7 @@ def apply_batched(
             outcomes.append(o)
             if on_outcome is not None:
                 on_outcome(outcomes)
-    return Applied(outcomes, error)
+    return Applied(tuple(outcomes), error)
 
 
 def _after(before: Sequence[Outcome], on_outcome: OnOutcome) -> OnOutcome:

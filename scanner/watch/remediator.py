@@ -259,7 +259,7 @@ class Remediator:
         applied = jobs.apply(first, self._vault, batch.report.scan_id, policy, now=self._now, batched=True)
         if applied.vault_error is not None:
             self._events.emit(WatchEventKind.ERROR, f"quarantine vault: {applied.vault_error}")
-        batch.outcomes = applied.outcomes
+        batch.outcomes = list(applied.outcomes)
         self._counters.add(failed=sum(1 for o in batch.outcomes if not o.ok))
         batch.acted = frozenset(d.path for d in now_ if d.path is not None)
         batch.shown = annotate(now_, batch.outcomes, False, first)
