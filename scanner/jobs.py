@@ -9,8 +9,9 @@ user must see now, and the exit code; ``cli`` renders it.
 The record-keeping is ``RunRecord``: the history record of one run written "in progress" before
 anything is changed, kept current after each persistence edit, and completed at the end, so
 ``scanner undo`` works even after a kill. A caller that remediates in batches (the watch: files
-into the vault in one ``Vault.batch()``, persistence in a second phase) keeps one ``RunRecord``
-per batch and calls ``complete`` again as the batch gains outcomes.
+into the vault in one ``Vault.batch()``, persistence in a second phase) calls the steps one by
+one: ``plan`` (files only, then the rest without the files already taken), ``apply`` (batched),
+and one ``RunRecord`` per batch, begun before the first phase and completed after each.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import datetime as dt
 import enum
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -37,7 +38,7 @@ from scanner.history import (
     history_record,
     undone,
 )
-from scanner.model import Action, ExitCode, Policy, ScanReport, ScanType, display_path
+from scanner.model import Action, Detection, ExitCode, Family, Policy, ScanReport, ScanType, display_path
 from scanner.scanning.filecache import CacheMode
 from scanner.scanning.scan import Progress, ScanRequest, run_scan
 from scanner.scanning.walk import WalkOptions, dir_identity
@@ -45,8 +46,9 @@ from scanner.state import StateDir
 from scanner.updates import signatures
 
 if TYPE_CHECKING:  # imported where used: a report-only scan starts faster without remediation
+    from scanner.remediation.packages import PackageIndex
     from scanner.remediation.quarantine import Vault
-    from scanner.remediation.remediate import Outcome, Systemctl, UndoResult
+    from scanner.remediation.remediate import Applied, Outcome, Plan, Systemctl, UndoResult
     from scanner.updates.feed import FeedSettings
 
 logger = logging.getLogger(__name__)
@@ -144,6 +146,12 @@ class RunRecord:
         self.failure: str | None = None
         """Why the last write failed, or None when the record on disk is current."""
 
+    @classmethod
+    def of(cls, state: StateDir, report: ScanReport, command: str, sysroot: Path,
+           dry_run: bool = False) -> RunRecord:
+        """The record of a run in ``state``'s history (not written yet: see ``begin`` and ``complete``)."""
+        return cls(History(state.history), report, command, sysroot, dry_run)
+
     def begin(self) -> None:
         """Write the record "in progress", before anything is changed."""
         self._save(self.report, [], IN_PROGRESS)
@@ -174,6 +182,46 @@ class RunRecord:
             self.failure = str(exc)
 
 
+def not_recorded(scan_id: str, failure: str) -> str:
+    """What the user is told when the history record of a run that changed something could not be written."""
+    return (f"the history record of scan {scan_id} could not be written ({failure}); "
+            f"what it changed is in the quarantine: try 'scanner undo {scan_id}' or "
+            "'scanner quarantine list'")
+
+
+def families_of(*loaded: signatures.LoadedRules) -> dict[str, Family]:
+    """The families of the rule sets (their markers and paths guide the persistence search), by name."""
+    return {f.name: f for rules in loaded if rules.sigset for f in rules.sigset.families}
+
+
+def plan(detections: Sequence[Detection], policy: Policy, *, families: Mapping[str, Family] | None = None,
+         packages: PackageIndex | None = None, persistence_search: bool = True,
+         done: frozenset[str] = frozenset()) -> Plan:
+    """What to do about ``detections`` (``remediate.plan``), without the steps on files in ``done``.
+
+    A caller that acts in phases plans the files alone first (``persistence_search`` False: no
+    persistence location is read), then everything, with the files the first phase took as ``done``.
+    """
+    from scanner.remediation import remediate
+
+    the_plan = remediate.plan(detections, policy, families=families, packages=packages,
+                              persistence_search=persistence_search)
+    if not done:
+        return the_plan
+    return remediate.Plan(tuple(a for a in the_plan.actions if a.path is None or a.path not in done), the_plan.notes)
+
+
+def apply(the_plan: Plan, vault: Vault, scan_id: str, policy: Policy, *, now: Now,
+          systemctl: Systemctl | None = None, batched: bool = False) -> Applied:
+    """Carry out ``the_plan`` (every step is attempted; failures are outcomes), the files into the vault
+    in one batch when ``batched`` (``remediate.apply_batched``: one round of flushes for many files)."""
+    from scanner.remediation import remediate
+
+    if batched:
+        return remediate.apply_batched(the_plan, vault, scan_id, policy, now=now, systemctl=systemctl)
+    return remediate.Applied(tuple(remediate.apply(the_plan, vault, scan_id, policy, now=now, systemctl=systemctl)))
+
+
 def act(report: ScanReport, job: Job, state: StateDir, record: RunRecord, *, now: Now,
         systemctl: Systemctl | None) -> tuple[ScanReport, list[OutcomeRecord], list[str]]:
     """Plan and (unless a dry run) apply remediation of ``report``, keeping ``record`` current.
@@ -182,8 +230,7 @@ def act(report: ScanReport, job: Job, state: StateDir, record: RunRecord, *, now
     """
     from scanner.remediation import remediate
 
-    loaded = job.loaded
-    families = {f.name: f for f in loaded.sigset.families} if loaded.sigset else {}
+    families = families_of(job.loaded)
     vault, notices = open_vault(state)
     if not job.dry_run:
         record.begin()
@@ -206,8 +253,8 @@ def run(job: Job, state: StateDir, *, progress: ProgressSink | None = None, now:
     finally:
         if progress is not None:
             progress.close()
-    record = RunRecord(History(state.history), replace(report, action=job.policy.action), job.command,
-                       job.policy.sysroot, job.dry_run)
+    record = RunRecord.of(state, replace(report, action=job.policy.action), job.command, job.policy.sysroot,
+                          job.dry_run)
     outcomes: list[OutcomeRecord] = []
     notices: list[str] = []
     if report.detections and job.policy.action is not Action.REPORT:
@@ -216,9 +263,7 @@ def run(job: Job, state: StateDir, *, progress: ProgressSink | None = None, now:
         report = record.report
     if (failure := record.complete(report, outcomes)) is not None:
         if any(o.changed for o in outcomes):
-            message = (f"the history record of scan {report.scan_id} could not be written ({failure}); "
-                       f"what it changed is in the quarantine: try 'scanner undo {report.scan_id}' or "
-                       "'scanner quarantine list'")
+            message = not_recorded(report.scan_id, failure)
             logger.info("%s", message)  # the CLI says it as a warning
             report = replace(report, exit_code=ExitCode.ACTION_FAILED, warnings=(*report.warnings, message))
             notices.append(f"NOT RECORDED: {message}")

@@ -13,8 +13,12 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from scanner.remediation import vault_journal
+import pytest
+
+from scanner.model import Action, Policy
+from scanner.remediation import remediate, vault_journal
 from scanner.remediation.quarantine import Vault
+from scanner.remediation.remediate import Plan, PlannedAction, Step
 from scanner.remediation.vault_files import identify
 from scanner.remediation.vault_journal import FAULT_STEPS
 
@@ -113,3 +117,45 @@ def test_kill_during_a_batch_loses_nothing(tmp_path: Path) -> None:
             for item in items:
                 vault.restore(item.id)
             assert [p.read_bytes() for p in paths] == [payload(i) for i in range(5)], step
+
+
+def quarantine_plan(paths: list[Path]) -> Plan:
+    """Quarantine ``paths``, then a manual step (which ``apply_batched`` does outside the batch)."""
+    steps = tuple(PlannedAction(Step.QUARANTINE, str(p), ("F",), ("R",), path=str(p)) for p in paths)
+    return Plan((*steps, PlannedAction(Step.MANUAL, "/etc/x", ("F",), (), reason="review it")))
+
+
+def test_apply_batched_reports_a_file_its_batch_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pipeline's batched apply: every file in one batch; one that changed after its copy is a failed
+    outcome without a vault item; ``on_outcome`` sees each final outcome, in order."""
+    vault = Vault(tmp_path / "vault", now=lambda: NOW)
+    a, b, c = files(tmp_path / "victims", 3)
+
+    def writer_appends_to_b(step: str) -> None:
+        if step == "batch:recorded":  # copies and records are on disk; the unlinks are next
+            with b.open("ab") as f:
+                f.write(b"more data\n")
+
+    monkeypatch.setattr(vault_journal, "fault", writer_appends_to_b)
+    seen: list[list[bool]] = []
+    applied = remediate.apply_batched(quarantine_plan([a, b, c]), vault, "s", Policy(Action.QUARANTINE),
+                                      now=lambda: NOW, on_outcome=lambda done: seen.append([o.ok for o in done]))
+    assert applied.vault_error is None
+    oa, ob, oc, manual = applied.outcomes
+    assert oa.ok and oc.ok and {i.id for i in vault.list()} == {oa.vault_id, oc.vault_id}
+    assert not ob.ok and ob.vault_id is None and ob.message.startswith("failed: ") and "changed" in ob.message
+    assert not manual.ok and manual.message == "manual step needed: review it"
+    assert seen == [[True], [True, False], [True, False, True], [True, False, True, False]]
+    assert not a.exists() and not c.exists() and b.read_bytes() == payload(1) + b"more data\n"
+    assert_clean(vault)
+
+
+def test_apply_batched_goes_file_by_file_when_the_batch_cannot_begin(tmp_path: Path) -> None:
+    vault = Vault(tmp_path / "vault", now=lambda: NOW)
+    (a,) = files(tmp_path / "victims", 1)
+    (vault.root / ".lock").mkdir(parents=True)  # the lock cannot be opened: neither the batch nor a file
+    applied = remediate.apply_batched(quarantine_plan([a]), vault, "s", Policy(Action.QUARANTINE), now=lambda: NOW)
+    assert applied.vault_error is not None and "cannot lock the quarantine vault" in applied.vault_error
+    taken, _manual = applied.outcomes
+    assert not taken.ok and taken.message == f"failed: {applied.vault_error}"
+    assert a.read_bytes() == payload(0)

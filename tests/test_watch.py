@@ -7,6 +7,7 @@ runs it) and waits for its events. Waits have generous limits; nothing here asse
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import errno
 import fcntl
 import hashlib
@@ -30,6 +31,7 @@ from feed_helpers import MARKER_A, MARKER_B, RULE_A, RULE_B, clean_dir, write_se
 from scanner.errors import UsageError
 from scanner.model import Action
 from scanner.remediation.quarantine import Vault
+from scanner.remediation.vault_journal import ENV_FAULT
 from scanner.state import StateDir
 from scanner.updates import publish, update
 from scanner.watch import adapter
@@ -691,21 +693,134 @@ def test_kill_9_during_a_burst_loses_no_file(watched, tmp_path, scanner_home, ei
     assert all(p.read_bytes() == data for p, data in clean.items())
 
 
+# --- the pipeline: history and undo ---------------------------------------------------------------------
+
+EVIL = b"evil\xff\x1b.com"
+"""A name that is not UTF-8 and holds an escape character."""
+
+
+def test_a_non_utf8_name_survives_the_whole_watch_flow(start, watched, scanner_home, cli):
+    """Detection (the JSON event, exactly), quarantine, the history record and ``scanner undo`` keep a
+    name that is not UTF-8 exactly; no text output carries its raw control character."""
+    path = watched / os.fsdecode(EVIL)
+    raw = os.fsencode(path)
+    r = start()
+    path.write_bytes(EICAR)
+    ev = r.detected(path)
+    assert r.close() == 0
+    assert quiet_problems(r) == []
+    assert not os.path.lexists(path)
+    (item,) = Vault(StateDir(scanner_home).quarantine).list()
+    assert os.fsencode(item.original_path) == raw
+    scan_id = ev.scan_id
+    assert scan_id
+    text = f"{watched}/evil\\xff\x1b.com"  # JSON text: the stray byte as \xff, the exact bytes beside it
+    shown = f"{watched}/evil\\xff\\x1b.com"  # printable text: both escaped
+    assert event_json(ev) == {
+        "event": "detection", "time": ev.at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+        "kind": "file", "path": text, "path_b64": base64.b64encode(raw).decode("ascii"),
+        "rule": "Test_EICAR", "namespace": "eicar.yar", "family": "EICAR-Test-File", "severity": "low", "tags": [],
+        "description": "", "sha256": hashlib.sha256(EICAR).hexdigest(), "size": len(EICAR), "pid": None,
+        "action": f"quarantined as {item.id}", "scan_id": scan_id,
+        "message": f"EICAR-Test-File (eicar.yar:Test_EICAR) in {shown} -> quarantined as {item.id} [{scan_id}]",
+    }
+    assert "\x1b" not in (scanner_home / "logs" / "watch.log").read_text()
+
+    on_disk = (scanner_home / "history" / f"{scan_id}.json").read_bytes()
+    assert b"\x1b" not in on_disk  # valid UTF-8 JSON, the control character escaped
+    rec = json.loads(on_disk.decode("utf-8"))
+    assert rec["schema"] == "scanner.history/2" and rec["state"] == "complete" and rec["command"] == "watch"
+    assert rec["exit_code"] == 1 and rec["families"] == ["EICAR-Test-File"]
+    (o,) = rec["outcomes"]
+    assert o["step"] == "quarantine" and o["ok"] and o["vault_id"] == item.id
+    assert o["path"] == text and base64.b64decode(o["path_b64"]) == raw
+
+    res = cli("undo", scan_id)
+    assert res.exit_code == 0, res.stdout + res.stderr
+    assert "\x1b" not in res.stdout + res.stderr
+    assert os.listdir(os.fsencode(watched)) == [EVIL]
+    with open(raw, "rb") as f:
+        assert f.read() == EICAR
+    assert json.loads(cli("history", "--format", "json").stdout)[0]["undone_at"]
+
+
+def test_a_watch_killed_right_after_quarantining_leaves_a_record_undo_uses(watched, tmp_path, scanner_home,
+                                                                          eicar_rule, cli):
+    """kill -9 (a real SIGKILL, at the end of the vault batch) between taking a file and completing the
+    batch's record: the record written before acting is "in progress", and ``scanner undo`` puts the
+    file back from what the quarantine holds under its scan id."""
+    sysroot = tmp_path / "sysroot"
+    sysroot.mkdir()
+    path = watched / os.fsdecode(EVIL)
+    env = {**os.environ, ENV_FAULT: "batch:unlinked"}
+    proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(watched), str(scanner_home), str(eicar_rule),
+                             str(sysroot)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    try:
+        assert proc.stdout is not None
+        assert json.loads(proc.stdout.readline())["event"] == "started"
+        path.write_bytes(EICAR)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL, err
+    assert not [line for line in out.splitlines() if json.loads(line)["event"] == "detection"]
+    assert not os.path.lexists(path)  # taken, and killed before it was said or recorded as done
+    (rec,) = json.loads(cli("history", "--format", "json").stdout)
+    assert rec["command"] == "watch" and rec["state"] == "in progress" and rec["outcomes"] == []
+    assert "INCOMPLETE" in cli("history").stdout
+    res = cli("undo", rec["scan_id"])
+    assert res.exit_code == 0, res.stdout + res.stderr
+    assert "did not finish" in res.stdout
+    with open(os.fsencode(path), "rb") as f:
+        assert f.read() == EICAR
+    assert json.loads(cli("quarantine", "list", "--format", "json").stdout) == []
+
+
+def test_a_record_that_cannot_be_written_is_a_failed_action_and_undo_still_works(start, watched, scanner_home,
+                                                                                 cli):
+    """As for ``scanner scan``: the file is in the vault, but a batch whose record cannot be written
+    counts as a failed action and says NOT RECORDED; undo finds the file by its scan id."""
+    blocker = scanner_home / "history"
+    blocker.write_text("not a directory\n")  # a real failure, as root cannot be stopped by permissions
+    path = watched / "eicar.com"
+    r = start()
+    path.write_bytes(EICAR)
+    ev = r.detected(path)
+    assert ev.detection is not None and ev.detection.action.startswith("quarantined as ")
+    assert r.close() == 0
+    assert not path.exists()
+    (warning,) = [e for e in r.of(Kind.WARNING) if "NOT RECORDED" in e.message]
+    assert warning.message.startswith(f"NOT RECORDED: the history record of scan {ev.scan_id} could not be written")
+    assert f"try 'scanner undo {ev.scan_id}'" in warning.message
+    (stopped,) = r.of(Kind.STOPPED)
+    assert stopped.stats is not None and stopped.stats.failed_actions == 1
+    blocker.unlink()
+    res = cli("undo", ev.scan_id)
+    assert res.exit_code == 0, res.stdout + res.stderr
+    assert "no history record" in res.stderr and path.read_bytes() == EICAR
+
+
 # --- shape ---------------------------------------------------------------------------------------------
 
 
 def test_remediation_stays_behind_the_remediator() -> None:
-    """The watch acts on detections in one module, so its remediation can move onto the shared
-    scan -> plan -> apply -> record pipeline in one place: no other module of the watch imports the
-    remediation layer or the history."""
+    """The watch acts on detections in one module, through the shared scan -> plan -> apply -> record
+    pipeline (``jobs``): no other module of the watch imports the pipeline, the remediation layer or
+    the history."""
     import ast
 
     package = REPO / "scanner" / "watch"
+    behind = ("scanner.remediation", "scanner.history", "scanner.jobs")
     for path in sorted(package.glob("*.py")):
         if path.name == "remediator.py":
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
                 [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            if isinstance(node, ast.ImportFrom) and node.module == "scanner":
+                names += [f"scanner.{a.name}" for a in node.names]  # from scanner import jobs
             for name in names:
-                assert not name.startswith(("scanner.remediation", "scanner.history")), f"{path.name} imports {name}"
+                assert not name.startswith(behind), f"{path.name} imports {name}"

@@ -3,7 +3,8 @@
 ``plan(detections, policy, ...)`` is pure apart from reading: it decides, per family, which
 processes to kill, which files to move into the vault (or delete), which persistence to clean,
 and what needs a person (a file an OS package owns). ``apply(plan, ...)`` carries it out in the
-order of ``Step`` and returns one outcome per action.
+order of ``Step`` and returns one outcome per action; ``apply_batched`` does the same with the
+file steps in one ``Vault.batch()`` (the watch's many detections at once).
 ``--dry-run`` prints the plan and calls nothing else. ``outcome_record`` is the history's form of
 an outcome; ``undo(outcomes, ...)`` reverses what an applied plan changed, from those records.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import itertools
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -36,6 +38,7 @@ from scanner.model import (
 from scanner.remediation import persistence
 from scanner.remediation.packages import PackageIndex
 from scanner.remediation.quarantine import Vault
+from scanner.remediation.vault_batch import VaultBatch
 from scanner.remediation.vault_records import FileIdentity, ItemKind, QuarantineItem
 from scanner.scanning import processes
 
@@ -294,6 +297,87 @@ def apply(
         if on_outcome is not None:
             on_outcome(outcomes)
     return outcomes
+
+
+FILE_STEPS = frozenset({Step.QUARANTINE, Step.REMOVE})
+"""The steps that take a file into the vault (``apply_batched`` does them in one batch)."""
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What ``apply_batched`` did."""
+
+    outcomes: tuple[Outcome, ...]
+    """One per planned action, in order (as ``apply`` returns them)."""
+    vault_error: str | None = None
+    """Why the vault's batch failed, if it did; the files were then taken one by one (the batch could
+    not begin) or are as the end of the batch left them, each outcome saying which."""
+
+
+def apply_batched(
+    the_plan: Plan,
+    vault: Vault,
+    scan_id: str,
+    policy: Policy,
+    *,
+    now: Callable[[], dt.datetime],
+    systemctl: Systemctl | None = None,
+    on_outcome: OnOutcome | None = None,
+) -> Applied:
+    """``apply``, with the file steps (quarantine, remove; a plan holds them together) in one
+    ``Vault.batch()``: one round of flushes for all of them instead of eight per file.
+
+    A file that the end of the batch did not take after all (it changed after it was copied) is a
+    failed outcome. When the batch cannot begin (the vault cannot be locked), the files are taken
+    one by one, each failure its own outcome. ``on_outcome`` is called as ``apply`` calls it; for
+    the file steps, once the batch has ended, with their final outcomes.
+    """
+    outcomes: list[Outcome] = []
+    error: str | None = None
+    for files, group in itertools.groupby(the_plan.actions, key=lambda a: a.step in FILE_STEPS):
+        part = Plan(tuple(group), the_plan.notes)
+        if not files:
+            outcomes += apply(part, vault, scan_id, policy, now=now, systemctl=systemctl,
+                              on_outcome=None if on_outcome is None else _after(outcomes, on_outcome))
+            continue
+        done, error = _apply_in_batch(part, vault, scan_id, policy, now)
+        for o in done:
+            outcomes.append(o)
+            if on_outcome is not None:
+                on_outcome(outcomes)
+    return Applied(tuple(outcomes), error)
+
+
+def _after(before: Sequence[Outcome], on_outcome: OnOutcome) -> OnOutcome:
+    """``on_outcome`` for a part of a plan: called with the outcomes of the parts ``before`` it too."""
+    earlier = list(before)
+    return lambda done: on_outcome([*earlier, *done])
+
+
+def _apply_in_batch(part: Plan, vault: Vault, scan_id: str, policy: Policy,
+                    now: Callable[[], dt.datetime]) -> tuple[list[Outcome], str | None]:
+    """The file steps ``part`` in one vault batch; their outcomes, and why the batch failed (or None)."""
+    done: list[Outcome] | None = None
+    taken = VaultBatch()
+    error: str | None = None
+    try:
+        with vault.batch() as taken:  # one round of flushes for the group, not eight per file
+            done = apply(part, vault, scan_id, policy, now=now)
+    except QuarantineError as exc:
+        error = str(exc)
+        if done is None:  # the batch could not begin: file by file, each failure its own outcome
+            logger.warning("vault batch could not begin (%s); quarantining file by file", exc)
+            done = apply(part, vault, scan_id, policy, now=now)
+        else:
+            logger.info("the end of a vault batch failed: %s", exc)
+    return [_unless_failed(o, taken.failed) for o in done], error
+
+
+def _unless_failed(outcome: Outcome, failed: dict[str, str]) -> Outcome:
+    """A vault step the end of its batch did not finish after all (the original changed) is a failure."""
+    if outcome.vault_id is None or outcome.vault_id not in failed:
+        return outcome
+    return replace(outcome, ok=False, message=f"failed: {failed[outcome.vault_id]}", vault_id=None)
 
 
 def other_links_note(other: int) -> str:

@@ -1,11 +1,13 @@
 """The watch's remediation: what the scanning threads found goes into the vault, then persistence is
 cleaned, each batch recorded in the history so ``scanner undo SCAN_ID`` reverses it.
 
-Remediation is ``remediate.plan``/``apply`` as in ``scan --action quarantine``, in two phases so
-that a detected file is in the vault within a fraction of a second: first the file steps alone
-(a group of files in one ``Vault.batch()``), then, in another thread, the full plan (persistence
-that points at the file or belongs to its family, and detected persistence files, which lose
-lines rather than go whole). Both phases of a batch go into one history record.
+Remediation is the pipeline's (``jobs``) plan, apply and record steps, as in ``scan --action
+quarantine``, in two phases so that a detected file is in the vault within a fraction of a second:
+first the file steps alone (a group of files in one vault batch), then, in another thread, the
+full plan (persistence that points at the file or belongs to its family, and detected persistence
+files, which lose lines rather than go whole). Both phases of a batch go into one history record
+(``jobs.RunRecord``), begun "in progress" before the first, so a watch killed mid-batch leaves a
+record that ``scanner undo`` uses, and completed after each phase.
 
 The rest of the watch sees only ``Remediator``: ``prepare``, ``start``, ``submit`` (a match),
 and at the stop ``drain`` and ``finish_cleanup``. Everything about how a match is acted on stays
@@ -25,15 +27,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from scanner.errors import QuarantineError, ScannerError
-from scanner.history import History, history_record
+from scanner import jobs
+from scanner.errors import ScannerError
 from scanner.model import Action, Detection, ExitCode, Policy, ScanCounts, ScanReport, ScanType, display_path
 from scanner.remediation import persistence
 from scanner.remediation.packages import PackageIndex
 from scanner.remediation.quarantine import Vault
-from scanner.remediation.remediate import Outcome, Plan, annotate, apply, outcome_record, plan
+from scanner.remediation.remediate import Outcome, annotate, outcome_record
 from scanner.remediation.remediate import Systemctl as Systemctl  # part of this module's interface
-from scanner.remediation.vault_batch import VaultBatch
 from scanner.scanning.locations import reroot
 from scanner.scanning.scan import FileResult, detections_from, new_scan_id
 from scanner.scanning.walk import FileEntry
@@ -63,6 +64,8 @@ class _Batch:
     """The rules that found them (their families guide the persistence search)."""
     t0: float
     """When handling began (monotonic)."""
+    record: jobs.RunRecord
+    """Its history record: begun before the first phase, completed after each."""
     acted: frozenset[str] = frozenset()
     """Files the first phase took care of."""
     outcomes: list[Outcome] = field(default_factory=list)
@@ -71,6 +74,8 @@ class _Batch:
     """First-phase detections, saying what was done."""
     later: list[Detection] = field(default_factory=list)
     """Detections in persistence locations, left to the second phase."""
+    unrecorded: bool = False
+    """A record that could not be written after changes was said and counted as a failed action already."""
 
 
 def _concerns(outcome: Outcome, batch: _Batch) -> bool:
@@ -79,13 +84,6 @@ def _concerns(outcome: Outcome, batch: _Batch) -> bool:
     if a.path is not None:
         return any(d.path == a.path for d in batch.later)
     return not a.families or bool({d.hit.family for d in batch.report.detections} & set(a.families))
-
-
-def _unless_failed(outcome: Outcome, failed: dict[str, str]) -> Outcome:
-    """A vault step the end of its batch did not finish after all (the original changed) is a failure."""
-    if outcome.vault_id is None or outcome.vault_id not in failed:
-        return outcome
-    return replace(outcome, ok=False, message=f"failed: {failed[outcome.vault_id]}", vault_id=None)
 
 
 class Remediator:
@@ -225,11 +223,13 @@ class Remediator:
                               detections=len(detections)),
             detections=tuple(detections), action=self._cfg.action, exit_code=ExitCode.FOUND,
         )
-        batch = _Batch(report, loaded, time.monotonic())
+        record = jobs.RunRecord.of(self._cfg.state, report, "watch", self._cfg.sysroot)
+        batch = _Batch(report, loaded, time.monotonic(), record)
         if self._cfg.action is Action.REPORT:
             self._record(batch, detections)
             self._announce(batch, detections)
             return
+        record.begin()  # before anything moves: a watch killed mid-batch leaves a record undo can use
         self._take_files(batch, detections)
         self._record(batch, batch.shown + batch.later)
         self._announce(batch, batch.shown)
@@ -241,10 +241,11 @@ class Remediator:
     def _take_files(self, batch: _Batch, detections: list[Detection]) -> None:
         """First phase of remediation: take the detected files into the vault at once.
 
-        The plan here is ``remediate.plan`` without the persistence search, which holds the file
+        The plan here is ``jobs.plan`` without the persistence search, which holds the file
         steps (quarantine, or a manual step for a file a package owns) and nothing else, so it
-        reads no persistence location. A detected file that is itself a persistence location (a crontab,
-        a ``.bashrc``) must lose lines rather than go whole, so it waits for the second phase.
+        reads no persistence location; ``jobs.apply`` takes the files in one vault batch. A
+        detected file that is itself a persistence location (a crontab, a ``.bashrc``) must lose
+        lines rather than go whole, so it waits for the second phase.
         """
         now_ = [d for d in detections if not self._maybe_persistence(d.path)]
         batch.later = [d for d in detections if self._maybe_persistence(d.path)]
@@ -253,19 +254,12 @@ class Remediator:
                         ", ".join(d.path or "?" for d in batch.later))
         if not now_:
             return
-        policy = Policy(self._cfg.action, sysroot=self._cfg.sysroot, kill_grace=self._cfg.kill_grace)
-        first = plan(now_, policy, packages=self._package_index(), persistence_search=False)
-        outcomes: list[Outcome] | None = None
-        taken = VaultBatch()
-        try:
-            with self._vault.batch() as taken:  # one round of flushes for the group, not eight per file
-                outcomes = apply(first, self._vault, batch.report.scan_id, policy, now=self._now)
-        except QuarantineError as exc:
-            self._events.emit(WatchEventKind.ERROR, f"quarantine vault: {exc}")
-            if outcomes is None:  # the batch could not begin: file by file, each failure its own outcome
-                logger.warning("vault batch could not begin (%s); quarantining file by file", exc)
-                outcomes = apply(first, self._vault, batch.report.scan_id, policy, now=self._now)
-        batch.outcomes = [_unless_failed(o, taken.failed) for o in outcomes]
+        policy = self._policy()
+        first = jobs.plan(now_, policy, packages=self._package_index(), persistence_search=False)
+        applied = jobs.apply(first, self._vault, batch.report.scan_id, policy, now=self._now, batched=True)
+        if applied.vault_error is not None:
+            self._events.emit(WatchEventKind.ERROR, f"quarantine vault: {applied.vault_error}")
+        batch.outcomes = list(applied.outcomes)
         self._counters.add(failed=sum(1 for o in batch.outcomes if not o.ok))
         batch.acted = frozenset(d.path for d in now_ if d.path is not None)
         batch.shown = annotate(now_, batch.outcomes, False, first)
@@ -295,7 +289,7 @@ class Remediator:
                 self._refresh_locations()
 
     def _clean_up(self, batches: list[_Batch]) -> None:
-        """Second phase: the full ``remediate.plan`` against the real root, without the steps already taken.
+        """Second phase: the full ``jobs.plan`` against the real root, without the steps already taken.
 
         It finds persistence that points at the quarantined files or belongs to their families,
         and handles detected persistence files line by line, as ``scan --action quarantine`` does.
@@ -303,14 +297,14 @@ class Remediator:
         same for one detection as for fifty); each step goes into the history record of the
         batches it concerns, so ``scanner undo`` of a batch reverses both phases.
         """
-        policy = Policy(self._cfg.action, sysroot=self._cfg.sysroot, kill_grace=self._cfg.kill_grace)
-        families = {f.name: f for b in batches if b.loaded.sigset for f in b.loaded.sigset.families}
-        acted = frozenset().union(*(b.acted for b in batches))
+        policy = self._policy()
+        acted = frozenset[str]().union(*(b.acted for b in batches))
         detections = [d for b in batches for d in b.report.detections]
-        full = plan(detections, policy, families=families, packages=self._package_index())
-        rest = Plan(tuple(a for a in full.actions if a.path not in acted), full.notes)
+        rest = jobs.plan(detections, policy, families=jobs.families_of(*(b.loaded for b in batches)),
+                         packages=self._package_index(), done=acted)
         logger.debug("clean-up of %d batches: %d steps", len(batches), len(rest.actions))
-        more = apply(rest, self._vault, batches[0].report.scan_id, policy, now=self._now, systemctl=self._systemctl)
+        more = jobs.apply(rest, self._vault, batches[0].report.scan_id, policy, now=self._now,
+                          systemctl=self._systemctl).outcomes
         self._counters.add(failed=sum(1 for o in more if not o.ok))
         for batch in batches:
             mine = [o for o in more if _concerns(o, batch)]
@@ -332,17 +326,27 @@ class Remediator:
     # -- both phases ---------------------------------------------------------------------------------
 
     def _record(self, batch: _Batch, detections: list[Detection]) -> None:
-        """Write (or rewrite) the batch's history record, so ``scanner undo`` can reverse it."""
+        """Complete the batch's history record with what was done so far, so ``scanner undo`` can reverse it.
+
+        A record that cannot be written after something was changed is a failed action and a
+        warning (once per batch), as it is for ``scanner scan``.
+        """
         failed = any(not o.ok for o in batch.outcomes)
         report = replace(batch.report, detections=tuple(detections), finished_at=self._now().isoformat(
             timespec="seconds"), duration_s=round(time.monotonic() - batch.t0, 3),
             exit_code=ExitCode.ACTION_FAILED if failed else ExitCode.FOUND)
-        try:
-            History(self._cfg.state.history).save(
-                history_record(report, "watch", [outcome_record(o) for o in batch.outcomes], False, self._cfg.sysroot))
-        except ScannerError as exc:
-            logger.info("history record of %s not written: %s", report.scan_id, exc)
-            self._events.emit(WatchEventKind.WARNING, f"{exc}; 'scanner undo {report.scan_id}' will not work")
+        outcomes = [outcome_record(o) for o in batch.outcomes]
+        if (failure := batch.record.complete(report, outcomes)) is None:
+            return
+        scan_id = report.scan_id
+        logger.info("history record of %s not written: %s", scan_id, failure)
+        if not any(o.changed for o in outcomes):
+            self._events.emit(WatchEventKind.WARNING, f"{failure}; 'scanner undo {scan_id}' will not work")
+            return
+        if not batch.unrecorded:  # said once per batch, though both phases may fail to write it
+            batch.unrecorded = True
+            self._counters.add(failed=1)
+            self._events.emit(WatchEventKind.WARNING, f"NOT RECORDED: {jobs.not_recorded(scan_id, failure)}")
 
     def _announce(self, batch: _Batch, detections: list[Detection]) -> None:
         scan_id = batch.report.scan_id
@@ -351,6 +355,10 @@ class Remediator:
             self._events.emit(WatchEventKind.DETECTION, f"{d.hit.family} ({d.hit.namespace}:{d.hit.rule}) in "
                                                         f"{display_path(d.path or '?')} -> {d.action} [{scan_id}]",
                               path=d.path, detection=d, scan_id=scan_id)
+
+    def _policy(self) -> Policy:
+        """What the watch does with what it finds (quarantine or report), on its root."""
+        return Policy(self._cfg.action, sysroot=self._cfg.sysroot, kill_grace=self._cfg.kill_grace)
 
     def _maybe_persistence(self, path: str | None) -> bool:
         """Whether a detected file is (or, being new in such a folder, may be) a persistence location."""
