@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,13 +17,16 @@ from scanner.cli.app import F, common_options, handle_errors, log_options, main,
 from scanner.history import History
 from scanner.state import ENV_HOME
 
+if TYPE_CHECKING:  # imported where used: the other commands start faster without the scheduler
+    from scanner.schedule.scheduler import ScheduleKind
+
 
 @main.group("schedule")
 def schedule_group() -> None:
     """Install, remove or inspect the monthly run (second Tuesday of each month, like MSRT)."""
 
 
-def _schedule_kind(user: bool | None, scheduler: str, found_in: Path | None = None) -> Any:
+def _schedule_kind(user: bool | None, scheduler: str, found_in: Path | None = None) -> ScheduleKind:
     """The scheduler kind; with --scheduler auto and ``found_in`` (status and remove with --unit-dir),
     the kind whose definitions are in that folder."""
     from scanner import programs
@@ -31,7 +34,8 @@ def _schedule_kind(user: bool | None, scheduler: str, found_in: Path | None = No
 
     systemd = programs.systemd_booted() if scheduler == "auto" else scheduler == "systemd"
     platform = "win32" if scheduler == "windows" else sys.platform
-    kind = schedule.default_kind(user=user, euid=os.geteuid(), systemd=systemd, platform=platform)
+    euid = os.geteuid() if hasattr(os, "geteuid") else None  # Windows has no euid (nor root)
+    kind = schedule.default_kind(user=user, euid=euid, systemd=systemd, platform=platform)
     if scheduler == "auto" and found_in is not None:
         kind = schedule.kind_in_dir(found_in, kind)
     return kind
