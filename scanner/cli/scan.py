@@ -4,7 +4,6 @@ and the pipeline's exit code."""
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -17,9 +16,7 @@ from scanner.cli.render import ProgressLine, emit, render
 from scanner.cli.signatures import feed_configured, feed_settings
 from scanner.config import MAX_JOBS, MAX_SECONDS, check_range, parse_size
 from scanner.errors import UsageError
-from scanner.model import Action, OutputFormat, Policy, ScanType, display_path
-from scanner.scanning.scan import ScanRequest
-from scanner.scanning.walk import WalkOptions, dir_identity
+from scanner.model import Action, OutputFormat, ScanType
 
 logger = logging.getLogger(__name__)
 
@@ -87,45 +84,19 @@ def scan(
     """Scan PATHs (or, with none, a quick scan) and report what is found."""
     if quick and full:
         fail("--quick and --full cannot be used together: choose one")
-    scan_type = ScanType.QUICK if quick else ScanType.FULL if full else None
+    options = pipeline.ScanOptions(
+        paths=paths, scan_type=ScanType.QUICK if quick else ScanType.FULL if full else None, sysroot=sysroot,
+        excludes=exclude, one_file_system=one_file_system, max_filesize=max_filesize, timeout=timeout, jobs=jobs,
+        processes=processes, pids=pids, action=Action(action) if action else None, force=force, dry_run=dry_run,
+        no_cache=no_cache)
     env = make_env(home, config_file)
-    cfg = env.config
-    missing = [p for p in paths if not os.path.lexists(p)]
-    if missing and len(missing) == len(paths) and scan_type is None and not pids:
-        fail(f"path not found: {', '.join(display_path(p) for p in missing)}; nothing to scan")
-    for p in missing:  # the scan goes on with the rest, and says it is incomplete
-        warn(f"path not found: {display_path(p)}; scanning the rest")
-    kind = scan_type or (ScanType.CUSTOM if paths or pids else ScanType.QUICK)
-    # processes belong to this machine: not scanned by default when looking at another root
-    on_host = os.path.realpath(sysroot) == "/"
-    scan_procs = bool(pids) or (processes if processes is not None else kind is not ScanType.CUSTOM and on_host)
+    for w in pipeline.missing_paths(options):
+        warn(w)
     loaded = pipeline.load_rules(env.state, env.config, rules, not no_default_rules)
     for w in loaded.warnings:
         warn(w)
-    request = ScanRequest(
-        scan_type=kind,
-        paths=paths,
-        sysroot=sysroot,
-        walk=WalkOptions(
-            excludes=cfg.excludes + exclude,
-            one_file_system=one_file_system,
-            max_filesize=pipeline.size_limit(max_filesize if max_filesize is not None else cfg.max_filesize),
-            skip_dirs=dir_identity(env.state.root),
-        ),
-        jobs=jobs or cfg.jobs or os.cpu_count() or 1,
-        timeout=timeout or cfg.timeout,
-        files=bool(paths) or not pids or scan_type is not None,
-        processes=scan_procs,
-        pids=pids,
-        process_timeout=cfg.process_timeout,
-        process_max_memory=cfg.process_max_memory,
-        cache_dir=env.state.file_cache,
-        cache=pipeline.cache_mode(kind, no_cache),
-    )
-    policy = Policy(Action(action) if action else cfg.action, force=force, sysroot=sysroot,
-                    kill_grace=cfg.kill_grace)
     show = ProgressLine() if progress and sys.stderr.isatty() else None
-    done = run_job(env, pipeline.Job(request, loaded, policy, "scan", dry_run=dry_run), show)
+    done = run_job(env, pipeline.scan_job(env.state, env.config, options, loaded), show)
     emit(render(done.report, OutputFormat(fmt)), output)
     if output is not None:
         say(f"report written to {output}", err=True)
