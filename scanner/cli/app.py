@@ -39,8 +39,10 @@ Exit codes:
   3  threats found and a requested action failed (or needs a reboot or a manual step)
   141  standard output was closed before the report was written (piped into head)
 """
+"""The epilog of the group, ``scan`` and ``monthly``."""
 
 F = TypeVar("F", bound=Callable[..., Any])
+"""A command function, as the decorators here take and return it."""
 
 
 def say(text: str, err: bool = False) -> None:
