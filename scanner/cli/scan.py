@@ -13,7 +13,7 @@ from scanner import jobs as pipeline
 from scanner import report
 from scanner.cli.app import EXIT_CODES_HELP, Env, common_options, fail, handle_errors, main, make_env, say, warn
 from scanner.cli.render import ProgressLine, emit, render
-from scanner.cli.signatures import feed_configured, feed_settings
+from scanner.cli.signatures import feed_settings
 from scanner.config import MAX_JOBS, MAX_SECONDS, check_range, parse_size
 from scanner.errors import UsageError
 from scanner.model import Action, OutputFormat, ScanType
@@ -141,10 +141,12 @@ def monthly(paths: tuple[str, ...], rules: tuple[Path, ...], feeds: tuple[str, .
     such as web roots outside the usual places; a missing one is a warning. A failed update is logged as
     a warning and the run goes on with the current set.
     """
+    from scanner.updates import feed as feed_mod
+
     env = make_env(home, config_file)
     settings, configured_root = feed_settings(env, feeds, None)
     request = pipeline.MonthlyRequest(
-        paths=paths, rules=rules, feed=settings if feed_configured(settings) else None,
+        paths=paths, rules=rules, feed=settings if feed_mod.feed_available(settings) else None,
         trusted_root=trusted_root or configured_root, remember_feed=bool(feeds), sysroot=sysroot,
         processes=processes, action=Action(action) if action else None, no_cache=no_cache)
     done = pipeline.monthly(env.state, env.config, request)

@@ -141,34 +141,20 @@ NO_FEED_HELP = (
 
 
 def feed_mirrors(env: Env, feeds: Sequence[str]) -> tuple[tuple[str, ...], str]:
-    """The mirrors to use and where they come from: the command line, else the config, else the feed
-    remembered from the last successful ``update --feed`` (else none: the package's own, if it ships one)."""
+    """The mirrors to use and where they come from (``feed.choose_mirrors``: flags, else config, else remembered)."""
     from scanner.updates import feed as feed_mod
 
-    if feeds:
-        return tuple(feeds), "command line"
-    if env.config.feeds:
-        return env.config.feeds, "config"
-    remembered = feed_mod.remembered_mirrors(env.state.feed)
-    return remembered, "remembered" if remembered else "none"
+    return feed_mod.choose_mirrors(feeds, env.config.feeds, env.state.feed)
 
 
 def feed_settings(env: Env, feeds: Sequence[str], deadline: float | None) -> tuple[feed_mod.FeedSettings, Path | None]:
-    """The mirrors to use (flags, else config, else remembered) and the HTTP limits."""
+    """The mirrors to use, the HTTP limits (--deadline) and the configured trust anchor."""
     from scanner.updates import feed as feed_mod
     from scanner.updates.http import HttpSettings
 
-    mirrors, source = feed_mirrors(env, feeds)
-    logger.info("feed mirrors (%s): %s", source, " ".join(mirrors) or "none")
+    mirrors, _source = feed_mirrors(env, feeds)
     http = HttpSettings() if deadline is None else HttpSettings(deadline=deadline)
     return feed_mod.FeedSettings(mirrors=mirrors, http=http), env.config.trusted_root
-
-
-def feed_configured(settings: feed_mod.FeedSettings) -> bool:
-    """Whether there is a feed to update from (given, configured, or shipped with the package)."""
-    from scanner.updates import feed as feed_mod
-
-    return bool(settings.mirrors or feed_mod.packaged_feed()[0])
 
 
 @main.command("update", epilog=UPDATE_EXIT_CODES_HELP)
@@ -186,11 +172,12 @@ def feed_configured(settings: feed_mod.FeedSettings) -> bool:
 def update_cmd(feeds: tuple[str, ...], trusted_root: Path | None, check: bool, force: bool, deadline: float | None,
                home: Path | None, config_file: Path | None) -> None:
     """Fetch, verify (TUF), test and activate the latest signature set from the update feed."""
+    from scanner.updates import feed as feed_mod
     from scanner.updates import update
 
     env = make_env(home, config_file)
     settings, configured_root = feed_settings(env, feeds, deadline)
-    if not feed_configured(settings):
+    if not feed_mod.feed_available(settings):
         fail(NO_FEED_HELP.format(config=env.config.source or env.state.config_file))
     root = trusted_root or configured_root
     if check:
