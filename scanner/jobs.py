@@ -297,6 +297,79 @@ def load_rules(state: StateDir, config: Config, extra: Sequence[Path], use_defau
 
 
 @dataclass(frozen=True)
+class ScanOptions:
+    """The ``scan`` command's options; None where the configuration decides."""
+
+    paths: tuple[str, ...] = ()
+    """What to scan (with none, and no ``pids``, a quick scan)."""
+    scan_type: ScanType | None = None
+    """--quick or --full; None: a custom scan of ``paths`` or ``pids``, else a quick scan."""
+    sysroot: Path = Path("/")
+    """The filesystem root for quick and full scan locations."""
+    excludes: tuple[str, ...] = ()
+    """Globs not scanned, after the configuration's."""
+    one_file_system: bool = False
+    """Do not cross into other filesystems below a root."""
+    max_filesize: int | None = None
+    """Skip larger files (0: no limit)."""
+    timeout: int | None = None
+    """Per-file timeout in seconds."""
+    jobs: int | None = None
+    """Scanning threads; None: the configuration's, else the CPU count."""
+    processes: bool | None = None
+    """Scan running processes; None: for quick and full scans of this machine's root."""
+    pids: tuple[int, ...] = ()
+    """Processes to scan (no files then, unless ``paths`` or ``scan_type`` ask for them)."""
+    action: Action | None = None
+    """What to do with what is found."""
+    force: bool = False
+    """Also move detected files that an installed OS package owns."""
+    dry_run: bool = False
+    """Plan, and change nothing."""
+    no_cache: bool = False
+    """Read every file, even one judged before and unchanged since."""
+
+
+def missing_paths(options: ScanOptions) -> list[str]:
+    """A warning for each of ``options.paths`` that does not exist (the scan goes on with the rest, and
+    says it is incomplete); UsageError when none exists and nothing else was asked for."""
+    missing = [p for p in options.paths if not os.path.lexists(p)]
+    if missing and len(missing) == len(options.paths) and options.scan_type is None and not options.pids:
+        raise UsageError(f"path not found: {', '.join(display_path(p) for p in missing)}; nothing to scan")
+    return [f"path not found: {display_path(p)}; scanning the rest" for p in missing]
+
+
+def scan_job(state: StateDir, config: Config, options: ScanOptions, rules: signatures.LoadedRules) -> Job:
+    """The ``scan`` command's job: its options over the configuration's defaults."""
+    kind = options.scan_type or (ScanType.CUSTOM if options.paths or options.pids else ScanType.QUICK)
+    # processes belong to this machine: not scanned by default when looking at another root
+    on_host = os.path.realpath(options.sysroot) == "/"
+    default_procs = kind is not ScanType.CUSTOM and on_host
+    processes = bool(options.pids) or (options.processes if options.processes is not None else default_procs)
+    logger.info("scan: %s scan; processes %s", kind.value, "scanned" if processes else "not scanned")
+    max_filesize = options.max_filesize if options.max_filesize is not None else config.max_filesize
+    request = ScanRequest(
+        scan_type=kind,
+        paths=options.paths,
+        sysroot=options.sysroot,
+        walk=WalkOptions(excludes=config.excludes + options.excludes, one_file_system=options.one_file_system,
+                         max_filesize=size_limit(max_filesize), skip_dirs=dir_identity(state.root)),
+        jobs=options.jobs or config.jobs or os.cpu_count() or 1,
+        timeout=options.timeout or config.timeout,
+        files=bool(options.paths) or not options.pids or options.scan_type is not None,
+        processes=processes,
+        pids=options.pids,
+        process_timeout=config.process_timeout,
+        process_max_memory=config.process_max_memory,
+        cache_dir=state.file_cache,
+        cache=cache_mode(kind, options.no_cache),
+    )
+    policy = Policy(options.action or config.action, force=options.force, sysroot=options.sysroot,
+                    kill_grace=config.kill_grace)
+    return Job(request, rules, policy, "scan", dry_run=options.dry_run)
+
+
+@dataclass(frozen=True)
 class MonthlyRequest:
     """The monthly run's options (the configuration's ``[monthly]`` section adds to them)."""
 

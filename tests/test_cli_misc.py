@@ -124,3 +124,17 @@ def test_status_and_remove_with_unit_dir_find_what_is_there(tmp_path: Path, cli:
     assert res.exit_code == 0, res.stderr
     assert [line.split("/")[-1] for line in res.stdout.splitlines()] == written
     assert os.listdir(units) == []
+
+
+def test_schedule_runs_where_there_is_no_euid(tmp_path: Path, cli: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows has no ``os.geteuid``: choosing the scheduler must not need it (it raised AttributeError
+    before any schedule code ran)."""
+    monkeypatch.delattr(os, "geteuid")
+    units = tmp_path / "units"
+    run = cli  # type: ignore[assignment]
+    res = run("schedule", "install", "--scheduler", "windows", "--unit-dir", units)
+    assert res.exit_code == 0, res.stderr
+    assert os.listdir(units)
+    res = run("schedule", "status", "--scheduler", "windows", "--unit-dir", units)
+    assert res.exit_code == 0, res.stderr
+    assert res.stdout.startswith("installed: windows-task"), res.stdout

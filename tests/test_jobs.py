@@ -282,3 +282,35 @@ def test_cli_history_and_undo_with_a_damaged_record(cli, scanner_home):
     assert res.exit_code == 0 and [r["scan_id"] for r in json.loads(res.stdout)] == [good.scan_id]
     res = cli("undo", "20260101T000000Z-ffffffff")
     assert res.exit_code == 2 and "damaged" in res.stderr and "Traceback" not in res.stderr
+
+
+# --- the scan command's options over the configuration ----------------------------------------------
+
+
+def test_missing_paths_warn_and_only_all_missing_with_nothing_else_is_an_error(tmp_path: Path) -> None:
+    there, gone = str(tmp_path), str(tmp_path / "gone")
+    assert jobs.missing_paths(jobs.ScanOptions(paths=(there, gone))) == [
+        f"path not found: {gone}; scanning the rest"]
+    with pytest.raises(UsageError, match="nothing to scan"):
+        jobs.missing_paths(jobs.ScanOptions(paths=(gone,)))
+    assert jobs.missing_paths(jobs.ScanOptions(paths=(gone,), scan_type=ScanType.QUICK))
+    assert jobs.missing_paths(jobs.ScanOptions(paths=(gone,), pids=(1,)))
+
+
+def test_scan_job_takes_the_options_over_the_configuration(tmp_path: Path, eicar_rule: Path) -> None:
+    from scanner.config import Config
+
+    state = StateDir(tmp_path / "home")
+    config = Config(excludes=("*.iso",), max_filesize=0, jobs=3, action=Action.QUARANTINE)
+    rules = load_rules(state, [eicar_rule], False, today=dt.date(2026, 1, 1), max_age_days=90)
+    job = jobs.scan_job(state, config, jobs.ScanOptions(paths=(str(tmp_path),), excludes=("*.tmp",)), rules)
+    req = job.request
+    assert (req.scan_type, req.processes, req.files, req.jobs) == (ScanType.CUSTOM, False, True, 3)
+    assert req.walk.excludes == ("*.iso", "*.tmp") and req.walk.max_filesize is None
+    assert job.policy.action is Action.QUARANTINE and job.command == "scan" and not job.dry_run
+
+    job = jobs.scan_job(state, config, jobs.ScanOptions(pids=(1,), action=Action.REPORT, dry_run=True), rules)
+    assert (job.request.scan_type, job.request.processes, job.request.files) == (ScanType.CUSTOM, True, False)
+    assert job.policy.action is Action.REPORT and job.dry_run
+    quick = jobs.scan_job(state, config, jobs.ScanOptions(sysroot=tmp_path), rules).request
+    assert (quick.scan_type, quick.processes) == (ScanType.QUICK, False)  # another root: not this machine's

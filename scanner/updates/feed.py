@@ -20,7 +20,7 @@ import os
 import secrets
 import shutil
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -195,6 +195,26 @@ def normalize_mirror(text: str) -> str:
             path = path.resolve()
         text = path.as_uri()
     return text if text.endswith("/") else text + "/"
+
+
+def choose_mirrors(given: Sequence[str], configured: tuple[str, ...], feed_dir: Path) -> tuple[tuple[str, ...], str]:
+    """The mirrors to use and where they come from: ``given`` ("command line"), else ``configured``
+    ("config"), else those remembered in ``feed_dir`` from the last successful ``update --feed``
+    ("remembered"), else none ("none": the package's own feed, if it ships one)."""
+    if given:
+        mirrors, source = tuple(given), "command line"
+    elif configured:
+        mirrors, source = configured, "config"
+    else:
+        mirrors = remembered_mirrors(feed_dir)
+        source = "remembered" if mirrors else "none"
+    logger.info("feed mirrors (%s): %s", source, " ".join(mirrors) or "none")
+    return mirrors, source
+
+
+def feed_available(settings: FeedSettings) -> bool:
+    """Whether there is a feed to update from (given, configured, remembered, or shipped with the package)."""
+    return bool(settings.mirrors or packaged_feed()[0])
 
 
 def _parse_root(data: bytes, origin: str) -> Metadata[Root]:

@@ -1,0 +1,88 @@
+"""``scanner watch``: watch folders until SIGTERM or Ctrl-C, one line per event (text or JSON),
+through ``scanner.watch.service``."""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from scanner import jobs as pipeline
+from scanner import report
+from scanner.cli.app import common_options, handle_errors, main, make_env, stdout_closed, stdout_to_devnull
+from scanner.config import MAX_JOBS
+from scanner.model import Action
+
+WATCH_EXIT_CODES_HELP = """\b
+Exit codes:
+  0  stopped by SIGTERM or Ctrl-C
+  2  could not start (bad folders, rules or options) or could not keep watching
+"""
+
+
+
+@main.command("watch", epilog=WATCH_EXIT_CODES_HELP)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=str))
+@click.option("--action", type=click.Choice([Action.QUARANTINE.value, Action.REPORT.value]),
+              default=Action.QUARANTINE.value, show_default=True,
+              help="quarantine (restorable) what is found, or only report it.")
+@click.option("--format", "fmt", type=click.Choice(["text", "jsonl"]), default="text", show_default=True,
+              help="One line per event: readable text, or one JSON object.")
+@click.option("--rules", "rules", multiple=True, type=click.Path(path_type=Path),
+              help="Also use these rules: a .yar/.yara file or a directory of them (repeatable).")
+@click.option("--no-default-rules", is_flag=True, help="Do not use the active signature set.")
+@click.option("--initial-scan", is_flag=True, help="Also scan what is already in the folders at start.")
+@click.option("--exclude", multiple=True, metavar="GLOB", help="Do not scan matching paths (repeatable).")
+@click.option("--jobs", "-j", type=click.IntRange(1, MAX_JOBS), help="Scanning threads [default: CPU count].")
+@common_options
+@handle_errors
+def watch_cmd(paths: tuple[str, ...], action: str, fmt: str, rules: tuple[Path, ...], no_default_rules: bool,
+              initial_scan: bool, exclude: tuple[str, ...], jobs: int | None, home: Path | None,
+              config_file: Path | None) -> None:
+    """Watch folders; scan each file once it is complete; quarantine what is found.
+
+    Runs until SIGTERM or Ctrl-C, then stops cleanly: exit 0; 3 when detected files were left not
+    quarantined at the stop (they are saved, and the next watch of the same folders handles them);
+    2 when the watch failed or what was left could not be saved.
+    """
+    import signal
+    import threading
+
+    from scanner.watch.config import WatchConfig
+    from scanner.watch.events import WatchEvent, event_json, event_text
+    from scanner.watch.service import run_watch
+
+    env = make_env(home, config_file)
+    cfg = env.config
+    config = WatchConfig(
+        paths=paths, state=env.state, action=Action(action), rules=rules, use_default_rules=not no_default_rules,
+        initial_scan=initial_scan, jobs=jobs or cfg.jobs or os.cpu_count() or 1, timeout=cfg.timeout,
+        max_filesize=cfg.max_filesize, excludes=cfg.excludes + exclude,
+        max_signature_age_days=cfg.max_signature_age_days, kill_grace=cfg.kill_grace,
+    )
+    stop = threading.Event()
+    previous = {s: signal.signal(s, lambda _signum, _frame: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
+
+    def line(ev: WatchEvent) -> str:
+        if fmt == "jsonl":
+            return report.json_text(event_json(ev))
+        return event_text(ev)
+
+    def show(ev: WatchEvent) -> None:
+        try:
+            click.echo(line(ev))
+        except OSError as exc:
+            if exc.errno != errno.EPIPE or not stdout_closed():
+                raise
+            stdout_to_devnull()  # the reader went away: keep watching; the watch log still has every event
+
+    try:
+        code = run_watch(config, emit=show, stop=stop, systemctl=pipeline.run_systemctl)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    sys.exit(code)
+
