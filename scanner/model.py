@@ -9,10 +9,12 @@ which is lossless; ``report`` turns them into a documented JSON form.
 from __future__ import annotations
 
 import enum
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 """C0 and C1 controls, DEL, line/paragraph separators, bidi embeddings/overrides/isolates, and
@@ -193,18 +195,26 @@ class ProcessInfo:
     """Where the hit was: ``image`` (the executable) or ``memory`` (only in memory)."""
 
 
-@dataclass(frozen=True)
-class FileStamp:
-    """Identity of a file as scanned, so an action later touches exactly that file."""
+class FileIdentity(NamedTuple):
+    """The stat facts that pin down one version of one file: the scan captures them so an action later
+    touches exactly that file, and the file cache keys a result on them (a tuple: the walk and the cache
+    build one per file, so it is cheap to make, compare and hash)."""
 
     dev: int
-    """Device number."""
+    """Device number (st_dev)."""
     ino: int
-    """Inode number."""
+    """Inode number (st_ino)."""
     size: int
     """Size in bytes."""
     mtime_ns: int
     """Modification time."""
+    ctime_ns: int
+    """Status-change time (moves on any write, rename, chmod or chown; cannot be set by a program)."""
+
+    @classmethod
+    def from_stat(cls, st: os.stat_result) -> FileIdentity:
+        """The identity of a (l|f)stat result."""
+        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 @dataclass(frozen=True)
@@ -225,7 +235,7 @@ class Detection:
     """The process (processes only)."""
     action: str = "reported"
     """The action taken: reported, quarantined, removed, killed, failed: ..., or a dry-run plan."""
-    stamp: FileStamp | None = None
+    stamp: FileIdentity | None = None
     """Identity of the file as scanned (files, and process images on disk)."""
     offsets: tuple[int, ...] = ()
     """Where the rule's strings matched (byte offsets), to find offending lines in a configuration file."""

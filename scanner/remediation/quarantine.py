@@ -35,8 +35,8 @@ from scanner.remediation.vault_batch import VaultBatch
 from scanner.remediation.vault_journal import RESTORE_TMP_PREFIX, VaultStore, recover_entry
 from scanner.remediation.vault_records import (
     NAME_RE,
-    FileIdentity,
     QuarantineItem,
+    ScannedFile,
     TakeRequest,
     aware,
     check_id,
@@ -112,7 +112,7 @@ class Vault:
     def quarantine(
         self,
         path: str,
-        expected: FileIdentity | None,
+        expected: ScannedFile | None,
         rule: str,
         family: str,
         scan_id: str | None,

@@ -26,7 +26,7 @@ from scanner.model import (
     Detection,
     ExitCode,
     Family,
-    FileStamp,
+    FileIdentity,
     Policy,
     ProcessInfo,
     ScanReport,
@@ -36,7 +36,7 @@ from scanner.model import (
 from scanner.remediation import persistence
 from scanner.remediation.packages import PackageIndex
 from scanner.remediation.quarantine import Vault
-from scanner.remediation.vault_records import FileIdentity, ItemKind, QuarantineItem
+from scanner.remediation.vault_records import ItemKind, QuarantineItem, ScannedFile
 from scanner.scanning import processes
 
 logger = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class PlannedAction:
     """The file (QUARANTINE, REMOVE)."""
     sha256: str | None = None
     """Its content hash as scanned."""
-    stamp: FileStamp | None = None
+    stamp: FileIdentity | None = None
     """Its identity as scanned."""
     root: str | None = None
     """The scanned root (a real path) the file must still be under when it is acted on."""
@@ -314,7 +314,7 @@ def _apply_one(
             assert a.path is not None
             expected = None
             if a.stamp is not None and a.sha256 is not None:
-                expected = FileIdentity(a.stamp.dev, a.stamp.ino, a.stamp.size, a.stamp.mtime_ns, a.sha256)
+                expected = ScannedFile(a.stamp, a.sha256)
             keep = a.step is Step.QUARANTINE
             try:
                 item = vault.quarantine(a.path, expected, ",".join(a.rules), ",".join(a.families), scan_id, keep=keep,

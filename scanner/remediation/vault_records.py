@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from scanner.errors import QuarantineError
-from scanner.model import display_path, json_path
+from scanner.model import FileIdentity, display_path, json_path
 from scanner.safefs import O_READ_NOFOLLOW
 
 logger = logging.getLogger(__name__)
@@ -75,24 +75,19 @@ class ItemKind(enum.Enum):
 
 
 @dataclass(frozen=True)
-class FileIdentity:
+class ScannedFile:
     """What pins down the file a scan looked at, so the action touches that file and no other."""
 
-    dev: int
-    """Device number (st_dev)."""
-    ino: int
-    """Inode number (st_ino)."""
-    size: int
-    """Size in bytes when scanned."""
-    mtime_ns: int
-    """Modification time when scanned; informational, a touch alone does not change what was detected."""
+    identity: FileIdentity
+    """Device, inode and size (checked), and times (informational: a touch alone does not change what was
+    detected) when scanned."""
     sha256: str
     """Hex SHA-256 of the content that was scanned."""
 
     @classmethod
-    def from_stat(cls, st: os.stat_result, sha256: str) -> FileIdentity:
-        """The identity of a file from its (l)stat and the hash of its content."""
-        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, sha256)
+    def from_stat(cls, st: os.stat_result, sha256: str) -> ScannedFile:
+        """The file with (l)stat ``st`` and content hash ``sha256``."""
+        return cls(FileIdentity.from_stat(st), sha256)
 
 
 @dataclass(frozen=True)
@@ -279,7 +274,7 @@ class TakeRequest:
     """``quarantine``, ``remove`` or ``backup``: the journal's name for the operation."""
     path: str
     """The absolute path of the file."""
-    expected: FileIdentity | None
+    expected: ScannedFile | None
     """The identity the scan captured; the file acted on must match it (None: take it as it is)."""
     rule: str | None
     """The rule that detected the file (none for a backup)."""

@@ -28,7 +28,7 @@ from scanner.engine.compiler import EXTERNALS, CompiledRules, Match, MatchFailed
 from scanner.model import (
     Detection,
     ExitCode,
-    FileStamp,
+    FileIdentity,
     RuleHit,
     ScanCounts,
     ScanReport,
@@ -41,7 +41,7 @@ from scanner.model import (
     display_path,
 )
 from scanner.scanning import locations
-from scanner.scanning.filecache import CacheMode, FileCache, FileKey
+from scanner.scanning.filecache import CacheMode, FileCache
 from scanner.scanning.walk import FileEntry, WalkOptions, skip_for_oserror, walk
 
 logger = logging.getLogger(__name__)
@@ -152,9 +152,9 @@ class FileResult:
     sha256: str | None = None
     size: int = 0
     skipped: Skipped | None = None
-    stamp: FileStamp | None = None
-    key: FileKey | None = None
-    """The file's stat facts just before it was read (for the file cache); None when not read in full."""
+    identity: FileIdentity | None = None
+    """The file's stat facts just before it was read (what the file cache records, and what an action on a
+    detection checks); for a detection taken from the cache, its walk-time facts. None when not read in full."""
 
 
 class HardLinks:
@@ -168,13 +168,13 @@ class HardLinks:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._slots: dict[FileKey, _LinkSlot] = {}
+        self._slots: dict[FileIdentity, _LinkSlot] = {}
         self.names = 0
         """Names whose content was taken from another name."""
         self.bytes = 0
         """Their bytes."""
 
-    def claim(self, key: FileKey) -> tuple[_LinkSlot, bool]:
+    def claim(self, key: FileIdentity) -> tuple[_LinkSlot, bool]:
         """The slot for ``key``, and whether the caller is the first (and must fill it)."""
         with self._lock:
             slot = self._slots.get(key)
@@ -246,7 +246,7 @@ def scan_one(entry: FileEntry, rules: CompiledRules, timeout: int, max_filesize:
             return FileResult(path, skipped=Skipped(path, SkipReason.TOO_LARGE, f"{st.st_size} bytes"))
         head = os.pread(fd, 16, 0) if rules.needs_head else None
         ext = file_externals(path, head, st.st_uid, rules.uses)
-        key = FileKey.from_stat(st)
+        key = FileIdentity.from_stat(st)
         slot, first = None, True
         if links is not None and st.st_nlink > 1 and rules.shares_links:
             slot, first = links.claim(key)
@@ -254,7 +254,7 @@ def scan_one(entry: FileEntry, rules: CompiledRules, timeout: int, max_filesize:
         try:
             if slot is not None and not first and (known := slot.wait()) is not None:
                 matches = rules.match_fd_again(fd, ext, timeout, head, st.st_size, *known)
-                if matches is not None and FileKey.from_stat(os.fstat(fd)) != key:
+                if matches is not None and FileIdentity.from_stat(os.fstat(fd)) != key:
                     matches = None  # changed meanwhile: match it in full
                 if matches is not None and links is not None:
                     links.taken(st.st_size)
@@ -268,9 +268,8 @@ def scan_one(entry: FileEntry, rules: CompiledRules, timeout: int, max_filesize:
             if slot is not None and first:
                 slot.fill(None if matches is None else (tuple(matches), ext))
         if not matches:
-            return FileResult(path, size=st.st_size, key=key)
-        stamp = FileStamp(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-        return FileResult(path, tuple(matches), _sha256_fd(fd), st.st_size, stamp=stamp, key=key)
+            return FileResult(path, size=st.st_size, identity=key)
+        return FileResult(path, tuple(matches), _sha256_fd(fd), st.st_size, identity=key)
     except OSError as exc:
         return FileResult(path, skipped=Skipped(path, SkipReason.READ_ERROR, exc.strerror or str(exc)))
     finally:
@@ -359,8 +358,8 @@ def scan_files(
                 result = scan_one(entry, rules, timeout, max_filesize, links)
                 if debug:
                     log_result(result)
-                if cache is not None and result.key is not None:
-                    cache.record(result.path, result.key, found_blob(result) if result.matches else b"")
+                if cache is not None and result.identity is not None:
+                    cache.record(result.path, result.identity, found_blob(result) if result.matches else b"")
                 collector.add(result)
 
     threads = [threading.Thread(target=worker, name=f"scan-{i}", daemon=True) for i in range(max(1, jobs))]
@@ -407,11 +406,11 @@ def scan_files(
 def answered_by_cache(item: FileEntry, cache: FileCache, collector: _Collector, debug: bool) -> bool:
     """Whether the cache knows ``item`` unchanged since it was judged (its result is then counted in
     ``collector``); False when the file must be read."""
-    found = cache.lookup(item.path, FileKey(item.dev, item.ino, item.size, item.mtime_ns, item.ctime_ns))
+    found = cache.lookup(item.path, item.identity)
     if found == b"":
         if debug:
             logger.debug("cache hit: %s judged clean before and unchanged since", display_path(item.path))
-        collector.clean(item.path, item.size)
+        collector.clean(item.path, item.identity.size)
         return True
     # a detection that does not decode (never written so) is read again rather than trusted or lost
     if (cached := from_found_blob(item, found)) is not None:
@@ -462,8 +461,7 @@ def from_found_blob(entry: FileEntry, found: bytes | None) -> FileResult | None:
         return None
     if not matches or not isinstance(digest, str | None):
         return None
-    stamp = FileStamp(entry.dev, entry.ino, entry.size, entry.mtime_ns)
-    return FileResult(entry.path, matches, digest, entry.size, stamp=stamp)
+    return FileResult(entry.path, matches, digest, entry.identity.size, identity=entry.identity)
 
 
 def detections_from(results: Sequence[FileResult], roots: Sequence[str] = ()) -> list[Detection]:
@@ -472,7 +470,7 @@ def detections_from(results: Sequence[FileResult], roots: Sequence[str] = ()) ->
     for r in sorted(results, key=lambda r: r.path):
         root = max((x for x in roots if r.path == x or r.path.startswith(x.rstrip("/") + "/")), key=len, default=None)
         out.extend(
-            Detection(TargetKind.FILE, r.path, m.hit, sha256=r.sha256, size=r.size, stamp=r.stamp, offsets=m.offsets,
+            Detection(TargetKind.FILE, r.path, m.hit, sha256=r.sha256, size=r.size, stamp=r.identity, offsets=m.offsets,
                       root=root)
             for m in r.matches
         )
@@ -536,7 +534,7 @@ def scan_processes(
                 try:
                     st = os.fstat(fd)
                     digest = _sha256_fd(fd)
-                    stamp = FileStamp(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+                    stamp = FileIdentity.from_stat(st)
                 finally:
                     os.close(fd)
             except OSError as exc:
