@@ -8,6 +8,8 @@ which is lossless; ``report`` turns them into a documented JSON form.
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import enum
 import os
 import re
@@ -51,6 +53,22 @@ def json_path(path: str) -> str:
     """``path`` as JSON text: exact, except that bytes which are not valid UTF-8 are shown as ``\\xNN``
     (``report.path_fields`` then adds the exact bytes)."""
     return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def encode_path(path: str) -> str:
+    """The base64 of a path's raw bytes (lossless for undecodable names): how records store a path whole
+    (the vault, the watch's backlog) or beside its text (``report.path_fields``)."""
+    return base64.b64encode(os.fsencode(path)).decode("ascii")
+
+
+def decode_path(text: str) -> str:
+    """The path ``encode_path`` gave ``text`` for; ValueError (binascii.Error) if it is not base64."""
+    return os.fsdecode(base64.b64decode(text.encode("ascii"), validate=True))
+
+
+def utc_now() -> dt.datetime:
+    """The current time, aware, in UTC (the default clock wherever a clock is injected)."""
+    return dt.datetime.now(dt.UTC)
 
 
 class ExitCode(enum.IntEnum):

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from scanner import inert, safefs
 from scanner.errors import QuarantineError, UsageError
-from scanner.model import display_path
+from scanner.model import display_path, encode_path, utc_now
 from scanner.remediation import vault_batch, vault_files, vault_journal
 from scanner.remediation.vault_batch import VaultBatch
 from scanner.remediation.vault_journal import RESTORE_TMP_PREFIX, VaultStore, recover_entry
@@ -40,9 +40,7 @@ from scanner.remediation.vault_records import (
     TakeRequest,
     aware,
     check_id,
-    encode_path,
     new_item,
-    utc_now,
 )
 
 logger = logging.getLogger(__name__)

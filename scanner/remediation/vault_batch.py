@@ -20,9 +20,10 @@ from typing import cast
 
 from scanner import inert, safefs
 from scanner.errors import QuarantineError
+from scanner.model import encode_path
 from scanner.remediation import vault_files, vault_journal
 from scanner.remediation.vault_journal import VaultStore
-from scanner.remediation.vault_records import QuarantineItem, TakeRequest, encode_path, new_item
+from scanner.remediation.vault_records import QuarantineItem, TakeRequest, new_item
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from scanner import inert, safefs
 from scanner.errors import QuarantineError
-from scanner.model import display_path
+from scanner.model import decode_path, display_path
 from scanner.remediation import vault_files
 from scanner.remediation.vault_records import (
     FORMAT,
@@ -29,7 +29,6 @@ from scanner.remediation.vault_records import (
     aware,
     check_id,
     check_path,
-    decode_path,
     iso,
     load_record,
     read_bounded,

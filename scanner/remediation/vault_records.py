@@ -7,7 +7,6 @@ path encodings and timestamps of records and journal entries live here too.
 
 from __future__ import annotations
 
-import base64
 import enum
 import json
 import logging
@@ -20,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from scanner.errors import QuarantineError
-from scanner.model import FileIdentity, display_path, json_path
+from scanner.model import FileIdentity, decode_path, display_path, encode_path, json_path
 from scanner.safefs import O_READ_NOFOLLOW
 
 logger = logging.getLogger(__name__)
@@ -413,16 +412,6 @@ def check_path(path: str, what: str) -> str:
     return path
 
 
-def encode_path(path: str) -> str:
-    """The base64 of a path's raw bytes (lossless for undecodable names), as records store it."""
-    return base64.b64encode(os.fsencode(path)).decode("ascii")
-
-
-def decode_path(text: str) -> str:
-    """The path ``encode_path`` gave ``text`` for; ValueError (binascii.Error) if it is not base64."""
-    return os.fsdecode(base64.b64decode(text.encode("ascii"), validate=True))
-
-
 def text_field(data: Mapping[str, object], key: str, limit: int = MAX_TEXT) -> str:
     """The string ``data[key]`` of at most ``limit`` characters; KeyError or ValueError otherwise."""
     value = data[key]
@@ -464,11 +453,6 @@ def _group_name(gid: int) -> str | None:
         return grp.getgrgid(gid).gr_name
     except KeyError:
         return None
-
-
-def utc_now() -> datetime:
-    """The current time in UTC (the vault's default clock)."""
-    return datetime.now(UTC)
 
 
 def aware(when: datetime) -> datetime:

@@ -39,6 +39,7 @@ from scanner.model import (
     SkipReason,
     TargetKind,
     display_path,
+    utc_now,
 )
 from scanner.scanning import locations
 from scanner.scanning.filecache import CacheMode, FileCache
@@ -577,7 +578,7 @@ def run_scan(
     signatures: SignatureSetInfo,
     *,
     progress: Callable[[Progress], None] | None = None,
-    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    now: Callable[[], dt.datetime] = utc_now,
     warnings: Sequence[str] = (),
     extra: Mapping[str, object] | None = None,
 ) -> ScanReport:

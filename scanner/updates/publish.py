@@ -47,6 +47,7 @@ from tuf.api.serialization.json import JSONSerializer
 
 from scanner import DISTRIBUTION
 from scanner.errors import FeedError
+from scanner.model import utc_now
 from scanner.safefs import write_atomic
 from scanner.updates import bundle, signatures, update
 from scanner.updates.feed import BUNDLE_TARGET
@@ -133,10 +134,6 @@ class _Paths:
     @property
     def default_keys(self) -> Path:
         return self.directory / "keys"
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _now(now: Clock) -> dt.datetime:
@@ -257,7 +254,7 @@ def init(
     *,
     keys_dir: Path | None = None,
     expiry: Expiry | None = None,
-    now: Clock = _utcnow,
+    now: Clock = utc_now,
 ) -> FeedStatus:
     """Create a new, empty feed: four Ed25519 keys and version 1 of every role's metadata."""
     expiry = expiry or Expiry()
@@ -358,7 +355,7 @@ def publish(
     keys: Sequence[Path] | None = None,
     expiry: Expiry | None = None,
     clean_paths: Sequence[Path] | None = None,
-    now: Clock = _utcnow,
+    now: Clock = utc_now,
 ) -> FeedStatus:
     """Test the signature set at ``source`` as clients will, then publish it as ``version``.
 
@@ -420,7 +417,7 @@ def refresh(
     *,
     keys: Sequence[Path] | None = None,
     expiry: Expiry | None = None,
-    now: Clock = _utcnow,
+    now: Clock = utc_now,
 ) -> FeedStatus:
     """Re-sign the timestamp with a fresh expiry (the weekly job; needs only the timestamp key)."""
     expiry = expiry or Expiry()
@@ -438,7 +435,7 @@ def renew_root(
     *,
     keys: Sequence[Path] | None = None,
     expiry: Expiry | None = None,
-    now: Clock = _utcnow,
+    now: Clock = utc_now,
 ) -> FeedStatus:
     """Sign a new root version with a fresh expiry and the same keys (yearly; needs the root key)."""
     expiry = expiry or Expiry()
@@ -455,7 +452,7 @@ def rotate_key(
     *,
     keys: Sequence[Path] | None = None,
     expiry: Expiry | None = None,
-    now: Clock = _utcnow,
+    now: Clock = utc_now,
 ) -> FeedStatus:
     """Replace ``role``'s key with a new one, sign a new root, and re-sign what the key signs.
 
@@ -523,7 +520,7 @@ def _retire(key_dir: Path, role: str) -> None:
         return
     retired = key_dir / "retired"
     retired.mkdir(mode=0o700, exist_ok=True)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = utc_now().strftime("%Y%m%dT%H%M%SZ")
     logger.info("retiring the old %s key to %s", role, retired / f"{role}-{stamp}.pem")
     current.replace(retired / f"{role}-{stamp}.pem")
 
@@ -537,7 +534,7 @@ _WARN_WITHIN = {
 _FIX = {"root": "renew-root", "targets": "publish", "snapshot": "publish", "timestamp": "refresh"}
 
 
-def status(directory: Path, *, now: Clock = _utcnow) -> FeedStatus:
+def status(directory: Path, *, now: Clock = utc_now) -> FeedStatus:
     """Versions and expiries of a feed directory's metadata, with warnings for what expires soon."""
     feed = _Feed(directory, None)
     root = feed.root().signed
