@@ -48,7 +48,7 @@ from tuf.api.serialization.json import JSONSerializer
 from scanner import DISTRIBUTION
 from scanner.errors import FeedError
 from scanner.model import utc_now
-from scanner.safefs import write_atomic
+from scanner.safefs import create_new, write_atomic
 from scanner.updates import bundle, signatures, update
 from scanner.updates.feed import BUNDLE_TARGET
 
@@ -291,7 +291,7 @@ def init(
 def _write_key(path: Path, signer: CryptoSigner) -> None:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = create_new(os.fspath(path), mode=0o600)
     except FileExistsError as exc:
         raise PublishError(f"{path} already exists; refusing to overwrite a private key") from exc
     except OSError as exc:
