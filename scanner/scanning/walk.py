@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from scanner.model import FileIdentity, Skipped, SkipReason, display_path
+from scanner.safefs import O_DIR_NOFOLLOW
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,6 @@ PATH_MAX = 4096
 """Linux's limit on a path given to a system call, in bytes."""
 _LONG_DIR = PATH_MAX - 256 - 1
 """A directory path longer than this (bytes) may hold files whose paths the kernel will not take whole."""
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 OPEN_ANCESTORS = 64
 """Descriptors the walk keeps on its current branch (deeper trees reopen an ancestor when they return to it)."""
 SPARE_HANDLES = 256
@@ -231,7 +231,7 @@ class _Dir:
 def _open_dir(name: str, parent: DirHandle | None, ident: tuple[int, int], budget: _Budget) -> DirHandle:
     """Open directory ``name`` (below ``parent``, else a path) without following a symlink, and check it is
     the directory the walk saw (device and inode); OSError if not."""
-    fd = os.open(name, _DIR_FLAGS, dir_fd=parent.fd if parent is not None else None)
+    fd = os.open(name, O_DIR_NOFOLLOW, dir_fd=parent.fd if parent is not None else None)
     try:
         st = os.fstat(fd)
         if (st.st_dev, st.st_ino) != ident:
