@@ -294,6 +294,10 @@ class TakeRequest:
         """The path as printable text."""
         return display_path(self.path)
 
+    def journal_op(self, item_id: str, st: os.stat_result) -> dict[str, object]:
+        """What the journal says of this operation on the file with stat ``st``, as item ``item_id``."""
+        return {"op": self.op, "item": item_id, "path_b64": encode_path(self.path), "dev": st.st_dev, "ino": st.st_ino}
+
 
 def new_item(
     item_id: str, request: TakeRequest, st: os.stat_result, pst: os.stat_result, sha256: str, when: datetime
