@@ -376,6 +376,31 @@ def publish(
     at = _now(now)
     released = at.date()
 
+    data = _tested_bundle(directory, source, version, released, clean_paths)
+    digest = hashlib.sha256(data).hexdigest()
+    _write_bytes(feed.paths.targets / f"{digest}.{BUNDLE_TARGET}", data)
+
+    custom = {"version": version, "released": released.isoformat()}
+    targets.signed.targets = {
+        BUNDLE_TARGET: TargetFile(len(data), {"sha256": digest}, BUNDLE_TARGET, {"custom": custom})
+    }
+    _bump(targets, expiry.targets, at, signers["targets"])
+    targets_data = feed.write(targets, f"{targets.signed.version}.targets.json")
+    snapshot.signed.meta["targets.json"] = _metafile(targets.signed.version, targets_data)
+    _bump(snapshot, expiry.snapshot, at, signers["snapshot"])
+    snapshot_data = feed.write(snapshot, f"{snapshot.signed.version}.snapshot.json")
+    # The timestamp is written last: until then clients still see the previous, complete state.
+    timestamp.signed.snapshot_meta = _metafile(snapshot.signed.version, snapshot_data)
+    _bump(timestamp, expiry.timestamp, at, signers["timestamp"])
+    feed.write(timestamp, "timestamp.json")
+    return status(directory, now=now)
+
+
+def _tested_bundle(
+    directory: Path, source: Path, version: str, released: dt.date, clean_paths: Sequence[Path] | None
+) -> bytes:
+    """The bundle of the signature set at ``source`` as ``version``, staged in a temporary folder of
+    ``directory``: tested as clients will activate it, built, and unpacked again by the client's rules."""
     with tempfile.TemporaryDirectory(prefix=".publish-", dir=directory) as tmp_name:
         tmp = Path(tmp_name)
         staged = tmp / "set"
@@ -392,24 +417,7 @@ def publish(
         check = tmp / "check"
         check.mkdir()
         bundle.extract(archive, check)  # the client's unpacking rules and limits, applied before signing
-        data = archive.read_bytes()
-        digest = hashlib.sha256(data).hexdigest()
-        _write_bytes(feed.paths.targets / f"{digest}.{BUNDLE_TARGET}", data)
-
-    custom = {"version": version, "released": released.isoformat()}
-    targets.signed.targets = {
-        BUNDLE_TARGET: TargetFile(len(data), {"sha256": digest}, BUNDLE_TARGET, {"custom": custom})
-    }
-    _bump(targets, expiry.targets, at, signers["targets"])
-    targets_data = feed.write(targets, f"{targets.signed.version}.targets.json")
-    snapshot.signed.meta["targets.json"] = _metafile(targets.signed.version, targets_data)
-    _bump(snapshot, expiry.snapshot, at, signers["snapshot"])
-    snapshot_data = feed.write(snapshot, f"{snapshot.signed.version}.snapshot.json")
-    # The timestamp is written last: until then clients still see the previous, complete state.
-    timestamp.signed.snapshot_meta = _metafile(snapshot.signed.version, snapshot_data)
-    _bump(timestamp, expiry.timestamp, at, signers["timestamp"])
-    feed.write(timestamp, "timestamp.json")
-    return status(directory, now=now)
+        return archive.read_bytes()
 
 
 def refresh(
