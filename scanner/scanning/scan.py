@@ -9,6 +9,7 @@ so threads scale with cores.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -352,18 +353,9 @@ def scan_files(
     stop = threading.Event()
 
     debug = logger.isEnabledFor(logging.DEBUG)  # per file: decided once, so it costs nothing when off
-
-    def worker() -> None:
-        while (entry := work.get()) is not None:
-            if not stop.is_set():
-                result = scan_one(entry, rules, timeout, max_filesize, links)
-                if debug:
-                    log_result(result)
-                if cache is not None and result.identity is not None:
-                    cache.record(result.path, result.identity, found_blob(result) if result.matches else b"")
-                collector.add(result)
-
-    threads = [threading.Thread(target=worker, name=f"scan-{i}", daemon=True) for i in range(max(1, jobs))]
+    scan = functools.partial(scan_one, rules=rules, timeout=timeout, max_filesize=max_filesize, links=links)
+    threads = [threading.Thread(target=_worker, args=(work, stop, scan, cache, collector, debug), name=f"scan-{i}",
+                                daemon=True) for i in range(max(1, jobs))]
     for t in threads:
         t.start()
     started = last = time.monotonic()
@@ -375,20 +367,7 @@ def scan_files(
             progress(collector.snapshot(started))
 
     try:
-        for item in items:
-            if isinstance(item, Skipped):
-                collector.skip(item)
-                continue
-            if cache is not None and answered_by_cache(item, cache, collector, debug):
-                tick()
-                continue
-            while True:
-                try:
-                    work.put(item, timeout=progress_interval)
-                    break
-                except queue.Full:
-                    tick()
-            tick()
+        _feed(items, work, cache, collector, tick, progress_interval, debug)
     except BaseException:
         stop.set()
         raise
@@ -402,6 +381,40 @@ def scan_files(
     if progress is not None:
         progress(collector.snapshot(started))
     return collector.results, collector.skipped, collector.files, collector.bytes
+
+
+def _worker(work: queue.Queue[FileEntry | None], stop: threading.Event, scan: Callable[[FileEntry], FileResult],
+            cache: FileCache | None, collector: _Collector, debug: bool) -> None:
+    """One scanning thread: scan each file ``work`` hands over (once ``stop`` is set, only drain it) until
+    it hands None; record what was found in ``cache`` and ``collector``."""
+    while (entry := work.get()) is not None:
+        if not stop.is_set():
+            result = scan(entry)
+            if debug:
+                log_result(result)
+            if cache is not None and result.identity is not None:
+                cache.record(result.path, result.identity, found_blob(result) if result.matches else b"")
+            collector.add(result)
+
+
+def _feed(items: Iterable[FileEntry | Skipped], work: queue.Queue[FileEntry | None], cache: FileCache | None,
+          collector: _Collector, tick: Callable[[], None], interval: float, debug: bool) -> None:
+    """Hand each file of ``items`` to the workers, unless the cache answers for it; list what was skipped.
+    ``tick`` reports progress at least every ``interval`` seconds while the workers are busy."""
+    for item in items:
+        if isinstance(item, Skipped):
+            collector.skip(item)
+            continue
+        if cache is not None and answered_by_cache(item, cache, collector, debug):
+            tick()
+            continue
+        while True:
+            try:
+                work.put(item, timeout=interval)
+                break
+            except queue.Full:
+                tick()
+        tick()
 
 
 def answered_by_cache(item: FileEntry, cache: FileCache, collector: _Collector, debug: bool) -> bool:
@@ -572,6 +585,38 @@ def close_cache(cache: FileCache, extra: dict[str, object]) -> str:
     return stats.problem
 
 
+def _scan_roots(
+    request: ScanRequest,
+    rules: CompiledRules,
+    roots: Sequence[str],
+    opts: WalkOptions,
+    progress: Callable[[Progress], None] | None,
+    now: Callable[[], dt.datetime],
+    extra: dict[str, object],
+) -> tuple[list[FileResult], list[Skipped], int, int, str]:
+    """Walk ``roots`` and scan their files through the file cache: (hits, skipped, files, bytes, the cache's
+    problem or ''). What the cache did and the hard links met go into ``extra`` (the report's)."""
+    cache = open_cache(request, rules, now)
+    if request.files:
+        logger.info("%s scan of %s (%d thread(s), size limit %s)", request.scan_type.value,
+                    ", ".join(map(display_path, roots)) or "nothing", request.jobs, opts.max_filesize or "none")
+    # only a cache lookup needs the walk to lstat() each file; otherwise the scan's own fstat() will do
+    opts = replace(opts, stat_files=cache is not None and request.cache is CacheMode.USE)
+    links = HardLinks()
+    problem = ""
+    try:
+        results, skipped, files, nbytes = scan_files(
+            walk(roots, opts), rules, jobs=request.jobs, timeout=request.timeout,
+            max_filesize=opts.max_filesize, progress=progress, cache=cache, links=links,
+        )
+    finally:
+        if cache is not None:
+            problem = close_cache(cache, extra)
+    if links.names:
+        extra["hard_links"] = {"names": links.names, "bytes": links.bytes}
+    return results, skipped, files, nbytes, problem
+
+
 def run_scan(
     request: ScanRequest,
     rules: CompiledRules,
@@ -586,25 +631,11 @@ def run_scan(
     started_at = now()
     t0 = time.monotonic()
     roots, opts = roots_for(request) if request.files else ([], request.walk)
-    cache = open_cache(request, rules, now)
-    if request.files:
-        logger.info("%s scan of %s (%d thread(s), size limit %s)", request.scan_type.value,
-                    ", ".join(map(display_path, roots)) or "nothing", request.jobs, opts.max_filesize or "none")
-    # only a cache lookup needs the walk to lstat() each file; otherwise the scan's own fstat() will do
-    opts = replace(opts, stat_files=cache is not None and request.cache is CacheMode.USE)
     extra = dict(extra or {})
-    links = HardLinks()
     real_roots = [os.path.realpath(r) for r in roots]  # as the walk resolves them; actions stay under them
-    try:
-        results, skipped, files, nbytes = scan_files(
-            walk(roots, opts), rules, jobs=request.jobs, timeout=request.timeout,
-            max_filesize=opts.max_filesize, progress=progress, cache=cache, links=links,
-        )
-    finally:
-        if cache is not None and (problem := close_cache(cache, extra)):
-            warnings = (*warnings, problem)
-    if links.names:
-        extra["hard_links"] = {"names": links.names, "bytes": links.bytes}
+    results, skipped, files, nbytes, problem = _scan_roots(request, rules, roots, opts, progress, now, extra)
+    if problem:
+        warnings = (*warnings, problem)
     detections = detections_from(results, real_roots)
     nprocs = 0
     if request.processes:
