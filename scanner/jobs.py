@@ -38,7 +38,7 @@ from scanner.history import (
     history_record,
     undone,
 )
-from scanner.model import Action, Detection, ExitCode, Family, Policy, ScanReport, ScanType, display_path
+from scanner.model import Action, Detection, ExitCode, Family, Policy, ScanReport, ScanType, display_path, utc_now
 from scanner.scanning.filecache import CacheMode
 from scanner.scanning.scan import Progress, ScanRequest, run_scan
 from scanner.scanning.walk import WalkOptions, dir_identity
@@ -54,11 +54,6 @@ if TYPE_CHECKING:  # imported where used: a report-only scan starts faster witho
 logger = logging.getLogger(__name__)
 
 Now = Callable[[], dt.datetime]
-
-
-def utc_now() -> dt.datetime:
-    """The current time, in UTC (the default clock of the pipeline)."""
-    return dt.datetime.now(dt.UTC)
 
 
 def run_systemctl(args: Sequence[str], user: bool) -> str | None:

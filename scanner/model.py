@@ -8,11 +8,15 @@ which is lossless; ``report`` turns them into a documented JSON form.
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import enum
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 """C0 and C1 controls, DEL, line/paragraph separators, bidi embeddings/overrides/isolates, and
@@ -49,6 +53,22 @@ def json_path(path: str) -> str:
     """``path`` as JSON text: exact, except that bytes which are not valid UTF-8 are shown as ``\\xNN``
     (``report.path_fields`` then adds the exact bytes)."""
     return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def encode_path(path: str) -> str:
+    """The base64 of a path's raw bytes (lossless for undecodable names): how records store a path whole
+    (the vault, the watch's backlog) or beside its text (``report.path_fields``)."""
+    return base64.b64encode(os.fsencode(path)).decode("ascii")
+
+
+def decode_path(text: str) -> str:
+    """The path ``encode_path`` gave ``text`` for; ValueError (binascii.Error) if it is not base64."""
+    return os.fsdecode(base64.b64decode(text.encode("ascii"), validate=True))
+
+
+def utc_now() -> dt.datetime:
+    """The current time, aware, in UTC (the default clock wherever a clock is injected)."""
+    return dt.datetime.now(dt.UTC)
 
 
 class ExitCode(enum.IntEnum):
@@ -193,18 +213,26 @@ class ProcessInfo:
     """Where the hit was: ``image`` (the executable) or ``memory`` (only in memory)."""
 
 
-@dataclass(frozen=True)
-class FileStamp:
-    """Identity of a file as scanned, so an action later touches exactly that file."""
+class FileIdentity(NamedTuple):
+    """The stat facts that pin down one version of one file: the scan captures them so an action later
+    touches exactly that file, and the file cache keys a result on them (a tuple: the walk and the cache
+    build one per file, so it is cheap to make, compare and hash)."""
 
     dev: int
-    """Device number."""
+    """Device number (st_dev)."""
     ino: int
-    """Inode number."""
+    """Inode number (st_ino)."""
     size: int
     """Size in bytes."""
     mtime_ns: int
     """Modification time."""
+    ctime_ns: int
+    """Status-change time (moves on any write, rename, chmod or chown; cannot be set by a program)."""
+
+    @classmethod
+    def from_stat(cls, st: os.stat_result) -> FileIdentity:
+        """The identity of a (l|f)stat result."""
+        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 @dataclass(frozen=True)
@@ -225,7 +253,7 @@ class Detection:
     """The process (processes only)."""
     action: str = "reported"
     """The action taken: reported, quarantined, removed, killed, failed: ..., or a dry-run plan."""
-    stamp: FileStamp | None = None
+    stamp: FileIdentity | None = None
     """Identity of the file as scanned (files, and process images on disk)."""
     offsets: tuple[int, ...] = ()
     """Where the rule's strings matched (byte offsets), to find offending lines in a configuration file."""

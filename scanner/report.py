@@ -7,7 +7,6 @@ is not is written as ``\\xNN`` in ``path`` and the exact bytes are given, base64
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
@@ -24,7 +23,9 @@ from scanner.model import (
     SignatureSetInfo,
     Skipped,
     SkipReason,
+    decode_path,
     display_path,
+    encode_path,
     json_path,
     printable,
 )
@@ -39,11 +40,10 @@ def path_fields(path: str | None, key: str = "path") -> dict[str, str | None]:
     if path is None:
         return {key: None}
     out: dict[str, str | None] = {key: json_path(path)}
-    raw = os.fsencode(path)
     try:
-        raw.decode("utf-8")
+        os.fsencode(path).decode("utf-8")
     except UnicodeDecodeError:
-        out[f"{key}_b64"] = base64.b64encode(raw).decode("ascii")
+        out[f"{key}_b64"] = encode_path(path)
     return out
 
 
@@ -51,7 +51,7 @@ def path_from_fields(fields: Mapping[str, Any], key: str = "path") -> str:
     """Inverse of ``path_fields``: the exact path (as an os str) from a JSON object."""
     b64 = fields.get(f"{key}_b64")
     if b64:
-        return os.fsdecode(base64.b64decode(b64))
+        return decode_path(b64)
     return str(fields[key])
 
 

@@ -34,7 +34,9 @@ def _flag(name: str) -> int:
 
 
 O_DIR = os.O_RDONLY | _flag("O_DIRECTORY") | _flag("O_CLOEXEC")
-"""Open a directory, to use as ``dir_fd``; add ``O_NOFOLLOW`` to refuse a symlink in its place."""
+"""Open a directory, to use as ``dir_fd``; ``O_DIR_NOFOLLOW`` to refuse a symlink in its place."""
+O_DIR_NOFOLLOW = O_DIR | _flag("O_NOFOLLOW")
+"""Open a directory, never through a symlink (ELOOP or ENOTDIR if one has its name)."""
 O_READ_NOFOLLOW = os.O_RDONLY | _flag("O_NOFOLLOW") | _flag("O_NONBLOCK") | _flag("O_NOCTTY") | _flag("O_CLOEXEC")
 """Open a file for reading, never through a symlink; O_NONBLOCK so a FIFO swapped in for it does
 not hang the reader (it is refused after fstat)."""
@@ -94,7 +96,7 @@ def open_dir(path: str, create: tuple[int, int, int] | None = None) -> int:
 def _open_component(fd: int, part: str, path: str, create: tuple[int, int, int] | None) -> int:
     """Open the folder ``part`` in ``fd`` without following it (making it with ``create``)."""
     try:
-        return os.open(part, O_DIR | _flag("O_NOFOLLOW"), dir_fd=fd)
+        return os.open(part, O_DIR_NOFOLLOW, dir_fd=fd)
     except FileNotFoundError:
         if create is None:
             raise
@@ -103,7 +105,7 @@ def _open_component(fd: int, part: str, path: str, create: tuple[int, int, int] 
             os.mkdir(part, PRIVATE_DIR_MODE, dir_fd=fd)
         except FileExistsError:
             made = False
-        nfd = os.open(part, O_DIR | _flag("O_NOFOLLOW"), dir_fd=fd)
+        nfd = os.open(part, O_DIR_NOFOLLOW, dir_fd=fd)
         if made:
             mode, uid, gid = create
             if os.geteuid() == 0:

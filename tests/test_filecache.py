@@ -17,8 +17,8 @@ from conftest import EICAR, EICAR_RULE
 from scanner import inert
 from scanner.engine import compiler as engine
 from scanner.engine.compiler import RuleSource, compile_rules
-from scanner.model import ScanType, SignatureSetInfo
-from scanner.scanning.filecache import DB_NAME, CacheMode, FileCache, FileKey
+from scanner.model import FileIdentity, ScanType, SignatureSetInfo
+from scanner.scanning.filecache import DB_NAME, CacheMode, FileCache
 from scanner.scanning.scan import ScanRequest, run_scan
 
 LATER = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
@@ -208,14 +208,14 @@ def test_bounded_by_entries_and_rule_sets(tmp_path):
     for k in range(5):
         with FileCache(d, f"key{k}", now=lambda: next(now) * 10**12, max_entries=30, settle_ns=0) as fc:
             for i in range(50):
-                fc.record(f"/f{i}", FileKey(1, i, 10, 1, 1))
+                fc.record(f"/f{i}", FileIdentity(1, i, 10, 1, 1))
     with sqlite3.connect(d / DB_NAME) as conn:
         assert conn.execute("SELECT count(*) FROM rule_sets").fetchone()[0] == 3
         assert conn.execute("SELECT count(*) FROM results").fetchone()[0] <= 30
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     with FileCache(d, "key4", now=lambda: 10**15) as fc:
-        assert fc.lookup("/f49", FileKey(1, 49, 10, 1, 1)) == b""  # the most recent results are the ones kept
-        assert fc.lookup("/f49", FileKey(1, 49, 11, 1, 1)) is None
+        assert fc.lookup("/f49", FileIdentity(1, 49, 10, 1, 1)) == b""  # the most recent results are the ones kept
+        assert fc.lookup("/f49", FileIdentity(1, 49, 11, 1, 1)) is None
 
 
 CHILD = r"""

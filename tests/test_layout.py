@@ -350,3 +350,20 @@ def test_windows_code_imports_no_unix_only_module_at_load(path: Path) -> None:
         else:
             continue
         assert not names & UNIX_ONLY, f"{rel(path)}:{node.lineno} imports {sorted(names & UNIX_ONLY)} at load time"
+
+
+ONE_HOME = {
+    "tempfile.mkstemp": "safefs.py",  # atomic writes: safefs.write_atomic
+    "b64encode(os.fsencode": "model.py",  # a path's bytes in base64: model.encode_path
+    "class FileIdentity": "model.py",  # a file's stat identity: model.FileIdentity
+}
+"""Helpers written once: the text that spells each, and the one module allowed to spell it."""
+
+
+@pytest.mark.parametrize("text", sorted(ONE_HOME))
+def test_shared_helpers_are_written_once(text: str) -> None:
+    """Atomic writes, the base64 of a path and a file's stat identity each have one home that every other
+    module calls (the vault's and the persistence cleaner's descriptor-relative writes create their
+    temporary files with safefs.create_new instead)."""
+    users = {rel(p) for p in MODULES if text in p.read_text()}
+    assert users == {ONE_HOME[text]}, sorted(users)

@@ -20,12 +20,12 @@ from scanner import inert
 from scanner.engine.compiler import RuleSource, compile_rules
 from scanner.errors import QuarantineError, UsageError
 from scanner.history import OutcomeRecord
-from scanner.model import Action, Policy, ScanType, SignatureSetInfo
+from scanner.model import Action, FileIdentity, Policy, ScanType, SignatureSetInfo
 from scanner.remediation import remediate, vault_journal
 from scanner.remediation.quarantine import Vault
 from scanner.remediation.vault_files import identify
 from scanner.remediation.vault_journal import FAULT_STEPS
-from scanner.remediation.vault_records import FileIdentity, ItemKind, QuarantineItem
+from scanner.remediation.vault_records import ItemKind, QuarantineItem, ScannedFile
 from scanner.scanning.scan import ScanRequest, run_scan
 
 REPO = Path(__file__).resolve().parents[1]
@@ -780,13 +780,15 @@ import json, os, sys
 from datetime import datetime, timezone
 from pathlib import Path
 from scanner.remediation.quarantine import Vault
-from scanner.remediation.vault_records import FileIdentity
+from scanner.model import FileIdentity
+from scanner.remediation.vault_records import ScannedFile
 
 a = json.loads(sys.argv[1])
 vault = Vault(Path(a["root"]), now=lambda: datetime(2025, 3, 4, tzinfo=timezone.utc))
 op = a["op"]
 if op in ("quarantine", "remove"):
-    vault.quarantine(a["path"], FileIdentity(**a["ident"]), "R", "F", "s", keep=op == "quarantine")
+    expected = ScannedFile(FileIdentity(*a["ident"]["identity"]), a["ident"]["sha256"])
+    vault.quarantine(a["path"], expected, "R", "F", "s", keep=op == "quarantine")
 elif op == "backup":
     vault.backup(a["path"], "s", "cleaning")
 elif op == "restore":
@@ -813,7 +815,8 @@ def recover_twice(vault: Vault) -> list[str]:
 
 
 def ident_args(path: Path) -> dict[str, object]:
-    return vars(identify(str(path)))
+    ident = identify(str(path))
+    return {"identity": list(ident.identity), "sha256": ident.sha256}
 
 
 @pytest.mark.parametrize("op", ["quarantine", "remove"])
@@ -965,4 +968,5 @@ def test_every_fault_step_is_registered_in_order(tmp_path: Path, monkeypatch: py
 def test_file_identity_from_stat(tmp_path: Path) -> None:
     target = write(tmp_path / "a")
     st = os.lstat(target)
-    assert identify(str(target)) == FileIdentity(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, sha256(PAYLOAD))
+    assert identify(str(target)) == ScannedFile(
+        FileIdentity(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns), sha256(PAYLOAD))

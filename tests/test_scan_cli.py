@@ -334,7 +334,7 @@ def test_vanished_file_is_skipped(tmp_path):
     f = tmp_path / "gone"
     f.write_text("x")
     st = f.stat()
-    entry = FileEntry(os.fspath(f), st.st_size, st.st_dev, st.st_ino, st.st_uid, st.st_mtime_ns, st.st_ctime_ns)
+    entry = FileEntry.from_stat(os.fspath(f), st)
     f.unlink()
     r = tmp_path / "r.yar"
     r.write_text("rule any_ { condition: true }")

@@ -14,11 +14,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import io
 import json
 import logging
 import mmap
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -684,14 +684,9 @@ def _save_blob(path: Path, rules: yara.Rules) -> None:
         for d in reversed([path.parent, *path.parent.parents]):
             if not d.is_dir():
                 d.mkdir(mode=0o700, exist_ok=True)  # every level private, not only the last
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".yarc")
-        os.close(fd)
-        try:
-            rules.save(tmp)
-            os.replace(tmp, path)
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        buf = io.BytesIO()
+        rules.save(file=buf)
+        write_atomic(path, buf.getvalue())
     except (OSError, yara.Error) as exc:
         logger.info("compiled-rule cache: cannot save %s (%s); it is compiled again next time", path, exc)
         return

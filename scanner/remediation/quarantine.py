@@ -29,20 +29,18 @@ from pathlib import Path
 
 from scanner import inert, safefs
 from scanner.errors import QuarantineError, UsageError
-from scanner.model import display_path
+from scanner.model import display_path, encode_path, utc_now
 from scanner.remediation import vault_batch, vault_files, vault_journal
 from scanner.remediation.vault_batch import VaultBatch
 from scanner.remediation.vault_journal import RESTORE_TMP_PREFIX, VaultStore, recover_entry
 from scanner.remediation.vault_records import (
     NAME_RE,
-    FileIdentity,
     QuarantineItem,
+    ScannedFile,
     TakeRequest,
     aware,
     check_id,
-    encode_path,
     new_item,
-    utc_now,
 )
 
 logger = logging.getLogger(__name__)
@@ -112,7 +110,7 @@ class Vault:
     def quarantine(
         self,
         path: str,
-        expected: FileIdentity | None,
+        expected: ScannedFile | None,
         rule: str,
         family: str,
         scan_id: str | None,
@@ -258,11 +256,9 @@ class Vault:
         if open_batch is not None and op != "backup":
             return vault_batch.stage(store, open_batch, request, pfd, fd, name, st)
         item_id = store.new_id()
-        journal = store.begin(
-            {"op": op, "item": item_id, "path_b64": encode_path(request.path), "dev": st.st_dev, "ino": st.st_ino}
-        )
+        journal = store.begin(request.journal_op(item_id, st))
         vault_journal.fault(f"{op}:journaled")
-        try:
+        with store.aborting(item_id, journal, request):
             read = safefs.hash_fd(fd) if op == "remove" else self._store_content(fd, item_id, op)
             vault_files.check_read(fd, st, read, request.expected, shown)
             item = new_item(item_id, request, st, os.fstat(pfd), read[0], store.now())
@@ -270,12 +266,6 @@ class Vault:
             vault_journal.fault(f"{op}:recorded")
             if op != "backup":
                 vault_files.unlink_same(pfd, name, st, shown)
-        except OSError as exc:
-            store.abort(item_id, journal)
-            raise QuarantineError(f"cannot {request.verb} {shown}: {exc.strerror}; nothing was changed") from exc
-        except BaseException:
-            store.abort(item_id, journal)
-            raise
         if op != "backup":
             vault_journal.fault(f"{op}:unlinked")
             with contextlib.suppress(OSError):

@@ -28,7 +28,7 @@ from scanner.model import (
     Detection,
     ExitCode,
     Family,
-    FileStamp,
+    FileIdentity,
     Policy,
     ProcessInfo,
     ScanReport,
@@ -39,7 +39,7 @@ from scanner.remediation import persistence
 from scanner.remediation.packages import PackageIndex
 from scanner.remediation.quarantine import Vault
 from scanner.remediation.vault_batch import VaultBatch
-from scanner.remediation.vault_records import FileIdentity, ItemKind, QuarantineItem
+from scanner.remediation.vault_records import ItemKind, QuarantineItem, ScannedFile
 from scanner.scanning import processes
 
 logger = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ class PlannedAction:
     """The file (QUARANTINE, REMOVE)."""
     sha256: str | None = None
     """Its content hash as scanned."""
-    stamp: FileStamp | None = None
+    stamp: FileIdentity | None = None
     """Its identity as scanned."""
     root: str | None = None
     """The scanned root (a real path) the file must still be under when it is acted on."""
@@ -165,19 +165,8 @@ def plan(
         return Plan()
     families = families or {}
     packages = packages if packages is not None else PackageIndex(policy.sysroot)
-    file_step = Step.REMOVE if policy.action is Action.REMOVE else Step.QUARANTINE
 
-    kills: dict[int, list[Detection]] = {}
-    files: dict[str, list[Detection]] = {}
-    for d in detections:
-        if d.kind is TargetKind.PROCESS and d.process is not None:
-            kills.setdefault(d.process.pid, []).append(d)
-            exe = _on_disk_exe(d.process)
-            if d.process.where == "image" and exe is not None:
-                files.setdefault(exe, []).append(d)
-        elif d.path is not None:
-            files.setdefault(d.path, []).append(d)
-
+    kills, files = _by_target(detections)
     actions: list[PlannedAction] = []
     for dets in kills.values():
         info = dets[0].process
@@ -194,19 +183,10 @@ def plan(
             offsets = tuple(sorted({o for x in dets for o in x.offsets}))
             config_hits[path] = persistence.ConfigHit(d.hit.family, d.hit.rule, offsets, d.sha256)
             continue
-        owner = packages.owner(_machine_path(path, policy.sysroot))
-        if owner is not None and not policy.force:
-            logger.info("%s belongs to package %s: not moved without --force", display_path(path), owner)
-            actions.append(PlannedAction(
-                Step.MANUAL, path, _fams(dets), _rules(dets),
-                reason=f"belongs to package {owner}: reinstall it (e.g. apt-get install --reinstall {owner}), "
-                       "or use --force to move it",
-                path=path))
-            continue
-        d = next((x for x in dets if x.stamp is not None), dets[0])
-        actions.append(PlannedAction(file_step, path, _fams(dets), _rules(dets), path=path, sha256=d.sha256,
-                                     stamp=d.stamp, root=d.root))
-        moved[path] = d.hit.family
+        action, family = _file_action(path, dets, policy, packages)
+        actions.append(action)
+        if family is not None:
+            moved[path] = family
 
     if not search:
         return Plan(tuple(sorted(actions, key=lambda a: list(Step).index(a.step))), ())
@@ -214,6 +194,40 @@ def plan(
     order = list(Step)
     actions.sort(key=lambda a: order.index(a.step))
     return Plan(tuple(actions), tuple(notes))
+
+
+def _by_target(detections: Sequence[Detection]) -> tuple[dict[int, list[Detection]], dict[str, list[Detection]]]:
+    """The detections grouped by process to kill (pid) and by file to act on (path); a process whose
+    image matched and is on disk has its file acted on too."""
+    kills: dict[int, list[Detection]] = {}
+    files: dict[str, list[Detection]] = {}
+    for d in detections:
+        if d.kind is TargetKind.PROCESS and d.process is not None:
+            kills.setdefault(d.process.pid, []).append(d)
+            exe = _on_disk_exe(d.process)
+            if d.process.where == "image" and exe is not None:
+                files.setdefault(exe, []).append(d)
+        elif d.path is not None:
+            files.setdefault(d.path, []).append(d)
+    return kills, files
+
+
+def _file_action(path: str, dets: Sequence[Detection], policy: Policy,
+                 packages: PackageIndex) -> tuple[PlannedAction, str | None]:
+    """The action on the detected file ``path`` (quarantine or remove; a manual step when an OS package
+    owns it and there is no --force), and the family it is moved for (None: it is not moved)."""
+    owner = packages.owner(_machine_path(path, policy.sysroot))
+    if owner is not None and not policy.force:
+        logger.info("%s belongs to package %s: not moved without --force", display_path(path), owner)
+        return PlannedAction(
+            Step.MANUAL, path, _fams(dets), _rules(dets),
+            reason=f"belongs to package {owner}: reinstall it (e.g. apt-get install --reinstall {owner}), "
+                   "or use --force to move it",
+            path=path), None
+    step = Step.REMOVE if policy.action is Action.REMOVE else Step.QUARANTINE
+    d = next((x for x in dets if x.stamp is not None), dets[0])
+    return PlannedAction(step, path, _fams(dets), _rules(dets), path=path, sha256=d.sha256,
+                         stamp=d.stamp, root=d.root), d.hit.family
 
 
 def _plan_persistence(policy: Policy, families: Mapping[str, Family], actions: list[PlannedAction],
@@ -398,7 +412,7 @@ def _apply_one(
             assert a.path is not None
             expected = None
             if a.stamp is not None and a.sha256 is not None:
-                expected = FileIdentity(a.stamp.dev, a.stamp.ino, a.stamp.size, a.stamp.mtime_ns, a.sha256)
+                expected = ScannedFile(a.stamp, a.sha256)
             keep = a.step is Step.QUARANTINE
             try:
                 item = vault.quarantine(a.path, expected, ",".join(a.rules), ",".join(a.families), scan_id, keep=keep,

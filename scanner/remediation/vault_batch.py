@@ -22,7 +22,7 @@ from scanner import inert, safefs
 from scanner.errors import QuarantineError
 from scanner.remediation import vault_files, vault_journal
 from scanner.remediation.vault_journal import VaultStore
-from scanner.remediation.vault_records import QuarantineItem, TakeRequest, encode_path, new_item
+from scanner.remediation.vault_records import QuarantineItem, TakeRequest, new_item
 
 logger = logging.getLogger(__name__)
 
@@ -70,22 +70,14 @@ def stage(
     item_id = store.new_id()
     while item_id in batch.ids:
         item_id = store.new_id()
-    journal, entry = store.entry(
-        {"op": request.op, "item": item_id, "path_b64": encode_path(request.path), "dev": st.st_dev, "ino": st.st_ino}
-    )
+    journal, entry = store.entry(request.journal_op(item_id, st))
     part = store.part(f"{item_id}{inert.SUFFIX}")
-    try:
+    with store.aborting(item_id, journal, request):
         store.write_json_unsynced(journal, entry)
         read = safefs.hash_fd(fd) if request.op == "remove" else vault_files.copy_inert(fd, part, sync=False)
         vault_files.check_read(fd, st, read, request.expected, request.shown)
         item = new_item(item_id, request, st, os.fstat(pfd), read[0], store.now())
         held = os.dup(pfd)
-    except OSError as exc:
-        store.abort(item_id, journal)
-        raise QuarantineError(f"cannot {request.verb} {request.shown}: {exc.strerror}; nothing was changed") from exc
-    except BaseException:
-        store.abort(item_id, journal)
-        raise
     batch.staged.append(Staged(item, journal, part if request.op != "remove" else None, held, name, st, request.shown))
     batch.ids.add(item_id)
     logger.debug("staged %s as item %s", request.shown, item_id)

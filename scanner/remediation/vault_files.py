@@ -18,7 +18,7 @@ from pathlib import Path
 from scanner import inert, safefs
 from scanner.errors import QuarantineError
 from scanner.model import display_path
-from scanner.remediation.vault_records import FileIdentity, QuarantineItem
+from scanner.remediation.vault_records import QuarantineItem, ScannedFile
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def open_regular(pfd: int, name: str, shown: str) -> int:
         raise QuarantineError(f"cannot open {shown}: {exc.strerror}; nothing was changed") from exc
 
 
-def identify(path: str) -> FileIdentity:
+def identify(path: str) -> ScannedFile:
     """The identity of the regular file at ``path`` now (not following a symlink at the end)."""
     parent, name = split(safefs.absolute(path))
     try:
@@ -76,7 +76,7 @@ def identify(path: str) -> FileIdentity:
             fd = open_regular(pfd, name, display_path(path))
             try:
                 st = os.fstat(fd)
-                return FileIdentity.from_stat(st, safefs.hash_fd(fd)[0])
+                return ScannedFile.from_stat(st, safefs.hash_fd(fd)[0])
             finally:
                 os.close(fd)
         finally:
@@ -85,22 +85,22 @@ def identify(path: str) -> FileIdentity:
         raise QuarantineError(f"cannot read {display_path(path)}: {exc.strerror}") from exc
 
 
-def check_identity(expected: FileIdentity, st: os.stat_result, shown: str) -> None:
+def check_identity(expected: ScannedFile, st: os.stat_result, shown: str) -> None:
     """QuarantineError unless ``st`` is the inode the scan saw, of the size it saw."""
-    if (st.st_dev, st.st_ino) != (expected.dev, expected.ino):
+    if (st.st_dev, st.st_ino) != (expected.identity.dev, expected.identity.ino):
         logger.info("refused %s: device/inode changed since the scan", shown)
         raise QuarantineError(
             f"{shown} is no longer the file that was scanned (device/inode changed); nothing was changed; scan it again"
         )
-    if st.st_size != expected.size:
+    if st.st_size != expected.identity.size:
         logger.info("refused %s: size changed since the scan", shown)
         raise QuarantineError(
-            f"{shown} changed size since the scan ({expected.size} -> {st.st_size} bytes); "
+            f"{shown} changed size since the scan ({expected.identity.size} -> {st.st_size} bytes); "
             "nothing was changed; scan it again"
         )
 
 
-def check_read(fd: int, st: os.stat_result, read: tuple[str, int], expected: FileIdentity | None, shown: str) -> None:
+def check_read(fd: int, st: os.stat_result, read: tuple[str, int], expected: ScannedFile | None, shown: str) -> None:
     """QuarantineError unless the file read (``read`` = its SHA-256 and size) is the one scanned.
 
     ``st`` is the file's stat before the read: a change of size or time during it, or a hash

@@ -14,22 +14,22 @@ import logging
 import os
 import secrets
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
 from scanner import inert, safefs
 from scanner.errors import QuarantineError
-from scanner.model import display_path
+from scanner.model import decode_path, display_path
 from scanner.remediation import vault_files
 from scanner.remediation.vault_records import (
     FORMAT,
     MAX_PATH_BYTES,
     QuarantineItem,
+    TakeRequest,
     aware,
     check_id,
     check_path,
-    decode_path,
     iso,
     load_record,
     read_bounded,
@@ -203,6 +203,21 @@ class VaultStore:
         with contextlib.suppress(OSError):
             self.discard_item(item_id)
             self.end(journal)
+
+    @contextlib.contextmanager
+    def aborting(self, item_id: str, journal: Path, request: TakeRequest) -> Iterator[None]:
+        """Abort ``item_id`` (``abort``) if the body fails; an OSError becomes the QuarantineError saying
+        that nothing was changed."""
+        try:
+            yield
+        except OSError as exc:
+            self.abort(item_id, journal)
+            raise QuarantineError(
+                f"cannot {request.verb} {request.shown}: {exc.strerror}; nothing was changed"
+            ) from exc
+        except BaseException:
+            self.abort(item_id, journal)
+            raise
 
     def discard_item(self, item_id: str) -> None:
         """Remove every trace of an item: the record first, since it is what makes the item exist."""

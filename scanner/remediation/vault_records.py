@@ -7,7 +7,6 @@ path encodings and timestamps of records and journal entries live here too.
 
 from __future__ import annotations
 
-import base64
 import enum
 import json
 import logging
@@ -20,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from scanner.errors import QuarantineError
-from scanner.model import display_path, json_path
+from scanner.model import FileIdentity, decode_path, display_path, encode_path, json_path
 from scanner.safefs import O_READ_NOFOLLOW
 
 logger = logging.getLogger(__name__)
@@ -75,24 +74,19 @@ class ItemKind(enum.Enum):
 
 
 @dataclass(frozen=True)
-class FileIdentity:
+class ScannedFile:
     """What pins down the file a scan looked at, so the action touches that file and no other."""
 
-    dev: int
-    """Device number (st_dev)."""
-    ino: int
-    """Inode number (st_ino)."""
-    size: int
-    """Size in bytes when scanned."""
-    mtime_ns: int
-    """Modification time when scanned; informational, a touch alone does not change what was detected."""
+    identity: FileIdentity
+    """Device, inode and size (checked), and times (informational: a touch alone does not change what was
+    detected) when scanned."""
     sha256: str
     """Hex SHA-256 of the content that was scanned."""
 
     @classmethod
-    def from_stat(cls, st: os.stat_result, sha256: str) -> FileIdentity:
-        """The identity of a file from its (l)stat and the hash of its content."""
-        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, sha256)
+    def from_stat(cls, st: os.stat_result, sha256: str) -> ScannedFile:
+        """The file with (l)stat ``st`` and content hash ``sha256``."""
+        return cls(FileIdentity.from_stat(st), sha256)
 
 
 @dataclass(frozen=True)
@@ -279,7 +273,7 @@ class TakeRequest:
     """``quarantine``, ``remove`` or ``backup``: the journal's name for the operation."""
     path: str
     """The absolute path of the file."""
-    expected: FileIdentity | None
+    expected: ScannedFile | None
     """The identity the scan captured; the file acted on must match it (None: take it as it is)."""
     rule: str | None
     """The rule that detected the file (none for a backup)."""
@@ -299,6 +293,10 @@ class TakeRequest:
     def shown(self) -> str:
         """The path as printable text."""
         return display_path(self.path)
+
+    def journal_op(self, item_id: str, st: os.stat_result) -> dict[str, object]:
+        """What the journal says of this operation on the file with stat ``st``, as item ``item_id``."""
+        return {"op": self.op, "item": item_id, "path_b64": encode_path(self.path), "dev": st.st_dev, "ino": st.st_ino}
 
 
 def new_item(
@@ -418,16 +416,6 @@ def check_path(path: str, what: str) -> str:
     return path
 
 
-def encode_path(path: str) -> str:
-    """The base64 of a path's raw bytes (lossless for undecodable names), as records store it."""
-    return base64.b64encode(os.fsencode(path)).decode("ascii")
-
-
-def decode_path(text: str) -> str:
-    """The path ``encode_path`` gave ``text`` for; ValueError (binascii.Error) if it is not base64."""
-    return os.fsdecode(base64.b64decode(text.encode("ascii"), validate=True))
-
-
 def text_field(data: Mapping[str, object], key: str, limit: int = MAX_TEXT) -> str:
     """The string ``data[key]`` of at most ``limit`` characters; KeyError or ValueError otherwise."""
     value = data[key]
@@ -469,11 +457,6 @@ def _group_name(gid: int) -> str | None:
         return grp.getgrgid(gid).gr_name
     except KeyError:
         return None
-
-
-def utc_now() -> datetime:
-    """The current time in UTC (the vault's default clock)."""
-    return datetime.now(UTC)
 
 
 def aware(when: datetime) -> datetime:

@@ -31,7 +31,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+
+from scanner.model import FileIdentity
 
 logger = logging.getLogger(__name__)
 
@@ -62,26 +63,6 @@ class CacheMode(enum.Enum):
     """Read every file, and record what it gave (a periodic full re-check)."""
     OFF = "off"
     """Neither consult nor update the cache (``--no-cache``)."""
-
-
-class FileKey(NamedTuple):
-    """The stat facts a cached result is valid for (a tuple: built once per walked file, so it is cheap)."""
-
-    dev: int
-    """Device number."""
-    ino: int
-    """Inode number."""
-    size: int
-    """Size in bytes."""
-    mtime_ns: int
-    """Modification time."""
-    ctime_ns: int
-    """Status-change time (moves on any write, rename, chmod or chown; cannot be set by a program)."""
-
-    @classmethod
-    def from_stat(cls, st: os.stat_result) -> FileKey:
-        """The key of a stat result."""
-        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 @dataclass(frozen=True)
@@ -235,7 +216,7 @@ class FileCache:
             self._broken = True
         self._disable(f"stopped using the file cache: {exc}")
 
-    def lookup(self, path: str, key: FileKey) -> bytes | None:
+    def lookup(self, path: str, key: FileIdentity) -> bytes | None:
         """What this rule set found in ``path`` while it had exactly ``key``: b'' for clean, else the bytes
         ``record`` was given; None when no such result is cached."""
         if self.mode is not CacheMode.USE:
@@ -263,7 +244,7 @@ class FileCache:
             self.detections += 1
         return row[1]
 
-    def record(self, path: str, key: FileKey, found: bytes = b"") -> None:
+    def record(self, path: str, key: FileIdentity, found: bytes = b"") -> None:
         """Remember that ``path``, as ``key`` describes it, was read in full, and what was found in it:
         b'' for nothing, else non-empty bytes that ``lookup`` gives back."""
         if self._conn is None or self.mode is CacheMode.OFF:

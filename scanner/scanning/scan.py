@@ -9,6 +9,7 @@ so threads scale with cores.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -28,7 +29,7 @@ from scanner.engine.compiler import EXTERNALS, CompiledRules, Match, MatchFailed
 from scanner.model import (
     Detection,
     ExitCode,
-    FileStamp,
+    FileIdentity,
     RuleHit,
     ScanCounts,
     ScanReport,
@@ -39,9 +40,10 @@ from scanner.model import (
     SkipReason,
     TargetKind,
     display_path,
+    utc_now,
 )
 from scanner.scanning import locations
-from scanner.scanning.filecache import CacheMode, FileCache, FileKey
+from scanner.scanning.filecache import CacheMode, FileCache
 from scanner.scanning.walk import FileEntry, WalkOptions, skip_for_oserror, walk
 
 logger = logging.getLogger(__name__)
@@ -152,9 +154,9 @@ class FileResult:
     sha256: str | None = None
     size: int = 0
     skipped: Skipped | None = None
-    stamp: FileStamp | None = None
-    key: FileKey | None = None
-    """The file's stat facts just before it was read (for the file cache); None when not read in full."""
+    identity: FileIdentity | None = None
+    """The file's stat facts just before it was read (what the file cache records, and what an action on a
+    detection checks); for a detection taken from the cache, its walk-time facts. None when not read in full."""
 
 
 class HardLinks:
@@ -168,13 +170,13 @@ class HardLinks:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._slots: dict[FileKey, _LinkSlot] = {}
+        self._slots: dict[FileIdentity, _LinkSlot] = {}
         self.names = 0
         """Names whose content was taken from another name."""
         self.bytes = 0
         """Their bytes."""
 
-    def claim(self, key: FileKey) -> tuple[_LinkSlot, bool]:
+    def claim(self, key: FileIdentity) -> tuple[_LinkSlot, bool]:
         """The slot for ``key``, and whether the caller is the first (and must fill it)."""
         with self._lock:
             slot = self._slots.get(key)
@@ -246,7 +248,7 @@ def scan_one(entry: FileEntry, rules: CompiledRules, timeout: int, max_filesize:
             return FileResult(path, skipped=Skipped(path, SkipReason.TOO_LARGE, f"{st.st_size} bytes"))
         head = os.pread(fd, 16, 0) if rules.needs_head else None
         ext = file_externals(path, head, st.st_uid, rules.uses)
-        key = FileKey.from_stat(st)
+        key = FileIdentity.from_stat(st)
         slot, first = None, True
         if links is not None and st.st_nlink > 1 and rules.shares_links:
             slot, first = links.claim(key)
@@ -254,7 +256,7 @@ def scan_one(entry: FileEntry, rules: CompiledRules, timeout: int, max_filesize:
         try:
             if slot is not None and not first and (known := slot.wait()) is not None:
                 matches = rules.match_fd_again(fd, ext, timeout, head, st.st_size, *known)
-                if matches is not None and FileKey.from_stat(os.fstat(fd)) != key:
+                if matches is not None and FileIdentity.from_stat(os.fstat(fd)) != key:
                     matches = None  # changed meanwhile: match it in full
                 if matches is not None and links is not None:
                     links.taken(st.st_size)
@@ -268,9 +270,8 @@ def scan_one(entry: FileEntry, rules: CompiledRules, timeout: int, max_filesize:
             if slot is not None and first:
                 slot.fill(None if matches is None else (tuple(matches), ext))
         if not matches:
-            return FileResult(path, size=st.st_size, key=key)
-        stamp = FileStamp(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-        return FileResult(path, tuple(matches), _sha256_fd(fd), st.st_size, stamp=stamp, key=key)
+            return FileResult(path, size=st.st_size, identity=key)
+        return FileResult(path, tuple(matches), _sha256_fd(fd), st.st_size, identity=key)
     except OSError as exc:
         return FileResult(path, skipped=Skipped(path, SkipReason.READ_ERROR, exc.strerror or str(exc)))
     finally:
@@ -352,18 +353,9 @@ def scan_files(
     stop = threading.Event()
 
     debug = logger.isEnabledFor(logging.DEBUG)  # per file: decided once, so it costs nothing when off
-
-    def worker() -> None:
-        while (entry := work.get()) is not None:
-            if not stop.is_set():
-                result = scan_one(entry, rules, timeout, max_filesize, links)
-                if debug:
-                    log_result(result)
-                if cache is not None and result.key is not None:
-                    cache.record(result.path, result.key, found_blob(result) if result.matches else b"")
-                collector.add(result)
-
-    threads = [threading.Thread(target=worker, name=f"scan-{i}", daemon=True) for i in range(max(1, jobs))]
+    scan = functools.partial(scan_one, rules=rules, timeout=timeout, max_filesize=max_filesize, links=links)
+    threads = [threading.Thread(target=_worker, args=(work, stop, scan, cache, collector, debug), name=f"scan-{i}",
+                                daemon=True) for i in range(max(1, jobs))]
     for t in threads:
         t.start()
     started = last = time.monotonic()
@@ -375,20 +367,7 @@ def scan_files(
             progress(collector.snapshot(started))
 
     try:
-        for item in items:
-            if isinstance(item, Skipped):
-                collector.skip(item)
-                continue
-            if cache is not None and answered_by_cache(item, cache, collector, debug):
-                tick()
-                continue
-            while True:
-                try:
-                    work.put(item, timeout=progress_interval)
-                    break
-                except queue.Full:
-                    tick()
-            tick()
+        _feed(items, work, cache, collector, tick, progress_interval, debug)
     except BaseException:
         stop.set()
         raise
@@ -404,14 +383,48 @@ def scan_files(
     return collector.results, collector.skipped, collector.files, collector.bytes
 
 
+def _worker(work: queue.Queue[FileEntry | None], stop: threading.Event, scan: Callable[[FileEntry], FileResult],
+            cache: FileCache | None, collector: _Collector, debug: bool) -> None:
+    """One scanning thread: scan each file ``work`` hands over (once ``stop`` is set, only drain it) until
+    it hands None; record what was found in ``cache`` and ``collector``."""
+    while (entry := work.get()) is not None:
+        if not stop.is_set():
+            result = scan(entry)
+            if debug:
+                log_result(result)
+            if cache is not None and result.identity is not None:
+                cache.record(result.path, result.identity, found_blob(result) if result.matches else b"")
+            collector.add(result)
+
+
+def _feed(items: Iterable[FileEntry | Skipped], work: queue.Queue[FileEntry | None], cache: FileCache | None,
+          collector: _Collector, tick: Callable[[], None], interval: float, debug: bool) -> None:
+    """Hand each file of ``items`` to the workers, unless the cache answers for it; list what was skipped.
+    ``tick`` reports progress at least every ``interval`` seconds while the workers are busy."""
+    for item in items:
+        if isinstance(item, Skipped):
+            collector.skip(item)
+            continue
+        if cache is not None and answered_by_cache(item, cache, collector, debug):
+            tick()
+            continue
+        while True:
+            try:
+                work.put(item, timeout=interval)
+                break
+            except queue.Full:
+                tick()
+        tick()
+
+
 def answered_by_cache(item: FileEntry, cache: FileCache, collector: _Collector, debug: bool) -> bool:
     """Whether the cache knows ``item`` unchanged since it was judged (its result is then counted in
     ``collector``); False when the file must be read."""
-    found = cache.lookup(item.path, FileKey(item.dev, item.ino, item.size, item.mtime_ns, item.ctime_ns))
+    found = cache.lookup(item.path, item.identity)
     if found == b"":
         if debug:
             logger.debug("cache hit: %s judged clean before and unchanged since", display_path(item.path))
-        collector.clean(item.path, item.size)
+        collector.clean(item.path, item.identity.size)
         return True
     # a detection that does not decode (never written so) is read again rather than trusted or lost
     if (cached := from_found_blob(item, found)) is not None:
@@ -462,8 +475,7 @@ def from_found_blob(entry: FileEntry, found: bytes | None) -> FileResult | None:
         return None
     if not matches or not isinstance(digest, str | None):
         return None
-    stamp = FileStamp(entry.dev, entry.ino, entry.size, entry.mtime_ns)
-    return FileResult(entry.path, matches, digest, entry.size, stamp=stamp)
+    return FileResult(entry.path, matches, digest, entry.identity.size, identity=entry.identity)
 
 
 def detections_from(results: Sequence[FileResult], roots: Sequence[str] = ()) -> list[Detection]:
@@ -472,7 +484,7 @@ def detections_from(results: Sequence[FileResult], roots: Sequence[str] = ()) ->
     for r in sorted(results, key=lambda r: r.path):
         root = max((x for x in roots if r.path == x or r.path.startswith(x.rstrip("/") + "/")), key=len, default=None)
         out.extend(
-            Detection(TargetKind.FILE, r.path, m.hit, sha256=r.sha256, size=r.size, stamp=r.stamp, offsets=m.offsets,
+            Detection(TargetKind.FILE, r.path, m.hit, sha256=r.sha256, size=r.size, stamp=r.identity, offsets=m.offsets,
                       root=root)
             for m in r.matches
         )
@@ -536,7 +548,7 @@ def scan_processes(
                 try:
                     st = os.fstat(fd)
                     digest = _sha256_fd(fd)
-                    stamp = FileStamp(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+                    stamp = FileIdentity.from_stat(st)
                 finally:
                     os.close(fd)
             except OSError as exc:
@@ -573,13 +585,45 @@ def close_cache(cache: FileCache, extra: dict[str, object]) -> str:
     return stats.problem
 
 
+def _scan_roots(
+    request: ScanRequest,
+    rules: CompiledRules,
+    roots: Sequence[str],
+    opts: WalkOptions,
+    progress: Callable[[Progress], None] | None,
+    now: Callable[[], dt.datetime],
+    extra: dict[str, object],
+) -> tuple[list[FileResult], list[Skipped], int, int, str]:
+    """Walk ``roots`` and scan their files through the file cache: (hits, skipped, files, bytes, the cache's
+    problem or ''). What the cache did and the hard links met go into ``extra`` (the report's)."""
+    cache = open_cache(request, rules, now)
+    if request.files:
+        logger.info("%s scan of %s (%d thread(s), size limit %s)", request.scan_type.value,
+                    ", ".join(map(display_path, roots)) or "nothing", request.jobs, opts.max_filesize or "none")
+    # only a cache lookup needs the walk to lstat() each file; otherwise the scan's own fstat() will do
+    opts = replace(opts, stat_files=cache is not None and request.cache is CacheMode.USE)
+    links = HardLinks()
+    problem = ""
+    try:
+        results, skipped, files, nbytes = scan_files(
+            walk(roots, opts), rules, jobs=request.jobs, timeout=request.timeout,
+            max_filesize=opts.max_filesize, progress=progress, cache=cache, links=links,
+        )
+    finally:
+        if cache is not None:
+            problem = close_cache(cache, extra)
+    if links.names:
+        extra["hard_links"] = {"names": links.names, "bytes": links.bytes}
+    return results, skipped, files, nbytes, problem
+
+
 def run_scan(
     request: ScanRequest,
     rules: CompiledRules,
     signatures: SignatureSetInfo,
     *,
     progress: Callable[[Progress], None] | None = None,
-    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    now: Callable[[], dt.datetime] = utc_now,
     warnings: Sequence[str] = (),
     extra: Mapping[str, object] | None = None,
 ) -> ScanReport:
@@ -587,25 +631,11 @@ def run_scan(
     started_at = now()
     t0 = time.monotonic()
     roots, opts = roots_for(request) if request.files else ([], request.walk)
-    cache = open_cache(request, rules, now)
-    if request.files:
-        logger.info("%s scan of %s (%d thread(s), size limit %s)", request.scan_type.value,
-                    ", ".join(map(display_path, roots)) or "nothing", request.jobs, opts.max_filesize or "none")
-    # only a cache lookup needs the walk to lstat() each file; otherwise the scan's own fstat() will do
-    opts = replace(opts, stat_files=cache is not None and request.cache is CacheMode.USE)
     extra = dict(extra or {})
-    links = HardLinks()
     real_roots = [os.path.realpath(r) for r in roots]  # as the walk resolves them; actions stay under them
-    try:
-        results, skipped, files, nbytes = scan_files(
-            walk(roots, opts), rules, jobs=request.jobs, timeout=request.timeout,
-            max_filesize=opts.max_filesize, progress=progress, cache=cache, links=links,
-        )
-    finally:
-        if cache is not None and (problem := close_cache(cache, extra)):
-            warnings = (*warnings, problem)
-    if links.names:
-        extra["hard_links"] = {"names": links.names, "bytes": links.bytes}
+    results, skipped, files, nbytes, problem = _scan_roots(request, rules, roots, opts, progress, now, extra)
+    if problem:
+        warnings = (*warnings, problem)
     detections = detections_from(results, real_roots)
     nprocs = 0
     if request.processes:

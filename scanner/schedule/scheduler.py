@@ -15,10 +15,11 @@ import os
 import random
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
 from scanner.errors import ScheduleError
+from scanner.model import utc_now
 from scanner.schedule import cron, kinds, systemd, windows
 from scanner.schedule.calendar import DEFAULT_TIME, local_zone, monthly_spec
 from scanner.schedule.definitions import check_argv, read_ours
@@ -122,7 +123,7 @@ def install(
     plan = kinds.plan(kind, unit_dir, run_systemctl, environ)
     _require_windows(kind, plan, platform)
     local = zone if zone is not None else local_zone(environ)
-    request = InstallRequest(kind, spec, delay, monthly_cmd, paths, watch_cmd, now or datetime.now(UTC), local)
+    request = InstallRequest(kind, spec, delay, monthly_cmd, paths, watch_cmd, now or utc_now(), local)
     logger.info(
         "installing the monthly run (%s) in %s, %s the scheduler; watch: %s",
         kind.value,

@@ -31,6 +31,7 @@ from tuf.ngclient.fetcher import FetcherInterface
 from tuf.ngclient.updater import Updater
 
 from scanner.errors import FeedError
+from scanner.safefs import write_atomic
 from scanner.updates.http import Downloader, DownloadFailed, DownloadTimeout, HttpSettings
 
 logger = logging.getLogger(__name__)
@@ -168,14 +169,7 @@ def remember_mirrors(feed_dir: Path, mirrors: tuple[str, ...]) -> bool:
     )
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = path.with_name(f".mirrors.txt.tmp-{secrets.token_hex(4)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        try:
-            os.write(fd, text.encode("utf-8", "surrogateescape"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        tmp.replace(path)
+        write_atomic(path, text.encode("utf-8", "surrogateescape"), 0o600)
     except OSError as exc:
         raise FeedError(f"cannot remember the feed in {path}: {exc.strerror}") from exc
     return True
@@ -247,9 +241,7 @@ def set_trusted_root(feed_dir: Path, root_file: Path) -> AnchorInfo:
     if changed:
         try:
             anchor.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            tmp = anchor.with_name(f".root.json.tmp-{secrets.token_hex(4)}")
-            tmp.write_bytes(data)
-            tmp.replace(anchor)
+            write_atomic(anchor, data, 0o644)
         except OSError as exc:
             raise FeedError(f"cannot store trusted root in {anchor}: {exc.strerror}") from exc
     return AnchorInfo(anchor, md.signed.version, md.signed.expires, digest, changed)

@@ -47,7 +47,8 @@ from tuf.api.serialization.json import JSONSerializer
 
 from scanner import DISTRIBUTION
 from scanner.errors import FeedError
-from scanner.safefs import write_atomic
+from scanner.model import utc_now
+from scanner.safefs import create_new, write_atomic
 from scanner.updates import bundle, signatures, update
 from scanner.updates.feed import BUNDLE_TARGET
 
@@ -133,10 +134,6 @@ class _Paths:
     @property
     def default_keys(self) -> Path:
         return self.directory / "keys"
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _now(now: Clock) -> dt.datetime:
@@ -257,7 +254,7 @@ def init(
     *,
     keys_dir: Path | None = None,
     expiry: Expiry | None = None,
-    now: Clock = _utcnow,
+    now: Clock = utc_now,
 ) -> FeedStatus:
     """Create a new, empty feed: four Ed25519 keys and version 1 of every role's metadata."""
     expiry = expiry or Expiry()
@@ -294,7 +291,7 @@ def init(
 def _write_key(path: Path, signer: CryptoSigner) -> None:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = create_new(os.fspath(path), mode=0o600)
     except FileExistsError as exc:
         raise PublishError(f"{path} already exists; refusing to overwrite a private key") from exc
     except OSError as exc:
@@ -358,7 +355,7 @@ def publish(
     keys: Sequence[Path] | None = None,
     expiry: Expiry | None = None,
     clean_paths: Sequence[Path] | None = None,
-    now: Clock = _utcnow,
+    now: Clock = utc_now,
 ) -> FeedStatus:
     """Test the signature set at ``source`` as clients will, then publish it as ``version``.
 
@@ -379,25 +376,9 @@ def publish(
     at = _now(now)
     released = at.date()
 
-    with tempfile.TemporaryDirectory(prefix=".publish-", dir=directory) as tmp_name:
-        tmp = Path(tmp_name)
-        staged = tmp / "set"
-        staged.mkdir()
-        _copy_source(source, staged)
-        update.write_manifest(staged, version, released)
-        problems = update.verify_dir(staged, clean_paths)
-        if problems:
-            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-            raise PublishError(f"signature set {version} failed the activation tests: {problems[0]}{more}")
-        logger.info("signature set %s passed the activation tests", version)
-        archive = tmp / BUNDLE_TARGET
-        build_bundle(staged, archive, int(dt.datetime.combine(released, dt.time(), dt.UTC).timestamp()))
-        check = tmp / "check"
-        check.mkdir()
-        bundle.extract(archive, check)  # the client's unpacking rules and limits, applied before signing
-        data = archive.read_bytes()
-        digest = hashlib.sha256(data).hexdigest()
-        _write_bytes(feed.paths.targets / f"{digest}.{BUNDLE_TARGET}", data)
+    data = _tested_bundle(directory, source, version, released, clean_paths)
+    digest = hashlib.sha256(data).hexdigest()
+    _write_bytes(feed.paths.targets / f"{digest}.{BUNDLE_TARGET}", data)
 
     custom = {"version": version, "released": released.isoformat()}
     targets.signed.targets = {
@@ -415,12 +396,36 @@ def publish(
     return status(directory, now=now)
 
 
+def _tested_bundle(
+    directory: Path, source: Path, version: str, released: dt.date, clean_paths: Sequence[Path] | None
+) -> bytes:
+    """The bundle of the signature set at ``source`` as ``version``, staged in a temporary folder of
+    ``directory``: tested as clients will activate it, built, and unpacked again by the client's rules."""
+    with tempfile.TemporaryDirectory(prefix=".publish-", dir=directory) as tmp_name:
+        tmp = Path(tmp_name)
+        staged = tmp / "set"
+        staged.mkdir()
+        _copy_source(source, staged)
+        update.write_manifest(staged, version, released)
+        problems = update.verify_dir(staged, clean_paths)
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise PublishError(f"signature set {version} failed the activation tests: {problems[0]}{more}")
+        logger.info("signature set %s passed the activation tests", version)
+        archive = tmp / BUNDLE_TARGET
+        build_bundle(staged, archive, int(dt.datetime.combine(released, dt.time(), dt.UTC).timestamp()))
+        check = tmp / "check"
+        check.mkdir()
+        bundle.extract(archive, check)  # the client's unpacking rules and limits, applied before signing
+        return archive.read_bytes()
+
+
 def refresh(
     directory: Path,
     *,
     keys: Sequence[Path] | None = None,
     expiry: Expiry | None = None,
-    now: Clock = _utcnow,
+    now: Clock = utc_now,
 ) -> FeedStatus:
     """Re-sign the timestamp with a fresh expiry (the weekly job; needs only the timestamp key)."""
     expiry = expiry or Expiry()
@@ -438,7 +443,7 @@ def renew_root(
     *,
     keys: Sequence[Path] | None = None,
     expiry: Expiry | None = None,
-    now: Clock = _utcnow,
+    now: Clock = utc_now,
 ) -> FeedStatus:
     """Sign a new root version with a fresh expiry and the same keys (yearly; needs the root key)."""
     expiry = expiry or Expiry()
@@ -455,7 +460,7 @@ def rotate_key(
     *,
     keys: Sequence[Path] | None = None,
     expiry: Expiry | None = None,
-    now: Clock = _utcnow,
+    now: Clock = utc_now,
 ) -> FeedStatus:
     """Replace ``role``'s key with a new one, sign a new root, and re-sign what the key signs.
 
@@ -523,7 +528,7 @@ def _retire(key_dir: Path, role: str) -> None:
         return
     retired = key_dir / "retired"
     retired.mkdir(mode=0o700, exist_ok=True)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = utc_now().strftime("%Y%m%dT%H%M%SZ")
     logger.info("retiring the old %s key to %s", role, retired / f"{role}-{stamp}.pem")
     current.replace(retired / f"{role}-{stamp}.pem")
 
@@ -537,7 +542,7 @@ _WARN_WITHIN = {
 _FIX = {"root": "renew-root", "targets": "publish", "snapshot": "publish", "timestamp": "refresh"}
 
 
-def status(directory: Path, *, now: Clock = _utcnow) -> FeedStatus:
+def status(directory: Path, *, now: Clock = utc_now) -> FeedStatus:
     """Versions and expiries of a feed directory's metadata, with warnings for what expires soon."""
     feed = _Feed(directory, None)
     root = feed.root().signed

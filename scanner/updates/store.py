@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from scanner.errors import StateError
-from scanner.safefs import fsync_dir
+from scanner.safefs import fsync_dir, write_atomic
 from scanner.state import StateDir
 
 logger = logging.getLogger(__name__)
@@ -172,9 +172,7 @@ def set_held(state: StateDir, version: str | None) -> None:
             path.unlink(missing_ok=True)
             return
         state.ensure(state.signatures)
-        tmp = path.with_name(f".{HELD}.tmp-{secrets.token_hex(4)}")
-        tmp.write_text(version + "\n", encoding="utf-8")
-        tmp.replace(path)
+        write_atomic(path, (version + "\n").encode("utf-8"), 0o644)
     except OSError as exc:
         raise StateError(f"cannot record held-back version in {path}: {exc.strerror}") from exc
 

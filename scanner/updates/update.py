@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from scanner.errors import FeedError, RuleError, ScannerError, StateError
-from scanner.model import printable
+from scanner.model import printable, utc_now
 from scanner.state import LockBusy, StateDir
 from scanner.updates import bundle, feed, signatures, store
 from scanner.updates.http import Downloader
@@ -34,10 +34,6 @@ LOCK_NAME = "update"
 _INCLUDE_RE = re.compile(rb'^\s*include\s+"([^"]*)"', re.MULTILINE)
 
 Clock = Callable[[], dt.datetime]
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _no_checkpoint(_step: str) -> None:
@@ -127,7 +123,7 @@ def update_lock(state: StateDir) -> Iterator[None]:
         raise FeedError(str(exc)) from None
 
 
-def log_event(state: StateDir, message: str, now: Clock = _utcnow) -> None:
+def log_event(state: StateDir, message: str, now: Clock = utc_now) -> None:
     """Append one line to the update log (best effort: an unwritable log does not stop an update), and
     log it (info): every update decision goes through here."""
     stamp = now().astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -207,7 +203,7 @@ def activate(
     released: str | None = None,
     clean_paths: Sequence[Path] | None = None,
     limits: bundle.Limits | None = None,
-    now: Clock = _utcnow,
+    now: Clock = utc_now,
     checkpoint: store.Checkpoint = _no_checkpoint,
 ) -> Path:
     """Unpack, test and install the bundle ``archive`` as ``version``, then make it active.
@@ -253,7 +249,7 @@ def check(
     trusted_root: Path | None = None,
     remember: bool = False,
     downloader: Downloader | None = None,
-    now: Clock = _utcnow,
+    now: Clock = utc_now,
 ) -> UpdateOutcome:
     """Whether the feed offers a newer set than the active one (refreshes metadata, downloads no bundle).
 
@@ -288,7 +284,7 @@ def update(
     downloader: Downloader | None = None,
     clean_paths: Sequence[Path] | None = None,
     limits: bundle.Limits | None = None,
-    now: Clock = _utcnow,
+    now: Clock = utc_now,
 ) -> UpdateOutcome:
     """Install the feed's set when it is newer than the active one (or always, with ``force``).
 
@@ -357,7 +353,7 @@ def _update_locked(
     )
 
 
-def rollback(state: StateDir, *, force: bool = False, now: Clock = _utcnow) -> RollbackOutcome:
+def rollback(state: StateDir, *, force: bool = False, now: Clock = utc_now) -> RollbackOutcome:
     """Return to the previous set; the set left is held back from automatic reinstall. Logged.
 
     When the previous set is the held-back one (a rollback of a rollback), FeedError unless ``force``.

@@ -3,7 +3,6 @@ of the same folders; written atomically, read back as hostile input."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime as dt
 import hashlib
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from scanner.errors import ScannerError, WatchError
+from scanner.model import decode_path, encode_path
 from scanner.safefs import write_atomic
 from scanner.watch.scope import within
 
@@ -54,8 +54,9 @@ class Backlog:
     def save(self, roots: Sequence[str], files: list[str], trees: list[str], now: dt.datetime) -> None:
         """Write the files and folders left; WatchError when they cannot be saved."""
         data = {"format": BACKLOG_FORMAT, "saved_at": now.isoformat(timespec="seconds"),
-                "roots_b64": [_b64(r) for r in roots], "files_b64": [_b64(p) for p in dict.fromkeys(files)],
-                "trees_b64": [_b64(p) for p in dict.fromkeys(trees)]}
+                "roots_b64": [encode_path(r) for r in roots],
+                "files_b64": [encode_path(p) for p in dict.fromkeys(files)],
+                "trees_b64": [encode_path(p) for p in dict.fromkeys(trees)]}
         try:
             write_atomic(self.path, json.dumps(data).encode("ascii"))
         except (OSError, ScannerError) as exc:
@@ -115,12 +116,8 @@ class Backlog:
             os.unlink(self.path)
 
 
-def _b64(path: str) -> str:
-    return base64.b64encode(os.fsencode(path)).decode("ascii")
-
-
 def _b64_list(data: dict[str, Any], key: str) -> list[str]:
     value = data.get(key)
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError(f"{key} is not a list of strings")
-    return [os.fsdecode(base64.b64decode(v, validate=True)) for v in value]
+    return [decode_path(v) for v in value]

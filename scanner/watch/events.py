@@ -175,11 +175,6 @@ def event_text(ev: WatchEvent) -> str:
     return printable(f"{ev.at.astimezone(dt.UTC).isoformat(timespec='milliseconds')} {ev.kind.value}: {ev.message}")
 
 
-def utc_now() -> dt.datetime:
-    """The current time in UTC (the watch's default clock)."""
-    return dt.datetime.now(dt.UTC)
-
-
 class EventLog:
     """Where every thread of a watch reports: one line in the watch log, then the caller's ``emit``.
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from scanner.model import FileIdentity
 from scanner.scanning.walk import FileEntry
 from scanner.watch.events import WatchCause, WatchStats
 from scanner.watch.scope import within
@@ -137,12 +138,12 @@ class CleanMemo:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self._lock = threading.Lock()
-        self._seen: collections.OrderedDict[str, tuple[int, int, int, int, int, str]] = collections.OrderedDict()
+        self._seen: collections.OrderedDict[str, tuple[FileIdentity, str]] = collections.OrderedDict()
 
     def unchanged(self, e: FileEntry, key: str) -> bool:
         """Whether ``e`` was judged with rules ``key`` and has not changed since."""
         with self._lock:
-            if self._seen.get(e.path) == (e.dev, e.ino, e.size, e.mtime_ns, e.ctime_ns, key):
+            if self._seen.get(e.path) == (e.identity, key):
                 self._seen.move_to_end(e.path)
                 return True
         return False
@@ -150,7 +151,7 @@ class CleanMemo:
     def remember(self, e: FileEntry, key: str) -> None:
         """Record that ``e`` was judged with rules ``key``."""
         with self._lock:
-            self._seen[e.path] = (e.dev, e.ino, e.size, e.mtime_ns, e.ctime_ns, key)
+            self._seen[e.path] = (e.identity, key)
             self._seen.move_to_end(e.path)
             while len(self._seen) > self.capacity:
                 self._seen.popitem(last=False)
@@ -212,7 +213,7 @@ class Item:
 
 def file_entry(path: str, st: os.stat_result) -> FileEntry:
     """The walk's ``FileEntry`` for ``path`` from its lstat result."""
-    return FileEntry(path, st.st_size, st.st_dev, st.st_ino, st.st_uid, st.st_mtime_ns, st.st_ctime_ns)
+    return FileEntry.from_stat(path, st)
 
 
 class WorkQueue:

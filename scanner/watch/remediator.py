@@ -149,7 +149,7 @@ class Remediator:
         with contextlib.suppress(queue.Empty):
             while True:
                 result, _loaded, entry = self._found.get_nowait()
-                if (result.path, entry.ino, result.sha256) in self._recent or not os.path.lexists(result.path):
+                if (result.path, entry.identity.ino, result.sha256) in self._recent or not os.path.lexists(result.path):
                     continue  # found twice (an event and a rescan) and handled already, or gone since
                 unhandled.append(result.path)
         return list(dict.fromkeys(unhandled))
@@ -199,7 +199,7 @@ class Remediator:
         self._recent = {k: t for k, t in self._recent.items() if now - t < _DUPLICATE_WINDOW}
         out = []
         for result, _loaded, entry in group:
-            key = (result.path, entry.ino, result.sha256)
+            key = (result.path, entry.identity.ino, result.sha256)
             if key not in self._recent:
                 self._recent[key] = now
                 out.append(result)

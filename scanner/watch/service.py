@@ -27,11 +27,11 @@ import time
 from collections.abc import Callable
 
 from scanner.errors import UsageError, WatchError
-from scanner.model import Action, ExitCode, display_path
+from scanner.model import Action, ExitCode, display_path, utc_now
 from scanner.watch.adapter import FolderWatch
 from scanner.watch.backlog import Backlog
 from scanner.watch.config import WatchConfig
-from scanner.watch.events import LOG_NAME, EventLog, WatchCause, WatchEvent, WatchEventKind, utc_now
+from scanner.watch.events import LOG_NAME, EventLog, WatchCause, WatchEvent, WatchEventKind
 from scanner.watch.folders import FolderGuard
 from scanner.watch.intake import Intake
 from scanner.watch.queues import CleanMemo, Counters, Pending, RescanRequests, WorkQueue

@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from scanner.model import Skipped, SkipReason, display_path
+from scanner.model import FileIdentity, Skipped, SkipReason, display_path
 from scanner.scanning.scan import FileResult, scan_one
 from scanner.scanning.walk import FileEntry, skip_for_oserror
 from scanner.updates import signatures
@@ -30,8 +30,7 @@ until the event is set."""
 
 
 def _same(e: FileEntry, st: os.stat_result) -> bool:
-    return (e.dev, e.ino, e.size, e.mtime_ns, e.ctime_ns) == (
-        st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    return e.identity == FileIdentity.from_stat(st)
 
 
 class ScanWorkers:

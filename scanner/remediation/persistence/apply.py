@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import assert_never
 
+from scanner import safefs
 from scanner.errors import PersistenceError, ScannerError
-from scanner.remediation.persistence.files import Root, open_planned, read_fd, replace_atomically, same_file, sha256_hex
+from scanner.remediation.persistence.files import Root, open_planned, read_fd, replace_atomically, sha256_hex
 from scanner.remediation.persistence.parse import without_lines
 from scanner.remediation.persistence.types import (
     DeleteFile,
@@ -256,7 +257,7 @@ def _change_file(
         except (ScannerError, OSError) as exc:
             return OutcomeStatus.FAILED, f"backup of {shown} failed, nothing changed: {exc}"
         # The vault read the file by its path: make sure that was the file we checked.
-        if not same_file(dir_fd, name, st) or sha256_hex(read_fd(fd)) != action.sha256:
+        if not safefs.same_file_at(dir_fd, name, st) or sha256_hex(read_fd(fd)) != action.sha256:
             return OutcomeStatus.REFUSED, f"{shown} changed during the backup; nothing done, scan again"
         if isinstance(action, DeleteFile):
             os.unlink(name, dir_fd=dir_fd)

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
 
+from scanner import safefs
 from scanner.errors import PersistenceError
 
 logger = logging.getLogger(__name__)
@@ -31,10 +32,6 @@ DIR_CAP = 20_000
 """Entries read from one directory; a flooded directory must not stall the scan."""
 _MAX_HOPS = 40
 """Symbolic links followed while resolving one path, as the kernel allows."""
-
-_O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_O_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-
 
 def host_path(sysroot: str, machine: str) -> str:
     """The path on this machine of ``machine``, a path on the machine under ``sysroot``."""
@@ -53,14 +50,6 @@ def normalize(path: str) -> str:
         else:
             parts.append(comp)
     return "/" + "/".join(parts)
-
-
-class NotRegularFile(OSError):
-    """The path resolved to something other than a regular file."""
-
-    def __init__(self, canonical: str) -> None:
-        super().__init__(errno.EINVAL, "not a regular file", canonical)
-        self.canonical = canonical
 
 
 class FileTooLarge(OSError):
@@ -149,7 +138,7 @@ class Root:
                     return Walk(stack.pop(), names, [comp])
                 if not stat.S_ISDIR(st.st_mode):
                     raise NotADirectoryError(errno.ENOTDIR, "not a directory", machine)
-                stack.append(os.open(comp, _O_DIR, dir_fd=stack[-1]))
+                stack.append(os.open(comp, safefs.O_DIR_NOFOLLOW, dir_fd=stack[-1]))
                 names.append(comp)
             return Walk(stack.pop(), names, [])
         finally:
@@ -174,20 +163,21 @@ class Root:
         return result
 
     def read(self, machine: str) -> tuple[str, bytes]:
-        """The canonical path and content of a regular file."""
+        """The canonical path and content of a regular file; ``safefs.NotRegular`` (naming the canonical
+        path) for anything else."""
         w = self.walk(machine, follow_final=True)
         try:
             if len(w.rest) != 1:
                 raise FileNotFoundError(errno.ENOENT, "no such file", machine)
             canonical = normalize("/".join(["", *w.parents, w.rest[0]]))
-            fd = os.open(w.rest[0], _O_READ, dir_fd=w.fd)
+            try:
+                fd = safefs.open_regular_at(w.fd, w.rest[0])
+            except safefs.NotRegular as exc:
+                raise safefs.NotRegular(canonical, exc.mode) from None
         finally:
             os.close(w.fd)
         try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise NotRegularFile(canonical)
-            if st.st_size > _READ_CAP:
+            if os.fstat(fd).st_size > _READ_CAP:
                 raise FileTooLarge(errno.EFBIG, "file too large", machine)
             return canonical, read_fd(fd)
         finally:
@@ -199,7 +189,7 @@ class Root:
         try:
             if len(w.rest) > 1:
                 raise FileNotFoundError(errno.ENOENT, "no such directory", machine)
-            fd = os.open(w.rest[0], _O_DIR, dir_fd=w.fd) if w.rest else os.dup(w.fd)
+            fd = os.open(w.rest[0], safefs.O_DIR_NOFOLLOW, dir_fd=w.fd) if w.rest else os.dup(w.fd)
         finally:
             os.close(w.fd)
         out: list[tuple[str, str]] = []
@@ -256,22 +246,16 @@ def open_planned(root: Root, machine: str) -> Iterator[tuple[int, str, int, os.s
     try:
         if len(w.rest) != 1:
             raise FileNotFoundError(errno.ENOENT, "no such file", machine)
-        fd = os.open(w.rest[0], _O_READ, dir_fd=w.fd)
         try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise PersistenceError(f"{machine} is no longer a regular file; scan again")
-            yield w.fd, w.rest[0], fd, st
+            fd = safefs.open_regular_at(w.fd, w.rest[0])
+        except safefs.NotRegular:
+            raise PersistenceError(f"{machine} is no longer a regular file; scan again") from None
+        try:
+            yield w.fd, w.rest[0], fd, os.fstat(fd)
         finally:
             os.close(fd)
     finally:
         os.close(w.fd)
-
-
-def same_file(dir_fd: int, name: str, st: os.stat_result) -> bool:
-    """Whether ``name`` in ``dir_fd`` is still the regular file ``st`` describes (same device and inode)."""
-    now = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    return (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino) and stat.S_ISREG(now.st_mode)
 
 
 def replace_atomically(dir_fd: int, name: str, content: bytes, src_fd: int, st: os.stat_result) -> None:
@@ -282,7 +266,7 @@ def replace_atomically(dir_fd: int, name: str, content: bytes, src_fd: int, st: 
     run-parts and systemd all ignore, so it is never run while it exists.
     """
     tmp = f".{name}.{secrets.token_hex(6)}.scanner-tmp"
-    tfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
+    tfd = safefs.create_new(tmp, dir_fd=dir_fd)
     try:
         try:
             view = memoryview(content)

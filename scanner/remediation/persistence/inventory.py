@@ -17,8 +17,9 @@ import posixpath
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from scanner import safefs
 from scanner.model import Skipped, SkipReason
-from scanner.remediation.persistence.files import DIR_CAP, FileTooLarge, NotRegularFile, Root, sha256_hex
+from scanner.remediation.persistence.files import DIR_CAP, FileTooLarge, Root, sha256_hex
 from scanner.remediation.persistence.parse import parse_entries
 from scanner.remediation.persistence.types import LocationKind, PersistenceEntry, PersistenceLocation, Symlink
 
@@ -152,8 +153,8 @@ class Inventory:
     def _skip(self, machine: str, exc: OSError) -> None:
         if isinstance(exc, FileNotFoundError | NotADirectoryError):
             return
-        if isinstance(exc, NotRegularFile):
-            if exc.canonical == "/dev/null":  # a masked unit
+        if isinstance(exc, safefs.NotRegular):
+            if exc.filename == "/dev/null":  # a masked unit
                 logger.debug("%s is masked (a link to /dev/null); nothing to read", machine)
                 return
             reason = SkipReason.SPECIAL_FILE
