@@ -21,7 +21,7 @@ from common import BASELINE_WALK, child_env, corpus_roots, corpus_size, median, 
 
 RULE = 'rule bench_single_string { strings: $a = "scanner-bench-marker-7f3a9c" condition: $a }\n'
 
-BASELINE = r'''
+BASELINE = r"""
 import os, sys, stat
 from concurrent.futures import ThreadPoolExecutor
 import yara
@@ -38,7 +38,7 @@ files = [e.path for r in sys.argv[3:] for e in walk(r)]
 with ThreadPoolExecutor(max_workers=jobs) as ex:
     hits = sum(ex.map(scan, files))
 print(len(files), hits)
-'''.replace("BASELINE_WALK\n", BASELINE_WALK)
+""".replace("BASELINE_WALK\n", BASELINE_WALK)
 
 
 def main() -> None:
@@ -54,8 +54,24 @@ def main() -> None:
         base_py = Path(tmp) / "baseline.py"
         base_py.write_text(BASELINE)
         env = child_env(SCANNER_HOME=str(Path(tmp) / "home"))
-        scanner = [python(), "-m", "scanner", "scan", "--no-default-rules", "--rules", str(rule), "--jobs",
-                   str(args.jobs), "--max-filesize", "4G", "--no-progress", "--no-cache", "--format", "json", *roots]
+        scanner = [
+            python(),
+            "-m",
+            "scanner",
+            "scan",
+            "--no-default-rules",
+            "--rules",
+            str(rule),
+            "--jobs",
+            str(args.jobs),
+            "--max-filesize",
+            "4G",
+            "--no-progress",
+            "--no-cache",
+            "--format",
+            "json",
+            *roots,
+        ]
         baseline = [python(), str(base_py), str(rule), str(args.jobs), *roots]
         timed(baseline)  # warm the page cache and the compiled-rule cache
         warm = timed(scanner, env)
@@ -68,13 +84,19 @@ def main() -> None:
     s_t = median([r.seconds for r in runs["scanner"]])
     b_m = median([r.max_rss_kib for r in runs["baseline"]])
     s_m = median([r.max_rss_kib for r in runs["scanner"]])
-    print(f"corpus: {nfiles} files, {nbytes / 2**30:.2f} GiB in {', '.join(roots)}; "
-          f"scanner scanned {report['counts']['files_scanned']} files; jobs {args.jobs}; {args.rounds} rounds")
-    print(table(
-        [["plain yara-python thread pool", f"{b_t:.2f}", f"{b_m / 1024:.1f}", "1.00", "1.00"],
-         ["scanner scan", f"{s_t:.2f}", f"{s_m / 1024:.1f}", f"{s_t / b_t:.2f}", f"{s_m / b_m:.2f}"]],
-        ["", "median s", "median peak RSS MiB", "time ratio", "memory ratio"],
-    ))
+    print(
+        f"corpus: {nfiles} files, {nbytes / 2**30:.2f} GiB in {', '.join(roots)}; "
+        f"scanner scanned {report['counts']['files_scanned']} files; jobs {args.jobs}; {args.rounds} rounds"
+    )
+    print(
+        table(
+            [
+                ["plain yara-python thread pool", f"{b_t:.2f}", f"{b_m / 1024:.1f}", "1.00", "1.00"],
+                ["scanner scan", f"{s_t:.2f}", f"{s_m / 1024:.1f}", f"{s_t / b_t:.2f}", f"{s_m / b_m:.2f}"],
+            ],
+            ["", "median s", "median peak RSS MiB", "time ratio", "memory ratio"],
+        )
+    )
     ok = s_t / b_t <= 1.2 and s_m <= b_m
     print(f"target: time ratio <= 1.20 and memory ratio <= 1.00: {'met' if ok else 'NOT met'}")
 

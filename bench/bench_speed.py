@@ -44,7 +44,7 @@ from scanner.engine import analysis, routing, syntax
 SIGNATURE_BASE = REPO.parent / "shared" / "data" / "signature-base" / "yara"
 EXTERNALS = ("filename", "filepath", "extension", "filetype", "owner")
 
-BASELINE = r'''
+BASELINE = r"""
 import json, os, sys
 from concurrent.futures import ThreadPoolExecutor
 import yara
@@ -64,14 +64,14 @@ files = [e for r in sys.argv[3:] for e in walk(r)]
 with ThreadPoolExecutor(max_workers=jobs) as ex:
     hits = [h for found in ex.map(scan, files) for h in found]
 print(json.dumps({"files": len(files), "hits": sorted(hits)}))
-'''.replace("BASELINE_WALK\n", BASELINE_WALK)
+""".replace("BASELINE_WALK\n", BASELINE_WALK)
 
 COMPILE = (
     "import sys, yara; yara.compile(filepaths={p: p for p in sys.argv[2:]}, "
     f"externals=dict.fromkeys({EXTERNALS!r}, '')).save(sys.argv[1])"
 )
 
-DRIVER = r'''
+DRIVER = r"""
 import datetime as dt, sys
 from pathlib import Path
 from scanner import report
@@ -87,7 +87,7 @@ loaded = signatures.load_rules(state, [Path(rules)], False, today=dt.date.today(
 request = ScanRequest(ScanType.CUSTOM, paths=tuple(roots), walk=WalkOptions(max_filesize=None), jobs=int(jobs),
                       cache_dir=state.file_cache, cache=CacheMode(mode))
 print(report.dumps(report.report_json(run_scan(request, loaded.rules, loaded.info))), end="")
-'''
+"""
 
 
 def synthetic_rules(path: Path, count: int = 1200, seed: int = 20240601) -> Path:
@@ -95,8 +95,10 @@ def synthetic_rules(path: Path, count: int = 1200, seed: int = 20240601) -> Path
     rng = random.Random(seed)
 
     def word() -> str:
-        return "".join(rng.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") for _ in
-                       range(rng.randint(8, 14)))
+        return "".join(
+            rng.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+            for _ in range(rng.randint(8, 14))
+        )
 
     # a few strings that occur in a handful of the corpus's files, so detections can be compared
     real_elf = ["SQLite format 3", "deflate 1.2"]
@@ -118,9 +120,10 @@ def synthetic_rules(path: Path, count: int = 1200, seed: int = 20240601) -> Path
             cond = f"pe.number_of_sections > 1 and filesize < {rng.randint(100, 4000)}KB and any of them"
         else:
             cond = f"uint16(0) == 0x5A4D and filesize < {rng.randint(50, 8000)}KB and 2 of them"
-        decl = " ".join(f'$s{k} = "{s}"' + (" wide ascii" if k == 0 and kind > 10 else "")
-                        for k, s in enumerate(strings))
-        lines.append(f"rule synth_{i:04d} {{ meta: family = \"Synth{i % 37}\" strings: {decl} condition: {cond} }}")
+        decl = " ".join(
+            f'$s{k} = "{s}"' + (" wide ascii" if k == 0 and kind > 10 else "") for k, s in enumerate(strings)
+        )
+        lines.append(f'rule synth_{i:04d} {{ meta: family = "Synth{i % 37}" strings: {decl} condition: {cond} }}')
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -192,8 +195,11 @@ def yarac_accepted(files: list[Path], out: Path) -> tuple[list[Path], bool]:
     defs = [a for e in EXTERNALS for a in ("-d", f"{e}=")]
     if subprocess.run(["yarac", "-w", *defs, *map(str, files), str(out)], capture_output=True).returncode == 0:
         return files, True
-    ok = [p for p in files if subprocess.run(["yarac", "-w", *defs, str(p), str(out)],
-                                             capture_output=True).returncode == 0]
+    ok = [
+        p
+        for p in files
+        if subprocess.run(["yarac", "-w", *defs, str(p), str(out)], capture_output=True).returncode == 0
+    ]
     res = subprocess.run(["yarac", "-w", *defs, *map(str, ok), str(out)], capture_output=True)
     return ok, res.returncode == 0
 
@@ -202,8 +208,9 @@ def mib(run: Run) -> str:
     return f"{run.max_rss_kib / 1024:.0f}"
 
 
-def bench_set(name: str, rules: Path, roots: list[str], args: argparse.Namespace, tmp: Path,
-              use_cli: bool) -> list[str]:
+def bench_set(
+    name: str, rules: Path, roots: list[str], args: argparse.Namespace, tmp: Path, use_cli: bool
+) -> list[str]:
     files = rule_files(rules)
     print(f"\n## {name}: {len(files)} file(s); {plan_summary(files)}", flush=True)
     home = tmp / f"home-{name}"
@@ -216,8 +223,22 @@ def bench_set(name: str, rules: Path, roots: list[str], args: argparse.Namespace
         shutil.copyfile("/bin/ls", three / "elf")
         (three / "pe.exe").write_bytes(b"MZ\x90\x00" + b"\0" * 4096)
         (three / "text.txt").write_text("hello\n" * 100)
-    base = [python(), "-m", "scanner", "scan", "--no-progress", "--no-default-rules", "--rules", str(rules),
-            "--format", "json", "--max-filesize", "4G", "--jobs", str(args.jobs)]
+    base = [
+        python(),
+        "-m",
+        "scanner",
+        "scan",
+        "--no-progress",
+        "--no-default-rules",
+        "--rules",
+        str(rules),
+        "--format",
+        "json",
+        "--max-filesize",
+        "4G",
+        "--jobs",
+        str(args.jobs),
+    ]
 
     def ours(mode: str, where: list[str] = roots) -> list[str]:
         if use_cli:
@@ -245,13 +266,14 @@ def bench_set(name: str, rules: Path, roots: list[str], args: argparse.Namespace
     again = json.loads(rescan[-1].stdout)
     got_again = {(d["path"], d["rule"]) for d in again["detections"]}
     samples = str(rule_samples(files, tmp / f"samples-{name}"))
-    sample_want = {tuple(h) for h in json.loads(timed([*baseline[:-len(roots)], samples], env).stdout)["hits"]}
+    sample_want = {tuple(h) for h in json.loads(timed([*baseline[: -len(roots)], samples], env).stdout)["hits"]}
     sample_got = {(d["path"], d["rule"]) for d in json.loads(timed(ours("off", [samples]), env).stdout)["detections"]}
 
     rows: list[list[object]] = []
     p_t = median([r.seconds for r in pool])
-    rows.append(["plain yara-python thread pool", f"{p_t:.2f}", mib(pool[-1]), "1.00",
-                 f"jobs {args.jobs}, rules precompiled"])
+    rows.append(
+        ["plain yara-python thread pool", f"{p_t:.2f}", mib(pool[-1]), "1.00", f"jobs {args.jobs}, rules precompiled"]
+    )
     notes = []
     if shutil.which("yara") and shutil.which("yarac"):
         ok, fine = yarac_accepted(files, tmp / f"{name}.yara42c")
@@ -259,8 +281,15 @@ def bench_set(name: str, rules: Path, roots: list[str], args: argparse.Namespace
             cmd = " ; ".join(f"yara -w -N -r -p {args.jobs} -C {tmp / f'{name}.yara42c'} '{r}'" for r in roots)
             ycli = timed(["sh", "-c", cmd])
             ver = subprocess.run(["yara", "--version"], capture_output=True, text=True).stdout.strip()
-            rows.append([f"yara {ver} command", f"{ycli.seconds:.2f}", mib(ycli), f"{ycli.seconds / p_t:.2f}",
-                         f"-p {args.jobs}; {len(ok)}/{len(files)} files compile with its yarac"])
+            rows.append(
+                [
+                    f"yara {ver} command",
+                    f"{ycli.seconds:.2f}",
+                    mib(ycli),
+                    f"{ycli.seconds / p_t:.2f}",
+                    f"-p {args.jobs}; {len(ok)}/{len(files)} files compile with its yarac",
+                ]
+            )
         else:
             notes.append("yara command: its yarac compiles none of these files; skipped")
     else:
@@ -274,8 +303,15 @@ def bench_set(name: str, rules: Path, roots: list[str], args: argparse.Namespace
         if ok:
             # ClamAV's default size limits: files past them are read only in part, so this is a lower bound
             clam = timed(["clamscan", "-d", str(dbdir), "-r", "-i", "--no-summary", *roots])
-            rows.append(["clamscan (one thread)", f"{clam.seconds:.2f}", mib(clam), f"{clam.seconds / p_t:.2f}",
-                         f"{nrules} rules from {len(ok)}/{len(files)} files it loads; its default size limits"])
+            rows.append(
+                [
+                    "clamscan (one thread)",
+                    f"{clam.seconds:.2f}",
+                    mib(clam),
+                    f"{clam.seconds / p_t:.2f}",
+                    f"{nrules} rules from {len(ok)}/{len(files)} files it loads; its default size limits",
+                ]
+            )
         else:
             notes.append("clamscan loads none of these rule files; skipped")
     else:
@@ -288,27 +324,75 @@ def bench_set(name: str, rules: Path, roots: list[str], args: argparse.Namespace
     cpu = median([f.cpu_seconds for f in first]) / median([p.cpu_seconds for p in pool])
     ratio = median(paired)
     links = rep.get("hard_links", {"names": 0, "bytes": 0})
-    rows.append(["scanner first scan, file cache off", f"{f_t:.2f}", mib(first[-1]),
-                 f"{ratio:.2f} (rounds {paired[0]:.2f}-{paired[-1]:.2f}; CPU time {cpu:.2f})",
-                 f"{rep['counts']['files_scanned']} files, {links['names']} of them further names of a file "
-                 f"already matched (hard links, {links['bytes'] / 2**20:.0f} MiB); detections "
-                 f"{'identical' if got == want else 'DIFFER'} ({len(got)})"])
-    rows.append(["scanner rescan, unchanged tree, cache on", f"{r_t:.2f}", mib(rescan[-1]), f"{r_t / p_t:.3f}",
-                 f"{r_t / f_t:.3f}x the first scan; {again['file_cache']['hits'] if 'file_cache' in again else '?'} "
-                 f"files from the cache; detections {'identical' if got_again == want else 'DIFFER'}"])
-    rows.append(["detections on samples made of the rules' own strings", "", "", "",
-                 f"{'identical' if sample_got == sample_want else 'DIFFER'} ({len(sample_want)} detections, "
-                 f"{len(os.listdir(samples))} files; pool vs scanner, routed, no cache)"])
+    rows.append(
+        [
+            "scanner first scan, file cache off",
+            f"{f_t:.2f}",
+            mib(first[-1]),
+            f"{ratio:.2f} (rounds {paired[0]:.2f}-{paired[-1]:.2f}; CPU time {cpu:.2f})",
+            f"{rep['counts']['files_scanned']} files, {links['names']} of them further names of a file "
+            f"already matched (hard links, {links['bytes'] / 2**20:.0f} MiB); detections "
+            f"{'identical' if got == want else 'DIFFER'} ({len(got)})",
+        ]
+    )
+    rows.append(
+        [
+            "scanner rescan, unchanged tree, cache on",
+            f"{r_t:.2f}",
+            mib(rescan[-1]),
+            f"{r_t / p_t:.3f}",
+            f"{r_t / f_t:.3f}x the first scan; {again['file_cache']['hits'] if 'file_cache' in again else '?'} "
+            f"files from the cache; detections {'identical' if got_again == want else 'DIFFER'}",
+        ]
+    )
+    rows.append(
+        [
+            "detections on samples made of the rules' own strings",
+            "",
+            "",
+            "",
+            f"{'identical' if sample_got == sample_want else 'DIFFER'} ({len(sample_want)} detections, "
+            f"{len(os.listdir(samples))} files; pool vs scanner, routed, no cache)",
+        ]
+    )
     s_t = median([r.seconds for r in startup])
     rd_t = median([r.seconds for r in ready])
-    rows.append(["scanner start-up, empty directory (warm rule cache)", f"{s_t:.2f}", mib(startup[-1]), "",
-                 "process start to exit; sets load on first use"])
-    rows.append(["scanner start-up + rules ready, PE, ELF and text file", f"{rd_t:.2f}", mib(ready[-1]), "",
-                 "loads every set those files need, and matches them"])
-    rows.append(["scanner first start, compiling from source", f"{cold.seconds:.2f}", mib(cold), "",
-                 "whole set plus routed sets, then cached"])
-    rows.append(["(yara-python compiling the same rules)", f"{compile_run.seconds:.2f}", mib(compile_run), "",
-                 "not part of the pool's time above"])
+    rows.append(
+        [
+            "scanner start-up, empty directory (warm rule cache)",
+            f"{s_t:.2f}",
+            mib(startup[-1]),
+            "",
+            "process start to exit; sets load on first use",
+        ]
+    )
+    rows.append(
+        [
+            "scanner start-up + rules ready, PE, ELF and text file",
+            f"{rd_t:.2f}",
+            mib(ready[-1]),
+            "",
+            "loads every set those files need, and matches them",
+        ]
+    )
+    rows.append(
+        [
+            "scanner first start, compiling from source",
+            f"{cold.seconds:.2f}",
+            mib(cold),
+            "",
+            "whole set plus routed sets, then cached",
+        ]
+    )
+    rows.append(
+        [
+            "(yara-python compiling the same rules)",
+            f"{compile_run.seconds:.2f}",
+            mib(compile_run),
+            "",
+            "not part of the pool's time above",
+        ]
+    )
     print(table(rows, ["", "median s", "peak RSS MiB", "vs yara-python", "notes"]))
     for n in notes:
         print(f"note: {n}")
@@ -335,14 +419,22 @@ def main() -> None:
     args = ap.parse_args()
     roots = corpus_roots()
     nfiles, nbytes = corpus_size(roots)
-    print(f"corpus: {nfiles} files, {nbytes / 2**30:.2f} GiB in {', '.join(roots)}; jobs {args.jobs}; "
-          f"{args.rounds} rounds; {os.cpu_count()} CPUs")
-    help_text = subprocess.run([python(), "-m", "scanner", "scan", "--help"], capture_output=True, text=True,
-                               env={**os.environ, "PYTHONPATH": str(REPO)}).stdout
+    print(
+        f"corpus: {nfiles} files, {nbytes / 2**30:.2f} GiB in {', '.join(roots)}; jobs {args.jobs}; "
+        f"{args.rounds} rounds; {os.cpu_count()} CPUs"
+    )
+    help_text = subprocess.run(
+        [python(), "-m", "scanner", "scan", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    ).stdout
     use_cli = "--no-cache" in help_text
     if not use_cli:
-        print("note: this CLI has no --no-cache yet: scans run through bench's driver (library calls as the CLI "
-              "makes them, without the scan log and history)")
+        print(
+            "note: this CLI has no --no-cache yet: scans run through bench's driver (library calls as the CLI "
+            "makes them, without the scan log and history)"
+        )
     WORK.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench-speed-") as t:
         tmp = Path(t)

@@ -107,9 +107,14 @@ class Watcher:
         self, folder: Path, home: Path, jobs: int, src: Path | None = None, action: str = "quarantine"
     ) -> None:
         env = {**os.environ, "PYTHONPATH": str(src)} if src is not None else None  # another checkout's code
-        self.proc = subprocess.Popen([python(), "-c", DRIVER, str(folder), str(home), str(jobs), action],
-                                     cwd=src or REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True)
+        self.proc = subprocess.Popen(
+            [python(), "-c", DRIVER, str(folder), str(home), str(jobs), action],
+            cwd=src or REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.detections: dict[str, tuple[float, str]] = {}
         self.events: list[dict[str, object]] = []
         self.cv = threading.Condition()
@@ -184,8 +189,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--vault-files", type=int, default=640)
     ap.add_argument("--only", choices=["latency", "quarantine"])
-    ap.add_argument("--baseline-src", type=Path, help="a checkout of the code before (e.g. `git archive ab97208 "
-                    "scanner signatures | tar -x -C DIR`): the same burst into its watch, for a ratio")
+    ap.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="a checkout of the code before (e.g. `git archive ab97208 "
+        "scanner signatures | tar -x -C DIR`): the same burst into its watch, for a ratio",
+    )
     args = ap.parse_args()
     evil = sample_bytes()
     contents = clean_contents()
@@ -202,8 +211,10 @@ def main() -> None:
                 rates = {}
                 for label, src in (("before", args.baseline_src.resolve()), ("now", None)):
                     rates[label] = burst_rate(args, tmp / f"rate-{label}", evil, src)
-                print(f"\nburst into the watch, every infected file quarantined: before {rates['before']:.0f} files/s, "
-                      f"now {rates['now']:.0f} files/s, ratio {rates['now'] / rates['before']:.2f}")
+                print(
+                    f"\nburst into the watch, every infected file quarantined: before {rates['before']:.0f} files/s, "
+                    f"now {rates['now']:.0f} files/s, ratio {rates['now'] / rates['before']:.2f}"
+                )
             stop_mid_burst(args, tmp / "stop", evil)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -254,7 +265,7 @@ def vault_rates(tmp: Path, n: int, rounds: int, evil: bytes) -> None:
             else:
                 for k in range(0, n, 64):
                     with vault.batch() as taken:
-                        for p, ident in zip(paths[k:k + 64], ids[k:k + 64], strict=True):
+                        for p, ident in zip(paths[k : k + 64], ids[k : k + 64], strict=True):
                             vault.quarantine(p, ident, "EICAR", "EICAR-Test-File", "bench")
                     assert not taken.failed, taken.failed
             seconds = time.perf_counter() - t0
@@ -272,8 +283,11 @@ def vault_rates(tmp: Path, n: int, rounds: int, evil: bytes) -> None:
     rows[1].append(f"{float(rows[1][4]) / slow_base:.1f}")
     rows[0].append("1.0")
     print(f"\nquarantine rate, {n} files x {rounds} rounds (medians):")
-    print(table(rows, ["vault", "files/s here", "ratio", "flushes/file", "files/s at 4 ms/flush (model)",
-                       "ratio (model)"]))
+    print(
+        table(
+            rows, ["vault", "files/s here", "ratio", "flushes/file", "files/s at 4 ms/flush (model)", "ratio (model)"]
+        )
+    )
 
 
 def write_burst(args: argparse.Namespace, folder: Path, evil: bytes) -> list[str]:
@@ -290,9 +304,7 @@ def write_burst(args: argparse.Namespace, folder: Path, evil: bytes) -> list[str
     return infected
 
 
-def burst_rate(
-    args: argparse.Namespace, tmp: Path, evil: bytes, src: Path | None, action: str = "quarantine"
-) -> float:
+def burst_rate(args: argparse.Namespace, tmp: Path, evil: bytes, src: Path | None, action: str = "quarantine") -> float:
     """Detections per second while a burst is handled to the end (first to last detection)."""
     folder, home = tmp / "watched", tmp / "home"
     folder.mkdir(parents=True)
@@ -316,10 +328,12 @@ def report_vs_quarantine(args: argparse.Namespace, tmp: Path, evil: bytes) -> No
         for action in ("report", "quarantine"):
             rates[action].append(burst_rate(args, tmp / f"pair-{action}-{r}", evil, None, action))
         ratios.append(rates["quarantine"][-1] / rates["report"][-1])
-    print(f"\nburst of {args.burst_files} files, every {args.burst_every}th infected, {args.rounds} paired rounds "
-          f"(medians): detections/s when only reporting {median(rates['report']):.0f}, when quarantining "
-          f"{median(rates['quarantine']):.0f}; ratio quarantine/report {median(ratios):.2f} "
-          f"(rounds {min(ratios):.2f}-{max(ratios):.2f})")
+    print(
+        f"\nburst of {args.burst_files} files, every {args.burst_every}th infected, {args.rounds} paired rounds "
+        f"(medians): detections/s when only reporting {median(rates['report']):.0f}, when quarantining "
+        f"{median(rates['quarantine']):.0f}; ratio quarantine/report {median(ratios):.2f} "
+        f"(rounds {min(ratios):.2f}-{max(ratios):.2f})"
+    )
 
 
 def stop_mid_burst(args: argparse.Namespace, tmp: Path, evil: bytes) -> None:
@@ -355,13 +369,19 @@ def stop_mid_burst(args: argparse.Namespace, tmp: Path, evil: bytes) -> None:
     still = [p for p in infected if os.path.lexists(p)]
     w2.proc.send_signal(signal.SIGTERM)
     code2 = w2.proc.wait(300)
-    print(f"\nburst into the watch: {args.burst_files} files, {len(infected)} infected, written in "
-          f"{t_written - t0:.1f} s; detections {quarantined_before} at {rate:.0f} files/s (first to last "
-          f"detection, {times[-1] - times[0] if times else 0:.1f} s)")
-    print(f"SIGTERM with {len(left)} infected files not yet quarantined: exit {code} after {stop_s:.2f} s; "
-          f"stop line: {message}")
-    print(f"restart: the backlog taken up, every infected file quarantined after {resume_s:.1f} s "
-          f"(still in place: {len(still)}); exit {code2}")
+    print(
+        f"\nburst into the watch: {args.burst_files} files, {len(infected)} infected, written in "
+        f"{t_written - t0:.1f} s; detections {quarantined_before} at {rate:.0f} files/s (first to last "
+        f"detection, {times[-1] - times[0] if times else 0:.1f} s)"
+    )
+    print(
+        f"SIGTERM with {len(left)} infected files not yet quarantined: exit {code} after {stop_s:.2f} s; "
+        f"stop line: {message}"
+    )
+    print(
+        f"restart: the backlog taken up, every infected file quarantined after {resume_s:.1f} s "
+        f"(still in place: {len(still)}); exit {code2}"
+    )
 
 
 def run(args: argparse.Namespace, tmp: Path, evil: bytes, contents: list[bytes]) -> None:
@@ -440,8 +460,9 @@ def run(args: argparse.Namespace, tmp: Path, evil: bytes, contents: list[bytes])
 
     latencies = [w.detections[p][0] - t for p, t in burst.items() if p in w.detections]
     missing = sorted(infected - set(w.detections))
-    not_quarantined = sorted(p for p in infected if p in w.detections and not
-                             w.detections[p][1].startswith("quarantined as "))
+    not_quarantined = sorted(
+        p for p in infected if p in w.detections and not w.detections[p][1].startswith("quarantined as ")
+    )
     still_there = sorted(p for p in infected if os.path.lexists(p))
     touched = sum(1 for p, data in clean.items() if not p.is_file() or p.read_bytes() != data)
     extra = sorted(set(w.detections) - infected - set(closed))
@@ -455,29 +476,55 @@ def run(args: argparse.Namespace, tmp: Path, evil: bytes, contents: list[bytes])
 
     med_idle = median(idle) if idle else float("nan")
     med, p99 = median(latencies), percentile(latencies, 0.99)
-    print(f"burst: {args.files} files ({written_bytes / 2**20:.0f} MiB) written in {t_written - t0:.1f} s into 20 "
-          f"folders; {len(infected)} infected (incl. one slow, one renamed); jobs {args.jobs}; "
-          f"files scanned {stats.get('files_scanned', '?')}, overflows {len(overflows)}")
-    print(table(
-        [["idle: one file at a time", len(idle), f"{med_idle:.3f}", f"{percentile(idle, 0.99):.3f}",
-          f"{max(idle):.3f}", "1.00"],
-         ["burst", len(latencies), f"{med:.3f}", f"{p99:.3f}", f"{max(latencies):.3f}", f"{med / med_idle:.2f}"],
-         ["  slow writer (from close)", 1, f"{one(slow_path):.3f}", "", "", ""],
-         ["  renamed into place (from rename)", 1, f"{one(renamed_path):.3f}", "", "", ""]],
-        ["latency close -> quarantined", "files", "median s", "p99 s", "max s", "median ratio"],
-    ))
-    print(f"memory (child RSS): {rss_start / 1024:.1f} MiB before the burst, peak {peak / 1024:.1f} MiB during it "
-          f"(+{(peak - rss_start) / 1024:.1f} MiB for {written_bytes / 2**20:.0f} MiB written), "
-          f"{(w.rss[-1][1] if w.rss else 0) / 1024:.1f} MiB at the end")
-    print(f"checks: infected quarantined {len(infected) - len(missing) - len(not_quarantined)}/{len(infected)}; "
-          f"infected still in place {len(still_there)}; clean files touched {touched}; other detections {len(extra)}; "
-          f"SIGTERM -> exit {code} in {stop_s:.2f} s")
+    print(
+        f"burst: {args.files} files ({written_bytes / 2**20:.0f} MiB) written in {t_written - t0:.1f} s into 20 "
+        f"folders; {len(infected)} infected (incl. one slow, one renamed); jobs {args.jobs}; "
+        f"files scanned {stats.get('files_scanned', '?')}, overflows {len(overflows)}"
+    )
+    print(
+        table(
+            [
+                [
+                    "idle: one file at a time",
+                    len(idle),
+                    f"{med_idle:.3f}",
+                    f"{percentile(idle, 0.99):.3f}",
+                    f"{max(idle):.3f}",
+                    "1.00",
+                ],
+                ["burst", len(latencies), f"{med:.3f}", f"{p99:.3f}", f"{max(latencies):.3f}", f"{med / med_idle:.2f}"],
+                ["  slow writer (from close)", 1, f"{one(slow_path):.3f}", "", "", ""],
+                ["  renamed into place (from rename)", 1, f"{one(renamed_path):.3f}", "", "", ""],
+            ],
+            ["latency close -> quarantined", "files", "median s", "p99 s", "max s", "median ratio"],
+        )
+    )
+    print(
+        f"memory (child RSS): {rss_start / 1024:.1f} MiB before the burst, peak {peak / 1024:.1f} MiB during it "
+        f"(+{(peak - rss_start) / 1024:.1f} MiB for {written_bytes / 2**20:.0f} MiB written), "
+        f"{(w.rss[-1][1] if w.rss else 0) / 1024:.1f} MiB at the end"
+    )
+    print(
+        f"checks: infected quarantined {len(infected) - len(missing) - len(not_quarantined)}/{len(infected)}; "
+        f"infected still in place {len(still_there)}; clean files touched {touched}; other detections {len(extra)}; "
+        f"SIGTERM -> exit {code} in {stop_s:.2f} s"
+    )
     for p in missing + not_quarantined + still_there + extra:
         print(f"  problem: {p} {w.detections.get(p)}")
-    ok = (not missing and not not_quarantined and not still_there and not touched and not extra and code == 0
-          and med <= 0.5 and p99 <= 2.0)
-    print(f"target: every infected file quarantined, no clean file touched, median <= 0.5 s, p99 <= 2 s: "
-          f"{'met' if ok else 'NOT met'}")
+    ok = (
+        not missing
+        and not not_quarantined
+        and not still_there
+        and not touched
+        and not extra
+        and code == 0
+        and med <= 0.5
+        and p99 <= 2.0
+    )
+    print(
+        f"target: every infected file quarantined, no clean file touched, median <= 0.5 s, p99 <= 2 s: "
+        f"{'met' if ok else 'NOT met'}"
+    )
     err = w.proc.stderr.read().strip() if w.proc.stderr is not None else ""
     if err:
         print(f"watch stderr: {err[:2000]}")

@@ -50,7 +50,10 @@ RANGES: Mapping[str, tuple[float, float]] = {
 """The accepted range of every numeric setting, by Config field."""
 
 LOG_LEVELS: Mapping[str, int] = {
-    "debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR,
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
 }
 """The names [logging] level accepts, and the logging level each stands for."""
 
@@ -135,12 +138,21 @@ class Config:
 
 
 _KEYS: Mapping[str, Mapping[str, str]] = {
-    "scan": {"exclude": "excludes", "max_filesize": "max_filesize", "jobs": "jobs", "timeout": "timeout",
-             "action": "action"},
+    "scan": {
+        "exclude": "excludes",
+        "max_filesize": "max_filesize",
+        "jobs": "jobs",
+        "timeout": "timeout",
+        "action": "action",
+    },
     "monthly": {"action": "monthly_action", "paths": "monthly_paths", "rules": "monthly_rules"},
     "processes": {"timeout": "process_timeout", "max_memory": "process_max_memory", "kill_grace": "kill_grace"},
-    "update": {"feeds": "feeds", "feed": "feeds", "trusted_root": "trusted_root",
-               "max_age_days": "max_signature_age_days"},
+    "update": {
+        "feeds": "feeds",
+        "feed": "feeds",
+        "trusted_root": "trusted_root",
+        "max_age_days": "max_signature_age_days",
+    },
     "quarantine": {"retention_days": "quarantine_retention_days"},
     "logging": {"level": "log_level"},
 }

@@ -65,8 +65,9 @@ def _printable(value: Any) -> Any:
     return value
 
 
-def _get(data: Mapping[str, Any], key: str, kind: type[T] | tuple[type, ...], where: str,
-         default: Any = _REQUIRED) -> T:
+def _get(
+    data: Mapping[str, Any], key: str, kind: type[T] | tuple[type, ...], where: str, default: Any = _REQUIRED
+) -> T:
     """``data[key]`` if it has type ``kind``; ``default`` when missing (if given); else StateError."""
     if key not in data:
         if default is _REQUIRED:
@@ -315,9 +316,10 @@ class HistoryRecord:
             counts=_counts(_get(m, "counts", dict, where, {} if optional is None else _REQUIRED), where),
             families=_strings(m, "families", where, [] if optional is None else _REQUIRED),
             exit_code=_get(m, "exit_code", (int, type(None)), where, optional),
-            outcomes=tuple(OutcomeRecord.from_json(o, f"{where}: outcome {i}")
-                           for i, o in enumerate(_get(m, "outcomes", list, where, [] if optional is None
-                                                      else _REQUIRED))),
+            outcomes=tuple(
+                OutcomeRecord.from_json(o, f"{where}: outcome {i}")
+                for i, o in enumerate(_get(m, "outcomes", list, where, [] if optional is None else _REQUIRED))
+            ),
             undone_at=_get(m, "undone_at", text, where, optional),
             state=state,
             undo=None if undo is None else UndoRecord.from_json(undo, f"{where}: undo"),
@@ -390,8 +392,14 @@ class History:
         return records[-1] if records else None
 
 
-def history_record(report: ScanReport, command: str, outcomes: Sequence[OutcomeRecord], dry_run: bool,
-                   sysroot: Path, state: str = COMPLETE) -> HistoryRecord:
+def history_record(
+    report: ScanReport,
+    command: str,
+    outcomes: Sequence[OutcomeRecord],
+    dry_run: bool,
+    sysroot: Path,
+    state: str = COMPLETE,
+) -> HistoryRecord:
     """The history entry of a scan: what ran, what it found, and (``outcomes``, as
     ``remediate.outcome_record`` gives them) what it changed, for undo.
 

@@ -24,9 +24,7 @@ def _xor(data: bytes, offset: int) -> bytes:
     """XOR ``data`` with the key, as if it started ``offset`` bytes into the stream."""
     start = offset % len(KEY)
     key = (KEY[start:] + KEY[:start]) * (len(data) // len(KEY) + 1)
-    return (int.from_bytes(data, "little") ^ int.from_bytes(key[: len(data)], "little")).to_bytes(
-        len(data), "little"
-    )
+    return (int.from_bytes(data, "little") ^ int.from_bytes(key[: len(data)], "little")).to_bytes(len(data), "little")
 
 
 def encode(data: bytes) -> bytes:

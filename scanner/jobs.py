@@ -131,8 +131,9 @@ class RunRecord:
     and the caller tells the user, since what was changed is still in the vault under the scan id.
     """
 
-    def __init__(self, history: History, report: ScanReport, command: str, sysroot: Path,
-                 dry_run: bool = False) -> None:
+    def __init__(
+        self, history: History, report: ScanReport, command: str, sysroot: Path, dry_run: bool = False
+    ) -> None:
         self.history = history
         self.report = report
         self.command = command
@@ -142,8 +143,7 @@ class RunRecord:
         """Why the last write failed, or None when the record on disk is current."""
 
     @classmethod
-    def of(cls, state: StateDir, report: ScanReport, command: str, sysroot: Path,
-           dry_run: bool = False) -> RunRecord:
+    def of(cls, state: StateDir, report: ScanReport, command: str, sysroot: Path, dry_run: bool = False) -> RunRecord:
         """The record of a run in ``state``'s history (not written yet: see ``begin`` and ``complete``)."""
         return cls(History(state.history), report, command, sysroot, dry_run)
 
@@ -160,8 +160,16 @@ class RunRecord:
 
         if done[-1].action.step is Step.CLEAN and self.failure is None:
             with contextlib.suppress(ScannerError):
-                self.history.save(history_record(self.report, self.command, [outcome_record(o) for o in done],
-                                                 self.dry_run, self.sysroot, state=IN_PROGRESS))
+                self.history.save(
+                    history_record(
+                        self.report,
+                        self.command,
+                        [outcome_record(o) for o in done],
+                        self.dry_run,
+                        self.sysroot,
+                        state=IN_PROGRESS,
+                    )
+                )
 
     def complete(self, report: ScanReport, outcomes: Sequence[OutcomeRecord]) -> str | None:
         """Write the finished record (again, for a batch that gained outcomes); why it failed, or None."""
@@ -179,9 +187,11 @@ class RunRecord:
 
 def not_recorded(scan_id: str, failure: str) -> str:
     """What the user is told when the history record of a run that changed something could not be written."""
-    return (f"the history record of scan {scan_id} could not be written ({failure}); "
-            f"what it changed is in the quarantine: try 'scanner undo {scan_id}' or "
-            "'scanner quarantine list'")
+    return (
+        f"the history record of scan {scan_id} could not be written ({failure}); "
+        f"what it changed is in the quarantine: try 'scanner undo {scan_id}' or "
+        "'scanner quarantine list'"
+    )
 
 
 def families_of(*loaded: signatures.LoadedRules) -> dict[str, Family]:
@@ -189,9 +199,15 @@ def families_of(*loaded: signatures.LoadedRules) -> dict[str, Family]:
     return {f.name: f for rules in loaded if rules.sigset for f in rules.sigset.families}
 
 
-def plan(detections: Sequence[Detection], policy: Policy, *, families: Mapping[str, Family] | None = None,
-         packages: PackageIndex | None = None, persistence_search: bool = True,
-         done: frozenset[str] = frozenset()) -> Plan:
+def plan(
+    detections: Sequence[Detection],
+    policy: Policy,
+    *,
+    families: Mapping[str, Family] | None = None,
+    packages: PackageIndex | None = None,
+    persistence_search: bool = True,
+    done: frozenset[str] = frozenset(),
+) -> Plan:
     """What to do about ``detections`` (``remediate.plan``), without the steps on files in ``done``.
 
     A caller that acts in phases plans the files alone first (``persistence_search`` False: no
@@ -199,15 +215,24 @@ def plan(detections: Sequence[Detection], policy: Policy, *, families: Mapping[s
     """
     from scanner.remediation import remediate
 
-    the_plan = remediate.plan(detections, policy, families=families, packages=packages,
-                              persistence_search=persistence_search)
+    the_plan = remediate.plan(
+        detections, policy, families=families, packages=packages, persistence_search=persistence_search
+    )
     if not done:
         return the_plan
     return remediate.Plan(tuple(a for a in the_plan.actions if a.path is None or a.path not in done), the_plan.notes)
 
 
-def apply(the_plan: Plan, vault: Vault, scan_id: str, policy: Policy, *, now: Now,
-          systemctl: Systemctl | None = None, batched: bool = False) -> Applied:
+def apply(
+    the_plan: Plan,
+    vault: Vault,
+    scan_id: str,
+    policy: Policy,
+    *,
+    now: Now,
+    systemctl: Systemctl | None = None,
+    batched: bool = False,
+) -> Applied:
     """Carry out ``the_plan`` (every step is attempted; failures are outcomes), the files into the vault
     in one batch when ``batched`` (``remediate.apply_batched``: one round of flushes for many files)."""
     from scanner.remediation import remediate
@@ -217,8 +242,9 @@ def apply(the_plan: Plan, vault: Vault, scan_id: str, policy: Policy, *, now: No
     return remediate.Applied(tuple(remediate.apply(the_plan, vault, scan_id, policy, now=now, systemctl=systemctl)))
 
 
-def act(report: ScanReport, job: Job, state: StateDir, record: RunRecord, *, now: Now,
-        systemctl: Systemctl | None) -> tuple[ScanReport, list[OutcomeRecord], list[str]]:
+def act(
+    report: ScanReport, job: Job, state: StateDir, record: RunRecord, *, now: Now, systemctl: Systemctl | None
+) -> tuple[ScanReport, list[OutcomeRecord], list[str]]:
     """Plan and (unless a dry run) apply remediation of ``report``, keeping ``record`` current.
 
     Returns the annotated report, the outcomes, and the notices of opening the vault.
@@ -229,27 +255,46 @@ def act(report: ScanReport, job: Job, state: StateDir, record: RunRecord, *, now
     vault, notices = open_vault(state)
     if not job.dry_run:
         record.begin()
-    result, done = remediate.remediate(report, job.policy, vault, dry_run=job.dry_run, families=families, now=now,
-                                       systemctl=systemctl,
-                                       on_outcome=None if job.dry_run else record.keep_current)
+    result, done = remediate.remediate(
+        report,
+        job.policy,
+        vault,
+        dry_run=job.dry_run,
+        families=families,
+        now=now,
+        systemctl=systemctl,
+        on_outcome=None if job.dry_run else record.keep_current,
+    )
     return result, [remediate.outcome_record(o) for o in done], notices
 
 
-def run(job: Job, state: StateDir, *, progress: ProgressSink | None = None, now: Now = utc_now,
-        systemctl: Systemctl | None = run_systemctl) -> JobResult:
+def run(
+    job: Job,
+    state: StateDir,
+    *,
+    progress: ProgressSink | None = None,
+    now: Now = utc_now,
+    systemctl: Systemctl | None = run_systemctl,
+) -> JobResult:
     """Scan, remediate as ``job.policy`` says, record the run in the history, and log it.
 
     A record that cannot be written after something was changed is a loud notice, a report warning
     and ``ExitCode.ACTION_FAILED``, never "all actions done".
     """
     try:
-        report = run_scan(job.request, job.loaded.rules, job.loaded.info, progress=progress,
-                          warnings=(*job.warnings, *job.loaded.warnings))
+        report = run_scan(
+            job.request,
+            job.loaded.rules,
+            job.loaded.info,
+            progress=progress,
+            warnings=(*job.warnings, *job.loaded.warnings),
+        )
     finally:
         if progress is not None:
             progress.close()
-    record = RunRecord.of(state, replace(report, action=job.policy.action), job.command, job.policy.sysroot,
-                          job.dry_run)
+    record = RunRecord.of(
+        state, replace(report, action=job.policy.action), job.command, job.policy.sysroot, job.dry_run
+    )
     outcomes: list[OutcomeRecord] = []
     notices: list[str] = []
     if report.detections and job.policy.action is not Action.REPORT:
@@ -283,12 +328,14 @@ def cache_mode(kind: ScanType, no_cache: bool) -> CacheMode:
     return CacheMode.REFRESH if kind is ScanType.FULL else CacheMode.USE
 
 
-def load_rules(state: StateDir, config: Config, extra: Sequence[Path], use_default: bool, *,
-               now: Now = utc_now) -> signatures.LoadedRules:
+def load_rules(
+    state: StateDir, config: Config, extra: Sequence[Path], use_default: bool, *, now: Now = utc_now
+) -> signatures.LoadedRules:
     """The rules a scan uses (the active set unless not ``use_default``, plus ``extra``), with a freshness
     warning when the set is older than the configuration allows."""
-    return signatures.load_rules(state, extra, use_default, today=now().date(),
-                                 max_age_days=config.max_signature_age_days)
+    return signatures.load_rules(
+        state, extra, use_default, today=now().date(), max_age_days=config.max_signature_age_days
+    )
 
 
 @dataclass(frozen=True)
@@ -347,8 +394,12 @@ def scan_job(state: StateDir, config: Config, options: ScanOptions, rules: signa
         scan_type=kind,
         paths=options.paths,
         sysroot=options.sysroot,
-        walk=WalkOptions(excludes=config.excludes + options.excludes, one_file_system=options.one_file_system,
-                         max_filesize=size_limit(max_filesize), skip_dirs=dir_identity(state.root)),
+        walk=WalkOptions(
+            excludes=config.excludes + options.excludes,
+            one_file_system=options.one_file_system,
+            max_filesize=size_limit(max_filesize),
+            skip_dirs=dir_identity(state.root),
+        ),
         jobs=options.jobs or config.jobs or os.cpu_count() or 1,
         timeout=options.timeout or config.timeout,
         files=bool(options.paths) or not options.pids or options.scan_type is not None,
@@ -359,8 +410,9 @@ def scan_job(state: StateDir, config: Config, options: ScanOptions, rules: signa
         cache_dir=state.file_cache,
         cache=cache_mode(kind, options.no_cache),
     )
-    policy = Policy(options.action or config.action, force=options.force, sysroot=options.sysroot,
-                    kill_grace=config.kill_grace)
+    policy = Policy(
+        options.action or config.action, force=options.force, sysroot=options.sysroot, kill_grace=config.kill_grace
+    )
     return Job(request, rules, policy, "scan", dry_run=options.dry_run)
 
 
@@ -402,30 +454,43 @@ def update_signatures(state: StateDir, request: MonthlyRequest) -> list[str]:
     return list(out.warnings)
 
 
-def monthly(state: StateDir, config: Config, request: MonthlyRequest, *, now: Now = utc_now,
-            systemctl: Systemctl | None = run_systemctl) -> JobResult:
+def monthly(
+    state: StateDir,
+    config: Config,
+    request: MonthlyRequest,
+    *,
+    now: Now = utc_now,
+    systemctl: Systemctl | None = run_systemctl,
+) -> JobResult:
     """The unattended monthly run: update the signatures, then a quick scan (with processes on this
     machine) remediated as ``[monthly] action`` says, through ``run``. One monthly run at a time."""
     with state.lock("monthly", "another monthly run"):
         warnings = update_signatures(state, request)
         loaded = load_rules(state, config, (*config.monthly_rules, *request.rules), True, now=now)
         scan_paths = tuple(dict.fromkeys((*config.monthly_paths, *request.paths)))
-        warnings.extend(f"path not found: {display_path(p)}; scanning the rest"
-                        for p in scan_paths if not os.path.lexists(p))
+        warnings.extend(
+            f"path not found: {display_path(p)}; scanning the rest" for p in scan_paths if not os.path.lexists(p)
+        )
         on_host = os.path.realpath(request.sysroot) == "/"
         scan = ScanRequest(
-            scan_type=ScanType.QUICK, paths=scan_paths, sysroot=request.sysroot,
-            walk=WalkOptions(excludes=config.excludes, max_filesize=size_limit(config.max_filesize),
-                             skip_dirs=dir_identity(state.root)),
-            jobs=config.jobs or os.cpu_count() or 1, timeout=config.timeout,
+            scan_type=ScanType.QUICK,
+            paths=scan_paths,
+            sysroot=request.sysroot,
+            walk=WalkOptions(
+                excludes=config.excludes,
+                max_filesize=size_limit(config.max_filesize),
+                skip_dirs=dir_identity(state.root),
+            ),
+            jobs=config.jobs or os.cpu_count() or 1,
+            timeout=config.timeout,
             processes=request.processes if request.processes is not None else on_host,
-            process_timeout=config.process_timeout, process_max_memory=config.process_max_memory,
-            cache_dir=state.file_cache, cache=cache_mode(ScanType.QUICK, request.no_cache),
+            process_timeout=config.process_timeout,
+            process_max_memory=config.process_max_memory,
+            cache_dir=state.file_cache,
+            cache=cache_mode(ScanType.QUICK, request.no_cache),
         )
-        policy = Policy(request.action or config.monthly_action, sysroot=request.sysroot,
-                        kill_grace=config.kill_grace)
-        return run(Job(scan, loaded, policy, "monthly", warnings=tuple(warnings)), state, now=now,
-                   systemctl=systemctl)
+        policy = Policy(request.action or config.monthly_action, sysroot=request.sysroot, kill_grace=config.kill_grace)
+        return run(Job(scan, loaded, policy, "monthly", warnings=tuple(warnings)), state, now=now, systemctl=systemctl)
 
 
 # --- undo ----------------------------------------------------------------------------------------------

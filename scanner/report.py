@@ -187,8 +187,9 @@ def _remediation_lines(section: object) -> list[str]:
         lines.extend(f"  {p['description']}" for p in section.get("plan", []))
     elif section.get("outcomes"):
         lines.append("Actions:")
-        lines.extend(f"  {'done  ' if o['ok'] else 'FAILED'}  {o['description']}: {o['message']}"
-                     for o in section["outcomes"])
+        lines.extend(
+            f"  {'done  ' if o['ok'] else 'FAILED'}  {o['description']}: {o['message']}" for o in section["outcomes"]
+        )
     lines.extend(f"  note: {n}" for n in section.get("notes", []))
     return [*lines, ""] if lines else []
 
@@ -240,8 +241,12 @@ def render_text(report: ScanReport) -> str:
     return "\n".join(printable(line) for line in lines) + "\n"
 
 
-RESULT_WORDS = {ExitCode.CLEAN: "clean", ExitCode.FOUND: "threats found", ExitCode.ERROR: "error",
-                ExitCode.ACTION_FAILED: "threats found; an action failed"}
+RESULT_WORDS = {
+    ExitCode.CLEAN: "clean",
+    ExitCode.FOUND: "threats found",
+    ExitCode.ERROR: "error",
+    ExitCode.ACTION_FAILED: "threats found; an action failed",
+}
 
 
 def result_words(report: ScanReport) -> str:

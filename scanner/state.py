@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 class LockBusy(StateError):
     """Another process holds the lock; the message names its pid."""
 
+
 ENV_HOME = "SCANNER_HOME"
 SYSTEM_HOME = Path("/var/lib/scanner")
 
@@ -124,8 +125,6 @@ class StateDir:
             target.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
             raise StateError(
-                f"cannot create state directory {target}: {exc.strerror}; "
-                f"choose another with --home or {ENV_HOME}"
+                f"cannot create state directory {target}: {exc.strerror}; choose another with --home or {ENV_HOME}"
             ) from exc
         return target
-

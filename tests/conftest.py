@@ -73,7 +73,10 @@ def run_module(*args: str | os.PathLike[str], timeout: float = 120, **kwargs: ob
     """Run ``python -m scanner`` in a real subprocess."""
     proc = subprocess.run(
         [sys.executable, "-m", "scanner", *[os.fspath(a) for a in args]],
-        capture_output=True, text=True, timeout=timeout, **kwargs,  # type: ignore[call-overload]
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kwargs,  # type: ignore[call-overload]
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 

@@ -281,7 +281,11 @@ def serve(directory: Path, behaviour: Behaviour | None = None) -> Iterator[Serve
 def fast_http(**kw: object) -> HttpSettings:
     """Short timeouts so hostile-server tests finish quickly."""
     base: dict[str, object] = {
-        "connect_timeout": 2.0, "read_timeout": 1.0, "deadline": 10.0, "retries": 2, "backoff": 0.05,
+        "connect_timeout": 2.0,
+        "read_timeout": 1.0,
+        "deadline": 10.0,
+        "retries": 2,
+        "backoff": 0.05,
     }
     base.update(kw)
     return HttpSettings(**base)  # type: ignore[arg-type]

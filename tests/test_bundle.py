@@ -92,9 +92,7 @@ def test_unsafe_names_are_refused(tmp_path: Path, name: str, reason: str) -> Non
         (special_entry("rules/fifo", tarfile.FIFOTYPE), "FIFO"),
     ],
 )
-def test_links_and_devices_are_refused(
-    tmp_path: Path, entry: tuple[tarfile.TarInfo, None], reason: str
-) -> None:
+def test_links_and_devices_are_refused(tmp_path: Path, entry: tuple[tarfile.TarInfo, None], reason: str) -> None:
     archive = _archive(tmp_path, [file_entry("rules/ok.yar", b"ok"), entry])
     dest = _dest(tmp_path)
     with pytest.raises(BundleError, match=reason):

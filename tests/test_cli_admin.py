@@ -104,8 +104,9 @@ def test_monthly_job_updates_quarantines_logs_and_exits_1(cli, served_feed, tmp_
     url, root_json = served_feed
     root = planted_root(tmp_path)
     report = tmp_path / "monthly.json"
-    res = cli("monthly", "--feed", url, "--trusted-root", root_json, "--sysroot", root, "--no-processes",
-              "--report", report)
+    res = cli(
+        "monthly", "--feed", url, "--trusted-root", root_json, "--sysroot", root, "--no-processes", "--report", report
+    )
     assert res.exit_code == 1, res.stdout + res.stderr
     assert not (root / "home" / "alice" / "Downloads" / "invoice.pdf.bin").exists()
     assert (root / "home" / "alice" / "Downloads" / "notes.txt").exists()
@@ -132,8 +133,9 @@ def test_monthly_goes_on_when_the_update_fails(cli, tmp_path, scanner_home):
 def test_a_second_monthly_run_is_refused(tmp_path, scanner_home):
     root = planted_root(tmp_path)
     with StateDir(scanner_home).lock("monthly", "another monthly run"):
-        res = run_module("monthly", "--sysroot", root, "--no-processes",
-                         env={**os.environ, "SCANNER_HOME": str(scanner_home)})
+        res = run_module(
+            "monthly", "--sysroot", root, "--no-processes", env={**os.environ, "SCANNER_HOME": str(scanner_home)}
+        )
     assert res.exit_code == 2
     assert "another monthly run is in progress" in res.stderr and "Traceback" not in res.stderr
 
@@ -150,11 +152,11 @@ def test_schedule_install_status_remove_in_a_unit_dir(cli, tmp_path):
     assert "OnCalendar=Tue *-*-08..14 20:00:00 UTC" in timer and "Persistent=true" in timer
     service = (units / "scanner-monthly.service").read_text()
     assert f"{__import__('sys').executable} -m scanner monthly --home " in service
-    verify = subprocess.run(["systemd-analyze", "verify", *map(str, sorted(units.iterdir()))],
-                            capture_output=True, text=True)
+    verify = subprocess.run(
+        ["systemd-analyze", "verify", *map(str, sorted(units.iterdir()))], capture_output=True, text=True
+    )
     assert verify.returncode == 0, verify.stderr
-    st = json.loads(cli("schedule", "status", "--unit-dir", units, "--scheduler", "systemd", "--format",
-                        "json").stdout)
+    st = json.loads(cli("schedule", "status", "--unit-dir", units, "--scheduler", "systemd", "--format", "json").stdout)
     assert st["installed"] and st["next_run"].endswith("+00:00") and st["last_run"] is None
     res = cli("schedule", "remove", "--unit-dir", units, "--scheduler", "systemd")
     assert res.exit_code == 0 and not list(units.iterdir())

@@ -83,8 +83,15 @@ def test_update_over_http_then_up_to_date(tmp_path: Path, feed: Feed) -> None:
         assert again.status is UpdateStatus.UP_TO_DATE
         assert update.check(state, settings(srv.url)).status is UpdateStatus.UP_TO_DATE
 
-        feed.publish(_src(tmp_path, "v2", rules={"a.yar": RULE_A, "b.yar": RULE_B},
-                          samples={("Feed_Test_Bravo", "b.bin"): MARKER_B}), V2)
+        feed.publish(
+            _src(
+                tmp_path,
+                "v2",
+                rules={"a.yar": RULE_A, "b.yar": RULE_B},
+                samples={("Feed_Test_Bravo", "b.bin"): MARKER_B},
+            ),
+            V2,
+        )
         out = _update(state, srv.url)
         assert (out.status, out.active_version, out.previous_version) == (UpdateStatus.UPDATED, V2, V1)
     sigset = signatures.active_set(state)
@@ -123,11 +130,15 @@ def test_feed_built_with_python_tuf_metadata_api(tmp_path: Path) -> None:
     keys = {r: CryptoSigner.generate_ed25519() for r in ("root", "targets", "snapshot", "timestamp")}
     expires = dt.datetime.now(dt.UTC).replace(microsecond=0) + 30 * DAY
 
-    bundle = tar_bytes([
-        file_entry("rules/alpha.yar", RULE_A.encode()),
-        file_entry("samples/Feed_Test_Alpha/a.bin.inert", (write_set(tmp_path / "s") / "samples" /
-                   "Feed_Test_Alpha" / "alpha.bin.inert").read_bytes()),
-    ])
+    bundle = tar_bytes(
+        [
+            file_entry("rules/alpha.yar", RULE_A.encode()),
+            file_entry(
+                "samples/Feed_Test_Alpha/a.bin.inert",
+                (write_set(tmp_path / "s") / "samples" / "Feed_Test_Alpha" / "alpha.bin.inert").read_bytes(),
+            ),
+        ]
+    )
     digest = hashlib.sha256(bundle).hexdigest()
     (base / "targets" / f"{digest}.{BUNDLE_TARGET}").write_bytes(bundle)
 
@@ -357,18 +368,27 @@ def test_bundle_longer_than_signed(tmp_path: Path, feed: Feed) -> None:
     ("entries", "reason"),
     [
         ([file_entry("rules/bad.yar", b"rule broken { condition: }")], "activation tests: .*compile"),
-        ([file_entry("rules/a.yar", RULE_A.encode()),
-          file_entry("samples/Feed_Test_Alpha/x.bin.inert", __import__("scanner.inert").inert.encode(b"nope"))],
-         "does not hit rule Feed_Test_Alpha"),
+        (
+            [
+                file_entry("rules/a.yar", RULE_A.encode()),
+                file_entry("samples/Feed_Test_Alpha/x.bin.inert", __import__("scanner.inert").inert.encode(b"nope")),
+            ],
+            "does not hit rule Feed_Test_Alpha",
+        ),
         ([file_entry("rules/a.yar", RULE_A.encode()), file_entry("../escape.yar", b"x")], "climbs out"),
         ([file_entry("/abs.yar", b"x")], "absolute path"),
-        ([file_entry("rules/a.yar", RULE_A.encode()), special_entry("rules/l.yar", b"2", "/etc/shadow")],
-         "symbolic link"),
+        (
+            [file_entry("rules/a.yar", RULE_A.encode()), special_entry("rules/l.yar", b"2", "/etc/shadow")],
+            "symbolic link",
+        ),
         ([file_entry("rules/a.yar", RULE_A.encode()), special_entry("rules/dev", b"3")], "device"),
     ],
 )
 def test_correctly_signed_but_bad_bundle_is_not_activated(
-    tmp_path: Path, feed: Feed, entries: list, reason: str  # type: ignore[type-arg]
+    tmp_path: Path,
+    feed: Feed,
+    entries: list,
+    reason: str,  # type: ignore[type-arg]
 ) -> None:
     state = new_state(tmp_path)
     url = feed.public.as_uri()
@@ -719,8 +739,14 @@ def test_client_works_without_cryptography(tmp_path: Path, feed: Feed) -> None:
         assert "scanner.updates.publish" not in sys.modules
         print(out.status.value, out.active_version)
     """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                          cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["updated", V1]
 

@@ -49,8 +49,14 @@ def next_tick() -> None:
     time.sleep(0.05)
 
 
-def scan(tree: Path, rules_file: Path, cache_dir: Path | None, mode: CacheMode = CacheMode.USE,
-         now: dt.datetime = LATER, rules=None):  # type: ignore[no-untyped-def]
+def scan(
+    tree: Path,
+    rules_file: Path,
+    cache_dir: Path | None,
+    mode: CacheMode = CacheMode.USE,
+    now: dt.datetime = LATER,
+    rules=None,
+):  # type: ignore[no-untyped-def]
     rules = rules or compile_rules([RuleSource("r", rules_file)], cache_dir.parent / "rules" if cache_dir else None)
     req = ScanRequest(ScanType.CUSTOM, paths=(os.fspath(tree),), jobs=2, cache_dir=cache_dir, cache=mode)
     report = run_scan(req, rules, INFO, now=lambda: now)
@@ -239,8 +245,15 @@ def test_concurrent_scans_share_the_cache_safely(tmp_path, rules_file):
     for i in range(3000):
         (tree / f"f{i}").write_bytes(EICAR if i % 500 == 0 else b"clean %d" % i)
     state = tmp_path / "state"
-    procs = [subprocess.Popen([sys.executable, "-c", CHILD, os.fspath(tree), os.fspath(rules_file), os.fspath(state)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD, os.fspath(tree), os.fspath(rules_file), os.fspath(state)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
     outs = [p.communicate(timeout=300) for p in procs]
     results = [json.loads(out) for out, _ in outs]
     assert all(p.returncode == 0 for p in procs), [err for _, err in outs]

@@ -88,7 +88,7 @@ def test_signature_base_gated_detections_equal_unrouted_ones(tmp_path, monkeypat
     assert decisions.count(False) > 300
 
 
-TRICKY = r'''
+TRICKY = r"""
 rule lit { strings: $a = "GATE-LITERAL" condition: $a }
 rule wide_nocase { strings: $a = "gate-wide" wide nocase condition: $a }
 rule xored { strings: $a = "GATE-XOR-STRING" xor(0x01-0x7f) condition: $a and filesize > 10 }
@@ -102,20 +102,35 @@ private rule helper { strings: $a = "GATE-HELPER" condition: $a }
 rule uses_helper { strings: $b = "GATE-USER" condition: helper and $b }
 rule them_two { strings: $a = "GATE-T1" $b = "GATE-T2" $c = "GATE-T3" condition: 2 of them }
 rule not_undefined { strings: $a = "GATE-UNDEF" condition: not (@a[1] > 5) and filesize > 3000 }
-'''
+"""
 
-PE_RULES = "\n".join(f'rule pe{i} {{ strings: $a = "PE-{i}" condition: uint16(0) == 0x5A4D and $a }}'
-                      for i in range(40)) + """
+PE_RULES = (
+    "\n".join(f'rule pe{i} {{ strings: $a = "PE-{i}" condition: uint16(0) == 0x5A4D and $a }}' for i in range(40))
+    + """
 rule tiny_only { strings: $a = "TINY" condition: filesize < 60 and $a }
-"""  # enough for files to be routed at all, and by size
+"""
+)  # enough for files to be routed at all, and by size
 
 
 @needs_prefilter
-@pytest.mark.parametrize("body", [
-    b"GATE-LITERAL", "GATE-WIDE".encode("utf-16-le"), bytes(c ^ 0x33 for c in b"GATE-XOR-STRING"),
-    base64.b64encode(b"xyGATE-BASE64-STRING--"), b"GAxE..-A\x01", b"GATE-RE  42", b"GATE-RE 42\n",
-    b"GATE-COUNT", b"GATE-AT....A", b"GATE-HELPER GATE-USER", b"GATE-T1 GATE-T3", b"GATE-UNDEF......", b"",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"GATE-LITERAL",
+        "GATE-WIDE".encode("utf-16-le"),
+        bytes(c ^ 0x33 for c in b"GATE-XOR-STRING"),
+        base64.b64encode(b"xyGATE-BASE64-STRING--"),
+        b"GAxE..-A\x01",
+        b"GATE-RE  42",
+        b"GATE-RE 42\n",
+        b"GATE-COUNT",
+        b"GATE-AT....A",
+        b"GATE-HELPER GATE-USER",
+        b"GATE-T1 GATE-T3",
+        b"GATE-UNDEF......",
+        b"",
+    ],
+)
 def test_gated_and_unrouted_scans_agree_on_each_string_form(tmp_path, monkeypatch, body):
     monkeypatch.setattr(routing, "SIZE_EDGES", (64,))
     rules = tmp_path / "rules.yar"
@@ -134,8 +149,12 @@ def test_gated_and_unrouted_scans_agree_on_each_string_form(tmp_path, monkeypatc
 def test_a_set_of_small_and_big_files_gates_only_the_big_ones(tmp_path, monkeypatch):
     monkeypatch.setattr(routing, "SIZE_EDGES", (64,))
     rules = tmp_path / "rules.yar"
-    rules.write_text(TRICKY + PE_RULES.replace("rule tiny_only", "rule tiny_but_pe").replace(
-        "filesize < 60", "uint16(0) == 0x5A4D and filesize < 60"))  # no rule for small files only: no split
+    rules.write_text(
+        TRICKY
+        + PE_RULES.replace("rule tiny_only", "rule tiny_but_pe").replace(
+            "filesize < 60", "uint16(0) == 0x5A4D and filesize < 60"
+        )
+    )  # no rule for small files only: no split
     gated = compile_rules([RuleSource("t", rules)], tmp_path / "cache")
     spanning = [r for r in gated.routes if {b for _, b in r.routes} == {0, 1}]
     assert spanning and {r for info in spanning for r in info.routes if r[1] == 1} <= set(gated._content_gates)
@@ -159,8 +178,14 @@ def test_a_set_of_small_and_big_files_gates_only_the_big_ones(tmp_path, monkeypa
 
 def test_hex_strings_become_expressions_that_match_the_same_bytes():
     assert gating.hex_expression("{ 4D 5A ?? [2-4] (01 | 02 03) ~00 4? }") == (
-        rb"\x4d\x5a..{2,4}(?:\x01|\x02\x03)" + b"[" + gating._esc(range(1, 256)) + b"]"
-        + b"[" + gating._esc(range(0x40, 0x50)) + b"]")
+        rb"\x4d\x5a..{2,4}(?:\x01|\x02\x03)"
+        + b"["
+        + gating._esc(range(1, 256))
+        + b"]"
+        + b"["
+        + gating._esc(range(0x40, 0x50))
+        + b"]"
+    )
     assert gating.hex_expression("{ 4D [-] 5A }") == rb"\x4d.{0,}\x5a"
     assert gating.hex_expression("{ 4D [3] 5A }") == rb"\x4d.{3}\x5a"
 

@@ -14,7 +14,7 @@ from scanner.engine.compiler import CompiledRules, MatchFailed, RuleSource, comp
 from scanner.scanning.scan import HardLinks, scan_files
 from scanner.scanning.walk import WalkOptions, walk
 
-NAMED_RULES = r'''
+NAMED_RULES = r"""
 private rule named_x { condition: filename contains "x" }
 rule content { strings: $a = "LINK-A" condition: $a }
 rule by_name { strings: $a = "LINK-A" condition: $a and filename endswith "evil.exe" }
@@ -22,20 +22,25 @@ rule by_ext { condition: extension == ".bad" and filesize > 0 }
 rule by_dir { strings: $a = "LINK-A" condition: $a and filepath contains "deep" }
 rule refers { strings: $a = "LINK-A" condition: named_x and $a }
 rule content_only_elf { strings: $a = "LINK-A" condition: uint32(0) == 0x464C457F and $a }
-'''
+"""
 
 
 def gated(n: int) -> str:
-    return "\n".join(f'rule pe_{i} {{ strings: $a = "PE-{i}" condition: uint16(0) == 0x5A4D and $a }}'
-                     for i in range(n))
+    return "\n".join(
+        f'rule pe_{i} {{ strings: $a = "PE-{i}" condition: uint16(0) == 0x5A4D and $a }}' for i in range(n)
+    )
 
 
 def linked_tree(root: Path) -> dict[str, int]:
     """Files with several names each, in several directories; returns name counts per content."""
     (root / "a" / "deep").mkdir(parents=True)
     (root / "b").mkdir()
-    contents = {"text": b"hello LINK-A world\n" * 3, "elf": b"\x7fELF\x02\x01LINK-A" + b"\0" * 300_000,
-                "mz": b"MZ\x90\x00 LINK-A PE-3" + b"\0" * 1000, "clean": b"nothing to see\n"}
+    contents = {
+        "text": b"hello LINK-A world\n" * 3,
+        "elf": b"\x7fELF\x02\x01LINK-A" + b"\0" * 300_000,
+        "mz": b"MZ\x90\x00 LINK-A PE-3" + b"\0" * 1000,
+        "clean": b"nothing to see\n",
+    }
     names = ["evil.exe", "x.bad", "plain.txt", "a/deep/inner", "b/xname", "b/evil.exe"]
     for label, data in contents.items():
         first = root / f"{label}-{names[0]}" if "/" not in names[0] else root / names[0]
@@ -48,8 +53,9 @@ def linked_tree(root: Path) -> dict[str, int]:
 
 
 def detections(rules: CompiledRules, root: Path, links: HardLinks | None = None) -> set[tuple[str, str]]:
-    hits, _skipped, files, _ = scan_files(walk([os.fspath(root)], WalkOptions()), rules, jobs=2, timeout=60,
-                                          max_filesize=None, links=links)
+    hits, _skipped, files, _ = scan_files(
+        walk([os.fspath(root)], WalkOptions()), rules, jobs=2, timeout=60, max_filesize=None, links=links
+    )
     assert files > 0
     return {(os.path.relpath(r.path, root), m.hit.rule) for r in hits for m in r.matches}
 
@@ -60,8 +66,9 @@ def one_by_one(rules: CompiledRules, root: Path) -> set[tuple[str, str]]:
     for dirpath, _dirs, files in os.walk(root):
         for f in files:
             path = Path(dirpath) / f
-            hits, _, _, _ = scan_files(walk([os.fspath(path)], WalkOptions()), rules, jobs=1, timeout=60,
-                                       max_filesize=None)
+            hits, _, _, _ = scan_files(
+                walk([os.fspath(path)], WalkOptions()), rules, jobs=1, timeout=60, max_filesize=None
+            )
             out |= {(os.path.relpath(r.path, root), m.hit.rule) for r in hits for m in r.matches}
     return out
 
@@ -135,8 +142,9 @@ def test_when_the_first_name_cannot_be_matched_the_others_are_matched_in_full(tm
         return real(self, fd, *args, **kwargs)
 
     monkeypatch.setattr(CompiledRules, "match_fd", flaky)
-    hits, skipped, _, _ = scan_files(walk([os.fspath(root)], WalkOptions()), rules, jobs=1, timeout=60,
-                                     max_filesize=None)
+    hits, skipped, _, _ = scan_files(
+        walk([os.fspath(root)], WalkOptions()), rules, jobs=1, timeout=60, max_filesize=None
+    )
     got = {(os.path.relpath(r.path, root), m.hit.rule) for r in hits for m in r.matches}
     assert len(skipped) == 1 and failed
     lost = os.path.relpath(skipped[0].path, root)
@@ -179,8 +187,10 @@ def test_rules_that_look_at_the_name_are_decided_from_their_name_terms_without_r
     rules_dir = tmp_path / "rules"
     rules_dir.mkdir()
     gateable = "\n".join(line for line in NAMED_RULES.splitlines() if "named_x" not in line)
-    gateable += '\nrule by_either { strings: $a = "LINK-A" condition: (filename == "x.bad" and $a) or ' \
-                '(extension == ".txt" and #a > 1) }'
+    gateable += (
+        '\nrule by_either { strings: $a = "LINK-A" condition: (filename == "x.bad" and $a) or '
+        '(extension == ".txt" and #a > 1) }'
+    )
     (rules_dir / "named.yar").write_text(gateable)
     (rules_dir / "gated.yar").write_text(gated(40))
     sources = [RuleSource(p.name, p) for p in sorted(rules_dir.glob("*.yar"))]

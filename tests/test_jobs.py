@@ -44,8 +44,9 @@ def plant(directory: Path, name: bytes = EVIL) -> bytes:
     return path
 
 
-def job(state: StateDir, rule: Path, root: Path, action: Action, command: str = "scan",
-        dry_run: bool = False) -> jobs.Job:
+def job(
+    state: StateDir, rule: Path, root: Path, action: Action, command: str = "scan", dry_run: bool = False
+) -> jobs.Job:
     loaded = load_rules(state, [rule], False, today=dt.date(2026, 1, 1), max_age_days=90)
     request = ScanRequest(ScanType.CUSTOM, paths=(os.fspath(root),))
     return jobs.Job(request, loaded, Policy(action), command, dry_run=dry_run)
@@ -96,7 +97,9 @@ def test_pipeline_report_only_and_dry_run_change_nothing_and_record(tmp_path, ei
     assert os.path.exists(path)
     records = History(state.history).all()
     assert sorted((r.action or "", r.dry_run, r.state) for r in records) == [  # ids of one second: any order
-        ("quarantine", True, COMPLETE), ("report", False, COMPLETE)]
+        ("quarantine", True, COMPLETE),
+        ("report", False, COMPLETE),
+    ]
     for r in records:
         assert jobs.undo(state, r.scan_id).status is jobs.UndoStatus.NOTHING_TO_UNDO
     assert "exit code 1" in state.scan_log.read_text()
@@ -185,18 +188,43 @@ def test_cli_monthly_report_history_and_undo_keep_a_non_utf8_name_exactly(cli, t
 def full_record() -> HistoryRecord:
     odd = os.fsdecode(b"/srv/odd\xfe/x\xff")
     return HistoryRecord(
-        scan_id="20260101T000000Z-0011aabb", command="scan", started_at="2026-01-01T00:00:00+00:00",
-        finished_at="2026-01-01T00:00:01+00:00", scan_type="custom", action="quarantine", dry_run=False,
-        sysroot=os.fsdecode(b"/mnt/r\xff"), signatures="2026.01.1", counts=ScanCounts(files_scanned=3, detections=2),
-        families=("A", "B"), exit_code=ExitCode.ACTION_FAILED,
+        scan_id="20260101T000000Z-0011aabb",
+        command="scan",
+        started_at="2026-01-01T00:00:00+00:00",
+        finished_at="2026-01-01T00:00:01+00:00",
+        scan_type="custom",
+        action="quarantine",
+        dry_run=False,
+        sysroot=os.fsdecode(b"/mnt/r\xff"),
+        signatures="2026.01.1",
+        counts=ScanCounts(files_scanned=3, detections=2),
+        families=("A", "B"),
+        exit_code=ExitCode.ACTION_FAILED,
         outcomes=(
-            OutcomeRecord("quarantine", "/srv/odd\\xfe/x\\xff", True, path=odd, families=("A",), rules=("R",),
-                          description="quarantine it", message="quarantined as X", vault_id="X", other_links=1),
-            OutcomeRecord("clean persistence", "/etc/x.service", True, backup_ids=("B1",),
-                          removed_links=(LinkRecord(odd, "/etc/x.service"),)),
+            OutcomeRecord(
+                "quarantine",
+                "/srv/odd\\xfe/x\\xff",
+                True,
+                path=odd,
+                families=("A",),
+                rules=("R",),
+                description="quarantine it",
+                message="quarantined as X",
+                vault_id="X",
+                other_links=1,
+            ),
+            OutcomeRecord(
+                "clean persistence",
+                "/etc/x.service",
+                True,
+                backup_ids=("B1",),
+                removed_links=(LinkRecord(odd, "/etc/x.service"),),
+            ),
             OutcomeRecord("kill", "pid 7", True, pid=7),
         ),
-        undone_at="2026-01-02T00:00:00+00:00", state=COMPLETE, undo=UndoRecord(("restored /x",), ("a problem",)),
+        undone_at="2026-01-02T00:00:00+00:00",
+        state=COMPLETE,
+        undo=UndoRecord(("restored /x",), ("a problem",)),
     )
 
 
@@ -212,21 +240,46 @@ def test_a_record_of_schema_1_still_loads(tmp_path):
     """As the code before the typed records wrote them: some without ``state`` or any ``*_b64`` field."""
     path = "/data/evil\\xff.sh"
     old = {
-        "schema": "scanner.history/1", "scan_id": "20250101T000000Z-00000001", "command": "monthly",
-        "started_at": "2025-01-01T00:00:00+00:00", "finished_at": "2025-01-01T00:00:05+00:00",
-        "scan_type": "quick", "action": "quarantine", "dry_run": False, "sysroot": "/",
-        "signatures": "2025.01.1", "counts": {"files_scanned": 10, "bytes_scanned": 99, "processes_scanned": 0,
-                                              "detections": 1, "skipped": 0},
-        "families": ["EICAR-Test-File"], "exit_code": 1,
-        "outcomes": [{"step": "quarantine", "target": path, "path": path,
-                      "path_b64": base64.b64encode(b"/data/evil\xff.sh").decode(), "pid": None,
-                      "families": ["EICAR-Test-File"], "rules": ["Test_EICAR"], "description": "quarantine x",
-                      "ok": True, "message": "quarantined as X", "vault_id": "X", "backup_ids": []}],
+        "schema": "scanner.history/1",
+        "scan_id": "20250101T000000Z-00000001",
+        "command": "monthly",
+        "started_at": "2025-01-01T00:00:00+00:00",
+        "finished_at": "2025-01-01T00:00:05+00:00",
+        "scan_type": "quick",
+        "action": "quarantine",
+        "dry_run": False,
+        "sysroot": "/",
+        "signatures": "2025.01.1",
+        "counts": {"files_scanned": 10, "bytes_scanned": 99, "processes_scanned": 0, "detections": 1, "skipped": 0},
+        "families": ["EICAR-Test-File"],
+        "exit_code": 1,
+        "outcomes": [
+            {
+                "step": "quarantine",
+                "target": path,
+                "path": path,
+                "path_b64": base64.b64encode(b"/data/evil\xff.sh").decode(),
+                "pid": None,
+                "families": ["EICAR-Test-File"],
+                "rules": ["Test_EICAR"],
+                "description": "quarantine x",
+                "ok": True,
+                "message": "quarantined as X",
+                "vault_id": "X",
+                "backup_ids": [],
+            }
+        ],
         "undone_at": None,
     }
-    fallback = {"schema": "scanner.history/1", "scan_id": "20250101T000000Z-00000002", "command": "unknown",
-                "outcomes": [], "undone_at": "2025-01-02T00:00:00+00:00", "state": "in progress",
-                "undo": {"restored": ["restored /a"], "problems": []}}
+    fallback = {
+        "schema": "scanner.history/1",
+        "scan_id": "20250101T000000Z-00000002",
+        "command": "unknown",
+        "outcomes": [],
+        "undone_at": "2025-01-02T00:00:00+00:00",
+        "state": "in progress",
+        "undo": {"restored": ["restored /a"], "problems": []},
+    }
     for r in (old, fallback):
         (tmp_path / f"{r['scan_id']}.json").write_text(json.dumps(r))
     first, second = History(tmp_path).all()
@@ -237,22 +290,25 @@ def test_a_record_of_schema_1_still_loads(tmp_path):
     assert HistoryRecord.from_json(first.to_json()) == first  # and it is written as the current schema
 
 
-@pytest.mark.parametrize("damage", [
-    lambda r: r.pop("scan_id"),
-    lambda r: r.update(scan_id=7),
-    lambda r: r.update(schema="scanner.history/99"),
-    lambda r: r.update(state="half"),
-    lambda r: r.pop("state"),  # required from v2 on
-    lambda r: r.update(outcomes={"step": "kill"}),
-    lambda r: r.update(counts={"files_scanned": "many"}),
-    lambda r: r.update(exit_code=True),
-    lambda r: r.update(sysroot_b64="not base64!"),
-    lambda r: r["outcomes"][0].pop("ok"),
-    lambda r: r["outcomes"][0].update(path_b64=["x"]),
-    lambda r: r["outcomes"][1]["removed_links"][0].pop("target"),
-    lambda r: r["outcomes"][2].update(pid="7"),
-    lambda r: r.update(undo=[]),
-])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda r: r.pop("scan_id"),
+        lambda r: r.update(scan_id=7),
+        lambda r: r.update(schema="scanner.history/99"),
+        lambda r: r.update(state="half"),
+        lambda r: r.pop("state"),  # required from v2 on
+        lambda r: r.update(outcomes={"step": "kill"}),
+        lambda r: r.update(counts={"files_scanned": "many"}),
+        lambda r: r.update(exit_code=True),
+        lambda r: r.update(sysroot_b64="not base64!"),
+        lambda r: r["outcomes"][0].pop("ok"),
+        lambda r: r["outcomes"][0].update(path_b64=["x"]),
+        lambda r: r["outcomes"][1]["removed_links"][0].pop("target"),
+        lambda r: r["outcomes"][2].update(pid="7"),
+        lambda r: r.update(undo=[]),
+    ],
+)
 def test_a_damaged_record_is_refused_with_a_state_error(tmp_path, damage):
     data = full_record().to_json()
     damage(data)
@@ -289,8 +345,7 @@ def test_cli_history_and_undo_with_a_damaged_record(cli, scanner_home):
 
 def test_missing_paths_warn_and_only_all_missing_with_nothing_else_is_an_error(tmp_path: Path) -> None:
     there, gone = str(tmp_path), str(tmp_path / "gone")
-    assert jobs.missing_paths(jobs.ScanOptions(paths=(there, gone))) == [
-        f"path not found: {gone}; scanning the rest"]
+    assert jobs.missing_paths(jobs.ScanOptions(paths=(there, gone))) == [f"path not found: {gone}; scanning the rest"]
     with pytest.raises(UsageError, match="nothing to scan"):
         jobs.missing_paths(jobs.ScanOptions(paths=(gone,)))
     assert jobs.missing_paths(jobs.ScanOptions(paths=(gone,), scan_type=ScanType.QUICK))

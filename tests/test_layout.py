@@ -325,8 +325,12 @@ def test_publish_without_cryptography_names_our_distribution(tmp_path: Path) -> 
     from scanner import DISTRIBUTION
 
     code = "import sys; sys.modules['cryptography'] = None; from scanner.cli import main; main()"
-    res = subprocess.run([sys.executable, "-c", code, "feed", "init", str(tmp_path / "feed")],
-                         capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-c", code, "feed", "init", str(tmp_path / "feed")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 2, res.stderr
     assert f"pip install '{DISTRIBUTION}[publish]'" in res.stderr
     assert "'scanner[publish]'" not in res.stderr

@@ -168,8 +168,9 @@ def test_the_cli_leaves_no_handler_behind(cli, infected_dir, eicar_rule) -> None
 
 
 def test_a_real_process_logs_on_stderr_only(tmp_path, infected_dir, eicar_rule) -> None:  # type: ignore[no-untyped-def]
-    res = run_module("scan", infected_dir, "--rules", eicar_rule, "--no-default-rules", "--no-progress", "-v",
-                     "--format", "json")
+    res = run_module(
+        "scan", infected_dir, "--rules", eicar_rule, "--no-default-rules", "--no-progress", "-v", "--format", "json"
+    )
     assert res.exit_code == 1, res.stderr
     assert lines(res.stderr, "info") and not lines(res.stderr, "debug"), res.stderr
     assert res.stdout.lstrip().startswith("{") and "scanner: info" not in res.stdout

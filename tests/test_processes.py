@@ -44,8 +44,10 @@ def wait_started(proc: subprocess.Popen[bytes]) -> None:
 @pytest.fixture
 def heap_child():
     """An interpreter whose indicator exists only in its heap (built at run time)."""
-    code = (f"import sys, time; s = {MARKER_A!r} + {MARKER_B!r}; keep = [s * 3]; "
-            "print('ready', flush=True); time.sleep(120)")
+    code = (
+        f"import sys, time; s = {MARKER_A!r} + {MARKER_B!r}; keep = [s * 3]; "
+        "print('ready', flush=True); time.sleep(120)"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
     wait_started(proc)
     yield proc
@@ -110,8 +112,7 @@ def test_memory_only_hit(cli, rule, heap_child):
 @needs_root
 def test_a_process_holding_yara_rules_is_not_memory_scanned(cli, rule):
     """Another scanner's memory holds every rule's strings: it is scanned by image only."""
-    code = ("import sys, time, yara; r = yara.compile(filepath=sys.argv[1]); "
-            "print('ready', flush=True); time.sleep(120)")
+    code = "import sys, time, yara; r = yara.compile(filepath=sys.argv[1]); print('ready', flush=True); time.sleep(120)"
     proc = subprocess.Popen([sys.executable, "-c", code, str(rule)], stdout=subprocess.PIPE)
     try:
         wait_started(proc)
@@ -148,8 +149,9 @@ def info_of(pid: int) -> ProcessInfo:
 
 
 def test_terminate_sends_term_then_kill():
-    code = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-            "print('ready', flush=True); time.sleep(60)")
+    code = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
     wait_started(proc)
     out = processes.terminate(info_of(proc.pid), grace=0.5)

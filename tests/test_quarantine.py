@@ -969,4 +969,5 @@ def test_file_identity_from_stat(tmp_path: Path) -> None:
     target = write(tmp_path / "a")
     st = os.lstat(target)
     assert identify(str(target)) == ScannedFile(
-        FileIdentity(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns), sha256(PAYLOAD))
+        FileIdentity(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns), sha256(PAYLOAD)
+    )

@@ -116,8 +116,7 @@ def test_dry_run_changes_nothing(cli, tmp_path, rules, scanner_home):
     d.mkdir()
     (d / "e.com").write_bytes(EICAR)
     before = tree(d)
-    res, rep = run_json(cli, "scan", d, "--rules", rules, "--no-default-rules", "--action", "quarantine",
-                        "--dry-run")
+    res, rep = run_json(cli, "scan", d, "--rules", rules, "--no-default-rules", "--action", "quarantine", "--dry-run")
     assert res.exit_code == 1
     assert tree(d) == before
     assert rep["remediation"]["dry_run"] is True
@@ -146,13 +145,36 @@ def test_package_owned_file_is_not_moved_without_force(cli, tmp_path, rules):
     (root / "var" / "lib" / "dpkg" / "info" / "coreutils.list").write_text("/usr/bin\n/usr/bin/sleep\n")
     target = root / "usr" / "bin" / "sleep"
     target.write_bytes(MINER)
-    res, rep = run_json(cli, "scan", "--full", "--sysroot", root, "--rules", rules, "--no-default-rules",
-                        "--action", "quarantine", "--no-processes")
+    res, rep = run_json(
+        cli,
+        "scan",
+        "--full",
+        "--sysroot",
+        root,
+        "--rules",
+        rules,
+        "--no-default-rules",
+        "--action",
+        "quarantine",
+        "--no-processes",
+    )
     assert res.exit_code == 3
     assert target.exists()
     assert "reinstall" in rep["detections"][0]["action"] and "coreutils" in rep["detections"][0]["action"]
-    res, _ = run_json(cli, "scan", "--full", "--sysroot", root, "--rules", rules, "--no-default-rules",
-                      "--action", "quarantine", "--no-processes", "--force")
+    res, _ = run_json(
+        cli,
+        "scan",
+        "--full",
+        "--sysroot",
+        root,
+        "--rules",
+        rules,
+        "--no-default-rules",
+        "--action",
+        "quarantine",
+        "--no-processes",
+        "--force",
+    )
     assert res.exit_code == 1
     assert not target.exists()
 
@@ -163,30 +185,50 @@ def infected_root(tmp_path: Path) -> Path:
     root = tmp_path / "sysroot"
     etc = root / "etc"
     home = root / "home" / "alice"
-    for d in (etc / "systemd" / "system" / "multi-user.target.wants", etc / "cron.d",
-              root / "var" / "spool" / "cron" / "crontabs", home / ".local" / "bin", home / ".config" / "autostart"):
+    for d in (
+        etc / "systemd" / "system" / "multi-user.target.wants",
+        etc / "cron.d",
+        root / "var" / "spool" / "cron" / "crontabs",
+        home / ".local" / "bin",
+        home / ".config" / "autostart",
+    ):
         d.mkdir(parents=True)
     (etc / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/bash\n")
     miner = home / ".local" / "bin" / "kworkerd"
     miner.write_bytes(MINER)
     miner.chmod(0o755)
     unit = etc / "systemd" / "system" / "kworkerd.service"
-    unit.write_text("[Unit]\nDescription=kernel worker\n\n[Service]\nExecStart=/home/alice/.local/bin/kworkerd\n"
-                    "Restart=always\n\n[Install]\nWantedBy=multi-user.target\n")
+    unit.write_text(
+        "[Unit]\nDescription=kernel worker\n\n[Service]\nExecStart=/home/alice/.local/bin/kworkerd\n"
+        "Restart=always\n\n[Install]\nWantedBy=multi-user.target\n"
+    )
     (etc / "systemd" / "system" / "multi-user.target.wants" / "kworkerd.service").symlink_to(
-        "/etc/systemd/system/kworkerd.service")
+        "/etc/systemd/system/kworkerd.service"
+    )
     (root / "var" / "spool" / "cron" / "crontabs" / "alice").write_text(
-        "# m h dom mon dow command\n0 3 * * * /usr/bin/backup.sh\n*/5 * * * * /home/alice/.local/bin/kworkerd\n")
+        "# m h dom mon dow command\n0 3 * * * /usr/bin/backup.sh\n*/5 * * * * /home/alice/.local/bin/kworkerd\n"
+    )
     (home / ".config" / "autostart" / "kworkerd.desktop").write_text(
-        "[Desktop Entry]\nType=Application\nName=kworkerd\nExec=/home/alice/.local/bin/kworkerd\n")
+        "[Desktop Entry]\nType=Application\nName=kworkerd\nExec=/home/alice/.local/bin/kworkerd\n"
+    )
     (home / ".bashrc").write_text(f"# ~/.bashrc\nalias ll='ls -l'\nexport PATH=$HOME/bin:$PATH\n{BACKDOOR_LINE}\n")
     return root
 
 
 def test_persistence_is_cleaned_and_undo_restores_everything(cli, infected_root, rules, scanner_home):
     before = tree(infected_root)
-    res, rep = run_json(cli, "scan", "--quick", "--sysroot", infected_root, "--rules", rules, "--no-default-rules",
-                        "--action", "quarantine")
+    res, rep = run_json(
+        cli,
+        "scan",
+        "--quick",
+        "--sysroot",
+        infected_root,
+        "--rules",
+        rules,
+        "--no-default-rules",
+        "--action",
+        "quarantine",
+    )
     assert res.exit_code == 1, (res.stderr, rep.get("remediation"))
     after = tree(infected_root)
     home = "home/alice"
@@ -212,8 +254,20 @@ def test_persistence_is_cleaned_and_undo_restores_everything(cli, infected_root,
 
 def test_dry_run_lists_persistence_plan(cli, infected_root, rules):
     before = tree(infected_root)
-    res = cli("scan", "--quick", "--sysroot", infected_root, "--rules", rules, "--no-default-rules",
-              "--action", "quarantine", "--dry-run", "--format", "json")
+    res = cli(
+        "scan",
+        "--quick",
+        "--sysroot",
+        infected_root,
+        "--rules",
+        rules,
+        "--no-default-rules",
+        "--action",
+        "quarantine",
+        "--dry-run",
+        "--format",
+        "json",
+    )
     rep = json.loads(res.stdout)
     plan = "\n".join(p["description"] for p in rep["remediation"]["plan"])
     assert "remove line" in plan and "kworkerd.service" in plan and "quarantine" in plan
@@ -245,8 +299,9 @@ def evil_process(tmp_path: Path):
 
 def test_process_is_killed_and_its_image_quarantined(cli, rules, evil_process):
     proc, exe = evil_process
-    res, rep = run_json(cli, "scan", "--pid", str(proc.pid), "--rules", rules, "--no-default-rules",
-                        "--action", "quarantine")
+    res, rep = run_json(
+        cli, "scan", "--pid", str(proc.pid), "--rules", rules, "--no-default-rules", "--action", "quarantine"
+    )
     assert res.exit_code == 1, (res.stderr, rep.get("remediation"))
     assert proc.wait(timeout=10) is not None
     assert not exe.exists()
@@ -265,8 +320,18 @@ def test_interpreter_killed_script_quarantined_interpreter_untouched(cli, tmp_pa
     proc = subprocess.Popen([sys.executable, os.fspath(script)], stdout=subprocess.PIPE)
     assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
     try:
-        res, rep = run_json(cli, "scan", script.parent, "--pid", str(proc.pid), "--rules", rules,
-                            "--no-default-rules", "--action", "quarantine")
+        res, rep = run_json(
+            cli,
+            "scan",
+            script.parent,
+            "--pid",
+            str(proc.pid),
+            "--rules",
+            rules,
+            "--no-default-rules",
+            "--action",
+            "quarantine",
+        )
         assert res.exit_code == 1, (res.stderr, rep.get("remediation"))
         kinds = sorted((d["kind"], (d.get("process") or {}).get("where")) for d in rep["detections"])
         assert kinds == [("file", None), ("process", "memory")]
@@ -280,14 +345,33 @@ def test_interpreter_killed_script_quarantined_interpreter_untouched(cli, tmp_pa
         proc.wait()
 
 
-@pytest.mark.parametrize("step", ["restore:journaled", "restore:temp-written", "restore:placed", "restore:synced",
-                                  "restore:record-removed", "restore:content-removed"])
+@pytest.mark.parametrize(
+    "step",
+    [
+        "restore:journaled",
+        "restore:temp-written",
+        "restore:placed",
+        "restore:synced",
+        "restore:record-removed",
+        "restore:content-removed",
+    ],
+)
 def test_undo_killed_midway_then_run_again_loses_nothing(cli, infected_root, rules, scanner_home, step):
     from conftest import run_module
 
     before = tree(infected_root)
-    _, rep = run_json(cli, "scan", "--quick", "--sysroot", infected_root, "--rules", rules, "--no-default-rules",
-                      "--action", "quarantine")
+    _, rep = run_json(
+        cli,
+        "scan",
+        "--quick",
+        "--sysroot",
+        infected_root,
+        "--rules",
+        rules,
+        "--no-default-rules",
+        "--action",
+        "quarantine",
+    )
     env = {**os.environ, "SCANNER_HOME": str(scanner_home), "SCANNER_FAULT_STEP": step}
     res = run_module("undo", rep["scan_id"], env=env)
     assert res.exit_code == -9, res.stderr  # killed by the injected fault

@@ -33,7 +33,7 @@ def prefixes(cond: str, pre: str = "", imports: str = 'import "pe"\nimport "elf"
 
 
 def test_lexer_reads_strings_regexes_hex_and_comments_as_units():
-    src = r'''
+    src = r"""
     /* a comment with rule x { } and "quotes" */
     rule a : tag1 tag2 {  // line comment with {
       meta: author = "me // not a comment" n = 3
@@ -43,7 +43,7 @@ def test_lexer_reads_strings_regexes_hex_and_comments_as_units():
         $h = { 4D 5A [2-4] ( 90 | ?? ) // a } in a hex comment
                /* and } here */ 00 }
       condition: $s and #r > 2 and !r[1] != 3 and @h[1] == 0 and filesize < 2MB and uint16(0) \ 2 == 1
-    }'''
+    }"""
     toks = syntax.tokenize(src)
     kinds = {t.text: t.kind for t in toks}
     assert kinds['"a \\"quoted\\" } brace"'] is syntax.TokenKind.TEXT
@@ -66,53 +66,56 @@ def test_unreadable_sources_go_whole():
 # --- the analysis -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("cond", "expected"), [
-    ("uint16(0) == 0x5A4D and $a", {MZ}),
-    ("$a and 0x5a4d == uint16(0)", {MZ}),
-    ("uint16be(0) == 0x4D5A and $a", {MZ}),
-    ("uint8(0) == 0x4D and uint8(1) == 0x5A and $a", {MZ}),
-    ("uint32(0) == 0x464C457F and $a", {ELF}),
-    ("uint32be(0) == 0x7F454C46 and $a", {ELF}),
-    ("(uint16(0) == 0x5A4D or uint32(0) == 0x464C457F) and $a", {MZ, ELF}),
-    ("uint16(0) == 0x5A4D and $a or uint16(0) == 0x457F and $a", {MZ, ELF}),
-    ("pe.is_pe and $a", {MZ}),
-    ("pe.number_of_sections > 2 and $a", {MZ}),
-    ('pe.imphash() == "abc" and $a', {MZ}),
-    ('pe.exports("Run") and $a', {MZ}),
-    ("elf.type == elf.ET_EXEC and $a", {ELF}),
-    ("filesize < 1MB and (uint16(0) == 0x5A4D and $a)", {MZ}),
-    # ``not`` keeps an undefined value undefined; a loop over an undefined range is false; so is a string
-    # at an undefined offset
-    ("not pe.number_of_signatures > 0 and $a", {MZ}),
-    ('$a and not (pe.imphash() == "abc")', {MZ}),
-    ("for any i in (0..pe.number_of_sections - 1): (pe.sections[i].name == \".x\") and $a", {MZ}),
-    ("for all i in (pe.number_of_sections .. 2): (true) and $a", {MZ}),
-    ("$a at pe.entry_point", {MZ}),
-    ("$a in (0 .. pe.entry_point + 0x100)", {MZ}),
-    ("$a at elf.entry_point", {ELF}),
-    # nothing provable: any file
-    ("$a", None),
-    ("not uint16(0) == 0x5A4D and $a", None),
-    ("not pe.is_pe and $a", None),
-    ("pe.is_pe == 0 and $a", None),
-    ("pe.DLL == 0x2000 and $a", None),
-    ("not defined pe.number_of_sections and $a", None),
-    ("uint16(0) == 0x5A4D and $a or $a", None),
-    ("uint16(0) == 0x5A4D or 3 of them", None),
-    ("uint8(0) == 0x4D and $a", None),  # one byte pins no prefix
-    ("int16(0) == 0x5A4D and $a", None),  # signed readers are left alone
-    ("uint16(2) == 0x5A4D and $a", None),
-    ("not pe.DLL and $a", None),
-    ("not (pe.is_pe) and $a", None),
-    ("not for any i in (0..pe.number_of_sections): (true) and $a", None),
-    ("for any i in (0..#a): (true) and $a", None),
-    ("for any i in (0, pe.number_of_sections): (true) and $a", None),
-    ("for any s in pe.sections: (s.name == \".x\") and $a", None),
-    ("$a at pe.sections[0].raw_data_offset", None),
-    ("$a at pe.rva_to_offset(0)", None),
-    ("$a at pe.DLL", None),
-    ("(for any i in (0..pe.number_of_sections): (true)) or $a", None),
-])
+@pytest.mark.parametrize(
+    ("cond", "expected"),
+    [
+        ("uint16(0) == 0x5A4D and $a", {MZ}),
+        ("$a and 0x5a4d == uint16(0)", {MZ}),
+        ("uint16be(0) == 0x4D5A and $a", {MZ}),
+        ("uint8(0) == 0x4D and uint8(1) == 0x5A and $a", {MZ}),
+        ("uint32(0) == 0x464C457F and $a", {ELF}),
+        ("uint32be(0) == 0x7F454C46 and $a", {ELF}),
+        ("(uint16(0) == 0x5A4D or uint32(0) == 0x464C457F) and $a", {MZ, ELF}),
+        ("uint16(0) == 0x5A4D and $a or uint16(0) == 0x457F and $a", {MZ, ELF}),
+        ("pe.is_pe and $a", {MZ}),
+        ("pe.number_of_sections > 2 and $a", {MZ}),
+        ('pe.imphash() == "abc" and $a', {MZ}),
+        ('pe.exports("Run") and $a', {MZ}),
+        ("elf.type == elf.ET_EXEC and $a", {ELF}),
+        ("filesize < 1MB and (uint16(0) == 0x5A4D and $a)", {MZ}),
+        # ``not`` keeps an undefined value undefined; a loop over an undefined range is false; so is a string
+        # at an undefined offset
+        ("not pe.number_of_signatures > 0 and $a", {MZ}),
+        ('$a and not (pe.imphash() == "abc")', {MZ}),
+        ('for any i in (0..pe.number_of_sections - 1): (pe.sections[i].name == ".x") and $a', {MZ}),
+        ("for all i in (pe.number_of_sections .. 2): (true) and $a", {MZ}),
+        ("$a at pe.entry_point", {MZ}),
+        ("$a in (0 .. pe.entry_point + 0x100)", {MZ}),
+        ("$a at elf.entry_point", {ELF}),
+        # nothing provable: any file
+        ("$a", None),
+        ("not uint16(0) == 0x5A4D and $a", None),
+        ("not pe.is_pe and $a", None),
+        ("pe.is_pe == 0 and $a", None),
+        ("pe.DLL == 0x2000 and $a", None),
+        ("not defined pe.number_of_sections and $a", None),
+        ("uint16(0) == 0x5A4D and $a or $a", None),
+        ("uint16(0) == 0x5A4D or 3 of them", None),
+        ("uint8(0) == 0x4D and $a", None),  # one byte pins no prefix
+        ("int16(0) == 0x5A4D and $a", None),  # signed readers are left alone
+        ("uint16(2) == 0x5A4D and $a", None),
+        ("not pe.DLL and $a", None),
+        ("not (pe.is_pe) and $a", None),
+        ("not for any i in (0..pe.number_of_sections): (true) and $a", None),
+        ("for any i in (0..#a): (true) and $a", None),
+        ("for any i in (0, pe.number_of_sections): (true) and $a", None),
+        ('for any s in pe.sections: (s.name == ".x") and $a', None),
+        ("$a at pe.sections[0].raw_data_offset", None),
+        ("$a at pe.rva_to_offset(0)", None),
+        ("$a at pe.DLL", None),
+        ("(for any i in (0..pe.number_of_sections): (true)) or $a", None),
+    ],
+)
 def test_required_prefixes(cond, expected):
     got = prefixes(cond)
     assert got == (frozenset(expected) if expected is not None else None), cond
@@ -132,50 +135,53 @@ def test_string_at_zero_routes_only_plain_strings():
         "$mz = /MZ/": None,
     }
     for sdef, expected in cases.items():
-        rules = analysed(f"{pre}rule t {{ strings: {sdef} $a = \"x\" condition: $mz at 0 and $a }}")
+        rules = analysed(f'{pre}rule t {{ strings: {sdef} $a = "x" condition: $mz at 0 and $a }}')
         assert rules["t"].prefixes == (frozenset(expected) if expected else None), sdef
 
 
 def test_references_private_and_global_rules_carry_their_constraints():
-    rules = analysed('''
+    rules = analysed("""
     private rule is_pe { condition: uint16(0) == 0x5A4D }
     rule uses_private { strings: $a = "x" condition: is_pe and $a }
     rule not_private { strings: $a = "x" condition: not is_pe and $a }
     rule other { strings: $a = "y" condition: $a }
     rule set_ref { condition: any of (uses*) }
-    ''')
+    """)
     assert rules["uses_private"].prefixes == {MZ}
     assert rules["uses_private"].references == {"is_pe"}
     assert rules["not_private"].prefixes is None
     assert rules["set_ref"].references == {"uses_private"}
-    glob = analysed('''
+    glob = analysed("""
     global private rule only_elf { condition: uint32(0) == 0x464C457F and filesize < 100KB }
     rule any_string { strings: $a = "x" condition: $a }
-    ''')
+    """)
     assert glob["any_string"].prefixes == {ELF}
     assert glob["any_string"].max_size == 100 * 1024 - 1
 
 
-@pytest.mark.parametrize(("cond", "expected"), [
-    ("filesize < 1MB and $a", 1024 * 1024 - 1),
-    ("filesize <= 2KB and $a", 2048),
-    ("100 > filesize and $a", 99),
-    ("$a and (filesize < 10 or filesize < 20)", 19),
-    ("filesize < 10 and $a or $a", None),
-    ("filesize > 10 and $a", None),
-    ("not filesize < 10 and $a", None),
-])
+@pytest.mark.parametrize(
+    ("cond", "expected"),
+    [
+        ("filesize < 1MB and $a", 1024 * 1024 - 1),
+        ("filesize <= 2KB and $a", 2048),
+        ("100 > filesize and $a", 99),
+        ("$a and (filesize < 10 or filesize < 20)", 19),
+        ("filesize < 10 and $a or $a", None),
+        ("filesize > 10 and $a", None),
+        ("not filesize < 10 and $a", None),
+    ],
+)
 def test_size_bounds(cond, expected):
     assert analysed(f'rule t {{ strings: $a = "x" condition: {cond} }}')["t"].max_size == expected
 
 
 def test_plan_keeps_namespaces_imports_dependencies_and_sends_unroutable_files_whole():
-    text = '''import "pe"
+    text = """import "pe"
     private rule helper { condition: uint16(0) == 0x5A4D }
     private rule unused { condition: true }
     rule r_pe { strings: $a = "x" condition: helper and pe.number_of_sections > 0 and $a }
     rule r_any { strings: $a = "x" condition: $a }
-    '''
+    """
     a = analysis.analyse("one.yar", "/r/one.yar", text.encode())
     b = analysis.analyse("two.yar", "/r/two.yar", b'include "x.yar"')
     plan = routing.plan([a, b], min_rules=1, min_share=0, size_edges=())
@@ -193,12 +199,12 @@ def test_plan_keeps_namespaces_imports_dependencies_and_sends_unroutable_files_w
 
 
 def test_branches_that_cannot_hold_for_a_set_are_replaced_by_false_keeping_their_strings_named():
-    text = '''import "pe"
+    text = """import "pe"
     rule r { strings: $a = "x" $b = "y" $c = "z"
       condition: (uint16(0) == 0x5A4D and pe.number_of_sections > 1 and #a > 2) or $b or ($c and (pe.is_dll() or $b)) }
     rule t { strings: $ = "x" $b = "y" condition: (pe.imphash() == "ab" and 2 of them) or $b }
     rule n { strings: $a = "x" condition: not (pe.is_pe and $a or $a) }
-    ''' + gated_rules(20, "uint16(0) == 0x5A4D", "PEGATE")
+    """ + gated_rules(20, "uint16(0) == 0x5A4D", "PEGATE")
     plan = routing.plan([analysis.analyse("ns", "/r/ns.yar", text.encode())], size_edges=())
     assert plan is not None
     by_route = {route: s for s in plan.sets for route in s.routes}
@@ -208,8 +214,9 @@ def test_branches_that_cannot_hold_for_a_set_are_replaced_by_false_keeping_their
     assert "not (pe.is_pe and $a or $a)" in other  # nothing is rewritten under ``not``
     assert "pe.number_of_sections > 1 and #a > 2" in mz and "false" not in mz
     assert 'import "pe"' in other and 'import "pe"' in mz  # rule n still needs it
-    without_n = text.replace("rule n {", "private rule n {").replace("condition: not (pe.is_pe and $a or $a)",
-                                                                     "condition: false")
+    without_n = text.replace("rule n {", "private rule n {").replace(
+        "condition: not (pe.is_pe and $a or $a)", "condition: false"
+    )
     plan = routing.plan([analysis.analyse("ns", "/r/ns.yar", without_n.encode())], size_edges=())
     assert plan is not None
     assert 'import "pe"' not in {route: s for s in plan.sets for route in s.routes}[(b"", 0)].sources["ns"]
@@ -217,7 +224,7 @@ def test_branches_that_cannot_hold_for_a_set_are_replaced_by_false_keeping_their
 
 # --- routed and unrouted scans agree ------------------------------------------------------------------
 
-TRICKY_RULES = r'''
+TRICKY_RULES = r"""
 import "pe"
 import "elf"
 private rule is_mz { condition: uint16(0) == 0x5A4D }
@@ -241,12 +248,11 @@ rule not_loop { strings: $a = "TRICK-A" condition: not for any i in (0..pe.numbe
 rule loop_or { strings: $a = "TRICK-A" condition:
     (for any i in (0..pe.number_of_sections - 1): (pe.sections[i].name == ".text") and $a) or $a at 0 or $a at 6 }
 rule not_or_dead { strings: $a = "TRICK-A" condition: not (is_mz and $a or is_elf) and $a }
-'''
+"""
 
 
 def gated_rules(n: int, gate: str, marker: str) -> str:
-    return "\n".join(f'rule {marker}_{i} {{ strings: $a = "{marker}-{i}" condition: {gate} and $a }}'
-                     for i in range(n))
+    return "\n".join(f'rule {marker}_{i} {{ strings: $a = "{marker}-{i}" condition: {gate} and $a }}' for i in range(n))
 
 
 def write_samples(d: Path) -> None:
@@ -266,8 +272,9 @@ def write_samples(d: Path) -> None:
 
 
 def detections(rules, root: Path) -> set[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
-    hits, _skipped, files, _ = scan_files(walk([os.fspath(root)], WalkOptions()), rules, jobs=2, timeout=60,
-                                          max_filesize=None)
+    hits, _skipped, files, _ = scan_files(
+        walk([os.fspath(root)], WalkOptions()), rules, jobs=2, timeout=60, max_filesize=None
+    )
     assert files > 0
     return {(Path(r.path).name, m.hit.namespace, m.hit.rule) for r in hits for m in r.matches}
 
@@ -278,8 +285,7 @@ def test_routed_scan_finds_exactly_what_the_unrouted_scan_finds(tmp_path, monkey
     rules_dir.mkdir()
     (rules_dir / "tricky.yar").write_text(TRICKY_RULES)
     (rules_dir / "pe_heavy.yar").write_text(gated_rules(40, "uint16(0) == 0x5A4D", "PEGATE"))
-    (rules_dir / "elf_heavy.yar").write_text(gated_rules(30, "uint32(0) == 0x464C457F and filesize < 200KB",
-                                                         "ELFGATE"))
+    (rules_dir / "elf_heavy.yar").write_text(gated_rules(30, "uint32(0) == 0x464C457F and filesize < 200KB", "ELFGATE"))
     (rules_dir / "inc.yar").write_text('include "tricky.yar"\n')
     sources = [RuleSource(p.name, p) for p in sorted(rules_dir.glob("*.yar"))]
     samples = tmp_path / "samples"
@@ -292,10 +298,24 @@ def test_routed_scan_finds_exactly_what_the_unrouted_scan_finds(tmp_path, monkey
     got = detections(routed, samples)
     assert got == want
     assert len(want) > 100
-    assert {rule for _, _, rule in want} >= {"mz_or_elf", "not_mz", "mz_or_strings", "mz_small", "mz_big_only",
-                                             "any_small", "at_zero", "pe_module", "ref_public", "elf_only",
-                                             "text_magic", "dead_branches", "dead_them", "not_loop", "loop_or",
-                                             "not_or_dead"}
+    assert {rule for _, _, rule in want} >= {
+        "mz_or_elf",
+        "not_mz",
+        "mz_or_strings",
+        "mz_small",
+        "mz_big_only",
+        "any_small",
+        "at_zero",
+        "pe_module",
+        "ref_public",
+        "elf_only",
+        "text_magic",
+        "dead_branches",
+        "dead_them",
+        "not_loop",
+        "loop_or",
+        "not_or_dead",
+    }
     # and again from the compiled cache, where every set loads lazily: no file needed the whole set
     cached = compile_rules(sources, tmp_path / "cache")
     assert cached.loaded() == []
@@ -390,20 +410,28 @@ needs_signature_base = pytest.mark.skipif(not SIGNATURE_BASE.is_dir(), reason="s
 def test_module_gates_used_by_signature_base_are_false_for_other_formats():
     """Every module term routing trusts (``pe.x``, ``not pe.x``, loops over a ``pe.`` range, ``$a at pe.x``)
     really is false, in this libyara, for files of other formats, even where its strings match everywhere."""
-    terms = sorted({t for p in SIGNATURE_BASE.glob("*.yar")
-                    for t in analysis.analyse(p.name, str(p), p.read_bytes()).format_terms})
+    terms = sorted(
+        {t for p in SIGNATURE_BASE.glob("*.yar") for t in analysis.analyse(p.name, str(p), p.read_bytes()).format_terms}
+    )
     assert len(terms) > 50
     assert any(t.startswith("not ") for t in terms) and any(t.startswith("for ") for t in terms)
-    others = {"pe": [b"", b"\x7fELF\x02\x01\x01" + b"\0" * 200, b"hello world\n" * 30, b"M", b"MZ"],
-              "elf": [b"", b"MZ\x90\x00" + b"\0" * 200, b"hello world\n" * 30, b"\x7fE"]}
+    others = {
+        "pe": [b"", b"\x7fELF\x02\x01\x01" + b"\0" * 200, b"hello world\n" * 30, b"M", b"MZ"],
+        "elf": [b"", b"MZ\x90\x00" + b"\0" * 200, b"hello world\n" * 30, b"\x7fE"],
+    }
     for term in terms:
         module = re.search(r"\b(pe|elf|dotnet) \.", term)
         assert module is not None, term
-        names = dict.fromkeys(t.text[1:] for t in syntax.tokenize(term)
-                              if t.kind is syntax.TokenKind.STRING_ID and t.text[1:].isidentifier())
+        names = dict.fromkeys(
+            t.text[1:]
+            for t in syntax.tokenize(term)
+            if t.kind is syntax.TokenKind.STRING_ID and t.text[1:].isidentifier()
+        )
         strings = " ".join(f"${n} = /[\\x00-\\xff]/" for n in names)  # matches at every offset
-        rules = yara.compile(source='import "pe"\nimport "elf"\nimport "dotnet"\nimport "math"\n'
-                                    f"rule t {{ {'strings: ' + strings if names else ''} condition: {term} }}")
+        rules = yara.compile(
+            source='import "pe"\nimport "elf"\nimport "dotnet"\nimport "math"\n'
+            f"rule t {{ {'strings: ' + strings if names else ''} condition: {term} }}"
+        )
         for data in others["elf" if module.group(1) == "elf" else "pe"]:
             assert not rules.match(data=data), (term, data[:8])
 

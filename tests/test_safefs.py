@@ -97,8 +97,12 @@ def test_a_lock_waits_for_a_holder_in_another_process(tmp_path: Path) -> None:
         "with FileLock(Path(sys.argv[1])) as lock:\n"
         "    lock.acquire(); lock.claim(); print('held', flush=True); time.sleep(0.5)\n"
     )
-    child = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True,
-                             env={**os.environ, "PYTHONPATH": str(REPO)})
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     try:
         assert child.stdout is not None and child.stdout.readline().strip() == "held"
         with safefs.FileLock(path) as lock:
@@ -122,7 +126,12 @@ def test_the_package_imports_where_fcntl_pwd_and_grp_do_not_exist(tmp_path: Path
         "except ImportError:\n"
         "    print('fcntl needed only for the lock')\n"
     )
-    res = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    res = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "fcntl needed only for the lock"

@@ -94,8 +94,9 @@ def test_same_rule_name_in_two_collections_coexists(cli, tmp_path, infected_dir)
         d = tmp_path / coll
         d.mkdir()
         (d / "rules.yar").write_text('rule Dup { strings: $a = "EICAR-STANDARD" condition: $a }')
-    _, rep = scan_json(cli, infected_dir, "--rules", tmp_path / "one", "--rules", tmp_path / "two",
-                       "--no-default-rules")
+    _, rep = scan_json(
+        cli, infected_dir, "--rules", tmp_path / "one", "--rules", tmp_path / "two", "--no-default-rules"
+    )
     assert sorted(d["namespace"] for d in rep["detections"]) == ["one/rules.yar", "two/rules.yar"]
 
 
@@ -138,8 +139,10 @@ def test_filetype_external_names_the_format(cli, tmp_path):
     (tmp_path / "d" / "a.exe").write_bytes(b"MZ" + b"\0" * 100)
     (tmp_path / "d" / "b").write_bytes(b"\x7fELF" + b"\0" * 100)
     _, rep = scan_json(cli, tmp_path / "d", "--rules", rules, "--no-default-rules")
-    assert sorted((Path(d["path"]).name, d["rule"]) for d in rep["detections"]) == [("a.exe", "is_exe"),
-                                                                                  ("b", "is_elf")]
+    assert sorted((Path(d["path"]).name, d["rule"]) for d in rep["detections"]) == [
+        ("a.exe", "is_exe"),
+        ("b", "is_elf"),
+    ]
 
 
 def test_compiled_rules_are_cached_and_invalidated(cli, tmp_path, infected_dir, scanner_home):
@@ -224,7 +227,8 @@ def test_symlink_out_of_the_root_is_not_followed(cli, tmp_path, eicar_rule):
     assert res.exit_code == 0
     assert rep["detections"] == []
     assert {Path(s["path"]).name: s["code"] for s in rep["skipped"]} == dict.fromkeys(
-        ("link.com", "dirlink", "chain"), "symlink_out_of_root")
+        ("link.com", "dirlink", "chain"), "symlink_out_of_root"
+    )
     # named on the command line, the same symlink is followed
     res, rep = scan_json(cli, root / "link.com", "--rules", eicar_rule, "--no-default-rules")
     assert res.exit_code == 1
@@ -253,8 +257,7 @@ def test_fifo_and_socket_are_skipped_without_blocking(tmp_path, eicar_rule):
         sock.close()
     assert res.exit_code == 1, res.stderr
     rep = json.loads(res.stdout)
-    assert {Path(s["path"]).name: s["code"] for s in rep["skipped"]} == {"fifo": "special_file",
-                                                                       "sock": "special_file"}
+    assert {Path(s["path"]).name: s["code"] for s in rep["skipped"]} == {"fifo": "special_file", "sock": "special_file"}
 
 
 def test_fifo_named_on_the_command_line_does_not_block(tmp_path, eicar_rule):
@@ -312,12 +315,15 @@ def test_unreadable_file_and_directory_are_skipped_not_fatal(eicar_rule):
         home = base / "home"
         home.mkdir(mode=0o777)
         home.chmod(0o777)
-        code, out = run_as_nobody(["scan", str(d), "--rules", str(rules), "--no-default-rules", "--format",
-                                   "json"], home)
+        code, out = run_as_nobody(
+            ["scan", str(d), "--rules", str(rules), "--no-default-rules", "--format", "json"], home
+        )
         assert code == 1, out
         rep = json.loads(out)
-        assert {Path(s["path"]).name: s["code"] for s in rep["skipped"]} == {"secret.bin": "permission_denied",
-                                                                           "closed": "permission_denied"}
+        assert {Path(s["path"]).name: s["code"] for s in rep["skipped"]} == {
+            "secret.bin": "permission_denied",
+            "closed": "permission_denied",
+        }
         # nothing readable at all: exit 2
         code, out = run_as_nobody(["scan", str(d / "closed"), "--rules", str(rules), "--no-default-rules"], home)
         assert code == 2, out
@@ -434,8 +440,9 @@ def test_config_file_supplies_defaults_and_flags_win(cli, tmp_path, infected_dir
     _, rep = scan_json(cli, infected_dir, "--rules", eicar_rule, "--no-default-rules", "--config", conf)
     assert rep["detections"] == []
     (infected_dir / "eicar.bin").write_bytes(EICAR + b"\0" * 2000)
-    _, rep = scan_json(cli, infected_dir, "--rules", eicar_rule, "--no-default-rules", "--config", conf,
-                       "--max-filesize", "1K")
+    _, rep = scan_json(
+        cli, infected_dir, "--rules", eicar_rule, "--no-default-rules", "--config", conf, "--max-filesize", "1K"
+    )
     assert [s["code"] for s in rep["skipped"]] == ["too_large"]
 
 

@@ -304,9 +304,7 @@ def test_program_path_with_space_percent_and_dollar_reaches_systemd_intact(tmp_p
 
 
 def test_exec_start_quoting_rules() -> None:
-    line = systemd.systemd_exec_line(
-        ["/opt/my app/py", "-m", "x", "50%", "$PATH", ";", "a b", 'q"', "back\\slash", ""]
-    )
+    line = systemd.systemd_exec_line(["/opt/my app/py", "-m", "x", "50%", "$PATH", ";", "a b", 'q"', "back\\slash", ""])
     assert line == '"/opt/my app/py" -m x 50%% $$PATH ";" "a b" "q\\"" "back\\\\slash" ""'
     assert systemd.systemd_exec_line(["/p/100%/$x"]) == "/p/100%%/$x"  # no $ substitution in the path
     with pytest.raises(ScheduleError):

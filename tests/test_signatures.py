@@ -34,8 +34,10 @@ def rule_metas() -> list[tuple[str, dict[str, str]]]:
 
     out = []
     for src in BUNDLED.sources():
-        for rule in yara.compile(filepath=os.fspath(src.path), externals=dict.fromkeys(("filename", "filepath",
-                                 "extension", "filetype", "owner"), "")):
+        for rule in yara.compile(
+            filepath=os.fspath(src.path),
+            externals=dict.fromkeys(("filename", "filepath", "extension", "filetype", "owner"), ""),
+        ):
             out.append((rule.identifier, dict(rule.meta)))
     return out
 
@@ -79,9 +81,10 @@ def test_no_rule_hits_the_compiled_rules(compiled, tmp_path):
     import yara
 
     path = tmp_path / "bundled.yarc"
-    yara.compile(filepaths={s.namespace: os.fspath(s.path) for s in BUNDLED.sources()},
-                 externals=dict.fromkeys(("filename", "filepath", "extension", "filetype", "owner"), "")).save(
-        os.fspath(path))
+    yara.compile(
+        filepaths={s.namespace: os.fspath(s.path) for s in BUNDLED.sources()},
+        externals=dict.fromkeys(("filename", "filepath", "extension", "filetype", "owner"), ""),
+    ).save(os.fspath(path))
     assert signatures.check_clean(compiled, [tmp_path]) == []
 
 

@@ -57,8 +57,9 @@ def test_activate_installs_and_keeps_previous(tmp_path: Path) -> None:
     assert store.has_previous(state) and store.previous_dir(state) is None  # the bundled set
     assert update.status(state).previous_version == bundled
 
-    second = _activate(state, _bundle(tmp_path, "b", rules={"b.yar": RULE_B}, samples={
-        ("Feed_Test_Bravo", "b.bin"): MARKER_B}), V2)
+    second = _activate(
+        state, _bundle(tmp_path, "b", rules={"b.yar": RULE_B}, samples={("Feed_Test_Bravo", "b.bin"): MARKER_B}), V2
+    )
     assert store.active_dir(state) == second.resolve()
     assert store.previous_dir(state) == installed.resolve()
     assert (installed / "rules" / "alpha.yar").is_file()  # kept whole for rollback
@@ -83,8 +84,10 @@ def test_feed_version_is_authoritative_over_bundle_manifest(tmp_path: Path) -> N
         ({"rules": {"a.yar": RULE_A, "inc.yar": 'include "/etc/passwd"\n'}}, "outside the set's rules"),
         ({"rules": {"a.yar": RULE_A, "inc.yar": 'include "../../x.yar"\n'}}, "outside the set's rules"),
         # Matches the ELF header of every core binary (sh, ls, python3 ...).
-        ({"rules": {"a.yar": RULE_A, "elf.yar": "rule Any_Elf { condition: uint32(0) == 0x464c457f }"}},
-         "hits clean file"),
+        (
+            {"rules": {"a.yar": RULE_A, "elf.yar": "rule Any_Elf { condition: uint32(0) == 0x464c457f }"}},
+            "hits clean file",
+        ),
     ],
 )
 def test_failed_activation_tests_keep_current_set(tmp_path: Path, set_kw: dict[str, object], reason: str) -> None:
@@ -111,10 +114,14 @@ def test_raw_sample_is_refused(tmp_path: Path) -> None:
 
 def test_unsafe_bundle_is_refused_before_anything_is_installed(tmp_path: Path) -> None:
     archive = tmp_path / "evil.tar.gz"
-    archive.write_bytes(tar_bytes([
-        file_entry("rules/a.yar", RULE_A.encode()),
-        special_entry("rules/passwd.yar", tarfile.SYMTYPE, "/etc/passwd"),
-    ]))
+    archive.write_bytes(
+        tar_bytes(
+            [
+                file_entry("rules/a.yar", RULE_A.encode()),
+                special_entry("rules/passwd.yar", tarfile.SYMTYPE, "/etc/passwd"),
+            ]
+        )
+    )
     state = new_state(tmp_path)
     with pytest.raises(FeedError, match="symbolic link"):
         _activate(state, archive, V1)
@@ -188,7 +195,10 @@ def test_cleanup_keeps_only_active_and_previous(tmp_path: Path) -> None:
 def test_one_updater_at_a_time(tmp_path: Path) -> None:
     state = new_state(tmp_path)
     holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
             import sys, time
             from pathlib import Path
             from scanner.updates import update
@@ -196,8 +206,12 @@ def test_one_updater_at_a_time(tmp_path: Path) -> None:
             with update.update_lock(StateDir(Path({str(state.root)!r}))):
                 print("locked", flush=True)
                 sys.stdin.readline()
-        """)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO,
+        """),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     try:
@@ -245,14 +259,19 @@ def test_kill_9_during_activation_leaves_one_complete_set(tmp_path: Path, step: 
     state = new_state(tmp_path)
     old = _activate(state, _bundle(tmp_path, "old"), V1)
     old_listing = _listing(old)
-    new_src = write_set(tmp_path / "src-new", rules={"a.yar": RULE_A, "b.yar": RULE_B},
-                        samples={("Feed_Test_Bravo", "b.bin"): MARKER_B})
+    new_src = write_set(
+        tmp_path / "src-new", rules={"a.yar": RULE_A, "b.yar": RULE_B}, samples={("Feed_Test_Bravo", "b.bin"): MARKER_B}
+    )
     archive = tmp_path / "new.tar.gz"
     publish.build_bundle(new_src, archive)
 
     proc = subprocess.run(
         [sys.executable, "-c", _CRASH_SCRIPT, str(state.root), str(archive), step],
-        capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=60,
     )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
 

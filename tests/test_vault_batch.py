@@ -138,8 +138,14 @@ def test_apply_batched_reports_a_file_its_batch_kept(tmp_path: Path, monkeypatch
 
     monkeypatch.setattr(vault_journal, "fault", writer_appends_to_b)
     seen: list[list[bool]] = []
-    applied = remediate.apply_batched(quarantine_plan([a, b, c]), vault, "s", Policy(Action.QUARANTINE),
-                                      now=lambda: NOW, on_outcome=lambda done: seen.append([o.ok for o in done]))
+    applied = remediate.apply_batched(
+        quarantine_plan([a, b, c]),
+        vault,
+        "s",
+        Policy(Action.QUARANTINE),
+        now=lambda: NOW,
+        on_outcome=lambda done: seen.append([o.ok for o in done]),
+    )
     assert applied.vault_error is None
     oa, ob, oc, manual = applied.outcomes
     assert oa.ok and oc.ok and {i.id for i in vault.list()} == {oa.vault_id, oc.vault_id}

@@ -118,8 +118,14 @@ def start(tmp_path: Path, scanner_home: Path, eicar_rule: Path, watched: Path) -
     running: list[Running] = []
 
     def start_watch(**overrides: Any) -> Running:
-        settings: dict[str, Any] = {"paths": (str(watched),), "state": StateDir(scanner_home),
-                                    "rules": (eicar_rule,), "use_default_rules": False, "sysroot": sysroot, "jobs": 2}
+        settings: dict[str, Any] = {
+            "paths": (str(watched),),
+            "state": StateDir(scanner_home),
+            "rules": (eicar_rule,),
+            "use_default_rules": False,
+            "sysroot": sysroot,
+            "jobs": 2,
+        }
         settings.update(overrides)
         r = Running(WatchConfig(**settings))
         running.append(r)
@@ -240,8 +246,9 @@ def test_hard_link_and_things_that_are_not_files(start, watched, tmp_path):
 # --- bursts and lost events --------------------------------------------------------------------------
 
 
-def write_burst(root: Path, files: int, infected_every: int, *, folders: int = 4
-                ) -> tuple[set[Path], dict[Path, bytes]]:
+def write_burst(
+    root: Path, files: int, infected_every: int, *, folders: int = 4
+) -> tuple[set[Path], dict[Path, bytes]]:
     """``files`` files in ``folders`` subfolders; every ``infected_every``-th carries the EICAR string."""
     infected: set[Path] = set()
     clean: dict[Path, bytes] = {}
@@ -413,8 +420,14 @@ def test_persistence_is_cleaned_and_undo_restores_everything(start, tmp_path, cl
 # --- signatures, report action, output -----------------------------------------------------------------
 
 
-def _activate(tmp_path: Path, state: StateDir, name: str, version: str, rules: dict[str, str],
-              samples: dict[tuple[str, str], bytes]) -> None:
+def _activate(
+    tmp_path: Path,
+    state: StateDir,
+    name: str,
+    version: str,
+    rules: dict[str, str],
+    samples: dict[tuple[str, str], bytes],
+) -> None:
     src = write_set(tmp_path / f"set-{name}", rules=rules, samples=samples)
     archive = tmp_path / f"{name}.tar.gz"
     publish.build_bundle(src, archive)
@@ -431,8 +444,14 @@ def test_new_signature_set_is_picked_up_without_restart(start, watched, tmp_path
     assert r.detected(watched / "a.bin").detection.hit.rule == "Feed_Test_Alpha"  # type: ignore[union-attr]
     early_b = watched / "early-b.bin"
     early_b.write_bytes(b"y " + MARKER_B)  # judged clean by the first set
-    _activate(tmp_path, state, "v2", "2990.02.1", {"alpha.yar": RULE_A, "bravo.yar": RULE_B},
-              {**alpha, ("Feed_Test_Bravo", "b.bin"): b"y " + MARKER_B})
+    _activate(
+        tmp_path,
+        state,
+        "v2",
+        "2990.02.1",
+        {"alpha.yar": RULE_A, "bravo.yar": RULE_B},
+        {**alpha, ("Feed_Test_Bravo", "b.bin"): b"y " + MARKER_B},
+    )
     reload = r.wait_for(lambda e: e.kind is Kind.RELOAD)
     assert reload.previous == "2990.01.1" and reload.signatures.version == "2990.02.1"  # type: ignore[union-attr]
     assert r.detected(early_b).detection.hit.rule == "Feed_Test_Bravo"  # type: ignore[union-attr]
@@ -504,8 +523,13 @@ sys.exit(run_watch(config, emit=emit, stop=stop))
 def test_signal_stops_cleanly(watched, tmp_path, scanner_home, eicar_rule, signum):
     sysroot = tmp_path / "sysroot"
     sysroot.mkdir()
-    proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(watched), str(scanner_home), str(eicar_rule),
-                             str(sysroot)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", DRIVER, str(watched), str(scanner_home), str(eicar_rule), str(sysroot)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
 
     def next_event(kind: str) -> dict[str, Any]:
@@ -531,8 +555,14 @@ def test_signal_stops_cleanly(watched, tmp_path, scanner_home, eicar_rule, signu
     assert "Traceback" not in err
     last = json.loads(out.strip().splitlines()[-1])
     assert last["event"] == "stopped"
-    assert (scanner_home / "logs" / "watch.log").read_text().rstrip().splitlines()[-1].split(" ", 1)[1].startswith(
-        "stopped:")
+    assert (
+        (scanner_home / "logs" / "watch.log")
+        .read_text()
+        .rstrip()
+        .splitlines()[-1]
+        .split(" ", 1)[1]
+        .startswith("stopped:")
+    )
     vault = Vault(StateDir(scanner_home).quarantine)
     assert vault.recover() == []  # nothing half-done in the vault
     for item in vault.list():  # whatever was taken is whole and restorable
@@ -546,7 +576,9 @@ def test_the_watch_command_quarantines_and_stops_on_sigterm(tmp_path, scanner_ho
     watched.mkdir()
     proc = subprocess.Popen(
         [sys.executable, "-m", "scanner", "watch", str(watched), "--format", "jsonl"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "SCANNER_HOME": str(scanner_home)},
     )
     try:
@@ -571,8 +603,9 @@ def test_the_watch_command_quarantines_and_stops_on_sigterm(tmp_path, scanner_ho
             proc.wait()
 
 
-def test_stop_mid_burst_saves_what_is_left_and_a_restart_takes_it_up(start, watched, tmp_path, scanner_home,
-                                                                     eicar_rule):
+def test_stop_mid_burst_saves_what_is_left_and_a_restart_takes_it_up(
+    start, watched, tmp_path, scanner_home, eicar_rule
+):
     """SIGTERM during a burst while the vault is busy: nothing detected is lost, and the stop line says so.
 
     Another process holds the vault's lock (as ``scanner quarantine purge`` would), so detections
@@ -585,8 +618,13 @@ def test_stop_mid_burst_saves_what_is_left_and_a_restart_takes_it_up(start, watc
     vault_root.mkdir(parents=True)
     busy = os.open(vault_root / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(busy, fcntl.LOCK_EX)
-    proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(watched), str(scanner_home), str(eicar_rule),
-                             str(sysroot), "0.5"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", DRIVER, str(watched), str(scanner_home), str(eicar_rule), str(sysroot), "0.5"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         assert json.loads(proc.stdout.readline())["event"] == "started"
@@ -664,8 +702,13 @@ def test_kill_9_during_a_burst_loses_no_file(watched, tmp_path, scanner_home, ei
     infected file either in place or whole in the vault, and nothing half-done."""
     sysroot = tmp_path / "sysroot"
     sysroot.mkdir()
-    proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(watched), str(scanner_home), str(eicar_rule),
-                             str(sysroot)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", DRIVER, str(watched), str(scanner_home), str(eicar_rule), str(sysroot)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         assert json.loads(proc.stdout.readline())["event"] == "started"
@@ -717,11 +760,22 @@ def test_a_non_utf8_name_survives_the_whole_watch_flow(start, watched, scanner_h
     text = f"{watched}/evil\\xff\x1b.com"  # JSON text: the stray byte as \xff, the exact bytes beside it
     shown = f"{watched}/evil\\xff\\x1b.com"  # printable text: both escaped
     assert event_json(ev) == {
-        "event": "detection", "time": ev.at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
-        "kind": "file", "path": text, "path_b64": base64.b64encode(raw).decode("ascii"),
-        "rule": "Test_EICAR", "namespace": "eicar.yar", "family": "EICAR-Test-File", "severity": "low", "tags": [],
-        "description": "", "sha256": hashlib.sha256(EICAR).hexdigest(), "size": len(EICAR), "pid": None,
-        "action": f"quarantined as {item.id}", "scan_id": scan_id,
+        "event": "detection",
+        "time": ev.at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+        "kind": "file",
+        "path": text,
+        "path_b64": base64.b64encode(raw).decode("ascii"),
+        "rule": "Test_EICAR",
+        "namespace": "eicar.yar",
+        "family": "EICAR-Test-File",
+        "severity": "low",
+        "tags": [],
+        "description": "",
+        "sha256": hashlib.sha256(EICAR).hexdigest(),
+        "size": len(EICAR),
+        "pid": None,
+        "action": f"quarantined as {item.id}",
+        "scan_id": scan_id,
         "message": f"EICAR-Test-File (eicar.yar:Test_EICAR) in {shown} -> quarantined as {item.id} [{scan_id}]",
     }
     assert "\x1b" not in (scanner_home / "logs" / "watch.log").read_text()
@@ -744,8 +798,9 @@ def test_a_non_utf8_name_survives_the_whole_watch_flow(start, watched, scanner_h
     assert json.loads(cli("history", "--format", "json").stdout)[0]["undone_at"]
 
 
-def test_a_watch_killed_right_after_quarantining_leaves_a_record_undo_uses(watched, tmp_path, scanner_home,
-                                                                          eicar_rule, cli):
+def test_a_watch_killed_right_after_quarantining_leaves_a_record_undo_uses(
+    watched, tmp_path, scanner_home, eicar_rule, cli
+):
     """kill -9 (a real SIGKILL, at the end of the vault batch) between taking a file and completing the
     batch's record: the record written before acting is "in progress", and ``scanner undo`` puts the
     file back from what the quarantine holds under its scan id."""
@@ -753,9 +808,14 @@ def test_a_watch_killed_right_after_quarantining_leaves_a_record_undo_uses(watch
     sysroot.mkdir()
     path = watched / os.fsdecode(EVIL)
     env = {**os.environ, ENV_FAULT: "batch:unlinked"}
-    proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(watched), str(scanner_home), str(eicar_rule),
-                             str(sysroot)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", DRIVER, str(watched), str(scanner_home), str(eicar_rule), str(sysroot)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         assert proc.stdout is not None
         assert json.loads(proc.stdout.readline())["event"] == "started"
@@ -779,8 +839,7 @@ def test_a_watch_killed_right_after_quarantining_leaves_a_record_undo_uses(watch
     assert json.loads(cli("quarantine", "list", "--format", "json").stdout) == []
 
 
-def test_a_record_that_cannot_be_written_is_a_failed_action_and_undo_still_works(start, watched, scanner_home,
-                                                                                 cli):
+def test_a_record_that_cannot_be_written_is_a_failed_action_and_undo_still_works(start, watched, scanner_home, cli):
     """As for ``scanner scan``: the file is in the vault, but a batch whose record cannot be written
     counts as a failed action and says NOT RECORDED; undo finds the file by its scan id."""
     blocker = scanner_home / "history"
@@ -818,8 +877,11 @@ def test_remediation_stays_behind_the_remediator() -> None:
         if path.name == "remediator.py":
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            )
             if isinstance(node, ast.ImportFrom) and node.module == "scanner":
                 names += [f"scanner.{a.name}" for a in node.names]  # from scanner import jobs
             for name in names:

@@ -138,10 +138,21 @@ def _log_flag(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
 
 def log_options(func: F) -> F:
     """--verbose/-v and --debug, on every command (and on the group: ``scanner -v scan``)."""
-    func = click.option("--debug", is_flag=True, expose_value=False, callback=_log_flag,
-                        help="Also log every decision per file, with the logger's name.")(func)
-    return click.option("--verbose", "-v", is_flag=True, expose_value=False, callback=_log_flag,
-                        help="Log what the command decides and why (info level).")(func)
+    func = click.option(
+        "--debug",
+        is_flag=True,
+        expose_value=False,
+        callback=_log_flag,
+        help="Also log every decision per file, with the logger's name.",
+    )(func)
+    return click.option(
+        "--verbose",
+        "-v",
+        is_flag=True,
+        expose_value=False,
+        callback=_log_flag,
+        help="Log what the command decides and why (info level).",
+    )(func)
 
 
 def apply_config_log_level(config: Config) -> None:
@@ -156,11 +167,14 @@ def common_options(func: F) -> F:
     """--home, --config, --verbose and --debug, on every command."""
     func = log_options(func)
     func = click.option(
-        "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False, path_type=Path),
         help="Configuration file (default: config.toml in the state directory).",
     )(func)
     return click.option(
-        "--home", type=click.Path(file_okay=False, path_type=Path),
+        "--home",
+        type=click.Path(file_okay=False, path_type=Path),
         help=f"State directory (default: /var/lib/scanner as root, else the user data directory; env {ENV_HOME}).",
     )(func)
 
@@ -222,4 +236,3 @@ def main(ctx: click.Context) -> None:
     """Find malicious software with YARA rules, name its family, and remove it restorably."""
     logsetup.set_level(ctx.meta.get(LOG_FLAG, logging.WARNING))
     ctx.call_on_close(logsetup.stop)
-

@@ -26,14 +26,23 @@ def _show_feed(status: Any) -> None:
         warn(w)
 
 
-_keys_option = click.option("--keys", "keys", multiple=True, type=click.Path(file_okay=False, path_type=Path),
-                            help="Directory holding role keys (repeatable) [default: DIR/keys].")
+_keys_option = click.option(
+    "--keys",
+    "keys",
+    multiple=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory holding role keys (repeatable) [default: DIR/keys].",
+)
 
 
 @feed_group.command("init")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--keys", "keys_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where to write the four private keys [default: DIR/keys].")
+@click.option(
+    "--keys",
+    "keys_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to write the four private keys [default: DIR/keys].",
+)
 @log_options
 @handle_errors
 def feed_init(directory: Path, keys_dir: Path | None) -> None:
@@ -45,8 +54,13 @@ def feed_init(directory: Path, keys_dir: Path | None) -> None:
 
 @feed_group.command("publish")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--signatures", "source", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="The signature set directory (rules/, samples/, families.toml).")
+@click.option(
+    "--signatures",
+    "source",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The signature set directory (rules/, samples/, families.toml).",
+)
 @click.option("--version", "version", required=True, help="Version YYYY.MM.N, higher than the last published.")
 @_keys_option
 @log_options
@@ -104,4 +118,3 @@ def feed_status(directory: Path) -> None:
     from scanner.updates import publish
 
     _show_feed(publish.status(directory))
-

@@ -90,8 +90,13 @@ def quarantine_delete(item_id: str, home: Path | None, config_file: Path | None)
 
 
 @quarantine_group.command("purge")
-@click.option("--older-than", "days", type=click.IntRange(0, MAX_DAYS), metavar="DAYS",
-              help="Delete items older than DAYS [default: the configured retention, 90].")
+@click.option(
+    "--older-than",
+    "days",
+    type=click.IntRange(0, MAX_DAYS),
+    metavar="DAYS",
+    help="Delete items older than DAYS [default: the configured retention, 90].",
+)
 @common_options
 @handle_errors
 def quarantine_purge(days: int | None, home: Path | None, config_file: Path | None) -> None:
@@ -102,14 +107,12 @@ def quarantine_purge(days: int | None, home: Path | None, config_file: Path | No
     click.echo(f"purged {len(gone)} item(s)")
 
 
-
 def open_vault(env: Env) -> Vault:
     """The quarantine vault, after finishing or rolling back anything a crash interrupted (said as warnings)."""
     vault, notices = pipeline.open_vault(env.state)
     for line in notices:
         warn(line)
     return vault
-
 
 
 @main.command("history")
@@ -128,12 +131,20 @@ def history_cmd(fmt: str, home: Path | None, config_file: Path | None) -> None:
     for r in records:
         c = r.counts
         acts = sum(1 for o in r.outcomes if o.ok)
-        state = (" (undone)" if r.undone_at else " (dry run)" if r.dry_run
-                 else " (INCOMPLETE: interrupted or still running; changes not listed are in the quarantine)"
-                 if r.incomplete else "")
-        say(f"{r.scan_id}  {r.command:<8} {r.scan_type or '':<7} "
+        state = (
+            " (undone)"
+            if r.undone_at
+            else " (dry run)"
+            if r.dry_run
+            else " (INCOMPLETE: interrupted or still running; changes not listed are in the quarantine)"
+            if r.incomplete
+            else ""
+        )
+        say(
+            f"{r.scan_id}  {r.command:<8} {r.scan_type or '':<7} "
             f"files {c.files_scanned:<7} found {c.detections:<4} "
-            f"action {r.action or 'report'}: {acts} change(s){state}  exit {r.exit_code}")
+            f"action {r.action or 'report'}: {acts} change(s){state}  exit {r.exit_code}"
+        )
 
 
 @main.command("undo")
@@ -164,4 +175,3 @@ def undo_cmd(scan_id: str, home: Path | None, config_file: Path | None) -> None:
                 say(f"problem: {line}", err=True)
             if done.result.problems:
                 fail(f"undo of {scan_id} was incomplete: {len(done.result.problems)} problem(s)", done.exit_code)
-

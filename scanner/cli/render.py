@@ -27,7 +27,7 @@ class ProgressLine:
         head = f"{p.files} files, {report.human_bytes(p.bytes)}, {rate}, {p.detections} found  "
         room = max(0, self.width - len(head) - 1)
         cur = display_path(p.current)
-        cur = cur if len(cur) <= room else "..." + cur[-(room - 3):] if room > 3 else ""
+        cur = cur if len(cur) <= room else "..." + cur[-(room - 3) :] if room > 3 else ""
         click.echo(f"\r\x1b[K{head}{cur}", nl=False, err=True)
         self.shown = True
 
@@ -47,10 +47,8 @@ def emit(text: str, output: Path | None) -> None:
         fail(f"cannot write report to {output}: {exc.strerror}")
 
 
-
 def render(result: ScanReport, fmt: OutputFormat) -> str:
     """The report as text or JSON."""
     if fmt is OutputFormat.TEXT:
         return report.render_text(result)
     return report.dumps(report.report_json(result))
-

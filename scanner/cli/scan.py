@@ -37,58 +37,128 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
 
 @main.command(epilog=EXIT_CODES_HELP)
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
-@click.option("--quick", is_flag=True,
-              help="Where malware drops and persists (the default when no PATH is given).")
-@click.option("--full", is_flag=True,
-              help="Every local filesystem, /dev/shm included (not the rest of /dev, /proc, /sys or network "
-                   "mounts unless named).")
-@click.option("--sysroot", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("/"),
-              show_default=True, help="Treat DIR as the filesystem root for quick and full scan locations.")
-@click.option("--rules", "rules", multiple=True, type=click.Path(path_type=Path),
-              help="Also use these rules: a .yar/.yara file or a directory of them (repeatable).")
+@click.option("--quick", is_flag=True, help="Where malware drops and persists (the default when no PATH is given).")
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Every local filesystem, /dev/shm included (not the rest of /dev, /proc, /sys or network "
+    "mounts unless named).",
+)
+@click.option(
+    "--sysroot",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=Path("/"),
+    show_default=True,
+    help="Treat DIR as the filesystem root for quick and full scan locations.",
+)
+@click.option(
+    "--rules",
+    "rules",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Also use these rules: a .yar/.yara file or a directory of them (repeatable).",
+)
 @click.option("--no-default-rules", is_flag=True, help="Do not use the active signature set.")
-@click.option("--exclude", multiple=True, metavar="GLOB",
-              help="Do not scan matching paths; a GLOB with '/' matches the whole path, else the name (repeatable).")
+@click.option(
+    "--exclude",
+    multiple=True,
+    metavar="GLOB",
+    help="Do not scan matching paths; a GLOB with '/' matches the whole path, else the name (repeatable).",
+)
 @click.option("--one-file-system", is_flag=True, help="Do not cross into other filesystems below a root.")
-@click.option("--max-filesize", callback=_size, metavar="SIZE",
-              help="Skip larger files, e.g. 256M; 0: no limit; at most 1T [default: 256M]. "
-                   "A skipped file makes the result incomplete.")
-@click.option("--timeout", type=click.IntRange(1, MAX_SECONDS), metavar="SECONDS",
-              help="Per-file timeout [default: 60].")
+@click.option(
+    "--max-filesize",
+    callback=_size,
+    metavar="SIZE",
+    help="Skip larger files, e.g. 256M; 0: no limit; at most 1T [default: 256M]. "
+    "A skipped file makes the result incomplete.",
+)
+@click.option(
+    "--timeout", type=click.IntRange(1, MAX_SECONDS), metavar="SECONDS", help="Per-file timeout [default: 60]."
+)
 @click.option("--jobs", "-j", type=click.IntRange(1, MAX_JOBS), help="Scanning threads [default: CPU count].")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="Report format.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the report to FILE instead of standard output.")
-@click.option("--progress/--no-progress", default=True, show_default=True,
-              help="Progress on stderr (only when it is a terminal).")
-@click.option("--processes/--no-processes", default=None,
-              help="Scan running processes (image and memory) [default: on for quick and full scans].")
-@click.option("--pid", "pids", multiple=True, type=click.IntRange(1, MAX_PID),
-              help="Scan this process (repeatable); no files are scanned unless PATHs are given too.")
-@click.option("--action", type=click.Choice([a.value for a in Action]),
-              help="report: change nothing; quarantine: kill, move into the vault, clean persistence; "
-                   "remove: the same but delete files [default: report].")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Report format."
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report to FILE instead of standard output.",
+)
+@click.option(
+    "--progress/--no-progress", default=True, show_default=True, help="Progress on stderr (only when it is a terminal)."
+)
+@click.option(
+    "--processes/--no-processes",
+    default=None,
+    help="Scan running processes (image and memory) [default: on for quick and full scans].",
+)
+@click.option(
+    "--pid",
+    "pids",
+    multiple=True,
+    type=click.IntRange(1, MAX_PID),
+    help="Scan this process (repeatable); no files are scanned unless PATHs are given too.",
+)
+@click.option(
+    "--action",
+    type=click.Choice([a.value for a in Action]),
+    help="report: change nothing; quarantine: kill, move into the vault, clean persistence; "
+    "remove: the same but delete files [default: report].",
+)
 @click.option("--dry-run", is_flag=True, help="Print what the action would do; change nothing.")
 @click.option("--force", is_flag=True, help="Also move detected files that an installed OS package owns.")
-@click.option("--no-cache", is_flag=True,
-              help="Read every file, even one judged before and unchanged since (a full scan always does).")
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Read every file, even one judged before and unchanged since (a full scan always does).",
+)
 @common_options
 @handle_errors
 def scan(
-    paths: tuple[str, ...], quick: bool, full: bool, sysroot: Path, rules: tuple[Path, ...], no_default_rules: bool,
-    exclude: tuple[str, ...], one_file_system: bool, max_filesize: int | None, timeout: int | None,
-    jobs: int | None, fmt: str, output: Path | None, progress: bool, processes: bool | None, pids: tuple[int, ...],
-    action: str | None, dry_run: bool, force: bool, no_cache: bool, home: Path | None, config_file: Path | None,
+    paths: tuple[str, ...],
+    quick: bool,
+    full: bool,
+    sysroot: Path,
+    rules: tuple[Path, ...],
+    no_default_rules: bool,
+    exclude: tuple[str, ...],
+    one_file_system: bool,
+    max_filesize: int | None,
+    timeout: int | None,
+    jobs: int | None,
+    fmt: str,
+    output: Path | None,
+    progress: bool,
+    processes: bool | None,
+    pids: tuple[int, ...],
+    action: str | None,
+    dry_run: bool,
+    force: bool,
+    no_cache: bool,
+    home: Path | None,
+    config_file: Path | None,
 ) -> None:
     """Scan PATHs (or, with none, a quick scan) and report what is found."""
     if quick and full:
         fail("--quick and --full cannot be used together: choose one")
     options = pipeline.ScanOptions(
-        paths=paths, scan_type=ScanType.QUICK if quick else ScanType.FULL if full else None, sysroot=sysroot,
-        excludes=exclude, one_file_system=one_file_system, max_filesize=max_filesize, timeout=timeout, jobs=jobs,
-        processes=processes, pids=pids, action=Action(action) if action else None, force=force, dry_run=dry_run,
-        no_cache=no_cache)
+        paths=paths,
+        scan_type=ScanType.QUICK if quick else ScanType.FULL if full else None,
+        sysroot=sysroot,
+        excludes=exclude,
+        one_file_system=one_file_system,
+        max_filesize=max_filesize,
+        timeout=timeout,
+        jobs=jobs,
+        processes=processes,
+        pids=pids,
+        action=Action(action) if action else None,
+        force=force,
+        dry_run=dry_run,
+        no_cache=no_cache,
+    )
     env = make_env(home, config_file)
     for w in pipeline.missing_paths(options):
         warn(w)
@@ -111,30 +181,66 @@ def run_job(env: Env, job: pipeline.Job, progress: ProgressLine | None = None) -
     return done
 
 
-
 @main.command("monthly", epilog=EXIT_CODES_HELP)
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
-@click.option("--rules", "rules", multiple=True, type=click.Path(path_type=Path),
-              help="Also use these rules: a .yar/.yara file or a directory of them (repeatable; "
-                   "added to [monthly] rules).")
-@click.option("--feed", "feeds", multiple=True, metavar="URL",
-              help="Feed base URL (repeatable) [default: config, else the one remembered by 'scanner update'].")
-@click.option("--trusted-root", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="The feed's root.json trust anchor; default: the one kept in the state directory.")
-@click.option("--sysroot", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("/"),
-              show_default=True, help="Filesystem root to scan.")
-@click.option("--processes/--no-processes", default=None,
-              help="Scan running processes [default: on, unless --sysroot names another root].")
-@click.option("--action", type=click.Choice([a.value for a in Action]),
-              help="What to do with what is found [default: quarantine, restorable with 'scanner undo'].")
-@click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the JSON report to FILE.")
+@click.option(
+    "--rules",
+    "rules",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Also use these rules: a .yar/.yara file or a directory of them (repeatable; added to [monthly] rules).",
+)
+@click.option(
+    "--feed",
+    "feeds",
+    multiple=True,
+    metavar="URL",
+    help="Feed base URL (repeatable) [default: config, else the one remembered by 'scanner update'].",
+)
+@click.option(
+    "--trusted-root",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The feed's root.json trust anchor; default: the one kept in the state directory.",
+)
+@click.option(
+    "--sysroot",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=Path("/"),
+    show_default=True,
+    help="Filesystem root to scan.",
+)
+@click.option(
+    "--processes/--no-processes",
+    default=None,
+    help="Scan running processes [default: on, unless --sysroot names another root].",
+)
+@click.option(
+    "--action",
+    type=click.Choice([a.value for a in Action]),
+    help="What to do with what is found [default: quarantine, restorable with 'scanner undo'].",
+)
+@click.option(
+    "--report",
+    "report_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the JSON report to FILE.",
+)
 @click.option("--no-cache", is_flag=True, help="Read every file, even one judged before and unchanged since.")
 @common_options
 @handle_errors
-def monthly(paths: tuple[str, ...], rules: tuple[Path, ...], feeds: tuple[str, ...], trusted_root: Path | None,
-            sysroot: Path, processes: bool | None, action: str | None, report_file: Path | None, no_cache: bool,
-            home: Path | None, config_file: Path | None) -> None:
+def monthly(
+    paths: tuple[str, ...],
+    rules: tuple[Path, ...],
+    feeds: tuple[str, ...],
+    trusted_root: Path | None,
+    sysroot: Path,
+    processes: bool | None,
+    action: str | None,
+    report_file: Path | None,
+    no_cache: bool,
+    home: Path | None,
+    config_file: Path | None,
+) -> None:
     """The unattended monthly run: update signatures, quick scan with processes, remediate, log.
 
     PATHs (and [monthly] paths in the config; as seen from here, not under --sysroot) are scanned too,
@@ -146,9 +252,16 @@ def monthly(paths: tuple[str, ...], rules: tuple[Path, ...], feeds: tuple[str, .
     env = make_env(home, config_file)
     settings, configured_root = feed_settings(env, feeds, None)
     request = pipeline.MonthlyRequest(
-        paths=paths, rules=rules, feed=settings if feed_mod.feed_available(settings) else None,
-        trusted_root=trusted_root or configured_root, remember_feed=bool(feeds), sysroot=sysroot,
-        processes=processes, action=Action(action) if action else None, no_cache=no_cache)
+        paths=paths,
+        rules=rules,
+        feed=settings if feed_mod.feed_available(settings) else None,
+        trusted_root=trusted_root or configured_root,
+        remember_feed=bool(feeds),
+        sysroot=sysroot,
+        processes=processes,
+        action=Action(action) if action else None,
+        no_cache=no_cache,
+    )
     done = pipeline.monthly(env.state, env.config, request)
     for line in done.notices:
         warn(line)
@@ -158,7 +271,9 @@ def monthly(paths: tuple[str, ...], rules: tuple[Path, ...], feeds: tuple[str, .
     for w in result.warnings:
         warn(w)
     c = result.counts
-    say(f"monthly run {result.scan_id}: signatures {result.signatures.version}, {c.files_scanned} files, "
-               f"{c.processes_scanned} processes, {c.detections} detection(s): "
-               f"{report.result_words(result)}; log: {env.state.scan_log}")
+    say(
+        f"monthly run {result.scan_id}: signatures {result.signatures.version}, {c.files_scanned} files, "
+        f"{c.processes_scanned} processes, {c.detections} detection(s): "
+        f"{report.result_words(result)}; log: {env.state.scan_log}"
+    )
     sys.exit(result.exit_code)

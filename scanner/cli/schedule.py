@@ -44,7 +44,7 @@ def _schedule_kind(user: bool | None, scheduler: str, found_in: Path | None = No
 UNIT_DIR_HELP = {
     "install": "Write the definitions into DIR instead (no systemctl, cron or schtasks is called).",
     "remove": "Delete the definitions from DIR instead (no systemctl, cron or schtasks is called); "
-              "with --scheduler auto, those of the scheduler found there.",
+    "with --scheduler auto, those of the scheduler found there.",
     "status": "Read the definitions from DIR instead; with --scheduler auto, those of the scheduler found there.",
 }
 
@@ -55,8 +55,13 @@ def scope_options(command: str) -> Callable[[F], F]:
         click.option("--system", "user", flag_value=False, default=None, help="System-wide (the default as root)."),
         click.option("--user", "user", flag_value=True, help="For the current user only."),
         click.option("--unit-dir", type=click.Path(file_okay=False, path_type=Path), help=UNIT_DIR_HELP[command]),
-        click.option("--scheduler", type=click.Choice(["auto", "systemd", "cron", "windows"]), default="auto",
-                     show_default=True, help="Which scheduler (auto: systemd when it runs, else cron)."),
+        click.option(
+            "--scheduler",
+            type=click.Choice(["auto", "systemd", "cron", "windows"]),
+            default="auto",
+            show_default=True,
+            help="Which scheduler (auto: systemd when it runs, else cron).",
+        ),
     ]
 
     def decorate(func: F) -> F:
@@ -80,17 +85,37 @@ def _state_args(home: Path | None, config_file: Path | None) -> list[str]:
 
 @schedule_group.command("install")
 @scope_options("install")
-@click.option("--time", "at", metavar="'HH:MM[:SS] [ZONE]'",
-              help="Time of day on the second Tuesday [default: 20:00 UTC, after Patch Tuesday's 10:00 Pacific].")
-@click.option("--randomized-delay", type=click.IntRange(min=0, max=6 * 24 * 60), metavar="MINUTES",
-              help="Spread a fleet's runs over this many minutes [default: 240].")
-@click.option("--watch", "watch_paths", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Also install a service that runs 'scanner watch PATH...' at boot (repeatable).")
+@click.option(
+    "--time",
+    "at",
+    metavar="'HH:MM[:SS] [ZONE]'",
+    help="Time of day on the second Tuesday [default: 20:00 UTC, after Patch Tuesday's 10:00 Pacific].",
+)
+@click.option(
+    "--randomized-delay",
+    type=click.IntRange(min=0, max=6 * 24 * 60),
+    metavar="MINUTES",
+    help="Spread a fleet's runs over this many minutes [default: 240].",
+)
+@click.option(
+    "--watch",
+    "watch_paths",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Also install a service that runs 'scanner watch PATH...' at boot (repeatable).",
+)
 @common_options
 @handle_errors
-def schedule_install(user: bool | None, unit_dir: Path | None, scheduler: str, at: str | None,
-                     randomized_delay: int | None, watch_paths: tuple[Path, ...], home: Path | None,
-                     config_file: Path | None) -> None:
+def schedule_install(
+    user: bool | None,
+    unit_dir: Path | None,
+    scheduler: str,
+    at: str | None,
+    randomized_delay: int | None,
+    watch_paths: tuple[Path, ...],
+    home: Path | None,
+    config_file: Path | None,
+) -> None:
     """Install the monthly run (systemd timer, else cron; a Task Scheduler task on Windows)."""
     from scanner.schedule import scheduler as schedule
 
@@ -99,11 +124,15 @@ def schedule_install(user: bool | None, unit_dir: Path | None, scheduler: str, a
     state_args = _state_args(home, config_file)
     watch = [str(p.resolve()) for p in watch_paths]
     res = schedule.install(
-        _schedule_kind(user, scheduler), unit_dir,
+        _schedule_kind(user, scheduler),
+        unit_dir,
         command=[*base, "monthly", *state_args],
         time=at or schedule.DEFAULT_TIME,
-        randomized_delay=(dt.timedelta(minutes=randomized_delay) if randomized_delay is not None
-                          else schedule.DEFAULT_RANDOMIZED_DELAY),
+        randomized_delay=(
+            dt.timedelta(minutes=randomized_delay)
+            if randomized_delay is not None
+            else schedule.DEFAULT_RANDOMIZED_DELAY
+        ),
         watch_paths=watch,
         watch_command=[*base, "watch", *state_args, *watch] if watch else None,
         now=dt.datetime.now(dt.UTC),
@@ -139,8 +168,9 @@ def schedule_remove(user: bool | None, unit_dir: Path | None, scheduler: str) ->
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @common_options
 @handle_errors
-def schedule_status(user: bool | None, unit_dir: Path | None, scheduler: str, fmt: str, home: Path | None,
-                    config_file: Path | None) -> None:
+def schedule_status(
+    user: bool | None, unit_dir: Path | None, scheduler: str, fmt: str, home: Path | None, config_file: Path | None
+) -> None:
     """Installed or not, where, the next run, and the last run's result."""
     from scanner.schedule import scheduler as schedule
 
@@ -149,8 +179,9 @@ def schedule_status(user: bool | None, unit_dir: Path | None, scheduler: str, fm
     last_run = None
     if last is not None and last.started_at is not None and last.exit_code is not None:
         last_run = schedule.LastRun(dt.datetime.fromisoformat(last.started_at), last.exit_code, last.scan_id)
-    st = schedule.status(_schedule_kind(user, scheduler, unit_dir), unit_dir, now=dt.datetime.now(dt.UTC),
-                         last_run=last_run)
+    st = schedule.status(
+        _schedule_kind(user, scheduler, unit_dir), unit_dir, now=dt.datetime.now(dt.UTC), last_run=last_run
+    )
     data = st.to_dict()
     if fmt == "json":
         click.echo(report.dumps(data), nl=False)
@@ -163,4 +194,3 @@ def schedule_status(user: bool | None, unit_dir: Path | None, scheduler: str, fm
         click.echo(f"next run:  {data['next_run']}")
     lr = data.get("last_run")
     click.echo(f"last run:  {lr['time']} {lr['result']} (scan {lr['scan_id']})" if lr else "last run:  never")
-

@@ -60,9 +60,14 @@ def signatures_info(fmt: str, home: Path | None, config_file: Path | None) -> No
     info.update(
         previous_version=st.previous_version,
         held_version=st.held_version,
-        trusted_root=None if anchor is None else {
-            "path": str(anchor.path), "version": anchor.version, "sha256": anchor.sha256,
-            "expires": anchor.expires.isoformat()},
+        trusted_root=None
+        if anchor is None
+        else {
+            "path": str(anchor.path),
+            "version": anchor.version,
+            "sha256": anchor.sha256,
+            "expires": anchor.expires.isoformat(),
+        },
         feeds=list(mirrors),
         feeds_source=mirrors_source,
     )
@@ -79,19 +84,33 @@ def signatures_info(fmt: str, home: Path | None, config_file: Path | None) -> No
     say(f"Previous set:   {info['previous_version'] or 'none'} (scanner signatures rollback)")
     if info["held_version"]:
         say(f"Held back:      {info['held_version']} (rolled back from; 'scanner update --force' reinstalls)")
-    anchor_text = (f"root v{anchor.version}, sha256 {anchor.sha256[:16]}..., {anchor.path}" if anchor
-                   else "none (give the feed's root.json once with 'scanner update --trusted-root')")
+    anchor_text = (
+        f"root v{anchor.version}, sha256 {anchor.sha256[:16]}..., {anchor.path}"
+        if anchor
+        else "none (give the feed's root.json once with 'scanner update --trusted-root')"
+    )
     say(f"Trust anchor:   {anchor_text}")
-    feed_text = (f"{' '.join(mirrors)} ({FEED_SOURCES[mirrors_source]})" if mirrors
-                 else "none (give it once with 'scanner update --feed URL')")
+    feed_text = (
+        f"{' '.join(mirrors)} ({FEED_SOURCES[mirrors_source]})"
+        if mirrors
+        else "none (give it once with 'scanner update --feed URL')"
+    )
     say(f"Update feed:    {feed_text}")
 
 
 @signatures_group.command("test")
-@click.option("--clean", "clean", multiple=True, type=click.Path(exists=True, path_type=Path),
-              help="Also require no hit on files under PATH (repeatable).")
-@click.option("--corpus", is_flag=True,
-              help="Use the full clean corpus: /usr/bin, /usr/lib, /usr/share and the Python installation.")
+@click.option(
+    "--clean",
+    "clean",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Also require no hit on files under PATH (repeatable).",
+)
+@click.option(
+    "--corpus",
+    is_flag=True,
+    help="Use the full clean corpus: /usr/bin, /usr/lib, /usr/share and the Python installation.",
+)
 @common_options
 @handle_errors
 def signatures_test(clean: tuple[Path, ...], corpus: bool, home: Path | None, config_file: Path | None) -> None:
@@ -110,8 +129,10 @@ def signatures_test(clean: tuple[Path, ...], corpus: bool, home: Path | None, co
     samples = sum(1 for _ in sigset.samples())
     if problems:
         fail(f"signature set {sigset.version} failed {len(problems)} check(s)")
-    say(f"OK: signature set {sigset.version}: {len(sigset.rule_files())} rule files compile, "
-               f"{samples} samples hit their rules, no hit on {len(clean_paths)} clean paths")
+    say(
+        f"OK: signature set {sigset.version}: {len(sigset.rule_files())} rule files compile, "
+        f"{samples} samples hit their rules, no hit on {len(clean_paths)} clean paths"
+    )
 
 
 @signatures_group.command("rollback")
@@ -126,10 +147,10 @@ def signatures_rollback(force: bool, home: Path | None, config_file: Path | None
     out = update.rollback(env.state, force=force)
     to = f"{out.to_version} (bundled)" if out.to_bundled else out.to_version
     held = signatures.version_key(out.from_version) > signatures.version_key(out.to_version)
-    say(f"rolled back from {out.from_version} to {to}"
-               + (f"; {out.from_version} will not be reinstalled automatically (use 'scanner update --force')"
-                  if held else ""))
-
+    say(
+        f"rolled back from {out.from_version} to {to}"
+        + (f"; {out.from_version} will not be reinstalled automatically (use 'scanner update --force')" if held else "")
+    )
 
 
 FEED_SOURCES = {"config": "from the config file", "remembered": "remembered from 'scanner update --feed'"}
@@ -158,19 +179,38 @@ def feed_settings(env: Env, feeds: Sequence[str], deadline: float | None) -> tup
 
 
 @main.command("update", epilog=UPDATE_EXIT_CODES_HELP)
-@click.option("--feed", "feeds", multiple=True, metavar="URL",
-              help="Feed base URL (https://, http://, file:// or a path); repeat for mirrors, tried in order. "
-                   "Remembered once it works, for runs that name no feed [default: config, else remembered].")
-@click.option("--trusted-root", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="The feed's root.json: the trust anchor, kept in the state directory from then on.")
+@click.option(
+    "--feed",
+    "feeds",
+    multiple=True,
+    metavar="URL",
+    help="Feed base URL (https://, http://, file:// or a path); repeat for mirrors, tried in order. "
+    "Remembered once it works, for runs that name no feed [default: config, else remembered].",
+)
+@click.option(
+    "--trusted-root",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The feed's root.json: the trust anchor, kept in the state directory from then on.",
+)
 @click.option("--check", is_flag=True, help="Only say whether a newer signature set is available.")
 @click.option("--force", is_flag=True, help="Install the feed's set even if it is not newer (or was rolled back).")
-@click.option("--deadline", type=FiniteFloatRange(1, MAX_SECONDS), metavar="SECONDS",
-              help="Give up on the whole update after this long [default: 600].")
+@click.option(
+    "--deadline",
+    type=FiniteFloatRange(1, MAX_SECONDS),
+    metavar="SECONDS",
+    help="Give up on the whole update after this long [default: 600].",
+)
 @common_options
 @handle_errors
-def update_cmd(feeds: tuple[str, ...], trusted_root: Path | None, check: bool, force: bool, deadline: float | None,
-               home: Path | None, config_file: Path | None) -> None:
+def update_cmd(
+    feeds: tuple[str, ...],
+    trusted_root: Path | None,
+    check: bool,
+    force: bool,
+    deadline: float | None,
+    home: Path | None,
+    config_file: Path | None,
+) -> None:
     """Fetch, verify (TUF), test and activate the latest signature set from the update feed."""
     from scanner.updates import feed as feed_mod
     from scanner.updates import update
@@ -192,8 +232,9 @@ def update_cmd(feeds: tuple[str, ...], trusted_root: Path | None, check: bool, f
         case update.UpdateStatus.AVAILABLE:
             say(f"a newer signature set is available: {out.feed_version} (active: {out.active_version})")
         case update.UpdateStatus.HELD:
-            say(f"the feed offers {out.feed_version}, which was rolled back from and is held back "
-                f"(active: {out.active_version}); 'scanner update --force' installs it")
+            say(
+                f"the feed offers {out.feed_version}, which was rolled back from and is held back "
+                f"(active: {out.active_version}); 'scanner update --force' installs it"
+            )
         case update.UpdateStatus.UP_TO_DATE:
             say(f"signatures are up to date: {out.active_version} (feed: {out.feed_version})")
-

@@ -23,25 +23,48 @@ Exit codes:
 """
 
 
-
 @main.command("watch", epilog=WATCH_EXIT_CODES_HELP)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=str))
-@click.option("--action", type=click.Choice([Action.QUARANTINE.value, Action.REPORT.value]),
-              default=Action.QUARANTINE.value, show_default=True,
-              help="quarantine (restorable) what is found, or only report it.")
-@click.option("--format", "fmt", type=click.Choice(["text", "jsonl"]), default="text", show_default=True,
-              help="One line per event: readable text, or one JSON object.")
-@click.option("--rules", "rules", multiple=True, type=click.Path(path_type=Path),
-              help="Also use these rules: a .yar/.yara file or a directory of them (repeatable).")
+@click.option(
+    "--action",
+    type=click.Choice([Action.QUARANTINE.value, Action.REPORT.value]),
+    default=Action.QUARANTINE.value,
+    show_default=True,
+    help="quarantine (restorable) what is found, or only report it.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "jsonl"]),
+    default="text",
+    show_default=True,
+    help="One line per event: readable text, or one JSON object.",
+)
+@click.option(
+    "--rules",
+    "rules",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Also use these rules: a .yar/.yara file or a directory of them (repeatable).",
+)
 @click.option("--no-default-rules", is_flag=True, help="Do not use the active signature set.")
 @click.option("--initial-scan", is_flag=True, help="Also scan what is already in the folders at start.")
 @click.option("--exclude", multiple=True, metavar="GLOB", help="Do not scan matching paths (repeatable).")
 @click.option("--jobs", "-j", type=click.IntRange(1, MAX_JOBS), help="Scanning threads [default: CPU count].")
 @common_options
 @handle_errors
-def watch_cmd(paths: tuple[str, ...], action: str, fmt: str, rules: tuple[Path, ...], no_default_rules: bool,
-              initial_scan: bool, exclude: tuple[str, ...], jobs: int | None, home: Path | None,
-              config_file: Path | None) -> None:
+def watch_cmd(
+    paths: tuple[str, ...],
+    action: str,
+    fmt: str,
+    rules: tuple[Path, ...],
+    no_default_rules: bool,
+    initial_scan: bool,
+    exclude: tuple[str, ...],
+    jobs: int | None,
+    home: Path | None,
+    config_file: Path | None,
+) -> None:
     """Watch folders; scan each file once it is complete; quarantine what is found.
 
     Runs until SIGTERM or Ctrl-C, then stops cleanly: exit 0; 3 when detected files were left not
@@ -58,10 +81,18 @@ def watch_cmd(paths: tuple[str, ...], action: str, fmt: str, rules: tuple[Path, 
     env = make_env(home, config_file)
     cfg = env.config
     config = WatchConfig(
-        paths=paths, state=env.state, action=Action(action), rules=rules, use_default_rules=not no_default_rules,
-        initial_scan=initial_scan, jobs=jobs or cfg.jobs or os.cpu_count() or 1, timeout=cfg.timeout,
-        max_filesize=cfg.max_filesize, excludes=cfg.excludes + exclude,
-        max_signature_age_days=cfg.max_signature_age_days, kill_grace=cfg.kill_grace,
+        paths=paths,
+        state=env.state,
+        action=Action(action),
+        rules=rules,
+        use_default_rules=not no_default_rules,
+        initial_scan=initial_scan,
+        jobs=jobs or cfg.jobs or os.cpu_count() or 1,
+        timeout=cfg.timeout,
+        max_filesize=cfg.max_filesize,
+        excludes=cfg.excludes + exclude,
+        max_signature_age_days=cfg.max_signature_age_days,
+        kill_grace=cfg.kill_grace,
     )
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda _signum, _frame: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
@@ -85,4 +116,3 @@ def watch_cmd(paths: tuple[str, ...], action: str, fmt: str, rules: tuple[Path, 
         for s, handler in previous.items():
             signal.signal(s, handler)
     sys.exit(code)
-

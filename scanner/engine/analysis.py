@@ -42,10 +42,18 @@ _MODULE_PREFIXES: Mapping[str, frozenset[bytes]] = {
     "elf": frozenset({b"\x7fE"}),
 }
 _INT_READERS: Mapping[str, tuple[int, bool]] = {
-    "uint8": (1, False), "uint16": (2, False), "uint32": (4, False),
-    "uint8be": (1, True), "uint16be": (2, True), "uint32be": (4, True),
-    "int8": (1, False), "int16": (2, False), "int32": (4, False),
-    "int8be": (1, True), "int16be": (2, True), "int32be": (4, True),
+    "uint8": (1, False),
+    "uint16": (2, False),
+    "uint32": (4, False),
+    "uint8be": (1, True),
+    "uint16be": (2, True),
+    "uint32be": (4, True),
+    "int8": (1, False),
+    "int16": (2, False),
+    "int32": (4, False),
+    "int8be": (1, True),
+    "int16be": (2, True),
+    "int32be": (4, True),
 }
 _PLAIN_MODIFIERS = frozenset({"ascii", "fullword", "private"})
 _NOT_STRICT = frozenset({"not", "defined", "or", "of", "for", "in", "at", "them", "with", "all", "any", "none"})
@@ -53,7 +61,6 @@ _NOT_STRICT = frozenset({"not", "defined", "or", "of", "for", "in", "at", "them"
 PATH_EXTERNALS = frozenset({"filename", "filepath", "extension"})
 """External variables that differ between two names of one file (hard links); the rest depend on its content
 (``filetype``) or its inode (``owner``)."""
-
 
 
 Shape = tuple[frozenset[bytes] | None, int | None]
@@ -149,7 +156,6 @@ class FileAnalysis:
     ``pe.`` range, ``$a at pe.x``): each must be false for files of other formats."""
 
 
-
 def _hex_prefix(literal: str) -> bytes:
     """The fixed bytes a hex string starts with (up to its first wildcard, jump or alternative)."""
     inner = re.sub(r"//[^\n]*|/\*.*?\*/", " ", literal[1:-1], flags=re.DOTALL)
@@ -209,7 +215,6 @@ def _both(a: _Req, b: _Req) -> _Req:
     return a if len(out) > _MAX_ALTERNATIVES else out
 
 
-
 class _Analyser:
     """Condition analysis for the rules of one file (rules refer only to rules of their own file)."""
 
@@ -243,8 +248,15 @@ class _Analyser:
                 continue
             if len(parts) > 1:
                 req = self.expr(part)
-                out.append(Branch((part[0].start, part[-1].end), _prefixes_of(req), _max_size_of(req),
-                                  _stand_in(part), _shapes_of(req)))
+                out.append(
+                    Branch(
+                        (part[0].start, part[-1].end),
+                        _prefixes_of(req),
+                        _max_size_of(req),
+                        _stand_in(part),
+                        _shapes_of(req),
+                    )
+                )
             for term in split(part, "and"):
                 if enclosed(term):
                     out.extend(self.branches(term[1:-1]))
@@ -345,9 +357,9 @@ class _Analyser:
         if k is None or k + 1 >= len(t) or t[k + 1].text != "(":
             return None
         close = closing(t, k + 1)
-        if close is None or close + 2 >= len(t) or t[close + 1].text != ":" or not enclosed(t[close + 2:]):
+        if close is None or close + 2 >= len(t) or t[close + 1].text != ":" or not enclosed(t[close + 2 :]):
             return None
-        bounds = split_punct(t[k + 2:close], "..")
+        bounds = split_punct(t[k + 2 : close], "..")
         if len(bounds) != 2:
             return None
         module = _undefined_elsewhere(bounds[0]) or _undefined_elsewhere(bounds[1])
@@ -388,12 +400,20 @@ def _undefined_elsewhere(t: Sequence[Token]) -> str | None:
     k = 0
     while k < len(t):
         tok = t[k]
-        if tok.kind is TokenKind.NUMBER or (tok.kind is TokenKind.PUNCT and tok.text in _ARITHMETIC) \
-                or (tok.kind is TokenKind.IDENT and tok.text == "filesize"):
+        if (
+            tok.kind is TokenKind.NUMBER
+            or (tok.kind is TokenKind.PUNCT and tok.text in _ARITHMETIC)
+            or (tok.kind is TokenKind.IDENT and tok.text == "filesize")
+        ):
             k += 1
             continue
-        if tok.kind is TokenKind.IDENT and tok.text in _MODULE_PREFIXES and k + 2 < len(t) \
-                and t[k + 1].text == "." and t[k + 2].kind is TokenKind.IDENT:
+        if (
+            tok.kind is TokenKind.IDENT
+            and tok.text in _MODULE_PREFIXES
+            and k + 2 < len(t)
+            and t[k + 1].text == "."
+            and t[k + 2].kind is TokenKind.IDENT
+        ):
             field_name = t[k + 2].text
             if not field_name.islower() or field_name.startswith("is_"):
                 return None
@@ -442,8 +462,12 @@ def _shapes_of(req: _Req) -> tuple[Shape, ...] | None:
     """Each alternative's prefixes and largest size (None when nothing is known)."""
     if not req:
         return None
-    return tuple(sorted({(_prefixes_of([alt]), alt.max_size) for alt in req},
-                        key=lambda s: (sorted(s[0] or ()), -1 if s[1] is None else s[1])))
+    return tuple(
+        sorted(
+            {(_prefixes_of([alt]), alt.max_size) for alt in req},
+            key=lambda s: (sorted(s[0] or ()), -1 if s[1] is None else s[1]),
+        )
+    )
 
 
 def _max_size_of(req: _Req) -> int | None:
@@ -470,12 +494,28 @@ def _uses(condition: Sequence[Token], imports: Sequence[str], names: Iterable[st
 
 
 _EXTERNALS = frozenset({*PATH_EXTERNALS, "filetype", "owner"})
-_GATE_WORDS = frozenset({"and", "or", "not", "true", "false", "contains", "icontains", "startswith", "istartswith",
-                         "endswith", "iendswith", "iequals", "matches"})
+_GATE_WORDS = frozenset(
+    {
+        "and",
+        "or",
+        "not",
+        "true",
+        "false",
+        "contains",
+        "icontains",
+        "startswith",
+        "istartswith",
+        "endswith",
+        "iendswith",
+        "iequals",
+        "matches",
+    }
+)
 
 
 def _gates(condition: Sequence[Token], rule_names: frozenset[str]) -> tuple[str, ...] | None:
     """RuleInfo.gates of a condition (None when it has no such form)."""
+
     def flat(tokens: Sequence[Token], word: str) -> list[Sequence[Token]]:
         out: list[Sequence[Token]] = []
         for part in split(tokens, word):
@@ -489,9 +529,12 @@ def _gates(condition: Sequence[Token], rule_names: frozenset[str]) -> tuple[str,
             branch = branch[1:-1]
         pure = []
         for term in flat(branch, "and"):
-            if all(t.kind in (TokenKind.TEXT, TokenKind.REGEX, TokenKind.NUMBER)
-                   or (t.kind is TokenKind.PUNCT and t.text in ("(", ")", "==", "!="))
-                   or (t.kind is TokenKind.IDENT and (t.text in _EXTERNALS or t.text in _GATE_WORDS)) for t in term):
+            if all(
+                t.kind in (TokenKind.TEXT, TokenKind.REGEX, TokenKind.NUMBER)
+                or (t.kind is TokenKind.PUNCT and t.text in ("(", ")", "==", "!="))
+                or (t.kind is TokenKind.IDENT and (t.text in _EXTERNALS or t.text in _GATE_WORDS))
+                for t in term
+            ):
                 pure.append(" ".join(t.text for t in term))
             elif any(t.kind is TokenKind.IDENT and (t.text in PATH_EXTERNALS or t.text in rule_names) for t in term):
                 return None  # a term that mixes the name with content, or depends on another rule
@@ -502,8 +545,9 @@ def _gates(condition: Sequence[Token], rule_names: frozenset[str]) -> tuple[str,
 _PATH_WORDS = re.compile(rb"\b(?:filename|filepath|extension)\b")
 
 
-def analyse(namespace: str, path: str, raw: bytes, parsed: tuple[list[str], list[RawRule]] | None = None
-            ) -> FileAnalysis:
+def analyse(
+    namespace: str, path: str, raw: bytes, parsed: tuple[list[str], list[RawRule]] | None = None
+) -> FileAnalysis:
     """Analyse one rule file (``parsed``: its text's ``parse``, when already known); a file that cannot be
     analysed with certainty is marked to go whole."""
     paths = _PATH_WORDS.search(raw) is not None
@@ -546,9 +590,23 @@ def analyse(namespace: str, path: str, raw: bytes, parsed: tuple[list[str], list
         references = frozenset(n for _, n in uses if n in names)
         mentions_paths = any(t.kind is TokenKind.IDENT and t.text in PATH_EXTERNALS for t in r.condition)
         gates = _gates(r.condition, frozenset(names)) if mentions_paths else None
-        rules.append(RuleInfo(r.name, r.private, r.is_global, references, prefixes, max_size, r.span, modules,
-                              tuple(branches[r.name]), uses, mentions_paths, _shapes_of(req), gates))
-    return FileAnalysis(namespace, path, text, tuple(imports), tuple(rules),
-                        format_terms=tuple(dict.fromkeys(an.module_terms)))
-
-
+        rules.append(
+            RuleInfo(
+                r.name,
+                r.private,
+                r.is_global,
+                references,
+                prefixes,
+                max_size,
+                r.span,
+                modules,
+                tuple(branches[r.name]),
+                uses,
+                mentions_paths,
+                _shapes_of(req),
+                gates,
+            )
+        )
+    return FileAnalysis(
+        namespace, path, text, tuple(imports), tuple(rules), format_terms=tuple(dict.fromkeys(an.module_terms))
+    )

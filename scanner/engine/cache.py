@@ -106,11 +106,18 @@ def write_record(cache_dir: Path, key: str, record: Record, engine: str) -> None
         meta["routing"] = {
             "prefixes": [p.hex() for p in r.prefixes],
             "size_edges": list(r.size_edges),
-            "sets": [{"name": s.info.name, "routes": [[p.hex(), b] for p, b in s.info.routes],
-                      "rule_count": s.info.rule_count, "complete": s.complete, "paths": s.paths,
-                      "name_gates": None if s.info.name_gates is None else [list(g) for g in s.info.name_gates],
-                      "gate": None if s.gate is None else {"rest": s.gate[0], "db": s.gate[1]}}
-                     for s in r.sets],
+            "sets": [
+                {
+                    "name": s.info.name,
+                    "routes": [[p.hex(), b] for p, b in s.info.routes],
+                    "rule_count": s.info.rule_count,
+                    "complete": s.complete,
+                    "paths": s.paths,
+                    "name_gates": None if s.info.name_gates is None else [list(g) for g in s.info.name_gates],
+                    "gate": None if s.gate is None else {"rest": s.gate[0], "db": s.gate[1]},
+                }
+                for s in r.sets
+            ],
             "path_rules": sorted([ns, rule] for ns, rule in r.path_rules),
             "path_namespaces": sorted(r.path_namespaces),
         }
@@ -142,9 +149,12 @@ def _routing(r: Mapping[str, Any]) -> RoutingRecord:
         if not name.replace(".", "").isalnum():
             raise ValueError(f"bad set name {name!r}")
         gates = s["name_gates"]
-        info = RouteInfo(name, tuple((bytes.fromhex(p), int(b)) for p, b in s["routes"]), int(s["rule_count"]),
-                         None if gates is None else tuple((str(ns), str(rule), tuple(str(x) for x in gs))
-                                                          for ns, rule, gs in gates))
+        info = RouteInfo(
+            name,
+            tuple((bytes.fromhex(p), int(b)) for p, b in s["routes"]),
+            int(s["rule_count"]),
+            None if gates is None else tuple((str(ns), str(rule), tuple(str(x) for x in gs)) for ns, rule, gs in gates),
+        )
         gate = None
         if s.get("gate"):
             db = str(s["gate"]["db"])
@@ -152,9 +162,13 @@ def _routing(r: Mapping[str, Any]) -> RoutingRecord:
                 raise ValueError(f"bad database name {db!r}")
             gate = (bool(s["gate"]["rest"]), db)
         sets.append(SetRecord(info, bool(s["complete"]), bool(s["paths"]), gate))
-    return RoutingRecord(tuple(bytes.fromhex(p) for p in r["prefixes"]), tuple(int(e) for e in r["size_edges"]),
-                         tuple(sets), frozenset((str(ns), str(rule)) for ns, rule in r["path_rules"]),
-                         frozenset(str(ns) for ns in r["path_namespaces"]))
+    return RoutingRecord(
+        tuple(bytes.fromhex(p) for p in r["prefixes"]),
+        tuple(int(e) for e in r["size_edges"]),
+        tuple(sets),
+        frozenset((str(ns), str(rule)) for ns, rule in r["path_rules"]),
+        frozenset(str(ns) for ns in r["path_namespaces"]),
+    )
 
 
 def prune_routed(cache_dir: Path, keep: int = KEEP_ROUTED) -> None:

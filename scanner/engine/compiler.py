@@ -55,8 +55,10 @@ def engine_version() -> str:
 
 
 def _convert(matches: list[yara.Match]) -> list[Match]:
-    return [match_of(m.rule, m.namespace, m.tags, m.meta, (inst.offset for s in m.strings for inst in s.instances))
-            for m in matches]
+    return [
+        match_of(m.rule, m.namespace, m.tags, m.meta, (inst.offset for s in m.strings for inst in s.instances))
+        for m in matches
+    ]
 
 
 SMALL_FILE = 256 * 1024
@@ -128,8 +130,12 @@ class _GateSet:
                     try:
                         self._parts = self._load()
                     except (OSError, ValueError, KeyError, IndexError, TypeError, prefilter.PrefilterError) as exc:
-                        logger.warning("content gate of routed set %s cannot be loaded (%s): its files are "
-                                       "matched against the whole set", self._name, exc)
+                        logger.warning(
+                            "content gate of routed set %s cannot be loaded (%s): its files are "
+                            "matched against the whole set",
+                            self._name,
+                            exc,
+                        )
                         self._failed = True
         return self._parts
 
@@ -139,15 +145,17 @@ class _Gates:
 
     def __init__(self, gates: tuple[tuple[str, str, tuple[str, ...]], ...]) -> None:
         self._rules = gates
-        source = "\n".join(f"rule g{i}_{j} {{ condition: {g} }}" for i, (_, _, gs) in enumerate(gates)
-                           for j, g in enumerate(gs))
+        source = "\n".join(
+            f"rule g{i}_{j} {{ condition: {g} }}" for i, (_, _, gs) in enumerate(gates) for j, g in enumerate(gs)
+        )
         self._compiled = _Lazy(lambda: _compile(sources={"gates": source or "rule none { condition: false }"}))
 
     def _values(self, externals: Mapping[str, str]) -> set[str]:
         return {m.rule for m in self._compiled.get().match(data=b"", externals={**_DEFAULT_EXTERNALS, **externals})}
 
-    def decide(self, first: Sequence[Match], first_externals: Mapping[str, str], externals: Mapping[str, str]
-               ) -> list[Match] | None:
+    def decide(
+        self, first: Sequence[Match], first_externals: Mapping[str, str], externals: Mapping[str, str]
+    ) -> list[Match] | None:
         """The name rules' matches for a further name, or None when some rule needs the file read."""
         before, now = self._values(first_externals), self._values(externals)
         out: list[Match] = []
@@ -221,8 +229,11 @@ class CompiledRules:
             try:
                 return load()
             except (OSError, yara.Error, RuleError) as exc:
-                logger.warning("routed set %s cannot be loaded (%s): its files are matched against the whole set "
-                               "(scan unrouted)", name, exc)
+                logger.warning(
+                    "routed set %s cannot be loaded (%s): its files are matched against the whole set (scan unrouted)",
+                    name,
+                    exc,
+                )
                 return self._full.get()
 
         return get
@@ -251,7 +262,11 @@ class CompiledRules:
         return self._table.get(self._route_key(head, size))
 
     def match_fd(
-        self, fd: int, externals: Mapping[str, str], timeout: int, head: bytes | None = None,
+        self,
+        fd: int,
+        externals: Mapping[str, str],
+        timeout: int,
+        head: bytes | None = None,
         size: int | None = None,
     ) -> list[Match]:
         """Match an open regular file by descriptor, so there is no path race and no encoding issue.
@@ -283,19 +298,23 @@ class CompiledRules:
                 logger.debug("fd %d cannot be mapped (%s): matched by path, without its content gate", fd, exc)
         found = self._match(entry[1], target, None, externals, timeout)
         try:
-            same = os.fstat(fd).st_size == size and os.pread(fd, analysis.HEAD_SIZE, 0) == head[:analysis.HEAD_SIZE]
+            same = os.fstat(fd).st_size == size and os.pread(fd, analysis.HEAD_SIZE, 0) == head[: analysis.HEAD_SIZE]
         except OSError:
             same = False
         if same:
             return found
-        logger.info("fd %d changed while it was matched against routed set %s: matched again against the whole "
-                    "set (scan unrouted)", fd, entry[0])
+        logger.info(
+            "fd %d changed while it was matched against routed set %s: matched again against the whole "
+            "set (scan unrouted)",
+            fd,
+            entry[0],
+        )
         return self._match(self._full, target, None, externals, timeout)
 
     def _match_buffer(self, data: bytes | mmap.mmap, externals: Mapping[str, str], timeout: int) -> list[Match]:
         """Match a whole file's bytes against the set its own first bytes and size select, through that
         set's content gate when it has one."""
-        head = bytes(data[:gating.HEAD_SIZE])
+        head = bytes(data[: gating.HEAD_SIZE])
         small = self._route(head, len(data))
         if small is None:
             return self._match(self._full, None, data, externals, timeout)
@@ -306,8 +325,11 @@ class CompiledRules:
             try:
                 present = finder.present(data)
             except prefilter.PrefilterError as exc:
-                logger.info("prefilter of routed set %s failed (%s): the file is matched without its content gate",
-                            small[0], exc)
+                logger.info(
+                    "prefilter of routed set %s failed (%s): the file is matched without its content gate",
+                    small[0],
+                    exc,
+                )
                 present = None
             if present is not None and not checker.may_hold(present, len(data), head):
                 return [] if rest is None else self._match(rest, None, data, externals, timeout)
@@ -323,8 +345,14 @@ class CompiledRules:
         return m.hit.namespace in self._path_namespaces or (m.hit.namespace, m.hit.rule) in self._path_rules
 
     def match_fd_again(
-        self, fd: int, externals: Mapping[str, str], timeout: int, head: bytes | None, size: int,
-        first: Sequence[Match], first_externals: Mapping[str, str],
+        self,
+        fd: int,
+        externals: Mapping[str, str],
+        timeout: int,
+        head: bytes | None,
+        size: int,
+        first: Sequence[Match],
+        first_externals: Mapping[str, str],
     ) -> list[Match] | None:
         """Match another name of a file whose first name, with ``first_externals``, gave ``first``.
 
@@ -423,8 +451,9 @@ def _compile(filepaths: Mapping[str, str] | None = None, sources: Mapping[str, s
         raise _compile_error(exc) from exc
 
 
-def _yara_compile(filepaths: Mapping[str, str] | None, sources: Mapping[str, str] | None,
-                  includes: IncludeReader | None) -> yara.Rules:
+def _yara_compile(
+    filepaths: Mapping[str, str] | None, sources: Mapping[str, str] | None, includes: IncludeReader | None
+) -> yara.Rules:
     reader = {} if includes is None else {"include_callback": includes}
     if filepaths is not None:
         return yara.compile(filepaths=dict(filepaths), externals=_DEFAULT_EXTERNALS, includes=True, **reader)
@@ -456,18 +485,30 @@ def compile_rules(sources: Sequence[RuleSource], cache_dir: Path | None = None, 
 
     cached = _load_cached(cache_dir, key, recompile) if cache_dir is not None else None
     if cached is not None:
-        logger.info("compiled rules: cache hit %s (%d rules, %s)", key[:12], cached.rule_count,
-                    f"{len(cached.routes)} routed sets" if cached.routed else "unrouted")
+        logger.info(
+            "compiled rules: cache hit %s (%d rules, %s)",
+            key[:12],
+            cached.rule_count,
+            f"{len(cached.routes)} routed sets" if cached.routed else "unrouted",
+        )
         return cached
-    logger.info("compiled rules: %s %s; compiling %d rule files", "cache miss" if cache_dir else "no cache",
-                key[:12], len(sources))
+    logger.info(
+        "compiled rules: %s %s; compiling %d rule files",
+        "cache miss" if cache_dir else "no cache",
+        key[:12],
+        len(sources),
+    )
     started = time.monotonic()
     rules = recompile()
     count = sum(1 for _ in rules)
     uses = used_externals(files)
     routed = _compile_routes(sources) if route else None
-    logger.info("compiled %d rules in %.1f s (%s)", count, time.monotonic() - started,
-                f"{len(routed.sets)} routed sets, {len(routed.gates)} content gates" if routed else "unrouted")
+    logger.info(
+        "compiled %d rules in %.1f s (%s)",
+        count,
+        time.monotonic() - started,
+        f"{len(routed.sets)} routed sets, {len(routed.gates)} content gates" if routed else "unrouted",
+    )
     if cache_dir is not None:
         _save_blob(cache.blob_path(cache_dir, key), rules)
         record = None if routed is None else _save_routed(cache.routed_dir(cache_dir, key), routed)
@@ -476,12 +517,20 @@ def compile_rules(sources: Sequence[RuleSource], cache_dir: Path | None = None, 
     table = None
     if routed is not None:
         finders = {db: _prefilter_loader(_bytes(blob)) for db, blob in routed.databases.items()}
-        table = Routing(routed.prefixes, routed.edges,
-                        tuple((info, _given(r) if r is not None else None, _given(p) if p is not None else None)
-                              for info, r, p in routed.sets),
-                        routed.path_rules, routed.path_namespaces,
-                        {name: _gate_loader(planned.load, finders[db], None if rest is None else _given(rest))
-                         for name, (planned, rest, db) in routed.gates.items()})
+        table = Routing(
+            routed.prefixes,
+            routed.edges,
+            tuple(
+                (info, _given(r) if r is not None else None, _given(p) if p is not None else None)
+                for info, r, p in routed.sets
+            ),
+            routed.path_rules,
+            routed.path_namespaces,
+            {
+                name: _gate_loader(planned.load, finders[db], None if rest is None else _given(rest))
+                for name, (planned, rest, db) in routed.gates.items()
+            },
+        )
     return CompiledRules(rules, count, key, uses, table)
 
 
@@ -500,15 +549,23 @@ def _save_routed(where: Path, routed: _RoutedSets) -> cache.RoutingRecord:
             _save_blob(where / f"{name}.rest.yarc", rest)
         with contextlib.suppress(OSError):
             write_atomic(where / f"{name}.gate.json", json.dumps(planned.to_json()).encode())
-    sets = tuple(cache.SetRecord(info, set_rules is None, on_path is not None,
-                                 None if info.name not in routed.gates
-                                 else (routed.gates[info.name][1] is not None, routed.gates[info.name][2]))
-                 for info, set_rules, on_path in routed.sets)
+    sets = tuple(
+        cache.SetRecord(
+            info,
+            set_rules is None,
+            on_path is not None,
+            None
+            if info.name not in routed.gates
+            else (routed.gates[info.name][1] is not None, routed.gates[info.name][2]),
+        )
+        for info, set_rules, on_path in routed.sets
+    )
     return cache.RoutingRecord(routed.prefixes, routed.edges, sets, routed.path_rules, routed.path_namespaces)
 
 
-def _gate_loader(gate: Callable[[], gating.Gate], finder: Callable[[], prefilter.Prefilter],
-                 rest: Callable[[], yara.Rules] | None) -> Callable[[], _GateParts]:
+def _gate_loader(
+    gate: Callable[[], gating.Gate], finder: Callable[[], prefilter.Prefilter], rest: Callable[[], yara.Rules] | None
+) -> Callable[[], _GateParts]:
     return lambda: _GateParts(gate(), finder(), None if rest is None else _Lazy(rest))
 
 
@@ -558,8 +615,9 @@ get one (for small files the prefilter's per-file cost outweighs what it saves).
 _Planned = dict[str, gating.SetGate]
 
 
-def _plan_gates(plan: routing.RoutePlan, pool: Executor
-                ) -> tuple[dict[str, tuple[gating.SetGate, yara.Rules | None, str]], dict[str, bytes]]:
+def _plan_gates(
+    plan: routing.RoutePlan, pool: Executor
+) -> tuple[dict[str, tuple[gating.SetGate, yara.Rules | None, str]], dict[str, bytes]]:
     """Content gates for the routed sets that serve big files, each with its rest and the name of its
     prefilter database, and those databases: one per prefix, for the patterns of all its sets (the set
     for the biggest files holds nearly the same strings as the next one: one build, not two).
@@ -571,15 +629,19 @@ def _plan_gates(plan: routing.RoutePlan, pool: Executor
         return {}, {}
     table = gating.KeyTable()
     parsed: dict[tuple[str, str], gating.Parsed] = {}
-    drafts = {rs.name: gating.draft_gate(rs.sources, table, parsed) for rs in plan.sets
-              if not rs.complete and any(bucket >= GATE_MIN_BUCKET for _, bucket in rs.routes)}
+    drafts = {
+        rs.name: gating.draft_gate(rs.sources, table, parsed)
+        for rs in plan.sets
+        if not rs.complete and any(bucket >= GATE_MIN_BUCKET for _, bucket in rs.routes)
+    }
     nothing = frozenset(k for k, found in enumerate(table.patterns) if found is None)
     groups: dict[str, list[str]] = {}
     for name in drafts:
         groups.setdefault(name.split(".")[0], []).append(name)
 
-    def attempt(names: list[str], always: frozenset[int]
-                ) -> tuple[_Planned, list[tuple[int, gating.Pattern]], Future[bytes] | None]:
+    def attempt(
+        names: list[str], always: frozenset[int]
+    ) -> tuple[_Planned, list[tuple[int, gating.Pattern]], Future[bytes] | None]:
         planned = {n: g for n in names if (g := gating.plan_gate(drafts[n], always)) is not None}
         keys = sorted(frozenset().union(*(g.keys for g in planned.values())))
         patterns = [(k, p) for k in keys for p in table.patterns[k] or ()]
@@ -596,13 +658,17 @@ def _plan_gates(plan: routing.RoutePlan, pool: Executor
             planned, _, build = attempt(groups[db], nothing | refused)
             blob = _built(build)
         if blob is None:
-            logger.info("content gates of sets %s skipped: %s", db,
-                        "nothing to gate" if build is None else "the prefilter database cannot be built")
+            logger.info(
+                "content gates of sets %s skipped: %s",
+                db,
+                "nothing to gate" if build is None else "the prefilter database cannot be built",
+            )
             continue
         logger.debug("content gates planned for sets %s", ", ".join(sorted(planned)) or "(none)")
         databases[db] = blob
-        rests.update({n: (g, pool.submit(_compile, sources=g.rest) if g.rest else None, db)
-                      for n, g in planned.items()})
+        rests.update(
+            {n: (g, pool.submit(_compile, sources=g.rest) if g.rest else None, db) for n, g in planned.items()}
+        )
     return {n: (g, None if rest is None else rest.result(), db) for n, (g, rest, db) in rests.items()}, databases
 
 
@@ -634,16 +700,28 @@ def _compile_routes(sources: Sequence[RuleSource]) -> _RoutedSets | None:
     from concurrent.futures import ThreadPoolExecutor  # only when compiling: start-up need not import it
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="compile") as pool:
-        pending = [(rs, None if rs.complete else pool.submit(_compile, sources=rs.sources),
-                    pool.submit(_compile, sources=rs.path_sources) if rs.path_sources else None) for rs in plan.sets]
+        pending = [
+            (
+                rs,
+                None if rs.complete else pool.submit(_compile, sources=rs.sources),
+                pool.submit(_compile, sources=rs.path_sources) if rs.path_sources else None,
+            )
+            for rs in plan.sets
+        ]
         try:
             gates, databases = _plan_gates(plan, pool)
         except RuleError as exc:  # a rest the analysis got wrong: no gates rather than no routing
             logger.warning("content gates skipped: a set's rest does not compile (%s)", exc)
             gates, databases = {}, {}
         try:
-            out = [(RouteInfo(rs.name, rs.routes, rs.rules, rs.name_gates), None if c is None else c.result(),
-                    None if p is None else p.result()) for rs, c, p in pending]
+            out = [
+                (
+                    RouteInfo(rs.name, rs.routes, rs.rules, rs.name_gates),
+                    None if c is None else c.result(),
+                    None if p is None else p.result(),
+                )
+                for rs, c, p in pending
+            ]
         except RuleError as exc:  # a split the analysis got wrong: scan unrouted rather than fail
             logger.warning("a routed set does not compile (%s): scan unrouted", exc)
             return None
@@ -659,13 +737,27 @@ def _load_cached(cache_dir: Path, key: str, recompile: Callable[[], yara.Rules])
     table = None
     if (r := record.routing) is not None:
         where = cache.routed_dir(cache_dir, key)
-        sets = tuple((s.info, None if s.complete else _loader(where / f"{s.info.name}.yarc"),
-                      _loader(where / f"{s.info.name}.paths.yarc") if s.paths else None) for s in r.sets)
-        finders = {db: _prefilter_loader(_inert_file(where / f"{db}.hs"))
-                   for db in {s.gate[1] for s in r.sets if s.gate is not None}}
-        gates = {s.info.name: _gate_loader(_gate_file(where / f"{s.info.name}.gate.json"), finders[s.gate[1]],
-                                           _loader(where / f"{s.info.name}.rest.yarc") if s.gate[0] else None)
-                 for s in r.sets if s.gate is not None}
+        sets = tuple(
+            (
+                s.info,
+                None if s.complete else _loader(where / f"{s.info.name}.yarc"),
+                _loader(where / f"{s.info.name}.paths.yarc") if s.paths else None,
+            )
+            for s in r.sets
+        )
+        finders = {
+            db: _prefilter_loader(_inert_file(where / f"{db}.hs"))
+            for db in {s.gate[1] for s in r.sets if s.gate is not None}
+        }
+        gates = {
+            s.info.name: _gate_loader(
+                _gate_file(where / f"{s.info.name}.gate.json"),
+                finders[s.gate[1]],
+                _loader(where / f"{s.info.name}.rest.yarc") if s.gate[0] else None,
+            )
+            for s in r.sets
+            if s.gate is not None
+        }
         table = Routing(r.prefixes, r.size_edges, sets, r.path_rules, r.path_namespaces, gates)
 
     def load_full() -> yara.Rules:

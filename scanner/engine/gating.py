@@ -89,7 +89,7 @@ def _esc(data: bytes | Iterable[int]) -> bytes:
 def _xor_keys(mods: Sequence[Token]) -> range | None:
     for j, t in enumerate(mods):
         if t.kind is TokenKind.IDENT and t.text == "xor":
-            rest = mods[j + 1:]
+            rest = mods[j + 1 :]
             if len(rest) >= 3 and rest[0].text == "(" and rest[2].text == ")":
                 v = syntax.number(rest[1])
                 return range(v, v + 1) if v is not None and v < 256 else range(256)
@@ -225,7 +225,7 @@ def regex_expression(body: str) -> bytes | None:
             out.append(c)
         elif c == "[":
             in_class = True
-            if body[k + 1:k + 2] == "^":
+            if body[k + 1 : k + 2] == "^":
                 out.append("[^")
                 k += 2
                 continue
@@ -242,14 +242,27 @@ def regex_expression(body: str) -> bytes | None:
 # --- condition trees --------------------------------------------------------------------------------
 
 _OPS: dict[str, Callable[[int, int], bool]] = {
-    "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
-_READERS = {"uint8": (1, False), "uint16": (2, False), "uint32": (4, False),
-            "uint8be": (1, True), "uint16be": (2, True), "uint32be": (4, True)}
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+_READERS = {
+    "uint8": (1, False),
+    "uint16": (2, False),
+    "uint32": (4, False),
+    "uint8be": (1, True),
+    "uint16be": (2, True),
+    "uint32be": (4, True),
+}
 HEAD_SIZE = 16
 """Bytes of a file's start that reader terms (``uint16(0) == ...``) may look at."""
 _ARITH = frozenset({"+", "-", "*", "\\", "%", "&", "|", "^", "~", "<<", ">>", "(", ")", "[", "]", *_OPS})
-_READER_NAMES = frozenset({*_READERS, "int8", "int16", "int32", "int8be", "int16be", "int32be",
-                           "filesize", "entrypoint"})
+_READER_NAMES = frozenset(
+    {*_READERS, "int8", "int16", "int32", "int8be", "int16be", "int32be", "filesize", "entrypoint"}
+)
 
 
 class _Builder:
@@ -306,7 +319,7 @@ class _Builder:
             return ["M"]
         of = next((j for j, x in enumerate(t) if x.kind is TokenKind.IDENT and x.text == "of"), None)
         if of is not None:
-            return self.of_term(t[:of], t[of + 1:])
+            return self.of_term(t[:of], t[of + 1 :])
         if len(t) == 3 and t[1].text in _OPS and "filesize" in (t[0].text, t[2].text):
             left = t[0].text == "filesize"
             n = syntax.number(t[2] if left else t[0])
@@ -342,7 +355,7 @@ class _Builder:
             close = syntax.closing(rest, 0) if rest[0].text == "(" else None
             if close is None:
                 return ["M"]
-            members, tail = rest[:close + 1], rest[close + 1:]
+            members, tail = rest[: close + 1], rest[close + 1 :]
         if tail and tail[0].text not in ("at", "in"):
             return ["M"]
         found = self.string_set(members)
@@ -369,8 +382,11 @@ class _Builder:
                     return ["M"]
                 if tok.text[0] != "#":
                     keys.append(self.keys(k))
-            elif not (tok.kind is TokenKind.NUMBER or (tok.kind is TokenKind.PUNCT and tok.text in _ARITH)
-                      or (tok.kind is TokenKind.IDENT and tok.text in _READER_NAMES)):
+            elif not (
+                tok.kind is TokenKind.NUMBER
+                or (tok.kind is TokenKind.PUNCT and tok.text in _ARITH)
+                or (tok.kind is TokenKind.IDENT and tok.text in _READER_NAMES)
+            ):
                 return ["M"]
         return ["u", keys] if keys else ["M"]
 
@@ -390,8 +406,9 @@ def _parsed(text: str) -> tuple[list[syntax.Token], tuple[list[str], list[syntax
         return None
 
 
-def _rules(text: str, parsed: tuple[list[syntax.Token], tuple[list[str], list[syntax.RawRule]]] | None = None
-           ) -> list[Rule] | None:
+def _rules(
+    text: str, parsed: tuple[list[syntax.Token], tuple[list[str], list[syntax.RawRule]]] | None = None
+) -> list[Rule] | None:
     """The rules of one namespace's source (``parsed``: ``_parsed(text)``, when already known), each with
     every string (anonymous ones too)."""
     parsed = parsed or _parsed(text)
@@ -403,17 +420,20 @@ def _rules(text: str, parsed: tuple[list[syntax.Token], tuple[list[str], list[sy
     for r in raw:
         k = by_start[r.span[0]]
         body = next(j for j in range(k, len(tokens)) if tokens[j].text == "{") + 1
-        cond_at = next(j for j in range(body, len(tokens) - 1)
-                       if tokens[j].text == "condition" and tokens[j + 1].text == ":")
+        cond_at = next(
+            j for j in range(body, len(tokens) - 1) if tokens[j].text == "condition" and tokens[j + 1].text == ":"
+        )
         strings: list[RuleString] = []
-        j = next((i + 2 for i in range(body, cond_at - 1)
-                  if tokens[i].text == "strings" and tokens[i + 1].text == ":"), cond_at)
+        j = next(
+            (i + 2 for i in range(body, cond_at - 1) if tokens[i].text == "strings" and tokens[i + 1].text == ":"),
+            cond_at,
+        )
         while j < cond_at:
             if tokens[j].kind is TokenKind.STRING_ID and j + 2 < cond_at and tokens[j + 1].text == "=":
                 end = j + 3
                 while end < cond_at and tokens[end].kind is not TokenKind.STRING_ID:
                     end += 1
-                strings.append(RuleString(tokens[j].text, tokens[j + 2], tuple(tokens[j + 3:end])))
+                strings.append(RuleString(tokens[j].text, tokens[j + 2], tuple(tokens[j + 3 : end])))
                 j = end
             else:
                 return None
@@ -444,6 +464,7 @@ def _and(fs: Sequence[Evaluator]) -> Evaluator:
                 return F
             v = min(v, r)
         return v
+
     return run
 
 
@@ -456,6 +477,7 @@ def _or(fs: Sequence[Evaluator]) -> Evaluator:
                 return T
             v = max(v, r)
         return F if v == U else v
+
     return run
 
 
@@ -487,6 +509,7 @@ def compile_node(node: Node, rules: Sequence[Evaluator]) -> Evaluator:
 
         def of(x: Facts) -> int:
             return M if sum(1 for k in members if k in x.present) >= need else F
+
         return of
     if kind == "none":
         absent = tuple(int(k) for k in node[1])
@@ -498,6 +521,7 @@ def compile_node(node: Node, rules: Sequence[Evaluator]) -> Evaluator:
             if index not in x.memo:
                 x.memo[index] = rules[index](x)
             return x.memo[index]
+
         return ref
     if kind == "fs":
         op, n = _OPS[node[1]], int(node[2])
@@ -508,8 +532,9 @@ def compile_node(node: Node, rules: Sequence[Evaluator]) -> Evaluator:
         def read(x: Facts) -> int:
             if x.head is None or len(x.head) < off + width:
                 return M
-            found = int.from_bytes(x.head[off:off + width], "big" if big else "little")
+            found = int.from_bytes(x.head[off : off + width], "big" if big else "little")
             return T if op(found, val) else F
+
         return read
     raise ValueError(f"unknown condition node {kind!r}")
 
@@ -637,8 +662,9 @@ Parsed = tuple[list[Rule] | None, analysis.FileAnalysis]
 """A namespace's source as gating reads it (None: unreadable) and as routing analyses it (see draft_gate)."""
 
 
-def draft_gate(sources: Mapping[str, str], table: KeyTable, parsed: dict[tuple[str, str], Parsed] | None = None
-               ) -> Draft:
+def draft_gate(
+    sources: Mapping[str, str], table: KeyTable, parsed: dict[tuple[str, str], Parsed] | None = None
+) -> Draft:
     """Condition trees for the rules of ``sources`` (one set's namespaces); their strings join ``table``.
 
     ``parsed`` memoises the parsing of a namespace's text across the sets of one plan.
@@ -648,16 +674,20 @@ def draft_gate(sources: Mapping[str, str], table: KeyTable, parsed: dict[tuple[s
     for ns, text in sources.items():
         if (ns, text) not in parsed:
             read = _parsed(text)  # one parse serves both
-            parsed[(ns, text)] = (_rules(text, read) if read else None,
-                                  analysis.analyse(ns, ns, text.encode("utf-8"), read[1] if read else None))
+            parsed[(ns, text)] = (
+                _rules(text, read) if read else None,
+                analysis.analyse(ns, ns, text.encode("utf-8"), read[1] if read else None),
+            )
         rules, analysed = parsed[(ns, text)]
         if rules is None or analysed.whole or any(r.is_global for r in rules):
             continue
         index: dict[str, int] = {}
         entries = []
         for r in rules:
+
             def key(ns_: str, rule: str, k: int, r: Rule = r) -> int:
                 return table.key(ns_, rule, k, lambda: string_patterns(r.strings[k]))
+
             draft.nodes.append(_Builder(ns, r, index, key).expr(r.condition))
             index[r.name] = len(draft.nodes) - 1
             entries.append((r.name, index[r.name], r.private))

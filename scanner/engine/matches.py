@@ -36,8 +36,9 @@ class MatchFailed(Exception):
     """The target could not be read or scanned; the message says why."""
 
 
-def match_of(rule: str, namespace: str, tags: Sequence[str], meta: Mapping[str, object], offsets: Iterable[int]
-             ) -> Match:
+def match_of(
+    rule: str, namespace: str, tags: Sequence[str], meta: Mapping[str, object], offsets: Iterable[int]
+) -> Match:
     """The Match of a rule that matched, from its name, namespace, tags, meta and string-match offsets."""
     family = next(
         (str(meta[key]).strip() for key in FAMILY_META_KEYS if str(meta.get(key, "")).strip()),

@@ -47,8 +47,12 @@ def _flags(p: Pattern) -> int:
 def _compile(patterns: Sequence[tuple[int, Pattern]]) -> Any:
     assert _hs is not None
     db = _hs.Database(mode=_hs.HS_MODE_BLOCK)
-    db.compile(expressions=[p.expression for _, p in patterns], ids=[k for k, _ in patterns],
-               elements=len(patterns), flags=[_flags(p) for _, p in patterns])
+    db.compile(
+        expressions=[p.expression for _, p in patterns],
+        ids=[k for k, _ in patterns],
+        elements=len(patterns),
+        flags=[_flags(p) for _, p in patterns],
+    )
     return db
 
 
@@ -61,7 +65,7 @@ def refused(patterns: Sequence[tuple[int, Pattern]]) -> set[int]:
         return {k for k, _ in patterns}
     found: set[int] = set()
     todo = [p for p in patterns if p[1].approximate]
-    groups = [todo[i:i + 64] for i in range(0, len(todo), 64)]
+    groups = [todo[i : i + 64] for i in range(0, len(todo), 64)]
     while groups:
         group = groups.pop()
         try:
@@ -71,7 +75,7 @@ def refused(patterns: Sequence[tuple[int, Pattern]]) -> set[int]:
                 logger.debug("Hyperscan refuses the pattern %r of key %d", group[0][1].expression[:80], group[0][0])
                 found.add(group[0][0])
             else:
-                groups += [group[:len(group) // 2], group[len(group) // 2:]]
+                groups += [group[: len(group) // 2], group[len(group) // 2 :]]
     return found
 
 

@@ -117,8 +117,9 @@ def _closure(fa: FileAnalysis, roots: Iterable[str], refs: Mapping[str, frozense
 _Route = tuple[bytes, int]
 
 
-def _dead_branches(rule: RuleInfo, routes: Sequence[_Route], lows: Sequence[int], chosen: frozenset[bytes]
-                   ) -> list[Branch]:
+def _dead_branches(
+    rule: RuleInfo, routes: Sequence[_Route], lows: Sequence[int], chosen: frozenset[bytes]
+) -> list[Branch]:
     """The outermost branches of ``rule`` that hold for no file of ``routes`` (see Branch)."""
     out: list[Branch] = []
     for b in rule.branches:
@@ -142,7 +143,7 @@ def source_for(fa: FileAnalysis, selected: set[str], dead: Mapping[str, Sequence
     lines = [f'import "{m}"\n' for m in fa.imports if m in used]
     for r in fa.rules:
         if r.name in keep:
-            text = fa.text[r.span[0]:r.span[1]]
+            text = fa.text[r.span[0] : r.span[1]]
             for b in sorted(dead.get(r.name, ()), key=lambda b: -b.span[0]):
                 a, z = b.span[0] - r.span[0], b.span[1] - r.span[0]
                 text = text[:a] + b.stand_in + text[z:]
@@ -156,8 +157,9 @@ def may_match(rule: RuleInfo | Branch, prefix: bytes, low: int, chosen: frozense
     return any(_shape_fits(prefixes, max_size, prefix, low, chosen) for prefixes, max_size in shapes)
 
 
-def _shape_fits(prefixes: frozenset[bytes] | None, max_size: int | None, prefix: bytes, low: int,
-                chosen: frozenset[bytes]) -> bool:
+def _shape_fits(
+    prefixes: frozenset[bytes] | None, max_size: int | None, prefix: bytes, low: int, chosen: frozenset[bytes]
+) -> bool:
     if max_size is not None and max_size < low:
         return False
     if prefixes is None:
@@ -183,8 +185,12 @@ def _path_dependent(fa: FileAnalysis) -> set[str]:
 
 
 def plan(
-    files: Sequence[FileAnalysis], *, min_rules: int | None = None, min_share: float | None = None,
-    max_sets: int | None = None, size_edges: Sequence[int] | None = None,
+    files: Sequence[FileAnalysis],
+    *,
+    min_rules: int | None = None,
+    min_share: float | None = None,
+    max_sets: int | None = None,
+    size_edges: Sequence[int] | None = None,
 ) -> RoutePlan | None:
     """Split ``files`` into sets by prefix and size; None when no set would leave any rule out.
 
@@ -207,9 +213,13 @@ def plan(
     for prefix in (*chosen, b""):
         for bucket, low in enumerate(lows):
             selections[(prefix, bucket)] = {
-                fa.namespace: frozenset(r.name for r in fa.rules if not r.private and not r.is_global
-                                        and may_match(r, prefix, low, chosen_set))
-                for fa in files if not fa.whole
+                fa.namespace: frozenset(
+                    r.name
+                    for r in fa.rules
+                    if not r.private and not r.is_global and may_match(r, prefix, low, chosen_set)
+                )
+                for fa in files
+                if not fa.whole
             }
     everything = {fa.namespace: frozenset(r.name for r in fa.rules if not r.private) for fa in files if not fa.whole}
     if all(sel == everything for sel in selections.values()):
@@ -219,19 +229,28 @@ def plan(
     for route, sel in selections.items():
         groups.setdefault(tuple(sorted(sel.items())), []).append(route)
     by_path = {fa.namespace: _path_dependent(fa) for fa in files if not fa.whole}
-    sets = [_routed_set(files, dict(sel_items), routes, lows, chosen_set, by_path, everything)
-            for sel_items, routes in groups.items()]
+    sets = [
+        _routed_set(files, dict(sel_items), routes, lows, chosen_set, by_path, everything)
+        for sel_items, routes in groups.items()
+    ]
     whole = {fa.namespace: fa.whole for fa in files if fa.whole}
     path_rules = frozenset((ns, name) for ns, names in by_path.items() for name in names)
     path_namespaces = frozenset(fa.namespace for fa in files if fa.whole and fa.whole_paths)
-    logger.info("routing planned %d sets for prefixes %s (%d of %d rule files not split, %d module terms taken "
-                "as format gates)", len(sets), ", ".join(p.hex() for p in chosen) or "(none)", len(whole), len(files),
-                len({t for fa in files for t in fa.format_terms}))
+    logger.info(
+        "routing planned %d sets for prefixes %s (%d of %d rule files not split, %d module terms taken "
+        "as format gates)",
+        len(sets),
+        ", ".join(p.hex() for p in chosen) or "(none)",
+        len(whole),
+        len(files),
+        len({t for fa in files for t in fa.format_terms}),
+    )
     return RoutePlan(chosen, tuple(size_edges), tuple(sets), whole, path_rules, path_namespaces)
 
 
-def _chosen_prefixes(files: Sequence[FileAnalysis], min_rules: int, min_share: float, max_sets: int
-                     ) -> tuple[bytes, ...]:
+def _chosen_prefixes(
+    files: Sequence[FileAnalysis], min_rules: int, min_share: float, max_sets: int
+) -> tuple[bytes, ...]:
     """The prefixes that get sets of their own: those enough reporting rules require, most required first."""
     counts: dict[bytes, int] = {}
     total = 0
@@ -245,9 +264,15 @@ def _chosen_prefixes(files: Sequence[FileAnalysis], min_rules: int, min_share: f
     return tuple(p for p, c in sorted(counts.items(), key=lambda pc: (-pc[1], pc[0])) if c >= least)[:max_sets]
 
 
-def _routed_set(files: Sequence[FileAnalysis], sel: Mapping[str, frozenset[str]], routes: Sequence[_Route],
-                lows: Sequence[int], chosen_set: frozenset[bytes], by_path: Mapping[str, set[str]],
-                everything: Mapping[str, frozenset[str]]) -> RoutedSet:
+def _routed_set(
+    files: Sequence[FileAnalysis],
+    sel: Mapping[str, frozenset[str]],
+    routes: Sequence[_Route],
+    lows: Sequence[int],
+    chosen_set: frozenset[bytes],
+    by_path: Mapping[str, set[str]],
+    everything: Mapping[str, frozenset[str]],
+) -> RoutedSet:
     """The set of the rules ``sel`` (namespace -> rule names) for the files of ``routes``."""
     prefix, bucket = min(routes, key=lambda r: (r[0] != b"", r[1]))  # named after its most general route
     sources: dict[str, str] = {}
@@ -268,8 +293,18 @@ def _routed_set(files: Sequence[FileAnalysis], sel: Mapping[str, frozenset[str]]
                 path_sources[fa.namespace] = source_for(fa, set(on_path), dead)
                 for r in fa.rules:
                     if r.name in on_path and gates is not None:
-                        gates = None if r.gates is None or any(g.is_global for g in fa.rules) \
+                        gates = (
+                            None
+                            if r.gates is None or any(g.is_global for g in fa.rules)
                             else [*gates, (fa.namespace, r.name, r.gates)]
+                        )
             count += len(sel[fa.namespace])
-    return RoutedSet(f"{prefix.hex() or 'any'}.{bucket}", tuple(routes), sources, count, sel == everything,
-                     path_sources, None if gates is None else tuple(gates))
+    return RoutedSet(
+        f"{prefix.hex() or 'any'}.{bucket}",
+        tuple(routes),
+        sources,
+        count,
+        sel == everything,
+        path_sources,
+        None if gates is None else tuple(gates),
+    )

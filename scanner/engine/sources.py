@@ -112,8 +112,10 @@ def _check_rule_file(path: Path, mode: int, size: int) -> None:
 
 def _refused(path: Path, why: str) -> RuleError:
     logger.info("refusing rule file %s: %s", path, why)
-    return RuleError(f"rule file {display_path(os.fsdecode(path))} refused: {why}; "
-                     "rules are read only from regular files of at most 64 MiB")
+    return RuleError(
+        f"rule file {display_path(os.fsdecode(path))} refused: {why}; "
+        "rules are read only from regular files of at most 64 MiB"
+    )
 
 
 def read_rule_file(path: Path) -> bytes:

@@ -45,7 +45,8 @@ class Token(NamedTuple):
 
 _SKIP = r"(?:\s+|//[^\n]*|/\*.*?\*/)*"
 _TOKEN = re.compile(
-    _SKIP + r"""(?:(?P<text>"(?:\\.|[^"\\\n])*")
+    _SKIP
+    + r"""(?:(?P<text>"(?:\\.|[^"\\\n])*")
       |(?P<sid>[$#@][A-Za-z0-9_]*\*?|![A-Za-z0-9_]+\*?|!(?!=))
       |(?P<number>0x[0-9A-Fa-f]+|0o[0-7]+|\d+(?:\.\d+)?(?:KB|MB)?)
       |(?P<ident>[A-Za-z_][A-Za-z0-9_]*)
@@ -55,8 +56,15 @@ _TOKEN = re.compile(
 )
 _REGEX = re.compile(_SKIP + r"(?P<regex>/(?:\\.|[^/\\\n])+/[a-z]*)", re.DOTALL)
 _HEX = re.compile(_SKIP + r"(?P<hex>\{(?:[^}/]|//[^\n]*|/\*.*?\*/)*\})", re.DOTALL)
-_KIND = {"text": TokenKind.TEXT, "sid": TokenKind.STRING_ID, "number": TokenKind.NUMBER,
-         "ident": TokenKind.IDENT, "punct": TokenKind.PUNCT, "regex": TokenKind.REGEX, "hex": TokenKind.HEX}
+_KIND = {
+    "text": TokenKind.TEXT,
+    "sid": TokenKind.STRING_ID,
+    "number": TokenKind.NUMBER,
+    "ident": TokenKind.IDENT,
+    "punct": TokenKind.PUNCT,
+    "regex": TokenKind.REGEX,
+    "hex": TokenKind.HEX,
+}
 
 
 def tokenize(source: str) -> list[Token]:
@@ -79,7 +87,7 @@ def tokenize(source: str) -> list[Token]:
         if m is None:
             m = token_match(source, pos)
         if m is None:
-            raise UnreadableSource(f"cannot read the rule source at offset {pos}: {source[pos:pos + 20]!r}")
+            raise UnreadableSource(f"cannot read the rule source at offset {pos}: {source[pos : pos + 20]!r}")
         group = m.lastgroup
         if group == "end" or group is None:
             return tokens
@@ -87,7 +95,6 @@ def tokenize(source: str) -> list[Token]:
         prev = m.group(group)
         append(Token(_KIND[group], prev, start, m.end()))
         pos = m.end()
-
 
 
 @dataclass(frozen=True)
@@ -100,7 +107,6 @@ class StringDef:
     """The literal as written."""
     modifiers: frozenset[str]
     """Modifier keywords (``ascii``, ``wide``, ``nocase``, ``xor``, ...)."""
-
 
 
 @dataclass
@@ -163,13 +169,22 @@ def parse(tokens: Sequence[Token]) -> tuple[list[str], list[RawRule]]:
             close += 1
         if close >= n or tokens[close].text != "}":
             raise UnreadableSource(f"rule {name}: body not closed")
-        cond_at = next((k for k in range(body, close - 1)
-                        if tokens[k].text == "condition" and tokens[k + 1].text == ":"), None)
+        cond_at = next(
+            (k for k in range(body, close - 1) if tokens[k].text == "condition" and tokens[k + 1].text == ":"), None
+        )
         if cond_at is None:
             raise UnreadableSource(f"rule {name}: no condition")
         strings = _strings(tokens, body, cond_at)
-        rules.append(RawRule(name, private, is_global, (tokens[start].start, tokens[close].end), strings,
-                              list(tokens[cond_at + 2:close])))
+        rules.append(
+            RawRule(
+                name,
+                private,
+                is_global,
+                (tokens[start].start, tokens[close].end),
+                strings,
+                list(tokens[cond_at + 2 : close]),
+            )
+        )
         i = close + 1
     return imports, rules
 
@@ -177,8 +192,9 @@ def parse(tokens: Sequence[Token]) -> tuple[list[str], list[RawRule]]:
 def _strings(tokens: Sequence[Token], body: int, cond_at: int) -> dict[str, StringDef]:
     """The string definitions between ``strings:`` and ``condition:`` (others are not needed)."""
     out: dict[str, StringDef] = {}
-    k = next((j + 2 for j in range(body, cond_at - 1)
-              if tokens[j].text == "strings" and tokens[j + 1].text == ":"), cond_at)
+    k = next(
+        (j + 2 for j in range(body, cond_at - 1) if tokens[j].text == "strings" and tokens[j + 1].text == ":"), cond_at
+    )
     while k < cond_at:
         if tokens[k].kind is TokenKind.STRING_ID and k + 2 < cond_at and tokens[k + 1].text == "=":
             name, value = tokens[k].text, tokens[k + 2]
@@ -209,15 +225,15 @@ def text_bytes(literal: str) -> bytes | None:
             out += c.encode("utf-8")
             i += 1
             continue
-        nxt = body[i + 1:i + 2]
+        nxt = body[i + 1 : i + 2]
         if nxt in ('"', "\\"):
             out += nxt.encode()
             i += 2
         elif nxt in ("n", "t", "r"):
             out += {"n": b"\n", "t": b"\t", "r": b"\r"}[nxt]
             i += 2
-        elif nxt == "x" and re.fullmatch(r"[0-9A-Fa-f]{2}", body[i + 2:i + 4]):
-            out.append(int(body[i + 2:i + 4], 16))
+        elif nxt == "x" and re.fullmatch(r"[0-9A-Fa-f]{2}", body[i + 2 : i + 4]):
+            out.append(int(body[i + 2 : i + 4], 16))
             i += 4
         else:
             return None
@@ -285,4 +301,3 @@ def split_punct(t: Sequence[Token], mark: str) -> list[list[Token]]:
     if len(split(t, ",", TokenKind.PUNCT)) > 1:
         return [list(t)]
     return split(t, mark, TokenKind.PUNCT)
-

@@ -136,7 +136,7 @@ class Outcome:
 def _machine_path(path: str, sysroot: Path) -> str:
     root = os.fspath(sysroot).rstrip("/")
     if root and (path == root or path.startswith(root + "/")):
-        return path[len(root):] or "/"
+        return path[len(root) :] or "/"
     return path
 
 
@@ -212,26 +212,37 @@ def _by_target(detections: Sequence[Detection]) -> tuple[dict[int, list[Detectio
     return kills, files
 
 
-def _file_action(path: str, dets: Sequence[Detection], policy: Policy,
-                 packages: PackageIndex) -> tuple[PlannedAction, str | None]:
+def _file_action(
+    path: str, dets: Sequence[Detection], policy: Policy, packages: PackageIndex
+) -> tuple[PlannedAction, str | None]:
     """The action on the detected file ``path`` (quarantine or remove; a manual step when an OS package
     owns it and there is no --force), and the family it is moved for (None: it is not moved)."""
     owner = packages.owner(_machine_path(path, policy.sysroot))
     if owner is not None and not policy.force:
         logger.info("%s belongs to package %s: not moved without --force", display_path(path), owner)
         return PlannedAction(
-            Step.MANUAL, path, _fams(dets), _rules(dets),
+            Step.MANUAL,
+            path,
+            _fams(dets),
+            _rules(dets),
             reason=f"belongs to package {owner}: reinstall it (e.g. apt-get install --reinstall {owner}), "
-                   "or use --force to move it",
-            path=path), None
+            "or use --force to move it",
+            path=path,
+        ), None
     step = Step.REMOVE if policy.action is Action.REMOVE else Step.QUARANTINE
     d = next((x for x in dets if x.stamp is not None), dets[0])
-    return PlannedAction(step, path, _fams(dets), _rules(dets), path=path, sha256=d.sha256,
-                         stamp=d.stamp, root=d.root), d.hit.family
+    return PlannedAction(
+        step, path, _fams(dets), _rules(dets), path=path, sha256=d.sha256, stamp=d.stamp, root=d.root
+    ), d.hit.family
 
 
-def _plan_persistence(policy: Policy, families: Mapping[str, Family], actions: list[PlannedAction],
-                      config_hits: dict[str, persistence.ConfigHit], moved: dict[str, str]) -> list[str]:
+def _plan_persistence(
+    policy: Policy,
+    families: Mapping[str, Family],
+    actions: list[PlannedAction],
+    config_hits: dict[str, persistence.ConfigHit],
+    moved: dict[str, str],
+) -> list[str]:
     """Add the persistence steps for what ``actions`` take (and detected configuration files) to ``actions``;
     the notes for the user (locations not read, mentions that are not cleaned)."""
     notes: list[str] = []
@@ -239,7 +250,8 @@ def _plan_persistence(policy: Policy, families: Mapping[str, Family], actions: l
     known = [families[f] for f in sorted(fams) if f in families]
     try:
         result = persistence.find_persistence(
-            os.fspath(policy.sysroot), moved,
+            os.fspath(policy.sysroot),
+            moved,
             markers={f.name: list(f.persistence_markers) for f in known if f.persistence_markers},
             family_paths={f.name: list(f.persistence_paths) for f in known if f.persistence_paths},
             detected_config_files=config_hits,
@@ -248,8 +260,7 @@ def _plan_persistence(policy: Policy, families: Mapping[str, Family], actions: l
         logger.info("persistence could not be checked: %s", exc)
         notes.append(f"persistence could not be checked: {exc}")
         return notes
-    notes.extend(f"persistence location not read: {display_path(s.path)}: {s.reason.value}"
-                 for s in result.skipped)
+    notes.extend(f"persistence location not read: {display_path(s.path)}: {s.reason.value}" for s in result.skipped)
     notes.extend(display_path(m.describe()) for m in result.mentions)
     by_path = {f.location.path: f for f in result.findings}
     for cleanup in persistence.plan_cleanup(result.findings):
@@ -261,8 +272,15 @@ def _plan_persistence(policy: Policy, families: Mapping[str, Family], actions: l
     for f in result.findings:
         if f.removal is persistence.Removal.NONE:
             logger.info("persistence at %s cannot be cleaned safely: a manual step", display_path(f.location.host_path))
-            actions.append(PlannedAction(Step.MANUAL, f.location.host_path, f.families, (),
-                                         reason="suspicious persistence that cannot be cleaned safely: review it"))
+            actions.append(
+                PlannedAction(
+                    Step.MANUAL,
+                    f.location.host_path,
+                    f.families,
+                    (),
+                    reason="suspicious persistence that cannot be cleaned safely: review it",
+                )
+            )
     return notes
 
 
@@ -351,8 +369,15 @@ def apply_batched(
     for files, group in itertools.groupby(the_plan.actions, key=lambda a: a.step in FILE_STEPS):
         part = Plan(tuple(group), the_plan.notes)
         if not files:
-            outcomes += apply(part, vault, scan_id, policy, now=now, systemctl=systemctl,
-                              on_outcome=None if on_outcome is None else _after(outcomes, on_outcome))
+            outcomes += apply(
+                part,
+                vault,
+                scan_id,
+                policy,
+                now=now,
+                systemctl=systemctl,
+                on_outcome=None if on_outcome is None else _after(outcomes, on_outcome),
+            )
             continue
         done, error = _apply_in_batch(part, vault, scan_id, policy, now)
         for o in done:
@@ -368,8 +393,9 @@ def _after(before: Sequence[Outcome], on_outcome: OnOutcome) -> OnOutcome:
     return lambda done: on_outcome([*earlier, *done])
 
 
-def _apply_in_batch(part: Plan, vault: Vault, scan_id: str, policy: Policy,
-                    now: Callable[[], dt.datetime]) -> tuple[list[Outcome], str | None]:
+def _apply_in_batch(
+    part: Plan, vault: Vault, scan_id: str, policy: Policy, now: Callable[[], dt.datetime]
+) -> tuple[list[Outcome], str | None]:
     """The file steps ``part`` in one vault batch; their outcomes, and why the batch failed (or None)."""
     done: list[Outcome] | None = None
     taken = VaultBatch()
@@ -400,7 +426,11 @@ def other_links_note(other: int) -> str:
 
 
 def _apply_one(
-    a: PlannedAction, vault: Vault, scan_id: str, policy: Policy, now: Callable[[], dt.datetime],
+    a: PlannedAction,
+    vault: Vault,
+    scan_id: str,
+    policy: Policy,
+    now: Callable[[], dt.datetime],
     systemctl: Systemctl | None,
 ) -> Outcome:
     match a.step:
@@ -415,8 +445,9 @@ def _apply_one(
                 expected = ScannedFile(a.stamp, a.sha256)
             keep = a.step is Step.QUARANTINE
             try:
-                item = vault.quarantine(a.path, expected, ",".join(a.rules), ",".join(a.families), scan_id, keep=keep,
-                                        within=a.root)
+                item = vault.quarantine(
+                    a.path, expected, ",".join(a.rules), ",".join(a.families), scan_id, keep=keep, within=a.root
+                )
             except QuarantineError as exc:
                 return Outcome(a, False, f"failed: {exc}")
             message = f"quarantined as {item.id}" if keep else "removed"
@@ -427,14 +458,18 @@ def _apply_one(
             return Outcome(a, True, message, vault_id=item.id, other_links=other)
         case Step.CLEAN:
             assert a.cleanup is not None
-            out = persistence.apply_action(a.cleanup, lambda p: vault.backup(p, scan_id, "persistence cleanup").id,
-                                           now)
+            out = persistence.apply_action(a.cleanup, lambda p: vault.backup(p, scan_id, "persistence cleanup").id, now)
             ok = out.status in (persistence.OutcomeStatus.DONE, persistence.OutcomeStatus.GONE)
             message = out.detail
             if ok and os.path.realpath(policy.sysroot) == "/" and systemctl is not None:
                 message += _systemd_follow_up(out, systemctl)
-            return Outcome(a, ok, message if ok else f"failed: {message}", backup_ids=out.backup_ids,
-                           removed_links=out.removed_links)
+            return Outcome(
+                a,
+                ok,
+                message if ok else f"failed: {message}",
+                backup_ids=out.backup_ids,
+                removed_links=out.removed_links,
+            )
         case Step.MANUAL:
             return Outcome(a, False, f"manual step needed: {a.reason}")
 
@@ -450,8 +485,9 @@ def _systemd_follow_up(out: persistence.PersistenceOutcome, systemctl: Systemctl
     return notes
 
 
-def annotate(detections: Sequence[Detection], outcomes: Sequence[Outcome], dry_run: bool,
-             the_plan: Plan) -> list[Detection]:
+def annotate(
+    detections: Sequence[Detection], outcomes: Sequence[Outcome], dry_run: bool, the_plan: Plan
+) -> list[Detection]:
     """The detections with their ``action`` field saying what was done (or would be, on a dry run)."""
     by_path: dict[str, str] = {}
     by_pid: dict[int, str] = {}
@@ -501,8 +537,15 @@ def outcome_record(o: Outcome) -> OutcomeRecord:
 
 def plan_json(the_plan: Plan) -> list[dict[str, Any]]:
     """Dry-run form of a plan."""
-    return [{"step": a.step.value, "target": display_path(a.target), "families": list(a.families),
-             "description": a.describe()} for a in the_plan.actions]
+    return [
+        {
+            "step": a.step.value,
+            "target": display_path(a.target),
+            "families": list(a.families),
+            "description": a.describe(),
+        }
+        for a in the_plan.actions
+    ]
 
 
 @dataclass(frozen=True)
@@ -523,8 +566,9 @@ def vault_items_of(vault: Vault, scan_id: str) -> list[QuarantineItem]:
     return sorted(items, key=lambda i: (i.quarantined_at, i.id))
 
 
-def undo(outcomes: Sequence[OutcomeRecord], vault: Vault, sysroot: Path, scan_id: str, *,
-         unfinished: bool = False) -> UndoResult:
+def undo(
+    outcomes: Sequence[OutcomeRecord], vault: Vault, sysroot: Path, scan_id: str, *, unfinished: bool = False
+) -> UndoResult:
     """Reverse the changes recorded for one scan (its ``outcomes``), newest first.
 
     Safe to run again after an interruption: what was already put back is passed over. For a
@@ -557,8 +601,9 @@ def undo(outcomes: Sequence[OutcomeRecord], vault: Vault, sysroot: Path, scan_id
     return UndoResult(tuple(restored), tuple(problems), tuple(notes))
 
 
-def _undo_quarantine(o: OutcomeRecord, vault_id: str, vault: Vault, restored: list[str], problems: list[str],
-                     notes: list[str]) -> None:
+def _undo_quarantine(
+    o: OutcomeRecord, vault_id: str, vault: Vault, restored: list[str], problems: list[str], notes: list[str]
+) -> None:
     if not vault.has(vault_id):  # a damaged item is still there: restoring it fails, as a problem
         notes.append(f"{o.target}: no longer in the quarantine (already restored or deleted)")
         return
@@ -572,8 +617,15 @@ def _undo_quarantine(o: OutcomeRecord, vault_id: str, vault: Vault, restored: li
         problems.append(f"{o.target}: {exc}")
 
 
-def _undo_cleanup(o: OutcomeRecord, vault: Vault, sysroot: Path, scan_id: str, restored: list[str],
-                  problems: list[str], notes: list[str]) -> None:
+def _undo_cleanup(
+    o: OutcomeRecord,
+    vault: Vault,
+    sysroot: Path,
+    scan_id: str,
+    restored: list[str],
+    problems: list[str],
+    notes: list[str],
+) -> None:
     links = [persistence.Symlink(x.path, x.target) for x in o.removed_links]
     problems.extend(persistence.restore_links(os.fspath(sysroot), links))
     restored.extend(f"re-created link {display_path(x.path)}" for x in links)
@@ -620,8 +672,11 @@ def remediate(
     if policy.action is Action.REPORT or not report.detections:
         return replace(report, action=policy.action), []
     the_plan = plan(report.detections, policy, families=families, packages=packages)
-    outcomes = [] if dry_run else apply(the_plan, vault, report.scan_id, policy, now=now, systemctl=systemctl,
-                                        on_outcome=on_outcome)
+    outcomes = (
+        []
+        if dry_run
+        else apply(the_plan, vault, report.scan_id, policy, now=now, systemctl=systemctl, on_outcome=on_outcome)
+    )
     failed = sum(1 for o in outcomes if not o.ok)
     section: dict[str, Any] = {
         "dry_run": dry_run,

@@ -174,8 +174,9 @@ class FileCache:
         conn.execute("PRAGMA synchronous=NORMAL")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version not in (0, SCHEMA_VERSION):
-            logger.info("file cache %s has schema version %s, not %d: starting afresh", self.path, version,
-                        SCHEMA_VERSION)
+            logger.info(
+                "file cache %s has schema version %s, not %d: starting afresh", self.path, version, SCHEMA_VERSION
+            )
             with self._transaction(conn):
                 conn.execute("DROP TABLE IF EXISTS results")
                 conn.execute("DROP TABLE IF EXISTS rule_sets")
@@ -229,8 +230,11 @@ class FileCache:
                 if conn is None:
                     return None
                 try:
-                    found = conn.execute("SELECT name, dev, ino, size, mtime_ns, ctime_ns, found FROM results "
-                                         "WHERE rule_set = ? AND dir = ?", (self._set_id, d)).fetchall()
+                    found = conn.execute(
+                        "SELECT name, dev, ino, size, mtime_ns, ctime_ns, found FROM results "
+                        "WHERE rule_set = ? AND dir = ?",
+                        (self._set_id, d),
+                    ).fetchall()
                 except sqlite3.Error as exc:
                     self._fail(exc)
                     return None
@@ -295,8 +299,12 @@ class FileCache:
         return CacheStats(self.mode, self.hits, self.recorded, self.detections, self.problem)
 
     def _prune(self, conn: sqlite3.Connection) -> None:
-        old = [r[0] for r in conn.execute("SELECT id FROM rule_sets ORDER BY used_at DESC, id DESC LIMIT -1 OFFSET ?",
-                                          (self._keep,))]
+        old = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM rule_sets ORDER BY used_at DESC, id DESC LIMIT -1 OFFSET ?", (self._keep,)
+            )
+        ]
         if old:
             logger.info("file cache: dropping the results of %d older rule set(s)", len(old))
             with self._transaction(conn):
@@ -306,8 +314,9 @@ class FileCache:
         if self.recorded:
             total = conn.execute("SELECT count(*) FROM results").fetchone()[0]
             if total > self._max_entries:
-                logger.info("file cache: %d results, over %d: dropping the least recently seen", total,
-                            self._max_entries)
+                logger.info(
+                    "file cache: %d results, over %d: dropping the least recently seen", total, self._max_entries
+                )
                 with self._transaction(conn):
                     conn.execute(
                         "DELETE FROM results WHERE (rule_set, dir, name) IN "

@@ -16,19 +16,40 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 WEB_ROOTS: tuple[str, ...] = (
-    "/var/www", "/srv/www", "/srv/http", "/usr/share/nginx/html", "/usr/local/www",
-    "/usr/local/apache2/htdocs", "/opt/lampp/htdocs",
+    "/var/www",
+    "/srv/www",
+    "/srv/http",
+    "/usr/share/nginx/html",
+    "/usr/local/www",
+    "/usr/local/apache2/htdocs",
+    "/opt/lampp/htdocs",
 )
 """Usual web roots (Debian/RHEL, SUSE, Arch, nginx, BSD-style, Apache from source, XAMPP): where web shells
 are dropped."""
 
 QUICK_SYSTEM_PATHS: tuple[str, ...] = (
-    "/tmp", "/var/tmp", "/dev/shm",
-    "/etc/crontab", "/etc/cron.d", "/etc/cron.hourly", "/etc/cron.daily", "/etc/cron.weekly",
-    "/etc/cron.monthly", "/var/spool/cron",
-    "/etc/systemd/system", "/run/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system",
-    "/etc/xdg/autostart", "/etc/init.d", "/etc/ld.so.preload", "/etc/rc.local",
-    "/etc/profile", "/etc/profile.d", "/etc/bash.bashrc", "/etc/zsh",
+    "/tmp",
+    "/var/tmp",
+    "/dev/shm",
+    "/etc/crontab",
+    "/etc/cron.d",
+    "/etc/cron.hourly",
+    "/etc/cron.daily",
+    "/etc/cron.weekly",
+    "/etc/cron.monthly",
+    "/var/spool/cron",
+    "/etc/systemd/system",
+    "/run/systemd/system",
+    "/lib/systemd/system",
+    "/usr/lib/systemd/system",
+    "/etc/xdg/autostart",
+    "/etc/init.d",
+    "/etc/ld.so.preload",
+    "/etc/rc.local",
+    "/etc/profile",
+    "/etc/profile.d",
+    "/etc/bash.bashrc",
+    "/etc/zsh",
     "/root/.ssh/authorized_keys",
     *WEB_ROOTS,
 )
@@ -36,21 +57,69 @@ QUICK_SYSTEM_PATHS: tuple[str, ...] = (
 shells are dropped): those that exist are scanned."""
 
 QUICK_HOME_PATHS: tuple[str, ...] = (
-    "Downloads", ".cache", ".config/autostart", ".config/systemd/user", ".local/bin",
-    ".bashrc", ".bash_profile", ".bash_login", ".bash_logout", ".profile", ".zshrc", ".zprofile",
+    "Downloads",
+    ".cache",
+    ".config/autostart",
+    ".config/systemd/user",
+    ".local/bin",
+    ".bashrc",
+    ".bash_profile",
+    ".bash_login",
+    ".bash_logout",
+    ".profile",
+    ".zshrc",
+    ".zprofile",
     ".ssh/authorized_keys",
 )
 """Quick-scan locations relative to each home directory."""
 
-PSEUDO_FS = frozenset({
-    "proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "tracefs", "debugfs", "securityfs",
-    "pstore", "bpf", "autofs", "mqueue", "hugetlbfs", "configfs", "fusectl", "binfmt_misc", "efivarfs",
-    "rpc_pipefs", "nsfs", "selinuxfs",
-})
-NETWORK_FS = frozenset({
-    "nfs", "nfs4", "cifs", "smb3", "smbfs", "ncpfs", "afs", "9p", "ceph", "glusterfs", "fuse.sshfs",
-    "fuse.s3fs", "fuse.rclone", "fuse.glusterfs", "davfs", "fuse.davfs2", "lustre", "gpfs",
-})
+PSEUDO_FS = frozenset(
+    {
+        "proc",
+        "sysfs",
+        "devtmpfs",
+        "devpts",
+        "cgroup",
+        "cgroup2",
+        "tracefs",
+        "debugfs",
+        "securityfs",
+        "pstore",
+        "bpf",
+        "autofs",
+        "mqueue",
+        "hugetlbfs",
+        "configfs",
+        "fusectl",
+        "binfmt_misc",
+        "efivarfs",
+        "rpc_pipefs",
+        "nsfs",
+        "selinuxfs",
+    }
+)
+NETWORK_FS = frozenset(
+    {
+        "nfs",
+        "nfs4",
+        "cifs",
+        "smb3",
+        "smbfs",
+        "ncpfs",
+        "afs",
+        "9p",
+        "ceph",
+        "glusterfs",
+        "fuse.sshfs",
+        "fuse.s3fs",
+        "fuse.rclone",
+        "fuse.glusterfs",
+        "davfs",
+        "fuse.davfs2",
+        "lustre",
+        "gpfs",
+    }
+)
 FULL_SKIPPED_DIRS: tuple[str, ...] = ("/proc", "/sys", "/dev")
 """Always skipped by a full scan unless named on the command line."""
 FULL_EXTRA_ROOTS: tuple[str, ...] = ("/dev/shm",)

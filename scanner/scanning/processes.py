@@ -117,8 +117,9 @@ def targets(pids: Sequence[int] | None = None) -> Iterator[ProcessTarget | Skipp
             st = os.stat(f"/proc/{proc.pid}/exe")
             image_id: tuple[int, int] | None = (st.st_dev, st.st_ino)
         except OSError as exc:
-            logger.debug("process %d: image not identified (%s); scanned without the per-image cache",
-                         proc.pid, exc.strerror)
+            logger.debug(
+                "process %d: image not identified (%s); scanned without the per-image cache", proc.pid, exc.strerror
+            )
             image_id = None
         yield ProcessTarget(info, rss, image_id)
 
@@ -179,12 +180,17 @@ def scan_process(
     memory: tuple[Match, ...] = ()
     yara_inside = scan_memory and holds_yara_rules(pid)
     if yara_inside:
-        logger.info("process %d (%s): memory not scanned: it has a YARA engine loaded (image only)", pid,
-                    printable(info.name))
+        logger.info(
+            "process %d (%s): memory not scanned: it has a YARA engine loaded (image only)", pid, printable(info.name)
+        )
     if scan_memory and not yara_inside:
         if target.rss > max_memory:
-            logger.info("process %d (%s): memory not scanned: resident size %d bytes is over the limit", pid,
-                        printable(info.name), target.rss)
+            logger.info(
+                "process %d (%s): memory not scanned: resident size %d bytes is over the limit",
+                pid,
+                printable(info.name),
+                target.rss,
+            )
             skipped.append(_skip(pid, SkipReason.TOO_LARGE, f"memory: resident size {target.rss} bytes"))
         else:
             try:

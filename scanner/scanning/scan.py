@@ -54,12 +54,22 @@ _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "DOC"),
     (b"\x7fELF", "ELF"),
-    (b"\xfe\xed\xfa\xce", "MACH-O"), (b"\xfe\xed\xfa\xcf", "MACH-O"),
-    (b"\xce\xfa\xed\xfe", "MACH-O"), (b"\xcf\xfa\xed\xfe", "MACH-O"),
+    (b"\xfe\xed\xfa\xce", "MACH-O"),
+    (b"\xfe\xed\xfa\xcf", "MACH-O"),
+    (b"\xce\xfa\xed\xfe", "MACH-O"),
+    (b"\xcf\xfa\xed\xfe", "MACH-O"),
     (b"\xca\xfe\xba\xbe", "JAVA"),
-    (b"PK\x03\x04", "ZIP"), (b"%PDF", "PDF"), (b"{\\rtf", "RTF"), (b"Rar!", "RAR"),
-    (b"7z\xbc\xaf", "7Z"), (b"MDMP", "MDMP"), (b"<?php", "PHP"), (b"<%@", "JSP"),
-    (b"\x1f\x8b", "GZIP"), (b"MZ", "EXE"), (b"#!", "SCRIPT"),
+    (b"PK\x03\x04", "ZIP"),
+    (b"%PDF", "PDF"),
+    (b"{\\rtf", "RTF"),
+    (b"Rar!", "RAR"),
+    (b"7z\xbc\xaf", "7Z"),
+    (b"MDMP", "MDMP"),
+    (b"<?php", "PHP"),
+    (b"<%@", "JSP"),
+    (b"\x1f\x8b", "GZIP"),
+    (b"MZ", "EXE"),
+    (b"#!", "SCRIPT"),
 )
 
 
@@ -82,8 +92,9 @@ def owner_name(uid: int) -> str:
         return str(uid)
 
 
-def file_externals(path: str, head: bytes | None, uid: int | None,
-                   uses: frozenset[str] = frozenset(EXTERNALS)) -> dict[str, str]:
+def file_externals(
+    path: str, head: bytes | None, uid: int | None, uses: frozenset[str] = frozenset(EXTERNALS)
+) -> dict[str, str]:
     """The external variables for a file (LOKI/THOR convention; undecodable bytes shown as \\xNN).
 
     Only those in ``uses`` are computed; rules that mention none get an empty dict (the
@@ -226,8 +237,9 @@ def roots_for(request: ScanRequest) -> tuple[list[str], WalkOptions]:
     return roots, opts
 
 
-def scan_one(entry: FileEntry, rules: CompiledRules, timeout: int, max_filesize: int | None,
-             links: HardLinks | None = None) -> FileResult:
+def scan_one(
+    entry: FileEntry, rules: CompiledRules, timeout: int, max_filesize: int | None, links: HardLinks | None = None
+) -> FileResult:
     """Open and match one file; any failure is a Skipped value.
 
     With ``links``, a file with several names is matched in full only under the first of them.
@@ -324,8 +336,9 @@ class _Collector:
 
     def snapshot(self, started: float) -> Progress:
         with self.lock:
-            return Progress(self.files, self.bytes, len(self.skipped), self.detections, self.current,
-                            time.monotonic() - started)
+            return Progress(
+                self.files, self.bytes, len(self.skipped), self.detections, self.current, time.monotonic() - started
+            )
 
 
 def scan_files(
@@ -354,8 +367,12 @@ def scan_files(
 
     debug = logger.isEnabledFor(logging.DEBUG)  # per file: decided once, so it costs nothing when off
     scan = functools.partial(scan_one, rules=rules, timeout=timeout, max_filesize=max_filesize, links=links)
-    threads = [threading.Thread(target=_worker, args=(work, stop, scan, cache, collector, debug), name=f"scan-{i}",
-                                daemon=True) for i in range(max(1, jobs))]
+    threads = [
+        threading.Thread(
+            target=_worker, args=(work, stop, scan, cache, collector, debug), name=f"scan-{i}", daemon=True
+        )
+        for i in range(max(1, jobs))
+    ]
     for t in threads:
         t.start()
     started = last = time.monotonic()
@@ -383,8 +400,14 @@ def scan_files(
     return collector.results, collector.skipped, collector.files, collector.bytes
 
 
-def _worker(work: queue.Queue[FileEntry | None], stop: threading.Event, scan: Callable[[FileEntry], FileResult],
-            cache: FileCache | None, collector: _Collector, debug: bool) -> None:
+def _worker(
+    work: queue.Queue[FileEntry | None],
+    stop: threading.Event,
+    scan: Callable[[FileEntry], FileResult],
+    cache: FileCache | None,
+    collector: _Collector,
+    debug: bool,
+) -> None:
     """One scanning thread: scan each file ``work`` hands over (once ``stop`` is set, only drain it) until
     it hands None; record what was found in ``cache`` and ``collector``."""
     while (entry := work.get()) is not None:
@@ -397,8 +420,15 @@ def _worker(work: queue.Queue[FileEntry | None], stop: threading.Event, scan: Ca
             collector.add(result)
 
 
-def _feed(items: Iterable[FileEntry | Skipped], work: queue.Queue[FileEntry | None], cache: FileCache | None,
-          collector: _Collector, tick: Callable[[], None], interval: float, debug: bool) -> None:
+def _feed(
+    items: Iterable[FileEntry | Skipped],
+    work: queue.Queue[FileEntry | None],
+    cache: FileCache | None,
+    collector: _Collector,
+    tick: Callable[[], None],
+    interval: float,
+    debug: bool,
+) -> None:
     """Hand each file of ``items`` to the workers, unless the cache answers for it; list what was skipped.
     ``tick`` reports progress at least every ``interval`` seconds while the workers are busy."""
     for item in items:
@@ -433,9 +463,13 @@ def answered_by_cache(item: FileEntry, cache: FileCache, collector: _Collector, 
         collector.add(cached)
         return True
     if debug:
-        logger.debug("cache miss: %s %s", display_path(item.path),
-                     "has a cached detection that does not decode; reading it again" if found
-                     else "is new, changed, or not judged under these rules")
+        logger.debug(
+            "cache miss: %s %s",
+            display_path(item.path),
+            "has a cached detection that does not decode; reading it again"
+            if found
+            else "is new, changed, or not judged under these rules",
+        )
     return False
 
 
@@ -453,8 +487,18 @@ def log_result(result: FileResult) -> None:
 def found_blob(result: FileResult) -> bytes:
     """What the file cache keeps of a file's detection: its matches and digest, in the inert container
     (rule names and descriptions could otherwise make the cache itself a detection)."""
-    hits = [[m.hit.rule, m.hit.namespace, m.hit.family, m.hit.severity.value, list(m.hit.tags),
-             m.hit.description, list(m.offsets)] for m in result.matches]
+    hits = [
+        [
+            m.hit.rule,
+            m.hit.namespace,
+            m.hit.family,
+            m.hit.severity.value,
+            list(m.hit.tags),
+            m.hit.description,
+            list(m.offsets),
+        ]
+        for m in result.matches
+    ]
     return inert.encode(json.dumps({"sha256": result.sha256, "matches": hits}, separators=(",", ":")).encode())
 
 
@@ -466,8 +510,10 @@ def from_found_blob(entry: FileEntry, found: bytes | None) -> FileResult | None:
     try:
         data = json.loads(inert.decode(found))
         matches = tuple(
-            Match(RuleHit(str(rule), str(ns), str(family), Severity(severity), tuple(map(str, tags)), str(desc)),
-                  tuple(map(int, offsets)))
+            Match(
+                RuleHit(str(rule), str(ns), str(family), Severity(severity), tuple(map(str, tags)), str(desc)),
+                tuple(map(int, offsets)),
+            )
             for rule, ns, family, severity, tags, desc, offsets in data["matches"]
         )
         digest = data["sha256"]
@@ -484,15 +530,31 @@ def detections_from(results: Sequence[FileResult], roots: Sequence[str] = ()) ->
     for r in sorted(results, key=lambda r: r.path):
         root = max((x for x in roots if r.path == x or r.path.startswith(x.rstrip("/") + "/")), key=len, default=None)
         out.extend(
-            Detection(TargetKind.FILE, r.path, m.hit, sha256=r.sha256, size=r.size, stamp=r.identity, offsets=m.offsets,
-                      root=root)
+            Detection(
+                TargetKind.FILE,
+                r.path,
+                m.hit,
+                sha256=r.sha256,
+                size=r.size,
+                stamp=r.identity,
+                offsets=m.offsets,
+                root=root,
+            )
             for m in r.matches
         )
     return out
 
 
-NOT_SCANNED = frozenset({SkipReason.PERMISSION_DENIED, SkipReason.READ_ERROR, SkipReason.TIMEOUT,
-                         SkipReason.NOT_FOUND, SkipReason.ACCESS_DENIED, SkipReason.TOO_LARGE})
+NOT_SCANNED = frozenset(
+    {
+        SkipReason.PERMISSION_DENIED,
+        SkipReason.READ_ERROR,
+        SkipReason.TIMEOUT,
+        SkipReason.NOT_FOUND,
+        SkipReason.ACCESS_DENIED,
+        SkipReason.TOO_LARGE,
+    }
+)
 """Skip reasons that leave a scan incomplete: something it should have read was not (unreadable, too deep
 to open, timed out, over --max-filesize, a named path or process missing). The others are by design and
 never make a result incomplete: excluded paths (not even listed), symlinks not followed, FIFOs, sockets
@@ -514,13 +576,12 @@ def exit_code(detections: int, failed_actions: int, scanned: int, skipped: Itera
 
 def incomplete_warning(not_scanned: int) -> str:
     """The warning of a scan that could not read everything it should have."""
-    return (f"{not_scanned} item(s) could not be scanned (listed under 'Not scanned'); "
-            "the result covers only what was read")
+    return (
+        f"{not_scanned} item(s) could not be scanned (listed under 'Not scanned'); the result covers only what was read"
+    )
 
 
-def scan_processes(
-    request: ScanRequest, rules: CompiledRules, jobs: int
-) -> tuple[list[Detection], list[Skipped], int]:
+def scan_processes(request: ScanRequest, rules: CompiledRules, jobs: int) -> tuple[list[Detection], list[Skipped], int]:
     """Scan processes: (detections, skipped, processes scanned)."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -532,8 +593,9 @@ def scan_processes(
     cache: dict[tuple[int, int], tuple[Match, ...]] = {}
 
     def one(t: processes.ProcessTarget) -> processes.ProcessResult:
-        return processes.scan_process(t, rules, timeout=request.process_timeout,
-                                      max_memory=request.process_max_memory, image_cache=cache)
+        return processes.scan_process(
+            t, rules, timeout=request.process_timeout, max_memory=request.process_max_memory, image_cache=cache
+        )
 
     logger.info("scanning %d process(es); %d passed over", len(targets), len(skipped))
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="proc") as pool:
@@ -557,8 +619,14 @@ def scan_processes(
         for where, matches in (("image", res.image_matches), ("memory", res.memory_matches)):
             info = processes.with_where(res.info, where)
             detections.extend(
-                Detection(TargetKind.PROCESS, res.info.exe, m.hit, sha256=digest if where == "image" else None,
-                          process=info, stamp=stamp if where == "image" else None)
+                Detection(
+                    TargetKind.PROCESS,
+                    res.info.exe,
+                    m.hit,
+                    sha256=digest if where == "image" else None,
+                    process=info,
+                    stamp=stamp if where == "image" else None,
+                )
                 for m in matches
             )
     return detections, skipped, sum(1 for r in results if r.scanned)
@@ -572,15 +640,20 @@ def open_cache(request: ScanRequest, rules: CompiledRules, now: Callable[[], dt.
         logger.info("file cache not used (%s)", "turned off" if request.cache_dir is not None else "no state directory")
         return None
     logger.info("file cache %s: %s", request.cache.value, request.cache_dir)
-    return FileCache(request.cache_dir, rules.key, mode=request.cache,
-                     now=lambda: int(now().timestamp() * 1_000_000_000))
+    return FileCache(
+        request.cache_dir, rules.key, mode=request.cache, now=lambda: int(now().timestamp() * 1_000_000_000)
+    )
 
 
 def close_cache(cache: FileCache, extra: dict[str, object]) -> str:
     """Close ``cache`` and say what it did in ``extra`` (the report's ``file_cache``); its problem ('' if none)."""
     stats = cache.close()
-    extra["file_cache"] = {"mode": stats.mode.value, "hits": stats.hits, "recorded": stats.recorded,
-                           "detections": stats.detections}
+    extra["file_cache"] = {
+        "mode": stats.mode.value,
+        "hits": stats.hits,
+        "recorded": stats.recorded,
+        "detections": stats.detections,
+    }
     logger.info("file cache: %d hit(s), %d result(s) recorded", stats.hits, stats.recorded)
     return stats.problem
 
@@ -598,16 +671,27 @@ def _scan_roots(
     problem or ''). What the cache did and the hard links met go into ``extra`` (the report's)."""
     cache = open_cache(request, rules, now)
     if request.files:
-        logger.info("%s scan of %s (%d thread(s), size limit %s)", request.scan_type.value,
-                    ", ".join(map(display_path, roots)) or "nothing", request.jobs, opts.max_filesize or "none")
+        logger.info(
+            "%s scan of %s (%d thread(s), size limit %s)",
+            request.scan_type.value,
+            ", ".join(map(display_path, roots)) or "nothing",
+            request.jobs,
+            opts.max_filesize or "none",
+        )
     # only a cache lookup needs the walk to lstat() each file; otherwise the scan's own fstat() will do
     opts = replace(opts, stat_files=cache is not None and request.cache is CacheMode.USE)
     links = HardLinks()
     problem = ""
     try:
         results, skipped, files, nbytes = scan_files(
-            walk(roots, opts), rules, jobs=request.jobs, timeout=request.timeout,
-            max_filesize=opts.max_filesize, progress=progress, cache=cache, links=links,
+            walk(roots, opts),
+            rules,
+            jobs=request.jobs,
+            timeout=request.timeout,
+            max_filesize=opts.max_filesize,
+            progress=progress,
+            cache=cache,
+            links=links,
         )
     finally:
         if cache is not None:
@@ -647,8 +731,14 @@ def run_scan(
     if not_scanned:
         logger.info("%d item(s) could not be scanned: the result is incomplete", not_scanned)
         warnings = (*warnings, incomplete_warning(not_scanned))
-    counts = ScanCounts(files_scanned=files, bytes_scanned=nbytes, processes_scanned=nprocs,
-                        detections=len(detections), skipped=len(skipped), not_scanned=not_scanned)
+    counts = ScanCounts(
+        files_scanned=files,
+        bytes_scanned=nbytes,
+        processes_scanned=nprocs,
+        detections=len(detections),
+        skipped=len(skipped),
+        not_scanned=not_scanned,
+    )
     return ScanReport(
         scan_id=new_scan_id(started_at),
         scan_type=request.scan_type,

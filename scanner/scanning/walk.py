@@ -110,8 +110,9 @@ class FileEntry(NamedTuple):
     @classmethod
     def from_stat(cls, path: str, st: os.stat_result, parent: DirHandle | None = None) -> FileEntry:
         """The entry of the file at ``path`` with (l)stat result ``st``."""
-        return cls(path, FileIdentity(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns), st.st_uid,
-                   parent)
+        return cls(
+            path, FileIdentity(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns), st.st_uid, parent
+        )
 
 
 @dataclass(frozen=True)
@@ -202,8 +203,9 @@ def walk(roots: Sequence[str], options: WalkOptions) -> Iterator[FileEntry | Ski
             yield _file_or_skip(root, st, options)
 
 
-def _file_or_skip(path: str, st: os.stat_result, options: WalkOptions,
-                  parent: DirHandle | None = None) -> FileEntry | Skipped:
+def _file_or_skip(
+    path: str, st: os.stat_result, options: WalkOptions, parent: DirHandle | None = None
+) -> FileEntry | Skipped:
     if not stat.S_ISREG(st.st_mode):
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("passing over %s: not a regular file (mode %o)", display_path(path), st.st_mode)
@@ -213,8 +215,9 @@ def _file_or_skip(path: str, st: os.stat_result, options: WalkOptions,
             logger.debug("passing over %s: %d bytes, above the size limit", display_path(path), st.st_size)
         return Skipped(path, SkipReason.TOO_LARGE, f"{st.st_size} bytes")
     # FileEntry.from_stat spelt out: one call less per file on the walk's hot path
-    return FileEntry(path, FileIdentity(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns), st.st_uid,
-                     parent)
+    return FileEntry(
+        path, FileIdentity(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns), st.st_uid, parent
+    )
 
 
 class _Dir:
@@ -222,8 +225,9 @@ class _Dir:
 
     __slots__ = ("depth", "handle", "ident", "name", "parent", "path")
 
-    def __init__(self, path: str, name: str, parent: _Dir | None, ident: tuple[int, int], handle: DirHandle,
-                 depth: int) -> None:
+    def __init__(
+        self, path: str, name: str, parent: _Dir | None, ident: tuple[int, int], handle: DirHandle, depth: int
+    ) -> None:
         self.path, self.name, self.parent, self.ident, self.depth = path, name, parent, ident, depth
         self.handle: DirHandle | None = handle
 
@@ -327,14 +331,18 @@ def _walk_dir(
             if stat.S_ISLNK(st.st_mode):
                 skip = _symlink(path, ename, fd, dirpath, real_roots)
                 if debug:
-                    logger.debug("symlink %s not followed: %s", display_path(path),
-                                 skip.reason.value if skip is not None else "its target is scanned in the tree")
+                    logger.debug(
+                        "symlink %s not followed: %s",
+                        display_path(path),
+                        skip.reason.value if skip is not None else "its target is scanned in the tree",
+                    )
                 if skip is not None:
                     yield skip
             elif stat.S_ISDIR(st.st_mode):
                 if path in options.prune:
-                    logger.info("not scanning %s: a pseudo or network filesystem (name it to scan it)",
-                                display_path(path))
+                    logger.info(
+                        "not scanning %s: a pseudo or network filesystem (name it to scan it)", display_path(path)
+                    )
                     yield Skipped(path, SkipReason.OTHER_FILESYSTEM, "pseudo or network filesystem; name it to scan it")
                 elif options.one_file_system and st.st_dev != root_dev:
                     logger.info("not scanning %s: another filesystem (--one-file-system)", display_path(path))
@@ -355,8 +363,11 @@ def _symlink(path: str, name: str, dir_fd: int, dirpath: str, real_roots: Sequen
     """
     try:
         target = os.readlink(name, dir_fd=dir_fd)
-        if "/" not in target and target not in (".", "..") \
-                and not stat.S_ISLNK(os.lstat(target, dir_fd=dir_fd).st_mode):
+        if (
+            "/" not in target
+            and target not in (".", "..")
+            and not stat.S_ISLNK(os.lstat(target, dir_fd=dir_fd).st_mode)
+        ):
             return None  # beside it, inside the tree: scanned under its own name
     except OSError:
         pass

@@ -153,9 +153,7 @@ def _make_dirs(dest: Path, rel: PurePosixPath) -> None:
             current.mkdir(0o755)
         except FileExistsError:
             if not stat.S_ISDIR(current.lstat().st_mode):
-                raise BundleError(
-                    f"bundle entry {rel.as_posix()!r} needs a directory where a file is"
-                ) from None
+                raise BundleError(f"bundle entry {rel.as_posix()!r} needs a directory where a file is") from None
 
 
 def _write_file(target: Path, src: IO[bytes], size: int, name: str) -> None:

@@ -42,6 +42,7 @@ BUNDLE_TARGET = "signatures.tar.gz"
 PACKAGED_FEED = Path(__file__).resolve().parent.parent / "data" / "feed"
 """Where a release of the package may ship a public feed's ``root.json`` and ``mirrors.txt`` (none yet)."""
 
+
 @dataclass(frozen=True)
 class FeedSettings:
     """Where the feed is and how much to accept from it."""

@@ -133,9 +133,7 @@ class Downloader:
 
     def _pause(self, seconds: float, url: str, why: str) -> None:
         if seconds >= self.remaining():
-            raise DownloadTimeout(
-                f"{why} for {url}, but a wait of {seconds:g} s would pass the update deadline"
-            )
+            raise DownloadTimeout(f"{why} for {url}, but a wait of {seconds:g} s would pass the update deadline")
         self._sleep(seconds)
 
     def _open(self, url: str) -> requests.Response:
@@ -153,8 +151,12 @@ class Downloader:
                     kind = DownloadTimeout if timed_out else DownloadFailed
                     what = "timed out" if timed_out else "could not connect"
                     raise kind(f"{url}: {what} after {attempt + 1} attempts ({_reason(exc)})") from exc
-                logger.info("%s: %s (%s); retrying", printable(url), "timed out" if timed_out else "could not connect",
-                            _reason(exc))
+                logger.info(
+                    "%s: %s (%s); retrying",
+                    printable(url),
+                    "timed out" if timed_out else "could not connect",
+                    _reason(exc),
+                )
                 self._pause(self._backoff(attempt), url, "connection failed")
                 attempt += 1
                 continue

@@ -503,9 +503,7 @@ def rotate_key(
     return status(directory, now=now)
 
 
-def _resign_from(
-    feed: _Feed, role: str, signers: dict[str, CryptoSigner], expiry: Expiry, at: dt.datetime
-) -> None:
+def _resign_from(feed: _Feed, role: str, signers: dict[str, CryptoSigner], expiry: Expiry, at: dt.datetime) -> None:
     """Re-sign ``role`` and every role below it in the chain (targets -> snapshot -> timestamp)."""
     timestamp = feed.timestamp()
     snapshot = feed.snapshot(timestamp.signed)
@@ -550,9 +548,7 @@ def status(directory: Path, *, now: Clock = utc_now) -> FeedStatus:
     snapshot = feed.snapshot(timestamp).signed
     targets = feed.targets(snapshot).signed
     info = targets.targets.get(BUNDLE_TARGET)
-    roles = tuple(
-        RoleState(s.type, s.version, s.expires) for s in (root, targets, snapshot, timestamp)
-    )
+    roles = tuple(RoleState(s.type, s.version, s.expires) for s in (root, targets, snapshot, timestamp))
     at = _now(now)
     warnings = tuple(
         f"{r.role} metadata {'has expired' if r.expires <= at else 'expires ' + r.expires.isoformat()}; "
@@ -569,4 +565,3 @@ def status(directory: Path, *, now: Clock = utc_now) -> FeedStatus:
         bundle_sha256=None if info is None else info.hashes.get("sha256"),
         warnings=warnings,
     )
-

@@ -88,9 +88,7 @@ class SignatureSet:
 
     def sources(self) -> list[RuleSource]:
         """The set's rule files, each in its own namespace (``<source>:<relative path>``)."""
-        return [
-            RuleSource(f"{self.source}:{p.relative_to(self.rules_dir).as_posix()}", p) for p in self.rule_files()
-        ]
+        return [RuleSource(f"{self.source}:{p.relative_to(self.rules_dir).as_posix()}", p) for p in self.rule_files()]
 
     def samples(self) -> Iterator[tuple[str, Path]]:
         """(rule name, inert sample path) for every shipped sample."""
@@ -224,9 +222,36 @@ def custom_sources(paths: Sequence[Path]) -> list[RuleSource]:
 
 def core_binaries() -> list[Path]:
     """Files no rule may ever hit: the host's core system binaries and the scanner's own installed files."""
-    names = ["sh", "bash", "dash", "ls", "cp", "mv", "cat", "ps", "top", "ssh", "sshd", "sudo", "su",
-             "login", "passwd", "systemctl", "crontab", "cron", "python3", "tar", "gzip", "curl", "wget",
-             "mount", "init", "systemd", "ld.so", "busybox"]
+    names = [
+        "sh",
+        "bash",
+        "dash",
+        "ls",
+        "cp",
+        "mv",
+        "cat",
+        "ps",
+        "top",
+        "ssh",
+        "sshd",
+        "sudo",
+        "su",
+        "login",
+        "passwd",
+        "systemctl",
+        "crontab",
+        "cron",
+        "python3",
+        "tar",
+        "gzip",
+        "curl",
+        "wget",
+        "mount",
+        "init",
+        "systemd",
+        "ld.so",
+        "busybox",
+    ]
     found: list[Path] = []
     for d in ("/usr/bin", "/bin", "/usr/sbin", "/sbin", "/lib/systemd"):
         for n in names:
@@ -272,8 +297,9 @@ def check_samples(sigset: SignatureSet, compiled: CompiledRules) -> list[str]:
 def check_clean(compiled: CompiledRules, clean_paths: Sequence[Path], timeout: int = 30) -> list[str]:
     """No rule may hit any regular file under ``clean_paths`` (symlinks and special files are passed over)."""
     roots = [os.fspath(p) for p in clean_paths]
-    hits, _skipped, _files, _bytes = scan_files(walk(roots, WalkOptions()), compiled, jobs=os.cpu_count() or 1,
-                                                timeout=timeout, max_filesize=None)
+    hits, _skipped, _files, _bytes = scan_files(
+        walk(roots, WalkOptions()), compiled, jobs=os.cpu_count() or 1, timeout=timeout, max_filesize=None
+    )
     return [f"rule {m.hit.rule} hits clean file {r.path}" for r in hits for m in r.matches]
 
 

@@ -217,8 +217,12 @@ def activate(
     try:
         checkpoint("staging")
         unpacked = bundle.extract(archive, staging, limits)
-        logger.info("bundle unpacked: %d file(s), %d folder(s), %d bytes", unpacked.files, unpacked.directories,
-                    unpacked.total_bytes)
+        logger.info(
+            "bundle unpacked: %d file(s), %d folder(s), %d bytes",
+            unpacked.files,
+            unpacked.directories,
+            unpacked.total_bytes,
+        )
         checkpoint("extracted")
         write_manifest(staging, version, _release_date(staging, released, now))
         problems = verify_dir(staging, clean_paths)
@@ -341,15 +345,24 @@ def _update_locked(
         try:
             release = client.download(archive)
             activate(
-                state, archive, release.version, released=release.released,
-                clean_paths=clean_paths, limits=limits, now=now,
+                state,
+                archive,
+                release.version,
+                released=release.released,
+                clean_paths=clean_paths,
+                limits=limits,
+                now=now,
             )
         finally:
             archive.unlink(missing_ok=True)
     log_event(state, f"update {active} -> {release.version} from {release.mirror}", now)
     return UpdateOutcome(
-        UpdateStatus.UPDATED, release.version, release.version,
-        previous_version=active, mirror=release.mirror, warnings=release.warnings,
+        UpdateStatus.UPDATED,
+        release.version,
+        release.version,
+        previous_version=active,
+        mirror=release.mirror,
+        warnings=release.warnings,
     )
 
 
@@ -380,9 +393,7 @@ def rollback(state: StateDir, *, force: bool = False, now: Clock = utc_now) -> R
         return RollbackOutcome(before, after, to_dir is None)
 
 
-def _anchor(
-    state: StateDir, settings: feed.FeedSettings, trusted_root: Path | None, now: Clock
-) -> feed.FeedSettings:
+def _anchor(state: StateDir, settings: feed.FeedSettings, trusted_root: Path | None, now: Clock) -> feed.FeedSettings:
     """Store a given trust anchor; fall back to the feed shipped with the package, if it ships one."""
     packaged_mirrors, packaged_root = feed.packaged_feed()
     if not settings.mirrors and packaged_mirrors:
@@ -405,6 +416,4 @@ def _set_anchor(state: StateDir, trusted_root: Path, now: Clock) -> None:
 
 def _check_version(release: feed.Release) -> None:
     if not signatures.valid_version(release.version):
-        raise FeedError(
-            f"feed {release.mirror} offers version {release.version!r}, which is not of the form YYYY.MM.N"
-        )
+        raise FeedError(f"feed {release.mirror} offers version {release.version!r}, which is not of the form YYYY.MM.N")

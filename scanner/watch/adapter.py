@@ -78,8 +78,14 @@ class _Inotify(InotifyFD):
             raise
 
 
-_EVENTS: list[type[FileSystemEvent]] = [FileClosedEvent, FileCreatedEvent, DirCreatedEvent, FileMovedEvent,
-                                        DirMovedEvent, EventsLostEvent]
+_EVENTS: list[type[FileSystemEvent]] = [
+    FileClosedEvent,
+    FileCreatedEvent,
+    DirCreatedEvent,
+    FileMovedEvent,
+    DirMovedEvent,
+    EventsLostEvent,
+]
 """What the watch listens to. Leaving out opens, reads, modifications and attribute changes keeps the
 kernel queue (and so the risk of overflow) small: only closes after writing, creations and moves; and
 the loss of events (a kernel queue overflow), which watchdog reports after it has rebuilt the watches."""

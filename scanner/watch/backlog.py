@@ -53,16 +53,20 @@ class Backlog:
 
     def save(self, roots: Sequence[str], files: list[str], trees: list[str], now: dt.datetime) -> None:
         """Write the files and folders left; WatchError when they cannot be saved."""
-        data = {"format": BACKLOG_FORMAT, "saved_at": now.isoformat(timespec="seconds"),
-                "roots_b64": [encode_path(r) for r in roots],
-                "files_b64": [encode_path(p) for p in dict.fromkeys(files)],
-                "trees_b64": [encode_path(p) for p in dict.fromkeys(trees)]}
+        data = {
+            "format": BACKLOG_FORMAT,
+            "saved_at": now.isoformat(timespec="seconds"),
+            "roots_b64": [encode_path(r) for r in roots],
+            "files_b64": [encode_path(p) for p in dict.fromkeys(files)],
+            "trees_b64": [encode_path(p) for p in dict.fromkeys(trees)],
+        }
         try:
             write_atomic(self.path, json.dumps(data).encode("ascii"))
         except (OSError, ScannerError) as exc:
             logger.info("the watch's unfinished work could not be saved in %s: %s", self.path, exc)
-            raise WatchError(f"cannot save the watch's unfinished work in {self.path}: "
-                             f"{getattr(exc, 'strerror', None) or exc}") from exc
+            raise WatchError(
+                f"cannot save the watch's unfinished work in {self.path}: {getattr(exc, 'strerror', None) or exc}"
+            ) from exc
         logger.info("saved %d files and %d folders for the next watch in %s", len(files), len(trees), self.path)
 
     def load(self, roots: Sequence[str]) -> tuple[list[str], list[str]] | None:
@@ -74,8 +78,10 @@ class Backlog:
             return None
         except OSError as exc:
             logger.info("the backlog %s cannot be opened: %s", self.path, exc)
-            raise WatchError(f"cannot read the previous watch's unfinished work {self.path}: {exc.strerror}; "
-                             "run the watch with --initial-scan to cover it") from exc
+            raise WatchError(
+                f"cannot read the previous watch's unfinished work {self.path}: {exc.strerror}; "
+                "run the watch with --initial-scan to cover it"
+            ) from exc
         try:
             files, trees = self._read(fd)
         except (OSError, ValueError, UnicodeDecodeError) as exc:
@@ -83,16 +89,20 @@ class Backlog:
             with contextlib.suppress(OSError):
                 os.replace(self.path, aside)
             logger.info("refused the backlog %s (%s); moved to %s", self.path, exc, aside)
-            raise WatchError(f"the previous watch's unfinished work {self.path} is unusable ({exc}); moved to "
-                             f"{aside}; run the watch with --initial-scan to cover it") from exc
+            raise WatchError(
+                f"the previous watch's unfinished work {self.path} is unusable ({exc}); moved to "
+                f"{aside}; run the watch with --initial-scan to cover it"
+            ) from exc
 
         def ours(p: str) -> bool:
             return os.path.isabs(p) and "\0" not in p and any(within(p, r) for r in roots)
 
         kept_files, kept_trees = [p for p in files if ours(p)], [p for p in trees if ours(p)]
         if len(kept_files) + len(kept_trees) < len(files) + len(trees):
-            logger.warning("ignored %d backlog paths outside the watched folders",
-                           len(files) + len(trees) - len(kept_files) - len(kept_trees))
+            logger.warning(
+                "ignored %d backlog paths outside the watched folders",
+                len(files) + len(trees) - len(kept_files) - len(kept_trees),
+            )
         logger.info("read the backlog %s: %d files and %d folders", self.path, len(kept_files), len(kept_trees))
         return kept_files, kept_trees
 

@@ -199,8 +199,11 @@ class EventLog:
                 if not self._log_failed:
                     self._log_failed = True
                     logger.info("cannot write the watch log %s: %s", self.log, exc)
-                    self._call_emit(WatchEvent(WatchEventKind.WARNING, ev.at,
-                                               f"cannot write the watch log {self.log}: {exc.strerror}"))
+                    self._call_emit(
+                        WatchEvent(
+                            WatchEventKind.WARNING, ev.at, f"cannot write the watch log {self.log}: {exc.strerror}"
+                        )
+                    )
             self._call_emit(ev)
 
     def _call_emit(self, ev: WatchEvent) -> None:

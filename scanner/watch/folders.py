@@ -20,8 +20,15 @@ logger = logging.getLogger(__name__)
 class FolderGuard:
     """Checks, from the main thread, that every folder meant to be watched is watched or polled."""
 
-    def __init__(self, scope: Scope, requests: RescanRequests, take_unwatched: Callable[[], set[str]],
-                 events: EventLog, counters: Counters, poll_interval: float) -> None:
+    def __init__(
+        self,
+        scope: Scope,
+        requests: RescanRequests,
+        take_unwatched: Callable[[], set[str]],
+        events: EventLog,
+        counters: Counters,
+        poll_interval: float,
+    ) -> None:
         self._scope, self._requests, self._take_unwatched = scope, requests, take_unwatched
         self._events, self._counters, self._poll_interval = events, counters, poll_interval
         self._polled: set[str] = set()
@@ -36,15 +43,20 @@ class FolderGuard:
                 if not root.lost:
                     root.lost = True
                     logger.info("watched folder %s is gone", root.path)
-                    self._overflow(f"watched folder {display_path(root.path)} is gone; "
-                                   "it is watched again when it comes back", root.path)
+                    self._overflow(
+                        f"watched folder {display_path(root.path)} is gone; it is watched again when it comes back",
+                        root.path,
+                    )
                 continue
             try:
                 observer.rewatch(root.path)
             except OSError as exc:
                 logger.info("cannot watch %s again: %s", root.path, exc)
-                self._events.emit(WatchEventKind.ERROR, f"cannot watch {display_path(root.path)} again: "
-                                                        f"{exc.strerror}", path=root.path)
+                self._events.emit(
+                    WatchEventKind.ERROR,
+                    f"cannot watch {display_path(root.path)} again: {exc.strerror}",
+                    path=root.path,
+                )
                 continue
             root.ident, root.lost = ident, False
             logger.info("watch on %s is back; rescanning it", root.path)
@@ -58,8 +70,11 @@ class FolderGuard:
                 continue  # gone again (a short-lived folder is not a lost watch)
             self._polled.add(path)
             logger.info("cannot watch %s; polling it every %g s", path, self._poll_interval)
-            self._overflow(f"cannot watch {display_path(path)} (inotify watch limit, or access denied); "
-                           f"rescanning it every {self._poll_interval:g} s instead", path)
+            self._overflow(
+                f"cannot watch {display_path(path)} (inotify watch limit, or access denied); "
+                f"rescanning it every {self._poll_interval:g} s instead",
+                path,
+            )
             self._requests.add(path, WatchCause.WATCH_LOST)
         if poll:
             for path in sorted(self._polled):

@@ -21,8 +21,15 @@ logger = logging.getLogger(__name__)
 class Intake:
     """The observer's ``Sink`` (its calls come from watchdog's threads) and the pump thread."""
 
-    def __init__(self, scope: Scope, pending: Pending, work: WorkQueue, rescans: RescanRequests,
-                 events: EventLog, counters: Counters) -> None:
+    def __init__(
+        self,
+        scope: Scope,
+        pending: Pending,
+        work: WorkQueue,
+        rescans: RescanRequests,
+        events: EventLog,
+        counters: Counters,
+    ) -> None:
         self._scope, self._pending, self._work, self._rescans = scope, pending, work, rescans
         self._events, self._counters = events, counters
         self._unwatched_lock = threading.Lock()
@@ -50,9 +57,12 @@ class Intake:
         """Events under ``root`` were lost: say so and rescan it."""
         logger.info("kernel event queue overflow under %s; rescanning it", root)
         self._counters.add(overflows=1)
-        self._events.emit(WatchEventKind.OVERFLOW, f"the kernel's event queue overflowed; events under "
-                                                   f"{display_path(root)} were lost; rescanning it",
-                          path=root, cause=WatchCause.KERNEL_OVERFLOW)
+        self._events.emit(
+            WatchEventKind.OVERFLOW,
+            f"the kernel's event queue overflowed; events under {display_path(root)} were lost; rescanning it",
+            path=root,
+            cause=WatchCause.KERNEL_OVERFLOW,
+        )
         self._rescans.add(root, WatchCause.KERNEL_OVERFLOW)
 
     def report_error(self, message: str) -> None:
@@ -76,9 +86,12 @@ class Intake:
         if self._rescans.add(tree, WatchCause.QUEUE_FULL):
             logger.info("%d files waiting: %s folded into a rescan of %s", self._pending.capacity, path, tree)
             self._counters.add(overflows=1)
-            self._events.emit(WatchEventKind.OVERFLOW, f"{self._pending.capacity} files are waiting to be scanned; "
-                                                       f"rescanning {display_path(tree)} instead", path=tree,
-                              cause=WatchCause.QUEUE_FULL)
+            self._events.emit(
+                WatchEventKind.OVERFLOW,
+                f"{self._pending.capacity} files are waiting to be scanned; rescanning {display_path(tree)} instead",
+                path=tree,
+                cause=WatchCause.QUEUE_FULL,
+            )
 
     # -- the pump thread -------------------------------------------------------------------------------
 
@@ -134,6 +147,7 @@ class Intake:
             if os.path.isfile(path) and not self._work.offer_event(Item(path)):
                 left.append(path)
         if left or others:
-            logger.info("stop: %d waiting files found no room in the queue, %d were never closed",
-                        len(left), len(others))
+            logger.info(
+                "stop: %d waiting files found no room in the queue, %d were never closed", len(left), len(others)
+            )
         return left + others

@@ -341,7 +341,16 @@ class Counters:
         """The totals as ``WatchStats``, with what the stop left."""
         with self._lock:
             v = self._values
-            return WatchStats(files_scanned=v["files"], bytes_scanned=v["bytes"], unchanged=v["unchanged"],
-                              detections=v["detections"], failed_actions=v["failed"], rescans=v["rescans"],
-                              overflows=v["overflows"], skipped=v["skipped"], dropped=dropped,
-                              unhandled=unhandled, seconds=round(seconds, 3))
+            return WatchStats(
+                files_scanned=v["files"],
+                bytes_scanned=v["bytes"],
+                unchanged=v["unchanged"],
+                detections=v["detections"],
+                failed_actions=v["failed"],
+                rescans=v["rescans"],
+                overflows=v["overflows"],
+                skipped=v["skipped"],
+                dropped=dropped,
+                unhandled=unhandled,
+                seconds=round(seconds, 3),
+            )

@@ -89,8 +89,15 @@ def _concerns(outcome: Outcome, batch: _Batch) -> bool:
 class Remediator:
     """The two remediation threads of a watch (``watch-act``, ``watch-clean``) and what they share."""
 
-    def __init__(self, cfg: WatchConfig, roots: tuple[str, ...], events: EventLog, counters: Counters,
-                 now: Callable[[], dt.datetime], systemctl: Systemctl | None) -> None:
+    def __init__(
+        self,
+        cfg: WatchConfig,
+        roots: tuple[str, ...],
+        events: EventLog,
+        counters: Counters,
+        now: Callable[[], dt.datetime],
+        systemctl: Systemctl | None,
+    ) -> None:
         self._cfg, self._roots, self._events, self._counters = cfg, roots, events, counters
         self._now, self._systemctl = now, systemctl
         self._vault = Vault(cfg.state.quarantine, now=now)
@@ -125,8 +132,9 @@ class Remediator:
         self._act.start()
         self._clean.start()
 
-    def submit(self, result: FileResult, loaded: signatures.LoadedRules, entry: FileEntry,
-               give_up: threading.Event) -> None:
+    def submit(
+        self, result: FileResult, loaded: signatures.LoadedRules, entry: FileEntry, give_up: threading.Event
+    ) -> None:
         """A file ``loaded`` matched (``entry``: its facts when scanned); waits for room until ``give_up``."""
         while not give_up.is_set():
             with contextlib.suppress(queue.Full):
@@ -216,12 +224,19 @@ class Remediator:
         started = self._now()
         detections = detections_from(results, list(self._roots))
         report = ScanReport(
-            scan_id=new_scan_id(started), scan_type=ScanType.CUSTOM, roots=self._roots,
-            started_at=started.isoformat(timespec="seconds"), finished_at=started.isoformat(timespec="seconds"),
-            duration_s=0.0, signatures=loaded.info,
-            counts=ScanCounts(files_scanned=len(results), bytes_scanned=sum(r.size for r in results),
-                              detections=len(detections)),
-            detections=tuple(detections), action=self._cfg.action, exit_code=ExitCode.FOUND,
+            scan_id=new_scan_id(started),
+            scan_type=ScanType.CUSTOM,
+            roots=self._roots,
+            started_at=started.isoformat(timespec="seconds"),
+            finished_at=started.isoformat(timespec="seconds"),
+            duration_s=0.0,
+            signatures=loaded.info,
+            counts=ScanCounts(
+                files_scanned=len(results), bytes_scanned=sum(r.size for r in results), detections=len(detections)
+            ),
+            detections=tuple(detections),
+            action=self._cfg.action,
+            exit_code=ExitCode.FOUND,
         )
         record = jobs.RunRecord.of(self._cfg.state, report, "watch", self._cfg.sysroot)
         batch = _Batch(report, loaded, time.monotonic(), record)
@@ -250,8 +265,11 @@ class Remediator:
         now_ = [d for d in detections if not self._maybe_persistence(d.path)]
         batch.later = [d for d in detections if self._maybe_persistence(d.path)]
         if batch.later:
-            logger.info("%d detections in persistence locations left to the clean-up: %s", len(batch.later),
-                        ", ".join(d.path or "?" for d in batch.later))
+            logger.info(
+                "%d detections in persistence locations left to the clean-up: %s",
+                len(batch.later),
+                ", ".join(d.path or "?" for d in batch.later),
+            )
         if not now_:
             return
         policy = self._policy()
@@ -300,11 +318,17 @@ class Remediator:
         policy = self._policy()
         acted = frozenset[str]().union(*(b.acted for b in batches))
         detections = [d for b in batches for d in b.report.detections]
-        rest = jobs.plan(detections, policy, families=jobs.families_of(*(b.loaded for b in batches)),
-                         packages=self._package_index(), done=acted)
+        rest = jobs.plan(
+            detections,
+            policy,
+            families=jobs.families_of(*(b.loaded for b in batches)),
+            packages=self._package_index(),
+            done=acted,
+        )
         logger.debug("clean-up of %d batches: %d steps", len(batches), len(rest.actions))
-        more = jobs.apply(rest, self._vault, batches[0].report.scan_id, policy, now=self._now,
-                          systemctl=self._systemctl).outcomes
+        more = jobs.apply(
+            rest, self._vault, batches[0].report.scan_id, policy, now=self._now, systemctl=self._systemctl
+        ).outcomes
         self._counters.add(failed=sum(1 for o in more if not o.ok))
         for batch in batches:
             mine = [o for o in more if _concerns(o, batch)]
@@ -316,8 +340,12 @@ class Remediator:
             if o.action.path is not None and any(o.action.path in {d.path for d in b.later} for b in batches):
                 continue  # told with its detection
             owner = next((b for b in batches if any(o is m for m in b.outcomes)), batches[0])
-            self._events.emit(WatchEventKind.CLEANUP, f"{o.action.describe()}: {o.message} [{owner.report.scan_id}]",
-                              path=o.action.target, scan_id=owner.report.scan_id)
+            self._events.emit(
+                WatchEventKind.CLEANUP,
+                f"{o.action.describe()}: {o.message} [{owner.report.scan_id}]",
+                path=o.action.target,
+                scan_id=owner.report.scan_id,
+            )
         for note in rest.notes:
             if note not in self._noted:
                 self._noted.add(note)
@@ -332,9 +360,13 @@ class Remediator:
         warning (once per batch), as it is for ``scanner scan``.
         """
         failed = any(not o.ok for o in batch.outcomes)
-        report = replace(batch.report, detections=tuple(detections), finished_at=self._now().isoformat(
-            timespec="seconds"), duration_s=round(time.monotonic() - batch.t0, 3),
-            exit_code=ExitCode.ACTION_FAILED if failed else ExitCode.FOUND)
+        report = replace(
+            batch.report,
+            detections=tuple(detections),
+            finished_at=self._now().isoformat(timespec="seconds"),
+            duration_s=round(time.monotonic() - batch.t0, 3),
+            exit_code=ExitCode.ACTION_FAILED if failed else ExitCode.FOUND,
+        )
         outcomes = [outcome_record(o) for o in batch.outcomes]
         if (failure := batch.record.complete(report, outcomes)) is None:
             return
@@ -352,9 +384,14 @@ class Remediator:
         scan_id = batch.report.scan_id
         self._counters.add(detections=len(detections))
         for d in detections:
-            self._events.emit(WatchEventKind.DETECTION, f"{d.hit.family} ({d.hit.namespace}:{d.hit.rule}) in "
-                                                        f"{display_path(d.path or '?')} -> {d.action} [{scan_id}]",
-                              path=d.path, detection=d, scan_id=scan_id)
+            self._events.emit(
+                WatchEventKind.DETECTION,
+                f"{d.hit.family} ({d.hit.namespace}:{d.hit.rule}) in "
+                f"{display_path(d.path or '?')} -> {d.action} [{scan_id}]",
+                path=d.path,
+                detection=d,
+                scan_id=scan_id,
+            )
 
     def _policy(self) -> Policy:
         """What the watch does with what it finds (quarantine or report), on its root."""

@@ -22,16 +22,27 @@ from scanner.watch.scope import Scope
 
 logger = logging.getLogger(__name__)
 
-_COUNTED_SKIPS = frozenset({SkipReason.PERMISSION_DENIED, SkipReason.READ_ERROR, SkipReason.TOO_LARGE,
-                            SkipReason.TIMEOUT})
+_COUNTED_SKIPS = frozenset(
+    {SkipReason.PERMISSION_DENIED, SkipReason.READ_ERROR, SkipReason.TOO_LARGE, SkipReason.TIMEOUT}
+)
 """Reasons a rescan walk counts a path as skipped."""
 
 
 class Rescanner:
     """The ``watch-rescan`` thread, and what it leaves at a stop (``leftovers``)."""
 
-    def __init__(self, cfg: WatchConfig, scope: Scope, requests: RescanRequests, work: WorkQueue, memo: CleanMemo,
-                 rules: LiveRules, backlog: Backlog, events: EventLog, counters: Counters) -> None:
+    def __init__(
+        self,
+        cfg: WatchConfig,
+        scope: Scope,
+        requests: RescanRequests,
+        work: WorkQueue,
+        memo: CleanMemo,
+        rules: LiveRules,
+        backlog: Backlog,
+        events: EventLog,
+        counters: Counters,
+    ) -> None:
         self._cfg, self._scope, self._requests, self._work, self._memo = cfg, scope, requests, work, memo
         self._rules, self._backlog, self._events, self._counters = rules, backlog, events, counters
         self._started = threading.Event()  # every folder is watched (the backlog is taken up after that)
@@ -81,16 +92,18 @@ class Rescanner:
                     self._rescan(*req, halt)
                 except Exception as exc:  # one failed rescan must not end the watch
                     logger.debug("rescan of %s failed", req[0], exc_info=True)
-                    self._events.emit(WatchEventKind.ERROR, f"rescan of {display_path(req[0])} failed: {exc}",
-                                      path=req[0])
+                    self._events.emit(
+                        WatchEventKind.ERROR, f"rescan of {display_path(req[0])} failed: {exc}", path=req[0]
+                    )
 
     def _rescan(self, tree: str, cause: WatchCause, halt: threading.Event) -> None:
         routine = cause in (WatchCause.NEW_DIRECTORY, WatchCause.POLL)
         logger.log(logging.DEBUG if routine else logging.INFO, "rescanning %s (%s)", tree, CAUSE_TEXT[cause])
         job = RescanJob(tree, cause, self._rescan_done)
         key = self._rules.current.rules.key
-        opts = WalkOptions(excludes=self._cfg.excludes, max_filesize=self._cfg.max_filesize,
-                           prune=frozenset({self._scope.state_root}))
+        opts = WalkOptions(
+            excludes=self._cfg.excludes, max_filesize=self._cfg.max_filesize, prune=frozenset({self._scope.state_root})
+        )
         try:
             for found in walk([tree], opts):
                 if halt.is_set():
@@ -125,8 +138,11 @@ class Rescanner:
             return
         files, trees = left
         logger.info("taking up the previous watch's backlog: %d files, %d folders", len(files), len(trees))
-        self._events.emit(WatchEventKind.RESCAN, f"taking up what the previous watch left: {len(files)} files, "
-                                                 f"{len(trees)} folders", cause=WatchCause.BACKLOG)
+        self._events.emit(
+            WatchEventKind.RESCAN,
+            f"taking up what the previous watch left: {len(files)} files, {len(trees)} folders",
+            cause=WatchCause.BACKLOG,
+        )
         job = RescanJob(self._scope.roots[0].path, WatchCause.BACKLOG, self._rescan_done)
         try:
             self._queue_backlog(files, trees, job, halt)
@@ -156,15 +172,35 @@ class Rescanner:
     def _rescan_done(self, job: RescanJob) -> None:
         self._counters.add(rescans=1, unchanged=job.unchanged)
         seconds = time.monotonic() - job.started
-        logger.debug("rescan of %s (%s) done: read %d, unchanged %d, skipped %d, detections %d, %.2f s",
-                     job.tree, job.cause.value, job.queued, job.unchanged, job.skipped, job.detections, seconds)
+        logger.debug(
+            "rescan of %s (%s) done: read %d, unchanged %d, skipped %d, detections %d, %.2f s",
+            job.tree,
+            job.cause.value,
+            job.queued,
+            job.unchanged,
+            job.skipped,
+            job.detections,
+            seconds,
+        )
         if job.cause is WatchCause.NEW_DIRECTORY and not job.detections:
             return  # routine; only worth a line when it found something
         if job.cause is WatchCause.POLL and not job.queued:
             return
-        stats = WatchStats(files_scanned=job.queued, bytes_scanned=job.bytes, unchanged=job.unchanged,
-                           detections=job.detections, skipped=job.skipped, rescans=1, seconds=round(seconds, 3))
-        self._events.emit(WatchEventKind.RESCAN,
-                          f"rescanned {display_path(job.tree)} ({CAUSE_TEXT[job.cause]}): files read {job.queued}, "
-                          f"unchanged {job.unchanged}, skipped {job.skipped}, with detections {job.detections}, "
-                          f"{seconds:.2f} s", path=job.tree, cause=job.cause, stats=stats)
+        stats = WatchStats(
+            files_scanned=job.queued,
+            bytes_scanned=job.bytes,
+            unchanged=job.unchanged,
+            detections=job.detections,
+            skipped=job.skipped,
+            rescans=1,
+            seconds=round(seconds, 3),
+        )
+        self._events.emit(
+            WatchEventKind.RESCAN,
+            f"rescanned {display_path(job.tree)} ({CAUSE_TEXT[job.cause]}): files read {job.queued}, "
+            f"unchanged {job.unchanged}, skipped {job.skipped}, with detections {job.detections}, "
+            f"{seconds:.2f} s",
+            path=job.tree,
+            cause=job.cause,
+            stats=stats,
+        )

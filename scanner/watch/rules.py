@@ -29,8 +29,13 @@ class LiveRules:
         self._mark = self._signature_mark()
 
     def _load(self) -> signatures.LoadedRules:
-        return signatures.load_rules(self._cfg.state, list(self._cfg.rules), self._cfg.use_default_rules,
-                                     today=self._now().date(), max_age_days=self._cfg.max_signature_age_days)
+        return signatures.load_rules(
+            self._cfg.state,
+            list(self._cfg.rules),
+            self._cfg.use_default_rules,
+            today=self._now().date(),
+            max_age_days=self._cfg.max_signature_age_days,
+        )
 
     def _signature_mark(self) -> tuple[object, ...]:
         """Cheap fingerprint of the rules in use: the active set's folder and manifest, custom rule files."""
@@ -58,14 +63,19 @@ class LiveRules:
             new = self._load()
         except ScannerError as exc:
             logger.info("new signatures did not load (%s); keeping %s", exc, old.info.version)
-            self._events.emit(WatchEventKind.ERROR, f"new signatures could not be loaded: {exc}; "
-                                                    f"still scanning with {old.info.version}")
+            self._events.emit(
+                WatchEventKind.ERROR,
+                f"new signatures could not be loaded: {exc}; still scanning with {old.info.version}",
+            )
             return False
         self.current = new  # workers pick it up with their next file
         logger.info("signatures %s -> %s", old.info.version, new.info.version)
-        self._events.emit(WatchEventKind.RELOAD, f"signatures {old.info.version} -> {new.info.version} "
-                                                 f"({new.info.source}, {new.info.rule_count} rules)",
-                          signatures=new.info, previous=old.info.version)
+        self._events.emit(
+            WatchEventKind.RELOAD,
+            f"signatures {old.info.version} -> {new.info.version} ({new.info.source}, {new.info.rule_count} rules)",
+            signatures=new.info,
+            previous=old.info.version,
+        )
         for w in new.warnings:
             self._events.emit(WatchEventKind.WARNING, w)
         return True

@@ -95,7 +95,7 @@ class Scope:
         if self._excluded is None:
             return False
         root = self.root_of(path)
-        rel = path[len(root):].strip("/")
+        rel = path[len(root) :].strip("/")
         prefix = root.rstrip("/")
         for name in rel.split("/") if rel else []:
             prefix = f"{prefix}/{name}"

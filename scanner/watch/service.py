@@ -68,8 +68,13 @@ def run_watch(
 class Watcher:
     """One watch: its parts, wired together, and the main thread that starts, checks and stops them."""
 
-    def __init__(self, config: WatchConfig, emit: Callable[[WatchEvent], None], now: Callable[[], dt.datetime],
-                 systemctl: Systemctl | None) -> None:
+    def __init__(
+        self,
+        config: WatchConfig,
+        emit: Callable[[WatchEvent], None],
+        now: Callable[[], dt.datetime],
+        systemctl: Systemctl | None,
+    ) -> None:
         if config.action not in (Action.QUARANTINE, Action.REPORT):
             raise UsageError(f"watch acts with quarantine or report, not {config.action.value}")
         if not config.paths:
@@ -89,12 +94,15 @@ class Watcher:
         self.backlog = Backlog.of(config.state.root, self.scope.paths)
         self.remediator = Remediator(config, self.scope.paths, self.events, self.counters, now, systemctl)
         self.intake = Intake(self.scope, self.pending, self.work, self.requests, self.events, self.counters)
-        self.workers = ScanWorkers(config, self.work, self.rules, memo, self.counters, self.events,
-                                   self.remediator.submit)
-        self.rescanner = Rescanner(config, self.scope, self.requests, self.work, memo, self.rules, self.backlog,
-                                   self.events, self.counters)
-        self.guard = FolderGuard(self.scope, self.requests, self.intake.take_unwatched, self.events,
-                                 self.counters, config.poll_interval)
+        self.workers = ScanWorkers(
+            config, self.work, self.rules, memo, self.counters, self.events, self.remediator.submit
+        )
+        self.rescanner = Rescanner(
+            config, self.scope, self.requests, self.work, memo, self.rules, self.backlog, self.events, self.counters
+        )
+        self.guard = FolderGuard(
+            self.scope, self.requests, self.intake.take_unwatched, self.events, self.counters, config.poll_interval
+        )
         self.observer: FolderWatch | None = None
 
     # -- run -----------------------------------------------------------------------------------------
@@ -116,9 +124,10 @@ class Watcher:
         except OSError as exc:
             logger.info("cannot watch %s: %s", ", ".join(self.scope.paths), exc)
             self._shutdown(started_at, quiet=True)
-            raise WatchError(f"cannot watch {', '.join(self.scope.paths)}: {exc.strerror or exc}; "
-                             "raise fs.inotify.max_user_watches or max_user_instances, or watch fewer folders"
-                             ) from exc
+            raise WatchError(
+                f"cannot watch {', '.join(self.scope.paths)}: {exc.strerror or exc}; "
+                "raise fs.inotify.max_user_watches or max_user_instances, or watch fewer folders"
+            ) from exc
         self._announce_start()
         code = self._supervise(stop, observer)
         left = self._shutdown(started_at, quiet=False)
@@ -127,11 +136,15 @@ class Watcher:
     def _announce_start(self) -> None:
         """Say the watch is on, let the backlog be taken up, and queue the initial scan."""
         info, jobs = self.rules.current.info, max(1, self.cfg.jobs)
-        self.events.emit(WatchEventKind.STARTED,
-                         f"watching {', '.join(display_path(p) for p in self.scope.paths)}: action "
-                         f"{self.cfg.action.value}, signatures {info.version} ({info.source}, {info.rule_count} "
-                         f"rules), {jobs} scanning threads",
-                         paths=self.scope.paths, action=self.cfg.action, signatures=info)
+        self.events.emit(
+            WatchEventKind.STARTED,
+            f"watching {', '.join(display_path(p) for p in self.scope.paths)}: action "
+            f"{self.cfg.action.value}, signatures {info.version} ({info.source}, {info.rule_count} "
+            f"rules), {jobs} scanning threads",
+            paths=self.scope.paths,
+            action=self.cfg.action,
+            signatures=info,
+        )
         for w in self.rules.current.warnings:
             self.events.emit(WatchEventKind.WARNING, w)
         self.rescanner.watching()
@@ -145,8 +158,10 @@ class Watcher:
         while not stop.wait(0.1):
             if not observer.alive():
                 logger.info("the observer thread or its inotify reader died")
-                self.events.emit(WatchEventKind.ERROR, "the folder watch stopped unexpectedly; restart it "
-                                                       "(with --initial-scan, to cover the gap)")
+                self.events.emit(
+                    WatchEventKind.ERROR,
+                    "the folder watch stopped unexpectedly; restart it (with --initial-scan, to cover the gap)",
+                )
                 return ExitCode.ERROR
             tick = time.monotonic()
             if tick >= next_check:
@@ -182,9 +197,12 @@ class Watcher:
         if quiet:
             return ExitCode.CLEAN
         if unchecked:
-            self.events.emit(WatchEventKind.WARNING, f"persistence was not checked for {unchecked} batches of "
-                                                     "detections before the watch stopped; run 'scanner scan "
-                                                     "--quick' to check it")
+            self.events.emit(
+                WatchEventKind.WARNING,
+                f"persistence was not checked for {unchecked} batches of "
+                "detections before the watch stopped; run 'scanner scan "
+                "--quick' to check it",
+            )
         return self._save_and_report(started_at, left, trees, unhandled)
 
     def _save_and_report(self, started_at: float, left: list[str], trees: list[str], unhandled: list[str]) -> ExitCode:
@@ -201,12 +219,17 @@ class Watcher:
         stats = self.counters.stats(time.monotonic() - started_at, len(left) + len(trees), len(unhandled))
         tail = ""
         if unhandled or left or trees:
-            tail = (f"; left at the stop: {len(unhandled)} detected files not quarantined, {len(left)} files "
-                    f"and {len(trees)} folders not scanned{saved}")
-        self.events.emit(WatchEventKind.STOPPED, f"files scanned {stats.files_scanned}, detections "
-                                                 f"{stats.detections}, failed actions {stats.failed_actions}, "
-                                                 f"rescans {stats.rescans}, overflows {stats.overflows}{tail}",
-                         stats=stats)
+            tail = (
+                f"; left at the stop: {len(unhandled)} detected files not quarantined, {len(left)} files "
+                f"and {len(trees)} folders not scanned{saved}"
+            )
+        self.events.emit(
+            WatchEventKind.STOPPED,
+            f"files scanned {stats.files_scanned}, detections "
+            f"{stats.detections}, failed actions {stats.failed_actions}, "
+            f"rescans {stats.rescans}, overflows {stats.overflows}{tail}",
+            stats=stats,
+        )
         if unhandled:
             return ExitCode.ACTION_FAILED
         return ExitCode.ERROR if saved.startswith(" (NOT") else ExitCode.CLEAN

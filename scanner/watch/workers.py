@@ -36,14 +36,23 @@ def _same(e: FileEntry, st: os.stat_result) -> bool:
 class ScanWorkers:
     """A pool of ``cfg.jobs`` scanning threads over the work queue."""
 
-    def __init__(self, cfg: WatchConfig, work: WorkQueue, rules: LiveRules, memo: CleanMemo,
-                 counters: Counters, events: EventLog, submit: Submit) -> None:
+    def __init__(
+        self,
+        cfg: WatchConfig,
+        work: WorkQueue,
+        rules: LiveRules,
+        memo: CleanMemo,
+        counters: Counters,
+        events: EventLog,
+        submit: Submit,
+    ) -> None:
         self._cfg, self._work, self._rules, self._memo = cfg, work, rules, memo
         self._counters, self._events, self._submit = counters, events, submit
         self._stopping = threading.Event()  # finish what is queued, then stop
         self._abandon = threading.Event()  # stop after the current file
-        self._threads = [threading.Thread(target=self._worker, name=f"watch-scan-{i}", daemon=True)
-                         for i in range(max(1, cfg.jobs))]
+        self._threads = [
+            threading.Thread(target=self._worker, name=f"watch-scan-{i}", daemon=True) for i in range(max(1, cfg.jobs))
+        ]
 
     def start(self) -> None:
         """Start the threads."""
@@ -80,8 +89,9 @@ class ScanWorkers:
                 detected, size = self._scan(item)
             except Exception as exc:  # one file must not end the watch
                 logger.debug("scanning %s failed", item.path, exc_info=True)
-                self._events.emit(WatchEventKind.ERROR, f"scanning {display_path(item.path)} failed: {exc}",
-                                  path=item.path)
+                self._events.emit(
+                    WatchEventKind.ERROR, f"scanning {display_path(item.path)} failed: {exc}", path=item.path
+                )
             finally:
                 if item.job is not None:
                     item.job.finish_one(detected, size)
@@ -122,5 +132,9 @@ class ScanWorkers:
         logger.info("not scanned: %s: %s %s", skipped.path, skipped.reason.value, skipped.detail or "")
         self._counters.add(skipped=1)
         why = f"{skipped.reason.value}" + (f" ({skipped.detail})" if skipped.detail else "")
-        self._events.emit(WatchEventKind.SKIPPED, f"not scanned: {display_path(skipped.path)}: {why}",
-                          path=skipped.path, skipped=skipped)
+        self._events.emit(
+            WatchEventKind.SKIPPED,
+            f"not scanned: {display_path(skipped.path)}: {why}",
+            path=skipped.path,
+            skipped=skipped,
+        )

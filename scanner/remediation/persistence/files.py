@@ -33,6 +33,7 @@ DIR_CAP = 20_000
 _MAX_HOPS = 40
 """Symbolic links followed while resolving one path, as the kernel allows."""
 
+
 def host_path(sysroot: str, machine: str) -> str:
     """The path on this machine of ``machine``, a path on the machine under ``sysroot``."""
     return machine if sysroot == "/" else sysroot + machine
