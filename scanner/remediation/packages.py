@@ -24,7 +24,8 @@ class PackageIndex:
         self.sysroot = sysroot
         self._dpkg: dict[str, str] | None = None
         on_host = os.path.realpath(sysroot) == "/"
-        self._rpm = rpm_query if rpm_query is not None else (_rpm_owner if on_host else None)
+        # whether rpm is there is decided once per index, not once per file (a watch asks for thousands)
+        self._rpm = rpm_query if rpm_query is not None else (_rpm_owner if on_host and _rpm_available() else None)
 
     def _load_dpkg(self) -> dict[str, str]:
         owners: dict[str, str] = {}
@@ -62,9 +63,12 @@ class PackageIndex:
         return None
 
 
+def _rpm_available() -> bool:
+    """Whether this host has an rpm database to ask."""
+    return shutil.which("rpm") is not None and Path("/var/lib/rpm").exists()
+
+
 def _rpm_owner(path: str) -> str | None:
-    if shutil.which("rpm") is None or not Path("/var/lib/rpm").exists():
-        return None
     from scanner import programs  # the module that runs external programs
 
     try:
