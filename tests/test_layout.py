@@ -371,3 +371,19 @@ def test_shared_helpers_are_written_once(text: str) -> None:
     temporary files with safefs.create_new instead)."""
     users = {rel(p) for p in MODULES if text in p.read_text()}
     assert users == {ONE_HOME[text]}, sorted(users)
+
+
+def test_every_package_is_installed() -> None:
+    """A fresh ``pip install .`` installs every subpackage: setup.cfg lists each folder with an
+    ``__init__.py`` (a missing one installs a package whose command fails on import)."""
+    import configparser
+
+    cfg = configparser.ConfigParser()
+    cfg.read(PKG.parent / "setup.cfg")
+    listed = set(cfg["options"]["packages"].split())
+    present = {
+        ".".join(p.parent.relative_to(PKG.parent).parts)
+        for p in PKG.rglob("__init__.py")
+        if "_signatures" not in p.parts
+    }
+    assert present <= listed, f"setup.cfg [options] packages lacks {sorted(present - listed)}"
