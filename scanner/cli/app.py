@@ -179,6 +179,18 @@ def common_options(func: F) -> F:
     )(func)
 
 
+def rules_options(func: F) -> F:
+    """--rules and --no-default-rules, on the commands that scan."""
+    func = click.option("--no-default-rules", is_flag=True, help="Do not use the active signature set.")(func)
+    return click.option(
+        "--rules",
+        "rules",
+        multiple=True,
+        type=click.Path(path_type=Path),
+        help="Also use these rules: a .yar/.yara file or a directory of them (repeatable).",
+    )(func)
+
+
 def make_env(home: Path | None, config_file: Path | None) -> Env:
     """Resolve the state directory and load the configuration."""
     state = StateDir(home if home is not None else default_home())

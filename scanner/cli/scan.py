@@ -11,7 +11,18 @@ import click
 
 from scanner import jobs as pipeline
 from scanner import report
-from scanner.cli.app import EXIT_CODES_HELP, Env, common_options, fail, handle_errors, main, make_env, say, warn
+from scanner.cli.app import (
+    EXIT_CODES_HELP,
+    Env,
+    common_options,
+    fail,
+    handle_errors,
+    main,
+    make_env,
+    rules_options,
+    say,
+    warn,
+)
 from scanner.cli.render import ProgressLine, emit, render
 from scanner.cli.signatures import feed_settings
 from scanner.config import MAX_JOBS, MAX_SECONDS, check_range, parse_size
@@ -51,14 +62,7 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
     show_default=True,
     help="Treat DIR as the filesystem root for quick and full scan locations.",
 )
-@click.option(
-    "--rules",
-    "rules",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="Also use these rules: a .yar/.yara file or a directory of them (repeatable).",
-)
-@click.option("--no-default-rules", is_flag=True, help="Do not use the active signature set.")
+@rules_options
 @click.option(
     "--exclude",
     multiple=True,

@@ -12,14 +12,24 @@ import click
 
 from scanner import jobs as pipeline
 from scanner import report
-from scanner.cli.app import common_options, handle_errors, main, make_env, stdout_closed, stdout_to_devnull
+from scanner.cli.app import (
+    common_options,
+    handle_errors,
+    main,
+    make_env,
+    rules_options,
+    stdout_closed,
+    stdout_to_devnull,
+)
 from scanner.config import MAX_JOBS
 from scanner.model import Action
 
 WATCH_EXIT_CODES_HELP = """\b
 Exit codes:
-  0  stopped by SIGTERM or Ctrl-C
-  2  could not start (bad folders, rules or options) or could not keep watching
+  0  stopped by SIGTERM or Ctrl-C, nothing left undone
+  2  could not start (bad folders, rules or options), could not keep watching,
+     or could not save what was left at the stop
+  3  stopped with detected files not yet quarantined (saved; the next watch takes them up)
 """
 
 
@@ -40,14 +50,7 @@ Exit codes:
     show_default=True,
     help="One line per event: readable text, or one JSON object.",
 )
-@click.option(
-    "--rules",
-    "rules",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="Also use these rules: a .yar/.yara file or a directory of them (repeatable).",
-)
-@click.option("--no-default-rules", is_flag=True, help="Do not use the active signature set.")
+@rules_options
 @click.option("--initial-scan", is_flag=True, help="Also scan what is already in the folders at start.")
 @click.option("--exclude", multiple=True, metavar="GLOB", help="Do not scan matching paths (repeatable).")
 @click.option("--jobs", "-j", type=click.IntRange(1, MAX_JOBS), help="Scanning threads [default: CPU count].")
