@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yara
 
-from scanner.engine import analysis, routing, syntax
+from scanner.engine import analysis, routing, sources, syntax
 from scanner.engine.compiler import RuleSource, compile_rules
 from scanner.engine.sources import EXTERNALS
 from scanner.scanning.scan import file_externals, scan_files
@@ -597,3 +597,25 @@ def test_a_rule_path_with_a_backslash_is_never_written_into_an_include(tmp_path,
         compiled = compile_rules(sources, tmp_path / "cache")
     assert detections(compiled, samples) == want
     assert "cannot be written in an include statement" in caplog.text
+
+
+def test_an_include_libyara_reads_but_the_key_missed_means_no_cache_and_every_external(tmp_path, monkeypatch, caplog):
+    """libyara reports every file it includes; one the key was not computed from (simulated here by a scan
+    that finds no include) is not cached, gets every external and is scanned unrouted, as logged."""
+    monkeypatch.setattr(sources, "_INCLUDE_RE", re.compile(rb"(?!)"))
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    (rules_dir / "named.inc").write_text(INCLUDED_NAMED)
+    (rules_dir / "index.yar").write_text('include "named.inc"\n')
+    (rules_dir / "pe_heavy.yar").write_text(gated_rules(40, "uint16(0) == 0x5A4D", "PEGATE"))
+    srcs = [RuleSource(p.name, p) for p in sorted(rules_dir.glob("*.yar"))]
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    (samples / "b.exe").write_bytes(b"INC-NAME\n")
+    cache = tmp_path / "cache"
+    with caplog.at_level("INFO", logger="scanner.engine"):
+        compiled = compile_rules(srcs, cache)
+    assert "not found by reading the rule files" in caplog.text
+    assert not compiled.routed and compiled.uses == frozenset(EXTERNALS)
+    assert detections(compiled, samples) == plain_yara(srcs, samples) == {("b.exe", "index.yar", "by_name")}
+    assert not (cache / f"{compiled.key}.json").exists()
