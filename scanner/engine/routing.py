@@ -25,7 +25,7 @@ from scanner.engine.sources import includable
 
 logger = logging.getLogger(__name__)
 
-VERSION = 4
+VERSION = 5
 """Changes whenever routing or gating decisions could change; part of the compiled-rule cache key."""
 MIN_RULES = 16
 """A prefix gets its own set only when at least this many reporting rules require it ..."""
