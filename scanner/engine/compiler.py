@@ -517,15 +517,10 @@ def compile_rules(sources: Sequence[RuleSource], cache_dir: Path | None = None, 
     started = time.monotonic()
     rules = recompile()
     count = sum(1 for _ in rules)
-    unseen = unseen_includes(reported, files)
-    uses = used_externals(files) if not unseen else frozenset(EXTERNALS)
-    routed = _compile_routes(sources) if route and not unseen else None
-    if unseen:
-        logger.info(
-            "libyara included %s, not found by reading the rule files: unrouted, every external passed, not cached",
-            ", ".join(sorted(unseen)),
-        )
-        cache_dir = None
+    known = _known_includes(reported, files)
+    uses = used_externals(files) if known else frozenset(EXTERNALS)
+    routed = _compile_routes(sources) if route and known else None
+    cache_dir = cache_dir if known else None
     logger.info(
         "compiled %d rules in %.1f s (%s)",
         count,
@@ -555,6 +550,19 @@ def compile_rules(sources: Sequence[RuleSource], cache_dir: Path | None = None, 
             },
         )
     return CompiledRules(rules, count, key, uses, table)
+
+
+def _known_includes(reported: IncludeReader, files: Sequence[Path]) -> bool:
+    """Whether every file libyara included (as ``reported``) is among ``files``, those the key, the externals
+    and routing were worked out from; if not, the collection is not cached, gets every external and is
+    scanned unrouted."""
+    unseen = unseen_includes(reported, files)
+    if unseen:
+        logger.info(
+            "libyara included %s, not found by reading the rule files: unrouted, every external passed, not cached",
+            ", ".join(sorted(unseen)),
+        )
+    return not unseen
 
 
 def _save_routed(where: Path, routed: _RoutedSets) -> cache.RoutingRecord:
