@@ -8,10 +8,12 @@ import os
 from pathlib import Path
 
 import pytest
+import yara
 
 from scanner.engine import compiler as engine
 from scanner.engine.compiler import CompiledRules, MatchFailed, RuleSource, compile_rules
-from scanner.scanning.scan import HardLinks, scan_files
+from scanner.engine.sources import EXTERNALS
+from scanner.scanning.scan import HardLinks, file_externals, scan_files
 from scanner.scanning.walk import WalkOptions, walk
 
 NAMED_RULES = r"""
@@ -212,3 +214,88 @@ def test_rules_that_look_at_the_name_are_decided_from_their_name_terms_without_r
     assert links.names == sum(n - 1 for n in counts.values())
     assert len(calls) <= names - len(counts), calls  # several further names needed no matching at all
     assert {rule for _, rule in want} >= {"by_name", "by_ext", "by_dir", "by_either", "content"}
+
+
+# --- counter-examples of issue 15, each against plain yara-python --------------------------------------
+
+
+def plain_yara(sources: list[RuleSource], root: Path) -> set[tuple[str, str]]:
+    """What yara-python alone finds for every name under ``root``, with the scanner's externals."""
+    compiled = yara.compile(
+        filepaths={s.namespace: os.fsdecode(s.path) for s in sources}, externals=dict.fromkeys(EXTERNALS, "")
+    )
+    out: set[tuple[str, str]] = set()
+    for dirpath, _dirs, files in os.walk(root):
+        for f in files:
+            path = os.path.join(dirpath, f)
+            with open(path, "rb") as fh:
+                head = fh.read(16)
+            found = compiled.match(path, externals=file_externals(path, head, os.stat(path).st_uid))
+            out |= {(os.path.relpath(path, root), m.rule) for m in found}
+    return out
+
+
+OR_UNDER_AND = (
+    '$a and (filename == "a.exe" and $b or $c)',
+    '$a and ($c or filename == "a.exe" and $b)',
+    '$a and (filename != "a.exe" and $b or $c)',
+    '(filename == "b.exe" and $b or $c) and $a',
+    '$a and (extension == ".dll" and filename == "a.exe" or filename == "b.exe") and #b >= 0 and #c >= 0',
+)
+
+
+def links_both_ways(root: Path, contents: dict[str, bytes], names: tuple[str, str]) -> None:
+    """Each content under both names, linked, once with each name met first (the walk goes by name)."""
+    for label, data in contents.items():
+        for order, (first, second) in enumerate((names, names[::-1])):
+            one, two = root / f"{label}{order}-1", root / f"{label}{order}-2"
+            one.mkdir(parents=True)
+            two.mkdir(parents=True)
+            (one / first).write_bytes(data)
+            os.link(one / first, two / second)
+
+
+@pytest.mark.parametrize("condition", OR_UNDER_AND)
+def test_an_or_inside_an_and_is_one_term_for_every_name_of_a_hard_link(tmp_path, condition):
+    """``$a and (filename == "a.exe" and $b or $c)``: ``and`` binds tighter than ``or``, so the name term
+    gates only one branch of the parenthesis; every name of a linked file gets what yara gives it."""
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    rule = f'rule or_inside {{ strings: $a = "OR-A" $b = "OR-B" $c = "OR-C" condition: {condition} }}'
+    (rules_dir / "or.yar").write_text(rule)
+    (rules_dir / "gated.yar").write_text(gated(40))
+    sources = [RuleSource(p.name, p) for p in sorted(rules_dir.glob("*.yar"))]
+    root = tmp_path / "tree"
+    contents = {"ac": b"OR-A OR-C\n", "ab": b"OR-A OR-B\n", "abc": b"OR-A OR-B OR-C\n", "a": b"OR-A\n"}
+    links_both_ways(root, contents, ("a.exe", "b.exe"))
+    rules = compile_rules(sources, tmp_path / "cache")
+    assert rules.routed and rules.shares_links
+    want = plain_yara(sources, root)
+    hit = {name for name, rule in want if rule == "or_inside"}
+    assert 0 < len(hit) < 4 * len(contents)  # some names of a linked file match, and some do not
+    links = HardLinks()
+    assert detections(rules, root, links) == want
+    assert links.names == 2 * len(contents)
+
+
+INCLUDED_NAMED = r"""
+rule inc_name { strings: $a = "INC-LINK" condition: $a and filename == "b.exe" }
+"""
+
+
+def test_name_rules_behind_an_include_are_matched_for_every_name(tmp_path):
+    """A file that goes whole because it includes others counts as looking at names when what it
+    includes does: the second name of a hard link is not decided from the first."""
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    (rules_dir / "named.inc").write_text(INCLUDED_NAMED)
+    (rules_dir / "index.yar").write_text('include "named.inc"\n')
+    (rules_dir / "gated.yar").write_text(gated(40))
+    sources = [RuleSource(p.name, p) for p in sorted(rules_dir.glob("*.yar"))]
+    root = tmp_path / "tree"
+    links_both_ways(root, {"t": b"INC-LINK\n", "mz": b"MZ\x90\x00 INC-LINK PE-2"}, ("a.exe", "b.exe"))
+    rules = compile_rules(sources, tmp_path / "cache")
+    assert rules.routed
+    want = plain_yara(sources, root)
+    assert ("t0-2/b.exe", "inc_name") in want and ("t0-1/a.exe", "inc_name") not in want
+    assert detections(rules, root, HardLinks()) == want

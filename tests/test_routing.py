@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import yara
 
-from scanner.engine import analysis, routing, syntax
+from scanner.engine import analysis, routing, sources, syntax
 from scanner.engine.compiler import RuleSource, compile_rules
-from scanner.scanning.scan import scan_files
+from scanner.engine.sources import EXTERNALS
+from scanner.scanning.scan import file_externals, scan_files
 from scanner.scanning.walk import WalkOptions, walk
 
 SIGNATURE_BASE = Path(__file__).resolve().parents[2] / "shared" / "data" / "signature-base" / "yara"
@@ -480,3 +481,141 @@ def test_alternatives_keep_their_prefix_and_size_together():
     assert not routing.may_match(t, ELF, 1 << 20, chosen)  # together: no big ELF file
     assert routing.may_match(t, ELF, 0, chosen)  # a small one may
     assert routing.may_match(t, b"", 1 << 20, chosen)  # a big GIF may
+
+
+# --- counter-examples of issue 15, each against plain yara-python ------------------------------------
+
+
+def plain_yara(sources: list[RuleSource], root: Path) -> set[tuple[str, str, str]]:
+    """What yara-python alone finds under ``root``, with the externals the scanner passes (file_externals)."""
+    compiled = yara.compile(
+        filepaths={s.namespace: os.fsdecode(s.path) for s in sources},
+        externals=dict.fromkeys(EXTERNALS, ""),
+        includes=True,
+    )
+    out: set[tuple[str, str, str]] = set()
+    for dirpath, _dirs, files in os.walk(root):
+        for f in files:
+            path = os.path.join(dirpath, f)
+            with open(path, "rb") as fh:
+                head = fh.read(16)
+            externals = file_externals(path, head, os.stat(path).st_uid)
+            out |= {(f, m.namespace, m.rule) for m in compiled.match(path, externals=externals)}
+    return out
+
+
+NOT_AND_RULES = r"""
+import "pe"
+rule unsigned { strings: $a = "NOTAND-A" condition: $a and not (pe.is_signed and pe.number_of_signatures > 0) }
+rule unsigned_or { strings: $a = "NOTAND-B" condition: $a or not (pe.number_of_signatures > 0 and pe.is_signed) }
+rule unsigned_or_and { strings: $a = "NOTAND-C"
+    condition: filesize < 1 or ($a and not (pe.number_of_sections > 0 and $a)) }
+"""
+
+
+def test_a_module_conjunction_under_not_never_narrows_the_file_type(tmp_path):
+    """``not (pe.x and pe.y)`` is true for a file that is not PE (YARA's ``and`` makes undefined false):
+    neither the rule nor an ``or`` branch holding it may be left out of the sets for other files."""
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    (rules_dir / "notand.yar").write_text(NOT_AND_RULES)
+    (rules_dir / "pe_heavy.yar").write_text(gated_rules(40, "uint16(0) == 0x5A4D", "PEGATE"))
+    sources = [RuleSource(p.name, p) for p in sorted(rules_dir.glob("*.yar"))]
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    (samples / "run.sh").write_bytes(b"#!/bin/sh\necho NOTAND-A NOTAND-C\n")
+    (samples / "plain.txt").write_bytes(b"nothing here\n")
+    (samples / "x.exe").write_bytes(b"MZ\x90\x00 NOTAND-A PEGATE-3" + b"\0" * 512)
+    routed = compile_rules(sources, tmp_path / "cache")
+    assert routed.routed
+    want = plain_yara(sources, samples)
+    assert {("run.sh", "notand.yar", "unsigned"), ("plain.txt", "notand.yar", "unsigned_or")} <= want
+    assert ("run.sh", "notand.yar", "unsigned_or_and") in want
+    assert detections(routed, samples) == want
+    assert detections(compile_rules(sources, tmp_path / "cache"), samples) == want  # from the cache too
+    assert analysed(NOT_AND_RULES)["unsigned"].prefixes is None
+
+
+INCLUDED_NAMED = r"""
+rule by_name { strings: $a = "INC-NAME" condition: $a and filename == "b.exe" }
+"""
+
+
+def test_an_include_anywhere_on_its_line_is_followed_for_externals(tmp_path):
+    """An include after other text (a rule, a comment) is seen: the externals its rules use are passed."""
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    (rules_dir / "named.inc").write_text(INCLUDED_NAMED)
+    (rules_dir / "index.yar").write_text('rule other { condition: false } /* the names */ include "named.inc"\n')
+    sources = [RuleSource("index.yar", rules_dir / "index.yar")]
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    (samples / "b.exe").write_bytes(b"INC-NAME\n")
+    cache = tmp_path / "cache"
+    want = plain_yara(sources, samples)
+    assert want == {("b.exe", "index.yar", "by_name")}
+    assert detections(compile_rules(sources, cache), samples) == want
+    assert detections(compile_rules(sources, cache), samples) == want
+
+
+def test_a_change_to_a_file_included_mid_line_is_a_new_compiled_form(tmp_path):
+    """The compiled-rule cache is keyed by every file libyara reads, wherever its include stands."""
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    (rules_dir / "one.inc").write_text('rule one { strings: $a = "INC-ONE" condition: $a }\n')
+    (rules_dir / "index.yar").write_text('import "math" include "one.inc"\n')
+    sources = [RuleSource("index.yar", rules_dir / "index.yar")]
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    (samples / "t.txt").write_bytes(b"INC-ONE INC-TWO\n")
+    cache = tmp_path / "cache"
+    assert detections(compile_rules(sources, cache), samples) == plain_yara(sources, samples) != set()
+    (rules_dir / "one.inc").write_text('rule two { strings: $a = "INC-TWO" condition: $a }\n')
+    want = plain_yara(sources, samples)
+    assert want == {("t.txt", "index.yar", "two")}
+    assert detections(compile_rules(sources, cache), samples) == want
+
+
+def test_a_rule_path_with_a_backslash_is_never_written_into_an_include(tmp_path, caplog):
+    """libyara reads an include's name as written: a routed set must not include a file of another name."""
+    rules_dir = tmp_path / "ru\\les"
+    rules_dir.mkdir()
+    (rules_dir / "inc.yar").write_text('include "real.inc"\n')
+    (rules_dir / "real.inc").write_text('rule real { strings: $a = "REAL-INC" condition: $a }\n')
+    (rules_dir / "pe_heavy.yar").write_text(gated_rules(40, "uint16(0) == 0x5A4D", "PEGATE"))
+    decoy = tmp_path / "ru\\\\les"  # what an escaped include would name
+    decoy.mkdir()
+    (decoy / "inc.yar").write_text('rule decoy { strings: $a = "REAL-INC" condition: $a }\n')
+    sources = [RuleSource(p.name, p) for p in sorted(rules_dir.glob("*.yar"))]
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    (samples / "t.txt").write_bytes(b"REAL-INC\n")
+    (samples / "x.exe").write_bytes(b"MZ\x90\x00 PEGATE-1 REAL-INC")
+    want = plain_yara(sources, samples)
+    assert ("t.txt", "inc.yar", "real") in want
+    with caplog.at_level("INFO", logger="scanner.engine"):
+        compiled = compile_rules(sources, tmp_path / "cache")
+    assert detections(compiled, samples) == want
+    assert "cannot be written in an include statement" in caplog.text
+
+
+def test_an_include_libyara_reads_but_the_key_missed_means_no_cache_and_every_external(tmp_path, monkeypatch, caplog):
+    """libyara reports every file it includes; one the key was not computed from (simulated here by a scan
+    that finds no include) is not cached, gets every external and is scanned unrouted, as logged."""
+    monkeypatch.setattr(sources, "_INCLUDE_RE", re.compile(rb"(?!)"))
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    (rules_dir / "named.inc").write_text(INCLUDED_NAMED)
+    (rules_dir / "index.yar").write_text('include "named.inc"\n')
+    (rules_dir / "pe_heavy.yar").write_text(gated_rules(40, "uint16(0) == 0x5A4D", "PEGATE"))
+    srcs = [RuleSource(p.name, p) for p in sorted(rules_dir.glob("*.yar"))]
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    (samples / "b.exe").write_bytes(b"INC-NAME\n")
+    cache = tmp_path / "cache"
+    with caplog.at_level("INFO", logger="scanner.engine"):
+        compiled = compile_rules(srcs, cache)
+    assert "not found by reading the rule files" in caplog.text
+    assert not compiled.routed and compiled.uses == frozenset(EXTERNALS)
+    assert detections(compiled, samples) == plain_yara(srcs, samples) == {("b.exe", "index.yar", "by_name")}
+    assert not (cache / f"{compiled.key}.json").exists()

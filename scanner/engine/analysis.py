@@ -56,8 +56,9 @@ _INT_READERS: Mapping[str, tuple[int, bool]] = {
     "int32be": (4, True),
 }
 _PLAIN_MODIFIERS = frozenset({"ascii", "fullword", "private"})
-_NOT_STRICT = frozenset({"not", "defined", "or", "of", "for", "in", "at", "them", "with", "all", "any", "none"})
-"""Keywords after which an undefined module value need not make a term false."""
+_NOT_STRICT = frozenset({"not", "defined", "and", "or", "of", "for", "in", "at", "them", "with", "all", "any", "none"})
+"""Keywords after which an undefined module value need not make a term false (nor its negation: YARA's
+``and`` turns an undefined operand into false, so ``not (pe.x and $b)`` is true for any other file)."""
 PATH_EXTERNALS = frozenset({"filename", "filepath", "extension"})
 """External variables that differ between two names of one file (hard links); the rest depend on its content
 (``filetype``) or its inode (``owner``)."""
@@ -520,7 +521,12 @@ def _gates(condition: Sequence[Token], rule_names: frozenset[str]) -> tuple[str,
         out: list[Sequence[Token]] = []
         for part in split(tokens, word):
             inner = part[1:-1] if enclosed(part) else None
-            out.extend(flat(inner, word) if inner is not None and len(split(inner, word)) > 1 else [part])
+            # ``and`` binds tighter than ``or``: a parenthesised operand holding an ``or`` is one term of
+            # its conjunction, never flattened into it
+            flattens = (
+                inner is not None and len(split(inner, word)) > 1 and (word == "or" or len(split(inner, "or")) == 1)
+            )
+            out.extend(flat(inner, word) if inner is not None and flattens else [part])
         return out
 
     gates = []

@@ -12,6 +12,7 @@ cache's layout on disk is ``cache``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import io
@@ -36,7 +37,15 @@ from scanner.engine.matches import MatchFailed as MatchFailed
 from scanner.engine.matches import MatchTimeout as MatchTimeout
 from scanner.engine.matches import match_of
 from scanner.engine.sources import EXTERNALS as EXTERNALS
-from scanner.engine.sources import IncludeReader, includable, read_rule_file, source_key, used_externals
+from scanner.engine.sources import (
+    IncludeReader,
+    includable,
+    included_files,
+    read_rule_file,
+    source_key,
+    unseen_includes,
+    used_externals,
+)
 from scanner.engine.sources import RuleSource as RuleSource
 from scanner.errors import RuleError
 from scanner.safefs import write_atomic
@@ -427,8 +436,14 @@ class CompiledRules:
         return _convert(found)
 
 
-def _compile(filepaths: Mapping[str, str] | None = None, sources: Mapping[str, str] | None = None) -> yara.Rules:
-    includes = IncludeReader()
+def _compile(
+    filepaths: Mapping[str, str] | None = None,
+    sources: Mapping[str, str] | None = None,
+    includes: IncludeReader | None = None,
+) -> yara.Rules:
+    """Compile rule files or sources, libyara's includes read through ``includes`` (a new IncludeReader when
+    None; pass one to learn which files libyara included)."""
+    includes = includes or IncludeReader()
     texts = sources
     if filepaths is not None and all(includable(p) for p in filepaths.values()):
         # Each file through an include, so that libyara never opens a rule file itself: one
@@ -479,9 +494,10 @@ def compile_rules(sources: Sequence[RuleSource], cache_dir: Path | None = None, 
     if not route:
         key = hashlib.sha256(f"{key}/unrouted".encode()).hexdigest()
     filepaths = {src.namespace: os.fsdecode(src.path) for src in sources}
+    reported = IncludeReader()
 
     def recompile() -> yara.Rules:
-        return _compile(filepaths=filepaths)
+        return _compile(filepaths=filepaths, includes=reported)
 
     cached = _load_cached(cache_dir, key, recompile) if cache_dir is not None else None
     if cached is not None:
@@ -501,8 +517,10 @@ def compile_rules(sources: Sequence[RuleSource], cache_dir: Path | None = None, 
     started = time.monotonic()
     rules = recompile()
     count = sum(1 for _ in rules)
-    uses = used_externals(files)
-    routed = _compile_routes(sources) if route else None
+    known = _known_includes(reported, files)
+    uses = used_externals(files) if known else frozenset(EXTERNALS)
+    routed = _compile_routes(sources) if route and known else None
+    cache_dir = cache_dir if known else None
     logger.info(
         "compiled %d rules in %.1f s (%s)",
         count,
@@ -532,6 +550,19 @@ def compile_rules(sources: Sequence[RuleSource], cache_dir: Path | None = None, 
             },
         )
     return CompiledRules(rules, count, key, uses, table)
+
+
+def _known_includes(reported: IncludeReader, files: Sequence[Path]) -> bool:
+    """Whether every file libyara included (as ``reported``) is among ``files``, those the key, the externals
+    and routing were worked out from; if not, the collection is not cached, gets every external and is
+    scanned unrouted."""
+    unseen = unseen_includes(reported, files)
+    if unseen:
+        logger.info(
+            "libyara included %s, not found by reading the rule files: unrouted, every external passed, not cached",
+            ", ".join(sorted(unseen)),
+        )
+    return not unseen
 
 
 def _save_routed(where: Path, routed: _RoutedSets) -> cache.RoutingRecord:
@@ -693,7 +724,11 @@ def _compile_routes(sources: Sequence[RuleSource]) -> _RoutedSets | None:
         except OSError as exc:
             logger.info("rule file %s cannot be read for routing (%s): scan unrouted", src.path, exc)
             return None
-        analysed.append(analysis.analyse(src.namespace, os.fsdecode(src.path.absolute()), raw))
+        fa = analysis.analyse(src.namespace, os.fsdecode(src.path.absolute()), raw)
+        if fa.whole and not fa.whole_paths and used_externals(included_files(src.path)) & analysis.PATH_EXTERNALS:
+            logger.debug("rule file %s includes rules that look at file names", src.path)
+            fa = dataclasses.replace(fa, whole_paths=True)
+        analysed.append(fa)
     plan = routing.plan(analysed)
     if plan is None:
         return None  # routing.plan said why

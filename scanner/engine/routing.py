@@ -21,10 +21,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from scanner.engine.analysis import HEAD_SIZE, Branch, FileAnalysis, RuleInfo
+from scanner.engine.sources import includable
 
 logger = logging.getLogger(__name__)
 
-VERSION = 4
+VERSION = 5
 """Changes whenever routing or gating decisions could change; part of the compiled-rule cache key."""
 MIN_RULES = 16
 """A prefix gets its own set only when at least this many reporting rules require it ..."""
@@ -97,7 +98,8 @@ def route_of(head: bytes, size: int, prefixes: Iterable[bytes], edges: Sequence[
 
 
 def _include_line(path: str) -> str:
-    return 'include "' + path.replace("\\", "\\\\").replace('"', '\\"') + '"\n'
+    """The include of a file that goes whole (its path is ``includable``: libyara does not unescape it)."""
+    return f'include "{path}"\n'
 
 
 def _closure(fa: FileAnalysis, roots: Iterable[str], refs: Mapping[str, frozenset[str]] | None = None) -> set[str]:
@@ -205,7 +207,7 @@ def plan(
     for fa in files:
         if fa.whole:
             logger.debug("rule file %s is not split: %s", fa.path, fa.whole)
-            if _include_line(fa.path).count("\n") != 1:
+            if not includable(fa.path):  # libyara reads an include's name as written, unescaped
                 logger.info("not routed: the path of rule file %r cannot be written in an include statement", fa.path)
                 return None
     lows = (0, *size_edges)

@@ -44,7 +44,9 @@ class RuleSource:
     """The rule file."""
 
 
-_INCLUDE_RE = re.compile(rb'^\s*include\s+"([^"]+)"', re.MULTILINE)
+_INCLUDE_RE = re.compile(rb'(?<![A-Za-z0-9_])include[ \t]+"([^"]+)"')
+"""An include as libyara's lexer reads it (``include``, blanks, then a name up to the next quote, no escapes),
+wherever it stands; one inside a comment or a string is found too, which only adds a file to the key."""
 _EXTERNAL_RE = re.compile(rb"\b(" + b"|".join(name.encode() for name in EXTERNALS) + rb")\b")
 
 
@@ -140,6 +142,13 @@ def _include_closure(path: Path, seen: dict[Path, str], memo: _DigestMemo) -> No
         _include_closure(target if target.is_absolute() else path.parent / target, seen, memo)
 
 
+def included_files(path: Path) -> list[Path]:
+    """``path`` and every file it includes, recursively (see _INCLUDE_RE; a missing file is listed too)."""
+    seen: dict[Path, str] = {}
+    _include_closure(path, seen, _DigestMemo(None, ""))
+    return list(seen)
+
+
 def used_externals(paths: Sequence[Path]) -> frozenset[str]:
     """Which of EXTERNALS the rule files ``paths`` mention (a file that cannot be read mentions none)."""
     used: set[bytes] = set()
@@ -183,6 +192,7 @@ class IncludeReader:
 
     def __init__(self) -> None:
         self.read_from: dict[str, str] = {}
+        """Each include as libyara requested it -> the path it was read from."""
         self.error: RuleError | None = None
         self.not_text: str | None = None
 
@@ -202,6 +212,12 @@ class IncludeReader:
             return None
         self.read_from[requested] = target
         return text
+
+
+def unseen_includes(reader: IncludeReader, files: Sequence[Path]) -> set[str]:
+    """Files libyara included through ``reader`` that are not among ``files`` (what the key was computed from)."""
+    known = {os.path.abspath(p) for p in files}
+    return {t for t in reader.read_from.values() if os.path.abspath(t) not in known}
 
 
 def includable(path: str) -> bool:
