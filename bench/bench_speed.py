@@ -48,7 +48,7 @@ BASELINE = r"""
 import json, os, sys
 from concurrent.futures import ThreadPoolExecutor
 import yara
-from scanner.scanning.scan import file_externals
+from scanner.scanning.facts import file_externals
 rules = yara.load(sys.argv[1])
 jobs = int(sys.argv[2])
 BASELINE_WALK

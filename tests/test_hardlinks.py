@@ -13,7 +13,8 @@ import yara
 from scanner.engine import compiler as engine
 from scanner.engine.compiler import CompiledRules, MatchFailed, RuleSource, compile_rules
 from scanner.engine.sources import EXTERNALS
-from scanner.scanning.scan import HardLinks, file_externals, scan_files
+from scanner.scanning.facts import file_externals
+from scanner.scanning.scan import HardLinks, scan_files
 from scanner.scanning.walk import WalkOptions, walk
 
 NAMED_RULES = r"""

@@ -12,7 +12,8 @@ import yara
 from scanner.engine import analysis, routing, sources, syntax
 from scanner.engine.compiler import RuleSource, compile_rules
 from scanner.engine.sources import EXTERNALS
-from scanner.scanning.scan import file_externals, scan_files
+from scanner.scanning.facts import file_externals
+from scanner.scanning.scan import scan_files
 from scanner.scanning.walk import WalkOptions, walk
 
 SIGNATURE_BASE = Path(__file__).resolve().parents[2] / "shared" / "data" / "signature-base" / "yara"

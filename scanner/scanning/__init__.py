@@ -1,11 +1,12 @@
 """Finding and matching what to scan: files and running processes.
 
 ``walk`` lists files safely (by directory descriptors, no symlink followed, no FIFO opened);
-``locations`` says where quick and full scans look; ``scan`` matches files and builds the
+``locations`` says where quick and full scans look; ``facts`` computes the external variables
+(file name, type, owner) rules may use; ``scan`` matches files and builds the
 ``ScanReport``; ``filecache`` spares unchanged files; ``processes`` enumerates, scans and
 terminates processes (the only module that imports ``psutil``).
 
 Builds on ``scanner.engine`` and the shared modules; never on remediation, updates or the CLI.
 """
 
-__all__ = ["filecache", "locations", "processes", "scan", "walk"]
+__all__ = ["facts", "filecache", "locations", "processes", "scan", "walk"]
