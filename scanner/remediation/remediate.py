@@ -112,6 +112,12 @@ class Plan:
     actions: tuple[PlannedAction, ...] = ()
     notes: tuple[str, ...] = ()
     """Things the user should know (locations that could not be read, ...)."""
+    held: tuple[Detection, ...] = ()
+    """Detections not acted on: below the action threshold (``Policy.acts_on``); reported only."""
+
+
+BELOW_THRESHOLD = "not acted on: below the action threshold"
+"""What a detection the policy does not act on says it was done with it."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +169,16 @@ def plan(
     """
     if policy.action is Action.REPORT or not detections:
         return Plan()
+    held = tuple(d for d in detections if not policy.acts_on(d.hit))
+    if held:
+        logger.info(
+            "%d detection(s) below the action threshold (%s): reported, not acted on",
+            len(held),
+            policy.min_severity.value if policy.min_severity else "default",
+        )
+        detections = [d for d in detections if policy.acts_on(d.hit)]
+    if not detections:
+        return Plan(held=held)
     families = families or {}
     packages = packages if packages is not None else PackageIndex(policy.sysroot)
 
@@ -189,11 +205,11 @@ def plan(
             moved[path] = family
 
     if not search:
-        return Plan(tuple(sorted(actions, key=lambda a: list(Step).index(a.step))), ())
+        return Plan(tuple(sorted(actions, key=lambda a: list(Step).index(a.step))), (), held)
     notes = _plan_persistence(policy, families, actions, config_hits, moved)
     order = list(Step)
     actions.sort(key=lambda a: order.index(a.step))
-    return Plan(tuple(actions), tuple(notes))
+    return Plan(tuple(actions), tuple(notes), held)
 
 
 def _by_target(detections: Sequence[Detection]) -> tuple[dict[int, list[Detection]], dict[str, list[Detection]]]:
@@ -488,7 +504,9 @@ def _systemd_follow_up(out: persistence.PersistenceOutcome, systemctl: Systemctl
 def annotate(
     detections: Sequence[Detection], outcomes: Sequence[Outcome], dry_run: bool, the_plan: Plan
 ) -> list[Detection]:
-    """The detections with their ``action`` field saying what was done (or would be, on a dry run)."""
+    """The detections with their ``action`` field saying what was done (or would be, on a dry run); those
+    the plan holds back say so (``BELOW_THRESHOLD``)."""
+    held = set(the_plan.held)
     by_path: dict[str, str] = {}
     by_pid: dict[int, str] = {}
     if dry_run:
@@ -505,6 +523,9 @@ def annotate(
             by_path[o.action.path] = o.message
     out = []
     for d in detections:
+        if d in held:
+            out.append(replace(d, action=BELOW_THRESHOLD))
+            continue
         said = by_pid.get(d.process.pid) if d.process is not None else None
         if d.path is not None and d.path in by_path:
             said = f"{said}; {by_path[d.path]}" if said else by_path[d.path]
@@ -545,6 +566,20 @@ def plan_json(the_plan: Plan) -> list[dict[str, Any]]:
             "description": a.describe(),
         }
         for a in the_plan.actions
+    ]
+
+
+def held_json(the_plan: Plan) -> list[dict[str, Any]]:
+    """The detections a plan holds back (below the action threshold), one entry each."""
+    return [
+        {
+            "target": display_path(d.path) if d.path else f"pid {d.process.pid}" if d.process else "?",
+            "rule": d.hit.rule,
+            "namespace": d.hit.namespace,
+            "severity": d.hit.severity.value,
+            "reason": BELOW_THRESHOLD,
+        }
+        for d in the_plan.held
     ]
 
 
@@ -683,6 +718,7 @@ def remediate(
         "plan": plan_json(the_plan),
         "outcomes": [outcome_record(o).to_json() for o in outcomes],
         "notes": list(the_plan.notes),
+        "not_acted_on": held_json(the_plan),
     }
     code = report.exit_code
     if not dry_run and report.detections:
