@@ -88,7 +88,7 @@ class ExitCode(enum.IntEnum):
 
 
 class Severity(enum.Enum):
-    """How bad a detection is, from the rule's ``severity`` meta."""
+    """How bad a detection is, from the rule's meta (``engine.matches.severity_of``)."""
 
     LOW = "low"
     MEDIUM = "medium"
@@ -99,16 +99,6 @@ class Severity(enum.Enum):
     def rank(self) -> int:
         """Its place in the order low < medium < high < critical."""
         return list(Severity).index(self)
-
-    @classmethod
-    def parse(cls, value: object, default: Severity | None = None) -> Severity:
-        """The severity named by ``value`` (case-insensitive), else ``default`` (medium)."""
-        if isinstance(value, str):
-            try:
-                return cls(value.strip().lower())
-            except ValueError:
-                pass
-        return default if default is not None else cls.MEDIUM
 
 
 class FamilySource(enum.Enum):

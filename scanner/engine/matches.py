@@ -51,7 +51,7 @@ SCORE_BANDS: tuple[tuple[int, Severity], ...] = (
 )
 """A ``score`` (0-100, the LOKI/THOR convention) at or above each bound maps to its level: THOR reports
 40-59 as a notice, 60-79 as a warning and 80 or more as an alert, and LOKI uses the same 40 and 60
-bounds; below 40 neither reports a finding. See docs/decisions/severity.md."""
+bounds; below 40 neither reports a finding. See docs/decisions/0010-severity-and-action-threshold.md."""
 
 THREAT_LEVEL_BANDS: tuple[tuple[int, Severity], ...] = (
     (8, Severity.CRITICAL),
