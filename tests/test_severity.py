@@ -26,7 +26,7 @@ from scanner.model import (
     SignatureSetInfo,
     TargetKind,
 )
-from scanner.remediation import remediate
+from scanner.remediation import remediate, threshold
 from scanner.remediation.packages import PackageIndex
 from scanner.report import render_text
 from tests.conftest import EICAR, run_module
@@ -274,7 +274,7 @@ def test_the_plan_holds_back_what_the_policy_does_not_trust(tmp_path: Path) -> N
     plan = remediate.plan([own, weak, strong], strict, packages=packages, persistence_search=False)
     assert {a.path for a in plan.actions} == {str(files[2])} and plan.held == (own, weak)
     annotated = remediate.annotate([own, weak, strong], [], True, plan)
-    assert [d.action for d in annotated[:2]] == [remediate.BELOW_THRESHOLD] * 2
+    assert [d.action for d in annotated[:2]] == [threshold.BELOW_THRESHOLD] * 2
 
 
 def test_the_text_line_of_a_hit_without_attribution_is_unchanged() -> None:

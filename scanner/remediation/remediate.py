@@ -35,7 +35,7 @@ from scanner.model import (
     TargetKind,
     display_path,
 )
-from scanner.remediation import persistence
+from scanner.remediation import persistence, threshold
 from scanner.remediation.packages import PackageIndex
 from scanner.remediation.quarantine import Vault
 from scanner.remediation.vault_batch import VaultBatch
@@ -116,10 +116,6 @@ class Plan:
     """Detections not acted on: below the action threshold (``Policy.acts_on``); reported only."""
 
 
-BELOW_THRESHOLD = "not acted on: below the action threshold"
-"""What a detection the policy does not act on says it was done with it."""
-
-
 @dataclass(frozen=True)
 class Outcome:
     """What applying one planned action did."""
@@ -169,14 +165,7 @@ def plan(
     """
     if policy.action is Action.REPORT or not detections:
         return Plan()
-    held = tuple(d for d in detections if not policy.acts_on(d.hit))
-    if held:
-        logger.info(
-            "%d detection(s) below the action threshold (%s): reported, not acted on",
-            len(held),
-            policy.min_severity.value if policy.min_severity else "default",
-        )
-        detections = [d for d in detections if policy.acts_on(d.hit)]
+    detections, held = threshold.split(detections, policy)
     if not detections:
         return Plan(held=held)
     families = families or {}
@@ -505,7 +494,7 @@ def annotate(
     detections: Sequence[Detection], outcomes: Sequence[Outcome], dry_run: bool, the_plan: Plan
 ) -> list[Detection]:
     """The detections with their ``action`` field saying what was done (or would be, on a dry run); those
-    the plan holds back say so (``BELOW_THRESHOLD``)."""
+    the plan holds back say so (``threshold.BELOW_THRESHOLD``)."""
     held = set(the_plan.held)
     by_path: dict[str, str] = {}
     by_pid: dict[int, str] = {}
@@ -524,7 +513,7 @@ def annotate(
     out = []
     for d in detections:
         if d in held:
-            out.append(replace(d, action=BELOW_THRESHOLD))
+            out.append(replace(d, action=threshold.BELOW_THRESHOLD))
             continue
         said = by_pid.get(d.process.pid) if d.process is not None else None
         if d.path is not None and d.path in by_path:
@@ -566,20 +555,6 @@ def plan_json(the_plan: Plan) -> list[dict[str, Any]]:
             "description": a.describe(),
         }
         for a in the_plan.actions
-    ]
-
-
-def held_json(the_plan: Plan) -> list[dict[str, Any]]:
-    """The detections a plan holds back (below the action threshold), one entry each."""
-    return [
-        {
-            "target": display_path(d.path) if d.path else f"pid {d.process.pid}" if d.process else "?",
-            "rule": d.hit.rule,
-            "namespace": d.hit.namespace,
-            "severity": d.hit.severity.value,
-            "reason": BELOW_THRESHOLD,
-        }
-        for d in the_plan.held
     ]
 
 
@@ -718,7 +693,7 @@ def remediate(
         "plan": plan_json(the_plan),
         "outcomes": [outcome_record(o).to_json() for o in outcomes],
         "notes": list(the_plan.notes),
-        "not_acted_on": held_json(the_plan),
+        "not_acted_on": threshold.held_json(the_plan.held),
     }
     code = report.exit_code
     if not dry_run and report.detections:
