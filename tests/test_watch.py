@@ -166,6 +166,20 @@ def test_slow_writer_is_scanned_once_closed_and_whole(start, watched):
     assert quiet_problems(r) == []
 
 
+def test_a_detection_below_the_action_threshold_is_reported_and_left_alone(start, watched):
+    """Without a threshold the watch acts only on high and critical hits of rules that are not the project's
+    own: the --rules EICAR rule (severity low) is reported, not quarantined, and the watch stops cleanly."""
+    r = start(action_min_severity=None)
+    path = watched / "low.com"
+    path.write_bytes(EICAR)
+    ev = r.detected(path)
+    assert ev.detection is not None and ev.detection.action == "not acted on: below the action threshold"
+    assert "-> not acted on: below the action threshold" in ev.message
+    assert path.read_bytes() == EICAR
+    assert r.close() == 0
+    assert quiet_problems(r) == []
+
+
 def test_renamed_into_place_and_editor_style_save_and_undo(start, watched, tmp_path, cli):
     outside = tmp_path / "outside"
     outside.mkdir()
