@@ -17,7 +17,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from scanner.errors import ConfigError, UsageError
-from scanner.model import Action
+from scanner.model import Action, Severity
 from scanner.safefs import read_regular
 
 logger = logging.getLogger(__name__)
@@ -106,6 +106,11 @@ class Config:
     """Default action of ``scan`` ([scan] action)."""
     monthly_action: Action = Action.QUARANTINE
     """Action of the monthly run ([monthly] action)."""
+    action_min_severity: Severity | None = None
+    """``scan`` acts only on detections at least this severe ([scan] action_min_severity); None: high for
+    rules that are not the project's own, every severity for the project's set."""
+    monthly_action_min_severity: Severity | None = None
+    """The same for the monthly run ([monthly] action_min_severity)."""
     monthly_paths: tuple[str, ...] = ()
     """Absolute paths the monthly run scans besides the quick-scan locations ([monthly] paths)."""
     monthly_rules: tuple[Path, ...] = ()
@@ -144,8 +149,14 @@ _KEYS: Mapping[str, Mapping[str, str]] = {
         "jobs": "jobs",
         "timeout": "timeout",
         "action": "action",
+        "action_min_severity": "action_min_severity",
     },
-    "monthly": {"action": "monthly_action", "paths": "monthly_paths", "rules": "monthly_rules"},
+    "monthly": {
+        "action": "monthly_action",
+        "action_min_severity": "monthly_action_min_severity",
+        "paths": "monthly_paths",
+        "rules": "monthly_rules",
+    },
     "processes": {"timeout": "process_timeout", "max_memory": "process_max_memory", "kill_grace": "kill_grace"},
     "update": {
         "feeds": "feeds",
@@ -227,6 +238,8 @@ def _convert(name: str, value: object, path: Path) -> object:
             return size
         case "action" | "monthly_action":
             return parse_action(str(value))
+        case "action_min_severity" | "monthly_action_min_severity":
+            return parse_severity(str(value))
         case "log_level":
             if not isinstance(value, str) or value.strip().lower() not in LOG_LEVELS:
                 raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}, not {value!r}")
@@ -251,3 +264,11 @@ def parse_action(text: str) -> Action:
         return Action(text.strip().lower())
     except ValueError as exc:
         raise UsageError(f"unknown action {text!r} (choose report, quarantine or remove)") from exc
+
+
+def parse_severity(text: str) -> Severity:
+    """The severity named ``text`` (low, medium, high or critical)."""
+    try:
+        return Severity(text.strip().lower())
+    except ValueError as exc:
+        raise UsageError(f"unknown severity {text!r} (choose low, medium, high or critical)") from exc

@@ -38,7 +38,18 @@ from scanner.history import (
     history_record,
     undone,
 )
-from scanner.model import Action, Detection, ExitCode, Family, Policy, ScanReport, ScanType, display_path, utc_now
+from scanner.model import (
+    Action,
+    Detection,
+    ExitCode,
+    Family,
+    Policy,
+    ScanReport,
+    ScanType,
+    Severity,
+    display_path,
+    utc_now,
+)
 from scanner.scanning.filecache import CacheMode
 from scanner.scanning.scan import Progress, ScanRequest, run_scan
 from scanner.scanning.walk import WalkOptions, dir_identity
@@ -199,6 +210,12 @@ def families_of(*loaded: signatures.LoadedRules) -> dict[str, Family]:
     return {f.name: f for rules in loaded if rules.sigset for f in rules.sigset.families}
 
 
+def own_namespaces(loaded: signatures.LoadedRules) -> frozenset[str]:
+    """The namespaces of the project's own signature set among ``loaded`` (acted on at every severity
+    unless a minimum is configured); none with --no-default-rules."""
+    return frozenset(s.namespace for s in loaded.sigset.sources()) if loaded.sigset else frozenset()
+
+
 def plan(
     detections: Sequence[Detection],
     policy: Policy,
@@ -220,7 +237,8 @@ def plan(
     )
     if not done:
         return the_plan
-    return remediate.Plan(tuple(a for a in the_plan.actions if a.path is None or a.path not in done), the_plan.notes)
+    kept = tuple(a for a in the_plan.actions if a.path is None or a.path not in done)
+    return remediate.Plan(kept, the_plan.notes, the_plan.held)
 
 
 def apply(
@@ -292,6 +310,8 @@ def run(
     finally:
         if progress is not None:
             progress.close()
+    if engine_warnings := job.loaded.rules.engine_warnings.take():
+        report = replace(report, warnings=(*report.warnings, *engine_warnings))
     record = RunRecord.of(
         state, replace(report, action=job.policy.action), job.command, job.policy.sysroot, job.dry_run
     )
@@ -364,6 +384,8 @@ class ScanOptions:
     """Processes to scan (no files then, unless ``paths`` or ``scan_type`` ask for them)."""
     action: Action | None = None
     """What to do with what is found."""
+    action_min_severity: Severity | None = None
+    """Act only on detections at least this severe; None: ``[scan] action_min_severity``."""
     force: bool = False
     """Also move detected files that an installed OS package owns."""
     dry_run: bool = False
@@ -411,7 +433,12 @@ def scan_job(state: StateDir, config: Config, options: ScanOptions, rules: signa
         cache=cache_mode(kind, options.no_cache),
     )
     policy = Policy(
-        options.action or config.action, force=options.force, sysroot=options.sysroot, kill_grace=config.kill_grace
+        options.action or config.action,
+        force=options.force,
+        sysroot=options.sysroot,
+        kill_grace=config.kill_grace,
+        min_severity=options.action_min_severity or config.action_min_severity,
+        own_namespaces=own_namespaces(rules),
     )
     return Job(request, rules, policy, "scan", dry_run=options.dry_run)
 
@@ -436,6 +463,8 @@ class MonthlyRequest:
     """Scan running processes; None: only when ``sysroot`` is this machine's root."""
     action: Action | None = None
     """What to do with what is found; None: ``[monthly] action``."""
+    action_min_severity: Severity | None = None
+    """Act only on detections at least this severe; None: ``[monthly] action_min_severity``."""
     no_cache: bool = False
     """Read every file, even one judged before and unchanged since."""
 
@@ -489,7 +518,13 @@ def monthly(
             cache_dir=state.file_cache,
             cache=cache_mode(ScanType.QUICK, request.no_cache),
         )
-        policy = Policy(request.action or config.monthly_action, sysroot=request.sysroot, kill_grace=config.kill_grace)
+        policy = Policy(
+            request.action or config.monthly_action,
+            sysroot=request.sysroot,
+            kill_grace=config.kill_grace,
+            min_severity=request.action_min_severity or config.monthly_action_min_severity,
+            own_namespaces=own_namespaces(loaded),
+        )
         return run(Job(scan, loaded, policy, "monthly", warnings=tuple(warnings)), state, now=now, systemctl=systemctl)
 
 

@@ -88,22 +88,26 @@ class ExitCode(enum.IntEnum):
 
 
 class Severity(enum.Enum):
-    """How bad a detection is, from the rule's ``severity`` meta."""
+    """How bad a detection is, from the rule's meta (``engine.matches.severity_of``)."""
 
     LOW = "low"
     MEDIUM = "medium"
     HIGH = "high"
     CRITICAL = "critical"
 
-    @classmethod
-    def parse(cls, value: object, default: Severity | None = None) -> Severity:
-        """The severity named by ``value`` (case-insensitive), else ``default`` (medium)."""
-        if isinstance(value, str):
-            try:
-                return cls(value.strip().lower())
-            except ValueError:
-                pass
-        return default if default is not None else cls.MEDIUM
+    @property
+    def rank(self) -> int:
+        """Its place in the order low < medium < high < critical."""
+        return list(Severity).index(self)
+
+
+class FamilySource(enum.Enum):
+    """Where a hit's family name came from."""
+
+    META = "meta"
+    """The rule's meta (family, malware_family, malware, tc_detection_name)."""
+    RULE_NAME = "rule name"
+    """The rule names no family: its own name stands in."""
 
 
 class Action(enum.Enum):
@@ -173,6 +177,22 @@ class Policy:
     """The filesystem root the detections' paths are under."""
     kill_grace: float = 5.0
     """Seconds between SIGTERM and SIGKILL."""
+    min_severity: Severity | None = None
+    """Act only on detections at least this severe; None: ``DEFAULT_MIN_SEVERITY`` for rules from
+    elsewhere, every severity for the project's own set (``own_namespaces``)."""
+    own_namespaces: frozenset[str] = frozenset()
+    """Namespaces of the project's own signature set (bundled or updated), trusted at every severity
+    unless ``min_severity`` is given."""
+
+    def acts_on(self, hit: RuleHit) -> bool:
+        """Whether a detection by ``hit`` is acted on (else only reported: below the action threshold)."""
+        if self.min_severity is not None:
+            return hit.severity.rank >= self.min_severity.rank
+        return hit.namespace in self.own_namespaces or hit.severity.rank >= DEFAULT_MIN_SEVERITY.rank
+
+
+DEFAULT_MIN_SEVERITY = Severity.HIGH
+"""The least severity acted on for rules that are not the project's own, unless configured."""
 
 
 @dataclass(frozen=True)
@@ -184,13 +204,30 @@ class RuleHit:
     namespace: str
     """The namespace the rule was compiled in (one per rule file)."""
     family: str
-    """The malware family: meta family, malware_family, malware, tc_detection_name, else the rule name."""
+    """The malware family: meta family, malware_family, malware, tc_detection_name, else the rule name
+    (``family_source`` says which)."""
     severity: Severity
-    """Meta ``severity``, default medium."""
+    """From meta ``severity``, ``score``, ``threat_level`` and ``confidence`` (``engine.matches.severity_of``),
+    default medium."""
     tags: tuple[str, ...] = ()
     """The rule's tags."""
     description: str = ""
     """Meta ``description``, if any."""
+    author: str = ""
+    """Meta ``author``, if any (licences such as the Detection Rule License require it with every match)."""
+    reference: str = ""
+    """Meta ``reference``, if any."""
+    license: str = ""
+    """Meta ``license``, if any."""
+    family_source: FamilySource = FamilySource.META
+    """Whether ``family`` came from the meta or is the rule name standing in."""
+
+    def attribution(self) -> str:
+        """Who wrote the rule, under what licence, and its reference, as ``author X; license Y; ref Z``
+        (empty when the meta names none): every message based on a match carries it, as licences such as
+        the Detection Rule License require. Not escaped: renderers escape whole lines (``printable``)."""
+        given = (("author", self.author), ("license", self.license), ("ref", self.reference))
+        return "; ".join(f"{name} {value}" for name, value in given if value)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from scanner.model import (
     Detection,
     ExitCode,
     ProcessInfo,
+    RuleHit,
     ScanReport,
     SignatureSetInfo,
     Skipped,
@@ -69,9 +70,13 @@ def detection_json(d: Detection) -> dict[str, Any]:
         rule=d.hit.rule,
         namespace=d.hit.namespace,
         family=d.hit.family,
+        family_source=d.hit.family_source.value,
         severity=d.hit.severity.value,
         tags=list(d.hit.tags),
         description=d.hit.description,
+        author=d.hit.author,
+        reference=d.hit.reference,
+        license=d.hit.license,
         sha256=d.sha256,
         size=d.size,
         pid=d.process.pid if d.process else None,
@@ -146,7 +151,14 @@ def _detection_line(d: Detection) -> str:
     if d.process is not None:
         where = f"pid {d.process.pid} ({d.process.name}, {d.process.where}) {where}"
     action = "" if d.action == "reported" else f"  [{d.action}]"
-    return f"{where}: {d.hit.family} ({d.hit.rule}, {d.hit.severity.value}){action}"
+    return f"{where}: {d.hit.family} ({rule_words(d.hit)}){action}"
+
+
+def rule_words(hit: RuleHit) -> str:
+    """The rule, its severity and its attribution, for a one-line message about a match (the Detection Rule
+    License asks for the author in every message based on one): ``Rule, high; author X; license Y``."""
+    attribution = hit.attribution()
+    return f"{hit.rule}, {hit.severity.value}" + (f"; {attribution}" if attribution else "")
 
 
 BY_DESIGN = {
@@ -191,6 +203,10 @@ def _remediation_lines(section: object) -> list[str]:
             f"  {'done  ' if o['ok'] else 'FAILED'}  {o['description']}: {o['message']}" for o in section["outcomes"]
         )
     lines.extend(f"  note: {n}" for n in section.get("notes", []))
+    held = section.get("not_acted_on", [])
+    if held:
+        lines.append("Not acted on (below the action threshold; --action-min-severity):")
+        lines.extend(f"  {h['target']}: {h['rule']} ({h['severity']})" for h in held)
     return [*lines, ""] if lines else []
 
 

@@ -36,7 +36,11 @@ def format_block(report: ScanReport, command: str = "scan") -> str:
         where = display_path(d.path) if d.path else "?"
         if d.process is not None:
             where = f"pid {d.process.pid} {where}"
-        lines.append(f"  detected: {d.hit.family} ({d.hit.namespace}:{d.hit.rule}) in {where} -> {d.action}")
+        by = f"; {attribution}" if (attribution := d.hit.attribution()) else ""
+        lines.append(
+            f"  detected: {d.hit.family} ({d.hit.namespace}:{d.hit.rule}) in {where} -> {d.action}"
+            f"; severity {d.hit.severity.value}{by}"
+        )
     lines += _persistence_lines(report)
     lines += [f"  warning: {w}" for w in report.warnings]
     c = report.counts

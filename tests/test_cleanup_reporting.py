@@ -129,7 +129,19 @@ def test_remediation_keeps_mentions_reports_them_and_logs_every_edit(cli, tmp_pa
     crontab = cron_machine(root)
     rules = tmp_path / "rules.yar"
     rules.write_text(MINER_RULES)
-    common = ("scan", "--quick", "--sysroot", root, "--rules", rules, "--no-default-rules", "--action", "quarantine")
+    common = (
+        "scan",
+        "--quick",
+        "--sysroot",
+        root,
+        "--rules",
+        rules,
+        "--no-default-rules",
+        "--action",
+        "quarantine",
+        "--action-min-severity",
+        "low",
+    )
 
     plan = json.loads(cli(*common, "--dry-run", "--format", "json").stdout)["remediation"]
     left = [n for n in plan["notes"] if "left alone" in n]
@@ -168,7 +180,17 @@ def test_a_detection_with_another_hard_link_says_so(cli, tmp_path, eicar_rule, a
     other = tmp_path / "elsewhere"
     other.mkdir()
     os.link(f, other / "keep.com")  # outside the scanned tree: the content stays reachable there
-    common = ("scan", d, "--rules", eicar_rule, "--no-default-rules", "--action", action)
+    common = (
+        "scan",
+        d,
+        "--rules",
+        eicar_rule,
+        "--no-default-rules",
+        "--action",
+        action,
+        "--action-min-severity",
+        "low",
+    )
     rep = json.loads(cli(*common, "--format", "json").stdout)
     assert not f.exists() and (other / "keep.com").read_bytes() == EICAR
     (o,) = rep["remediation"]["outcomes"]
@@ -186,5 +208,7 @@ def test_a_detection_without_other_links_says_nothing_of_them(cli, tmp_path, eic
     d = tmp_path / "data"
     d.mkdir()
     (d / "eicar.com").write_bytes(EICAR)
-    res = cli("scan", d, "--rules", eicar_rule, "--no-default-rules", "--action", "quarantine")
+    res = cli(
+        "scan", d, "--rules", eicar_rule, "--no-default-rules", "--action", "quarantine", "--action-min-severity", "low"
+    )
     assert res.exit_code == 1 and "another name" not in res.stdout

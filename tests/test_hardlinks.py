@@ -208,7 +208,7 @@ def test_rules_that_look_at_the_name_are_decided_from_their_name_terms_without_r
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(CompiledRules, "_match", staticmethod(counting))
+    monkeypatch.setattr(CompiledRules, "_match", counting)
     links = HardLinks()
     assert detections(rules, root, links) == want
     names = sum(counts.values()) + 1  # and alone.bad

@@ -41,7 +41,9 @@ def history(cli) -> list[dict]:  # type: ignore[no-untyped-def]
 def test_a_non_utf8_name_is_recorded_exactly_and_undone(cli, tmp_path, eicar_rule, action):
     d = tmp_path / "data"
     path = plant(d)
-    res = cli("scan", d, "--rules", eicar_rule, "--no-default-rules", "--action", action)
+    res = cli(
+        "scan", d, "--rules", eicar_rule, "--no-default-rules", "--action", action, "--action-min-severity", "low"
+    )
     assert res.exit_code == 1, res.stdout + res.stderr
     assert "Traceback" not in res.stderr and not os.path.lexists(path)
     (rec,) = history(cli)
@@ -81,7 +83,19 @@ def test_a_record_that_cannot_be_written_is_exit_3_and_undo_still_works(cli, tmp
     blocker = scanner_home / "history"
     blocker.parent.mkdir(parents=True, exist_ok=True)
     blocker.write_text("not a directory\n")  # a real failure, as root cannot be stopped by permissions
-    res = cli("scan", d, "--rules", eicar_rule, "--no-default-rules", "--action", "quarantine", "--format", "json")
+    res = cli(
+        "scan",
+        d,
+        "--rules",
+        eicar_rule,
+        "--no-default-rules",
+        "--action",
+        "quarantine",
+        "--action-min-severity",
+        "low",
+        "--format",
+        "json",
+    )
     assert res.exit_code == 3, res.stderr
     assert "NOT RECORDED" in res.stderr and not os.path.lexists(path)
     rep = json.loads(res.stdout)
@@ -97,7 +111,18 @@ def test_a_scan_killed_mid_remediation_is_listed_as_incomplete_and_undone(tmp_pa
     paths = [plant(d, f"eicar{i}.com".encode()) for i in range(4)]
     # The child kills itself with SIGKILL once the first file is out of its place (a real kill -9).
     env = {**os.environ, ENV_FAULT: "quarantine:unlinked"}
-    res = run_module("scan", d, "--rules", eicar_rule, "--no-default-rules", "--action", "quarantine", env=env)
+    res = run_module(
+        "scan",
+        d,
+        "--rules",
+        eicar_rule,
+        "--no-default-rules",
+        "--action",
+        "quarantine",
+        "--action-min-severity",
+        "low",
+        env=env,
+    )
     assert res.exit_code == -9, res.stderr
     assert sum(os.path.exists(p) for p in paths) == 3
     (rec,) = history(cli)
@@ -127,6 +152,8 @@ def test_a_scan_killed_by_another_process_mid_remediation_is_undone(tmp_path, ei
             "--no-default-rules",
             "--action",
             "quarantine",
+            "--action-min-severity",
+            "low",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -27,7 +27,7 @@ from scanner.history import (
     OutcomeRecord,
     UndoRecord,
 )
-from scanner.model import Action, ExitCode, Policy, ScanCounts, ScanType
+from scanner.model import Action, ExitCode, Policy, ScanCounts, ScanType, Severity
 from scanner.scanning.scan import ScanRequest
 from scanner.state import StateDir
 from scanner.updates.signatures import load_rules
@@ -49,7 +49,7 @@ def job(
 ) -> jobs.Job:
     loaded = load_rules(state, [rule], False, today=dt.date(2026, 1, 1), max_age_days=90)
     request = ScanRequest(ScanType.CUSTOM, paths=(os.fspath(root),))
-    return jobs.Job(request, loaded, Policy(action), command, dry_run=dry_run)
+    return jobs.Job(request, loaded, Policy(action, min_severity=Severity.LOW), command, dry_run=dry_run)
 
 
 # --- the pipeline, called as the CLI calls it -------------------------------------------------------------
@@ -149,7 +149,19 @@ def test_run_record_serves_a_batch_remediated_in_two_phases(tmp_path, eicar_rule
 def test_cli_scan_json_and_history_keep_a_non_utf8_name_exactly(cli, tmp_path, eicar_rule):
     d = tmp_path / "data"
     path = plant(d)
-    res = cli("scan", d, "--rules", eicar_rule, "--no-default-rules", "--action", "quarantine", "--format", "json")
+    res = cli(
+        "scan",
+        d,
+        "--rules",
+        eicar_rule,
+        "--no-default-rules",
+        "--action",
+        "quarantine",
+        "--action-min-severity",
+        "low",
+        "--format",
+        "json",
+    )
     assert res.exit_code == 1, res.stderr
     rep = json.loads(res.stdout)
     (det,) = rep["detections"]

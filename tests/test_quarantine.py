@@ -20,7 +20,7 @@ from scanner import inert
 from scanner.engine.compiler import RuleSource, compile_rules
 from scanner.errors import QuarantineError, UsageError
 from scanner.history import OutcomeRecord
-from scanner.model import Action, FileIdentity, Policy, ScanType, SignatureSetInfo
+from scanner.model import Action, FileIdentity, Policy, ScanType, Severity, SignatureSetInfo
 from scanner.remediation import remediate, vault_journal
 from scanner.remediation.quarantine import Vault
 from scanner.remediation.vault_files import identify
@@ -737,7 +737,7 @@ def test_root_owned_symlink_swapped_in_between_scan_and_quarantine_is_refused(tm
 
     vault = make_vault(tmp_path)
     done, (outcome,) = remediate.remediate(
-        report, Policy(Action.QUARANTINE), vault, dry_run=False, families={}, now=lambda: NOW
+        report, Policy(Action.QUARANTINE, min_severity=Severity.LOW), vault, dry_run=False, families={}, now=lambda: NOW
     )
     assert not outcome.ok and done.exit_code == 3
     assert "folder dl is a symbolic link" in outcome.message and "nothing was changed" in outcome.message

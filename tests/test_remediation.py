@@ -47,7 +47,9 @@ def test_quarantine_restore_round_trip(cli, tmp_path, rules):
     f.write_bytes(EICAR)
     f.chmod(0o640)
     os.utime(f, ns=(1_600_000_000_000_000_000, 1_600_000_000_000_000_000))
-    res, rep = run_json(cli, "scan", d, "--rules", rules, "--no-default-rules", "--action", "quarantine")
+    res, rep = run_json(
+        cli, "scan", d, "--rules", rules, "--no-default-rules", "--action", "quarantine", "--action-min-severity", "low"
+    )
     assert res.exit_code == 1, res.stderr
     assert not f.exists()
     assert rep["detections"][0]["action"].startswith("quarantined as ")
@@ -72,7 +74,9 @@ def test_a_detection_from_the_file_cache_is_quarantined_and_restored_like_a_fres
     time.sleep(2.2)  # a file changed within 2 s of the scan is never recorded (same-tick writes)
     _, first = run_json(cli, "scan", d, "--rules", rules, "--no-default-rules")
     assert first["file_cache"]["recorded"] == 1
-    res, rep = run_json(cli, "scan", d, "--rules", rules, "--no-default-rules", "--action", "quarantine")
+    res, rep = run_json(
+        cli, "scan", d, "--rules", rules, "--no-default-rules", "--action", "quarantine", "--action-min-severity", "low"
+    )
     assert rep["file_cache"]["detections"] == 1  # not read again, yet its identity and digest are checked
     assert res.exit_code == 1 and rep["detections"][0]["action"].startswith("quarantined as ") and not f.exists()
     (item,) = run_json(cli, "quarantine", "list")[1]
@@ -86,7 +90,7 @@ def test_restore_refuses_to_overwrite_and_restores_elsewhere(cli, tmp_path, rule
     d = tmp_path / "data"
     d.mkdir()
     (d / "e.com").write_bytes(EICAR)
-    cli("scan", d, "--rules", rules, "--no-default-rules", "--action", "quarantine")
+    cli("scan", d, "--rules", rules, "--no-default-rules", "--action", "quarantine", "--action-min-severity", "low")
     (item,) = run_json(cli, "quarantine", "list")[1]
     (d / "e.com").write_text("a new file the user made")
     res = cli("quarantine", "restore", item["id"])
@@ -101,7 +105,7 @@ def test_vault_content_is_neutralised(cli, tmp_path, rules, scanner_home):
     d = tmp_path / "data"
     d.mkdir()
     (d / "e.com").write_bytes(EICAR)
-    cli("scan", d, "--rules", rules, "--no-default-rules", "--action", "quarantine")
+    cli("scan", d, "--rules", rules, "--no-default-rules", "--action", "quarantine", "--action-min-severity", "low")
     vault = scanner_home / "quarantine"
     assert vault.stat().st_mode & 0o777 == 0o700
     res = cli("scan", vault, "--rules", rules, "--no-default-rules")
@@ -116,13 +120,36 @@ def test_dry_run_changes_nothing(cli, tmp_path, rules, scanner_home):
     d.mkdir()
     (d / "e.com").write_bytes(EICAR)
     before = tree(d)
-    res, rep = run_json(cli, "scan", d, "--rules", rules, "--no-default-rules", "--action", "quarantine", "--dry-run")
+    res, rep = run_json(
+        cli,
+        "scan",
+        d,
+        "--rules",
+        rules,
+        "--no-default-rules",
+        "--action",
+        "quarantine",
+        "--action-min-severity",
+        "low",
+        "--dry-run",
+    )
     assert res.exit_code == 1
     assert tree(d) == before
     assert rep["remediation"]["dry_run"] is True
     assert rep["remediation"]["plan"][0]["description"].startswith("quarantine ")
     assert rep["detections"][0]["action"] == "would quarantine"
-    text = cli("scan", d, "--rules", rules, "--no-default-rules", "--action", "quarantine", "--dry-run").stdout
+    text = cli(
+        "scan",
+        d,
+        "--rules",
+        rules,
+        "--no-default-rules",
+        "--action",
+        "quarantine",
+        "--action-min-severity",
+        "low",
+        "--dry-run",
+    ).stdout
     assert "would quarantine" in text
     assert not any((scanner_home / "quarantine").rglob("*.json"))
 
@@ -131,7 +158,9 @@ def test_remove_deletes_and_undo_says_it_cannot_restore(cli, tmp_path, rules):
     d = tmp_path / "data"
     d.mkdir()
     (d / "e.com").write_bytes(EICAR)
-    res, rep = run_json(cli, "scan", d, "--rules", rules, "--no-default-rules", "--action", "remove")
+    res, rep = run_json(
+        cli, "scan", d, "--rules", rules, "--no-default-rules", "--action", "remove", "--action-min-severity", "low"
+    )
     assert res.exit_code == 1
     assert not (d / "e.com").exists()
     res = cli("undo", rep["scan_id"])
@@ -156,6 +185,8 @@ def test_package_owned_file_is_not_moved_without_force(cli, tmp_path, rules):
         "--no-default-rules",
         "--action",
         "quarantine",
+        "--action-min-severity",
+        "low",
         "--no-processes",
     )
     assert res.exit_code == 3
@@ -172,6 +203,8 @@ def test_package_owned_file_is_not_moved_without_force(cli, tmp_path, rules):
         "--no-default-rules",
         "--action",
         "quarantine",
+        "--action-min-severity",
+        "low",
         "--no-processes",
         "--force",
     )
@@ -228,6 +261,8 @@ def test_persistence_is_cleaned_and_undo_restores_everything(cli, infected_root,
         "--no-default-rules",
         "--action",
         "quarantine",
+        "--action-min-severity",
+        "low",
     )
     assert res.exit_code == 1, (res.stderr, rep.get("remediation"))
     after = tree(infected_root)
@@ -264,6 +299,8 @@ def test_dry_run_lists_persistence_plan(cli, infected_root, rules):
         "--no-default-rules",
         "--action",
         "quarantine",
+        "--action-min-severity",
+        "low",
         "--dry-run",
         "--format",
         "json",
@@ -300,7 +337,17 @@ def evil_process(tmp_path: Path):
 def test_process_is_killed_and_its_image_quarantined(cli, rules, evil_process):
     proc, exe = evil_process
     res, rep = run_json(
-        cli, "scan", "--pid", str(proc.pid), "--rules", rules, "--no-default-rules", "--action", "quarantine"
+        cli,
+        "scan",
+        "--pid",
+        str(proc.pid),
+        "--rules",
+        rules,
+        "--no-default-rules",
+        "--action",
+        "quarantine",
+        "--action-min-severity",
+        "low",
     )
     assert res.exit_code == 1, (res.stderr, rep.get("remediation"))
     assert proc.wait(timeout=10) is not None
@@ -331,6 +378,8 @@ def test_interpreter_killed_script_quarantined_interpreter_untouched(cli, tmp_pa
             "--no-default-rules",
             "--action",
             "quarantine",
+            "--action-min-severity",
+            "low",
         )
         assert res.exit_code == 1, (res.stderr, rep.get("remediation"))
         kinds = sorted((d["kind"], (d.get("process") or {}).get("where")) for d in rep["detections"])
@@ -371,6 +420,8 @@ def test_undo_killed_midway_then_run_again_loses_nothing(cli, infected_root, rul
         "--no-default-rules",
         "--action",
         "quarantine",
+        "--action-min-severity",
+        "low",
     )
     env = {**os.environ, "SCANNER_HOME": str(scanner_home), "SCANNER_FAULT_STEP": step}
     res = run_module("undo", rep["scan_id"], env=env)

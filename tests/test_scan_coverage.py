@@ -75,7 +75,17 @@ def test_file_deeper_than_path_max_is_detected_quarantined_and_restored(cli, tmp
         write_at(fd, "payload.com", EICAR)
         target = os.path.join(deep, "payload.com")
         assert len(os.fsencode(target)) > PATH_MAX
-        res, rep = scan_json(cli, top, "--rules", eicar_rule, "--no-default-rules", "--action", "quarantine")
+        res, rep = scan_json(
+            cli,
+            top,
+            "--rules",
+            eicar_rule,
+            "--no-default-rules",
+            "--action",
+            "quarantine",
+            "--action-min-severity",
+            "low",
+        )
         assert res.exit_code == 1, res.stderr
         (det,) = rep["detections"]
         assert det["path"] == target
@@ -189,7 +199,18 @@ def test_state_directory_inside_the_scanned_tree_is_never_scanned(cli, tmp_path)
     rules = tmp_path / "marker.yar"
     rules.write_text('rule Marker { meta: family = "Marker" strings: $a = "QZXV-PLAIN-MARKER-7731" condition: $a }\n')
     (tree / "real.txt").write_text("has QZXV-PLAIN-MARKER-7731 in it\n")
-    args = ("--home", home, "--rules", rules, "--no-default-rules", "--action", "quarantine", "--no-cache")
+    args = (
+        "--home",
+        home,
+        "--rules",
+        rules,
+        "--no-default-rules",
+        "--action",
+        "quarantine",
+        "--action-min-severity",
+        "low",
+        "--no-cache",
+    )
     for _ in range(2):  # the first run writes the compiled rules into the state directory, the second meets them
         res, rep = scan_json(cli, tree, *args)
         assert [d["path"] for d in rep["detections"]] in ([str(tree / "real.txt")], []), rep["detections"]

@@ -137,7 +137,18 @@ def test_quarantine_list_show_restore_and_undo_escape_names(tmp_path: Path) -> N
     home = tmp_path / "home"
     target, rules = _tree(tmp_path)
     code, out, err = _run(
-        "scan", target, "--rules", rules, "--no-default-rules", "--action", "quarantine", "--format", "json", home=home
+        "scan",
+        target,
+        "--rules",
+        rules,
+        "--no-default-rules",
+        "--action",
+        "quarantine",
+        "--action-min-severity",
+        "low",
+        "--format",
+        "json",
+        home=home,
     )
     assert code == 1, err
     _assert_clean(err)
@@ -162,7 +173,18 @@ def test_quarantine_list_show_restore_and_undo_escape_names(tmp_path: Path) -> N
     assert sorted(os.listdir(target)) == sorted(HOSTILE)
 
     code, out, err = _run(
-        "scan", target, "--rules", rules, "--no-default-rules", "--action", "quarantine", "--format", "json", home=home
+        "scan",
+        target,
+        "--rules",
+        rules,
+        "--no-default-rules",
+        "--action",
+        "quarantine",
+        "--action-min-severity",
+        "low",
+        "--format",
+        "json",
+        home=home,
     )
     assert code == 1, err
     code, out, err = _run("undo", json.loads(out)["scan_id"], home=home)

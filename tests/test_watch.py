@@ -29,7 +29,7 @@ from conftest import BACKDOOR_LINE, EICAR, MINER, MINER_RULES
 from feed_helpers import MARKER_A, MARKER_B, RULE_A, RULE_B, clean_dir, write_set
 
 from scanner.errors import UsageError
-from scanner.model import Action
+from scanner.model import Action, Severity
 from scanner.remediation.quarantine import Vault
 from scanner.remediation.vault_journal import ENV_FAULT
 from scanner.state import StateDir
@@ -125,6 +125,7 @@ def start(tmp_path: Path, scanner_home: Path, eicar_rule: Path, watched: Path) -
             "use_default_rules": False,
             "sysroot": sysroot,
             "jobs": 2,
+            "action_min_severity": Severity.LOW,
         }
         settings.update(overrides)
         r = Running(WatchConfig(**settings))
@@ -161,6 +162,20 @@ def test_slow_writer_is_scanned_once_closed_and_whole(start, watched):
     assert not path.exists()
     whole = b"".join(pieces)
     assert ev.detection.sha256 == hashlib.sha256(whole).hexdigest()  # judged as written in full
+    assert r.close() == 0
+    assert quiet_problems(r) == []
+
+
+def test_a_detection_below_the_action_threshold_is_reported_and_left_alone(start, watched):
+    """Without a threshold the watch acts only on high and critical hits of rules that are not the project's
+    own: the --rules EICAR rule (severity low) is reported, not quarantined, and the watch stops cleanly."""
+    r = start(action_min_severity=None)
+    path = watched / "low.com"
+    path.write_bytes(EICAR)
+    ev = r.detected(path)
+    assert ev.detection is not None and ev.detection.action == "not acted on: below the action threshold"
+    assert "-> not acted on: below the action threshold" in ev.message
+    assert path.read_bytes() == EICAR
     assert r.close() == 0
     assert quiet_problems(r) == []
 
@@ -502,6 +517,7 @@ def test_bad_options_are_refused(scanner_home, tmp_path, eicar_rule):
 DRIVER = """
 import json, signal, sys, threading
 from pathlib import Path
+from scanner.model import Severity
 from scanner.state import StateDir
 from scanner.watch.config import WatchConfig
 from scanner.watch.events import event_json
@@ -511,7 +527,7 @@ stop = threading.Event()
 for sig in (signal.SIGTERM, signal.SIGINT):
     signal.signal(sig, lambda signum, frame: stop.set())
 config = WatchConfig(paths=(sys.argv[1],), state=StateDir(Path(sys.argv[2])), rules=(Path(sys.argv[3]),),
-                     use_default_rules=False, sysroot=Path(sys.argv[4]),
+                     use_default_rules=False, sysroot=Path(sys.argv[4]), action_min_severity=Severity.LOW,
                      shutdown_grace=float(sys.argv[5]) if len(sys.argv) > 5 else 5.0)
 def emit(ev):
     print(json.dumps(event_json(ev)), flush=True)
@@ -768,9 +784,13 @@ def test_a_non_utf8_name_survives_the_whole_watch_flow(start, watched, scanner_h
         "rule": "Test_EICAR",
         "namespace": "eicar.yar",
         "family": "EICAR-Test-File",
+        "family_source": "meta",
         "severity": "low",
         "tags": [],
         "description": "",
+        "author": "",
+        "reference": "",
+        "license": "",
         "sha256": hashlib.sha256(EICAR).hexdigest(),
         "size": len(EICAR),
         "pid": None,

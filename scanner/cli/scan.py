@@ -27,7 +27,7 @@ from scanner.cli.render import ProgressLine, emit, render
 from scanner.cli.signatures import feed_settings
 from scanner.config import MAX_JOBS, MAX_SECONDS, check_range, parse_size
 from scanner.errors import UsageError
-from scanner.model import Action, OutputFormat, ScanType
+from scanner.model import Action, OutputFormat, ScanType, Severity
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +111,12 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
     help="report: change nothing; quarantine: kill, move into the vault, clean persistence; "
     "remove: the same but delete files [default: report].",
 )
+@click.option(
+    "--action-min-severity",
+    type=click.Choice([v.value for v in Severity]),
+    help="Act only on detections at least this severe; the rest are reported as not acted on "
+    "[default: high for --rules collections, every severity for the scanner's own signatures].",
+)
 @click.option("--dry-run", is_flag=True, help="Print what the action would do; change nothing.")
 @click.option("--force", is_flag=True, help="Also move detected files that an installed OS package owns.")
 @click.option(
@@ -138,6 +144,7 @@ def scan(
     processes: bool | None,
     pids: tuple[int, ...],
     action: str | None,
+    action_min_severity: str | None,
     dry_run: bool,
     force: bool,
     no_cache: bool,
@@ -159,6 +166,7 @@ def scan(
         processes=processes,
         pids=pids,
         action=Action(action) if action else None,
+        action_min_severity=Severity(action_min_severity) if action_min_severity else None,
         force=force,
         dry_run=dry_run,
         no_cache=no_cache,
@@ -224,6 +232,12 @@ def run_job(env: Env, job: pipeline.Job, progress: ProgressLine | None = None) -
     help="What to do with what is found [default: quarantine, restorable with 'scanner undo'].",
 )
 @click.option(
+    "--action-min-severity",
+    type=click.Choice([v.value for v in Severity]),
+    help="Act only on detections at least this severe; the rest are reported as not acted on "
+    "[default: high for --rules collections, every severity for the scanner's own signatures].",
+)
+@click.option(
     "--report",
     "report_file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -240,6 +254,7 @@ def monthly(
     sysroot: Path,
     processes: bool | None,
     action: str | None,
+    action_min_severity: str | None,
     report_file: Path | None,
     no_cache: bool,
     home: Path | None,
@@ -264,6 +279,7 @@ def monthly(
         sysroot=sysroot,
         processes=processes,
         action=Action(action) if action else None,
+        action_min_severity=Severity(action_min_severity) if action_min_severity else None,
         no_cache=no_cache,
     )
     done = pipeline.monthly(env.state, env.config, request)

@@ -22,7 +22,7 @@ from scanner.cli.app import (
     stdout_to_devnull,
 )
 from scanner.config import MAX_JOBS
-from scanner.model import Action
+from scanner.model import Action, Severity
 
 WATCH_EXIT_CODES_HELP = """\b
 Exit codes:
@@ -43,6 +43,12 @@ Exit codes:
     help="quarantine (restorable) what is found, or only report it.",
 )
 @click.option(
+    "--action-min-severity",
+    type=click.Choice([v.value for v in Severity]),
+    help="Quarantine only detections at least this severe [default: [scan] action_min_severity, else high "
+    "for --rules collections and every severity for the scanner's own signatures].",
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(["text", "jsonl"]),
@@ -59,6 +65,7 @@ Exit codes:
 def watch_cmd(
     paths: tuple[str, ...],
     action: str,
+    action_min_severity: str | None,
     fmt: str,
     rules: tuple[Path, ...],
     no_default_rules: bool,
@@ -96,6 +103,7 @@ def watch_cmd(
         excludes=cfg.excludes + exclude,
         max_signature_age_days=cfg.max_signature_age_days,
         kill_grace=cfg.kill_grace,
+        action_min_severity=Severity(action_min_severity) if action_min_severity else cfg.action_min_severity,
     )
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda _signum, _frame: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}

@@ -32,10 +32,10 @@ import yara
 from scanner import __version__, inert
 from scanner.engine import analysis, cache, gating, prefilter, routing
 from scanner.engine.cache import RouteInfo
+from scanner.engine.matches import TOO_MANY_MATCHES, EngineWarnings, match_of
 from scanner.engine.matches import Match as Match
 from scanner.engine.matches import MatchFailed as MatchFailed
 from scanner.engine.matches import MatchTimeout as MatchTimeout
-from scanner.engine.matches import match_of
 from scanner.engine.sources import EXTERNALS as EXTERNALS
 from scanner.engine.sources import (
     IncludeReader,
@@ -212,6 +212,8 @@ class CompiledRules:
         self._content_gates: dict[tuple[bytes, int], _GateSet] = {}
         self._path_rules: frozenset[tuple[str, str]] = frozenset()
         self._path_namespaces: frozenset[str] = frozenset()
+        self.engine_warnings = EngineWarnings()
+        """What the engine warned of while matching (logged once per rule; ``take`` for a report)."""
         self.shares_links = not uses & analysis.PATH_EXTERNALS
         """Whether a second name of a file (a hard link) can take the matches of the first name's content
         (those of rules that do not look at the name), matching only the rest."""
@@ -412,23 +414,31 @@ class CompiledRules:
     def match_pid(self, pid: int, timeout: int) -> list[Match]:
         """Match the memory of a running process."""
         try:
-            return _convert(self._full.get().match(pid=pid, timeout=timeout))
+            return _convert(self._full.get().match(pid=pid, timeout=timeout, warnings_callback=self._on_warning))
         except yara.TimeoutError as exc:
             raise MatchTimeout(str(exc)) from exc
         except yara.Error as exc:
             raise MatchFailed(str(exc)) from exc
 
-    @staticmethod
+    def _on_warning(self, kind: int, about: object) -> int:
+        """yara's ``warnings_callback``: the warning becomes ours (without it, yara-python issues a Python
+        ``RuntimeWarning`` that reaches stderr as is)."""
+        name = TOO_MANY_MATCHES if kind == yara.CALLBACK_TOO_MANY_MATCHES else f"warning {kind}"
+        namespace, rule, string = (str(getattr(about, a, "?")) for a in ("namespace", "rule", "string"))
+        self.engine_warnings.add(name, namespace, rule, string)
+        return int(yara.CALLBACK_CONTINUE)
+
     def _match(
-        lazy: _Lazy, path: str | None, data: bytes | mmap.mmap | None, externals: Mapping[str, str], timeout: int
+        self, lazy: _Lazy, path: str | None, data: bytes | mmap.mmap | None, externals: Mapping[str, str], timeout: int
     ) -> list[Match]:
         rules = lazy.get()
         ext = {**_DEFAULT_EXTERNALS, **externals} if externals else None  # None: compile-time defaults ("")
+        warn = self._on_warning
         try:
             if path is not None:
-                found = rules.match(path, externals=ext, timeout=timeout)
+                found = rules.match(path, externals=ext, timeout=timeout, warnings_callback=warn)
             else:
-                found = rules.match(data=data, externals=ext, timeout=timeout)
+                found = rules.match(data=data, externals=ext, timeout=timeout, warnings_callback=warn)
         except yara.TimeoutError as exc:
             raise MatchTimeout(f"no result within {timeout} s") from exc
         except yara.Error as exc:

@@ -35,7 +35,7 @@ from scanner.model import (
     TargetKind,
     display_path,
 )
-from scanner.remediation import persistence
+from scanner.remediation import persistence, threshold
 from scanner.remediation.packages import PackageIndex
 from scanner.remediation.quarantine import Vault
 from scanner.remediation.vault_batch import VaultBatch
@@ -112,6 +112,8 @@ class Plan:
     actions: tuple[PlannedAction, ...] = ()
     notes: tuple[str, ...] = ()
     """Things the user should know (locations that could not be read, ...)."""
+    held: tuple[Detection, ...] = ()
+    """Detections not acted on: below the action threshold (``Policy.acts_on``); reported only."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,9 @@ def plan(
     """
     if policy.action is Action.REPORT or not detections:
         return Plan()
+    detections, held = threshold.split(detections, policy)
+    if not detections:
+        return Plan(held=held)
     families = families or {}
     packages = packages if packages is not None else PackageIndex(policy.sysroot)
 
@@ -189,11 +194,11 @@ def plan(
             moved[path] = family
 
     if not search:
-        return Plan(tuple(sorted(actions, key=lambda a: list(Step).index(a.step))), ())
+        return Plan(tuple(sorted(actions, key=lambda a: list(Step).index(a.step))), (), held)
     notes = _plan_persistence(policy, families, actions, config_hits, moved)
     order = list(Step)
     actions.sort(key=lambda a: order.index(a.step))
-    return Plan(tuple(actions), tuple(notes))
+    return Plan(tuple(actions), tuple(notes), held)
 
 
 def _by_target(detections: Sequence[Detection]) -> tuple[dict[int, list[Detection]], dict[str, list[Detection]]]:
@@ -488,7 +493,9 @@ def _systemd_follow_up(out: persistence.PersistenceOutcome, systemctl: Systemctl
 def annotate(
     detections: Sequence[Detection], outcomes: Sequence[Outcome], dry_run: bool, the_plan: Plan
 ) -> list[Detection]:
-    """The detections with their ``action`` field saying what was done (or would be, on a dry run)."""
+    """The detections with their ``action`` field saying what was done (or would be, on a dry run); those
+    the plan holds back say so (``threshold.BELOW_THRESHOLD``)."""
+    held = set(the_plan.held)
     by_path: dict[str, str] = {}
     by_pid: dict[int, str] = {}
     if dry_run:
@@ -505,6 +512,9 @@ def annotate(
             by_path[o.action.path] = o.message
     out = []
     for d in detections:
+        if d in held:
+            out.append(replace(d, action=threshold.BELOW_THRESHOLD))
+            continue
         said = by_pid.get(d.process.pid) if d.process is not None else None
         if d.path is not None and d.path in by_path:
             said = f"{said}; {by_path[d.path]}" if said else by_path[d.path]
@@ -683,6 +693,7 @@ def remediate(
         "plan": plan_json(the_plan),
         "outcomes": [outcome_record(o).to_json() for o in outcomes],
         "notes": list(the_plan.notes),
+        "not_acted_on": threshold.held_json(the_plan.held),
     }
     code = report.exit_code
     if not dry_run and report.detections:

@@ -28,6 +28,7 @@ from scanner.engine.compiler import CompiledRules, Match, MatchFailed, MatchTime
 from scanner.model import (
     Detection,
     ExitCode,
+    FamilySource,
     FileIdentity,
     RuleHit,
     ScanCounts,
@@ -435,6 +436,7 @@ def found_blob(result: FileResult) -> bytes:
             list(m.hit.tags),
             m.hit.description,
             list(m.offsets),
+            [m.hit.author, m.hit.reference, m.hit.license, m.hit.family_source.value],
         ]
         for m in result.matches
     ]
@@ -450,10 +452,21 @@ def from_found_blob(entry: FileEntry, found: bytes | None) -> FileResult | None:
         data = json.loads(inert.decode(found))
         matches = tuple(
             Match(
-                RuleHit(str(rule), str(ns), str(family), Severity(severity), tuple(map(str, tags)), str(desc)),
+                RuleHit(
+                    str(rule),
+                    str(ns),
+                    str(family),
+                    Severity(severity),
+                    tuple(map(str, tags)),
+                    str(desc),
+                    str(author),
+                    str(reference),
+                    str(licence),
+                    FamilySource(source),
+                ),
                 tuple(map(int, offsets)),
             )
-            for rule, ns, family, severity, tags, desc, offsets in data["matches"]
+            for rule, ns, family, severity, tags, desc, offsets, (author, reference, licence, source) in data["matches"]
         )
         digest = data["sha256"]
     except (ValueError, KeyError, TypeError):

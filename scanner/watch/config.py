@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scanner.config import DEFAULT_MAX_FILESIZE
-from scanner.model import Action
+from scanner.model import Action, Severity
 from scanner.state import StateDir
 
 
@@ -43,6 +43,8 @@ class WatchConfig:
     """Warn when the active set is older."""
     kill_grace: float = 5.0
     """Seconds between SIGTERM and SIGKILL when remediation kills a process."""
+    action_min_severity: Severity | None = None
+    """Act only on detections at least this severe (``model.Policy.min_severity``)."""
     sysroot: Path = Path("/")
     """Filesystem root for persistence clean-up and package ownership (``/`` outside tests)."""
     debounce: float = 0.1

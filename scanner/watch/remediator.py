@@ -276,7 +276,7 @@ class Remediator:
             )
         if not now_:
             return
-        policy = self._policy()
+        policy = self._policy(batch.loaded)
         first = jobs.plan(now_, policy, packages=self._package_index(), persistence_search=False)
         applied = jobs.apply(first, self._vault, batch.report.scan_id, policy, now=self._now, batched=True)
         if applied.vault_error is not None:
@@ -332,7 +332,7 @@ class Remediator:
         same for one detection as for fifty); each step goes into the history record of the
         batches it concerns, so ``scanner undo`` of a batch reverses both phases.
         """
-        policy = self._policy()
+        policy = self._policy(*(b.loaded for b in batches))
         acted = frozenset[str]().union(*(b.acted for b in batches))
         detections = [d for b in batches for d in b.report.detections]
         rest = jobs.plan(
@@ -401,18 +401,26 @@ class Remediator:
         scan_id = batch.report.scan_id
         self._counters.add(detections=len(detections))
         for d in detections:
+            by = f"; {attribution}" if (attribution := d.hit.attribution()) else ""
             self._events.emit(
                 WatchEventKind.DETECTION,
                 f"{d.hit.family} ({d.hit.namespace}:{d.hit.rule}) in "
-                f"{display_path(d.path or '?')} -> {d.action} [{scan_id}]",
+                f"{display_path(d.path or '?')} -> {d.action} [{scan_id}]{by}",
                 path=d.path,
                 detection=d,
                 scan_id=scan_id,
             )
 
-    def _policy(self) -> Policy:
-        """What the watch does with what it finds (quarantine or report), on its root."""
-        return Policy(self._cfg.action, sysroot=self._cfg.sysroot, kill_grace=self._cfg.kill_grace)
+    def _policy(self, *loaded: signatures.LoadedRules) -> Policy:
+        """What the watch does with what it finds (quarantine or report), on its root; the project's own
+        rules among ``loaded`` are acted on at every severity unless a minimum is set."""
+        return Policy(
+            self._cfg.action,
+            sysroot=self._cfg.sysroot,
+            kill_grace=self._cfg.kill_grace,
+            min_severity=self._cfg.action_min_severity,
+            own_namespaces=frozenset[str]().union(*(jobs.own_namespaces(x) for x in loaded)),
+        )
 
     def _maybe_persistence(self, path: str | None) -> bool:
         """Whether a detected file is (or, being new in such a folder, may be) a persistence location."""
