@@ -8,8 +8,11 @@ import re
 from pathlib import Path
 
 import pytest
+import yara
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from scanner.engine import gating, prefilter, routing, syntax
+from scanner.engine import gating, prefilter, routing, syntax, yara_regex
 from scanner.engine.compiler import RuleSource, compile_rules
 from tests.test_routing import SIGNATURE_BASE, detections, needs_signature_base
 
@@ -227,3 +230,220 @@ def test_a_damaged_gate_is_off_and_the_set_serves(tmp_path, monkeypatch):
     want = detections(compile_rules([RuleSource("t", rules)], route=False), samples)
     assert detections(cached, samples) == want and {r for _, _, r in want} >= {"lit"}
     assert cached._content_gates and all(g.get() is None for g in cached._content_gates.values())
+
+
+# --- YARA's syntax, not Hyperscan's: each string as YARA reads it, in a file big enough to be gated ---
+
+BIG = 1 << 20
+"""The smallest size that content gates serve (routing.SIZE_EDGES)."""
+
+CONSTRUCTS = [  # (string, bytes YARA matches with it); the comment says how Hyperscan read the old form
+    (r"/ab\ecd/", b"abecd"),  # \e: ESC
+    (r"/ab{,2}c/", b"abbc"),  # {,2}: the literal "{,2}"
+    (r"/ab{1, 2}c/", b"abbc"),  # spaced: literal
+    (r"/ab{2, }c/", b"abbbc"),  # spaced: literal
+    (r"/xa[\b]c/", b"xabc"),  # [\b]: backspace
+    (r"/xa\hc/", b"xahc"),  # \h: horizontal white space
+    (r"/xa\vc/", b"xavc"),  # \v: vertical white space
+    (r"/xa\Ac/", b"xaAc"),  # \A: start of data
+    (r"/xa\Zc/", b"xaZc"),  # \Z: end of data
+    (r"/xa\Qb\Ec/", b"xaQbEc"),  # \Q...\E: quoting
+    (r"/xa[[:digit:]]c/", b"xa:]c"),  # a POSIX class; YARA: the class "[:digit" then "]"
+    (r"/GATE-RE\s+[0-9]{2,}$/", b"GATE-RE \x0b 42"),  # still gated: \s holds vertical tab in YARA
+    (r"/gate-(one|two)[^a-z]\x41{2}/i", b"GATE-TWO\nAa"),  # still gated: classes, groups, nocase
+    (r"/gate.??x\w+?\.\d{1,}?/", b"gatex_9.1"),  # still gated: lazy, escaped punctuation
+    (r'"gate-quote\"q"', b'gate-quote"q'),
+    (r'"gate-back\\slash"', b"gate-back\\slash"),
+    (r'"gate\ttab\nline\x41"', b"gate\ttab\nlineA"),
+    (r'"gate-nocase" nocase', b"GaTe-NoCaSe"),
+    (r'"gate-wide" wide', "gate-wide".encode("utf-16-le")),
+    (r'"gate-both" ascii wide nocase', "GATE-BOTH".encode("utf-16-le")),
+    (r'"gate-full" fullword', b" gate-full "),
+    (r'"gate-xor-wide" xor(0x10-0x20) wide', bytes(c ^ 0x15 for c in "gate-xor-wide".encode("utf-16-le"))),
+    (r'"gate-base64-wide" base64 wide', base64.b64encode(b"x" + "gate-base64-wide".encode("utf-16-le"))),
+    (r'"gate-base64wide" base64wide', bytes(b for c in base64.b64encode(b"xy-gate-base64wide") for b in (c, 0))),
+]
+
+CONSTRUCT_RULES = "\n".join(
+    f"rule c{i} {{ strings: $a = {string} condition: $a }}" for i, (string, _) in enumerate(CONSTRUCTS)
+)
+
+
+@pytest.fixture(scope="module")
+def construct_rules(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, Path]:
+    root = tmp_path_factory.mktemp("constructs")
+    rules = root / "rules.yar"
+    rules.write_text(CONSTRUCT_RULES + "\n" + PE_RULES)
+    compiled = compile_rules([RuleSource("t", rules)], root / "cache")
+    assert compiled.routed and compiled._content_gates
+    return compiled, rules
+
+
+@needs_prefilter
+@pytest.mark.parametrize("index", range(len(CONSTRUCTS)), ids=[s for s, _ in CONSTRUCTS])
+def test_big_files_are_matched_as_yara_reads_each_construct(tmp_path, monkeypatch, construct_rules, index):
+    compiled, rules = construct_rules
+    body = CONSTRUCTS[index][1]
+    data = b"=" * (BIG - len(body)) + body  # at the end: some constructs are anchored there
+    assert len(data) >= BIG
+    want = {m.rule for m in yara.compile(source=rules.read_text()).match(data=data)}
+    assert f"c{index}" in want  # the sample is a match as YARA reads it
+    (tmp_path / "big").write_bytes(data)
+    decisions: list[bool] = []
+    may_hold = gating.Gate.may_hold
+
+    def counted(self, present, size, head):  # type: ignore[no-untyped-def]
+        decisions.append(may_hold(self, present, size, head))
+        return decisions[-1]
+
+    monkeypatch.setattr(gating.Gate, "may_hold", counted)
+    assert {rule for _, _, rule in detections(compiled, tmp_path)} == want
+    assert decisions  # the file went through its set's content gate
+
+
+def test_constructs_hyperscan_reads_otherwise_are_left_ungated_with_a_logged_reason(caplog):
+    caplog.set_level("INFO", logger="scanner.engine.gating")
+    rules = gating._rules(CONSTRUCT_RULES) or []
+    ungated = {r.name for r in rules if gating.string_patterns(r.strings[0]) is None}
+    assert ungated == {f"c{i}" for i in range(11)} - {"c1"}  # {,2} is translated: {0,2}
+    assert "string $a = /ab\\ecd/ has no content gate: the escape \\e at offset 2 of /ab\\ecd/" in caplog.text
+    assert all(f"$a = {s} has no content gate: " in caplog.text for s, _ in CONSTRUCTS[:11] if s != CONSTRUCTS[1][0])
+
+
+def test_yara_regular_expressions_become_explicit_hyperscan_expressions():
+    assert yara_regex.to_hyperscan(r"ab{,2}c") == r"\x61\x62{0,2}\x63"
+    assert yara_regex.to_hyperscan(r"^a(b|c)*?[^\n]$") == r"\x61(?:\x62|\x63)*[\x00-\x09\x0b-\xff]"
+    assert yara_regex.to_hyperscan(r"\s\d[a-]") == r"[\x09-\x0d\x20][\x30-\x39][\x2d\x61]"
+    for refused in (r"a\e", r"a{1, 2}", r"[\b]", r"[[:digit:]]", r"a(?:b)", r"a{c", r"a}", "é", r"a||b", r"[z-a]"):
+        with pytest.raises(yara_regex.Untranslatable):
+            yara_regex.to_hyperscan(refused)
+
+
+# --- a property: wherever YARA finds a regular expression, its gate reports it present ---
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+_PUNCT = ".-/:;,!@#%&=_~<>\"'`"  # plain outside a class, unless a metacharacter (escaped below)
+_META = "\\^$|()[].*+?{}"
+_DIGITS, _WORD = b"0123456789", (_LETTERS + "_").encode()
+_SPACE = b"\t\n\x0b\x0c\r "
+
+
+@st.composite
+def _atom(draw: st.DrawFn, depth: int) -> tuple[str, bytes]:
+    """One atom of YARA's regex syntax and bytes it matches (as YARA reads it, where this knows; a wrong
+    guess only makes YARA not match, and then nothing is asserted)."""
+    kind = draw(st.sampled_from(["char", "char", "char", "meta", "escape", "odd", "dot", "class", "group"]))
+    if kind == "char":
+        c = draw(st.sampled_from(_LETTERS + _PUNCT))
+        return c, c.encode()
+    if kind == "meta":
+        c = draw(st.sampled_from(_META))
+        return "\\" + c, c.encode()
+    if kind == "escape":
+        e = draw(st.sampled_from(["w", "W", "d", "D", "s", "S", "t", "n", "r", "f", "a", "x"]))
+        if e == "x":
+            b = draw(st.integers(0, 255))
+            return f"\\x{b:02x}", bytes([b])
+        pools = {"w": _WORD, "d": _DIGITS, "s": _SPACE, "t": b"\t", "n": b"\n", "r": b"\r", "f": b"\f", "a": b"\a"}
+        pool = pools.get(e.lower() if e in "WDS" else e, b"")
+        if e in "WDS":
+            pool = bytes(c for c in range(256) if c not in pools[e.lower()])
+        return "\\" + e, bytes([draw(st.sampled_from(pool))])
+    if kind == "odd":  # escapes and anchors that Hyperscan reads otherwise, or not at all
+        e = draw(st.sampled_from(["e", "h", "v", "A", "Z", "z", "G", "Q", "E", "K", "b", "B", "^", "$"]))
+        if e in "^$":
+            return e, b""
+        return "\\" + e, b"" if e in "bB" else e.encode()
+    if kind == "dot":
+        return ".", bytes([draw(st.integers(0, 255).filter(lambda c: c != 10))])
+    if kind == "class":
+        return draw(_klass())
+    inner, sample = draw(_alternation(depth + 1)) if depth < 2 else draw(_atom(depth + 1))
+    return f"({inner})", sample
+
+
+@st.composite
+def _klass(draw: st.DrawFn) -> tuple[str, bytes]:
+    members = draw(
+        st.lists(
+            st.sampled_from(["a-f", "0-9", "x", "-", "\\]", "\\d", "\\w", "\\s", "\\b", "[:digit:]", "\\x41", "."]),
+            min_size=1,
+            max_size=4,
+        )
+    )
+    negated = draw(st.booleans())
+    text = "[" + ("^" if negated else "") + "".join(members) + "]"
+    first = members[0]
+    guess = {"a-f": b"c", "0-9": b"5", "\\]": b"]", "\\d": b"7", "\\w": b"_", "\\s": b" ", "\\x41": b"A"}
+    sample = guess.get(first, first[-1:].encode())
+    return text, (b"\xfe" if negated else sample)
+
+
+@st.composite
+def _quantified(draw: st.DrawFn, depth: int) -> tuple[str, bytes]:
+    text, sample = draw(_atom(depth))
+    forms = ["", "", "", "*", "+", "?", "{n}", "{n,}", "{,m}", "{n,m}", "{n, m}", "{n, }", "{ n}"]
+    if text.startswith("("):  # libyara can loop for ever on an unbounded repeat of a group that matches empty
+        forms = ["", "", "?", "{n}", "{,m}", "{n,m}", "{n, m}"]
+    q = draw(st.sampled_from(forms))
+    n, m = draw(st.integers(0, 3)), draw(st.integers(0, 3))
+    n, m = min(n, m), max(n, m)
+    count = {"": 1, "*": m, "+": max(1, m), "?": min(1, m), "{n}": n, "{,m}": m}.get(
+        q, max(n, 1) if "m" not in q else m
+    )
+    lazy = "\0" if q else ""  # "?" or nothing, one choice for the whole expression (YARA does not mix them)
+    return text + q.replace("n", str(n)).replace("m", str(m)) + lazy, sample * max(count, n if "n" in q else 0)
+
+
+@st.composite
+def _sequence(draw: st.DrawFn, depth: int) -> tuple[str, bytes]:
+    parts = draw(st.lists(_quantified(depth), min_size=1, max_size=5))
+    return "".join(t for t, _ in parts), b"".join(s for _, s in parts)
+
+
+@st.composite
+def _alternation(draw: st.DrawFn, depth: int = 0) -> tuple[str, bytes]:
+    branches = draw(st.lists(_sequence(depth), min_size=1, max_size=3))
+    chosen = draw(st.integers(0, len(branches) - 1))
+    return "|".join(t for t, _ in branches), branches[chosen][1]
+
+
+@st.composite
+def planted(draw: st.DrawFn) -> tuple[str, bytes]:
+    """A YARA regular expression string (with flags) and data with a planted match of it, as far as this
+    generator knows YARA's reading."""
+    body, sample = draw(_alternation())
+    body = body.replace("\0", "?" if draw(st.booleans()) else "")
+    flags = draw(st.sampled_from(["", "", "i", "s", "is"]))
+    if "i" in flags and draw(st.booleans()):
+        sample = sample.swapcase()
+    data = draw(st.binary(max_size=40)) + sample + draw(st.binary(max_size=40))
+    return f"/{body.replace('/', chr(92) + '/')}/{flags}", data
+
+
+def gate_outcome(string: str, data: bytes) -> str:
+    """How the content gate of ``string`` does on ``data`` against YARA: "missed" (YARA matches, the gate
+    reports the string absent: a lost detection), "reported", "ungated" (no patterns, or Hyperscan refuses
+    them: present in every file), "no match" (YARA does not match; the gate may say anything) or "invalid"
+    (YARA refuses the string)."""
+    source = f"rule r {{ strings: $a = {string} condition: $a }}"
+    try:
+        matched = bool(yara.compile(source=source).match(data=data))
+    except yara.Error:
+        return "invalid"
+    if not matched:
+        return "no match"
+    rules = gating._rules(source)
+    assert rules is not None
+    patterns = gating.string_patterns(rules[0].strings[0])
+    keyed = [(0, p) for p in patterns or []]
+    if patterns is None or prefilter.refused(keyed):
+        return "ungated"
+    return "reported" if 0 in prefilter.Prefilter(prefilter.build(keyed)).present(data) else "missed"
+
+
+@needs_prefilter
+@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(planted())
+def test_no_generated_regular_expression_is_missed_by_its_gate(case: tuple[str, bytes]) -> None:
+    assert gate_outcome(*case) != "missed"

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from scanner.engine import analysis, routing, syntax
+from scanner.engine import analysis, routing, syntax, yara_regex
 from scanner.engine.syntax import Token, TokenKind
 
 logger = logging.getLogger(__name__)
@@ -116,49 +116,66 @@ def _base64_cores(data: bytes) -> list[bytes] | None:
     return out
 
 
+_TEXT_MODIFIERS = frozenset({"nocase", "wide", "ascii", "fullword", "private", "xor", "base64", "base64wide"})
+"""Modifiers of text strings whose effect on the bytes matched the patterns below express exactly."""
+_REGEX_MODIFIERS = frozenset({"ascii", "nocase", "fullword", "private"})
+"""Modifiers of regular expressions that the patterns below express (fullword only narrows a match)."""
+
+
+def _ungated(s: RuleString, reason: str) -> list[Pattern] | None:
+    """No patterns for ``s`` (it counts as present in every file), logged with the reason."""
+    logger.info("string %s = %.60s has no content gate: %s", s.name, s.value.text, reason)
+    return None
+
+
 def string_patterns(s: RuleString) -> list[Pattern] | None:
-    """Patterns one of which every match of ``s`` contains; None when there are none to give."""
+    """Patterns one of which every match of ``s`` contains; None when there are none to give (logged)."""
     words = {t.text for t in s.modifiers if t.kind is TokenKind.IDENT}
     if any(t.kind is TokenKind.TEXT for t in s.modifiers):
-        return None  # a custom base64 alphabet
+        return _ungated(s, "a custom base64 alphabet")
     ascii_form, wide_form = "wide" not in words or "ascii" in words, "wide" in words
     if s.value.kind is TokenKind.TEXT:
+        if words - _TEXT_MODIFIERS:
+            return _ungated(s, f"the modifiers {sorted(words - _TEXT_MODIFIERS)}")
         raw = syntax.text_bytes(s.value.text)
         if not raw:
-            return None
+            return _ungated(s, "an empty literal or an escape not known here")
         forms = ([raw] if ascii_form else []) + ([_widen(raw)] if wide_form else [])
         caseless = "nocase" in words
         if words & {"base64", "base64wide"}:
-            if "xor" in words:
-                return None
+            if words & {"xor", "nocase"}:
+                return _ungated(s, "base64 with xor or nocase")
             out = []
             for form in forms:
                 cores = _base64_cores(form)
                 if cores is None:
-                    return None
+                    return _ungated(s, "too short for its base64 forms to have a fixed core")
                 out += [Pattern(_esc(c)) for c in cores if "base64" in words]
                 out += [Pattern(_esc(_widen(c))) for c in cores if "base64wide" in words]
             return out
         keys = _xor_keys(s.modifiers)
         if keys is None:
             return [Pattern(_esc(f), caseless) for f in forms]
+        if caseless:
+            return _ungated(s, "xor with nocase")
         return [Pattern(_esc(bytes(c ^ k for c in f))) for k in keys for f in forms]
     if s.value.kind is TokenKind.HEX:
         if words - {"private"}:
-            return None
+            return _ungated(s, f"a hex string with the modifiers {sorted(words - {'private'})}")
         expr = hex_expression(s.value.text)
-        return None if expr is None else [Pattern(expr, approximate=True)]
+        return _ungated(s, "an unreadable hex string") if expr is None else [Pattern(expr, approximate=True)]
     if s.value.kind is TokenKind.REGEX:
-        if wide_form or words - {"ascii", "nocase", "fullword", "private"}:
-            return None
+        if wide_form or words - _REGEX_MODIFIERS:
+            return _ungated(s, f"a regular expression with the modifiers {sorted(words - _REGEX_MODIFIERS)}")
         m = re.fullmatch(r"/(.*)/([is]*)", s.value.text, re.DOTALL)
         if m is None:
-            return None
-        body = regex_expression(m.group(1))
-        if body is None:
-            return None
+            return _ungated(s, "unreadable flags")
+        try:
+            body = yara_regex.to_hyperscan(m.group(1)).encode("ascii")
+        except yara_regex.Untranslatable as exc:
+            return _ungated(s, str(exc))
         return [Pattern(body, "i" in m.group(2) or "nocase" in words, "s" in m.group(2), approximate=True)]
-    return None
+    return _ungated(s, f"a literal of kind {s.value.kind.name}")
 
 
 _HEX_TOKEN = re.compile(r"~?[0-9A-Fa-f?]{2}|\[[^\]]*\]|[()|]")
@@ -202,41 +219,6 @@ def hex_expression(literal: str) -> bytes | None:
         else:
             out.append(_byte_class(_nibble_values(tok)))
     return b"".join(out) or None
-
-
-def regex_expression(body: str) -> bytes | None:
-    """A YARA regular expression in the prefilter's syntax, never matching less.
-
-    Anchors are dropped (the prefilter takes no anchor inside an expression; without one it matches
-    more) and ``\\s`` is spelled out with vertical tab, which YARA counts as white space.
-    """
-    out: list[str] = []
-    in_class = False
-    k = 0
-    while k < len(body):
-        c = body[k]
-        if c == "\\" and k + 1 < len(body):
-            nxt = body[k + 1]
-            out.append(("\\t\\n\\x0b\\f\\r " if in_class else "[\\t\\n\\x0b\\f\\r ]") if nxt == "s" else c + nxt)
-            k += 2
-            continue
-        if in_class:
-            in_class = c != "]" or out[-1] == "[" or out[-1] == "[^"
-            out.append(c)
-        elif c == "[":
-            in_class = True
-            if body[k + 1 : k + 2] == "^":
-                out.append("[^")
-                k += 2
-                continue
-            out.append(c)
-        elif c not in "^$":
-            out.append(c)
-        k += 1
-    try:
-        return "".join(out).encode("utf-8")
-    except UnicodeEncodeError:
-        return None
 
 
 # --- condition trees --------------------------------------------------------------------------------
