@@ -538,28 +538,38 @@ def compile_rules(sources: Sequence[RuleSource], cache_dir: Path | None = None, 
         f"{len(routed.sets)} routed sets, {len(routed.gates)} content gates" if routed else "unrouted",
     )
     if cache_dir is not None:
-        _save_blob(cache.blob_path(cache_dir, key), rules)
-        record = None if routed is None else _save_routed(cache.routed_dir(cache_dir, key), routed)
-        cache.write_record(cache_dir, key, cache.Record(count, uses, record), engine_version())
-        cache.prune_routed(cache_dir)
-    table = None
-    if routed is not None:
-        finders = {db: _prefilter_loader(_bytes(blob)) for db, blob in routed.databases.items()}
-        table = Routing(
-            routed.prefixes,
-            routed.edges,
-            tuple(
-                (info, _given(r) if r is not None else None, _given(p) if p is not None else None)
-                for info, r, p in routed.sets
-            ),
-            routed.path_rules,
-            routed.path_namespaces,
-            {
-                name: _gate_loader(planned.load, finders[db], None if rest is None else _given(rest))
-                for name, (planned, rest, db) in routed.gates.items()
-            },
-        )
+        _save_compiled(cache_dir, key, rules, count, uses, routed)
+    table = None if routed is None else _routing_table(routed)
     return CompiledRules(rules, count, key, uses, table)
+
+
+def _save_compiled(
+    cache_dir: Path, key: str, rules: yara.Rules, count: int, uses: frozenset[str], routed: _RoutedSets | None
+) -> None:
+    """Keep a compiled set, its routed sets and their record in the cache (best effort)."""
+    _save_blob(cache.blob_path(cache_dir, key), rules)
+    record = None if routed is None else _save_routed(cache.routed_dir(cache_dir, key), routed)
+    cache.write_record(cache_dir, key, cache.Record(count, uses, record), engine_version())
+    cache.prune_routed(cache_dir)
+
+
+def _routing_table(routed: _RoutedSets) -> Routing:
+    """The routing of freshly compiled routed sets: every part is in memory already."""
+    finders = {db: _prefilter_loader(_bytes(blob)) for db, blob in routed.databases.items()}
+    return Routing(
+        routed.prefixes,
+        routed.edges,
+        tuple(
+            (info, _given(r) if r is not None else None, _given(p) if p is not None else None)
+            for info, r, p in routed.sets
+        ),
+        routed.path_rules,
+        routed.path_namespaces,
+        {
+            name: _gate_loader(planned.load, finders[db], None if rest is None else _given(rest))
+            for name, (planned, rest, db) in routed.gates.items()
+        },
+    )
 
 
 def _known_includes(reported: IncludeReader, files: Sequence[Path]) -> bool:
