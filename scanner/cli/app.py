@@ -26,7 +26,7 @@ import click
 from scanner import __version__, logsetup
 from scanner.config import Config, load_config
 from scanner.errors import ScannerError
-from scanner.model import ExitCode, printable
+from scanner.model import ExitCode, Severity, printable
 from scanner.state import ENV_HOME, StateDir, default_home
 
 logger = logging.getLogger(__name__)
@@ -189,6 +189,17 @@ def rules_options(func: F) -> F:
         type=click.Path(path_type=Path),
         help="Also use these rules: a .yar/.yara file or a directory of them (repeatable).",
     )(func)
+
+
+MIN_SEVERITY_HELP = (
+    "Act only on detections at least this severe; the rest are reported as not acted on "
+    "[default: high for --rules collections, every severity for the scanner's own signatures]."
+)
+
+
+def min_severity_option(help_text: str = MIN_SEVERITY_HELP) -> Callable[[F], F]:
+    """--action-min-severity, with the help of the command it is on."""
+    return click.option("--action-min-severity", type=click.Choice([v.value for v in Severity]), help=help_text)
 
 
 def make_env(home: Path | None, config_file: Path | None) -> Env:

@@ -19,6 +19,7 @@ from scanner.cli.app import (
     handle_errors,
     main,
     make_env,
+    min_severity_option,
     rules_options,
     say,
     warn,
@@ -111,12 +112,7 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
     help="report: change nothing; quarantine: kill, move into the vault, clean persistence; "
     "remove: the same but delete files [default: report].",
 )
-@click.option(
-    "--action-min-severity",
-    type=click.Choice([v.value for v in Severity]),
-    help="Act only on detections at least this severe; the rest are reported as not acted on "
-    "[default: high for --rules collections, every severity for the scanner's own signatures].",
-)
+@min_severity_option()
 @click.option("--dry-run", is_flag=True, help="Print what the action would do; change nothing.")
 @click.option("--force", is_flag=True, help="Also move detected files that an installed OS package owns.")
 @click.option(
@@ -231,12 +227,7 @@ def run_job(env: Env, job: pipeline.Job, progress: ProgressLine | None = None) -
     type=click.Choice([a.value for a in Action]),
     help="What to do with what is found [default: quarantine, restorable with 'scanner undo'].",
 )
-@click.option(
-    "--action-min-severity",
-    type=click.Choice([v.value for v in Severity]),
-    help="Act only on detections at least this severe; the rest are reported as not acted on "
-    "[default: high for --rules collections, every severity for the scanner's own signatures].",
-)
+@min_severity_option()
 @click.option(
     "--report",
     "report_file",

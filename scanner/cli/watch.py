@@ -17,6 +17,7 @@ from scanner.cli.app import (
     handle_errors,
     main,
     make_env,
+    min_severity_option,
     rules_options,
     stdout_closed,
     stdout_to_devnull,
@@ -42,11 +43,9 @@ Exit codes:
     show_default=True,
     help="quarantine (restorable) what is found, or only report it.",
 )
-@click.option(
-    "--action-min-severity",
-    type=click.Choice([v.value for v in Severity]),
-    help="Quarantine only detections at least this severe [default: [scan] action_min_severity, else high "
-    "for --rules collections and every severity for the scanner's own signatures].",
+@min_severity_option(
+    "Quarantine only detections at least this severe [default: [scan] action_min_severity, else high "
+    "for --rules collections and every severity for the scanner's own signatures]."
 )
 @click.option(
     "--format",
