@@ -90,15 +90,18 @@ class SignatureSet:
         """The set's rule files, each in its own namespace (``<source>:<relative path>``)."""
         return [RuleSource(f"{self.source}:{p.relative_to(self.rules_dir).as_posix()}", p) for p in self.rule_files()]
 
+    @property
+    def nearmiss_dir(self) -> Path:
+        """Where the inert near-miss samples are (clean files that must hit nothing)."""
+        return self.root / "nearmiss"
+
     def samples(self) -> Iterator[tuple[str, Path]]:
         """(rule name, inert sample path) for every shipped sample."""
-        if not self.samples_dir.is_dir():
-            return
-        for rule_dir in sorted(self.samples_dir.iterdir()):
-            if rule_dir.is_dir():
-                for sample in sorted(rule_dir.iterdir()):
-                    if sample.is_file():
-                        yield rule_dir.name, sample
+        return _filed(self.samples_dir)
+
+    def nearmisses(self) -> Iterator[tuple[str, Path]]:
+        """(rule name, inert near-miss path) for every shipped near-miss (none when the set has no such directory)."""
+        return _filed(self.nearmiss_dir)
 
     def family(self, name: str) -> Family | None:
         """The family data for ``name`` (or one of its aliases), if any."""
@@ -110,6 +113,17 @@ class SignatureSet:
     def age_days(self, today: dt.date) -> int | None:
         """Days since release."""
         return None if self.released is None else (today - self.released).days
+
+
+def _filed(where: Path) -> Iterator[tuple[str, Path]]:
+    """(rule name, file) for each file under ``where/<rule name>/``, sorted."""
+    if not where.is_dir():
+        return
+    for rule_dir in sorted(where.iterdir()):
+        if rule_dir.is_dir():
+            for sample in sorted(rule_dir.iterdir()):
+                if sample.is_file():
+                    yield rule_dir.name, sample
 
 
 def _read_toml(path: Path) -> dict[str, object]:
@@ -265,7 +279,7 @@ def core_binaries() -> list[Path]:
 
 
 def verify_set(sigset: SignatureSet, clean_paths: Sequence[Path], cache_dir: Path | None = None) -> list[str]:
-    """Test a set: it compiles, every sample hits its rule, no rule hits a clean file.
+    """Test a set: it compiles, every sample hits its rule, no near-miss and no clean file hits a rule.
 
     Returns one-line problems (empty means it passed). Raises RuleError when it does not compile.
     """
@@ -274,6 +288,7 @@ def verify_set(sigset: SignatureSet, clean_paths: Sequence[Path], cache_dir: Pat
     if not sigset.rule_files():
         problems.append("the set has no rules")
     problems.extend(check_samples(sigset, compiled))
+    problems.extend(check_nearmisses(sigset, compiled))
     problems.extend(check_clean(compiled, clean_paths))
     return problems
 
@@ -291,6 +306,23 @@ def check_samples(sigset: SignatureSet, compiled: CompiledRules) -> list[str]:
         hits = {m.hit.rule for m in compiled.match_data(data, ext)}
         if rule not in hits:
             problems.append(f"sample {sample.relative_to(sigset.root)} does not hit rule {rule}")
+    return problems
+
+
+def check_nearmisses(sigset: SignatureSet, compiled: CompiledRules) -> list[str]:
+    """No near-miss may hit any rule."""
+    problems = []
+    for rule, sample in sigset.nearmisses():
+        where = sample.relative_to(sigset.root)
+        try:
+            data = inert.decode(sample.read_bytes())
+        except (OSError, ValueError) as exc:
+            problems.append(f"near-miss {where} cannot be read: {exc}")
+            continue
+        ext = {"filename": sample.stem, "extension": Path(sample.stem).suffix.lower()}
+        hits = sorted({m.hit.rule for m in compiled.match_data(data, ext)})
+        if hits:
+            problems.append(f"near-miss {where} (for {rule}) hits {', '.join(hits)}")
     return problems
 
 
