@@ -101,18 +101,23 @@ class Reporter:
         if not self.sinks:
             return
         data = ecs.encode(ev)
-        framed = sinks.rfc5424(
-            data,
-            at=self.now(),
-            severity=ecs.syslog_severity(ev),
-            facility=sinks.FACILITIES[self.settings.facility],
-            hostname=self.host.hostname,
-            msgid=str(ev.get("event", {}).get("action", "-")),
-            pid=os.getpid(),
-        )
+        at, severity, facility = self.now(), ecs.syslog_severity(ev), sinks.FACILITIES[self.settings.facility]
+        forms = {
+            "json": data,
+            "local": sinks.local_syslog(data, at=at, severity=severity, facility=facility, pid=os.getpid()),
+            "rfc5424": sinks.rfc5424(
+                data,
+                at=at,
+                severity=severity,
+                facility=facility,
+                hostname=self.host.hostname,
+                msgid=str(ev.get("event", {}).get("action", "-")),
+                pid=os.getpid(),
+            ),
+        }
         with self._lock:
             for sink in self.sinks:
-                sink.deliver(framed if sink.framed else data)
+                sink.deliver(forms[sink.form])
 
     def scan_started(self, scan_id: str, command: str, scan_type: str, paths: Sequence[str]) -> None:
         """A scan begins (before any file is read)."""

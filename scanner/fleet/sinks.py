@@ -1,8 +1,9 @@
 """Where events go: the sink URLs (``--events``, ``[events] sinks``), RFC 5424 framing, and delivery that
 never blocks a run for long and never fails it.
 
-``syslog:`` (the local socket, ``/dev/log``; ``syslog:/path/to/socket`` names another), ``udp://HOST:PORT``
-(one RFC 5424 message per datagram, RFC 5426), ``tcp://HOST:PORT`` (octet-counted frames, RFC 6587),
+``syslog:`` (the local socket, ``/dev/log``, in the form ``syslog(3)`` writes there; ``syslog:/path/to/socket``
+names another socket), ``udp://HOST:PORT`` (one RFC 5424 message per datagram, RFC 5426),
+``tcp://HOST:PORT`` (RFC 5424 in octet-counted frames, RFC 6587),
 ``file:///path.jsonl`` (one JSON event per line) and ``-`` (standard output, one JSON event per line, for
 systemd's journal). Every send has a timeout; a name is resolved once, with the same bound. A sink
 that fails is left alone for ``RETRY_SECONDS`` and its events in that time are dropped and counted,
@@ -29,6 +30,7 @@ from typing import Protocol
 
 from scanner.errors import UsageError
 from scanner.model import printable
+from scanner.safefs import describe_mode
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +138,15 @@ def rfc5424(
     return header.encode("ascii") + b" " + message
 
 
+def local_syslog(message: bytes, *, at: dt.datetime, severity: int, facility: int, pid: int) -> bytes:
+    """One message for the local socket in the form ``syslog(3)`` writes (``<PRI>Mmm dd hh:mm:ss
+    scanner[PID]: MSG``, local time), the only form every reader of ``/dev/log`` parses: rsyslog's
+    imuxsock (its default parser takes an RFC 5424 header for part of the message) and journald."""
+    local = at.astimezone()
+    stamp = f"{local:%b} {local.day:2d} {local:%H:%M:%S}"
+    return f"<{facility * 8 + severity}>{stamp} {APP_NAME}[{pid}]: ".encode("ascii") + message
+
+
 def header_word(text: str, limit: int) -> str:
     """A header field: printable ASCII without spaces (RFC 5424 PRINTUSASCII), at most ``limit`` long;
     ``-`` when empty."""
@@ -208,17 +219,25 @@ class SocketTransport:
         self.sock.close()
 
 
+NOT_REGULAR = "give a regular file to append JSON lines to"
+
+
 class FileTransport:
     """A JSON-lines file, appended to; only a regular file (created 0600 if absent) is written, and a
     symbolic link at the path is not followed, so a FIFO or a device there never blocks the run."""
 
     def __init__(self, spec: SinkSpec) -> None:
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
-        self.fd = os.open(spec.path, flags, 0o600)
+        try:
+            self.fd = os.open(spec.path, flags, 0o600)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # a FIFO nobody reads (non-blocking open)
+                raise OSError(errno.EINVAL, f"not a regular file (a FIFO with no reader); {NOT_REGULAR}") from exc
+            raise
         st = os.fstat(self.fd)
         if not stat.S_ISREG(st.st_mode):
             os.close(self.fd)
-            raise OSError(errno.EINVAL, "not a regular file; give a file to append JSON lines to")
+            raise OSError(errno.EINVAL, f"not a regular file ({describe_mode(st.st_mode)}); {NOT_REGULAR}")
 
     def send(self, frame: bytes) -> None:
         """Append one line."""
@@ -278,9 +297,16 @@ class Sink:
         self._down_until = 0.0
 
     @property
-    def framed(self) -> bool:
-        """Whether events go as RFC 5424 syslog messages (else as bare JSON lines)."""
-        return self.spec.kind in (SinkKind.SYSLOG, SinkKind.UDP, SinkKind.TCP)
+    def form(self) -> str:
+        """How events are framed for this sink: ``rfc5424`` (UDP, TCP), ``local`` (the local syslog
+        socket: ``local_syslog``) or ``json`` (a bare JSON line: file, standard output)."""
+        match self.spec.kind:
+            case SinkKind.UDP | SinkKind.TCP:
+                return "rfc5424"
+            case SinkKind.SYSLOG:
+                return "local"
+            case _:
+                return "json"
 
     def deliver(self, frame: bytes) -> bool:
         """Send one event (already framed); False, counted, when it was dropped. Never raises."""
