@@ -313,6 +313,9 @@ def run(
             progress=progress,
             warnings=(*job.warnings, *job.loaded.warnings),
         )
+    except ScannerError as exc:
+        fleet.scan_failed(scan_id, job.command, exc)
+        raise
     finally:
         if progress is not None:
             progress.close()
@@ -508,7 +511,11 @@ def monthly(
     machine) remediated as ``[monthly] action`` says, through ``run``. One monthly run at a time."""
     with state.lock("monthly", "another monthly run"):
         warnings = update_signatures(state, request, fleet)
-        loaded = load_rules(state, config, (*config.monthly_rules, *request.rules), True, now=now)
+        try:
+            loaded = load_rules(state, config, (*config.monthly_rules, *request.rules), True, now=now)
+        except ScannerError as exc:
+            (fleet or Reporter.off()).scan_failed(None, "monthly", exc)
+            raise
         scan_paths = tuple(dict.fromkeys((*config.monthly_paths, *request.paths)))
         warnings.extend(
             f"path not found: {display_path(p)}; scanning the rest" for p in scan_paths if not os.path.lexists(p)

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from conftest import EICAR, Result, run_module
+from test_cli_admin import planted_root, served_feed  # noqa: F401 - served_feed is a fixture
 
 from scanner.errors import UsageError
 from scanner.fleet import ecs, sinks
@@ -501,3 +502,67 @@ def test_watch_sends_start_detection_stop_and_writes_heartbeat_metrics(
     assert got[("scanner_watch_detections_total", frozenset())] == 1
     assert ("scanner_watch_queue_length", frozenset()) in got
     assert got[("scanner_watch_overflows_total", frozenset())] == 0
+
+
+# -- the monthly run, updates and rollbacks ---------------------------------------------------------------------
+
+
+@needs_promtool
+def test_monthly_update_scan_and_rollback_are_events_and_metrics(
+    tmp_path: Path,
+    cli: Callable[..., Result],
+    served_feed: tuple[str, Path],  # noqa: F811 - the fixture imported from test_cli_admin
+) -> None:
+    url, root_json = served_feed
+    root = planted_root(tmp_path)
+    jsonl, prom, report = tmp_path / "m.jsonl", tmp_path / "prom", tmp_path / "monthly.json"
+    prom.mkdir()
+    res = cli(
+        "monthly", "--feed", url, "--trusted-root", root_json, "--sysroot", root, "--no-processes",
+        "--report", report, "--events", f"file://{jsonl}", "--metrics-dir", prom,
+    )  # fmt: skip
+    assert res.exit_code == 1, res.stdout + res.stderr
+    rep = json.loads(report.read_text())
+    events = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    for ev in events:
+        check_ecs(ev)
+    assert [e["event"]["action"] for e in events] == [
+        "signatures-updated", "scan-started", "malware-detected", "file-quarantined", "scan-ended",
+    ]  # fmt: skip
+    update = events[0]["scanner"]["update"]
+    assert update["to"] == "2990.01.1" == rep["signatures"]["version"] and update["from"] != update["to"]
+    assert {e["scanner"]["command"] for e in events[1:]} == {"monthly"}
+    assert events[-1]["scanner"]["scan_id"] == rep["scan_id"]
+    for name in ("scanner_monthly.prom", "scanner_update.prom"):
+        promtool_check(prom / name)
+    got = samples(prom / "scanner_update.prom")
+    assert got[("scanner_signatures_info", frozenset({("version", "2990.01.1")}))] == 1
+    assert got[("scanner_last_update_status_info", frozenset({("status", "updated")}))] == 1
+    monthly = samples(prom / "scanner_monthly.prom")
+    assert monthly[("scanner_last_scan_exit_code", frozenset({("command", "monthly")}))] == 1
+
+    res = cli("signatures", "rollback", "--events", f"file://{jsonl}", "--metrics-dir", prom)
+    assert res.exit_code == 0, res.stderr
+    last = json.loads(jsonl.read_text().splitlines()[-1])
+    assert last["event"]["action"] == "signatures-rolled-back"
+    assert last["scanner"]["update"]["from"] == "2990.01.1"
+    got = samples(prom / "scanner_update.prom")
+    assert got[("scanner_last_update_status_info", frozenset({("status", "rolled-back")}))] == 1
+    assert ("scanner_signatures_info", frozenset({("version", "2990.01.1")})) not in got
+
+
+def test_a_scan_that_cannot_run_sends_a_failed_end(tmp_path: Path, cli: Callable[..., Result]) -> None:
+    bad = tmp_path / "bad.yar"
+    bad.write_text("rule broken { condition: }")
+    root, jsonl, prom = planted_root(tmp_path), tmp_path / "f.jsonl", tmp_path / "prom"
+    prom.mkdir()
+    res = cli(
+        "monthly", "--rules", bad, "--sysroot", root, "--no-processes",
+        "--events", f"file://{jsonl}", "--metrics-dir", prom,
+    )  # fmt: skip
+    assert res.exit_code == 2
+    (ev,) = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert ev["event"]["action"] == "scan-ended" and ev["event"]["outcome"] == "failure"
+    assert ev["scanner"]["exit_code"] == 2 and ev["event"]["reason"]
+    got = samples(prom / "scanner_monthly.prom")
+    assert got[("scanner_last_scan_result", frozenset({("command", "monthly"), ("result", "error")}))] == 1

@@ -183,6 +183,22 @@ def scan_ended(host: Host, at: dt.datetime, report: ScanReport, command: str, *,
     return ev
 
 
+def scan_failed(host: Host, at: dt.datetime, scan_id: str | None, command: str, error: str) -> Event:
+    """A scan could not run or finish (rules that do not load, nothing could be scanned): exit code 2."""
+    ev = base(
+        host,
+        at,
+        "scan-ended",
+        types=("end",),
+        outcome="failure",
+        message=f"{command}: scan failed: {error}",
+    )
+    ev["event"]["reason"] = error
+    code = int(ExitCode.ERROR)
+    ev["scanner"] = {**run_fields(scan_id, command), "exit_code": code, "result": result_name(code)}
+    return ev
+
+
 def detection(host: Host, at: dt.datetime, d: Detection, scan_id: str | None, command: str) -> Event:
     """A rule matched a file or a process: what, which family and rule, how severe, and what was done."""
     hit = d.hit

@@ -34,6 +34,10 @@ MAX_LABEL = 256
 RESULTS = tuple(code.name.lower() for code in (ExitCode.CLEAN, ExitCode.FOUND, ExitCode.ERROR, ExitCode.ACTION_FAILED))
 """The values of the ``result`` label: one series each, 1 for the last result, 0 for the others."""
 
+RESULT_HELP = "The last scan's result: 1 for the result it had, 0 for the others."
+TIMESTAMP_HELP = "When the last scan finished (Unix time)."
+EXIT_CODE_HELP = "The last scan's exit code (0 clean, 1 found, 2 error, 3 action failed)."
+
 
 @dataclass
 class Metric:
@@ -121,7 +125,7 @@ def scan_metrics(
     """The metrics of one finished scan, each series labelled ``command``."""
     c, cmd = report.counts, {"command": command}
     code = int(report.exit_code)
-    result = Metric("scanner_last_scan_result", "gauge", "The last scan's result: 1 for the result it had.")
+    result = Metric("scanner_last_scan_result", "gauge", RESULT_HELP)
     for name in RESULTS:
         result.add(1 if ExitCode(code).name.lower() == name else 0, command=command, result=name)
     by: dict[tuple[str, str], int] = {}
@@ -138,17 +142,13 @@ def scan_metrics(
         detections.add(n, command=command, family=family, action=action)
     sig = report.signatures
     metrics = [
-        Metric("scanner_last_scan_timestamp_seconds", "gauge", "When the last scan finished (Unix time).").add(
+        Metric("scanner_last_scan_timestamp_seconds", "gauge", TIMESTAMP_HELP).add(
             timestamp(report.finished_at), **cmd
         ),
         Metric("scanner_last_scan_duration_seconds", "gauge", "How long the last scan took.").add(
             report.duration_s, **cmd
         ),
-        Metric(
-            "scanner_last_scan_exit_code",
-            "gauge",
-            "The last scan's exit code (0 clean, 1 found, 2 error, 3 action failed).",
-        ).add(code, **cmd),
+        Metric("scanner_last_scan_exit_code", "gauge", EXIT_CODE_HELP).add(code, **cmd),
         result,
         Metric("scanner_last_scan_files_scanned", "gauge", "Files the last scan read and matched.").add(
             c.files_scanned, **cmd
@@ -174,6 +174,18 @@ def scan_metrics(
             ).add(sig.age_days * 86_400, **cmd)
         )
     return metrics
+
+
+def failed_scan_metrics(at: dt.datetime, command: str) -> list[Metric]:
+    """The metrics of a scan that could not run or finish: when, exit code 2, result ``error``."""
+    result = Metric("scanner_last_scan_result", "gauge", RESULT_HELP)
+    for name in RESULTS:
+        result.add(1 if name == "error" else 0, command=command, result=name)
+    return [
+        Metric("scanner_last_scan_timestamp_seconds", "gauge", TIMESTAMP_HELP).add(at.timestamp(), command=command),
+        Metric("scanner_last_scan_exit_code", "gauge", EXIT_CODE_HELP).add(int(ExitCode.ERROR), command=command),
+        result,
+    ]
 
 
 def update_metrics(at: dt.datetime, status: str, ok: bool, active: str, released: dt.date | None) -> list[Metric]:

@@ -137,6 +137,14 @@ class Reporter:
         self.emit(ecs.scan_ended(self.host, at, report, command, dry_run=dry_run))
         self.write_metrics(command, lambda: metrics.scan_metrics(report, outcomes, command, dry_run=dry_run))
 
+    def scan_failed(self, scan_id: str | None, command: str, error: ScannerError) -> None:
+        """A scan could not run or finish (exit code 2): the scan's end, as a failure, and its metrics."""
+        if not self.active:
+            return
+        at = self.now()
+        self.emit(ecs.scan_failed(self.host, at, scan_id, command, str(error)))
+        self.write_metrics(command, lambda: metrics.failed_scan_metrics(at, command))
+
     # -- updates -------------------------------------------------------------------------------------
 
     def update_done(self, state: StateDir, out: UpdateOutcome) -> None:
