@@ -566,3 +566,12 @@ def test_a_scan_that_cannot_run_sends_a_failed_end(tmp_path: Path, cli: Callable
     assert ev["scanner"]["exit_code"] == 2 and ev["event"]["reason"]
     got = samples(prom / "scanner_monthly.prom")
     assert got[("scanner_last_scan_result", frozenset({("command", "monthly"), ("result", "error")}))] == 1
+
+
+def test_events_to_standard_output_are_json_lines(tmp_path: Path, eicar_rule: Path) -> None:
+    """``--events -`` (for systemd's journal): one JSON event per line on standard output."""
+    res, _, report = eicar_scan(tmp_path, eicar_rule, "--events", "-")
+    assert res.exit_code == 1, res.stderr
+    events = [json.loads(line) for line in res.stdout.splitlines()]
+    assert [e["event"]["action"] for e in events][0] == "scan-started"
+    assert events[-1]["scanner"]["scan_id"] == report["scan_id"]
