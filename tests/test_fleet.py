@@ -573,5 +573,10 @@ def test_events_to_standard_output_are_json_lines(tmp_path: Path, eicar_rule: Pa
     res, _, report = eicar_scan(tmp_path, eicar_rule, "--events", "-")
     assert res.exit_code == 1, res.stderr
     events = [json.loads(line) for line in res.stdout.splitlines()]
-    assert [e["event"]["action"] for e in events][0] == "scan-started"
+    assert [e["event"]["action"] for e in events] == [
+        "scan-started",
+        "malware-detected",
+        "file-quarantined",
+        "scan-ended",
+    ]
     assert events[-1]["scanner"]["scan_id"] == report["scan_id"]
