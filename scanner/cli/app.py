@@ -209,6 +209,7 @@ def fleet_options(func: F) -> F:
     func = click.option(
         "--metrics-dir",
         type=click.Path(file_okay=False, path_type=Path),
+        metavar="DIR",
         help="Write Prometheus metrics into DIR, node_exporter's textfile-collector directory "
         "[default: [metrics] dir].",
     )(func)
