@@ -46,6 +46,7 @@ RANGES: Mapping[str, tuple[float, float]] = {
     "quarantine_retention_days": (0, MAX_DAYS),
     "max_filesize": (0, MAX_SIZE),
     "process_max_memory": (0, MAX_SIZE),
+    "event_timeout": (0.1, 60),
 }
 """The accepted range of every numeric setting, by Config field."""
 
@@ -130,6 +131,15 @@ class Config:
     """Scans warn when the active set is older ([update] max_age_days)."""
     quarantine_retention_days: int = 90
     """Default of ``quarantine purge`` ([quarantine] retention_days)."""
+    event_sinks: tuple[str, ...] = ()
+    """Where events go: syslog:, udp://HOST:PORT, tcp://HOST:PORT, file:///path.jsonl, - ([events] sinks;
+    checked by ``fleet.sinks.parse_sink`` when a command starts)."""
+    event_timeout: float = 2.0
+    """Seconds each event send may take, 0.1 to 60 ([events] timeout)."""
+    event_facility: str = "daemon"
+    """The syslog facility of the events ([events] facility)."""
+    metrics_dir: Path | None = None
+    """node_exporter's textfile-collector directory the metrics are written to ([metrics] dir)."""
     log_level: str = "warning"
     """How much the command tells on stderr: one of ``LOG_LEVELS`` ([logging] level; --verbose and
     --debug win over it)."""
@@ -166,6 +176,8 @@ _KEYS: Mapping[str, Mapping[str, str]] = {
     },
     "quarantine": {"retention_days": "quarantine_retention_days"},
     "logging": {"level": "log_level"},
+    "events": {"sinks": "event_sinks", "timeout": "event_timeout", "facility": "event_facility"},
+    "metrics": {"dir": "metrics_dir"},
 }
 
 
@@ -216,7 +228,7 @@ def _from_mapping(data: Mapping[str, object], path: Path) -> Config:
 
 def _convert(name: str, value: object, path: Path) -> object:
     match name:
-        case "excludes" | "feeds":
+        case "excludes" | "feeds" | "event_sinks":
             items = [value] if isinstance(value, str) else value
             if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
                 raise TypeError("must be a string or a list of strings")
@@ -244,6 +256,19 @@ def _convert(name: str, value: object, path: Path) -> object:
             if not isinstance(value, str) or value.strip().lower() not in LOG_LEVELS:
                 raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}, not {value!r}")
             return value.strip().lower()
+        case "event_facility":
+            if not isinstance(value, str):
+                raise TypeError("must be a syslog facility name such as daemon or local0")
+            return value.strip().lower()
+        case "metrics_dir":
+            if not isinstance(value, str) or not value.startswith("/"):
+                raise ValueError("must be an absolute path (node_exporter's textfile directory)")
+            return Path(value)
+        case "event_timeout":
+            if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+                raise TypeError("must be a number of seconds from 0.1 to 60")
+            check_range(name, value)
+            return float(value)
         case "trusted_root":
             return (path.parent / Path(str(value)).expanduser()).resolve()
         case "kill_grace":

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Protocol
 from scanner import scanlog
 from scanner.config import Config
 from scanner.errors import ScannerError, UsageError
+from scanner.fleet.reporter import Reporter
 from scanner.history import (
     COMPLETE,
     IN_PROGRESS,
@@ -51,7 +52,7 @@ from scanner.model import (
     utc_now,
 )
 from scanner.scanning.filecache import CacheMode
-from scanner.scanning.scan import Progress, ScanRequest, run_scan
+from scanner.scanning.scan import Progress, ScanRequest, new_scan_id, run_scan
 from scanner.scanning.walk import WalkOptions, dir_identity
 from scanner.state import StateDir
 from scanner.updates import signatures
@@ -293,12 +294,17 @@ def run(
     progress: ProgressSink | None = None,
     now: Now = utc_now,
     systemctl: Systemctl | None = run_systemctl,
+    fleet: Reporter | None = None,
 ) -> JobResult:
-    """Scan, remediate as ``job.policy`` says, record the run in the history, and log it.
+    """Scan, remediate as ``job.policy`` says, record the run in the history, and log it; events and
+    metrics go to ``fleet`` (a sink that is down is a notice, never a failure of the run).
 
     A record that cannot be written after something was changed is a loud notice, a report warning
     and ``ExitCode.ACTION_FAILED``, never "all actions done".
     """
+    fleet = fleet or Reporter.off()
+    scan_id = new_scan_id(now())  # the scan-started event carries the id the report and the history will have
+    fleet.scan_started(scan_id, job.command, job.request.scan_type.value, job.request.paths)
     try:
         report = run_scan(
             job.request,
@@ -307,9 +313,13 @@ def run(
             progress=progress,
             warnings=(*job.warnings, *job.loaded.warnings),
         )
+    except ScannerError as exc:
+        fleet.scan_failed(scan_id, job.command, exc)
+        raise
     finally:
         if progress is not None:
             progress.close()
+    report = replace(report, scan_id=scan_id)
     if engine_warnings := job.loaded.rules.engine_warnings.take():
         report = replace(report, warnings=(*report.warnings, *engine_warnings))
     record = RunRecord.of(
@@ -333,6 +343,8 @@ def run(
         scanlog.append(state.scan_log, scanlog.format_block(report, job.command))
     except OSError as exc:
         notices.append(f"cannot write the scan log {state.scan_log}: {exc.strerror}")
+    fleet.scan_finished(report, outcomes, job.command, dry_run=job.dry_run)
+    notices.extend(fleet.take_warnings())
     return JobResult(report, tuple(outcomes), tuple(notices))
 
 
@@ -469,17 +481,20 @@ class MonthlyRequest:
     """Read every file, even one judged before and unchanged since."""
 
 
-def update_signatures(state: StateDir, request: MonthlyRequest) -> list[str]:
+def update_signatures(state: StateDir, request: MonthlyRequest, fleet: Reporter | None = None) -> list[str]:
     """Update the signature set from the feed; the warnings (a failed update is one: the run goes on)."""
     from scanner.updates import update
 
     if request.feed is None:
         return ["no update feed configured; scanning with the current signature set"]
+    fleet = fleet or Reporter.off()
     try:
         out = update.update(state, request.feed, trusted_root=request.trusted_root, remember=request.remember_feed)
     except ScannerError as exc:
         logger.info("monthly: the signature update failed: %s", exc)
+        fleet.update_refused(state, exc)
         return [f"signature update failed; scanning with the current set: {exc}"]
+    fleet.update_done(state, out)
     return list(out.warnings)
 
 
@@ -490,12 +505,17 @@ def monthly(
     *,
     now: Now = utc_now,
     systemctl: Systemctl | None = run_systemctl,
+    fleet: Reporter | None = None,
 ) -> JobResult:
     """The unattended monthly run: update the signatures, then a quick scan (with processes on this
     machine) remediated as ``[monthly] action`` says, through ``run``. One monthly run at a time."""
     with state.lock("monthly", "another monthly run"):
-        warnings = update_signatures(state, request)
-        loaded = load_rules(state, config, (*config.monthly_rules, *request.rules), True, now=now)
+        warnings = update_signatures(state, request, fleet)
+        try:
+            loaded = load_rules(state, config, (*config.monthly_rules, *request.rules), True, now=now)
+        except ScannerError as exc:
+            (fleet or Reporter.off()).scan_failed(None, "monthly", exc)
+            raise
         scan_paths = tuple(dict.fromkeys((*config.monthly_paths, *request.paths)))
         warnings.extend(
             f"path not found: {display_path(p)}; scanning the rest" for p in scan_paths if not os.path.lexists(p)
@@ -525,7 +545,8 @@ def monthly(
             min_severity=request.action_min_severity or config.monthly_action_min_severity,
             own_namespaces=own_namespaces(loaded),
         )
-        return run(Job(scan, loaded, policy, "monthly", warnings=tuple(warnings)), state, now=now, systemctl=systemctl)
+        job = Job(scan, loaded, policy, "monthly", warnings=tuple(warnings))
+        return run(job, state, now=now, systemctl=systemctl, fleet=fleet)
 
 
 # --- undo ----------------------------------------------------------------------------------------------

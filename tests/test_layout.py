@@ -30,10 +30,13 @@ LAYERS: dict[str, set[str]] = {
     "updates": {"scanning", "engine"},
     "remediation": {"scanning", "engine"},
     "schedule": set(),
-    "watch": {"remediation", "updates", "scanning", "engine", "jobs"},
+    "fleet": {"updates"},
+    "watch": {"remediation", "updates", "scanning", "engine", "jobs", "fleet"},
 }
 """Which subpackages each subpackage may import, besides itself and the shared modules (the watch also
-uses the pipeline, ``jobs``, which is below it: see ``test_the_pipeline_stays_below_its_callers``)."""
+uses the pipeline, ``jobs``, which is below it: see ``test_the_pipeline_stays_below_its_callers``).
+``fleet`` (events and metrics) reads the active signature set through ``updates``; the pipeline, the
+CLI and the watch report through it."""
 
 OWNERS = {  # a path ending in "/": any module of that package
     "click": {"cli/"},

@@ -26,6 +26,7 @@ import click
 from scanner import __version__, logsetup
 from scanner.config import Config, load_config
 from scanner.errors import ScannerError
+from scanner.fleet.reporter import FleetSettings, Reporter
 from scanner.model import ExitCode, Severity, printable
 from scanner.state import ENV_HOME, StateDir, default_home
 
@@ -200,6 +201,31 @@ MIN_SEVERITY_HELP = (
 def min_severity_option(help_text: str = MIN_SEVERITY_HELP) -> Callable[[F], F]:
     """--action-min-severity, with the help of the command it is on."""
     return click.option("--action-min-severity", type=click.Choice([v.value for v in Severity]), help=help_text)
+
+
+def fleet_options(func: F) -> F:
+    """--events and --metrics-dir, on the commands that report to a fleet's pipelines (scan, monthly,
+    update, signatures rollback, watch)."""
+    func = click.option(
+        "--metrics-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        metavar="DIR",
+        help="Write Prometheus metrics into DIR, node_exporter's textfile-collector directory "
+        "[default: [metrics] dir].",
+    )(func)
+    return click.option(
+        "--events",
+        "events",
+        multiple=True,
+        metavar="URL",
+        help="Send events (ECS JSON) to syslog:, syslog:/SOCKET, udp://HOST:PORT, tcp://HOST:PORT "
+        "(RFC 5424), file:///PATH.jsonl or - (standard output); repeatable, added to [events] sinks.",
+    )(func)
+
+
+def make_reporter(env: Env, events: tuple[str, ...], metrics_dir: Path | None) -> Reporter:
+    """The fleet reporter of a command: the configuration's sinks and metrics directory, with the options'."""
+    return Reporter(FleetSettings.of(env.config, events, metrics_dir.resolve() if metrics_dir else None))
 
 
 def make_env(home: Path | None, config_file: Path | None) -> Env:

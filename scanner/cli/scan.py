@@ -16,9 +16,11 @@ from scanner.cli.app import (
     Env,
     common_options,
     fail,
+    fleet_options,
     handle_errors,
     main,
     make_env,
+    make_reporter,
     min_severity_option,
     rules_options,
     say,
@@ -28,6 +30,7 @@ from scanner.cli.render import ProgressLine, emit, render
 from scanner.cli.signatures import feed_settings
 from scanner.config import MAX_JOBS, MAX_SECONDS, check_range, parse_size
 from scanner.errors import UsageError
+from scanner.fleet.reporter import Reporter
 from scanner.model import Action, OutputFormat, ScanType, Severity
 
 logger = logging.getLogger(__name__)
@@ -120,6 +123,7 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
     is_flag=True,
     help="Read every file, even one judged before and unchanged since (a full scan always does).",
 )
+@fleet_options
 @common_options
 @handle_errors
 def scan(
@@ -144,6 +148,8 @@ def scan(
     dry_run: bool,
     force: bool,
     no_cache: bool,
+    events: tuple[str, ...],
+    metrics_dir: Path | None,
     home: Path | None,
     config_file: Path | None,
 ) -> None:
@@ -168,22 +174,26 @@ def scan(
         no_cache=no_cache,
     )
     env = make_env(home, config_file)
+    fleet = make_reporter(env, events, metrics_dir)
     for w in pipeline.missing_paths(options):
         warn(w)
     loaded = pipeline.load_rules(env.state, env.config, rules, not no_default_rules)
     for w in loaded.warnings:
         warn(w)
     show = ProgressLine() if progress and sys.stderr.isatty() else None
-    done = run_job(env, pipeline.scan_job(env.state, env.config, options, loaded), show)
+    done = run_job(env, pipeline.scan_job(env.state, env.config, options, loaded), show, fleet)
     emit(render(done.report, OutputFormat(fmt)), output)
     if output is not None:
         say(f"report written to {output}", err=True)
     sys.exit(done.exit_code)
 
 
-def run_job(env: Env, job: pipeline.Job, progress: ProgressLine | None = None) -> pipeline.JobResult:
-    """Run the scan-and-act pipeline; its notices are warnings (a record not written: "NOT RECORDED")."""
-    done = pipeline.run(job, env.state, progress=progress)
+def run_job(
+    env: Env, job: pipeline.Job, progress: ProgressLine | None = None, fleet: Reporter | None = None
+) -> pipeline.JobResult:
+    """Run the scan-and-act pipeline; its notices are warnings (a record not written: "NOT RECORDED";
+    events dropped by a sink that is down)."""
+    done = pipeline.run(job, env.state, progress=progress, fleet=fleet)
     for line in done.notices:
         warn(line)
     return done
@@ -235,6 +245,7 @@ def run_job(env: Env, job: pipeline.Job, progress: ProgressLine | None = None) -
     help="Also write the JSON report to FILE.",
 )
 @click.option("--no-cache", is_flag=True, help="Read every file, even one judged before and unchanged since.")
+@fleet_options
 @common_options
 @handle_errors
 def monthly(
@@ -248,6 +259,8 @@ def monthly(
     action_min_severity: str | None,
     report_file: Path | None,
     no_cache: bool,
+    events: tuple[str, ...],
+    metrics_dir: Path | None,
     home: Path | None,
     config_file: Path | None,
 ) -> None:
@@ -260,6 +273,7 @@ def monthly(
     from scanner.updates import feed as feed_mod
 
     env = make_env(home, config_file)
+    fleet = make_reporter(env, events, metrics_dir)
     settings, configured_root = feed_settings(env, feeds, None)
     request = pipeline.MonthlyRequest(
         paths=paths,
@@ -273,7 +287,7 @@ def monthly(
         action_min_severity=Severity(action_min_severity) if action_min_severity else None,
         no_cache=no_cache,
     )
-    done = pipeline.monthly(env.state, env.config, request)
+    done = pipeline.monthly(env.state, env.config, request, fleet=fleet)
     for line in done.notices:
         warn(line)
     result = done.report

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from scanner import report
-from scanner.cli.app import F, common_options, handle_errors, log_options, main, make_env
+from scanner.cli.app import F, common_options, fleet_options, handle_errors, log_options, main, make_env, make_reporter
 from scanner.history import History
 from scanner.state import ENV_HOME
 
@@ -83,6 +83,14 @@ def _state_args(home: Path | None, config_file: Path | None) -> list[str]:
     return args
 
 
+def _fleet_args(events: tuple[str, ...], metrics_dir: Path | None) -> list[str]:
+    """The --events and --metrics-dir options of the scheduled commands."""
+    args = [f"--events={url}" for url in events]
+    if metrics_dir is not None:
+        args.append(f"--metrics-dir={metrics_dir.resolve()}")
+    return args
+
+
 @schedule_group.command("install")
 @scope_options("install")
 @click.option(
@@ -104,6 +112,7 @@ def _state_args(home: Path | None, config_file: Path | None) -> list[str]:
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Also install a service that runs 'scanner watch PATH...' at boot (repeatable).",
 )
+@fleet_options
 @common_options
 @handle_errors
 def schedule_install(
@@ -113,15 +122,22 @@ def schedule_install(
     at: str | None,
     randomized_delay: int | None,
     watch_paths: tuple[Path, ...],
+    events: tuple[str, ...],
+    metrics_dir: Path | None,
     home: Path | None,
     config_file: Path | None,
 ) -> None:
-    """Install the monthly run (systemd timer, else cron; a Task Scheduler task on Windows)."""
+    """Install the monthly run (systemd timer, else cron; a Task Scheduler task on Windows).
+
+    The scheduled commands read the same configuration, so its [events] and [metrics] apply to them;
+    --events and --metrics-dir given here are added to both commands.
+    """
     from scanner.schedule import scheduler as schedule
 
-    make_env(home, config_file)  # a broken config is reported now, not at the first scheduled run
+    env = make_env(home, config_file)  # a broken config is reported now, not at the first scheduled run
+    make_reporter(env, events, metrics_dir)  # so is a sink URL that is not valid
     base = [sys.executable, "-m", "scanner"]
-    state_args = _state_args(home, config_file)
+    state_args = _state_args(home, config_file) + _fleet_args(events, metrics_dir)
     watch = [str(p.resolve()) for p in watch_paths]
     res = schedule.install(
         _schedule_kind(user, scheduler),

@@ -17,13 +17,16 @@ from scanner.cli.app import (
     FiniteFloatRange,
     common_options,
     fail,
+    fleet_options,
     handle_errors,
     main,
     make_env,
+    make_reporter,
     say,
     warn,
 )
 from scanner.config import MAX_SECONDS
+from scanner.errors import ScannerError
 from scanner.updates import signatures
 
 if TYPE_CHECKING:  # imported where used: a scan that never updates starts faster without the feed client
@@ -137,14 +140,21 @@ def signatures_test(clean: tuple[Path, ...], corpus: bool, home: Path | None, co
 
 @signatures_group.command("rollback")
 @click.option("--force", is_flag=True, help="Also return to a set that was rolled back from (held back).")
+@fleet_options
 @common_options
 @handle_errors
-def signatures_rollback(force: bool, home: Path | None, config_file: Path | None) -> None:
+def signatures_rollback(
+    force: bool, events: tuple[str, ...], metrics_dir: Path | None, home: Path | None, config_file: Path | None
+) -> None:
     """Return to the signature set that was active before the last update (logged)."""
     from scanner.updates import update
 
     env = make_env(home, config_file)
+    fleet = make_reporter(env, events, metrics_dir)
     out = update.rollback(env.state, force=force)
+    fleet.rolled_back(env.state, out)
+    for w in fleet.close():
+        warn(w)
     to = f"{out.to_version} (bundled)" if out.to_bundled else out.to_version
     held = signatures.version_key(out.from_version) > signatures.version_key(out.to_version)
     say(
@@ -200,6 +210,7 @@ def feed_settings(env: Env, feeds: Sequence[str], deadline: float | None) -> tup
     metavar="SECONDS",
     help="Give up on the whole update after this long [default: 600].",
 )
+@fleet_options
 @common_options
 @handle_errors
 def update_cmd(
@@ -208,6 +219,8 @@ def update_cmd(
     check: bool,
     force: bool,
     deadline: float | None,
+    events: tuple[str, ...],
+    metrics_dir: Path | None,
     home: Path | None,
     config_file: Path | None,
 ) -> None:
@@ -220,11 +233,19 @@ def update_cmd(
     if not feed_mod.feed_available(settings):
         fail(NO_FEED_HELP.format(config=env.config.source or env.state.config_file))
     root = trusted_root or configured_root
-    if check:
-        out = update.check(env.state, settings, trusted_root=root, remember=bool(feeds))
-    else:
-        out = update.update(env.state, settings, trusted_root=root, force=force, remember=bool(feeds))
-    for w in out.warnings:
+    fleet = make_reporter(env, events, metrics_dir)
+    try:
+        if check:
+            out = update.check(env.state, settings, trusted_root=root, remember=bool(feeds))
+        else:
+            out = update.update(env.state, settings, trusted_root=root, force=force, remember=bool(feeds))
+    except ScannerError as exc:
+        fleet.update_refused(env.state, exc)
+        for w in fleet.close():
+            warn(w)
+        raise
+    fleet.update_done(env.state, out)
+    for w in (*out.warnings, *fleet.close()):
         warn(w)
     match out.status:
         case update.UpdateStatus.UPDATED:

@@ -14,9 +14,11 @@ from scanner import jobs as pipeline
 from scanner import report
 from scanner.cli.app import (
     common_options,
+    fleet_options,
     handle_errors,
     main,
     make_env,
+    make_reporter,
     min_severity_option,
     rules_options,
     stdout_closed,
@@ -59,6 +61,7 @@ Exit codes:
 @click.option("--initial-scan", is_flag=True, help="Also scan what is already in the folders at start.")
 @click.option("--exclude", multiple=True, metavar="GLOB", help="Do not scan matching paths (repeatable).")
 @click.option("--jobs", "-j", type=click.IntRange(1, MAX_JOBS), help="Scanning threads [default: CPU count].")
+@fleet_options
 @common_options
 @handle_errors
 def watch_cmd(
@@ -71,6 +74,8 @@ def watch_cmd(
     initial_scan: bool,
     exclude: tuple[str, ...],
     jobs: int | None,
+    events: tuple[str, ...],
+    metrics_dir: Path | None,
     home: Path | None,
     config_file: Path | None,
 ) -> None:
@@ -88,6 +93,7 @@ def watch_cmd(
     from scanner.watch.service import run_watch
 
     env = make_env(home, config_file)
+    fleet = make_reporter(env, events, metrics_dir)
     cfg = env.config
     config = WatchConfig(
         paths=paths,
@@ -121,7 +127,7 @@ def watch_cmd(
             stdout_to_devnull()  # the reader went away: keep watching; the watch log still has every event
 
     try:
-        code = run_watch(config, emit=show, stop=stop, systemctl=pipeline.run_systemctl)
+        code = run_watch(config, emit=show, stop=stop, systemctl=pipeline.run_systemctl, fleet=fleet)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

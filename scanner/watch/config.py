@@ -66,5 +66,7 @@ class WatchConfig:
     shutdown_grace: float = 5.0
     """On stop, queued files are scanned and detections handled for about this long; what is left is
     saved in the state directory (and counted), and the next watch of the same folders takes it up."""
+    heartbeat_interval: float = 60.0
+    """How often the watch writes its metrics (``fleet.metrics.watch_metrics``), when a metrics directory is set."""
     rescan_on_reload: bool = False
     """Rescan every folder when a new signature set arrives (files from before are judged again)."""

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from scanner import scanlog
+from scanner.fleet import ecs
 from scanner.model import Action, Detection, SignatureSetInfo, Skipped, display_path, printable
 from scanner.report import detection_json, path_fields, signatures_json
 
@@ -167,6 +168,22 @@ def event_json(ev: WatchEvent) -> dict[str, Any]:
         out["stats"] = asdict(ev.stats)
     out["message"] = ev.message
     return out
+
+
+FORWARDED = frozenset({WatchEventKind.STARTED, WatchEventKind.STOPPED, WatchEventKind.OVERFLOW, WatchEventKind.ERROR})
+"""The watch events sent to the fleet's sinks besides detections (warnings stay local: a warning about a sink
+that is down must not feed itself)."""
+
+
+def event_ecs(ev: WatchEvent, host: ecs.Host) -> ecs.Event | None:
+    """The ECS record of an event sent to the fleet's sinks (``--events``): detections, start, stop,
+    overflow and errors; None for the others."""
+    if ev.kind is WatchEventKind.DETECTION and ev.detection is not None:
+        return ecs.detection(host, ev.at, ev.detection, ev.scan_id, "watch")
+    if ev.kind not in FORWARDED:
+        return None
+    details = {k: v for k, v in event_json(ev).items() if k not in ("event", "time", "message")}
+    return ecs.watch(host, ev.at, ev.kind.value, ev.message, details=details)
 
 
 def event_text(ev: WatchEvent) -> str:

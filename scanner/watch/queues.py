@@ -58,6 +58,11 @@ class Pending:
         self._heap: list[tuple[float, int, str]] = []
         self._seq = itertools.count()
 
+    def __len__(self) -> int:
+        """How many paths are waiting."""
+        with self._cv:
+            return len(self._entries)
+
     def note(self, path: str, kind: Arrival, now: float) -> bool:
         """Record an event for ``path``; False when the path is new and there is no room for it."""
         with self._cv:
@@ -230,6 +235,11 @@ class WorkQueue:
         self._events: collections.deque[Item] = collections.deque()
         self._rescans: collections.deque[Item] = collections.deque()
         self._event_cap, self._rescan_cap = max(1, event_capacity), max(1, rescan_capacity)
+
+    def __len__(self) -> int:
+        """How many items are queued, in both lanes."""
+        with self._lock:
+            return len(self._events) + len(self._rescans)
 
     def event_room(self) -> int:
         """How many more event items fit now."""

@@ -27,11 +27,13 @@ import time
 from collections.abc import Callable
 
 from scanner.errors import UsageError, WatchError
+from scanner.fleet.metrics import WatchHealth
+from scanner.fleet.reporter import Reporter
 from scanner.model import Action, ExitCode, display_path, utc_now
 from scanner.watch.adapter import FolderWatch
 from scanner.watch.backlog import Backlog
 from scanner.watch.config import WatchConfig
-from scanner.watch.events import LOG_NAME, EventLog, WatchCause, WatchEvent, WatchEventKind
+from scanner.watch.events import LOG_NAME, EventLog, WatchCause, WatchEvent, WatchEventKind, event_ecs
 from scanner.watch.folders import FolderGuard
 from scanner.watch.intake import Intake
 from scanner.watch.queues import CleanMemo, Counters, Pending, RescanRequests, WorkQueue
@@ -51,8 +53,11 @@ def run_watch(
     stop: threading.Event,
     now: Callable[[], dt.datetime] = utc_now,
     systemctl: Systemctl | None = None,
+    fleet: Reporter | None = None,
 ) -> ExitCode:
-    """Watch ``config.paths`` until ``stop`` is set; every event goes to ``emit`` and to the watch log.
+    """Watch ``config.paths`` until ``stop`` is set; every event goes to ``emit`` and to the watch log, and
+    detections, start, stop, overflows and errors to ``fleet``'s sinks; ``fleet`` writes the watch's
+    metrics every ``config.heartbeat_interval`` seconds and at the stop.
 
     ``emit`` is called from several threads, one event at a time. Returns 0 after a requested
     stop, 3 when detected files were left not quarantined at the stop (saved; the next watch of
@@ -61,7 +66,7 @@ def run_watch(
     bad paths or options, RuleError when the rules do not load, WatchError when the folders
     cannot be watched.
     """
-    watcher = Watcher(config, emit, now, systemctl)
+    watcher = Watcher(config, emit, now, systemctl, fleet)
     return watcher.run(stop)
 
 
@@ -74,6 +79,7 @@ class Watcher:
         emit: Callable[[WatchEvent], None],
         now: Callable[[], dt.datetime],
         systemctl: Systemctl | None,
+        fleet: Reporter | None = None,
     ) -> None:
         if config.action not in (Action.QUARANTINE, Action.REPORT):
             raise UsageError(f"watch acts with quarantine or report, not {config.action.value}")
@@ -82,8 +88,11 @@ class Watcher:
         if not config.sysroot.is_dir():
             raise UsageError(f"sysroot {config.sysroot} is not a folder")
         self.cfg, self._now = config, now
+        self.fleet = fleet or Reporter.off()
+        self._emit_fn = emit
+        self.started = now()
         self.scope = Scope(config.paths, config.state.root, config.excludes)
-        self.events = EventLog(config.state.logs / LOG_NAME, emit, now)
+        self.events = EventLog(config.state.logs / LOG_NAME, self._emit_and_forward, now)
         self.rules = LiveRules(config, self.events, now)
         self.counters = Counters()
         self.halt = threading.Event()  # pump and rescanner: stop now
@@ -104,6 +113,38 @@ class Watcher:
             self.scope, self.requests, self.intake.take_unwatched, self.events, self.counters, config.poll_interval
         )
         self.observer: FolderWatch | None = None
+
+    # -- the fleet's sinks and metrics -----------------------------------------------------------------
+
+    def _emit_and_forward(self, ev: WatchEvent) -> None:
+        """The caller's ``emit``, then the fleet's sinks (which never raise)."""
+        try:
+            self._emit_fn(ev)
+        finally:
+            if (record := event_ecs(ev, self.fleet.host)) is not None:
+                self.fleet.emit(record)
+
+    def _heartbeat(self, running: bool) -> None:
+        """Write the watch's metrics; say (as warning events) what the sinks dropped since the last beat."""
+        if not self.fleet.active:
+            return
+        stats = self.counters.stats(0, 0)
+        self.fleet.watch_heartbeat(
+            WatchHealth(
+                at=self._now(),
+                running=running,
+                started_at=self.started,
+                queue_length=len(self.pending) + len(self.work),
+                files_scanned=stats.files_scanned,
+                detections=stats.detections,
+                failed_actions=stats.failed_actions,
+                overflows=stats.overflows,
+                rescans=stats.rescans,
+                signatures=self.rules.current.info.version,
+            )
+        )
+        for line in self.fleet.take_warnings():
+            self.events.emit(WatchEventKind.WARNING, line)
 
     # -- run -----------------------------------------------------------------------------------------
 
@@ -129,8 +170,10 @@ class Watcher:
                 "raise fs.inotify.max_user_watches or max_user_instances, or watch fewer folders"
             ) from exc
         self._announce_start()
+        self._heartbeat(True)
         code = self._supervise(stop, observer)
         left = self._shutdown(started_at, quiet=False)
+        self._heartbeat(False)
         return code or left
 
     def _announce_start(self) -> None:
@@ -155,6 +198,7 @@ class Watcher:
     def _supervise(self, stop: threading.Event, observer: FolderWatch) -> ExitCode:
         """The main thread while the watch runs: signatures, lost watches, polled folders; 2 if the observer died."""
         next_check = next_poll = time.monotonic()
+        next_beat = next_check + self.cfg.heartbeat_interval
         while not stop.wait(0.1):
             if not observer.alive():
                 logger.info("the observer thread or its inotify reader died")
@@ -170,6 +214,9 @@ class Watcher:
                     for path in self.scope.paths:
                         self.requests.add(path, WatchCause.RELOAD)
                 self.guard.check_roots(observer)
+            if tick >= next_beat:
+                next_beat = tick + self.cfg.heartbeat_interval
+                self._heartbeat(True)
             poll = tick >= next_poll
             if poll:
                 next_poll = tick + self.cfg.poll_interval
