@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import shlex
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -47,6 +48,7 @@ RANGES: Mapping[str, tuple[float, float]] = {
     "max_filesize": (0, MAX_SIZE),
     "process_max_memory": (0, MAX_SIZE),
     "event_timeout": (0.1, 60),
+    "hook_timeout": (1, MAX_SECONDS),
 }
 """The accepted range of every numeric setting, by Config field."""
 
@@ -140,6 +142,13 @@ class Config:
     """The syslog facility of the events ([events] facility)."""
     metrics_dir: Path | None = None
     """node_exporter's textfile-collector directory the metrics are written to ([metrics] dir)."""
+    output_format: str = "text"
+    """``scan``'s report format when --format is not given: text, json or clamscan ([scan] format)."""
+    after_scan: tuple[str, ...] = ()
+    """A command run after every ``scan`` and monthly run with the JSON report on its standard input
+    ([hooks] after_scan: a list of arguments, or one string split as a shell would, without a shell)."""
+    hook_timeout: int = 60
+    """Seconds a hook may run before it is killed ([hooks] timeout)."""
     log_level: str = "warning"
     """How much the command tells on stderr: one of ``LOG_LEVELS`` ([logging] level; --verbose and
     --debug win over it)."""
@@ -160,6 +169,7 @@ _KEYS: Mapping[str, Mapping[str, str]] = {
         "timeout": "timeout",
         "action": "action",
         "action_min_severity": "action_min_severity",
+        "format": "output_format",
     },
     "monthly": {
         "action": "monthly_action",
@@ -178,7 +188,13 @@ _KEYS: Mapping[str, Mapping[str, str]] = {
     "logging": {"level": "log_level"},
     "events": {"sinks": "event_sinks", "timeout": "event_timeout", "facility": "event_facility"},
     "metrics": {"dir": "metrics_dir"},
+    "hooks": {"after_scan": "after_scan", "timeout": "hook_timeout"},
 }
+
+OUTPUT_FORMATS = ("text", "json", "clamscan")
+"""The report formats of ``scan`` (--format, [scan] format)."""
+MAX_HOOK_ARGS = 256
+"""Arguments of a hook command at most."""
 
 
 def load_config(path: Path, *, required: bool) -> Config:
@@ -252,6 +268,12 @@ def _convert(name: str, value: object, path: Path) -> object:
             return parse_action(str(value))
         case "action_min_severity" | "monthly_action_min_severity":
             return parse_severity(str(value))
+        case "output_format":
+            if not isinstance(value, str) or value.strip().lower() not in OUTPUT_FORMATS:
+                raise ValueError(f"must be one of {', '.join(OUTPUT_FORMATS)}, not {value!r}")
+            return value.strip().lower()
+        case "after_scan":
+            return _command(value)
         case "log_level":
             if not isinstance(value, str) or value.strip().lower() not in LOG_LEVELS:
                 raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}, not {value!r}")
@@ -281,6 +303,24 @@ def _convert(name: str, value: object, path: Path) -> object:
                 raise TypeError("must be a whole number")
             check_range(name, value)
             return value
+
+
+def _command(value: object) -> tuple[str, ...]:
+    """A hook's argv from a list of strings, or one string split as a POSIX shell splits words (no shell runs)."""
+    if isinstance(value, str):
+        try:
+            argv = shlex.split(value)
+        except ValueError as exc:
+            raise ValueError(f"does not split into arguments: {exc}") from exc
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        argv = list(value)
+    else:
+        raise TypeError("must be a command: a string, or a list of strings")
+    if not argv or not argv[0]:
+        raise ValueError("must name a program")
+    if len(argv) > MAX_HOOK_ARGS or any("\0" in a for a in argv):
+        raise ValueError(f"must be at most {MAX_HOOK_ARGS} arguments without NUL characters")
+    return tuple(argv)
 
 
 def parse_action(text: str) -> Action:

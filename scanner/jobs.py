@@ -21,8 +21,9 @@ import datetime as dt
 import enum
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -51,9 +52,10 @@ from scanner.model import (
     display_path,
     utc_now,
 )
+from scanner.safefs import read_regular, write_atomic
 from scanner.scanning.filecache import CacheMode
 from scanner.scanning.scan import Progress, ScanRequest, new_scan_id, run_scan
-from scanner.scanning.walk import WalkOptions, dir_identity
+from scanner.scanning.walk import PathRegexes, WalkOptions, dir_identity
 from scanner.state import StateDir
 from scanner.updates import signatures
 
@@ -106,6 +108,8 @@ class Job:
     """Plan only: change nothing, record the plan."""
     warnings: tuple[str, ...] = ()
     """Warnings of the caller that belong in the report (a failed update, a missing path)."""
+    vault_dir: Path | None = None
+    """Quarantine into a vault at this directory (``--move=DIR``) instead of the state directory's."""
 
 
 @dataclass(frozen=True)
@@ -125,15 +129,66 @@ class JobResult:
         return ExitCode(self.report.exit_code)
 
 
-def open_vault(state: StateDir) -> tuple[Vault, list[str]]:
-    """The quarantine vault, after finishing or rolling back anything a crash interrupted, and what to tell
-    the user about that."""
+def open_vault(state: StateDir, root: Path | None = None) -> tuple[Vault, list[str]]:
+    """The quarantine vault (the state directory's, or the one at ``root``: ``--move=DIR``), after finishing
+    or rolling back anything a crash interrupted, and what to tell the user about that. A vault at ``root``
+    is remembered in the state directory, so the quarantine commands and ``undo`` find its items."""
     from scanner.remediation.quarantine import Vault
 
-    vault = Vault(state.quarantine)
+    if root is not None and os.path.abspath(root) != os.path.abspath(state.quarantine):
+        remember_vault(state, root)
+    vault = Vault(state.quarantine if root is None else Path(os.path.abspath(root)))
     notices = [f"quarantine: {line}" for line in vault.recover()]
     notices += [f"quarantine: damaged record {bad} (left alone)" for bad in vault.damaged()]
     return vault, notices
+
+
+MAX_VAULTS = 64
+"""Vaults outside the state directory (``--move=DIR``) remembered at most; the oldest is forgotten first
+(its items stay where they are, and ``--move`` to it again remembers it again)."""
+
+
+def vault_roots(state: StateDir) -> list[Path]:
+    """The state directory's vault, then every vault ``--move=DIR`` made that still exists."""
+    roots = [state.quarantine]
+    try:
+        text = read_regular(state.other_vaults, 64 * 1024).decode("utf-8", "surrogateescape")
+    except FileNotFoundError:
+        return roots
+    except (OSError, ValueError) as exc:
+        logger.warning("list of other vaults %s not read: %s", state.other_vaults, exc)
+        return roots
+    for line in text.splitlines()[-MAX_VAULTS:]:
+        if line.startswith("/") and "\0" not in line and os.path.isdir(line) and Path(line) not in roots:
+            roots.append(Path(line))
+    return roots
+
+
+def remember_vault(state: StateDir, root: Path) -> None:
+    """Add ``root`` (made absolute) to the vaults the quarantine commands and ``undo`` look in."""
+    known = vault_roots(state)[1:]
+    where = Path(os.path.abspath(root))
+    if where in known:
+        return
+    known = [*known, where][-MAX_VAULTS:]
+    state.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data = "".join(os.fsdecode(p) + "\n" for p in known).encode("utf-8", "surrogateescape")
+    write_atomic(state.other_vaults, data)
+    logger.info("vault %s remembered in %s", display_path(os.fspath(where)), state.other_vaults)
+
+
+def vault_holding(state: StateDir, item_id: str | None = None, scan_id: str | None = None) -> Path:
+    """The root of the vault that holds item ``item_id`` (or an item of scan ``scan_id``); the state
+    directory's vault when none does."""
+    from scanner.remediation.quarantine import Vault
+
+    for root in vault_roots(state):
+        vault = Vault(root)
+        if item_id is not None and vault.has(item_id):
+            return root
+        if scan_id is not None and any(i.scan_id == scan_id for i in vault.list()):
+            return root
+    return state.quarantine
 
 
 class RunRecord:
@@ -271,7 +326,7 @@ def act(
     from scanner.remediation import remediate
 
     families = families_of(job.loaded)
-    vault, notices = open_vault(state)
+    vault, notices = open_vault(state, job.vault_dir)
     if not job.dry_run:
         record.begin()
     result, done = remediate.remediate(
@@ -348,6 +403,22 @@ def run(
     return JobResult(report, tuple(outcomes), tuple(notices))
 
 
+def after_scan_hook(config: Config, report: ScanReport) -> str | None:
+    """Run ``[hooks] after_scan`` with the JSON report on its standard input; a warning when it failed."""
+    if not config.after_scan:
+        return None
+    from scanner import programs
+    from scanner import report as reports
+
+    data = reports.dumps(reports.report_json(report)).encode("utf-8")
+    problem = programs.run_hook(config.after_scan, data, config.hook_timeout)
+    if problem is not None:
+        logger.info("after-scan hook: %s", problem)
+        return f"after-scan hook: {problem}"
+    logger.info("after-scan hook %s done", config.after_scan[0])
+    return None
+
+
 def size_limit(max_filesize: int) -> int | None:
     """The walk's size limit: 0 means none (as clamscan's --max-filesize=0)."""
     return max_filesize or None
@@ -404,6 +475,16 @@ class ScanOptions:
     """Plan, and change nothing."""
     no_cache: bool = False
     """Read every file, even one judged before and unchanged since."""
+    regex: PathRegexes = field(default_factory=PathRegexes)
+    """clamscan's --exclude-regex, --include, --exclude-dir and --include-dir."""
+    modified_since_days: float | None = None
+    """Scan only files changed in the last this many days (maldet's habit)."""
+    stdin: bytes | None = None
+    """Data read from standard input, scanned as one file named ``stdin``."""
+    on_clean: Callable[[str], None] | None = field(default=None, compare=False)
+    """Called with each path found clean (clamscan's "OK" lines)."""
+    vault_dir: Path | None = None
+    """Quarantine into a vault at this directory (``--move=DIR``)."""
 
 
 def missing_paths(options: ScanOptions) -> list[str]:
@@ -417,7 +498,8 @@ def missing_paths(options: ScanOptions) -> list[str]:
 
 def scan_job(state: StateDir, config: Config, options: ScanOptions, rules: signatures.LoadedRules) -> Job:
     """The ``scan`` command's job: its options over the configuration's defaults."""
-    kind = options.scan_type or (ScanType.CUSTOM if options.paths or options.pids else ScanType.QUICK)
+    custom = options.paths or options.pids or options.stdin is not None
+    kind = options.scan_type or (ScanType.CUSTOM if custom else ScanType.QUICK)
     # processes belong to this machine: not scanned by default when looking at another root
     on_host = os.path.realpath(options.sysroot) == "/"
     default_procs = kind is not ScanType.CUSTOM and on_host
@@ -433,16 +515,20 @@ def scan_job(state: StateDir, config: Config, options: ScanOptions, rules: signa
             one_file_system=options.one_file_system,
             max_filesize=size_limit(max_filesize),
             skip_dirs=dir_identity(state.root),
+            regex=options.regex,
+            modified_since=modified_since(options.modified_since_days),
         ),
         jobs=options.jobs or config.jobs or os.cpu_count() or 1,
         timeout=options.timeout or config.timeout,
-        files=bool(options.paths) or not options.pids or options.scan_type is not None,
+        files=bool(options.paths) or (options.stdin is None and not options.pids) or options.scan_type is not None,
         processes=processes,
         pids=options.pids,
         process_timeout=config.process_timeout,
         process_max_memory=config.process_max_memory,
         cache_dir=state.file_cache,
         cache=cache_mode(kind, options.no_cache),
+        stdin=options.stdin,
+        on_clean=options.on_clean,
     )
     policy = Policy(
         options.action or config.action,
@@ -452,7 +538,16 @@ def scan_job(state: StateDir, config: Config, options: ScanOptions, rules: signa
         min_severity=options.action_min_severity or config.action_min_severity,
         own_namespaces=own_namespaces(rules),
     )
-    return Job(request, rules, policy, "scan", dry_run=options.dry_run)
+    return Job(request, rules, policy, "scan", dry_run=options.dry_run, vault_dir=options.vault_dir)
+
+
+def modified_since(days: float | None, now: Callable[[], float] = time.time) -> float | None:
+    """The --modified-since cut-off (seconds since the epoch) for files changed in the last ``days`` days."""
+    if days is None:
+        return None
+    cutoff = now() - days * 86400
+    logger.info("scanning only files changed since %s", dt.datetime.fromtimestamp(cutoff, dt.UTC).isoformat())
+    return cutoff
 
 
 @dataclass(frozen=True)
@@ -596,10 +691,11 @@ def undo(state: StateDir, scan_id: str, *, now: Now = utc_now) -> UndoOutcome:
     history = History(state.history)
     notices: list[str] = []
     vault: Vault | None = None
+    holder = vault_holding(state, scan_id=scan_id)
     try:
         record = history.load(scan_id)
     except UsageError:
-        vault, notices = open_vault(state)
+        vault, notices = open_vault(state, holder)
         if not vault_items_of(vault, scan_id):
             raise
         logger.info("undo %s: no history record; using the quarantine items of that scan", scan_id)
@@ -612,7 +708,7 @@ def undo(state: StateDir, scan_id: str, *, now: Now = utc_now) -> UndoOutcome:
         logger.info("undo %s: the scan changed nothing", scan_id)
         return UndoOutcome(scan_id, UndoStatus.NOTHING_TO_UNDO, record, notices=tuple(notices))
     if vault is None:
-        vault, notices = open_vault(state)
+        vault, notices = open_vault(state, holder)
     result = undo_scan(record.outcomes, vault, Path(record.sysroot), scan_id, unfinished=record.incomplete)
     record = undone(record, now().isoformat(timespec="seconds"), result.restored, result.problems)
     history.save(record)

@@ -145,6 +145,8 @@ class TargetKind(enum.Enum):
 
     FILE = "file"
     PROCESS = "process"
+    STREAM = "stream"
+    """Data read from standard input: reported, never acted on."""
 
 
 class SkipReason(enum.Enum):

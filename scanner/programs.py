@@ -1,7 +1,7 @@
 """External programs: the one module that starts processes.
 
-It runs ``systemctl``, ``crontab`` and ``schtasks`` for :mod:`scanner.schedule` and ``rpm`` for
-:mod:`scanner.remediation.packages`. Programs are looked up on
+It runs ``systemctl``, ``crontab`` and ``schtasks`` for :mod:`scanner.schedule`, ``rpm`` for
+:mod:`scanner.remediation.packages`, and the user's ``[hooks] after_scan`` command. Programs are looked up on
 PATH (so tests can put stand-ins first); failures come back as ``ScheduleError`` with the program's
 own first line of complaint.
 """
@@ -9,7 +9,10 @@ own first line of complaint.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,3 +111,34 @@ def read_user_crontab() -> str:
 def write_user_crontab(text: str) -> None:
     """Replace the invoking user's crontab with ``text``."""
     run(CRONTAB_WRITE_ARGV, input_text=text)
+
+
+HOOK_STDERR = 4096
+"""Bytes of a hook's standard error kept for the warning when it fails."""
+
+
+def run_hook(argv: Sequence[str], data: bytes, timeout: float) -> str | None:
+    """Run a user's hook command with ``data`` on its standard input, its output discarded; None when it
+    exits 0, else why not (one line). No shell is involved; a hook still running after ``timeout``
+    seconds is killed with its process group."""
+    args = tuple(argv)
+    logger.info("running hook %s", " ".join(args))
+    with tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.Popen(
+                args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True
+            )
+        except OSError as exc:
+            return f"cannot run {args[0]}: {exc.strerror}"
+        try:
+            proc.communicate(data, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return f"{args[0]} did not finish within {timeout:g}s and was killed"
+        if proc.returncode == 0:
+            return None
+        err.seek(0)
+        first = _first_line(err.read(HOOK_STDERR).decode("utf-8", "backslashreplace"))
+        status = f"exit status {proc.returncode}" if proc.returncode > 0 else f"signal {-proc.returncode}"
+        return f"{args[0]} failed ({status}){': ' + first if first else ''}"

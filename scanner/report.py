@@ -1,4 +1,5 @@
-"""Rendering results: the versioned JSON report (canonical) and the readable text report.
+"""Rendering results: the versioned JSON report (canonical), the readable text report, and clamscan's
+format for scripts written for it.
 
 Paths in JSON: ``path`` is the name as text; when the name is not valid UTF-8, each byte that
 is not is written as ``\\xNN`` in ``path`` and the exact bytes are given, base64-encoded, in
@@ -7,6 +8,7 @@ is not is written as ``\\xNN`` in ``path`` and the exact bytes are given, base64
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -15,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
+from scanner import __version__
 from scanner.model import (
     Detection,
     ExitCode,
@@ -220,19 +223,28 @@ def _files_note(cache: object, links: object) -> str:
     return f" ({'; '.join(notes)})" if notes else ""
 
 
-def render_text(report: ScanReport) -> str:
-    """The readable report: detections first, then a summary."""
+def render_text(report: ScanReport, *, summary: bool = True, infected_only: bool = False) -> str:
+    """The readable report: detections first, then a summary (``summary``); ``infected_only`` (clamscan's
+    ``-i``) leaves out the list of what was not scanned."""
     lines: list[str] = []
     if report.detections:
         lines.append(f"FOUND {len(report.detections)} detection(s):")
         lines.extend(f"  {_detection_line(d)}" for d in report.detections)
         lines.append("")
     lines.extend(_remediation_lines(report.extra.get("remediation")))
-    if report.skipped:
+    if report.skipped and not infected_only:
         lines.extend(_skipped_lines(report.skipped))
         lines.append("")
     for w in report.warnings:
         lines.append(f"WARNING: {w}")
+    if summary:
+        lines.extend(_summary_lines(report))
+    # names, rule meta, OS and remediation messages are outside text: no line may carry a control character
+    return "".join(printable(line) + "\n" for line in lines)
+
+
+def _summary_lines(report: ScanReport) -> list[str]:
+    lines: list[str] = []
     c = report.counts
     sig = report.signatures
     age = f", {sig.age_days} days old" if sig.age_days is not None else ""
@@ -253,8 +265,50 @@ def render_text(report: ScanReport) -> str:
         f"Time:             {report.duration_s:.2f} s ({rate})",
         f"Result:           {result_words(report)}",
     ]
-    # names, rule meta, OS and remediation messages are outside text: no line may carry a control character
-    return "\n".join(printable(line) for line in lines) + "\n"
+    return lines
+
+
+def clamscan_name(hit: RuleHit) -> str:
+    """A detection's name as clamscan prints it: ``Family.Rule``, without blanks (parsers split on them)."""
+    return "_".join(f"{hit.family}.{hit.rule}".split())
+
+
+def clamscan_target(d: Detection) -> str:
+    """Where a detection is, for a clamscan line: the path, or ``pid N (name)`` for process memory."""
+    if d.process is not None and (d.process.where != "image" or not d.path):
+        return f"pid {d.process.pid} ({d.process.name})"
+    return display_path(d.path) if d.path else "?"
+
+
+def render_clamscan(report: ScanReport, *, summary: bool = True) -> str:
+    """The report as clamscan prints it: ``PATH: NAME FOUND`` per detection, then its summary block."""
+    lines = [f"{clamscan_target(d)}: {clamscan_name(d.hit)} FOUND" for d in report.detections]
+    lines.extend(f"WARNING: {w}" for w in report.warnings)
+    if summary:
+        c = report.counts
+        infected = len({(d.path, d.process.pid if d.process else None) for d in report.detections})
+        secs = report.duration_s
+        lines += [
+            "",
+            "----------- SCAN SUMMARY -----------",
+            f"Known viruses: {report.signatures.rule_count}",
+            f"Engine version: scanner {__version__}",
+            f"Scanned files: {c.files_scanned}",
+            f"Infected files: {infected}",
+            f"Data scanned: {c.bytes_scanned / 1e6:.2f} MB",
+            f"Time: {secs:.3f} sec ({int(secs) // 60} m {int(secs) % 60} s)",
+            f"Start Date: {_clam_date(report.started_at)}",
+            f"End Date:   {_clam_date(report.finished_at)}",
+        ]
+    return "".join(printable(line) + "\n" for line in lines)
+
+
+def _clam_date(iso: str) -> str:
+    """An ISO 8601 time as clamscan shows dates (``2026:12:07 06:00:01``), local time."""
+    try:
+        return dt.datetime.fromisoformat(iso).astimezone().strftime("%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return iso
 
 
 RESULT_WORDS = {

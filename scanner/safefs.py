@@ -309,6 +309,30 @@ def _write_in_place(path: Path, data: bytes) -> None:
     logger.debug("wrote %d bytes in place to %s", len(data), path)
 
 
+def append_to(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Append ``data`` to the regular file at ``path`` (created with ``mode`` if missing), or write it into a
+    character device or FIFO there; a symlink to either is followed. A directory, a socket and a block
+    device are refused, and a FIFO with no reader fails at once (ENXIO) instead of hanging."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, mode)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            raise OSError(errno.ENXIO, "a FIFO with no reader, or a socket; start the reader first", str(path)) from exc
+        raise
+    try:
+        st = os.fstat(fd)
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode)):
+            raise OSError(errno.EINVAL, f"it is {describe_mode(st.st_mode)}; refusing to write into it", str(path))
+        os.set_blocking(fd, True)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+    logger.debug("appended %d bytes to %s", len(data), path)
+
+
 def read_regular(path: Path, limit: int) -> bytes:
     """The content of the regular file at ``path`` (a symlink to one is followed), at most ``limit`` bytes.
 

@@ -84,6 +84,11 @@ class StateDir:
         return self.root / "quarantine"
 
     @property
+    def other_vaults(self) -> Path:
+        """Vaults made elsewhere by ``scan --move=DIR``, one absolute path per line."""
+        return self.root / "vaults.list"
+
+    @property
     def history(self) -> Path:
         """The scan history."""
         return self.root / "history"

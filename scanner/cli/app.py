@@ -180,16 +180,21 @@ def common_options(func: F) -> F:
     )(func)
 
 
-def rules_options(func: F) -> F:
-    """--rules and --no-default-rules, on the commands that scan."""
-    func = click.option("--no-default-rules", is_flag=True, help="Do not use the active signature set.")(func)
-    return click.option(
-        "--rules",
-        "rules",
-        multiple=True,
-        type=click.Path(path_type=Path),
-        help="Also use these rules: a .yar/.yara file or a directory of them (repeatable).",
-    )(func)
+def rules_options(database: bool = False) -> Callable[[F], F]:
+    """--rules and --no-default-rules, on the commands that scan (``database``: clamscan's -d/--database too)."""
+
+    def decorate(func: F) -> F:
+        func = click.option("--no-default-rules", is_flag=True, help="Do not use the active signature set.")(func)
+        names = ("--rules", "-d", "--database") if database else ("--rules",)
+        return click.option(
+            *names,
+            "rules",
+            multiple=True,
+            type=click.Path(path_type=Path),
+            help="Also use these rules: a .yar/.yara file or a directory of them (repeatable).",
+        )(func)
+
+    return decorate
 
 
 MIN_SEVERITY_HELP = (

@@ -37,9 +37,12 @@ def _item_lines(item: QuarantineItem) -> list[str]:
 @common_options
 @handle_errors
 def quarantine_list(fmt: str, home: Path | None, config_file: Path | None) -> None:
-    """Every item in the vault, oldest first."""
-    vault = open_vault(make_env(home, config_file))
-    items = vault.list()
+    """Every item in the vault (and in vaults made by 'scan --move=DIR'), oldest first."""
+    env = make_env(home, config_file)
+    items = sorted(
+        (i for root in pipeline.vault_roots(env.state) for i in open_vault(env, root).list()),
+        key=lambda i: (i.quarantined_at, i.id),
+    )
     if fmt == "json":
         click.echo(report.dumps([i.to_json() for i in items]), nl=False)
         return
@@ -58,7 +61,7 @@ def quarantine_list(fmt: str, home: Path | None, config_file: Path | None) -> No
 @handle_errors
 def quarantine_show(item_id: str, home: Path | None, config_file: Path | None) -> None:
     """Everything recorded about one item."""
-    vault = open_vault(make_env(home, config_file))
+    vault = vault_of(make_env(home, config_file), item_id)
     for line in _item_lines(vault.get(item_id)):
         say(line)
 
@@ -70,7 +73,7 @@ def quarantine_show(item_id: str, home: Path | None, config_file: Path | None) -
 @handle_errors
 def quarantine_restore(item_id: str, to: str | None, home: Path | None, config_file: Path | None) -> None:
     """Put an item back (verified by SHA-256; never overwrites an existing file)."""
-    vault = open_vault(make_env(home, config_file))
+    vault = vault_of(make_env(home, config_file), item_id)
     note = vault.get(item_id).restore_note
     path = vault.restore(item_id, to=to)
     say(f"restored {display_path(path)}")
@@ -84,7 +87,7 @@ def quarantine_restore(item_id: str, to: str | None, home: Path | None, config_f
 @handle_errors
 def quarantine_delete(item_id: str, home: Path | None, config_file: Path | None) -> None:
     """Delete an item from the vault for good."""
-    vault = open_vault(make_env(home, config_file))
+    vault = vault_of(make_env(home, config_file), item_id)
     vault.delete(item_id)
     say(f"deleted {item_id}")
 
@@ -100,19 +103,25 @@ def quarantine_delete(item_id: str, home: Path | None, config_file: Path | None)
 @common_options
 @handle_errors
 def quarantine_purge(days: int | None, home: Path | None, config_file: Path | None) -> None:
-    """Delete items older than the retention period."""
+    """Delete items older than the retention period (in every vault, those of 'scan --move=DIR' too)."""
     env = make_env(home, config_file)
-    vault = open_vault(env)
-    gone = vault.purge(days if days is not None else env.config.quarantine_retention_days)
+    keep = days if days is not None else env.config.quarantine_retention_days
+    gone = [i for root in pipeline.vault_roots(env.state) for i in open_vault(env, root).purge(keep)]
     click.echo(f"purged {len(gone)} item(s)")
 
 
-def open_vault(env: Env) -> Vault:
-    """The quarantine vault, after finishing or rolling back anything a crash interrupted (said as warnings)."""
-    vault, notices = pipeline.open_vault(env.state)
+def open_vault(env: Env, root: Path | None = None) -> Vault:
+    """The quarantine vault (or the one at ``root``), after finishing or rolling back anything a crash
+    interrupted (said as warnings)."""
+    vault, notices = pipeline.open_vault(env.state, root)
     for line in notices:
         warn(line)
     return vault
+
+
+def vault_of(env: Env, item_id: str) -> Vault:
+    """The vault that holds ``item_id`` (the state directory's when none does: its error then says so)."""
+    return open_vault(env, pipeline.vault_holding(env.state, item_id=item_id))
 
 
 @main.command("history")

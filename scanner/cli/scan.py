@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -13,6 +16,7 @@ from scanner import jobs as pipeline
 from scanner import report
 from scanner.cli.app import (
     EXIT_CODES_HELP,
+    LOG_FLAG,
     Env,
     common_options,
     fail,
@@ -26,12 +30,22 @@ from scanner.cli.app import (
     say,
     warn,
 )
+from scanner.cli.clamcompat import (
+    STDIN,
+    Clamscan,
+    ClamscanCommand,
+    clamscan_options,
+    glob_warnings,
+    listed_paths,
+    read_stdin,
+)
 from scanner.cli.render import ProgressLine, emit, render
 from scanner.cli.signatures import feed_settings
-from scanner.config import MAX_JOBS, MAX_SECONDS, check_range, parse_size
+from scanner.config import DEFAULT_MAX_FILESIZE, MAX_JOBS, MAX_SECONDS, OUTPUT_FORMATS, check_range, parse_size
 from scanner.errors import UsageError
 from scanner.fleet.reporter import Reporter
-from scanner.model import Action, OutputFormat, ScanType, Severity
+from scanner.model import Action, OutputFormat, ScanReport, ScanType, Severity, display_path
+from scanner.safefs import append_to
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +64,7 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
     return size
 
 
-@main.command(epilog=EXIT_CODES_HELP)
+@main.command(cls=ClamscanCommand, epilog=EXIT_CODES_HELP)
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 @click.option("--quick", is_flag=True, help="Where malware drops and persists (the default when no PATH is given).")
 @click.option(
@@ -66,7 +80,7 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
     show_default=True,
     help="Treat DIR as the filesystem root for quick and full scan locations.",
 )
-@rules_options
+@rules_options(database=True)
 @click.option(
     "--exclude",
     multiple=True,
@@ -86,7 +100,10 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
 )
 @click.option("--jobs", "-j", type=click.IntRange(1, MAX_JOBS), help="Scanning threads [default: CPU count].")
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Report format."
+    "--format",
+    "fmt",
+    type=click.Choice(OUTPUT_FORMATS),
+    help="Report format; clamscan: 'PATH: NAME FOUND' lines and its summary [default: [scan] format, else text].",
 )
 @click.option(
     "--output",
@@ -124,6 +141,7 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
     help="Read every file, even one judged before and unchanged since (a full scan always does).",
 )
 @fleet_options
+@clamscan_options
 @common_options
 @handle_errors
 def scan(
@@ -138,7 +156,7 @@ def scan(
     max_filesize: int | None,
     timeout: int | None,
     jobs: int | None,
-    fmt: str,
+    fmt: str | None,
     output: Path | None,
     progress: bool,
     processes: bool | None,
@@ -152,10 +170,27 @@ def scan(
     metrics_dir: Path | None,
     home: Path | None,
     config_file: Path | None,
+    **compat: Any,
 ) -> None:
-    """Scan PATHs (or, with none, a quick scan) and report what is found."""
+    """Scan PATHs (or, with none, a quick scan) and report what is found.
+
+    A PATH of '-' scans standard input as one file (reported as 'stdin'); clamscan's options are
+    accepted too (see 'Coming from clamscan' in the README).
+    """
     if quick and full:
         fail("--quick and --full cannot be used together: choose one")
+    clam = Clamscan.of(compat)
+    action = clamscan_action(action, clam)
+    stdin = None
+    if STDIN in paths:
+        paths = tuple(p for p in paths if p != STDIN)
+        stdin = read_stdin(max_filesize if max_filesize is not None else DEFAULT_MAX_FILESIZE)
+    if clam.file_list is not None:
+        paths = (*paths, *listed_paths(clam.file_list, clam.null))
+    env = make_env(home, config_file)
+    fmt = fmt or env.config.output_format
+    verbose = click.get_current_context().meta.get(LOG_FLAG) is not None
+    warn_ = (lambda _w: None) if clam.quiet else warn
     options = pipeline.ScanOptions(
         paths=paths,
         scan_type=ScanType.QUICK if quick else ScanType.FULL if full else None,
@@ -172,30 +207,91 @@ def scan(
         force=force,
         dry_run=dry_run,
         no_cache=no_cache,
+        regex=clam.regex,
+        modified_since_days=clam.modified_since,
+        stdin=stdin,
+        on_clean=clean_lines(output) if fmt == "clamscan" and verbose and not (clam.infected or clam.quiet) else None,
+        vault_dir=clam.move_dir,
     )
-    env = make_env(home, config_file)
     fleet = make_reporter(env, events, metrics_dir)
-    for w in pipeline.missing_paths(options):
-        warn(w)
+    for w in [*glob_warnings(exclude), *pipeline.missing_paths(options)]:
+        warn_(w)
     loaded = pipeline.load_rules(env.state, env.config, rules, not no_default_rules)
     for w in loaded.warnings:
-        warn(w)
-    show = ProgressLine() if progress and sys.stderr.isatty() else None
-    done = run_job(env, pipeline.scan_job(env.state, env.config, options, loaded), show, fleet)
-    emit(render(done.report, OutputFormat(fmt)), output)
-    if output is not None:
+        warn_(w)
+    show = ProgressLine() if progress and sys.stderr.isatty() and not clam.quiet else None
+    done = run_job(env, pipeline.scan_job(env.state, env.config, options, loaded), show, fleet, quiet=clam.quiet)
+    text = render_report(done.report, fmt, clam)
+    if clam.log_file is not None:
+        append_log(clam.log_file, text)
+    if not clam.quiet or output is not None:
+        emit(text, output)
+    if output is not None and not clam.quiet:
         say(f"report written to {output}", err=True)
+    if (problem := pipeline.after_scan_hook(env.config, done.report)) is not None:
+        warn(problem)
     sys.exit(done.exit_code)
 
 
+def clamscan_action(action: str | None, clam: Clamscan) -> str | None:
+    """--action, or what --remove or --move ask for (UsageError when they disagree)."""
+    asked = [name for name, on in (("--remove", clam.remove), ("--move", clam.move_dir is not None)) if on]
+    if len(asked) > 1:
+        raise UsageError("--remove and --move cannot be used together: choose one")
+    if not asked:
+        return action
+    implied = Action.REMOVE.value if clam.remove else Action.QUARANTINE.value
+    if action is not None and action != implied:
+        raise UsageError(f"{asked[0]} means --action {implied}; it cannot be used with --action {action}")
+    logger.info("%s: action %s", asked[0], implied)
+    return implied
+
+
+def clean_lines(output: Path | None) -> Callable[[str], None] | None:
+    """clamscan's ``PATH: OK`` line for each clean file, printed as it is found (not with -o FILE)."""
+    if output is not None:
+        return None
+    lock = threading.Lock()
+
+    def ok(path: str) -> None:
+        with lock:
+            say(f"{display_path(path)}: OK")
+
+    return ok
+
+
+def render_report(result: ScanReport, fmt: str, clam: Clamscan) -> str:
+    """The report in ``fmt`` (text, json or clamscan), with -i and --no-summary applied."""
+    if fmt == "clamscan":
+        return report.render_clamscan(result, summary=not clam.no_summary)
+    if fmt == "text":
+        return report.render_text(result, summary=not clam.no_summary, infected_only=clam.infected)
+    return render(result, OutputFormat(fmt))
+
+
+def append_log(path: Path, text: str) -> None:
+    """--log=FILE: append the report (a regular file, a device or a FIFO; never replaced)."""
+    try:
+        append_to(path, text.encode("utf-8", "backslashreplace"))
+    except OSError as exc:
+        fail(f"cannot append the report to {path}: {exc.strerror or exc}")
+
+
 def run_job(
-    env: Env, job: pipeline.Job, progress: ProgressLine | None = None, fleet: Reporter | None = None
+    env: Env,
+    job: pipeline.Job,
+    progress: ProgressLine | None = None,
+    fleet: Reporter | None = None,
+    *,
+    quiet: bool = False,
 ) -> pipeline.JobResult:
-    """Run the scan-and-act pipeline; its notices are warnings (a record not written: "NOT RECORDED";
-    events dropped by a sink that is down)."""
+    """Run the scan-and-act pipeline; its notices are warnings (a record not written: "NOT RECORDED", said
+    even with --quiet, as something changed may not be undoable from the history; events dropped by a sink
+    that is down)."""
     done = pipeline.run(job, env.state, progress=progress, fleet=fleet)
     for line in done.notices:
-        warn(line)
+        if not quiet or line.startswith("NOT RECORDED"):
+            warn(line)
     return done
 
 
@@ -291,6 +387,8 @@ def monthly(
     for line in done.notices:
         warn(line)
     result = done.report
+    if (problem := pipeline.after_scan_hook(env.config, result)) is not None:
+        warn(problem)
     if report_file is not None:
         emit(render(result, OutputFormat.JSON), report_file)
     for w in result.warnings:

@@ -57,7 +57,7 @@ Exit codes:
     show_default=True,
     help="One line per event: readable text, or one JSON object.",
 )
-@rules_options
+@rules_options()
 @click.option("--initial-scan", is_flag=True, help="Also scan what is already in the folders at start.")
 @click.option("--exclude", multiple=True, metavar="GLOB", help="Do not scan matching paths (repeatable).")
 @click.option("--jobs", "-j", type=click.IntRange(1, MAX_JOBS), help="Scanning threads [default: CPU count].")

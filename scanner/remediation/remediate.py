@@ -212,8 +212,10 @@ def _by_target(detections: Sequence[Detection]) -> tuple[dict[int, list[Detectio
             exe = _on_disk_exe(d.process)
             if d.process.where == "image" and exe is not None:
                 files.setdefault(exe, []).append(d)
-        elif d.path is not None:
+        elif d.kind is TargetKind.FILE and d.path is not None:
             files.setdefault(d.path, []).append(d)
+        else:
+            logger.info("%s: a detection in a stream, not a file on disk: nothing to act on", d.path)
     return kills, files
 
 

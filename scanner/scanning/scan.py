@@ -82,6 +82,10 @@ class ScanRequest:
     """Where the file cache lives (normally ``StateDir.file_cache``); None: no cache."""
     cache: CacheMode = CacheMode.USE
     """How the scan uses that cache: USE, REFRESH (read every file, record what it gives) or OFF (--no-cache)."""
+    stdin: bytes | None = None
+    """Data read from standard input, matched as one file named ``stdin`` (clamscan's ``-``)."""
+    on_clean: Callable[[str], None] | None = field(default=None, compare=False)
+    """Called (from a scanning thread) with each file's path when it is found clean (clamscan's "OK" lines)."""
 
 
 @dataclass(frozen=True)
@@ -230,6 +234,24 @@ def scan_one(
         os.close(fd)
 
 
+STDIN = "stdin"
+"""The name standard input is matched and reported under (clamscan's)."""
+
+
+def scan_stream(name: str, data: bytes, rules: CompiledRules, timeout: int) -> FileResult:
+    """Match data read from a stream (standard input) as one file called ``name``; it is not on disk, so
+    its detections are reported and never acted on."""
+    ext = file_externals(name, data[:16], None, rules.uses)
+    try:
+        matches = rules.match_data(data, ext, timeout)
+    except MatchTimeout as exc:
+        return FileResult(name, skipped=Skipped(name, SkipReason.TIMEOUT, str(exc)))
+    except MatchFailed as exc:
+        return FileResult(name, skipped=Skipped(name, SkipReason.READ_ERROR, str(exc)))
+    logger.info("standard input: %d bytes, %d match(es)", len(data), len(matches))
+    return FileResult(name, tuple(matches), hashlib.sha256(data).hexdigest() if matches else None, len(data))
+
+
 def _sha256_fd(fd: int) -> str:
     h = hashlib.sha256()
     offset = 0
@@ -242,7 +264,8 @@ def _sha256_fd(fd: int) -> str:
 class _Collector:
     """Thread-safe accumulation of results, readable as a progress snapshot."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_clean: Callable[[str], None] | None = None) -> None:
+        self.on_clean = on_clean
         self.lock = threading.Lock()
         self.results: list[FileResult] = []
         self.skipped: list[Skipped] = []
@@ -262,6 +285,8 @@ class _Collector:
             if result.matches:
                 self.results.append(result)
                 self.detections += len(result.matches)
+            elif self.on_clean is not None:
+                self.on_clean(result.path)
 
     def clean(self, path: str, size: int) -> None:
         """A file found clean (without a FileResult: the cache's hits, many and cheap)."""
@@ -269,6 +294,8 @@ class _Collector:
             self.current = path
             self.files += 1
             self.bytes += size
+            if self.on_clean is not None:
+                self.on_clean(path)
 
     def skip(self, skipped: Skipped) -> None:
         with self.lock:
@@ -292,6 +319,7 @@ def scan_files(
     progress_interval: float = 0.25,
     cache: FileCache | None = None,
     links: HardLinks | None = None,
+    on_clean: Callable[[str], None] | None = None,
 ) -> tuple[list[FileResult], list[Skipped], int, int]:
     """Scan every file of ``items`` with ``jobs`` threads; returns (hits, skipped, files, bytes).
 
@@ -301,7 +329,7 @@ def scan_files(
     counts the names that took its matches; a fresh one when not given).
     """
     links = HardLinks() if links is None else links
-    collector = _Collector()
+    collector = _Collector(on_clean)
     work: queue.Queue[FileEntry | None] = queue.Queue(maxsize=max(1, jobs) * 32)
     stop = threading.Event()
 
@@ -483,7 +511,7 @@ def detections_from(results: Sequence[FileResult], roots: Sequence[str] = ()) ->
         root = max((x for x in roots if r.path == x or r.path.startswith(x.rstrip("/") + "/")), key=len, default=None)
         out.extend(
             Detection(
-                TargetKind.FILE,
+                TargetKind.STREAM if r.path == STDIN else TargetKind.FILE,
                 r.path,
                 m.hit,
                 sha256=r.sha256,
@@ -644,6 +672,7 @@ def _scan_roots(
             progress=progress,
             cache=cache,
             links=links,
+            on_clean=request.on_clean,
         )
     finally:
         if cache is not None:
@@ -670,6 +699,15 @@ def run_scan(
     extra = dict(extra or {})
     real_roots = [os.path.realpath(r) for r in roots]  # as the walk resolves them; actions stay under them
     results, skipped, files, nbytes, problem = _scan_roots(request, rules, roots, opts, progress, now, extra)
+    if request.stdin is not None:
+        got = scan_stream(STDIN, request.stdin, rules, request.timeout)
+        files, nbytes = files + (got.skipped is None), nbytes + got.size
+        if got.skipped is not None:
+            skipped.append(got.skipped)
+        elif got.matches:
+            results.append(got)
+        elif request.on_clean is not None:
+            request.on_clean(STDIN)
     if problem:
         warnings = (*warnings, problem)
     detections = detections_from(results, real_roots)

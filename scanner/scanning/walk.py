@@ -8,6 +8,10 @@ Rules, each of which has a test:
 - FIFOs, sockets and devices are listed as skipped and never opened here;
 - ``--exclude`` globs: a pattern containing ``/`` is matched against the whole path, any other
   pattern against the name alone; an excluded directory is not entered;
+- clamscan's regular expressions (``--exclude-regex``/``--include`` for files, ``--exclude-dir``/
+  ``--include-dir`` for directories) are searched for anywhere in the whole path, as clamscan does;
+- ``--modified-since``: a file whose mtime and ctime are both older than the cut-off is not scanned
+  (nor listed: it is outside the scan, as an excluded file is);
 - ``--one-file-system`` does not cross into another filesystem below a root;
 - ``prune`` paths (pseudo and network filesystems in a full scan) are listed once and not entered;
 - the scanner's own state directory (``skip_dirs``, by device and inode) is never entered;
@@ -23,9 +27,10 @@ import itertools
 import logging
 import operator
 import os
+import re
 import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from scanner.model import FileIdentity, Skipped, SkipReason, display_path
@@ -116,6 +121,37 @@ class FileEntry(NamedTuple):
 
 
 @dataclass(frozen=True)
+class PathRegexes:
+    """clamscan-style regular expressions, each searched for anywhere in a whole path."""
+
+    exclude_files: tuple[re.Pattern[str], ...] = ()
+    """A file whose path matches one is not scanned (clamscan's --exclude)."""
+    include_files: tuple[re.Pattern[str], ...] = ()
+    """When given, only files whose path matches one are scanned (clamscan's --include)."""
+    exclude_dirs: tuple[re.Pattern[str], ...] = ()
+    """A directory whose path matches one is not entered (--exclude-dir)."""
+    include_dirs: tuple[re.Pattern[str], ...] = ()
+    """When given, only directories whose path matches one are entered, roots aside (--include-dir)."""
+
+    @property
+    def active(self) -> bool:
+        """Whether any expression was given."""
+        return bool(self.exclude_files or self.include_files or self.exclude_dirs or self.include_dirs)
+
+    def skips_file(self, path: str) -> bool:
+        """Whether the file at ``path`` is left out."""
+        if any(r.search(path) for r in self.exclude_files):
+            return True
+        return bool(self.include_files) and not any(r.search(path) for r in self.include_files)
+
+    def skips_dir(self, path: str) -> bool:
+        """Whether the directory at ``path`` (below a root) is not entered."""
+        if any(r.search(path) for r in self.exclude_dirs):
+            return True
+        return bool(self.include_dirs) and not any(r.search(path) for r in self.include_dirs)
+
+
+@dataclass(frozen=True)
 class WalkOptions:
     """How to walk."""
 
@@ -133,6 +169,10 @@ class WalkOptions:
     stat_files: bool = True
     """lstat() every regular file so FileEntry carries its facts; False leaves them UNKNOWN (and the
     size limit to the scan, which fstat()s each file it opens), saving a system call per file."""
+    regex: PathRegexes = field(default_factory=PathRegexes)
+    """clamscan's --exclude/--include regular expressions for files and directories."""
+    modified_since: float | None = None
+    """Scan only files changed (mtime or ctime) at or after this time (seconds since the epoch)."""
 
 
 class Excluder:
@@ -199,8 +239,21 @@ def walk(roots: Sequence[str], options: WalkOptions) -> Iterator[FileEntry | Ski
             continue
         if stat.S_ISDIR(st.st_mode):
             yield from _walk_dir(root, st, real_roots, options, excluded, visited, budget)
-        else:
+        elif not _left_out(root, st, options):
             yield _file_or_skip(root, st, options)
+
+
+def _left_out(path: str, st: os.stat_result, options: WalkOptions) -> bool:
+    """Whether a regular file is outside the scan by a clamscan regex or --modified-since (logged at debug)."""
+    if not stat.S_ISREG(st.st_mode):
+        return False
+    if options.regex.skips_file(path):
+        logger.debug("passing over %s: left out by a regular expression", display_path(path))
+        return True
+    if options.modified_since is not None and max(st.st_mtime, st.st_ctime) < options.modified_since:
+        logger.debug("passing over %s: not changed since the --modified-since cut-off", display_path(path))
+        return True
+    return False
 
 
 def _file_or_skip(
@@ -309,6 +362,8 @@ def _walk_dir(
         fd = handle.fd
         subdirs = []
         check = excluded.active
+        regex = options.regex if options.regex.active else None
+        stat_files = options.stat_files or options.modified_since is not None
         prefix = dirpath if dirpath.endswith("/") else dirpath + "/"
         for entry in entries:
             ename = entry.name
@@ -318,7 +373,7 @@ def _walk_dir(
                     logger.debug("passing over %s: excluded by a pattern", display_path(path))
                 continue
             try:
-                if not options.stat_files and entry.is_file(follow_symlinks=False):
+                if not stat_files and entry.is_file(follow_symlinks=False):
                     # the file type from the directory entry is enough: the scan fstat()s what it opens
                     yield FileEntry(path, UNKNOWN_IDENTITY, UNKNOWN, files_in)
                     continue
@@ -347,9 +402,12 @@ def _walk_dir(
                 elif options.one_file_system and st.st_dev != root_dev:
                     logger.info("not scanning %s: another filesystem (--one-file-system)", display_path(path))
                     yield Skipped(path, SkipReason.OTHER_FILESYSTEM)
+                elif regex is not None and regex.skips_dir(path):
+                    if debug:
+                        logger.debug("not entering %s: left out by a regular expression", display_path(path))
                 else:
                     subdirs.append((node, ename, path, st))
-            else:
+            elif (regex is None and options.modified_since is None) or not _left_out(path, st, options):
                 yield _file_or_skip(path, st, options, files_in)
         stack.extend(reversed(subdirs))
 
