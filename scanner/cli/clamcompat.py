@@ -182,7 +182,7 @@ class Clamscan:
 def glob_warnings(globs: tuple[str, ...]) -> list[str]:
     """A warning for each --exclude glob that looks like a regular expression (clamscan's --exclude is one)."""
     return [
-        f"--exclude {g!r} is a glob here, and its {REGEX_ONLY.search(g).group(0)!r} is taken literally; "  # type: ignore[union-attr]
+        f"--exclude '{g}' is a glob here, and its '{REGEX_ONLY.search(g).group(0)}' is taken literally; "  # type: ignore[union-attr]
         "for clamscan's regular expression use --exclude-regex"
         for g in globs
         if REGEX_ONLY.search(g)
