@@ -349,18 +349,22 @@ def _last_version(targets: Targets) -> str | None:
 
 def publish(
     directory: Path,
-    source: Path,
+    source: Path | None,
     version: str,
     *,
+    bundle_file: Path | None = None,
     keys: Sequence[Path] | None = None,
     expiry: Expiry | None = None,
     clean_paths: Sequence[Path] | None = None,
     now: Clock = utc_now,
 ) -> FeedStatus:
-    """Test the signature set at ``source`` as clients will, then publish it as ``version``.
+    """Test the signature set at ``source`` (a directory) or in ``bundle_file`` (a bundle made by ``feed
+    build``) as clients will, then publish it as ``version``.
 
     Refuses a version that is not higher than the one already published.
     """
+    if (source is None) == (bundle_file is None):
+        raise PublishError("give either a signature set directory or a bundle from 'scanner feed build'")
     expiry = expiry or Expiry()
     if not signatures.valid_version(version):
         raise PublishError(f"version {version!r} is not of the form YYYY.MM.N")
@@ -376,7 +380,7 @@ def publish(
     at = _now(now)
     released = at.date()
 
-    data = _tested_bundle(directory, source, version, released, clean_paths)
+    data = _tested_bundle(directory, source, bundle_file, version, released, clean_paths)
     digest = hashlib.sha256(data).hexdigest()
     _write_bytes(feed.paths.targets / f"{digest}.{BUNDLE_TARGET}", data)
 
@@ -397,15 +401,31 @@ def publish(
 
 
 def _tested_bundle(
-    directory: Path, source: Path, version: str, released: dt.date, clean_paths: Sequence[Path] | None
+    directory: Path,
+    source: Path | None,
+    bundle_file: Path | None,
+    version: str,
+    released: dt.date,
+    clean_paths: Sequence[Path] | None,
 ) -> bytes:
-    """The bundle of the signature set at ``source`` as ``version``, staged in a temporary folder of
-    ``directory``: tested as clients will activate it, built, and unpacked again by the client's rules."""
+    """The bundle of the signature set at ``source`` (or unpacked from ``bundle_file``) as ``version``,
+    staged in a temporary folder of ``directory``: tested as clients will activate it, built, and unpacked
+    again by the client's rules."""
     with tempfile.TemporaryDirectory(prefix=".publish-", dir=directory) as tmp_name:
         tmp = Path(tmp_name)
         staged = tmp / "set"
         staged.mkdir()
-        _copy_source(source, staged)
+        if bundle_file is not None:
+            logger.info("publishing the bundle %s", bundle_file)
+            bundle.extract(bundle_file, staged)  # the client's unpacking rules: a bundle is input like any
+            built = signatures.SignatureSet.load(staged, "updated").version
+            if built != version:  # its changelog names the version it was built as
+                raise PublishError(
+                    f"bundle {bundle_file} was built as {built}, not {version}: publish it as {built} "
+                    f"or build again with --version {version}"
+                )
+        elif source is not None:
+            _copy_source(source, staged)
         update.write_manifest(staged, version, released)
         problems = update.verify_dir(staged, clean_paths)
         if problems:
