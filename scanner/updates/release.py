@@ -244,6 +244,8 @@ def build(
         raise FeedError(f"{out} is not a regular file: give the bundle's file name, e.g. signatures.tar.gz")
     released = now().date()
     parent = out.absolute().parent
+    if not parent.is_dir():
+        raise FeedError(f"{parent} is not a directory: the bundle {out.name} cannot be written there")
     with tempfile.TemporaryDirectory(prefix=".feed-build-", dir=parent) as name:
         tmp = Path(name)
         staged = tmp / "set"
