@@ -158,9 +158,8 @@ def feed_build(
     Exit codes: 0 built; 2 refused (a gate failed, a source without a licence, bad input).
     """
     from scanner.updates import release
-    from scanner.updates.release_gates import CostBudget
 
-    budget = CostBudget(max_share=max_rule_share / 100, floor_ms=rule_floor_ms)
+    budget = release.CostBudget(max_share=max_rule_share / 100, floor_ms=rule_floor_ms)
     try:
         built = release.build(out, list(sources), list(corpus), previous=previous, version=version, budget=budget)
     except release.ReleaseRefused as exc:

@@ -28,7 +28,8 @@ from scanner.model import utc_now
 from scanner.safefs import read_regular, write_atomic
 from scanner.updates import bundle, release_cost, release_gates, release_sources, signatures, update
 from scanner.updates.publish import build_bundle
-from scanner.updates.release_gates import Catalogue, CostBudget, Gate
+from scanner.updates.release_gates import Catalogue, Gate
+from scanner.updates.release_gates import CostBudget as CostBudget
 
 logger = logging.getLogger(__name__)
 

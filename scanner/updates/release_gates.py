@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -274,9 +275,11 @@ def clean_gate(routed: CompiledRules, corpus: Sequence[Path], timeout: int = 60)
     failures = [f"rule {m.hit.rule} hits clean file {r.path}" for r in hits for m in r.matches]
     timeouts = [s for s in skipped if s.reason.value == "timeout"]
     failures += [f"clean file {s.path} took over {timeout} s to scan" for s in timeouts]
+    why = Counter(s.reason.value for s in skipped)
+    passed_over = ", ".join(f"{n} {reason}" for reason, n in why.most_common())
     figures = (
-        f"{files} files, {size / 1e6:.1f} MB in {seconds:.1f} s ({len(skipped)} not scanned), "
-        f"{len(failures)} false positives"
+        f"{files} files, {size / 1e6:.1f} MB in {seconds:.1f} s ({len(skipped)} not scanned"
+        f"{': ' + passed_over if passed_over else ''}), {len(failures)} false positives"
     )
     logger.info("clean corpus: %s", figures)
     return Gate(
