@@ -252,10 +252,25 @@ def test_bad_arguments_give_one_line_errors(cli, tmp_path):
     [
         ("# Detection Rule License (DRL) 1.1\n\nPermission is hereby granted", "DRL-1.1"),
         ("SPDX-License-Identifier: GPL-2.0-only\n", "GPL-2.0-only"),
-        ("                                 Apache License\n                           Version 2.0, January", "Apache-2.0"),
+        (
+            "                                 Apache License\n                           Version 2.0, January",
+            "Apache-2.0",
+        ),
         ("MIT License\n\nCopyright (c) someone", "MIT"),
         ("All rights reserved by nobody in particular.", "unknown"),
     ],
 )
 def test_licence_is_named_from_its_text(text, ident):
     assert release_sources.licence_id(text) == ident
+
+
+def test_monthly_workflow_runs_the_tested_commands_on_the_second_tuesday():
+    """The scheduled workflow cannot run here: its schedule, its guard and its commands are checked as text."""
+    text = (Path(__file__).parent.parent / ".github" / "workflows" / "monthly-release.yml").read_text()
+    assert 'cron: "30 6 8-14 * *"' in text  # days 8-14 (a weekday in the same entry would mean "or")
+    assert '[ "$(date -u +%u)" = 2 ]' in text  # ... and the guard lets only the Tuesday through
+    assert "scanner feed build release/signatures.tar.gz" in text and "--source signatures" in text
+    assert "--clean-corpus /usr/share/wordpress" in text
+    assert "scanner feed publish feed --bundle release/signatures.tar.gz" in text
+    assert "secrets.FEED_TARGETS_KEY" in text and "BEGIN" not in text  # keys come from secrets, never the file
+    assert "tests/test_release.py tests/test_clean_corpus.py" in text

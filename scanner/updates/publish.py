@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import gzip
 import hashlib
 import logging
 import os
 import secrets
 import shutil
 import stat
-import tarfile
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -50,6 +48,7 @@ from scanner.errors import FeedError
 from scanner.model import utc_now
 from scanner.safefs import create_new, write_atomic
 from scanner.updates import bundle, signatures, update
+from scanner.updates.bundle import build_bundle as build_bundle
 from scanner.updates.feed import BUNDLE_TARGET
 
 logger = logging.getLogger(__name__)
@@ -318,25 +317,6 @@ def _copy_source(source: Path, dest: Path) -> None:
                 shutil.copyfile(src, dest / rel, follow_symlinks=False)
             else:
                 raise PublishError(f"{src} is not a regular file or directory; a bundle holds only those")
-
-
-def build_bundle(set_dir: Path, out: Path, mtime: int = 0) -> None:
-    """Write ``set_dir`` as a gzipped tar with fixed order, owners, modes and times (reproducible)."""
-    files = sorted(p for p in set_dir.rglob("*") if p.is_file() and not p.is_symlink())
-    with (
-        out.open("wb") as raw,
-        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=mtime) as gz,
-        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
-    ):
-        for path in files:
-            info = tarfile.TarInfo(path.relative_to(set_dir).as_posix())
-            info.size = path.stat().st_size
-            info.mode = 0o644
-            info.mtime = mtime
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            with path.open("rb") as f:
-                tar.addfile(info, f)
 
 
 def _last_version(targets: Targets) -> str | None:

@@ -27,7 +27,6 @@ from scanner.errors import FeedError, RuleError
 from scanner.model import utc_now
 from scanner.safefs import read_regular, write_atomic
 from scanner.updates import bundle, release_cost, release_gates, release_sources, signatures, update
-from scanner.updates.publish import build_bundle
 from scanner.updates.release_gates import Catalogue, Gate
 from scanner.updates.release_gates import CostBudget as CostBudget
 
@@ -268,7 +267,7 @@ def build(
         data = _json(version, released, ch, gathered, gates)
         (staged / CHANGELOG_JSON).write_text(json.dumps(data, indent=1), encoding="utf-8")
         archive = tmp / "bundle.tar.gz"
-        build_bundle(staged, archive, int(dt.datetime.combine(released, dt.time(), dt.UTC).timestamp()))
+        bundle.build_bundle(staged, archive, int(dt.datetime.combine(released, dt.time(), dt.UTC).timestamp()))
         check = tmp / "check"
         check.mkdir()
         bundle.extract(archive, check)  # the client's unpacking rules and limits, before it is handed on
