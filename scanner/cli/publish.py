@@ -141,7 +141,8 @@ def feed_build(
     rule_floor_ms: float,
     fmt: str,
 ) -> None:
-    """Gather SOURCES, test them as a release (the gates) and write the bundle OUT for 'feed publish'.
+    """Gather the --source directories, test them as a release (the gates) and write the bundle OUT for
+    'feed publish'.
 
     \b
     Gates (each names what failed, with its figures; OUT is written only when all pass):

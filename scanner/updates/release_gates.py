@@ -103,11 +103,14 @@ class Catalogue:
     """What the compile gate read: every rule, each file's split into rules, and libyara's speed warnings."""
 
     rules: list[RuleEntry] = field(default_factory=list)
+    """Every rule of every file that compiled."""
     texts: dict[str, tuple[RuleText, ...] | None] = field(default_factory=dict)
+    """Rule file (relative to ``rules/``) -> its rules as text (None: it cannot be split)."""
     slow: list[str] = field(default_factory=list)
+    """libyara's warnings about speed, one line each naming the file (the cost gate refuses them)."""
 
 
-def _one(rel: str, path: Path, catalogue: Catalogue, source: str) -> list[str]:
+def _inspect(rel: str, path: Path, catalogue: Catalogue, source: str) -> list[str]:
     try:
         info = inspect_rule_file(RuleSource(rel, path))
     except RuleError as exc:
@@ -147,7 +150,7 @@ def compile_gate(
     files = sigset.rule_files()
     for path in files:
         rel = path.relative_to(sigset.rules_dir).as_posix()
-        failures += _one(rel, path, catalogue, release_sources.source_of(path, sigset.rules_dir))
+        failures += _inspect(rel, path, catalogue, release_sources.source_of(path, sigset.rules_dir))
     compiled = None
     if whole and not failures:
         try:
