@@ -274,3 +274,33 @@ def test_monthly_workflow_runs_the_tested_commands_on_the_second_tuesday():
     assert "scanner feed publish feed --bundle release/signatures.tar.gz" in text
     assert "secrets.FEED_TARGETS_KEY" in text and "BEGIN" not in text  # keys come from secrets, never the file
     assert "tests/test_release.py tests/test_clean_corpus.py" in text
+
+
+def test_a_fifo_named_license_is_no_licence_and_a_bad_source_toml_is_one_line(cli, tmp_path):
+    src = write_set(tmp_path / "s")
+    os.mkfifo(src / "LICENSE")
+    out = tmp_path / "r.tar.gz"
+    res = build(cli, out, src, corpus=clean_dir(tmp_path))
+    assert res.exit_code == 2 and "has no licence file" in res.stderr and not out.exists()
+    src2 = source(tmp_path / "s2", **{"source.toml": b"name = [unclosed"})
+    res = build(cli, out, src2, corpus=clean_dir(tmp_path))
+    assert res.exit_code == 2 and "source.toml cannot be read" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_agreement_gate_names_each_file_where_routed_and_plain_differ(tmp_path):
+    """Routing never differs from plain yara-python on a correct set; the gate's report is checked by
+    handing it two different sets as "routed" and "plain"."""
+    from scanner.engine.compiler import RuleSource, compile_rules
+    from scanner.updates import release_gates, signatures
+
+    src = source(tmp_path / "s")
+    sigset = signatures.SignatureSet.load(src, "test")
+    gate, catalogue, routed = release_gates.compile_gate(sigset)
+    assert gate.passed and routed is not None
+    other = tmp_path / "other.yar"
+    other.write_text(RULE_NEW)
+    plain = compile_rules([RuleSource("other", other)], None, route=False)
+    gates = {g.name: g for g in release_gates.probe_gates(sigset, catalogue, routed, plain, tmp_path / "probes")}
+    assert gates["agreement"].failures == (
+        "samples/Feed_Test_Alpha/alpha.bin.inert: routed scan finds Feed_Test_Alpha, plain yara-python nothing",
+    )
