@@ -1,4 +1,4 @@
-"""``scanner feed``: the publisher's commands (init, publish, refresh, rotate-key, renew-root,
+"""``scanner feed``: the publisher's commands (init, build, publish, refresh, rotate-key, renew-root,
 status), a skin over ``scanner.updates.publish`` (imported per command: it needs the [publish] extra)."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from scanner.cli.app import handle_errors, log_options, main, warn
+from scanner import report
+from scanner.cli.app import FiniteFloatRange, fail, handle_errors, log_options, main, say, warn
 
 
 @main.group("feed")
@@ -57,19 +58,124 @@ def feed_init(directory: Path, keys_dir: Path | None) -> None:
 @click.option(
     "--signatures",
     "source",
-    required=True,
     type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="The signature set directory (rules/, samples/, families.toml).",
+    help="A signature set directory (rules/, samples/, families.toml).",
 )
-@click.option("--version", "version", required=True, help="Version YYYY.MM.N, higher than the last published.")
+@click.option(
+    "--bundle",
+    "bundle_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A bundle made by 'scanner feed build' (instead of --signatures).",
+)
+@click.option(
+    "--version",
+    "version",
+    help="Version YYYY.MM.N, higher than the last published [default with --bundle: the bundle's own].",
+)
 @_keys_option
 @log_options
 @handle_errors
-def feed_publish(directory: Path, source: Path, version: str, keys: tuple[Path, ...]) -> None:
+def feed_publish(
+    directory: Path, source: Path | None, bundle_file: Path | None, version: str | None, keys: tuple[Path, ...]
+) -> None:
     """Test the set as clients will, then sign and publish it."""
-    from scanner.updates import publish
+    from scanner.updates import publish, release
 
-    _show_feed(publish.publish(directory, source, version, keys=list(keys) or None))
+    if (source is None) == (bundle_file is None):
+        fail("give the set to publish: either --signatures DIR or --bundle FILE (from 'scanner feed build')")
+    if bundle_file is not None and version is None:
+        version = release.bundle_version(bundle_file)
+    if version is None:
+        fail("--version YYYY.MM.N is required with --signatures")
+    _show_feed(publish.publish(directory, source, version, keys=list(keys) or None, bundle_file=bundle_file))
+
+
+@feed_group.command("build")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--source",
+    "sources",
+    multiple=True,
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A signature directory with a licence file: our signatures/, a community collection (repeatable).",
+)
+@click.option(
+    "--clean-corpus",
+    "corpus",
+    multiple=True,
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Files no rule may hit (repeatable); the cost gate times the rules on a sample of them.",
+)
+@click.option(
+    "--previous",
+    type=click.Path(exists=True, path_type=Path),
+    help="The previous release (its bundle or set directory): the changelog says what changed since.",
+)
+@click.option("--version", "version", help="Version YYYY.MM.N [default: this month's .0, or previous +1].")
+@click.option(
+    "--max-rule-share",
+    type=FiniteFloatRange(0.1, 100.0),
+    default=5.0,
+    show_default=True,
+    help="Cost budget: percent of the set's scan time one rule may take ...",
+)
+@click.option(
+    "--rule-floor-ms",
+    type=FiniteFloatRange(0.0, 1e6),
+    default=100.0,
+    show_default=True,
+    help="... unless it takes at most this many ms on the timing sample (16 MiB of the corpus).",
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@log_options
+@handle_errors
+def feed_build(
+    out: Path,
+    sources: tuple[Path, ...],
+    corpus: tuple[Path, ...],
+    previous: Path | None,
+    version: str | None,
+    max_rule_share: float,
+    rule_floor_ms: float,
+    fmt: str,
+) -> None:
+    """Gather the --source directories, test them as a release (the gates) and write the bundle OUT for
+    'feed publish'.
+
+    \b
+    Gates (each names what failed, with its figures; OUT is written only when all pass):
+      compile       every rule file compiles alone and the set together, strictly
+      samples       every sample hits its rule and no rule of another family
+      near-misses   every near-miss (nearmiss/<RULE>/*.inert) hits nothing
+      clean corpus  no rule hits a file under --clean-corpus
+      cost          no rule over --max-rule-share of the set's time (and --rule-floor-ms),
+                    no string libyara warns is slow
+      agreement     routed scan == plain yara-python on samples and near-misses
+      activation    the tests 'scanner update' runs before a set becomes active
+
+    \b
+    Exit codes: 0 built; 2 refused (a gate failed, a source without a licence, bad input).
+    """
+    from scanner.updates import release
+
+    budget = release.CostBudget(max_share=max_rule_share / 100, floor_ms=rule_floor_ms)
+    try:
+        built = release.build(out, list(sources), list(corpus), previous=previous, version=version, budget=budget)
+    except release.ReleaseRefused as exc:
+        for g in exc.gates:
+            say(f"gate {g.name}: {'passed' if g.passed else 'FAILED'}: {g.figures}", err=True)
+            for f in g.failures:
+                say(f"  {f}", err=True)
+        raise
+    if fmt == "json":
+        click.echo(report.dumps(built.data), nl=False)
+        return
+    for line in built.changelog.splitlines():
+        say(line)
+    say(f"bundle {built.bundle} (sha256 {built.sha256})")
+    say(f"publish it with: scanner feed publish FEED --bundle {built.bundle}")
 
 
 @feed_group.command("refresh")

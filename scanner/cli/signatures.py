@@ -53,11 +53,12 @@ def signatures_group() -> None:
 @handle_errors
 def signatures_info(fmt: str, home: Path | None, config_file: Path | None) -> None:
     """Version, age, rule count, families, source and compiled-cache state of the active set."""
-    from scanner.updates import update
+    from scanner.updates import release, update
 
     env = make_env(home, config_file)
     mirrors, mirrors_source = feed_mirrors(env, ())
     info = signatures.describe(env.state, today=dt.datetime.now(dt.UTC).date())
+    info["changelog"] = release.read_changelog(Path(info["path"]))
     st = update.status(env.state)
     anchor = st.trusted_root
     info.update(
@@ -84,6 +85,8 @@ def signatures_info(fmt: str, home: Path | None, config_file: Path | None) -> No
     say(f"Rules:          {info['rule_count']} in {info['rule_files']} files")
     say(f"Compiled cache: {info['compiled_cache']}")
     say(f"Families ({len(info['families'])}): {', '.join(info['families'])}")
+    for line in release.summary(info["changelog"]):
+        say(line)
     say(f"Previous set:   {info['previous_version'] or 'none'} (scanner signatures rollback)")
     if info["held_version"]:
         say(f"Held back:      {info['held_version']} (rolled back from; 'scanner update --force' reinstalls)")

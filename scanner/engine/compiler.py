@@ -36,6 +36,8 @@ from scanner.engine.matches import TOO_MANY_MATCHES, EngineWarnings, match_of
 from scanner.engine.matches import Match as Match
 from scanner.engine.matches import MatchFailed as MatchFailed
 from scanner.engine.matches import MatchTimeout as MatchTimeout
+from scanner.engine.rule_texts import RuleText as RuleText
+from scanner.engine.rule_texts import split_rules
 from scanner.engine.sources import EXTERNALS as EXTERNALS
 from scanner.engine.sources import (
     IncludeReader,
@@ -410,6 +412,13 @@ class CompiledRules:
     def match_data(self, data: bytes, externals: Mapping[str, str] | None = None, timeout: int = 60) -> list[Match]:
         """Match bytes in memory."""
         return self._match(self._full, None, data, externals or {}, timeout)
+
+    def match_file_bytes(
+        self, data: bytes, externals: Mapping[str, str] | None = None, timeout: int = 60
+    ) -> list[Match]:
+        """Match a whole file's bytes as a scan of that file matches them: against the routed set its first
+        bytes and size select, through that set's content gate (the release's cost gate times this)."""
+        return self._match_buffer(data, externals or {}, timeout)
 
     def match_pid(self, pid: int, timeout: int) -> list[Match]:
         """Match the memory of a running process."""
@@ -843,3 +852,27 @@ def cache_state(cache_dir: Path, sources: Sequence[RuleSource]) -> bool:
     """Whether a compiled form of ``sources`` is in ``cache_dir``."""
     key, _ = source_key(sources, engine_version())
     return cache.is_cached(cache_dir, key)
+
+
+@dataclass(frozen=True)
+class RuleFile:
+    """One rule file compiled alone (``inspect_rule_file``): its rules, their meta, and libyara's warnings."""
+
+    metas: Mapping[str, Mapping[str, str | int | bool]]
+    """Rule name -> its meta, for every rule of the file (private ones included)."""
+    texts: tuple[RuleText, ...] | None
+    """Each rule as written and as a source of its own (None: the file cannot be split; take it whole)."""
+    warnings: tuple[str, ...]
+    """What libyara warned of while compiling it (slow strings, ...), as it says it."""
+
+
+def inspect_rule_file(source: RuleSource) -> RuleFile:
+    """Compile the rule file ``source`` alone, as a release is tested; RuleError when it does not compile."""
+    rules = _compile(filepaths={source.namespace: os.fsdecode(source.path)})
+    metas = {r.identifier: dict(r.meta) for r in rules}
+    try:
+        texts = split_rules(read_rule_file(source.path).decode("utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        logger.info("rule file %s not split into rules (%s): taken whole", source.path, exc)
+        texts = None
+    return RuleFile(metas, None if texts is None else tuple(texts), tuple(str(w) for w in rules.warnings))

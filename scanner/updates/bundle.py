@@ -1,4 +1,5 @@
-"""Safe extraction of a signature bundle (a gzipped tar) into an empty directory.
+"""A signature bundle (a gzipped tar): written reproducibly (``build_bundle``), and safely extracted into an
+empty directory.
 
 A bundle is signed, but it is still treated as hostile input: only regular files and
 directories are written, at names that stay inside the destination, within limits on
@@ -8,6 +9,7 @@ owners or times. This module is pure: no network, no TUF.
 
 from __future__ import annotations
 
+import gzip
 import logging
 import os
 import stat
@@ -170,3 +172,22 @@ def _write_file(target: Path, src: IO[bytes], size: int, name: str) -> None:
                 raise BundleError(f"bundle entry {name!r} is truncated")
             out.write(chunk)
             written += len(chunk)
+
+
+def build_bundle(set_dir: Path, out: Path, mtime: int = 0) -> None:
+    """Write ``set_dir`` as a gzipped tar with fixed order, owners, modes and times (reproducible)."""
+    files = sorted(p for p in set_dir.rglob("*") if p.is_file() and not p.is_symlink())
+    with (
+        out.open("wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=mtime) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        for path in files:
+            info = tarfile.TarInfo(path.relative_to(set_dir).as_posix())
+            info.size = path.stat().st_size
+            info.mode = 0o644
+            info.mtime = mtime
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            with path.open("rb") as f:
+                tar.addfile(info, f)

@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import gzip
 import hashlib
 import logging
 import os
 import secrets
 import shutil
 import stat
-import tarfile
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -50,6 +48,7 @@ from scanner.errors import FeedError
 from scanner.model import utc_now
 from scanner.safefs import create_new, write_atomic
 from scanner.updates import bundle, signatures, update
+from scanner.updates.bundle import build_bundle as build_bundle
 from scanner.updates.feed import BUNDLE_TARGET
 
 logger = logging.getLogger(__name__)
@@ -320,25 +319,6 @@ def _copy_source(source: Path, dest: Path) -> None:
                 raise PublishError(f"{src} is not a regular file or directory; a bundle holds only those")
 
 
-def build_bundle(set_dir: Path, out: Path, mtime: int = 0) -> None:
-    """Write ``set_dir`` as a gzipped tar with fixed order, owners, modes and times (reproducible)."""
-    files = sorted(p for p in set_dir.rglob("*") if p.is_file() and not p.is_symlink())
-    with (
-        out.open("wb") as raw,
-        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=mtime) as gz,
-        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
-    ):
-        for path in files:
-            info = tarfile.TarInfo(path.relative_to(set_dir).as_posix())
-            info.size = path.stat().st_size
-            info.mode = 0o644
-            info.mtime = mtime
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            with path.open("rb") as f:
-                tar.addfile(info, f)
-
-
 def _last_version(targets: Targets) -> str | None:
     info = targets.targets.get(BUNDLE_TARGET)
     if info is None:
@@ -349,18 +329,22 @@ def _last_version(targets: Targets) -> str | None:
 
 def publish(
     directory: Path,
-    source: Path,
+    source: Path | None,
     version: str,
     *,
+    bundle_file: Path | None = None,
     keys: Sequence[Path] | None = None,
     expiry: Expiry | None = None,
     clean_paths: Sequence[Path] | None = None,
     now: Clock = utc_now,
 ) -> FeedStatus:
-    """Test the signature set at ``source`` as clients will, then publish it as ``version``.
+    """Test the signature set at ``source`` (a directory) or in ``bundle_file`` (a bundle made by ``feed
+    build``) as clients will, then publish it as ``version``.
 
     Refuses a version that is not higher than the one already published.
     """
+    if (source is None) == (bundle_file is None):
+        raise PublishError("give either a signature set directory or a bundle from 'scanner feed build'")
     expiry = expiry or Expiry()
     if not signatures.valid_version(version):
         raise PublishError(f"version {version!r} is not of the form YYYY.MM.N")
@@ -376,7 +360,7 @@ def publish(
     at = _now(now)
     released = at.date()
 
-    data = _tested_bundle(directory, source, version, released, clean_paths)
+    data = _tested_bundle(directory, source, bundle_file, version, released, clean_paths)
     digest = hashlib.sha256(data).hexdigest()
     _write_bytes(feed.paths.targets / f"{digest}.{BUNDLE_TARGET}", data)
 
@@ -397,15 +381,31 @@ def publish(
 
 
 def _tested_bundle(
-    directory: Path, source: Path, version: str, released: dt.date, clean_paths: Sequence[Path] | None
+    directory: Path,
+    source: Path | None,
+    bundle_file: Path | None,
+    version: str,
+    released: dt.date,
+    clean_paths: Sequence[Path] | None,
 ) -> bytes:
-    """The bundle of the signature set at ``source`` as ``version``, staged in a temporary folder of
-    ``directory``: tested as clients will activate it, built, and unpacked again by the client's rules."""
+    """The bundle of the signature set at ``source`` (or unpacked from ``bundle_file``) as ``version``,
+    staged in a temporary folder of ``directory``: tested as clients will activate it, built, and unpacked
+    again by the client's rules."""
     with tempfile.TemporaryDirectory(prefix=".publish-", dir=directory) as tmp_name:
         tmp = Path(tmp_name)
         staged = tmp / "set"
         staged.mkdir()
-        _copy_source(source, staged)
+        if bundle_file is not None:
+            logger.info("publishing the bundle %s", bundle_file)
+            bundle.extract(bundle_file, staged)  # the client's unpacking rules: a bundle is input like any
+            built = signatures.SignatureSet.load(staged, "updated").version
+            if built != version:  # its changelog names the version it was built as
+                raise PublishError(
+                    f"bundle {bundle_file} was built as {built}, not {version}: publish it as {built} "
+                    f"or build again with --version {version}"
+                )
+        elif source is not None:
+            _copy_source(source, staged)
         update.write_manifest(staged, version, released)
         problems = update.verify_dir(staged, clean_paths)
         if problems:
