@@ -35,7 +35,7 @@ from scanner.model import (
     TargetKind,
     display_path,
 )
-from scanner.remediation import persistence, threshold
+from scanner.remediation import persistence, threshold, tied
 from scanner.remediation.packages import PackageIndex
 from scanner.remediation.quarantine import Vault
 from scanner.remediation.vault_batch import VaultBatch
@@ -83,6 +83,8 @@ class PlannedAction:
     """The scanned root (a real path) the file must still be under when it is acted on."""
     process: ProcessInfo | None = None
     """The process (KILL)."""
+    tied_to: str | None = None
+    """For a KILL of a process that runs or reads a detected file (not detected itself): that file."""
     cleanup: persistence.PersistenceAction | None = field(default=None, compare=False)
     """The persistence action (CLEAN)."""
 
@@ -93,7 +95,8 @@ class PlannedAction:
             case Step.KILL:
                 assert self.process is not None
                 p = self.process
-                return f"kill pid {p.pid} ({p.name}, {display_path(p.exe or '?')}) [{fam}]"
+                why = f": {display_path(self.reason)}" if self.reason else ""
+                return f"kill pid {p.pid} ({display_path(p.name)}, {display_path(p.exe or '?')}) [{fam}]{why}"
             case Step.QUARANTINE:
                 return f"quarantine {display_path(self.target)} [{fam}]"
             case Step.REMOVE:
@@ -156,12 +159,15 @@ def plan(
     families: Mapping[str, Family] | None = None,
     packages: PackageIndex | None = None,
     persistence_search: bool = True,
+    tied_processes: bool = True,
 ) -> Plan:
     """Decide what to do about ``detections`` (nothing for the report action).
 
     With ``persistence_search`` False, only processes and files are planned, and no persistence
     location is read: for a caller (the watch) that has already set aside detected files that are
-    persistence locations, and looks for persistence in a second, slower pass.
+    persistence locations, and looks for persistence in a second, slower pass. With
+    ``tied_processes`` (and ``policy.sysroot`` this machine's root), the processes that run or
+    read a file the plan moves are killed first (``processes.tied_to``, decision 0014).
     """
     if policy.action is Action.REPORT or not detections:
         return Plan()
@@ -192,6 +198,8 @@ def plan(
         actions.append(action)
         if family is not None:
             moved[path] = family
+    if tied_processes:
+        actions.extend(_tied_kills(actions, set(kills), policy))
 
     if not search:
         return Plan(tuple(sorted(actions, key=lambda a: list(Step).index(a.step))), (), held)
@@ -215,6 +223,26 @@ def _by_target(detections: Sequence[Detection]) -> tuple[dict[int, list[Detectio
         elif d.path is not None:
             files.setdefault(d.path, []).append(d)
     return kills, files
+
+
+def _tied_kills(actions: Sequence[PlannedAction], killed: set[int], policy: Policy) -> list[PlannedAction]:
+    """A KILL for each process tied to a file ``actions`` move (other than the pids ``killed`` already)."""
+    moving = {a.path: a for a in actions if a.step in FILE_STEPS and a.path is not None}
+    kills: list[PlannedAction] = []
+    for tie in tied.processes_tied_to({p: a.stamp for p, a in moving.items()}, policy.sysroot, killed):
+        a = moving[tie.path]
+        kills.append(
+            PlannedAction(
+                Step.KILL,
+                f"pid {tie.info.pid}",
+                a.families,
+                a.rules,
+                reason=tie.reason,
+                process=tie.info,
+                tied_to=tie.path,
+            )
+        )
+    return kills
 
 
 def _file_action(

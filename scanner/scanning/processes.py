@@ -16,14 +16,16 @@ import logging
 import os
 import re
 import signal
+import stat
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import psutil
 
 from scanner.engine.compiler import CompiledRules, Match, MatchFailed, MatchTimeout
-from scanner.model import ProcessInfo, Skipped, SkipReason, printable
+from scanner.model import ProcessInfo, Skipped, SkipReason, display_path, printable
+from scanner.scanning import interpreters
 
 logger = logging.getLogger(__name__)
 
@@ -212,6 +214,159 @@ def _gone_or(pid: int, reason: SkipReason, detail: str) -> Skipped:
 def with_where(info: ProcessInfo, where: str) -> ProcessInfo:
     """``info`` marked as hit in ``image`` or only in ``memory``."""
     return replace(info, where=where)
+
+
+# --- processes tied to files -------------------------------------------------------------------------
+
+FileKey = tuple[int, int]
+"""(device, inode): how a file is recognised whatever name (hard link, symlink, deleted) leads to it."""
+
+_CMDLINE_LIMIT = 256 * 1024
+"""Bytes of /proc/PID/cmdline read (Linux caps arguments at a few MiB; a script argument comes early)."""
+
+
+@dataclass(frozen=True)
+class Tie:
+    """A running process tied to a detected file: killing it is part of acting on the file."""
+
+    info: ProcessInfo
+    """The process."""
+    path: str
+    """The file, as the caller named it."""
+    reason: str
+    """Why: ``runs /tmp/d2.sh``, ``runs /tmp/d2.sh (shell script)``, ``holds /tmp/x open``."""
+
+
+def tied_to(files: Mapping[FileKey, str]) -> list[Tie]:
+    """The processes tied to ``files`` ((device, inode) -> path), in one walk of /proc.
+
+    A process is tied to a file when its executable is the file; when it is a known interpreter
+    whose script argument (``interpreters.script_of``, resolved against the process's working
+    directory and root) is the file; or when it holds the file open read-only, as its standard
+    input (``sh < x``) or, for an interpreter, on any descriptor (a script that deleted itself).
+    A writer (a logger, a web server's access log) is never tied. PID 1, this process, its
+    ancestors and kernel threads are passed over.
+    """
+    if not files:
+        return []
+    protected = protected_pids()
+    ties: list[Tie] = []
+    unreadable = 0
+    pids = sorted(int(n) for n in _listdir("/proc") if n.isdigit())
+    for pid in pids:
+        if pid in protected or any(t.info.pid == pid for t in ties):
+            continue
+        found = _tie_of(pid, files)
+        if isinstance(found, int):
+            unreadable += found
+        elif found is not None:
+            ties.extend(_described(pid, found, protected | {t.info.pid for t in ties}))
+    logger.info(
+        "looked at %d process(es) for ties to %d detected file(s): %d tied%s",
+        len(pids),
+        len(files),
+        len(ties),
+        f"; {unreadable} could not be read (not root?)" if unreadable else "",
+    )
+    return ties
+
+
+def _described(pid: int, found: _Found, passed: set[int]) -> list[Tie]:
+    """The tie ``found`` of ``pid``, and for an interpreter, one for each of its descendants (what the script
+    has started: killing the shell alone would leave them running); none for a kernel thread or a pid gone."""
+    try:
+        proc = psutil.Process(pid)
+        if is_kernel_thread(proc):
+            return []
+        ties = [Tie(_info(proc), found.path, found.reason)]
+        children = proc.children(recursive=True) if found.interpreter else []
+    except psutil.Error as exc:
+        logger.debug("process %d tied to %s, but not described (%s)", pid, display_path(found.path), exc)
+        return []
+    logger.info("process %d (%s) %s", pid, printable(ties[0].info.name), display_path(found.reason))
+    for child in children:
+        if child.pid in passed:
+            continue
+        try:
+            ties.append(Tie(_info(child), found.path, f"started by pid {pid}, which {found.reason}"))
+        except psutil.Error as exc:
+            logger.debug("process %d (started by %d) not described: %s", child.pid, pid, exc)
+            continue
+        logger.info("process %d (%s) was started by process %d", child.pid, printable(ties[-1].info.name), pid)
+    return ties
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError as exc:
+        logger.debug("%s not listed: %s", path, exc.strerror)
+        return []
+
+
+def _known(path: str, files: Mapping[FileKey, str]) -> str | None:
+    """The name in ``files`` of the regular file ``path`` leads to (following links), or None."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return files.get((st.st_dev, st.st_ino)) if stat.S_ISREG(st.st_mode) else None
+
+
+@dataclass(frozen=True)
+class _Found:
+    path: str
+    reason: str
+    interpreter: bool
+    """Tied as an interpreter (by its script or a descriptor), not by its own executable."""
+
+
+def _tie_of(pid: int, files: Mapping[FileKey, str]) -> _Found | int | None:
+    """How process ``pid`` is tied to one of ``files``; 1 if it could not be read; else None."""
+    base = f"/proc/{pid}"
+    try:
+        exe: str | None = os.readlink(f"{base}/exe")
+    except OSError:
+        exe = None  # a kernel thread, a process that exited, or not ours to read (not root)
+    if exe is not None and (path := _known(f"{base}/exe", files)) is not None:
+        return _Found(path, f"runs {path}", False)
+    cmdline = _cmdline(pid)
+    script = interpreters.script_of(exe, cmdline)
+    if script is not None:
+        arg = script.argument
+        where = f"{base}/root{arg}" if arg.startswith("/") else f"{base}/cwd/{arg}"
+        if (path := _known(where, files)) is not None:
+            return _Found(path, f"runs {path} ({script.kind.value} script)", True)
+    interpreter = interpreters.interpreter_of(exe, cmdline) is not None
+    try:
+        fds = sorted(int(n) for n in os.listdir(f"{base}/fd") if n.isdigit()) if interpreter else [0]
+    except OSError:
+        return 1 if exe is None and cmdline else None
+    for fd in fds:
+        if (path := _known(f"{base}/fd/{fd}", files)) is not None and _read_only(pid, fd):
+            return _Found(path, f"holds {path} open", interpreter)
+    return None
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            raw = f.read(_CMDLINE_LIMIT)
+    except OSError:
+        return []
+    return [os.fsdecode(a) for a in raw.rstrip(b"\0").split(b"\0")] if raw else []
+
+
+def _read_only(pid: int, fd: int) -> bool:
+    """Whether descriptor ``fd`` of ``pid`` is open for reading only (/proc/PID/fdinfo/FD ``flags``, octal)."""
+    try:
+        with open(f"/proc/{pid}/fdinfo/{fd}", encoding="ascii", errors="replace") as f:
+            for line in f.read(4096).splitlines():
+                if line.startswith("flags:"):
+                    return int(line.split()[1], 8) & os.O_ACCMODE == os.O_RDONLY
+    except (OSError, ValueError, IndexError) as exc:
+        logger.debug("process %d descriptor %d: open mode unknown (%s); not tied by it", pid, fd, exc)
+    return False
 
 
 # --- termination ---------------------------------------------------------------------------------------
