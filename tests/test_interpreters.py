@@ -285,6 +285,49 @@ def test_a_script_that_deleted_itself_is_killed(cli, tmp_path, rule, children):
     assert [s for s, _ in steps(rep)] == ["kill"]
 
 
+def test_a_script_that_deleted_itself_is_found_through_its_descriptor(cli, tmp_path, rule, children):
+    """The shell still holds the deleted script open: the process scan reads it there (no memory scan needed)."""
+    drop = script(tmp_path / "drop", "self.sh", f'#!/bin/bash\n# {MARK}\nrm -f -- "$0"\nsleep 120\n')
+    p = start(children, ["bash", str(drop)])
+    assert not drop.exists()
+    res, rep = quarantine_scan(cli, rule, "--pid", str(p.pid))
+    assert res.exit_code == 1, (res.stderr, rep["remediation"])
+    assert p.wait(timeout=10) is not None
+    (d,) = [d for d in rep["detections"] if d["process"]["where"] == "open file"]
+    assert d["path"] == f"{drop} (deleted)" and d["sha256"]
+    assert [s for s, _ in steps(rep)] == ["kill"]  # nothing on disk to move
+
+
+def test_a_shell_fed_a_deleted_file_on_its_standard_input(cli, tmp_path, rule, children):
+    drop = script(tmp_path / "drop", "x", SHELL_BODY)
+    with drop.open("rb") as f:
+        p = start(children, ["sh"], stdin=f)
+    drop.unlink()
+    res, rep = quarantine_scan(cli, rule, "--pid", str(p.pid))
+    assert res.exit_code == 1, (res.stderr, rep["remediation"])
+    assert p.wait(timeout=10) is not None
+    assert [s for s, _ in steps(rep)] == ["kill"]
+
+
+def test_the_process_scan_reads_an_interpreters_script(cli, tmp_path, rule, children):
+    """Only the process is named (a quick scan does not walk /opt): its script is scanned with it, and
+    the plan kills the shell and what it started, and quarantines the script, never the shell."""
+    drop = script(tmp_path / "opt", "d2.sh", SHELL_BODY)
+    bash = shutil.which("bash") or "/bin/bash"
+    before = digest(os.path.realpath(bash))
+    p = start(children, [bash, "-x", "d2.sh"], cwd=drop.parent)
+    (sleeper,) = descendants(p.pid)
+    res, rep = quarantine_scan(cli, rule, "--pid", str(p.pid))
+    assert res.exit_code == 1, (res.stderr, rep["remediation"])
+    assert p.wait(timeout=10) is not None and not alive(sleeper) and not drop.exists()
+    (d,) = [d for d in rep["detections"] if d["process"]["where"] == "script"]
+    assert d["path"] == str(drop) and d["pid"] == p.pid
+    assert [s for s, _ in steps(rep)] == ["kill", "kill", "quarantine"]
+    assert_binary_untouched(rep, bash, before)
+    (item,) = json.loads(cli("quarantine", "list", "--format", "json").stdout)
+    assert item["original_path"] == str(drop)
+
+
 def test_a_binary_run_from_a_deleted_file_is_killed(cli, tmp_path, rule, children):
     exe = tmp_path / "bin" / "kinsing"
     exe.parent.mkdir()

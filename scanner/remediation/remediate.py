@@ -220,6 +220,8 @@ def _by_target(detections: Sequence[Detection]) -> tuple[dict[int, list[Detectio
             exe = _on_disk_exe(d.process)
             if d.process.where == "image" and exe is not None:
                 files.setdefault(exe, []).append(d)
+            elif d.process.where == "script" and d.path is not None and d.stamp is not None:
+                files.setdefault(d.path, []).append(d)  # the script an interpreter runs, never the interpreter
         elif d.path is not None:
             files.setdefault(d.path, []).append(d)
     return kills, files

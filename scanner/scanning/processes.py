@@ -12,6 +12,7 @@ time and executable), so a recycled pid is never hit.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -24,8 +25,9 @@ from dataclasses import dataclass, replace
 import psutil
 
 from scanner.engine.compiler import CompiledRules, Match, MatchFailed, MatchTimeout
-from scanner.model import ProcessInfo, Skipped, SkipReason, display_path, printable
+from scanner.model import Detection, FileIdentity, ProcessInfo, Skipped, SkipReason, display_path, printable
 from scanner.scanning import interpreters
+from scanner.scanning.facts import file_externals
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +47,24 @@ class ProcessTarget:
 
 
 @dataclass(frozen=True)
+class HeldFile:
+    """A file an interpreter process runs or reads, scanned with it (``interpreter_files``)."""
+
+    where: str
+    """``script`` (its script argument) or ``open file`` (a deleted file or memfd it holds open)."""
+    path: str
+    """The file's name: the script's real path, or the descriptor's target (``... (deleted)``)."""
+    on_disk: bool
+    """Whether ``path`` names the file on disk (a script), so that it can be acted on."""
+    sha256: str
+    """Hex SHA-256 of the content scanned."""
+    stamp: FileIdentity
+    """Its identity when scanned."""
+    matches: tuple[Match, ...]
+    """What matched."""
+
+
+@dataclass(frozen=True)
 class ProcessResult:
     """What scanning one process gave."""
 
@@ -54,6 +74,8 @@ class ProcessResult:
     skipped: tuple[Skipped, ...] = ()
     scanned: bool = False
     """Whether the image or the memory could be scanned."""
+    held: tuple[HeldFile, ...] = ()
+    """Files an interpreter runs or reads that matched (its script, deleted files it holds open)."""
 
 
 def _skip(pid: int, reason: SkipReason, detail: str = "") -> Skipped:
@@ -202,9 +224,115 @@ def scan_process(
                 skipped.append(_skip(pid, SkipReason.TIMEOUT, f"memory: {exc}"))
             except MatchFailed as exc:
                 skipped.append(_gone_or(pid, SkipReason.ACCESS_DENIED, f"memory: {exc}"))
+    held = tuple(h for h in interpreter_files(info, rules, timeout, skipped) if h.matches)
     image_rules = {m.hit.rule for m in image}
     memory_only = tuple(m for m in memory if m.hit.rule not in image_rules)
-    return ProcessResult(info, image, memory_only, tuple(skipped), scanned)
+    return ProcessResult(info, image, memory_only, tuple(skipped), scanned, held)
+
+
+HELD_MAX_SIZE = 64 * 1024 * 1024
+"""Larger scripts and held files are not scanned with their process (the file walk reads them, if asked)."""
+HELD_MAX_FILES = 16
+"""At most this many held files are scanned per process."""
+
+
+def interpreter_files(
+    info: ProcessInfo, rules: CompiledRules, timeout: int, skipped: list[Skipped] | None = None
+) -> list[HeldFile]:
+    """For an interpreter process: its script file and the deleted files (and memfds) it holds open read-only,
+    each read (regular files only, up to ``HELD_MAX_SIZE``) and matched; none for any other process."""
+    pid = info.pid
+    if interpreters.interpreter_of(info.exe, info.cmdline) is None:
+        return []
+    candidates: list[tuple[str, str, bool]] = []  # (where, path to read, whether it is the script)
+    script = interpreters.script_of(info.exe, info.cmdline)
+    if script is not None:
+        arg = script.argument
+        candidates.append(
+            ("script", f"/proc/{pid}/root{arg}" if arg.startswith("/") else f"/proc/{pid}/cwd/{arg}", True)
+        )
+    for n in sorted(int(x) for x in _listdir(f"/proc/{pid}/fd") if x.isdigit()):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{n}")
+        except OSError:
+            continue
+        if (target.endswith(" (deleted)") or target.startswith("/memfd:")) and _read_only(pid, n):
+            candidates.append(("open file", f"/proc/{pid}/fd/{n}", False))
+    out: list[HeldFile] = []
+    seen: set[tuple[int, int]] = set()
+    for where, source, is_script in candidates[: HELD_MAX_FILES + 1]:
+        held = _scan_held(pid, where, source, is_script, rules, timeout, seen, skipped)
+        if held is not None:
+            out.append(held)
+    return out
+
+
+def _scan_held(
+    pid: int,
+    where: str,
+    source: str,
+    is_script: bool,
+    rules: CompiledRules,
+    timeout: int,
+    seen: set[tuple[int, int]],
+    skipped: list[Skipped] | None,
+) -> HeldFile | None:
+    """Read and match one held file (a regular file, opened without blocking, read within the size limit)."""
+    try:
+        fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        logger.debug("process %d: %s %s not opened (%s)", pid, where, source, exc.strerror)
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) in seen:
+            return None
+        seen.add((st.st_dev, st.st_ino))
+        if st.st_size > HELD_MAX_SIZE:
+            logger.info(
+                "process %d: %s of %d bytes not scanned with the process (over the limit)", pid, where, st.st_size
+            )
+            return None
+        data = os.pread(fd, HELD_MAX_SIZE, 0)
+        path = os.path.realpath(source) if is_script else os.readlink(source)
+    except OSError as exc:
+        logger.debug("process %d: %s %s not read (%s)", pid, where, source, exc.strerror)
+        return None
+    finally:
+        os.close(fd)
+    externals = file_externals(path.removesuffix(" (deleted)"), data[:16], st.st_uid)
+    try:
+        matches = tuple(rules.match_data(data, externals, timeout))
+    except (MatchTimeout, MatchFailed) as exc:
+        if skipped is not None:
+            skipped.append(
+                _skip(
+                    pid,
+                    SkipReason.TIMEOUT if isinstance(exc, MatchTimeout) else SkipReason.READ_ERROR,
+                    f"{where}: {exc}",
+                )
+            )
+        return None
+    if matches:
+        logger.info("process %d: its %s %s matched", pid, where, display_path(path))
+    digest = hashlib.sha256(data).hexdigest()
+    return HeldFile(where, path, is_script, digest, FileIdentity.from_stat(st), matches)
+
+
+def without_scripts_found(process_hits: Sequence[Detection], file_hits: Sequence[Detection]) -> list[Detection]:
+    """``process_hits`` without the script detections of files the file scan found too (the same file, by
+    device and inode): the file's detection stands for it, and remediation finds the process by its tie."""
+    known = {(d.stamp.dev, d.stamp.ino) for d in file_hits if d.stamp is not None}
+    return [
+        d
+        for d in process_hits
+        if not (
+            d.process is not None
+            and d.process.where == "script"
+            and d.stamp is not None
+            and (d.stamp.dev, d.stamp.ino) in known
+        )
+    ]
 
 
 def _gone_or(pid: int, reason: SkipReason, detail: str) -> Skipped:
