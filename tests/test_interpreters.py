@@ -386,3 +386,41 @@ def test_another_root_is_not_searched_for_processes(cli, tmp_path, rule, childre
     assert res.exit_code == 1, (res.stderr, rep["remediation"])
     assert p.poll() is None
     assert [s for s, _ in steps(rep)] == ["quarantine"]
+
+
+# --- hostile input ---------------------------------------------------------------------------------------
+
+
+def test_a_script_argument_that_is_a_fifo_does_not_hang_the_scan(cli, tmp_path, rule, children):
+    fifo = tmp_path / "pipe.sh"
+    os.mkfifo(fifo)
+    p = subprocess.Popen(["bash", str(fifo)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    children.append(p)
+    time.sleep(0.3)  # bash now waits in open() for a writer
+    res = cli("scan", "--pid", str(p.pid), "--rules", rule, "--no-default-rules", "--format", "json")
+    assert res.exit_code == 0, res.stdout + res.stderr
+    assert p.poll() is None
+
+
+def test_a_script_over_the_size_limit_is_not_read_with_its_process(cli, tmp_path, rule, children, monkeypatch):
+    from scanner.scanning import processes
+
+    monkeypatch.setattr(processes, "HELD_MAX_SIZE", 16)
+    drop = script(tmp_path / "opt", "d2.sh", SHELL_BODY)
+    p = start(children, ["bash", str(drop)])
+    res = cli("scan", "--pid", str(p.pid), "--rules", rule, "--no-default-rules", "--format", "json")
+    assert not [d for d in json.loads(res.stdout)["detections"] if d["process"]["where"] == "script"]
+
+
+def test_an_undecodable_script_name_is_escaped_in_the_plan(cli, tmp_path, rule, children):
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    name = os.fsdecode(b"d2\xff\x1b[31m.sh")
+    (drop / name).write_text(SHELL_BODY)
+    p = start(children, ["bash", name], cwd=drop)
+    res = cli("scan", drop, "--rules", rule, "--no-default-rules", "--action", "quarantine")
+    assert res.exit_code == 1, res.stdout + res.stderr
+    assert f"kill pid {p.pid} (bash, " in res.stdout
+    assert "runs " + str(drop) + "/d2\\xff\\x1b[31m.sh (shell script): terminated" in res.stdout
+    assert "\x1b" not in res.stdout
+    assert p.wait(timeout=10) is not None
