@@ -85,16 +85,27 @@ def alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def start(children: list[subprocess.Popen[bytes]], args: list[str], **kw: object) -> subprocess.Popen[bytes]:
-    """Start ``args``; wait until it has a child (the script reached its ``sleep``) or has slept a moment."""
+def start(
+    children: list[subprocess.Popen[bytes]], args: list[str], forks: bool = False, **kw: object
+) -> subprocess.Popen[bytes]:
+    """Start ``args``; if it ``forks`` (a shell script reaching its ``sleep``), wait for its child, else a moment
+    for the interpreter to start."""
     p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)  # type: ignore[call-overload]
     children.append(p)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not descendants(p.pid) and p.poll() is None:
+    deadline = time.monotonic() + (10 if forks else 0.5)
+    while time.monotonic() < deadline and not (forks and descendants(p.pid)) and p.poll() is None:
         time.sleep(0.05)
     time.sleep(0.1)
     assert p.poll() is None, "the child exited early"
     return p
+
+
+def gone(path: Path) -> None:
+    """Wait for a script to delete itself."""
+    deadline = time.monotonic() + 10
+    while path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not path.exists()
 
 
 def quarantine_scan(cli, rule: Path, *targets: str | os.PathLike[str]):  # type: ignore[no-untyped-def]
@@ -193,14 +204,14 @@ def test_bash_running_a_detected_script_is_killed_with_what_it_started(cli, tmp_
     drop = script(tmp_path / "drop", "d2.sh", SHELL_BODY)
     bash = shutil.which("bash") or "/bin/bash"
     before = digest(os.path.realpath(bash))
-    p = start(children, [bash, "d2.sh"], cwd=drop.parent)  # relative: resolved against the process's cwd
+    p = start(children, [bash, "d2.sh"], forks=True, cwd=drop.parent)  # relative: resolved against the process's cwd
     (sleeper,) = descendants(p.pid)
     res, rep = quarantine_scan(cli, rule, drop.parent)  # no --processes: the tie is looked for anyway
     assert res.exit_code == 1, (res.stderr, rep["remediation"])
     assert p.wait(timeout=10) is not None and not alive(sleeper)
     assert not drop.exists()
     done = steps(rep)
-    assert done[0] == ("kill", done[0][1]) and f"runs {drop} (shell script)" in done[0][1]
+    assert done[0][0] == "kill" and done[0][1].endswith(f"[TestDropper]: runs {drop} (shell script)")
     assert done[1][0] == "kill" and f"started by pid {p.pid}" in done[1][1]
     assert [s for s, _ in done] == ["kill", "kill", "quarantine"]  # processes first, then the file
     assert_binary_untouched(rep, bash, before)
@@ -208,7 +219,7 @@ def test_bash_running_a_detected_script_is_killed_with_what_it_started(cli, tmp_
 
 def test_text_output_says_why_a_process_is_killed(cli, tmp_path, rule, children):
     drop = script(tmp_path / "drop", "d2.sh", SHELL_BODY)
-    p = start(children, ["bash", str(drop)])
+    p = start(children, ["bash", str(drop)], forks=True)
     res = cli("scan", drop.parent, "--rules", rule, "--no-default-rules", "--action", "quarantine")
     assert res.exit_code == 1, res.stdout + res.stderr
     assert f"kill pid {p.pid} (bash, " in res.stdout
@@ -217,7 +228,7 @@ def test_text_output_says_why_a_process_is_killed(cli, tmp_path, rule, children)
 
 def test_dry_run_lists_the_kill_and_changes_nothing(cli, tmp_path, rule, children):
     drop = script(tmp_path / "drop", "d2.sh", SHELL_BODY)
-    p = start(children, ["bash", str(drop)])
+    p = start(children, ["bash", str(drop)], forks=True)
     res = cli("scan", drop.parent, "--rules", rule, "--no-default-rules", "--action", "quarantine", "--dry-run")
     assert f"kill pid {p.pid} (bash, " in res.stdout and f"runs {drop} (shell script)" in res.stdout
     assert p.poll() is None and drop.exists()
@@ -242,8 +253,8 @@ def test_a_script_reached_through_a_symlink_and_a_hard_link(cli, tmp_path, rule,
     other.mkdir()
     os.link(drop, other / "hard.sh")
     os.symlink(drop, other / "soft.sh")
-    a = start(children, ["bash", str(other / "hard.sh")])
-    b = start(children, ["sh", str(other / "soft.sh")])
+    a = start(children, ["bash", str(other / "hard.sh")], forks=True)
+    b = start(children, ["sh", str(other / "soft.sh")], forks=True)
     res, rep = quarantine_scan(cli, rule, drop)
     assert res.exit_code == 1, (res.stderr, rep["remediation"])
     assert a.wait(timeout=10) is not None and b.wait(timeout=10) is not None
@@ -252,7 +263,7 @@ def test_a_script_reached_through_a_symlink_and_a_hard_link(cli, tmp_path, rule,
 def test_a_shell_reading_the_script_on_its_standard_input(cli, tmp_path, rule, children):
     drop = script(tmp_path / "drop", "d2.sh", SHELL_BODY)
     with drop.open("rb") as f:
-        p = start(children, ["sh"], stdin=f)
+        p = start(children, ["sh"], forks=True, stdin=f)
     res, rep = quarantine_scan(cli, rule, drop.parent)
     assert res.exit_code == 1, (res.stderr, rep["remediation"])
     assert p.wait(timeout=10) is not None and not drop.exists()
@@ -277,8 +288,8 @@ def test_a_script_that_deleted_itself_is_killed(cli, tmp_path, rule, children):
     """Nothing is left on disk to find: the process scan finds it (in memory), and the plan kills it."""
     body = f'#!/bin/bash\nm={MARK_A}; m="${{m}}{MARK_B}"\nrm -f -- "$0"\nsleep 120\n'
     drop = script(tmp_path / "drop", "self.sh", body)
-    p = start(children, ["bash", str(drop)])
-    assert not drop.exists()
+    p = start(children, ["bash", str(drop)], forks=True)
+    gone(drop)
     res, rep = quarantine_scan(cli, rule, "--pid", str(p.pid))
     assert res.exit_code == 1, (res.stderr, rep["remediation"])
     assert p.wait(timeout=10) is not None
@@ -288,8 +299,8 @@ def test_a_script_that_deleted_itself_is_killed(cli, tmp_path, rule, children):
 def test_a_script_that_deleted_itself_is_found_through_its_descriptor(cli, tmp_path, rule, children):
     """The shell still holds the deleted script open: the process scan reads it there (no memory scan needed)."""
     drop = script(tmp_path / "drop", "self.sh", f'#!/bin/bash\n# {MARK}\nrm -f -- "$0"\nsleep 120\n')
-    p = start(children, ["bash", str(drop)])
-    assert not drop.exists()
+    p = start(children, ["bash", str(drop)], forks=True)
+    gone(drop)
     res, rep = quarantine_scan(cli, rule, "--pid", str(p.pid))
     assert res.exit_code == 1, (res.stderr, rep["remediation"])
     assert p.wait(timeout=10) is not None
@@ -301,7 +312,7 @@ def test_a_script_that_deleted_itself_is_found_through_its_descriptor(cli, tmp_p
 def test_a_shell_fed_a_deleted_file_on_its_standard_input(cli, tmp_path, rule, children):
     drop = script(tmp_path / "drop", "x", SHELL_BODY)
     with drop.open("rb") as f:
-        p = start(children, ["sh"], stdin=f)
+        p = start(children, ["sh"], forks=True, stdin=f)
     drop.unlink()
     res, rep = quarantine_scan(cli, rule, "--pid", str(p.pid))
     assert res.exit_code == 1, (res.stderr, rep["remediation"])
@@ -315,7 +326,7 @@ def test_the_process_scan_reads_an_interpreters_script(cli, tmp_path, rule, chil
     drop = script(tmp_path / "opt", "d2.sh", SHELL_BODY)
     bash = shutil.which("bash") or "/bin/bash"
     before = digest(os.path.realpath(bash))
-    p = start(children, [bash, "-x", "d2.sh"], cwd=drop.parent)
+    p = start(children, [bash, "-x", "d2.sh"], forks=True, cwd=drop.parent)
     (sleeper,) = descendants(p.pid)
     res, rep = quarantine_scan(cli, rule, "--pid", str(p.pid))
     assert res.exit_code == 1, (res.stderr, rep["remediation"])
@@ -360,6 +371,49 @@ def test_a_binary_run_from_a_memfd_is_killed(cli, tmp_path, rule, children):
     assert step == "kill" and "/memfd:kworker" in description
 
 
+OTHERS = [
+    ("perl", ["-w"], "x.pl", f"# {MARK}\nsleep 120;\n"),
+    ("php", ["-d", "display_errors=0", "-f"], "x.php", f"<?php /* {MARK} */ sleep(120);\n"),
+    ("node", ["--max-old-space-size=64"], "x.js", f"// {MARK}\nsetTimeout(() => {{}}, 120000);\n"),
+    ("dash", ["-e"], "x.sh", SHELL_BODY),
+    ("mawk", ["-f"], "x.awk", f"# {MARK}\n{{ print }}\n"),  # waits on its standard input
+]
+
+
+@pytest.mark.parametrize(("program", "options", "name", "body"), OTHERS, ids=[o[0] for o in OTHERS])
+def test_other_interpreters_running_a_detected_script(cli, tmp_path, rule, children, program, options, name, body):
+    exe = shutil.which(program)
+    if exe is None:
+        pytest.skip(f"{program} is not installed")
+    job = script(tmp_path / "job", name, body)
+    before = digest(os.path.realpath(exe))
+    p = start(children, [exe, *options, name], cwd=job.parent, stdin=subprocess.PIPE)
+    res, rep = quarantine_scan(cli, rule, job.parent)
+    assert res.exit_code == 1, (res.stderr, rep["remediation"])
+    assert p.wait(timeout=10) is not None and not job.exists()
+    kill = next(d for s, d in steps(rep) if s == "kill")  # then what it started (dash's sleep)
+    assert kill.startswith(f"kill pid {p.pid} ") and f"runs {job} (" in kill
+    assert_binary_untouched(rep, exe, before)
+
+
+def test_the_scanner_and_its_ancestors_are_never_tied(tmp_path):
+    from scanner.scanning import processes
+
+    detected = script(tmp_path / "drop", "d2.sh", SHELL_BODY)
+    st = detected.stat()
+    with detected.open("rb"):  # this process (the scanner here) holds it open read-only: not tied
+        child = subprocess.Popen(
+            [sys.executable, "-c", f"import time; f = open({str(detected)!r}, 'rb'); time.sleep(120)"]
+        )
+        try:
+            time.sleep(0.5)
+            ties = processes.tied_to({(st.st_dev, st.st_ino): str(detected)})
+        finally:
+            child.kill()
+            child.wait()
+    assert [(t.info.pid, t.reason) for t in ties] == [(child.pid, f"holds {detected} open")]
+
+
 # --- near misses -----------------------------------------------------------------------------------------
 
 
@@ -367,8 +421,8 @@ def test_processes_not_tied_to_the_detected_file_are_left_alone(cli, tmp_path, r
     drop = script(tmp_path / "drop", "d2.sh", SHELL_BODY)
     clean = script(tmp_path / "drop", "clean.sh", "#!/bin/sh\nsleep 120\n")
     bystanders = [
-        start(children, ["bash", str(clean)]),  # another script in the same folder
-        start(children, ["bash", "-c", f"sleep 120; : {drop}"]),  # names the file, but runs inline code
+        start(children, ["bash", str(clean)], forks=True),  # another script in the same folder
+        start(children, ["bash", "-c", f"sleep 120; : {drop}"], forks=True),  # names the file, but runs inline code
         start(children, ["cat", "-", str(drop)], stdin=subprocess.PIPE),  # not an interpreter: no script argument
         # a writer holding the file open (a logger): never tied by a descriptor
         start(children, [sys.executable, "-c", f"import time; f = open({str(drop)!r}, 'a'); time.sleep(120)"]),
@@ -381,7 +435,7 @@ def test_processes_not_tied_to_the_detected_file_are_left_alone(cli, tmp_path, r
 
 def test_another_root_is_not_searched_for_processes(cli, tmp_path, rule, children):
     drop = script(tmp_path / "drop", "d2.sh", SHELL_BODY)
-    p = start(children, ["bash", str(drop)])
+    p = start(children, ["bash", str(drop)], forks=True)
     res, rep = quarantine_scan(cli, rule, drop.parent, "--sysroot", tmp_path)
     assert res.exit_code == 1, (res.stderr, rep["remediation"])
     assert p.poll() is None
@@ -407,7 +461,7 @@ def test_a_script_over_the_size_limit_is_not_read_with_its_process(cli, tmp_path
 
     monkeypatch.setattr(processes, "HELD_MAX_SIZE", 16)
     drop = script(tmp_path / "opt", "d2.sh", SHELL_BODY)
-    p = start(children, ["bash", str(drop)])
+    p = start(children, ["bash", str(drop)], forks=True)
     res = cli("scan", "--pid", str(p.pid), "--rules", rule, "--no-default-rules", "--format", "json")
     assert not [d for d in json.loads(res.stdout)["detections"] if d["process"]["where"] == "script"]
 
@@ -417,7 +471,7 @@ def test_an_undecodable_script_name_is_escaped_in_the_plan(cli, tmp_path, rule, 
     drop.mkdir()
     name = os.fsdecode(b"d2\xff\x1b[31m.sh")
     (drop / name).write_text(SHELL_BODY)
-    p = start(children, ["bash", name], cwd=drop)
+    p = start(children, ["bash", name], forks=True, cwd=drop)
     res = cli("scan", drop, "--rules", rule, "--no-default-rules", "--action", "quarantine")
     assert res.exit_code == 1, res.stdout + res.stderr
     assert f"kill pid {p.pid} (bash, " in res.stdout

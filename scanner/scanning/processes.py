@@ -454,8 +454,10 @@ def _tie_of(pid: int, files: Mapping[FileKey, str]) -> _Found | int | None:
     base = f"/proc/{pid}"
     try:
         exe: str | None = os.readlink(f"{base}/exe")
+    except PermissionError:
+        return 1  # not ours to read (not root): neither its image, nor its directory, nor its descriptors
     except OSError:
-        exe = None  # a kernel thread, a process that exited, or not ours to read (not root)
+        exe = None  # a kernel thread, or a process that exited
     if exe is not None and (path := _known(f"{base}/exe", files)) is not None:
         return _Found(path, f"runs {path}", False)
     cmdline = _cmdline(pid)
@@ -468,8 +470,10 @@ def _tie_of(pid: int, files: Mapping[FileKey, str]) -> _Found | int | None:
     interpreter = interpreters.interpreter_of(exe, cmdline) is not None
     try:
         fds = sorted(int(n) for n in os.listdir(f"{base}/fd") if n.isdigit()) if interpreter else [0]
+    except PermissionError:
+        return 1
     except OSError:
-        return 1 if exe is None and cmdline else None
+        return None  # it exited
     for fd in fds:
         if (path := _known(f"{base}/fd/{fd}", files)) is not None and _read_only(pid, fd):
             return _Found(path, f"holds {path} open", interpreter)
