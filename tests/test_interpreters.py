@@ -478,3 +478,21 @@ def test_an_undecodable_script_name_is_escaped_in_the_plan(cli, tmp_path, rule, 
     assert "runs " + str(drop) + "/d2\\xff\\x1b[31m.sh (shell script): terminated" in res.stdout
     assert "\x1b" not in res.stdout
     assert p.wait(timeout=10) is not None
+
+
+def test_deleted_rule_files_held_by_another_yara_engine_are_not_scanned(cli, tmp_path, rule, children):
+    """Another scanner holding a (deleted) rule file open is not a detection: every rule matches its strings."""
+    held = tmp_path / "held.yar"
+    held.write_text(RULE)
+    code = (
+        "import os, sys, time, yara\n"
+        "f = open(sys.argv[1], 'rb'); r = yara.compile(filepath=sys.argv[1]); os.unlink(sys.argv[1])\n"
+        "time.sleep(120)\n"
+    )
+    p = start(children, [sys.executable, "-c", code, str(held)])
+    deadline = time.monotonic() + 10
+    while held.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    res = cli("scan", "--pid", str(p.pid), "--rules", rule, "--no-default-rules", "--format", "json")
+    assert res.exit_code == 0, res.stdout
+    assert p.poll() is None

@@ -239,8 +239,9 @@ HELD_MAX_FILES = 16
 def interpreter_files(
     info: ProcessInfo, rules: CompiledRules, timeout: int, skipped: list[Skipped] | None = None
 ) -> list[HeldFile]:
-    """For an interpreter process: its script file and the deleted files (and memfds) it holds open read-only,
-    each read (regular files only, up to ``HELD_MAX_SIZE``) and matched; none for any other process."""
+    """For an interpreter process: its script file and the deleted files and memfds it holds open read-only
+    (unless it has a YARA engine loaded: those may be rule files, whose strings every rule matches), each
+    read (regular files only, up to ``HELD_MAX_SIZE``) and matched; none for any other process."""
     pid = info.pid
     if interpreters.interpreter_of(info.exe, info.cmdline) is None:
         return []
@@ -258,6 +259,9 @@ def interpreter_files(
             continue
         if (target.endswith(" (deleted)") or target.startswith("/memfd:")) and _read_only(pid, n):
             candidates.append(("open file", f"/proc/{pid}/fd/{n}", False))
+    if len(candidates) > (script is not None) and holds_yara_rules(pid):
+        logger.info("process %d: deleted files it holds open not scanned: it has a YARA engine loaded", pid)
+        candidates = candidates[: script is not None]
     out: list[HeldFile] = []
     seen: set[tuple[int, int]] = set()
     for where, source, is_script in candidates[: HELD_MAX_FILES + 1]:
