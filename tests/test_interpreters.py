@@ -48,8 +48,9 @@ def children() -> Iterator[list[subprocess.Popen[bytes]]]:
     started: list[subprocess.Popen[bytes]] = []
     yield started
     for p in started:
-        for pid in descendants(p.pid):
-            _kill(pid)
+        for pid, since in [*getattr(p, "started", []), *((d, start_time(d)) for d in descendants(p.pid))]:
+            if start_time(pid) == since:  # still that process, not a pid used again
+                _kill(pid)
         if p.poll() is None:
             p.kill()
         p.wait()
@@ -58,6 +59,13 @@ def children() -> Iterator[list[subprocess.Popen[bytes]]]:
 def _kill(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
+
+
+def start_time(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
 
 
 def descendants(pid: int) -> list[int]:
@@ -97,6 +105,7 @@ def start(
         time.sleep(0.05)
     time.sleep(0.1)
     assert p.poll() is None, "the child exited early"
+    p.started = [(d, start_time(d)) for d in descendants(p.pid)]  # type: ignore[attr-defined]
     return p
 
 
@@ -301,12 +310,15 @@ def test_a_script_that_deleted_itself_is_found_through_its_descriptor(cli, tmp_p
     drop = script(tmp_path / "drop", "self.sh", f'#!/bin/bash\n# {MARK}\nrm -f -- "$0"\nsleep 120\n')
     p = start(children, ["bash", str(drop)], forks=True)
     gone(drop)
+    (sleeper,) = descendants(p.pid)
     res, rep = quarantine_scan(cli, rule, "--pid", str(p.pid))
     assert res.exit_code == 1, (res.stderr, rep["remediation"])
-    assert p.wait(timeout=10) is not None
+    assert p.wait(timeout=10) is not None and not alive(sleeper)
     (d,) = [d for d in rep["detections"] if d["process"]["where"] == "open file"]
     assert d["path"] == f"{drop} (deleted)" and d["sha256"]
-    assert [s for s, _ in steps(rep)] == ["kill"]  # nothing on disk to move
+    (bash_kill, sleep_kill) = steps(rep)  # nothing on disk to move; what the script started goes too
+    assert bash_kill[0] == sleep_kill[0] == "kill"
+    assert f"started by pid {p.pid}, which reads {drop} (deleted)" in sleep_kill[1]
 
 
 def test_a_shell_fed_a_deleted_file_on_its_standard_input(cli, tmp_path, rule, children):
@@ -314,10 +326,11 @@ def test_a_shell_fed_a_deleted_file_on_its_standard_input(cli, tmp_path, rule, c
     with drop.open("rb") as f:
         p = start(children, ["sh"], forks=True, stdin=f)
     drop.unlink()
+    (sleeper,) = descendants(p.pid)
     res, rep = quarantine_scan(cli, rule, "--pid", str(p.pid))
     assert res.exit_code == 1, (res.stderr, rep["remediation"])
-    assert p.wait(timeout=10) is not None
-    assert [s for s, _ in steps(rep)] == ["kill"]
+    assert p.wait(timeout=10) is not None and not alive(sleeper)
+    assert [s for s, _ in steps(rep)] == ["kill", "kill"]
 
 
 def test_the_process_scan_reads_an_interpreters_script(cli, tmp_path, rule, children):
@@ -496,3 +509,20 @@ def test_deleted_rule_files_held_by_another_yara_engine_are_not_scanned(cli, tmp
     res = cli("scan", "--pid", str(p.pid), "--rules", rule, "--no-default-rules", "--format", "json")
     assert res.exit_code == 0, res.stdout
     assert p.poll() is None
+
+
+def test_a_script_run_from_its_own_descriptor(cli, tmp_path, rule, children):
+    """`bash /dev/fd/9`: the path names the process's descriptor, not the scanner's."""
+    drop = script(tmp_path / "drop", "d2.sh", SHELL_BODY)
+    clean = script(tmp_path / "elsewhere", "clean.sh", "#!/bin/sh\nsleep 120\n")
+    with drop.open("rb") as mine:  # the scanner (this process) holds the detected file on descriptor k
+        k = mine.fileno()
+        bystander = start(children, ["bash", "-c", f'exec bash /dev/fd/{k} {k}<"$0"', str(clean)], forks=True)
+        with drop.open("rb") as f:
+            runner = start(children, ["bash", "/dev/fd/0"], forks=True, stdin=f)
+        res, rep = quarantine_scan(cli, rule, drop.parent)
+    assert res.exit_code == 1, (res.stderr, rep["remediation"])
+    assert runner.wait(timeout=10) is not None
+    assert bystander.poll() is None
+    kills = [d for s, d in steps(rep) if s == "kill" and f"kill pid {runner.pid} " in d]
+    assert kills and kills[0].endswith(f"runs {drop} (shell script)")

@@ -199,7 +199,7 @@ def plan(
         if family is not None:
             moved[path] = family
     if tied_processes:
-        actions.extend(_tied_kills(actions, set(kills), policy))
+        actions.extend(_tied_kills(actions, kills, policy))
 
     if not search:
         return Plan(tuple(sorted(actions, key=lambda a: list(Step).index(a.step))), (), held)
@@ -227,24 +227,26 @@ def _by_target(detections: Sequence[Detection]) -> tuple[dict[int, list[Detectio
     return kills, files
 
 
-def _tied_kills(actions: Sequence[PlannedAction], killed: set[int], policy: Policy) -> list[PlannedAction]:
-    """A KILL for each process tied to a file ``actions`` move (other than the pids ``killed`` already)."""
-    moving = {a.path: a for a in actions if a.step in FILE_STEPS and a.path is not None}
-    kills: list[PlannedAction] = []
-    for tie in tied.processes_tied_to({p: a.stamp for p, a in moving.items()}, policy.sysroot, killed):
-        a = moving[tie.path]
-        kills.append(
-            PlannedAction(
-                Step.KILL,
-                f"pid {tie.info.pid}",
-                a.families,
-                a.rules,
-                reason=tie.reason,
-                process=tie.info,
-                tied_to=tie.path,
-            )
-        )
-    return kills
+def _tied_kills(
+    actions: Sequence[PlannedAction], detected: Mapping[int, list[Detection]], policy: Policy
+) -> list[PlannedAction]:
+    """A KILL for each process tied to a file ``actions`` move, and for each process started by a ``detected``
+    interpreter that reads a deleted file (a script that deleted itself); not for the pids ``detected``."""
+    killed = set(detected)
+    moving = [a for a in actions if a.step in FILE_STEPS and a.path is not None]
+    about = {a.target: (a.families, a.rules) for a in moving}
+    ties = tied.processes_tied_to({a.target: a.stamp for a in moving}, policy.sysroot, killed)
+    readers: list[tuple[ProcessInfo, str]] = []
+    for dets in detected.values():
+        for d in dets:
+            if d.process is not None and d.process.where == "open file" and d.path is not None:
+                readers.append((d.process, d.path))
+                about.setdefault(d.path, (_fams(dets), _rules(dets)))
+    ties += tied.started_by_readers(readers, killed)
+    return [
+        PlannedAction(Step.KILL, f"pid {t.info.pid}", *about[t.path], reason=t.reason, process=t.info, tied_to=t.path)
+        for t in ties
+    ]
 
 
 def _file_action(

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from scanner.model import FileIdentity, display_path
+from scanner.model import FileIdentity, ProcessInfo, display_path
 from scanner.scanning import processes
 
 logger = logging.getLogger(__name__)
@@ -41,6 +41,20 @@ def processes_tied_to(files: Mapping[str, FileIdentity | None], sysroot: Path, p
         if tie.info.pid not in passed:
             passed.add(tie.info.pid)
             found.append(tie)
+    return found
+
+
+def started_by_readers(readers: Iterable[tuple[ProcessInfo, str]], passed: set[int]) -> list[processes.Tie]:
+    """The processes started by detected interpreters that read a deleted file (``where`` ``open file``: a
+    script that deleted itself; ``readers`` gives each with that file's name), except the pids in
+    ``passed``; each pid found is added to ``passed``. A process detected only by its memory is not one of
+    them: a long-lived interpreter (a web application) whose memory matched may have started anything."""
+    found: list[processes.Tie] = []
+    for info, path in readers:
+        for tie in processes.started_by(info, path, f"reads {path}"):
+            if tie.info.pid not in passed:
+                passed.add(tie.info.pid)
+                found.append(tie)
     return found
 
 

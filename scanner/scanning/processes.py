@@ -249,9 +249,7 @@ def interpreter_files(
     script = interpreters.script_of(info.exe, info.cmdline)
     if script is not None:
         arg = script.argument
-        candidates.append(
-            ("script", f"/proc/{pid}/root{arg}" if arg.startswith("/") else f"/proc/{pid}/cwd/{arg}", True)
-        )
+        candidates.append(("script", script_path(pid, arg), True))
     for n in sorted(int(x) for x in _listdir(f"/proc/{pid}/fd") if x.isdigit()):
         try:
             target = os.readlink(f"/proc/{pid}/fd/{n}")
@@ -410,22 +408,53 @@ def _described(pid: int, found: _Found, passed: set[int]) -> list[Tie]:
         proc = psutil.Process(pid)
         if is_kernel_thread(proc):
             return []
-        ties = [Tie(_info(proc), found.path, found.reason)]
-        children = proc.children(recursive=True) if found.interpreter else []
+        tie = Tie(_info(proc), found.path, found.reason)
     except psutil.Error as exc:
         logger.debug("process %d tied to %s, but not described (%s)", pid, display_path(found.path), exc)
         return []
-    logger.info("process %d (%s) %s", pid, printable(ties[0].info.name), display_path(found.reason))
+    logger.info("process %d (%s) %s", pid, printable(tie.info.name), display_path(found.reason))
+    return [tie, *(_started_by(proc, found.path, found.reason, passed) if found.interpreter else [])]
+
+
+def started_by(info: ProcessInfo, path: str, reason: str) -> list[Tie]:
+    """A tie for each process ``info`` has started (its children, theirs, ...), if ``info`` still names the
+    live process it named: what a detected script is running. ``reason`` says what ``info`` does."""
+    protected = protected_pids()
+    proc = same_process(info) if info.pid not in protected else None
+    return [] if proc is None else _started_by(proc, path, reason, protected)
+
+
+def _started_by(proc: psutil.Process, path: str, reason: str, passed: set[int]) -> list[Tie]:
+    try:
+        children = proc.children(recursive=True)
+    except psutil.Error as exc:
+        logger.debug("process %d: descendants not listed (%s)", proc.pid, exc)
+        return []
+    ties: list[Tie] = []
     for child in children:
         if child.pid in passed:
             continue
         try:
-            ties.append(Tie(_info(child), found.path, f"started by pid {pid}, which {found.reason}"))
+            ties.append(Tie(_info(child), path, f"started by pid {proc.pid}, which {reason}"))
         except psutil.Error as exc:
-            logger.debug("process %d (started by %d) not described: %s", child.pid, pid, exc)
+            logger.debug("process %d (started by %d) not described: %s", child.pid, proc.pid, exc)
             continue
-        logger.info("process %d (%s) was started by process %d", child.pid, printable(ties[-1].info.name), pid)
+        logger.info("process %d (%s) was started by process %d", child.pid, printable(ties[-1].info.name), proc.pid)
     return ties
+
+
+_OWN_FD = re.compile(r"/(?:dev/fd|proc/self/fd|proc/thread-self/fd)/([0-9]+)")
+
+
+def script_path(pid: int, argument: str) -> str:
+    """Where process ``pid``'s script ``argument`` leads, as seen from here: a relative path under its working
+    directory, an absolute one under its root (a container's, for a process in one), and its own descriptors
+    (``/dev/fd/N``, ``/proc/self/fd/N``, ``/dev/stdin``), which would otherwise name this process's."""
+    if argument == "/dev/stdin":
+        return f"/proc/{pid}/fd/0"
+    if m := _OWN_FD.fullmatch(argument):
+        return f"/proc/{pid}/fd/{m.group(1)}"
+    return f"/proc/{pid}/root{argument}" if argument.startswith("/") else f"/proc/{pid}/cwd/{argument}"
 
 
 def _listdir(path: str) -> list[str]:
@@ -468,7 +497,7 @@ def _tie_of(pid: int, files: Mapping[FileKey, str]) -> _Found | int | None:
     script = interpreters.script_of(exe, cmdline)
     if script is not None:
         arg = script.argument
-        where = f"{base}/root{arg}" if arg.startswith("/") else f"{base}/cwd/{arg}"
+        where = script_path(pid, arg)
         if (path := _known(where, files)) is not None:
             return _Found(path, f"runs {path} ({script.kind.value} script)", True)
     interpreter = interpreters.interpreter_of(exe, cmdline) is not None
