@@ -293,7 +293,7 @@ def plan(
     )
     if not done:
         return the_plan
-    kept = tuple(a for a in the_plan.actions if a.path is None or a.path not in done)
+    kept = tuple(a for a in the_plan.actions if (a.path or a.tied_to) not in done)
     return remediate.Plan(kept, the_plan.notes, the_plan.held)
 
 

@@ -5,7 +5,8 @@ them and undoes them; ``quarantine`` is the restorable vault (``Vault``, decisio
 items are described in ``vault_records`` (``QuarantineItem``, ``ScannedFile``, ``ItemKind``)
 and whose batched quarantine is ``vault_batch`` (``VaultBatch``, decision 0007); ``vault_files``
 and ``vault_journal`` are the vault's internals; ``threshold`` is the action threshold ``plan``
-applies (decision 0010). ``persistence`` finds and reverses cron lines,
+applies (decision 0010); ``tied`` finds the processes that run or read a file the plan moves
+(decision 0014). ``persistence`` finds and reverses cron lines,
 units, autostart entries and rc lines (decision 0002); ``packages`` asks the OS package database
 who owns a file.
 

@@ -35,7 +35,7 @@ from scanner.model import (
     TargetKind,
     display_path,
 )
-from scanner.remediation import persistence, threshold
+from scanner.remediation import persistence, threshold, tied
 from scanner.remediation.packages import PackageIndex
 from scanner.remediation.quarantine import Vault
 from scanner.remediation.vault_batch import VaultBatch
@@ -83,6 +83,8 @@ class PlannedAction:
     """The scanned root (a real path) the file must still be under when it is acted on."""
     process: ProcessInfo | None = None
     """The process (KILL)."""
+    tied_to: str | None = None
+    """For a KILL of a process that runs or reads a detected file (not detected itself): that file."""
     cleanup: persistence.PersistenceAction | None = field(default=None, compare=False)
     """The persistence action (CLEAN)."""
 
@@ -93,7 +95,8 @@ class PlannedAction:
             case Step.KILL:
                 assert self.process is not None
                 p = self.process
-                return f"kill pid {p.pid} ({p.name}, {display_path(p.exe or '?')}) [{fam}]"
+                why = f": {display_path(self.reason)}" if self.reason else ""
+                return f"kill pid {p.pid} ({display_path(p.name)}, {display_path(p.exe or '?')}) [{fam}]{why}"
             case Step.QUARANTINE:
                 return f"quarantine {display_path(self.target)} [{fam}]"
             case Step.REMOVE:
@@ -156,12 +159,15 @@ def plan(
     families: Mapping[str, Family] | None = None,
     packages: PackageIndex | None = None,
     persistence_search: bool = True,
+    tied_processes: bool = True,
 ) -> Plan:
     """Decide what to do about ``detections`` (nothing for the report action).
 
     With ``persistence_search`` False, only processes and files are planned, and no persistence
     location is read: for a caller (the watch) that has already set aside detected files that are
-    persistence locations, and looks for persistence in a second, slower pass.
+    persistence locations, and looks for persistence in a second, slower pass. With
+    ``tied_processes`` (and ``policy.sysroot`` this machine's root), the processes that run or
+    read a file the plan moves are killed first (``processes.tied_to``, decision 0014).
     """
     if policy.action is Action.REPORT or not detections:
         return Plan()
@@ -192,6 +198,8 @@ def plan(
         actions.append(action)
         if family is not None:
             moved[path] = family
+    if tied_processes:
+        actions.extend(_tied_kills(actions, kills, policy))
 
     if not search:
         return Plan(tuple(sorted(actions, key=lambda a: list(Step).index(a.step))), (), held)
@@ -212,11 +220,35 @@ def _by_target(detections: Sequence[Detection]) -> tuple[dict[int, list[Detectio
             exe = _on_disk_exe(d.process)
             if d.process.where == "image" and exe is not None:
                 files.setdefault(exe, []).append(d)
+            elif d.process.where == "script" and d.path is not None and d.stamp is not None:
+                files.setdefault(d.path, []).append(d)  # the script an interpreter runs, never the interpreter
         elif d.kind is TargetKind.FILE and d.path is not None:
             files.setdefault(d.path, []).append(d)
         else:
             logger.info("%s: a detection in a stream, not a file on disk: nothing to act on", d.path)
     return kills, files
+
+
+def _tied_kills(
+    actions: Sequence[PlannedAction], detected: Mapping[int, list[Detection]], policy: Policy
+) -> list[PlannedAction]:
+    """A KILL for each process tied to a file ``actions`` move, and for each process started by a ``detected``
+    interpreter that reads a deleted file (a script that deleted itself); not for the pids ``detected``."""
+    killed = set(detected)
+    moving = [a for a in actions if a.step in FILE_STEPS and a.path is not None]
+    about = {a.target: (a.families, a.rules) for a in moving}
+    ties = tied.processes_tied_to({a.target: a.stamp for a in moving}, policy.sysroot, killed)
+    readers: list[tuple[ProcessInfo, str]] = []
+    for dets in detected.values():
+        for d in dets:
+            if d.process is not None and d.process.where == "open file" and d.path is not None:
+                readers.append((d.process, d.path))
+                about.setdefault(d.path, (_fams(dets), _rules(dets)))
+    ties += tied.started_by_readers(readers, killed)
+    return [
+        PlannedAction(Step.KILL, f"pid {t.info.pid}", *about[t.path], reason=t.reason, process=t.info, tied_to=t.path)
+        for t in ties
+    ]
 
 
 def _file_action(

@@ -609,6 +609,19 @@ def scan_processes(request: ScanRequest, rules: CompiledRules, jobs: int) -> tup
                 )
                 for m in matches
             )
+        detections.extend(  # an interpreter's script, or a deleted file it reads: processes.interpreter_files
+            Detection(
+                TargetKind.PROCESS,
+                h.path,
+                m.hit,
+                sha256=h.sha256,
+                size=h.stamp.size,
+                process=processes.with_where(res.info, h.where),
+                stamp=h.stamp if h.on_disk else None,
+            )
+            for h in res.held
+            for m in h.matches
+        )
     return detections, skipped, sum(1 for r in results if r.scanned)
 
 
@@ -713,8 +726,10 @@ def run_scan(
     detections = detections_from(results, real_roots)
     nprocs = 0
     if request.processes:
+        from scanner.scanning import processes  # psutil: only when processes are scanned
+
         proc_detections, proc_skipped, nprocs = scan_processes(request, rules, request.jobs)
-        detections = proc_detections + detections
+        detections = processes.without_scripts_found(proc_detections, detections) + detections
         skipped.extend(proc_skipped)
     finished_at = now()
     not_scanned = sum(1 for s in skipped if s.reason in NOT_SCANNED)
