@@ -143,8 +143,15 @@ def gandcrab_note() -> dict[str, bytes]:
 def revil_config() -> dict[str, bytes]:
     return {
         "revil-config-json": text(
-            split('{"pk":"', "aW5lcnQgdGVzdCBrZXkgb2YgdGhlIHNjYW5uZXIgcHI=", '","pid":"', '$2a$10$inert","sub":"'),
-            split("4081", '","dbg":false,"et":0,"wht":{"fld":["windows"]},', '"nname":"{EXT}-readme.txt",'),
+            split(
+                '{"pk":"',
+                "aW5lcnQgdGVzdCBrZXkgb2YgdGhlIHNjYW5uZXIgcHI=",
+                '","pid":"',
+                '$2a$10$inert","sub":"',
+                "4081",
+                '","dbg":false,"et":0,"wht":{"fld":["windows"]},',
+                '"nname":"{EXT}-readme.txt",',
+            ),
             f'"note":"{INERT_NOTE}"}}',
         )
     }
