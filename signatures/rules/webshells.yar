@@ -113,14 +113,13 @@ rule R57_WebShell
         $s_bc = "$back_connect" ascii
         $s_datapipe = "$datapipe_c" ascii
         $s_lang = /\$lang\s*=\s*array\s*\(\s*['"]ru_text1['"]/ ascii
-        $s_ru = "ru_text" ascii
-        $s_en = "eng_text" ascii
 
     condition:
         filesize < 2MB
         and $php in (0..64)
         and $name
-        and ($site or 2 of ($s_*))
+        and ($site or $s_lang)
+        and 2 of ($s_bind, $s_bc, $s_datapipe, $s_lang)
 }
 
 rule Behinder_JSP_WebShell

@@ -8,7 +8,13 @@ from sample_blocks import HOST, INERT_NOTE, Builders, a, pe, split, text, w
 def rustock_driver() -> dict[str, bytes]:
     return {
         "rustock-driver": pe(
-            *a("ntoskrnl.exe", "KeServiceDescriptorTable", "\\SystemRoot\\system32:lzx32.sys", "glaide32.sys", INERT_NOTE)
+            *a(
+                "ntoskrnl.exe",
+                "KeServiceDescriptorTable",
+                "\\SystemRoot\\system32:lzx32.sys",
+                "glaide32.sys",
+                INERT_NOTE,
+            )
         )
     }
 
@@ -223,9 +229,7 @@ def nm_delphi_app() -> dict[str, bytes]:
 
 
 def nm_service_tool() -> dict[str, bytes]:
-    return {
-        "service-tool": pe(*a("CreateServiceA", "SYSTEM\\CurrentControlSet\\Services\\Spooler", "g_server_config"))
-    }
+    return {"service-tool": pe(*a("CreateServiceA", "SYSTEM\\CurrentControlSet\\Services\\Spooler", "g_server_config"))}
 
 
 def nm_midi_driver() -> dict[str, bytes]:

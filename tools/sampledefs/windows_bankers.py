@@ -73,7 +73,10 @@ def conficker_autorun() -> dict[str, bytes]:
             f"; {INERT_NOTE}",
             "[AutoRun]",
             ";junk",
-            split("open=RUNDLL32.EXE .\\RECYCLER\\S-5-3-42-2819952290-8240758988-879315005-3665\\", "jwgkvsq.vmx,ahaezedrn"),
+            split(
+                "open=RUNDLL32.EXE .\\RECYCLER\\S-5-3-42-2819952290-8240758988-879315005-3665\\",
+                "jwgkvsq.vmx,ahaezedrn",
+            ),
         )
     }
 

@@ -163,7 +163,9 @@ def revil_note() -> dict[str, bytes]:
             split("---=== Welcome. ", "Again. ===---"),
             INERT_NOTE,
             split("Your files are encrypted, ", "and currently unavailable."),
-            split("By the way, everything is possible to recover (restore), ", "but you need to follow our instructions"),
+            split(
+                "By the way, everything is possible to recover (restore), ", "but you need to follow our instructions"
+            ),
         )
     }
 

@@ -157,9 +157,7 @@ SAMPLES: Builders = {
 
 def nm_dotnet_reporter() -> dict[str, bytes]:
     # A .NET inventory tool printing machine facts, with one install placeholder.
-    return {
-        "inventory-tool": pe(*NET, *w("%insfolder%", "Time: ", "User Name: ", "Computer Name: ", "CPU: ", "RAM: "))
-    }
+    return {"inventory-tool": pe(*NET, *w("%insfolder%", "Time: ", "User Name: ", "Computer Name: ", "CPU: ", "RAM: "))}
 
 
 def nm_dotnet_tasks() -> dict[str, bytes]:
@@ -194,15 +192,11 @@ def nm_ghost_game() -> dict[str, bytes]:
 
 
 def nm_http_client() -> dict[str, bytes]:
-    return {
-        "http-client": pe(*a("X-Session: %s", "X-Status: %d", "Content-Length: %d", "/update?id=%s", "PlugIn.dll"))
-    }
+    return {"http-client": pe(*a("X-Session: %s", "X-Status: %d", "Content-Length: %d", "/update?id=%s", "PlugIn.dll"))}
 
 
 def nm_plugin_host() -> dict[str, bytes]:
-    return {
-        "plugin-host": pe(*NET, *a("NanoCore Client docs", "IClientNetworkHost", "IClientAppHost", "PluginHost"))
-    }
+    return {"plugin-host": pe(*NET, *a("NanoCore Client docs", "IClientNetworkHost", "IClientAppHost", "PluginHost"))}
 
 
 def nm_wcf_client() -> dict[str, bytes]:
@@ -216,9 +210,7 @@ def nm_chat_client() -> dict[str, bytes]:
 
 
 def nm_ftp_manager() -> dict[str, bytes]:
-    return {
-        "ftp-manager": pe(*a("Software\\Ghisler\\Windows Commander", "\\FileZilla\\sitemanager.xml", "gate.php"))
-    }
+    return {"ftp-manager": pe(*a("Software\\Ghisler\\Windows Commander", "\\FileZilla\\sitemanager.xml", "gate.php"))}
 
 
 def nm_password_manager() -> dict[str, bytes]:
