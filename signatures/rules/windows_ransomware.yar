@@ -94,7 +94,7 @@ rule WannaCry_Readme
         date = "2026-12-07"
 
     strings:
-        $q1 = "What's wrong with my files?" ascii wide
+        $q1 = /What's wrong with my files\?/ ascii wide
         $q2 = "Can I Recover My Files?" ascii nocase
         $q3 = "How Do I Pay?" ascii nocase
         $exe = "@WanaDecryptor@" ascii wide
@@ -142,7 +142,7 @@ rule Ryuk_Ransom_Note
 
     strings:
         $ryuk = "Ryuk" ascii fullword
-        $safe = "No system is safe" ascii nocase
+        $safe = /No system is safe[\s.!]/ ascii nocase
         $m1 = "protonmail" ascii nocase
         $m2 = "tutanota" ascii nocase
         $btc = "BTC wallet" ascii nocase
@@ -191,7 +191,7 @@ rule Conti_Ransom_Note
         date = "2026-12-07"
 
     strings:
-        $strain = "All of your files are currently encrypted by CONTI strain" ascii wide nocase
+        $strain = /All of your files are currently encrypted by CONTI strain[\s.]/ ascii wide nocase
         $s_tor = ".onion" ascii wide
         $s_tb = "TOR Browser" ascii wide nocase
         $s_dec = "decrypt" ascii wide nocase
@@ -238,7 +238,7 @@ rule NotPetya_Ransom_Note
         date = "2026-12-07"
 
     strings:
-        $text = "If you see this text, then your files are no longer accessible" ascii
+        $text = /If you see this text, then your files are no longer accessible[\s.,]/ ascii
         $mail = "wowsmith123456@posteo.net" ascii
         $key = "personal installation key" ascii nocase
 
@@ -282,7 +282,7 @@ rule Locky_Ransom_Note
         date = "2026-12-07"
 
     strings:
-        $cipher = "RSA-2048 and AES-128 ciphers" ascii nocase
+        $cipher = /RSA-2048 and AES-128 ciphers[\s.]/ ascii nocase
         $locky = "Locky" ascii nocase
         $onion = ".onion/" ascii
         $tor = "Tor Browser" ascii nocase
@@ -303,9 +303,9 @@ rule Cerber_Ransomware
         date = "2026-12-07"
 
     strings:
-        $n_txt = "# DECRYPT MY FILES #.txt" ascii wide
-        $n_html = "# DECRYPT MY FILES #.html" ascii wide
-        $n_vbs = "# DECRYPT MY FILES #.vbs" ascii wide
+        $n_txt = /# DECRYPT MY FILES #\.txt/ ascii wide
+        $n_html = /# DECRYPT MY FILES #\.html/ ascii wide
+        $n_vbs = /# DECRYPT MY FILES #\.vbs/ ascii wide
         $cerber = "Cerber" ascii wide
         $decr = "Cerber Decryptor" ascii wide
 
@@ -392,9 +392,9 @@ rule REvil_Ransom_Note
         date = "2026-12-07"
 
     strings:
-        $hdr = "---=== Welcome. Again. ===---" ascii
-        $text = "Your files are encrypted, and currently unavailable" ascii
-        $ext = "By the way, everything is possible to recover (restore), but you need to follow our instructions" ascii
+        $hdr = /---=== Welcome\. Again\. ===---/ ascii
+        $text = /Your files are encrypted, and currently unavailable[\s.]/ ascii
+        $ext = /By the way, everything is possible to recover \(restore\), but you need to follow our instructions/ ascii
         $tor = "decryptor.cc" ascii
         $onion = ".onion/" ascii
 

@@ -3,8 +3,8 @@
    QuasarRAT, DarkComet, Gh0st RAT, PlugX, NanoCore, RedLine, NetWire, Pony/Fareit, LokiBot.
    PE rules check the MZ and PE signatures; rules tagged `memory` key on what the running
    implant holds (its settings, mutexes, command tokens) and use no file-only condition: their
-   strings are wide, NUL-terminated or regular expressions, so that this file, the sample
-   definitions and a compiled rule cache do not match them.
+   strings are wide or regular expressions, so that this file, the sample definitions and a
+   compiled rule cache do not match them.
 */
 
 rule AgentTesla_Stealer
@@ -123,15 +123,15 @@ rule Remcos_Memory : memory
         date = "2026-12-07"
 
     strings:
-        $m_inj = "Remcos_Mutex_Inj\x00" ascii
-        $m_wd = "Mutex_RemWatchdog\x00" ascii
-        $s_restart = "Remcos restarted by watchdog!\x00" ascii
-        $s_wd = "Watchdog module activated\x00" ascii
-        $s_bs = "Breaking-Security.Net\x00" ascii
+        // Regular expressions: this file does not hold them NUL-terminated.
+        $mutex = /(Remcos_Mutex_Inj|Mutex_RemWatchdog)\x00/ ascii
+        $msg = /(Remcos restarted by watchdog!|Watchdog module activated|Breaking-Security\.Net)\x00/ ascii
 
     condition:
-        uint32(0) != 0x41524159  // "YARA": a compiled rule file holds these literals NUL-terminated too
-        and 3 of them
+        // A compiled rule cache ("YARA" at 0) holds the Remcos_RAT literals NUL-terminated; a
+        // process has no byte at address 0, so the check is skipped there.
+        (not defined uint32(0) or uint32(0) != 0x41524159)
+        and $mutex and #msg >= 2
 }
 
 rule QuasarRAT_Client

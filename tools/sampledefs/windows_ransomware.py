@@ -120,7 +120,8 @@ def locky_note() -> dict[str, bytes]:
 def cerber() -> dict[str, bytes]:
     return {
         "cerber-pe": pe(
-            *w("# DECRYPT MY FILES #.txt", "# DECRYPT MY FILES #.html", "# DECRYPT MY FILES #.vbs", "Cerber"),
+            *w(split("# DECRYPT MY FILES ", "#.txt"), split("# DECRYPT MY FILES ", "#.html"), "Cerber"),
+            *w(split("# DECRYPT MY FILES ", "#.vbs")),
             *a(INERT_NOTE),
         )
     }
@@ -224,10 +225,10 @@ def nm_faq() -> dict[str, bytes]:
 def nm_security_news() -> dict[str, bytes]:
     return {
         "security-article": text(
-            "The Ryuk and Conti families encrypt files; no system is perfectly safe.",
+            split("The Ryuk and Conti families encrypt files; no system ", "is perfectly safe."),
             "Back up to offline media. Criminals ask for a BTC payment through Tor Browser.",
-            "RSA-2048 and AES-128 ciphers are standard algorithms.",
-            "Your files are encrypted at rest by the disk encryption feature.",
+            split("RSA-2048 and AES-128 ", "ciphers are standard algorithms."),
+            split("Your files are encrypted", " at rest by the disk encryption feature."),
         )
     }
 
