@@ -388,3 +388,27 @@ rule ASPX_Cmd_WebShell
         and $asp in (0..16)
         and all of them
 }
+
+rule JSPX_Cmd_WebShell
+{
+    meta:
+        family = "JSP-CmdShell"
+        severity = "critical"
+        description = "JSPX (XML-syntax JSP) command shell: a jsp:scriptlet running a request parameter through Runtime.exec or ProcessBuilder"
+        reference = "https://attack.mitre.org/techniques/T1505/003/"
+        author = "scanner project"
+        date = "2026-12-07"
+
+    strings:
+        $root = "<jsp:root" ascii
+        $ns = "http://java.sun.com/JSP/Page" ascii
+        $scriptlet = "<jsp:scriptlet>" ascii
+        $exec_rt = /Runtime\.getRuntime\(\)\.exec\s*\(\s*(new\s+String\s*\[\s*\]\s*\{[^}]{0,80})?request\.getParameter\s*\(/ ascii
+        $exec_pb = /new\s+ProcessBuilder\s*\([^;]{0,80}request\.getParameter\s*\(/ ascii
+
+    condition:
+        filesize < 16KB
+        and $root in (0..256)
+        and $ns and $scriptlet
+        and 1 of ($exec_*)
+}

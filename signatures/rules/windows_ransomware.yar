@@ -153,6 +153,26 @@ rule Ryuk_Ransom_Note
         and 1 of ($m1, $m2) and $btc
 }
 
+rule Ryuk_Window_Bat
+{
+    meta:
+        family = "Ryuk"
+        severity = "critical"
+        description = "Ryuk's window.bat: shrinks every shadow storage to 401MB to purge it, then deletes backup files (VHD, bac, bak, wbcat, bkf)"
+        reference = "https://attack.mitre.org/software/S0446/"
+        author = "scanner project"
+        date = "2026-12-07"
+
+    strings:
+        $resize = /vssadmin resize shadowstorage \/for=c: \/on=c: \/maxsize=401MB/ ascii nocase
+        $del = /del \/s \/f \/q c:\\\*\.VHD c:\\\*\.bac c:\\\*\.bak c:\\\*\.wbcat c:\\\*\.bkf/ ascii nocase
+        $all = /vssadmin Delete Shadows \/all \/quiet/ ascii nocase
+
+    condition:
+        filesize < 64KB
+        and $resize and $del and $all
+}
+
 rule Conti_Encryptor
 {
     meta:

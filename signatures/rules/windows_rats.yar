@@ -37,6 +37,28 @@ rule AgentTesla_Stealer
         and 3 of ($f_*)
 }
 
+rule AgentTesla_Memory : memory
+{
+    meta:
+        family = "AgentTesla"
+        severity = "critical"
+        description = "AgentTesla in a running process (or on disk): its install placeholders and report fields as .NET strings"
+        reference = "https://attack.mitre.org/software/S0331/"
+        author = "scanner project"
+        date = "2026-12-07"
+
+    strings:
+        $p_start = "%startupfolder%" wide
+        $p_insf = "%insfolder%" wide
+        $p_insn = "%insname%" wide
+        $f_user = "User Name: " wide
+        $f_comp = "Computer Name: " wide
+        $f_os = "OSFullName: " wide
+
+    condition:
+        2 of ($p_*) and 2 of ($f_*)
+}
+
 rule AsyncRAT_Client
 {
     meta:

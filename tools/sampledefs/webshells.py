@@ -221,7 +221,22 @@ def aspx_cmd() -> dict[str, bytes]:
     }
 
 
+def jspx_cmd() -> dict[str, bytes]:
+    return {
+        "cmd-jspx": text(
+            '<jsp:root xmlns:jsp="http://java.sun.com/JSP/Page" version="2.0">',
+            f"<!-- {INERT_NOTE}",
+            "<jsp:scriptlet>",
+            'Process p = Runtime.getRuntime().exec(request.getParameter("c"));',
+            "</jsp:scriptlet>",
+            "-->",
+            "</jsp:root>",
+        )
+    }
+
+
 SAMPLES: Builders = {
+    "JSPX_Cmd_WebShell": jspx_cmd,
     "ChinaChopper_ASP_Classic": chopper_asp,
     "WSO_Packed_Loader": wso_packed,
     "R57_BackConnect_Payloads": r57_backconnect,
@@ -305,6 +320,19 @@ def nm_jsp_crypto() -> dict[str, bytes]:
     }
 
 
+def nm_jspx_page() -> dict[str, bytes]:
+    return {
+        "status-jspx": text(
+            '<jsp:root xmlns:jsp="http://java.sun.com/JSP/Page" version="2.0">',
+            "<jsp:scriptlet>",
+            'Process p = Runtime.getRuntime().exec("uptime");',
+            'String who = request.getParameter("name");',
+            "</jsp:scriptlet>",
+            "</jsp:root>",
+        )
+    }
+
+
 def nm_php_crypto() -> dict[str, bytes]:
     return {
         "php-webhook": text(
@@ -364,5 +392,6 @@ NEARMISS: Builders = {
     "Godzilla_PHP_WebShell": nm_php_crypto,
     "Godzilla_ASPX_WebShell": nm_aspx_crypto,
     "JSP_Cmd_WebShell": nm_jsp_crypto,
+    "JSPX_Cmd_WebShell": nm_jspx_page,
     "ASPX_Cmd_WebShell": nm_aspx_crypto,
 }

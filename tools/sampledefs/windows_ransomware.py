@@ -65,6 +65,17 @@ def ryuk_note() -> dict[str, bytes]:
     }
 
 
+def ryuk_bat() -> dict[str, bytes]:
+    return {
+        "ryuk-window-bat": text(
+            f"exit /b 0 & rem {INERT_NOTE}",
+            split("vssadmin Delete ", "Shadows /all /quiet"),
+            split("vssadmin resize ", "shadowstorage /for=c: /on=c: /maxsize=401MB"),
+            split("del /s /f /q c:\\*.VHD ", "c:\\*.bac c:\\*.bak c:\\*.wbcat c:\\*.bkf c:\\Backup*.*"),
+        )
+    }
+
+
 def conti() -> dict[str, bytes]:
     return {
         "conti-pe": pe(
@@ -178,6 +189,7 @@ SAMPLES: Builders = {
     "WannaCry_Readme": wannacry_readme,
     "Ryuk_Encryptor": ryuk,
     "Ryuk_Ransom_Note": ryuk_note,
+    "Ryuk_Window_Bat": ryuk_bat,
     "Conti_Encryptor": conti,
     "Conti_Ransom_Note": conti_note,
     "NotPetya_Encryptor": notpetya,
@@ -208,6 +220,18 @@ def nm_security_pe() -> dict[str, bytes]:
 def nm_backup_tool() -> dict[str, bytes]:
     return {
         "backup-tool": pe(*w("vssadmin Delete Shadows /all /quiet", "icacls . /grant Everyone:F /T /C /Q", "-size"))
+    }
+
+
+def nm_backup_bat() -> dict[str, bytes]:
+    return {
+        "backup-maintenance-bat": text(
+            "@echo off",
+            "rem weekly shadow storage maintenance",
+            "vssadmin resize shadowstorage /for=c: /on=c: /maxsize=20%",
+            "vssadmin list shadows",
+            "del /q c:\\temp\\*.bak",
+        )
     }
 
 
@@ -252,6 +276,7 @@ NEARMISS: Builders = {
     "WannaCry_Readme": nm_faq,
     "Ryuk_Encryptor": nm_security_pe,
     "Ryuk_Ransom_Note": nm_security_news,
+    "Ryuk_Window_Bat": nm_backup_bat,
     "Conti_Encryptor": nm_backup_tool,
     "Conti_Ransom_Note": nm_security_news,
     "NotPetya_Encryptor": nm_security_pe,

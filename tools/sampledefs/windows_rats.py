@@ -18,6 +18,14 @@ def agenttesla() -> dict[str, bytes]:
     }
 
 
+def agenttesla_memory() -> dict[str, bytes]:
+    return {
+        "agenttesla-strings": b"\0".join(
+            w("%startupfolder%", "%insfolder%", "%insname%", "User Name: ", "Computer Name: ", INERT_NOTE)
+        )
+    }
+
+
 ASYNC_WIDE = (
     "\\nuR\\noisreVtnerruC\\swodniW\\tfosorciM\\erawtfoS",
     "/c schtasks /create /f /sc onlogon /rl highest /tn ",
@@ -135,6 +143,7 @@ def lokibot() -> dict[str, bytes]:
 
 SAMPLES: Builders = {
     "AgentTesla_Stealer": agenttesla,
+    "AgentTesla_Memory": agenttesla_memory,
     "AsyncRAT_Client": asyncrat,
     "AsyncRAT_Memory": asyncrat_memory,
     "Remcos_RAT": remcos,
@@ -223,6 +232,7 @@ def nm_password_manager() -> dict[str, bytes]:
 
 NEARMISS: Builders = {
     "AgentTesla_Stealer": nm_dotnet_reporter,
+    "AgentTesla_Memory": nm_dotnet_reporter,
     "AsyncRAT_Client": nm_dotnet_tasks,
     "AsyncRAT_Memory": nm_dotnet_tasks,
     "Remcos_RAT": nm_remote_support,
