@@ -230,12 +230,12 @@ rule WSO_Packed_Loader
 
     strings:
         $php = "<?" ascii
-        $auth = /\$auth_pass\s*=\s*"[0-9a-f]{32}"/ ascii
+        $auth = /\$auth_pass\s*=\s*"([0-9a-f]{32})?"/ ascii
         $action = /\$default_action\s*=\s*['"]FilesMan['"]/ ascii
         $ajax = "$default_use_ajax" ascii
         $charset = "$default_charset" ascii
-        $body_pr = /preg_replace\s*\(\s*["']\/\.\*\/e["']\s*,\s*["']\\x65\\x76\\x61\\x6c/ ascii nocase
-        $body_ev = /eval\s*\(\s*gzinflate\s*\(\s*base64_decode\s*\(/ ascii
+        $body_pr = /preg_replace\s*\(\s*["']([\/#@|~!]).{0,60}[\/#@|~!][imsx]{0,3}e[imsx]{0,3}["']\s*,\s*(@?\$_(POST|GET|REQUEST|COOKIE)|["']\\x[0-9a-f]{2}\\x|@?(base64_decode|gzinflate|str_rot13)\s*\()/ ascii nocase
+        $body_ev = /(eval|assert)\s*\(\s*("\?>"\s*\.\s*)?@?(gzinflate|gzuncompress|gzdecode|str_rot13|base64_decode|strrev)\s*\(\s*@?(gzinflate|gzuncompress|gzdecode|str_rot13|base64_decode|strrev)\s*\(/ ascii nocase
 
     condition:
         filesize < 1MB

@@ -261,12 +261,18 @@ rule PHP_Eval_Decoder_Chain
     strings:
         $php = /<\?(php|=)?/ ascii nocase
         $chain = /(eval|assert)\s*\(\s*("\?>"\s*\.\s*)?@?(gzinflate|gzuncompress|gzdecode|str_rot13|base64_decode|strrev)\s*\(\s*@?(gzinflate|gzuncompress|gzdecode|str_rot13|base64_decode|strrev)\s*\(/ ascii nocase
+        // A packed WSO (its settings ahead of the same body) is reported as WSO by webshells.yar.
+        $wso_auth = /\$auth_pass\s*=\s*"([0-9a-f]{32})?"/ ascii
+        $wso_action = /\$default_action\s*=\s*['"]FilesMan['"]/ ascii
+        $wso_ajax = "$default_use_ajax" ascii
+        $wso_charset = "$default_charset" ascii
 
     condition:
         filesize < 2MB
         and $php in (0..16)
         and (uint16(0) == 0x3F3C or uint32(0) == 0x38464947)
         and $chain
+        and not ($wso_auth and $wso_action and 1 of ($wso_ajax, $wso_charset))
 }
 
 rule PHP_Eval_Request_Data
@@ -304,12 +310,18 @@ rule PHP_Preg_Replace_Eval
     strings:
         $php = /<\?(php|=)?/ ascii nocase
         $pr = /preg_replace\s*\(\s*["']([\/#@|~!]).{0,60}[\/#@|~!][imsx]{0,3}e[imsx]{0,3}["']\s*,\s*(@?\$_(POST|GET|REQUEST|COOKIE)|["']\\x[0-9a-f]{2}\\x|@?(base64_decode|gzinflate|str_rot13)\s*\()/ ascii nocase
+        // A packed WSO (its settings ahead of the same body) is reported as WSO by webshells.yar.
+        $wso_auth = /\$auth_pass\s*=\s*"([0-9a-f]{32})?"/ ascii
+        $wso_action = /\$default_action\s*=\s*['"]FilesMan['"]/ ascii
+        $wso_ajax = "$default_use_ajax" ascii
+        $wso_charset = "$default_charset" ascii
 
     condition:
         filesize < 2MB
         and $php in (0..16)
         and (uint16(0) == 0x3F3C or uint32(0) == 0x38464947)
         and $pr
+        and not ($wso_auth and $wso_action and 1 of ($wso_ajax, $wso_charset))
 }
 
 rule PHP_Variable_Function_Backdoor
