@@ -279,7 +279,7 @@ rule Behinder_PHP_WebShell
 
     strings:
         $php = "<?php" ascii
-        $sess = "$_SESSION['k']=$key;" ascii
+        $sess = /\$_SESSION\[['"]k['"]\]\s*=\s*\$key;/ ascii
         $input = "file_get_contents(\"php://input\")" ascii
         $xor = "$post[$i]^$key[$i+1&15]" ascii
         $aes = /openssl_decrypt\s*\(\s*\$post\s*,\s*"AES128"\s*,\s*\$key\s*\)/ ascii
@@ -330,7 +330,7 @@ rule Godzilla_PHP_WebShell
     strings:
         $php = "<?php" ascii
         $enc = /function\s+encode\s*\(\s*\$D\s*,\s*\$K\s*\)/ ascii
-        $xor = "$c = $K[$i+1&15];" ascii
+        $xor = /\$c\s*=\s*\$K\[\$i\+1&15\];/ ascii
         $name = /\$payloadName\s*=\s*'/ ascii
         $key = /\$key\s*=\s*'[0-9a-f]{16}'/ ascii
         $md5 = "md5($pass.$key)" ascii

@@ -158,7 +158,7 @@ rule AntSword_RSA_PHP
     meta:
         family = "AntSword"
         severity = "critical"
-        description = "AntSword RSA-mode PHP shell: a request parameter decrypted with an embedded public key and run by eval"
+        description = "AntSword RSA-mode PHP shell: '|'-separated request chunks decrypted with an embedded public key, joined and run by eval"
         reference = "https://github.com/AntSwordProject/antSword"
         author = "scanner project"
         date = "2026-12-07"
@@ -166,14 +166,16 @@ rule AntSword_RSA_PHP
     strings:
         $php = "<?php" ascii
         $cmd = /\$cmd\s*=\s*@?\$_(POST|REQUEST)\s*\[/ ascii
-        $key = "-----BEGIN PUBLIC KEY-----" ascii
-        $dec = /openssl_public_decrypt\s*\(\s*base64_decode\s*\(\s*\$cmd\s*\)\s*,\s*\$cmd\s*,/ ascii
+        $split = /\$cmds\s*=\s*explode\s*\(\s*"\|"\s*,\s*\$cmd\s*\)/ ascii
+        $dec = /openssl_public_decrypt\s*\(\s*base64_decode\s*\(\s*\$[A-Za-z_]{1,20}\s*\)\s*,\s*\$de\s*,/ ascii
+        $join = /\$cmd\s*\.=\s*\$de\s*;/ ascii
         $eval = /eval\s*\(\s*\$cmd\s*\)/ ascii
 
     condition:
         filesize < 16KB
         and $php in (0..16)
-        and all of them
+        and $cmd and $dec and $eval
+        and 1 of ($split, $join)
 }
 
 rule Laudanum_PHP

