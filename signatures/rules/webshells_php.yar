@@ -207,7 +207,7 @@ rule Laudanum_ASPX
     meta:
         family = "Laudanum"
         severity = "critical"
-        description = "Laudanum ASPX shell: the project banner with its allowedIps gate and cmd.exe runner"
+        description = "Laudanum ASPX shell: the project banner with its allowedIps gate and a cmd ProcessStartInfo"
         reference = "https://github.com/SamuraiWTF/samuraiwtf/tree/main/samuraiwtf-deb/opt/samurai/laudanum"
         author = "scanner project"
         date = "2026-12-07"
@@ -216,8 +216,8 @@ rule Laudanum_ASPX
         $asp = "<%@" ascii
         $b_proj = "*** Laudanum Project" ascii
         $b_coll = "A Collection of Injectable Files used during a Penetration Test" ascii
-        $gate = /string\[\]\s+allowedIps\s*=\s*\{/ ascii
-        $cmd = "cmd.exe" ascii nocase
+        $gate = /string\[\]\s+allowedIps\s*=\s*(new\s+string\[\]\s*)?\{/ ascii
+        $cmd = /ProcessStartInfo\s*\(\s*"cmd(\.exe)?"/ ascii nocase
 
     condition:
         filesize < 256KB

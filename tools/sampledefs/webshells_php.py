@@ -140,8 +140,8 @@ def laudanum_aspx() -> dict[str, bytes]:
             '<%@ Page Language="C#" %>',
             f"<%-- {INERT_NOTE}",
             *LAUDANUM_BANNER,
-            'string[] allowedIps = { "192.0.2.1" };',
-            'psi.FileName = "cmd.exe";',
+            'string[] allowedIps = new string[] {"::1", "192.0.2.1"};',
+            'var psi = new System.Diagnostics.ProcessStartInfo("cmd", "/c " + Request.Form["c"]);',
             "--%>",
         )
     }
@@ -321,7 +321,7 @@ def nm_ip_gate() -> dict[str, bytes]:
         "admin-ip-gate-aspx": text(
             '<%@ Page Language="C#" %>',
             '<% string[] allowedIps = { "192.0.2.1" }; %>',
-            "<p>Start cmd.exe from the admin console.</p>",
+            '<% var psi = new ProcessStartInfo("cmd.exe", "/c ipconfig"); %>',
         ),
         "admin-ip-gate-jsp": text(
             '<%@ page import="java.io.*"%>',
