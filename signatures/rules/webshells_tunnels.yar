@@ -159,3 +159,30 @@ rule NeoReGeorg_Tunnel_JSP
         and $blv_d and $blv_e
         and 2 of ($en, $chan, $hello)
 }
+
+rule NeoReGeorg_Tunnel_JSP_Loader
+{
+    meta:
+        family = "Neo-reGeorg"
+        severity = "critical"
+        description = "Neo-reGeorg 5 JSP tunnel: a class file embedded as a signed byte array (CAFEBABE) defined by a custom ClassLoader, fed the tunnel's status strings"
+        reference = "https://github.com/L-codes/Neo-reGeorg"
+        author = "scanner project"
+        date = "2026-12-07"
+
+    strings:
+        $jsp = "<%@" ascii
+        $loader = /extends\s+ClassLoader/ ascii
+        $define = /super\.defineClass\s*\(\s*\w{1,20}\s*,\s*0\s*,\s*\w{1,20}\.length\s*\)/ ascii
+        $cafe = /new\s+byte\s*\[\s*\]\s*\{\s*-54\s*,\s*-2\s*,\s*-70\s*,\s*-66\s*,/ ascii
+        $s_intra = "\"Intranet forwarding failed\"" ascii
+        $s_run = "\"No more running, close now\"" ascii
+        $s_post = "\"POST request read filed\"" ascii
+        $s_target = "\"Failed connecting to target\"" ascii
+
+    condition:
+        filesize < 256KB
+        and $jsp in (0..16)
+        and $loader and $define and $cafe
+        and 2 of ($s_*)
+}

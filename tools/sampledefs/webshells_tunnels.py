@@ -94,7 +94,24 @@ def neo_jsp() -> dict[str, bytes]:
     }
 
 
+def neo_jsp_loader() -> dict[str, bytes]:
+    # The class bytes stop after the magic and version: nothing that a JVM could define.
+    return {
+        "neoregeorg5-tunnel-jsp": text(
+            '<%@page pageEncoding="UTF-8" trimDirectiveWhitespaces="true"%>',
+            f"<%-- {INERT_NOTE}",
+            "class U extends ClassLoader { U(ClassLoader c) { super(c); }",
+            "public Class g(byte[] b) { return super.defineClass(b, 0, b.length); } }",
+            'Object[] args = new Object[]{ "Failed connecting to target", "No more running, close now",',
+            '"POST request read filed", "Intranet forwarding failed" };',
+            "byte[] clazzBytes = new byte[]{-54,-2,-70,-66,0,0,0,49};",
+            "--%>",
+        )
+    }
+
+
 SAMPLES: Builders = {
+    "NeoReGeorg_Tunnel_JSP_Loader": neo_jsp_loader,
     "ReGeorg_Tunnel_PHP": regeorg_php,
     "ReGeorg_Tunnel_ASPX": regeorg_aspx,
     "ReGeorg_Tunnel_JSP": regeorg_jsp,
@@ -146,7 +163,19 @@ def nm_socket_jsp() -> dict[str, bytes]:
     }
 
 
+def nm_jsp_classloader() -> dict[str, bytes]:
+    return {
+        "plugin-loader-jsp": text(
+            '<%@page import="java.util.*"%>',
+            "<%! class L extends ClassLoader {",
+            "public Class g(byte[] b) { return super.defineClass(b, 0, b.length); } } %>",
+            '<% byte[] magic = new byte[]{-54,-2,-70,-66}; String err = "Failed connecting to target"; %>',
+        )
+    }
+
+
 NEARMISS: Builders = {
+    "NeoReGeorg_Tunnel_JSP_Loader": nm_jsp_classloader,
     "ReGeorg_Tunnel_PHP": nm_proxy_php,
     "ReGeorg_Tunnel_ASPX": nm_socket_aspx,
     "ReGeorg_Tunnel_JSP": nm_socket_jsp,
