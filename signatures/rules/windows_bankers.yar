@@ -70,16 +70,14 @@ rule TrickBot_Module
     meta:
         family = "TrickBot"
         severity = "critical"
-        description = "TrickBot module DLL: the Start/Control/Release/FreeBuffer export set beside its module names"
+        description = "TrickBot module DLL: its Control/FreeBuffer exports (of Start, Control, Release, FreeBuffer) beside its module names"
         reference = "https://attack.mitre.org/software/S0266/"
         author = "scanner project"
         date = "2026-12-07"
 
     strings:
-        $e_control = "Control\x00" ascii
-        $e_release = "Release\x00" ascii
         $e_free = "FreeBuffer\x00" ascii
-        $e_start = "Start\x00" ascii
+        $e_control = "Control\x00" ascii
         $m_inject = "injectDll" ascii wide
         $m_pw = "pwgrab" ascii wide
         $m_sys = "systeminfo" ascii wide fullword
