@@ -1,6 +1,7 @@
 /*
-   Web shells dropped on web servers: China Chopper one-liners (PHP and ASPX), the WSO,
-   c99 and r57 PHP file managers, and JSP shells (Behinder, Godzilla, command runners).
+   Web shells dropped on web servers: China Chopper one-liners (PHP, ASPX and classic ASP), the
+   WSO, c99 and r57 PHP file managers, Behinder and Godzilla in their JSP, PHP and ASPX forms,
+   and JSP/ASPX command runners.
    Every rule anchors on the file being a page (it opens with a PHP/ASP/JSP tag, possibly
    behind a GIF header), so that documentation and other scanners' rule files that quote
    these strings are not matched.
@@ -112,14 +113,13 @@ rule R57_WebShell
         $s_bc = "$back_connect" ascii
         $s_datapipe = "$datapipe_c" ascii
         $s_lang = /\$lang\s*=\s*array\s*\(\s*['"]ru_text1['"]/ ascii
-        $s_ru = "ru_text" ascii
-        $s_en = "eng_text" ascii
 
     condition:
         filesize < 2MB
         and $php in (0..64)
         and $name
-        and ($site or 2 of ($s_*))
+        and ($site or $s_lang)
+        and 2 of ($s_bind, $s_bc, $s_datapipe, $s_lang)
 }
 
 rule Behinder_JSP_WebShell
@@ -196,4 +196,219 @@ rule JSP_Cmd_WebShell
         and $jsp in (0..32)
         and 1 of ($exec_*)
         and $out1 and $out2
+}
+
+rule ChinaChopper_ASP_Classic
+{
+    meta:
+        family = "ChinaChopper"
+        severity = "critical"
+        description = "China Chopper classic ASP server side: eval or execute of a request parameter in a tiny page"
+        reference = "https://attack.mitre.org/software/S0020/"
+        author = "scanner project"
+        date = "2026-12-07"
+
+    strings:
+        $asp_open = "<%" ascii
+        $asp = /<%\s*(eval|execute(global)?)\s*\(?\s*request(\.item)?\s*[\(\[]\s*"[^"]{1,40}"\s*[\)\]]\s*\)?\s*:?\s*%>/ ascii nocase
+
+    condition:
+        filesize < 8KB
+        and $asp_open in (0..16)
+        and $asp
+}
+
+rule WSO_Packed_Loader
+{
+    meta:
+        family = "WSO"
+        severity = "critical"
+        description = "Packed WSO loader: WSO's $auth_pass/$default_action = 'FilesMan' settings ahead of a preg_replace /e or eval(gzinflate(base64_decode())) body"
+        reference = "https://malpedia.caad.fkie.fraunhofer.de/details/php.wso_webshell"
+        author = "scanner project"
+        date = "2026-12-07"
+
+    strings:
+        $php = "<?" ascii
+        $auth = /\$auth_pass\s*=\s*"([0-9a-f]{32})?"/ ascii
+        $action = /\$default_action\s*=\s*['"]FilesMan['"]/ ascii
+        $ajax = "$default_use_ajax" ascii
+        $charset = "$default_charset" ascii
+        $body_pr = /preg_replace\s*\(\s*["']([\/#@|~!]).{0,60}[\/#@|~!][imsx]{0,3}e[imsx]{0,3}["']\s*,\s*(@?\$_(POST|GET|REQUEST|COOKIE)|["']\\x[0-9a-f]{2}\\x|@?(base64_decode|gzinflate|str_rot13)\s*\()/ ascii nocase
+        $body_ev = /(eval|assert)\s*\(\s*("\?>"\s*\.\s*)?@?(gzinflate|gzuncompress|gzdecode|str_rot13|base64_decode|strrev)\s*\(\s*@?(gzinflate|gzuncompress|gzdecode|str_rot13|base64_decode|strrev)\s*\(/ ascii nocase
+
+    condition:
+        filesize < 1MB
+        and $php in (0..16)
+        and $auth and $action
+        and 1 of ($ajax, $charset)
+        and 1 of ($body_*)
+}
+
+rule R57_BackConnect_Payloads
+{
+    meta:
+        family = "R57Shell"
+        severity = "critical"
+        description = "r57shell: its base64-embedded Perl back-connect and bind-port scripts ($back_connect, $bind_port_p)"
+        reference = "https://malpedia.caad.fkie.fraunhofer.de/details/php.r57"
+        author = "scanner project"
+        date = "2026-12-07"
+
+    strings:
+        $php = "<?" ascii
+        $bc = /\$back_connect\s*=\s*"IyEvdXNyL2Jpbi9wZXJs/ ascii
+        $bind = /\$bind_port_p\s*=\s*"IyEvdXNyL2Jpbi9wZXJs/ ascii
+        $dp = /\$datapipe_pl\s*=\s*"IyEvdXNyL2Jpbi9wZXJs/ ascii
+
+    condition:
+        filesize < 2MB
+        and $php in (0..64)
+        and 2 of ($bc, $bind, $dp)
+}
+
+rule Behinder_PHP_WebShell
+{
+    meta:
+        family = "Behinder"
+        severity = "critical"
+        description = "Behinder (Rebeyond) PHP shell: session-held key, php://input decrypted by openssl AES128 or key XOR, then eval through an __invoke class"
+        reference = "https://github.com/rebeyond/Behinder"
+        author = "scanner project"
+        date = "2026-12-07"
+
+    strings:
+        $php = "<?php" ascii
+        $sess = /\$_SESSION\[['"]k['"]\]\s*=\s*\$key;/ ascii
+        $input = "file_get_contents(\"php://input\")" ascii
+        $xor = "$post[$i]^$key[$i+1&15]" ascii
+        $aes = /openssl_decrypt\s*\(\s*\$post\s*,\s*"AES128"\s*,\s*\$key\s*\)/ ascii
+        $invoke = /public\s+function\s+__invoke\s*\(\s*\$p\s*\)\s*\{\s*eval\s*\(\s*\$p/ ascii
+
+    condition:
+        filesize < 16KB
+        and $php in (0..16)
+        and $input
+        and 3 of ($sess, $xor, $aes, $invoke)
+}
+
+rule Behinder_ASPX_WebShell
+{
+    meta:
+        family = "Behinder"
+        severity = "critical"
+        description = "Behinder (Rebeyond) ASPX shell: request body decrypted with RijndaelManaged under the session key, loaded as an assembly and instantiated as U"
+        reference = "https://github.com/rebeyond/Behinder"
+        author = "scanner project"
+        date = "2026-12-07"
+
+    strings:
+        $asp = "<%@" ascii
+        $load = "Assembly.Load(" ascii
+        $aes = "RijndaelManaged().CreateDecryptor(" ascii
+        $body = "Request.BinaryRead(Request.ContentLength)" ascii
+        $inst = "CreateInstance(\"U\").Equals(this)" ascii
+        $sess = /Session\.Add\s*\(\s*"k"\s*,/ ascii
+
+    condition:
+        filesize < 16KB
+        and $asp in (0..16)
+        and $load and $aes and $inst
+        and 1 of ($body, $sess)
+}
+
+rule Godzilla_PHP_WebShell
+{
+    meta:
+        family = "Godzilla"
+        severity = "critical"
+        description = "Godzilla PHP shell: encode($D,$K) XOR helper, pass/payloadName/key settings and a session-held payload run by eval"
+        reference = "https://unit42.paloaltonetworks.com/manageengine-godzilla-nglite-kdcsponge/"
+        author = "scanner project"
+        date = "2026-12-07"
+
+    strings:
+        $php = "<?php" ascii
+        $enc = /function\s+encode\s*\(\s*\$D\s*,\s*\$K\s*\)/ ascii
+        $xor = /\$c\s*=\s*\$K\[\$i\+1&15\];/ ascii
+        $name = /\$payloadName\s*=\s*'/ ascii
+        $key = /\$key\s*=\s*'[0-9a-f]{16}'/ ascii
+        $md5 = "md5($pass.$key)" ascii
+
+    condition:
+        filesize < 16KB
+        and $php in (0..16)
+        and $enc and $name
+        and 2 of ($xor, $key, $md5)
+}
+
+rule Godzilla_ASPX_WebShell
+{
+    meta:
+        family = "Godzilla"
+        severity = "critical"
+        description = "Godzilla ASPX shell: AES-decrypted request loaded as an assembly kept in Session[\"payload\"] and instantiated as LY"
+        reference = "https://unit42.paloaltonetworks.com/manageengine-godzilla-nglite-kdcsponge/"
+        author = "scanner project"
+        date = "2026-12-07"
+
+    strings:
+        $asp = "<%@" ascii
+        $sess = "Session[\"payload\"]" ascii
+        $ly = "CreateInstance(\"LY\")" ascii
+        $aes = "RijndaelManaged().CreateDecryptor(" ascii
+        $md5 = "MD5CryptoServiceProvider().ComputeHash(" ascii
+
+    condition:
+        filesize < 16KB
+        and $asp in (0..16)
+        and $sess and $ly
+        and 1 of ($aes, $md5)
+}
+
+rule ASPX_Cmd_WebShell
+{
+    meta:
+        family = "ASPX-CmdShell"
+        severity = "critical"
+        description = "Minimal ASPX command shell: cmd.exe /c with request input through ProcessStartInfo, output echoed back"
+        reference = "https://attack.mitre.org/techniques/T1505/003/"
+        author = "scanner project"
+        date = "2026-12-07"
+
+    strings:
+        $asp = "<%@" ascii
+        $psi = "ProcessStartInfo" ascii
+        $cmd = /"cmd(\.exe)?"/ ascii nocase
+        $arg = /"\/c\s*"\s*\+\s*(Request|txt[A-Za-z]{0,20}\.Text|Server\.UrlDecode\s*\(\s*Request)/ ascii
+        $out = "StandardOutput.ReadToEnd()" ascii
+
+    condition:
+        filesize < 16KB
+        and $asp in (0..16)
+        and all of them
+}
+
+rule JSPX_Cmd_WebShell
+{
+    meta:
+        family = "JSP-CmdShell"
+        severity = "critical"
+        description = "JSPX (XML-syntax JSP) command shell: a jsp:scriptlet running a request parameter through Runtime.exec or ProcessBuilder"
+        reference = "https://attack.mitre.org/techniques/T1505/003/"
+        author = "scanner project"
+        date = "2026-12-07"
+
+    strings:
+        $root = "<jsp:root" ascii
+        $ns = "http://java.sun.com/JSP/Page" ascii
+        $scriptlet = "<jsp:scriptlet>" ascii
+        $exec_rt = /Runtime\.getRuntime\(\)\.exec\s*\(\s*(new\s+String\s*\[\s*\]\s*\{[^}]{0,80})?request\.getParameter\s*\(/ ascii
+        $exec_pb = /new\s+ProcessBuilder\s*\([^;]{0,80}request\.getParameter\s*\(/ ascii
+
+    condition:
+        filesize < 16KB
+        and $root in (0..256)
+        and $ns and $scriptlet
+        and 1 of ($exec_*)
 }

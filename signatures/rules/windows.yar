@@ -194,3 +194,125 @@ rule NjRAT_Binary
         and $net and $sep
         and 2 of ($s_*)
 }
+
+rule Zbot_WebInject_Config
+{
+    meta:
+        family = "Zbot"
+        severity = "critical"
+        description = "Zeus/Zbot webinjects file (webinjects.txt): set_url targets with data_before/data_inject/data_after/data_end blocks"
+        reference = "https://malpedia.caad.fkie.fraunhofer.de/details/win.zeus"
+        author = "scanner project"
+        date = "2026-12-07"
+
+    strings:
+        $url = /(^|\n)set_url\s+https?:\/\/[^\s]{1,200}\s+[GPLFHI]{1,6}\s*\r?\n/ ascii
+        $before = /\ndata_before\s*\r?\n/ ascii
+        $inject = /\ndata_inject\s*\r?\n/ ascii
+        $after = /\ndata_after\s*\r?\n/ ascii
+        $end = /\ndata_end\s*\r?\n/ ascii
+
+    condition:
+        filesize < 10MB
+        and $url and $inject and $end
+        and ($before or $after)
+}
+
+rule Zbot_Builder_Config
+{
+    meta:
+        family = "Zbot"
+        severity = "critical"
+        description = "Zeus/Zbot builder configuration (config.txt): StaticConfig and DynamicConfig entries with url_config, file_webinjects and url_loader settings"
+        reference = "https://malpedia.caad.fkie.fraunhofer.de/details/win.zeus"
+        author = "scanner project"
+        date = "2026-12-07"
+
+    strings:
+        $static = /entry\s+"StaticConfig"/ ascii
+        $dynamic = /entry\s+"DynamicConfig"/ ascii
+        $s_cfg = /\n\s*url_config\s+"?https?:\/\//ascii
+        $s_inj = /\n\s*file_webinjects\s+"/ ascii
+        $s_loader = /\n\s*url_loader\s+"?https?:\/\// ascii
+        $s_timer = /\n\s*timer_config\s+[0-9]/ ascii
+        $s_botnet = /\n\s*botnet\s+"/ ascii
+
+    condition:
+        filesize < 1MB
+        and $static and $dynamic
+        and 3 of ($s_*)
+}
+
+rule Zbot_Dropper_2x
+{
+    meta:
+        family = "Zbot"
+        severity = "critical"
+        description = "Zeus/Zbot 1.x-2.x dropper: the Winlogon Userinit hook with the lowsec/sdra64 or ntos/wsnpoem install set and the service it disables"
+        reference = "https://www.microsoft.com/en-us/wdsi/threats/malware-encyclopedia-description?Name=PWS:Win32/Zbot"
+        author = "scanner project"
+        date = "2026-12-07"
+
+    strings:
+        $winlogon = "Software\\Microsoft\\Windows NT\\CurrentVersion\\Winlogon" ascii wide nocase
+        $userinit = "Userinit" ascii wide fullword
+        $i_sdra = "sdra64.exe" ascii wide nocase
+        $i_ntos = "ntos.exe" ascii wide nocase fullword
+        $i_oembios = "oembios.exe" ascii wide nocase
+        $i_lowsec = "\\lowsec\\" ascii wide nocase
+        $i_wsnpoem = "\\wsnpoem\\" ascii wide nocase
+        $i_sysproc = "\\sysproc\\" ascii wide nocase
+        $fw = "SYSTEM\\CurrentControlSet\\Services\\SharedAccess\\Parameters\\FirewallPolicy\\StandardProfile" ascii wide nocase
+
+    condition:
+        uint16(0) == 0x5A4D and uint32(uint32(0x3C)) == 0x00004550
+        and filesize < 5MB
+        and $winlogon and $userinit
+        and 2 of ($i_*)
+        and $fw
+}
+
+rule Mimikatz_Output_Log
+{
+    meta:
+        family = "Mimikatz"
+        severity = "high"
+        description = "Saved Mimikatz console output (credential dump): the mimikatz prompt with sekurlsa logon-session blocks and NTLM hashes"
+        reference = "https://attack.mitre.org/software/S0002/"
+        author = "scanner project"
+        date = "2026-12-07"
+
+    strings:
+        $prompt = /(^|\n)mimikatz(\([a-z]+\))? # (sekurlsa|lsadump|privilege)::[a-z]{2,20}/ ascii
+        $auth = /\nAuthentication Id : [0-9]{1,6} ; [0-9]{1,12} \(/ ascii
+        $msv = /\n\s+msv :\s*\r?\n/ ascii
+        $ntlm = /\n\s+\* NTLM\s+: [0-9a-f]{32}/ ascii
+
+    condition:
+        filesize < 20MB
+        and $prompt
+        and 2 of ($auth, $msv, $ntlm)
+}
+
+rule CobaltStrike_ArtifactKit
+{
+    meta:
+        family = "CobaltStrike"
+        severity = "critical"
+        description = "Cobalt Strike Artifact Kit executable (default template): the MSSE-%d-server named pipe it passes its shellcode through"
+        reference = "https://attack.mitre.org/software/S0154/"
+        author = "scanner project"
+        date = "2026-12-07"
+
+    strings:
+        $pipe = "\\\\.\\pipe\\MSSE-%d-server" ascii
+        $fmt = "%c%c%c%c%c%c%c%c%cMSSE-%d-server" ascii
+        $api1 = "CreateNamedPipeA" ascii
+        $api2 = "ConnectNamedPipe" ascii
+
+    condition:
+        uint16(0) == 0x5A4D and uint32(uint32(0x3C)) == 0x00004550
+        and filesize < 2MB
+        and ($pipe or $fmt)
+        and all of ($api*)
+}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sample_blocks import INERT_NOTE, Builders, a, pe, split, text, w
+from sample_blocks import HOST, INERT_NOTE, Builders, a, pe, split, text, w
 
 
 def zbot() -> dict[str, bytes]:
@@ -114,7 +114,79 @@ def njrat() -> dict[str, bytes]:
     }
 
 
+def zbot_webinjects() -> dict[str, bytes]:
+    return {
+        "zbot-webinjects-txt": text(
+            f"; {INERT_NOTE}",
+            split("set_", "url https://bank.example.org/login* GP"),
+            split("data_", "before"),
+            '<input type="password"',
+            split("data_", "end"),
+            split("data_", "inject"),
+            "<!-- inert -->",
+            split("data_", "end"),
+            split("data_", "after"),
+            split("data_", "end"),
+        )
+    }
+
+
+def zbot_builder_config() -> dict[str, bytes]:
+    return {
+        "zbot-config-txt": text(
+            f";{INERT_NOTE}",
+            split("entry ", '"StaticConfig"'),
+            '  botnet "btn1"',
+            "  timer_config 60 1",
+            f'  url_config "http://{HOST}/config.bin"',
+            "end",
+            split("entry ", '"DynamicConfig"'),
+            f'  url_loader "http://{HOST}/bot.exe"',
+            '  file_webinjects "webinjects.txt"',
+            "end",
+        )
+    }
+
+
+def zbot_dropper() -> dict[str, bytes]:
+    return {
+        "zbot-dropper": pe(
+            *w("Software\\Microsoft\\Windows NT\\CurrentVersion\\Winlogon", "Userinit"),
+            *a("\\lowsec\\", "sdra64.exe", INERT_NOTE),
+            *a("SYSTEM\\CurrentControlSet\\Services\\SharedAccess\\Parameters\\FirewallPolicy\\StandardProfile"),
+        )
+    }
+
+
+def mimikatz_log() -> dict[str, bytes]:
+    return {
+        "mimikatz-output-txt": text(
+            split("mimi", "katz # sekurlsa::logonpasswords"),
+            "",
+            split("Authentication Id", " : 0 ; 999 (00000000:000003e7)"),
+            "Session           : UndefinedLogonType from 0",
+            "User Name         : INERT$",
+            "\tmsv :\t",
+            split("\t [00000003] Primary", ""),
+            split("\t * NTLM ", "    : 00000000000000000000000000000000"),
+        )
+    }
+
+
+def artifact_kit() -> dict[str, bytes]:
+    return {
+        "artifact-kit-exe": pe(
+            *a("%c%c%c%c%c%c%c%c%cMSSE-%d-server", "CreateNamedPipeA", "ConnectNamedPipe", INERT_NOTE)
+        )
+    }
+
+
 SAMPLES: Builders = {
+    "Zbot_WebInject_Config": zbot_webinjects,
+    "Zbot_Builder_Config": zbot_builder_config,
+    "Zbot_Dropper_2x": zbot_dropper,
+    "Mimikatz_Output_Log": mimikatz_log,
+    "CobaltStrike_ArtifactKit": artifact_kit,
     "Zbot_Zeus_Trojan": zbot,
     "Mimikatz_Binary": mimikatz,
     "Mimikatz_PowerShell_Loader": mimikatz_ps,
@@ -124,4 +196,102 @@ SAMPLES: Builders = {
     "NjRAT_Binary": njrat,
 }
 
-NEARMISS: Builders = {}
+# ---------------------------------------------------------------- near-misses: clean look-alikes
+
+
+def nm_winlogon_tool() -> dict[str, bytes]:
+    # A logon-policy tool touching Userinit and the firewall profile; one file name of Zbot's in a block list.
+    return {
+        "logon-policy-tool": pe(
+            *w("Software\\Microsoft\\Windows NT\\CurrentVersion\\Winlogon", "Userinit", "userinit.exe"),
+            *a("\\lowsec\\", "local.ds", "video.dll"),
+            *a("SYSTEM\\CurrentControlSet\\Services\\SharedAccess\\Parameters\\FirewallPolicy\\StandardProfile"),
+        )
+    }
+
+
+def nm_template_config() -> dict[str, bytes]:
+    return {
+        "site-template-txt": text(
+            "set_url_prefix https://example.org/",
+            "data_before_hook = header",
+            "data_after_hook = footer",
+            'entry "StaticPages"',
+            '  url_config "https://example.org/config.json"',
+            "end",
+        )
+    }
+
+
+def nm_admin_tool() -> dict[str, bytes]:
+    return {"credential-audit-tool": pe(*w("privilege::debug", "sekurlsa", "lsadump", "Benjamin Franklin", "audit"))}
+
+
+def nm_ps_module() -> dict[str, bytes]:
+    return {
+        "ps-module": text(
+            "function Invoke-Inventory {",
+            "    $PEBytes64 = Get-Content .\\tool.b64",
+            "    # Invoke-ReflectivePEInjection is not used here",
+            "}",
+        )
+    }
+
+
+def nm_tlv_binary() -> dict[str, bytes]:
+    # A type-length-value settings blob of another format (big-endian ids, different layout).
+    return {"tlv-settings": bytes.fromhex("000100020001000000020004000000500003000100020000") + bytes(256)}
+
+
+def nm_dll_loader() -> dict[str, bytes]:
+    return {"reflective-dll": pe(*a("plugin.dll", "ReflectiveLoader", "could not open %s: %d", "%02d/%02d/%02d"))}
+
+
+def nm_ps_script() -> dict[str, bytes]:
+    return {
+        "ps-script": text(
+            "function Get-ProcAddress { }",
+            "$bytes = [System.Convert]::FromBase64String($data)",
+            "$x = $a -bxor 35",
+            "# VirtualAlloc is documented here",
+        )
+    }
+
+
+def nm_dotnet_firewall() -> dict[str, bytes]:
+    return {
+        "dotnet-firewall-tool": pe(
+            *a("mscoree.dll", "_CorExeMain"),
+            *w("netsh firewall add allowedprogram", "Execute ERROR", "|", "SEE_MASK_NOZONECHECKS"),
+        )
+    }
+
+
+def nm_mimikatz_doc() -> dict[str, bytes]:
+    return {
+        "mimikatz-howto-txt": text(
+            "Detecting credential theft: look for sekurlsa::logonpasswords in command lines.",
+            "Authentication Id values identify logon sessions.",
+            "* NTLM : hashes should never be logged.",
+        )
+    }
+
+
+def nm_pipe_server() -> dict[str, bytes]:
+    return {"pipe-server": pe(*a("\\\\.\\pipe\\app-%d-server", "CreateNamedPipeA", "ConnectNamedPipe"))}
+
+
+NEARMISS: Builders = {
+    "Zbot_Zeus_Trojan": nm_winlogon_tool,
+    "Zbot_Dropper_2x": nm_winlogon_tool,
+    "Zbot_WebInject_Config": nm_template_config,
+    "Zbot_Builder_Config": nm_template_config,
+    "Mimikatz_Binary": nm_admin_tool,
+    "Mimikatz_PowerShell_Loader": nm_ps_module,
+    "Mimikatz_Output_Log": nm_mimikatz_doc,
+    "CobaltStrike_Beacon_Config": nm_tlv_binary,
+    "CobaltStrike_Beacon_Strings": nm_dll_loader,
+    "CobaltStrike_PowerShell_Stager": nm_ps_script,
+    "CobaltStrike_ArtifactKit": nm_pipe_server,
+    "NjRAT_Binary": nm_dotnet_firewall,
+}
