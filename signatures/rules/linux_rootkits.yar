@@ -44,7 +44,7 @@ rule Reptile_Hidden_Block
         date = "2026-12-07"
 
     strings:
-        $block = /#<reptile>\s{1,4}[^\n#]{1,200}\s{1,4}#<\/reptile>/ ascii
+        $block = /#<reptile>\r?\n[^\n#]{1,200}\r?\n#<\/reptile>/ ascii
 
     condition:
         filesize < 64KB and $block

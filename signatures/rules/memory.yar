@@ -33,7 +33,7 @@ rule XMRig_Config_Memory : memory
 
     condition:
         (not defined uint32(0) or uint32(0) != 0x41524159)  // see the header
-        and (($pools and $url and $user and $donate and ($randomx or $cpu)))
+        and ($pools and $url and $user and $donate and ($randomx or $cpu))
 }
 
 rule XMRig_Commandline_Memory : memory
@@ -52,7 +52,7 @@ rule XMRig_Commandline_Memory : memory
 
     condition:
         (not defined uint32(0) or uint32(0) != 0x41524159)  // see the header
-        and (($pool and $user))
+        and ($pool and $user)
 }
 
 rule XMRig_Binary_Memory : memory
@@ -75,7 +75,7 @@ rule XMRig_Binary_Memory : memory
 
     condition:
         (not defined uint32(0) or uint32(0) != 0x41524159)  // see the header
-        and (($donate and 2 of ($o*, $ua) and not $kinsing))
+        and ($donate and 2 of ($o*, $ua) and not $kinsing)
 }
 
 rule CobaltStrike_Beacon_Config_Memory : memory
@@ -96,7 +96,7 @@ rule CobaltStrike_Beacon_Config_Memory : memory
 
     condition:
         (not defined uint32(0) or uint32(0) != 0x41524159)  // see the header
-        and ((1 of them))
+        and (1 of them)
 }
 
 rule Sliver_Implant_Memory : memory
@@ -104,20 +104,20 @@ rule Sliver_Implant_Memory : memory
     meta:
         family = "Sliver"
         severity = "critical"
-        description = "Sliver implant (unobfuscated Go build) in a process: its protobuf and implant package paths"
+        description = "Sliver implant (unobfuscated Go build) in a process: function names of its protobuf and implant packages from the Go symbol table"
         reference = "https://github.com/BishopFox/sliver"
         author = "scanner project"
         date = "2026-12-07"
 
     strings:
-        $pb = /github\.com\/bishopfox\/sliver\/protobuf\/sliverpb/ ascii
-        $common = /github\.com\/bishopfox\/sliver\/protobuf\/commonpb/ ascii
-        $impl = /github\.com\/bishopfox\/sliver\/implant\/sliver\/(transports|handlers|shell)/ ascii
-        $msg = /sliverpb\.(Envelope|BeaconRegister|Register)\b/ ascii
+        // Go's function-name table holds each name NUL-terminated.
+        $pb = /github\.com\/bishopfox\/sliver\/protobuf\/sliverpb\.\(\*[A-Za-z0-9_]{2,60}\)\.[A-Za-z0-9_]{2,60}\x00/ ascii
+        $common = /github\.com\/bishopfox\/sliver\/protobuf\/commonpb\.\(\*[A-Za-z0-9_]{2,60}\)\.[A-Za-z0-9_]{2,60}\x00/ ascii
+        $impl = /github\.com\/bishopfox\/sliver\/implant\/sliver\/(transports|handlers|shell)\.[A-Za-z0-9_().*]{2,80}\x00/ ascii
 
     condition:
         (not defined uint32(0) or uint32(0) != 0x41524159)  // see the header
-        and (($pb and 2 of ($common, $impl, $msg)))
+        and ($pb and ($common or $impl))
 }
 
 rule Meterpreter_Mettle_Memory : memory
@@ -139,7 +139,7 @@ rule Meterpreter_Mettle_Memory : memory
 
     condition:
         (not defined uint32(0) or uint32(0) != 0x41524159)  // see the header
-        and ((2 of ($u_*) and 1 of ($fd, $guid)))
+        and (2 of ($u_*) and 1 of ($fd, $guid))
 }
 
 rule Mirai_Table_Memory : memory
@@ -163,7 +163,7 @@ rule Mirai_Table_Memory : memory
 
     condition:
         (not defined uint32(0) or uint32(0) != 0x41524159)  // see the header
-        and ((5 of them))
+        and (5 of them)
 }
 
 rule Gafgyt_Commands_Memory : memory
@@ -187,7 +187,7 @@ rule Gafgyt_Commands_Memory : memory
 
     condition:
         (not defined uint32(0) or uint32(0) != 0x41524159)  // see the header
-        and ((2 of ($c*) and 2 of ($m*)))
+        and (2 of ($c*) and 2 of ($m*))
 }
 
 rule Tsunami_Commands_Memory : memory
@@ -210,7 +210,7 @@ rule Tsunami_Commands_Memory : memory
 
     condition:
         (not defined uint32(0) or uint32(0) != 0x41524159)  // see the header
-        and ((3 of them))
+        and (3 of them)
 }
 
 rule Kinsing_Go_Memory : memory
@@ -233,7 +233,7 @@ rule Kinsing_Go_Memory : memory
 
     condition:
         (not defined uint32(0) or uint32(0) != 0x41524159)  // see the header
-        and ((4 of them))
+        and (4 of them)
 }
 
 rule BPFDoor_Memory : memory
@@ -255,7 +255,7 @@ rule BPFDoor_Memory : memory
 
     condition:
         (not defined uint32(0) or uint32(0) != 0x41524159)  // see the header
-        and ((1 of ($ipt*) and 1 of ($env*, $pid) and 3 of them))
+        and (1 of ($ipt*) and 1 of ($env*, $pid) and 3 of them)
 }
 
 rule Rekoobe_Memory : memory
@@ -276,7 +276,7 @@ rule Rekoobe_Memory : memory
 
     condition:
         (not defined uint32(0) or uint32(0) != 0x41524159)  // see the header
-        and (($challenge and 2 of ($hist, $ptmx, $login)))
+        and ($challenge and 2 of ($hist, $ptmx, $login))
 }
 
 rule Mozi_Config_Memory : memory
@@ -297,7 +297,7 @@ rule Mozi_Config_Memory : memory
 
     condition:
         (not defined uint32(0) or uint32(0) != 0x41524159)  // see the header
-        and (($ss and 2 of ($hp, $dip, $count)))
+        and ($ss and 2 of ($hp, $dip, $count))
 }
 
 rule Outlaw_Shellbot_Memory : memory
@@ -320,7 +320,7 @@ rule Outlaw_Shellbot_Memory : memory
 
     condition:
         (not defined uint32(0) or uint32(0) != 0x41524159)  // see the header
-        and ((2 of ($v*) and 2 of ($c*)))
+        and (2 of ($v*) and 2 of ($c*))
 }
 
 rule Dofloo_Memory : memory
@@ -339,7 +339,7 @@ rule Dofloo_Memory : memory
 
     condition:
         (not defined uint32(0) or uint32(0) != 0x41524159)  // see the header
-        and (($ver and $rc))
+        and ($ver and $rc)
 }
 
 rule BillGates_Memory : memory
@@ -362,7 +362,7 @@ rule BillGates_Memory : memory
 
     condition:
         (not defined uint32(0) or uint32(0) != 0x41524159)  // see the header
-        and ((1 of ($l*) and 2 of ($c*)))
+        and (1 of ($l*) and 2 of ($c*))
 }
 
 rule Hajime_Memory : memory
@@ -380,7 +380,7 @@ rule Hajime_Memory : memory
 
     condition:
         (not defined uint32(0) or uint32(0) != 0x41524159)  // see the header
-        and (($msg))
+        and ($msg)
 }
 
 rule Kaiji_Memory : memory
@@ -402,7 +402,7 @@ rule Kaiji_Memory : memory
 
     condition:
         (not defined uint32(0) or uint32(0) != 0x41524159)  // see the header
-        and ((3 of them))
+        and (3 of them)
 }
 
 rule BlackCat_Config_Memory : memory
@@ -425,7 +425,7 @@ rule BlackCat_Config_Memory : memory
 
     condition:
         (not defined uint32(0) or uint32(0) != 0x41524159)  // see the header
-        and ((5 of them))
+        and (5 of them)
 }
 
 rule Orbit_Memory : memory

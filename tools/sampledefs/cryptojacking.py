@@ -106,7 +106,9 @@ def rocke_cron() -> dict[str, bytes]:
 
 
 def rocke_cron_near() -> dict[str, bytes]:
-    return {"cron-d-notes": text("*/10 * * * * root curl -fsSL https://pastebin.com/raw/inertAb1 -o /var/tmp/notes.txt")}
+    return {
+        "cron-d-notes": text("*/10 * * * * root curl -fsSL https://pastebin.com/raw/inertAb1 -o /var/tmp/notes.txt")
+    }
 
 
 def sysrv() -> dict[str, bytes]:

@@ -103,6 +103,7 @@ SAMPLES: Builders = {
     "Tsunami_Kaiten_Bot": tsunami,
 }
 
+
 def mirai_near() -> dict[str, bytes]:
     # A busybox build: the applet message and watchdog path, not the bot's table.
     return {"busybox-elf": elf(*a("/bin/busybox", "applet not found", "/dev/watchdog", "/proc/net/tcp"))}
@@ -110,14 +111,14 @@ def mirai_near() -> dict[str, bytes]:
 
 def gafgyt_near() -> dict[str, bytes]:
     # A network tool: raw-socket error messages and a SCANNER mode, no C2 verbs.
-    return {
-        "netscan-elf": elf(*a("SCANNER", "Failed opening raw socket.", "My IP: %s", "PING", "usage: netscan [-s]"))
-    }
+    return {"netscan-elf": elf(*a("SCANNER", "Failed opening raw socket.", "My IP: %s", "PING", "usage: netscan [-s]"))}
 
 
 def xorddos_near() -> dict[str, bytes]:
     # An ELF touching libudev and cron.hourly the ordinary way.
-    return {"udev-helper-elf": elf(*a("/lib/libudev.so.1", "/etc/cron.hourly/logrotate", "udev_device_new_from_syspath"))}
+    return {
+        "udev-helper-elf": elf(*a("/lib/libudev.so.1", "/etc/cron.hourly/logrotate", "udev_device_new_from_syspath"))
+    }
 
 
 def xorddos_cron_near() -> dict[str, bytes]:
@@ -134,7 +135,9 @@ def xorddos_cron_near() -> dict[str, bytes]:
 def tsunami_near() -> dict[str, bytes]:
     # An IRC client: NOTICE and NICK/USER formats, none of Kaiten's help lines.
     return {
-        "irc-client-elf": elf(*a("NICK %s\nUSER %s localhost localhost :%s", "NOTICE %s :", "PRIVMSG %s :%s", "JOIN %s"))
+        "irc-client-elf": elf(
+            *a("NICK %s\nUSER %s localhost localhost :%s", "NOTICE %s :", "PRIVMSG %s :%s", "JOIN %s")
+        )
     }
 
 

@@ -45,7 +45,11 @@ def sliver() -> dict[str, bytes]:
 
 def sliver_near() -> dict[str, bytes]:
     # A tool built against Sliver's protobuf package (an armory extension, a client script).
-    return {"sliver-extension-elf": elf(*a("Go build ID: inert", SLIVER + "protobuf/sliverpb", "google.golang.org/protobuf"))}
+    return {
+        "sliver-extension-elf": elf(
+            *a("Go build ID: inert", SLIVER + "protobuf/sliverpb", "google.golang.org/protobuf")
+        )
+    }
 
 
 def mettle() -> dict[str, bytes]:
@@ -56,7 +60,11 @@ def mettle_near() -> dict[str, bytes]:
     # Another getopt program: a usage text with -u/--uri and -b options, nothing of mettle's.
     return {
         "uri-tool-elf": elf(
-            *a("Usage: %s [options]\n", "  -u, --uri <uri>        add a mirror URI\n", "  -b, --background       daemonize\n")
+            *a(
+                "Usage: %s [options]\n",
+                "  -u, --uri <uri>        add a mirror URI\n",
+                "  -b, --background       daemonize\n",
+            )
         )
     }
 

@@ -72,7 +72,9 @@ def kinsing_dropper_near() -> dict[str, bytes]:
 
 def kinsing_rootkit() -> dict[str, bytes]:
     return {
-        "libsystem-so": elf(*a("kinsing", "kdevtmpfsi", "readdir64", "readdir", "/etc/ld.so.preload", "libsystem.so", "dlsym"), e_type=3)
+        "libsystem-so": elf(
+            *a("kinsing", "kdevtmpfsi", "readdir64", "readdir", "/etc/ld.so.preload", "libsystem.so", "dlsym"), e_type=3
+        )
     }
 
 

@@ -1,10 +1,16 @@
 """Inert samples and near-misses for signatures/rules/linux_backdoors.yar."""
 
+# ruff: noqa: S108  (published /tmp and /dev/shm paths are indicator strings here, never opened)
 from __future__ import annotations
 
-from sample_blocks import HOST, INERT_NOTE, Builders, a, elf, split, text
+from sample_blocks import INERT_NOTE, Builders, a, elf, split, text
 
-KEYUTILS = ("keyctl_session_to_parent", "keyctl_set_reqkey_keyring", "keyutils_version_string", "recursive_session_key_scan")
+KEYUTILS = (
+    "keyctl_session_to_parent",
+    "keyctl_set_reqkey_keyring",
+    "keyutils_version_string",
+    "recursive_session_key_scan",
+)
 # A made-up RSA key body (base64 alphabet, no real key); the comment is what the rule keys on.
 FAKE_KEY = "AAAAB3NzaC1yc2EAAAADAQABAAABAQ" + "Cinert0Test0Key0Body" * 12
 
@@ -65,9 +71,7 @@ def bpfdoor_shell() -> dict[str, bytes]:
 
 def bpfdoor_shell_near() -> dict[str, bytes]:
     # A firewall helper: one iptables template, no shell environment.
-    return {
-        "firewall-helper-elf": elf(*a("/sbin/iptables -I INPUT -p tcp -s %s -j ACCEPT", "HOME=/root", "--reload"))
-    }
+    return {"firewall-helper-elf": elf(*a("/sbin/iptables -I INPUT -p tcp -s %s -j ACCEPT", "HOME=/root", "--reload"))}
 
 
 def rotajakiro_unit() -> dict[str, bytes]:
@@ -110,7 +114,7 @@ def rotajakiro_upstart() -> dict[str, bytes]:
 
 
 def rotajakiro_upstart_near() -> dict[str, bytes]:
-    return {"cron-upstart-conf": text("description \"cron\"", "start on runlevel [2345]", "respawn", "exec cron -f")}
+    return {"cron-upstart-conf": text('description "cron"', "start on runlevel [2345]", "respawn", "exec cron -f")}
 
 
 def rotajakiro_autostart() -> dict[str, bytes]:
@@ -137,11 +141,7 @@ TSH_CHALLENGE = bytes.fromhex("5890ae86f1b91cf6298395711dde580d")  # Tiny SHell'
 
 
 def rekoobe() -> dict[str, bytes]:
-    return {
-        "rekoobe-elf": elf(
-            TSH_CHALLENGE, *a("HISTFILE=", "TERM=", "/bin/sh", "/dev/ptmx", "exec bash --login")
-        )
-    }
+    return {"rekoobe-elf": elf(TSH_CHALLENGE, *a("HISTFILE=", "TERM=", "/bin/sh", "/dev/ptmx", "exec bash --login"))}
 
 
 def rekoobe_near() -> dict[str, bytes]:
@@ -281,8 +281,8 @@ def shellbot() -> dict[str, bytes]:
         "shellbot-pl": text(
             "#!/usr/bin/perl",
             f"exit 0;  # {INERT_NOTE}",
-            split("my @ad", "ms=(\"x\");"),
-            split("my @can", "ais=(\"#x\");"),
+            split("my @ad", 'ms=("x");'),
+            split("my @can", 'ais=("#x");'),
             split("my $pro", "cesso = 'rsync';"),
             split("my $linas", "_max=8;"),
             'sendraw($IRC_cur_socket, "PRIVMSG $printl :|tcpflood <host> <port> <secs>");',
@@ -315,7 +315,11 @@ def outlaw_cron() -> dict[str, bytes]:
 
 
 def outlaw_cron_near() -> dict[str, bytes]:
-    return {"crontab-backup": text("5 6 * * 0 /root/.config/backup/upd >/dev/null 2>&1", "@reboot /usr/bin/rsync -a /srv /backup")}
+    return {
+        "crontab-backup": text(
+            "5 6 * * 0 /root/.config/backup/upd >/dev/null 2>&1", "@reboot /usr/bin/rsync -a /srv /backup"
+        )
+    }
 
 
 SAMPLES: Builders = {

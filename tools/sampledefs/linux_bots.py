@@ -1,5 +1,6 @@
 """Inert samples and near-misses for signatures/rules/linux_bots.yar."""
 
+# ruff: noqa: S108  (published /tmp and /dev/shm paths are indicator strings here, never opened)
 from __future__ import annotations
 
 from sample_blocks import HOST, INERT_NOTE, Builders, a, elf, split, text
@@ -167,7 +168,7 @@ def gafgyt_src() -> dict[str, bytes]:
             split('if(!strcmp(argv[0], "SCAN', 'NER")) { }'),
             split('if(!strcmp(argv[0], "KILL', 'ATTK")) { }'),
             split('sockprintf(mainCommSock, "Killed ', '%d.", killed);'),
-            f'/* C2 {HOST} */',
+            f"/* C2 {HOST} */",
         )
     }
 

@@ -4,6 +4,7 @@ Notes are synthesised from the phrases the rules key on, with documentation addr
 onion name below is made up (an RFC 5737-style placeholder in base32), owned by no one.
 """
 
+# ruff: noqa: S108  (published /tmp and /dev/shm paths are indicator strings here, never opened)
 from __future__ import annotations
 
 from sample_blocks import INERT_NOTE, Builders, a, elf, split, text
@@ -152,7 +153,9 @@ def babuk() -> dict[str, bytes]:
 
 def babuk_near() -> dict[str, bytes]:
     # A backup tool reporting the same kind of statistics.
-    return {"backup-tool-elf": elf(*a("Statistic:", "Encrypted files: %d", "Skipped files: %d", "Whole time: %d seconds"))}
+    return {
+        "backup-tool-elf": elf(*a("Statistic:", "Encrypted files: %d", "Skipped files: %d", "Whole time: %d seconds"))
+    }
 
 
 def babuk_note() -> dict[str, bytes]:
@@ -201,8 +204,18 @@ def ransomexx_near() -> dict[str, bytes]:
 def royal() -> dict[str, bytes]:
     return {
         "royal-esxi-elf": elf(
-            *a(".royal_u", ".royal_w", "-id", "-ep", "-stopvm", "-vmonly", "-fork", "-logs", "README.TXT",
-               "esxcli vm process kill --type=hard --world-id=%s")
+            *a(
+                ".royal_u",
+                ".royal_w",
+                "-id",
+                "-ep",
+                "-stopvm",
+                "-vmonly",
+                "-fork",
+                "-logs",
+                "README.TXT",
+                "esxcli vm process kill --type=hard --world-id=%s",
+            )
         )
     }
 

@@ -24,7 +24,9 @@ def reptile_lkm() -> dict[str, bytes]:
 
 def reptile_lkm_near() -> dict[str, bytes]:
     # A kernel module for a reptile-themed device: the word, no rootkit parts.
-    return {"reptile-sensor-ko": elf(*a("name=reptile_sensor", "reptile", "license=GPL", "i2c_register_driver"), e_type=1)}
+    return {
+        "reptile-sensor-ko": elf(*a("name=reptile_sensor", "reptile", "license=GPL", "i2c_register_driver"), e_type=1)
+    }
 
 
 def reptile_block() -> dict[str, bytes]:
@@ -40,7 +42,11 @@ def reptile_block() -> dict[str, bytes]:
 
 
 def reptile_block_near() -> dict[str, bytes]:
-    return {"etc-modules-clean": text("# /etc/modules: kernel modules to load at boot time.", "loop", "# reptile: none", "lp")}
+    return {
+        "etc-modules-clean": text(
+            "# /etc/modules: kernel modules to load at boot time.", "loop", "# reptile: none", "lp"
+        )
+    }
 
 
 def reptile_installer() -> dict[str, bytes]:
@@ -166,7 +172,9 @@ def skidmap_dropper() -> dict[str, bytes]:
 
 
 def skidmap_dropper_near() -> dict[str, bytes]:
-    return {"iproute2-elf": elf(*a("iproute.ko", "netlink", "kauditd", "Usage: ip [ OPTIONS ] OBJECT { COMMAND | help }"))}
+    return {
+        "iproute2-elf": elf(*a("iproute.ko", "netlink", "kauditd", "Usage: ip [ OPTIONS ] OBJECT { COMMAND | help }"))
+    }
 
 
 def diamorphine_src() -> dict[str, bytes]:

@@ -7,6 +7,7 @@ process-memory test keeps the decoded sample in a harmless interpreter's heap an
 a help page), where the NUL terminators and the rest of the structure are missing.
 """
 
+# ruff: noqa: S108  (published /tmp and /dev/shm paths are indicator strings here, never opened)
 from __future__ import annotations
 
 from sample_blocks import HOST, INERT_NOTE, WALLET, Builders, split, text, xored
@@ -106,11 +107,10 @@ SLIVER = "github.com/bishopfox/sliver/"
 
 def sliver() -> dict[str, bytes]:
     return {
-        "sliver-image": cstrings(
-            SLIVER + "protobuf/sliverpb",
-            SLIVER + "protobuf/commonpb",
-            SLIVER + "implant/sliver/transports",
-            "*sliverpb.Envelope",
+        "sliver-funcnametab": cstrings(
+            SLIVER + "protobuf/sliverpb.(*Envelope).Reset",
+            SLIVER + "protobuf/commonpb.(*Request).GetTimeout",
+            SLIVER + "implant/sliver/transports.StartConnectionLoop",
         )
     }
 
@@ -192,7 +192,12 @@ def tsunami_near() -> dict[str, bytes]:
 def kinsing() -> dict[str, bytes]:
     return {
         "kinsing-pclntab": cstrings(
-            "main.masscan", "main.backconnect", "main.getMinerPid", "main.redisBrute", "main.runTask", "main.checkHealth"
+            "main.masscan",
+            "main.backconnect",
+            "main.getMinerPid",
+            "main.redisBrute",
+            "main.runTask",
+            "main.checkHealth",
         )
     }
 
@@ -265,7 +270,9 @@ def dofloo_near() -> dict[str, bytes]:
 
 
 def billgates() -> dict[str, bytes]:
-    return {"billgates-image": cstrings("/tmp/gates.lod", "/tmp/moni.lod", "10CAttackSyn", "10CAttackUdp", "11CAttackIcmp")}
+    return {
+        "billgates-image": cstrings("/tmp/gates.lod", "/tmp/moni.lod", "10CAttackSyn", "10CAttackUdp", "11CAttackIcmp")
+    }
 
 
 def billgates_near() -> dict[str, bytes]:

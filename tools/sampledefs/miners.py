@@ -128,9 +128,7 @@ def xmrig_service_near() -> dict[str, bytes]:
 
 def xmrig_cron() -> dict[str, bytes]:
     return {
-        "crontab-root": text(
-            split("@reboot /tmp/.x/sysupdate -o stratum+tcp://", f"{HOST}:3333 -u {WALLET} -p x -B")
-        )
+        "crontab-root": text(split("@reboot /tmp/.x/sysupdate -o stratum+tcp://", f"{HOST}:3333 -u {WALLET} -p x -B"))
     }
 
 

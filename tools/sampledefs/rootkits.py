@@ -114,6 +114,7 @@ SAMPLES: Builders = {
     "Diamorphine_LKM": diamorphine,
 }
 
+
 def libprocesshider_near() -> dict[str, bytes]:
     # A procps-like library: /proc parsing and readdir, no dlsym interposition.
     return {"libprocps-so": elf(*a("/proc/%s/stat", "/proc", "readdir64", "%d (%[^)]s"), e_type=3)}
