@@ -147,9 +147,14 @@ rule Kaiji_Go_Bot
         $f4 = "main.Ares_Tcp_Keep" ascii
         $f5 = "main.Killcpu" ascii
         $f6 = "main.Doshell" ascii
+        $f7 = "main.Ares_L3_Raw" ascii
+        $f8 = "main.Ares_Plain_Udp" ascii
         $p1 = "/etc/id.services.conf" ascii
         $p2 = "/etc/32678" ascii
         $p3 = "/usr/lib/libd1rpcld.so" ascii
+        $p4 = "/etc/profile.d/gateway.sh" ascii
+        $p5 = "quotaoff.service" ascii
+        $p6 = "/boot/System.mod" ascii
         $go = "Go build ID" ascii
 
     condition:

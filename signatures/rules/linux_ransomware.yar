@@ -181,7 +181,7 @@ rule RansomEXX_Linux_Encryptor
     meta:
         family = "RansomEXX"
         severity = "critical"
-        description = "RansomEXX (Defray777) Linux encryptor: its unstripped worker, per-file and per-directory note functions"
+        description = "RansomEXX (Defray777) Linux encryptor: its unstripped file walker, per-file/per-block encryption, config and per-directory note functions"
         reference = "https://securelist.com/ransomexx-trojan-attacks-linux-systems/99279/"
         author = "scanner project"
         date = "2026-12-07"
@@ -191,9 +191,9 @@ rule RansomEXX_Linux_Encryptor
         $f2 = "CryptOneFile" ascii fullword
         $f3 = "CryptOneBlock" ascii fullword
         $f4 = "ReadMeStoreForDir" ascii fullword
-        $f5 = "GeneratePreData" ascii fullword
-        $f6 = "EncryptWorker" ascii fullword
-        $f7 = "GenerateEncryptionKey" ascii fullword
+        $f5 = "GetRansomConfig" ascii fullword
+        $f6 = "add_task_to_worker" ascii fullword
+        $f7 = "g_RansomHeader" ascii fullword
         $note = "!NEWS_FOR_" ascii
         $tls = "mbedtls_" ascii
 

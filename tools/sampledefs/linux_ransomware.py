@@ -188,8 +188,8 @@ def ransomexx() -> dict[str, bytes]:
                 "CryptOneFile",
                 "CryptOneBlock",
                 "ReadMeStoreForDir",
-                "GeneratePreData",
-                "EncryptWorker",
+                "GetRansomConfig",
+                "add_task_to_worker",
                 "!NEWS_FOR_INERT!.txt",
                 "mbedtls_aes_setkey_enc",
             )
@@ -198,7 +198,7 @@ def ransomexx() -> dict[str, bytes]:
 
 
 def ransomexx_near() -> dict[str, bytes]:
-    return {"file-walker-elf": elf(*a("EnumFiles", "EncryptWorker", "mbedtls_aes_setkey_enc", "GLIBC_2.2.5"))}
+    return {"file-walker-elf": elf(*a("EnumFiles", "add_task_to_worker", "mbedtls_aes_setkey_enc", "GLIBC_2.2.5"))}
 
 
 def royal() -> dict[str, bytes]:
