@@ -160,23 +160,29 @@ rule Prometei_Linux_Bot
     meta:
         family = "Prometei"
         severity = "critical"
-        description = "Prometei botnet's Linux bot: installs itself as /usr/sbin/uplugplay with the uplugplay service and keeps its bot id in /etc/CommId"
+        description = "Prometei botnet's Linux bot: installs itself as uplugplay (service and @reboot cron), talks to prometei.cgi and starts/stops its updatecheckerd miner"
         reference = "https://blog.talosintelligence.com/prometei-botnet-improves/"
         author = "scanner project"
         date = "2026-12-07"
 
     strings:
-        $id = "/etc/CommId" ascii
-        $s_bin = "/usr/sbin/uplugplay" ascii
-        $s_svc = "uplugplay.service" ascii
-        $s_arg = "-Dcomsvc" ascii
-        $s_setup = "upnpsetup" ascii
+        $i_sbin = "/usr/sbin/uplugplay" ascii
+        $i_etc = "/etc/uplugplay" ascii
+        $i_svc = "uplugplay.service" ascii
+        $s_cgi = "/cgi-bin/prometei.cgi" ascii
+        $s_cgi2 = "/cgi-bin//prometei.cgi" ascii
+        $s_q1 = "&i=%s&enckey=%s&answ=%s" ascii
+        $s_q2 = "?&i=%s&answ=OK" ascii
+        $s_cron = "task.cron" ascii
+        $s_start = "start_mining" ascii
+        $s_stop = "stop_mining" ascii
+        $s_miner = "updatecheckerd" ascii
 
     condition:
         uint32(0) == 0x464C457F
         and filesize < 10MB
-        and $id
-        and 2 of ($s_*)
+        and 1 of ($i_*)
+        and 3 of ($s_*)
 }
 
 rule Prometei_Systemd_Service
@@ -184,16 +190,33 @@ rule Prometei_Systemd_Service
     meta:
         family = "Prometei"
         severity = "critical"
-        description = "Prometei persistence: the uplugplay systemd unit starting /usr/sbin/uplugplay -Dcomsvc"
+        description = "Prometei persistence: the UPlugPlay systemd unit (/lib/systemd/system/uplugplay.service) starting /usr/sbin/uplugplay or /etc/uplugplay"
         reference = "https://blog.talosintelligence.com/prometei-botnet-improves/"
         author = "scanner project"
         date = "2026-12-07"
 
     strings:
-        $exec = /ExecStart=\s{0,4}\/usr\/sbin\/uplugplay\b/ ascii
+        $exec = /ExecStart=\s{0,4}\/(usr\/sbin|etc)\/uplugplay\b/ ascii
 
     condition:
         filesize < 4KB
         and uint32(0) == 0x696E555B  // "[Uni"
         and $exec
+}
+
+rule Prometei_Cron_Entry
+{
+    meta:
+        family = "Prometei"
+        severity = "critical"
+        description = "Prometei persistence: the @reboot crontab entry (installed from task.cron) starting uplugplay with -cron"
+        reference = "https://blog.talosintelligence.com/prometei-botnet-improves/"
+        author = "scanner project"
+        date = "2026-12-07"
+
+    strings:
+        $job = /@reboot\s+\/(usr\/sbin|etc)\/uplugplay\s+-cron\b/ ascii
+
+    condition:
+        filesize < 16KB and $job
 }

@@ -235,6 +235,8 @@ rule HiddenWasp_Rootkit
         $s_azazel = "HIDE_THIS_SHELL" ascii
         $s_trojan = "/lib/libselinux.a" ascii
         $s_user = "sftp" ascii fullword
+        $s_lookalike = "libse1inux" ascii
+        $s_ifup = "ifup-local" ascii
 
     condition:
         uint32(0) == 0x464C457F
@@ -264,6 +266,7 @@ rule Lightning_Framework_ELF
         $dir = "/usr/lib64/seahorses/" ascii
         $n1 = "kkdmflush" ascii
         $n2 = "kbioset" ascii
+        $n3 = "proc/y.y" ascii
 
     condition:
         uint32(0) == 0x464C457F
@@ -296,7 +299,7 @@ rule EvilGnome_Implant
     meta:
         family = "EvilGnome"
         severity = "critical"
-        description = "EvilGnome desktop spy implant: gnome-shell-ext install path and its Shooter* module classes"
+        description = "EvilGnome desktop spy implant: its RC5 key, gnome-shell-ext install path and Shooter* module classes"
         reference = "https://www.intezer.com/blog/research/evilgnome-rare-malware-spying-on-linux-desktop-users/"
         author = "scanner project"
         date = "2026-12-07"
@@ -304,7 +307,8 @@ rule EvilGnome_Implant
     strings:
         $path = "gnome-software/gnome-shell-extensions" ascii
         $name = "gnome-shell-ext" ascii
-        $m1 = "ShooterAudio" ascii
+        $key = "sdg62_AS.sturmarbeiteilung$die3" ascii
+        $m1 = "ShooterSound" ascii
         $m2 = "ShooterImage" ascii
         $m3 = "ShooterFile" ascii
         $m4 = "ShooterPing" ascii
@@ -313,26 +317,24 @@ rule EvilGnome_Implant
     condition:
         uint32(0) == 0x464C457F
         and filesize < 5MB
-        and ($path or $name)
-        and 3 of ($m*)
+        and ($key or (($path or $name) and 3 of ($m*)))
 }
 
-rule EvilGnome_Autostart_Entry
+rule EvilGnome_Cron_Entry
 {
     meta:
         family = "EvilGnome"
         severity = "critical"
-        description = "EvilGnome persistence: gnome-shell-ext.desktop autostart entry starting the implant from ~/.cache/gnome-software"
+        description = "EvilGnome persistence: a crontab entry running gnome-shell-ext.sh from ~/.cache/gnome-software every minute"
         reference = "https://www.intezer.com/blog/research/evilgnome-rare-malware-spying-on-linux-desktop-users/"
         author = "scanner project"
         date = "2026-12-07"
 
     strings:
-        $entry = "[Desktop Entry]" ascii
-        $exec = /(^|\n)Exec=[^\n]{0,120}\.cache\/gnome-software\/gnome-shell-extensions\/gnome-shell-ext\b/ ascii
+        $job = /\* \* \* \* \* [^\n]{0,120}\.cache\/gnome-software\/gnome-shell-extensions\/gnome-shell-ext\.sh/ ascii
 
     condition:
-        filesize < 4KB and $entry and $exec
+        filesize < 16KB and $job
 }
 
 rule Outlaw_SSH_Key

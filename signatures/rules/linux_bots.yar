@@ -10,7 +10,7 @@ rule Mozi_P2P_Bot
     meta:
         family = "Mozi"
         severity = "critical"
-        description = "Mozi P2P IoT bot: BitTorrent DHT bootstrap nodes together with its [ss]/[hp]/[dip] configuration tags"
+        description = "Mozi P2P IoT bot: BitTorrent DHT bootstrap nodes with its [ss]/[hp]/[dip] configuration tags, or its TR-069 port blocking with its /usr/networks copy"
         reference = "https://blog.netlab.360.com/p2p-botnet-mozi/"
         author = "scanner project"
         date = "2026-12-07"
@@ -27,12 +27,18 @@ rule Mozi_P2P_Bot
         $t5 = "[count]" ascii
         $t6 = "[ud]" ascii
         $t7 = "[sv]" ascii
+        $i1 = "iptables -I INPUT  -p tcp --destination-port 7547 -j DROP" ascii
+        $i2 = "iptables -I OUTPUT -p tcp --sport 30005 -j DROP" ascii
+        $n1 = "/usr/networks" ascii
+        $n2 = "/user/networktmp" ascii
 
     condition:
         uint32(0) == 0x464C457F
         and filesize < 2MB
-        and 2 of ($d*)
-        and 3 of ($t*)
+        and (
+            (2 of ($d*) and 3 of ($t*))
+            or (all of ($i*) and 1 of ($n*))
+        )
 }
 
 rule Mozi_Persistence_Script
@@ -40,14 +46,14 @@ rule Mozi_Persistence_Script
     meta:
         family = "Mozi"
         severity = "high"
-        description = "Mozi persistence: boot script (S95baby.sh) starting its copy at /usr/networks"
+        description = "Mozi persistence: boot script (S95Baby.sh in /etc/init.d, /etc/rc.d or /etc/rcS.d) starting its copy at /usr/networks or /user/networktmp"
         reference = "https://blog.netlab.360.com/p2p-botnet-mozi/"
         author = "scanner project"
         date = "2026-12-07"
 
     strings:
         $shebang = /#!\s{0,4}\/bin\/(ba)?sh\b/ ascii
-        $run = /\n\/usr\/networks\s*&?\s*(\n|$)/ ascii
+        $run = /\n\/(usr\/networks|user\/networktmp)\s*&?\s*(\n|$)/ ascii
 
     condition:
         filesize < 1KB and $shebang at 0 and $run
@@ -122,12 +128,17 @@ rule BillGates_Elknot_Bot
         $c4 = "CAttackDns" ascii
         $c5 = "CAttackAmp" ascii
         $c6 = "CThreadAttack" ascii
+        $c7 = "CThreadMonGates" ascii
+        $c8 = "CUpdateGates" ascii
+        $c9 = "CBillStatus" ascii
 
     condition:
         uint32(0) == 0x464C457F
         and filesize < 5MB
-        and 1 of ($l*)
-        and 3 of ($n*, $c*)
+        and (
+            (1 of ($l*) and 3 of ($n*, $c*))
+            or (1 of ($c7, $c8, $c9) and 3 of ($c1, $c2, $c3, $c4, $c5, $c6))
+        )
 }
 
 rule Kaiji_Go_Bot

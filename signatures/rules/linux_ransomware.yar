@@ -124,6 +124,8 @@ rule BlackCat_Ransom_Note
         $h2 = />> Sensitive Data/ ascii
         $h3 = />> CAUTION/ ascii
         $h4 = />> What should I do next\?/ ascii
+        $h5 = />> Introduction/ ascii
+        $h6 = />> Recovery procedure/ ascii
         $onion = /http:\/\/[a-z2-7]{56}\.onion\/\?access-key=/ ascii
 
     condition:
@@ -148,7 +150,8 @@ rule Babuk_ESXi_Encryptor
         $s2 = "Doesn't encrypted files:" ascii
         $s3 = "Encrypted files:" ascii
         $s4 = "Skipped files:" ascii
-        $s5 = "Whole time:" ascii
+        $s5 = "Whole files count:" ascii
+        $s6 = "Encrypting: %s" ascii
 
     condition:
         uint32(0) == 0x464C457F
@@ -209,7 +212,7 @@ rule Royal_Linux_Encryptor
     meta:
         family = "Royal"
         severity = "critical"
-        description = "Royal ransomware for Linux/ESXi: its command-line switches, .royal_u/.royal_w extensions and esxcli VM kill"
+        description = "Royal ransomware for Linux/ESXi: its note text or .royal_u/.royal_w extensions with its switches and esxcli VM listing/kill"
         reference = "https://www.trendmicro.com/en_us/research/23/b/royal-ransomware-expands-attacks-by-targeting-linux-esxi-servers.html"
         author = "scanner project"
         date = "2026-12-07"
@@ -223,13 +226,16 @@ rule Royal_Linux_Encryptor
         $o4 = "-logs" ascii fullword
         $o5 = "-ep" ascii fullword
         $kill = "esxcli vm process kill --type=hard --world-id=" ascii
+        $list = "esxcli vm process list > list" ascii
         $note = "README.TXT" ascii
+        $onion = ".onion/%s" ascii
+        $msg = "hit by Royal ransomware." ascii
 
     condition:
         uint32(0) == 0x464C457F
         and filesize < 10MB
-        and 1 of ($ext_*)
-        and 3 of ($o*, $kill, $note)
+        and (1 of ($ext_*) or $msg)
+        and 3 of ($o*, $kill, $list, $note, $onion)
 }
 
 rule Royal_Ransom_Note
@@ -245,9 +251,10 @@ rule Royal_Ransom_Note
     strings:
         $hit = /it means that your system were hit by Royal ransomware\./ ascii
         $onion = /http:\/\/royal[a-z2-7]{10,60}\.onion/ ascii
+        $try = /Try Royal today and enter the new era of data security/ ascii
 
     condition:
-        filesize < 64KB and $hit and $onion
+        filesize < 64KB and $hit and ($onion or $try)
 }
 
 rule ESXiArgs_Encryptor
@@ -255,23 +262,24 @@ rule ESXiArgs_Encryptor
     meta:
         family = "ESXiArgs"
         severity = "critical"
-        description = "ESXiArgs encryptor (the 'encrypt' ELF run by encrypt.sh): its usage line with step/size arguments and Sosemanuk/OpenSSL set-up"
+        description = "ESXiArgs encryptor (the 'encrypt' ELF run by encrypt.sh): its Sosemanuk stream-key and per-file encryption functions, or its usage line"
         reference = "https://www.cisa.gov/news-events/cybersecurity-advisories/aa23-039a"
         author = "scanner project"
         date = "2026-12-07"
 
     strings:
         $usage = "usage: encrypt <public_key> <file_to_encrypt> [<enc_step>] [<enc_size>] [<file_size>]" ascii
-        $s1 = "init_libssl returned %d" ascii
-        $s2 = "sosemanuk" ascii
-        $s3 = "encrypt_file" ascii fullword
-        $s4 = "enc_step" ascii fullword
+        $key = "gen_stream_key" ascii fullword
+        $f1 = "encrypt_simple" ascii fullword
+        $f2 = "sosemanuk_encrypt" ascii fullword
+        $f3 = "rsa_encrypt" ascii fullword
+        $f4 = "open_read_write" ascii fullword
+        $f5 = "encrypt_file" ascii fullword
 
     condition:
         uint32(0) == 0x464C457F
         and filesize < 5MB
-        and $usage
-        and 1 of ($s*)
+        and ($usage or ($key and 3 of ($f*)))
 }
 
 rule ESXiArgs_Shell_Script

@@ -465,6 +465,7 @@ rule HiddenWasp_Memory : memory
         $s1 = /\x00\/etc\/ld\.so\.preload\x00/ ascii
         $s2 = /\x00HIDE_THIS_SHELL\x00/ ascii
         $s3 = /\/lib\/libselinux\.a\x00/ ascii
+        $s4 = /libse1inux[^\x00]{0,20}\x00/ ascii
 
     condition:
         (not defined uint32(0) or uint32(0) != 0x41524159)  // see the header
@@ -495,16 +496,17 @@ rule EvilGnome_Memory : memory
     meta:
         family = "EvilGnome"
         severity = "critical"
-        description = "EvilGnome in a process: its Shooter* module class names and gnome-shell-ext install path as compiled strings"
+        description = "EvilGnome in a process: its RC5 key, or its Shooter* module class names with the gnome-shell-ext install path, as compiled strings"
         reference = "https://www.intezer.com/blog/research/evilgnome-rare-malware-spying-on-linux-desktop-users/"
         author = "scanner project"
         date = "2026-12-07"
 
     strings:
-        $mod = /[0-9]{1,3}Shooter(Audio|Image|File|Ping|Key)\x00/ ascii
+        $key = /sdg62_AS\.sturmarbeiteilung\$die3\x00/ ascii
+        $mod = /[0-9]{1,3}Shooter(Sound|Image|File|Ping|Key)\x00/ ascii
         $path = /gnome-software\/gnome-shell-extensions\/gnome-shell-ext\x00/ ascii
 
     condition:
         (not defined uint32(0) or uint32(0) != 0x41524159)  // see the header
-        and ($path and #mod >= 3)
+        and ($key or ($path and #mod >= 3))
 }

@@ -141,22 +141,37 @@ def sysrv_near() -> dict[str, bytes]:
 
 def prometei() -> dict[str, bytes]:
     return {
-        "uplugplay-elf": elf(*a("/etc/CommId", "/usr/sbin/uplugplay", "uplugplay.service", "-Dcomsvc", "upnpsetup"))
+        "uplugplay-elf": elf(
+            *a(
+                "/usr/sbin/uplugplay",
+                "/etc/uplugplay",
+                "uplugplay.service",
+                "https://inerttestsample.onion/cgi-bin//prometei.cgi",
+                "&i=%s&enckey=%s&answ=%s",
+                "?&i=%s&answ=OK",
+                "task.cron",
+                "start_mining",
+                "stop_mining",
+                "updatecheckerd",
+            )
+        )
     }
 
 
 def prometei_near() -> dict[str, bytes]:
-    return {"upnp-elf": elf(*a("/etc/upnp/upnpd.conf", "upnpsetup", "/usr/sbin/miniupnpd"))}
+    # A UPnP daemon with a cron helper: the word uplugplay in a service name, none of the bot's C2 strings.
+    return {"upnp-elf": elf(*a("uplugplay.service", "task.cron", "/usr/sbin/miniupnpd", "start_mapping"))}
 
 
 def prometei_service() -> dict[str, bytes]:
     return {
         "uplugplay-service": text(
             "[Unit]",
-            "Description=UPnP Device Host",
+            "Description=UPlugPlay",
+            "After=multi-user.target",
             "[Service]",
-            split("ExecStart=/usr/sbin/uplug", "play -Dcomsvc"),
-            "Restart=always",
+            "Type=forking",
+            split("ExecStart=/usr/sbin/uplug", "play"),
             "[Install]",
             "WantedBy=multi-user.target",
         )
@@ -171,6 +186,14 @@ def prometei_service_near() -> dict[str, bytes]:
     }
 
 
+def prometei_cron() -> dict[str, bytes]:
+    return {"task-cron": text(split("@reboot /usr/sbin/uplug", "play -cron"))}
+
+
+def prometei_cron_near() -> dict[str, bytes]:
+    return {"crontab-upnp": text("@reboot /usr/sbin/miniupnpd -f /etc/miniupnpd/miniupnpd.conf")}
+
+
 SAMPLES: Builders = {
     "WatchDog_Dropper_Script": watchdog,
     "Gang8220_PwnRig_Miner": pwnrig,
@@ -180,6 +203,7 @@ SAMPLES: Builders = {
     "Sysrv_Loader_Script": sysrv,
     "Prometei_Linux_Bot": prometei,
     "Prometei_Systemd_Service": prometei_service,
+    "Prometei_Cron_Entry": prometei_cron,
 }
 
 NEARMISS: Builders = {
@@ -191,4 +215,5 @@ NEARMISS: Builders = {
     "Sysrv_Loader_Script": sysrv_near,
     "Prometei_Linux_Bot": prometei_near,
     "Prometei_Systemd_Service": prometei_service_near,
+    "Prometei_Cron_Entry": prometei_cron_near,
 }

@@ -230,12 +230,12 @@ def lightning_init_near() -> dict[str, bytes]:
 
 
 def evilgnome() -> dict[str, bytes]:
-    return {
+    return evilgnome_key() | {
         "evilgnome-elf": elf(
             *a(
                 split("gnome-software/", "gnome-shell-extensions"),
                 "gnome-shell-ext",
-                "ShooterAudio",
+                "ShooterSound",
                 "ShooterImage",
                 "ShooterFile",
                 "ShooterPing",
@@ -245,27 +245,24 @@ def evilgnome() -> dict[str, bytes]:
     }
 
 
+def evilgnome_key() -> dict[str, bytes]:
+    return {"evilgnome-rc5-key-elf": elf(*a(split("sdg62_AS.sturmarbeit", "eilung$die3"), "gnome-shell-ext"))}
+
+
 def evilgnome_near() -> dict[str, bytes]:
     return {"gnome-software-elf": elf(*a("gnome-software", "gnome-shell-extensions", "org.gnome.Software"))}
 
 
-def evilgnome_autostart() -> dict[str, bytes]:
+def evilgnome_cron() -> dict[str, bytes]:
     return {
-        "gnome-shell-ext-desktop": text(
-            "[Desktop Entry]",
-            "Type=Application",
-            split("Exec=/home/user/.cache/gnome-software/", "gnome-shell-extensions/gnome-shell-ext"),
-            "Name=gnome-shell-ext",
+        "crontab-user": text(
+            split("* * * * * /home/user/.cache/gnome-software/", "gnome-shell-extensions/gnome-shell-ext.sh")
         )
     }
 
 
-def evilgnome_autostart_near() -> dict[str, bytes]:
-    return {
-        "gnome-software-autostart-desktop": text(
-            "[Desktop Entry]", "Type=Application", "Exec=/usr/bin/gnome-software --gapplication-service"
-        )
-    }
+def evilgnome_cron_near() -> dict[str, bytes]:
+    return {"crontab-gnome-cache": text("0 3 * * * rm -rf /home/user/.cache/gnome-software/*.tmp")}
 
 
 def outlaw_key() -> dict[str, bytes]:
@@ -336,7 +333,7 @@ SAMPLES: Builders = {
     "Lightning_Framework_ELF": lightning,
     "Lightning_Init_Script": lightning_init,
     "EvilGnome_Implant": evilgnome,
-    "EvilGnome_Autostart_Entry": evilgnome_autostart,
+    "EvilGnome_Cron_Entry": evilgnome_cron,
     "Outlaw_SSH_Key": outlaw_key,
     "Outlaw_Shellbot_Perl": shellbot,
     "Outlaw_Cron_Entry": outlaw_cron,
@@ -356,7 +353,7 @@ NEARMISS: Builders = {
     "Lightning_Framework_ELF": lightning_near,
     "Lightning_Init_Script": lightning_init_near,
     "EvilGnome_Implant": evilgnome_near,
-    "EvilGnome_Autostart_Entry": evilgnome_autostart_near,
+    "EvilGnome_Cron_Entry": evilgnome_cron_near,
     "Outlaw_SSH_Key": outlaw_key_near,
     "Outlaw_Shellbot_Perl": shellbot_near,
     "Outlaw_Cron_Entry": outlaw_cron_near,

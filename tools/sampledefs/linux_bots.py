@@ -14,16 +14,33 @@ DHT_NODES = (
 
 
 def mozi() -> dict[str, bytes]:
-    return {"mozi-elf": elf(*a(*DHT_NODES, "[ss]", "[/ss]", "[hp]", "[/hp]", "[dip]", "[count]", "[ud]", "[sv]"))}
+    return {
+        "mozi-elf": elf(*a(*DHT_NODES, "[ss]", "[/ss]", "[hp]", "[/hp]", "[dip]", "[count]", "[ud]", "[sv]")),
+        "mozi-tr069-elf": elf(
+            *a(
+                "iptables -I INPUT  -p tcp --destination-port 7547 -j DROP",
+                "iptables -I OUTPUT -p tcp --sport 30005 -j DROP",
+                "/usr/networks",
+            )
+        ),
+    }
 
 
 def mozi_near() -> dict[str, bytes]:
     # A BitTorrent client: the same DHT bootstrap nodes, no bot configuration tags.
-    return {"bt-client-elf": elf(*a(*DHT_NODES, "announce", "info_hash", "[%s]"))}
+    return {
+        "bt-client-elf": elf(*a(*DHT_NODES, "announce", "info_hash", "[%s]")),
+        "router-firewall-elf": elf(
+            *a("iptables -I INPUT  -p tcp --destination-port 7547 -j DROP", "/usr/sbin/networkd")
+        ),
+    }
 
 
 def mozi_script() -> dict[str, bytes]:
-    return {"s95baby-sh": text("#!/bin/sh", split("/usr/net", "works&"))}
+    return {
+        "s95baby-sh": text("#!/bin/sh", split("/usr/net", "works&")),
+        "s95baby-tmp-sh": text("#!/bin/sh", split("/user/network", "tmp&")),
+    }
 
 
 def mozi_script_near() -> dict[str, bytes]:

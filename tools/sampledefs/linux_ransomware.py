@@ -145,7 +145,8 @@ def babuk() -> dict[str, bytes]:
                 "Doesn't encrypted files: %d",
                 "Encrypted files: %d",
                 "Skipped files: %d",
-                "Whole time: %d seconds",
+                "Whole files count: %d",
+                "Encrypting: %s",
             )
         )
     }
@@ -154,7 +155,7 @@ def babuk() -> dict[str, bytes]:
 def babuk_near() -> dict[str, bytes]:
     # A backup tool reporting the same kind of statistics.
     return {
-        "backup-tool-elf": elf(*a("Statistic:", "Encrypted files: %d", "Skipped files: %d", "Whole time: %d seconds"))
+        "backup-tool-elf": elf(*a("Statistic:", "Encrypted files: %d", "Skipped files: %d", "Whole files count: %d"))
     }
 
 
@@ -251,15 +252,21 @@ def esxiargs() -> dict[str, bytes]:
         "encrypt-elf": elf(
             *a(
                 "usage: encrypt <public_key> <file_to_encrypt> [<enc_step>] [<enc_size>] [<file_size>]",
-                "init_libssl returned %d",
-                "sosemanuk",
+                "gen_stream_key",
+                "encrypt_simple",
+                "sosemanuk_encrypt",
+                "rsa_encrypt",
+                "open_read_write",
             )
         )
     }
 
 
 def esxiargs_near() -> dict[str, bytes]:
-    return {"openssl-helper-elf": elf(*a("usage: encrypt <key> <file>", "init_libssl returned %d", "sosemanuk"))}
+    # A crypto library test program: Sosemanuk and RSA helpers, not the stream-key generator or the usage line.
+    return {
+        "crypto-test-elf": elf(*a("usage: encrypt <key> <file>", "sosemanuk_encrypt", "rsa_encrypt", "encrypt_file"))
+    }
 
 
 def esxiargs_script() -> dict[str, bytes]:

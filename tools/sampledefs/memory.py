@@ -362,7 +362,7 @@ def evilgnome() -> dict[str, bytes]:
     return {
         "evilgnome-image": cstrings(
             "gnome-software/gnome-shell-extensions/gnome-shell-ext",
-            "12ShooterAudio",
+            "12ShooterSound",
             "12ShooterImage",
             "11ShooterFile",
             "10ShooterKey",
@@ -371,7 +371,9 @@ def evilgnome() -> dict[str, bytes]:
 
 
 def evilgnome_near() -> dict[str, bytes]:
-    return {"game-image": cstrings("13ShooterPlayer", "12ShooterEnemy", "gnome-shell-extensions")}
+    return {
+        "shooter-game-image": cstrings("12ShooterSound", "13ShooterPlayer", "12ShooterEnemy", "gnome-shell-extensions")
+    }
 
 
 SAMPLES: Builders = {
