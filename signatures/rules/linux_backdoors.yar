@@ -44,7 +44,7 @@ rule BPFDoor_ELF
     meta:
         family = "BPFDoor"
         severity = "critical"
-        description = "BPFDoor passive backdoor: daemon names it masquerades as, its pid/lock file and /dev/shm copy name"
+        description = "BPFDoor passive backdoor: the daemon names it masquerades as, its /dev/shm copy name and the BPF filter that passes its magic packets (0x7255, 0x5293)"
         reference = "https://www.elastic.co/security-labs/a-peek-behind-the-bpfdoor"
         author = "scanner project"
         date = "2026-12-07"
@@ -58,15 +58,19 @@ rule BPFDoor_ELF
         $m6 = "avahi-daemon: chroot helper" ascii
         $m7 = "pickup -l -t fifo -u" ascii
         $m8 = "/sbin/auditd -n" ascii
-        $p_pid = "/var/run/haldrund.pid" ascii
-        $p_shm = "/dev/shm/kdmtmpflush" ascii
-        $p_lock = "/var/run/xinetd.lock" ascii
+        $m9 = "hald-runner" ascii fullword
+        $copy = "kdmtmpflush" ascii
+        // sock_filter entries: jeq #0x7255 (ICMP/UDP magic) and jeq #0x5293 (TCP magic)
+        $bpf1 = { 15 00 ?? ?? 55 72 00 00 }
+        $bpf2 = { 15 00 ?? ?? 93 52 00 00 }
 
     condition:
         uint32(0) == 0x464C457F
         and filesize < 5MB
-        and 1 of ($p_*)
-        and 3 of ($m*)
+        and (
+            ($copy and 3 of ($m*))
+            or (all of ($bpf*) and ($copy or 2 of ($m*)))
+        )
 }
 
 rule BPFDoor_Shell_Redirect

@@ -241,21 +241,25 @@ rule BPFDoor_Memory : memory
     meta:
         family = "BPFDoor"
         severity = "critical"
-        description = "BPFDoor in a process: its iptables REDIRECT/ACCEPT templates and shell environment as compiled C strings"
+        description = "BPFDoor in a process: its masquerade names and /dev/shm copy name as compiled C strings, or its magic-packet BPF filter"
         reference = "https://www.elastic.co/security-labs/a-peek-behind-the-bpfdoor"
         author = "scanner project"
         date = "2026-12-07"
 
     strings:
-        $ipt1 = /\/sbin\/iptables -t nat -A PREROUTING -p tcp -s %s --dport %d -j REDIRECT --to-ports %d\x00/ ascii
-        $ipt2 = /\/sbin\/iptables -I INPUT -p tcp -s %s -j ACCEPT\x00/ ascii
-        $env1 = /\x00HISTFILE=\/dev\/null\x00/ ascii
-        $env2 = /\x00MYSQL_HISTFILE=\/dev\/null\x00/ ascii
-        $pid = /\/var\/run\/haldrund\.pid\x00/ ascii
+        $copy = /\x00kdmtmpflush\x00/ ascii
+        $m1 = /\x00\/sbin\/udevd -d\x00/ ascii
+        $m2 = /\x00\/usr\/sbin\/console-kit-daemon --no-daemon\x00/ ascii
+        $m3 = /\x00hald-addon-acpi: listening on acpi kernel interface \/proc\/acpi\/event\x00/ ascii
+        $m4 = /\x00avahi-daemon: chroot helper\x00/ ascii
+        $m5 = /\x00pickup -l -t fifo -u\x00/ ascii
+        $m6 = /\x00\/sbin\/mingetty \/dev\/tty7\x00/ ascii
+        $bpf1 = { 15 00 ?? ?? 55 72 00 00 }
+        $bpf2 = { 15 00 ?? ?? 93 52 00 00 }
 
     condition:
         (not defined uint32(0) or uint32(0) != 0x41524159)  // see the header
-        and (1 of ($ipt*) and 1 of ($env*, $pid) and 3 of them)
+        and (($copy and 2 of ($m*)) or (all of ($bpf*) and 2 of ($m*)))
 }
 
 rule Rekoobe_Memory : memory

@@ -42,10 +42,15 @@ def bpfdoor() -> dict[str, bytes]:
                 "/usr/sbin/console-kit-daemon --no-daemon",
                 "hald-addon-acpi: listening on acpi kernel interface /proc/acpi/event",
                 "dbus-daemon --system",
-                "/var/run/haldrund.pid",
-                "/dev/shm/kdmtmpflush",
+                "hald-runner",
+                "kdmtmpflush",
             )
-        )
+        ),
+        # The filter: ld [12]; jeq #0x800 ... jeq #0x7255 ... jeq #0x5293 (struct sock_filter, little-endian).
+        "bpfdoor-filter-elf": elf(
+            bytes.fromhex("280000000c00000015001b000008000015001314557200001500000193520000"),
+            *a("/sbin/udevd -d", "avahi-daemon: chroot helper"),
+        ),
     }
 
 

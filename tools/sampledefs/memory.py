@@ -208,18 +208,20 @@ def kinsing_near() -> dict[str, bytes]:
 
 def bpfdoor() -> dict[str, bytes]:
     return {
-        "bpfdoor-image": cstrings(
-            "/sbin/iptables -t nat -A PREROUTING -p tcp -s %s --dport %d -j REDIRECT --to-ports %d",
-            "/sbin/iptables -I INPUT -p tcp -s %s -j ACCEPT",
-            "HISTFILE=/dev/null",
-            "MYSQL_HISTFILE=/dev/null",
-            "/var/run/haldrund.pid",
+        "bpfdoor-rodata": cstrings(
+            "/sbin/udevd -d",
+            "/sbin/mingetty /dev/tty7",
+            "/usr/sbin/console-kit-daemon --no-daemon",
+            "avahi-daemon: chroot helper",
+            "pickup -l -t fifo -u",
+            "kdmtmpflush",
         )
     }
 
 
 def bpfdoor_near() -> dict[str, bytes]:
-    return {"fw-helper-image": cstrings("/sbin/iptables -I INPUT -p tcp -s %s -j ACCEPT", "HOME=/root")}
+    # A process listing held by a monitoring agent: the daemon names, not the backdoor's copy name or filter.
+    return {"ps-cache": cstrings("/sbin/udevd -d", "dbus-daemon --system", "avahi-daemon: chroot helper", "cron")}
 
 
 def rekoobe() -> dict[str, bytes]:
