@@ -393,7 +393,7 @@ rule Outlaw_Cron_Entry
     meta:
         family = "Outlaw"
         severity = "high"
-        description = "Outlaw cron persistence: jobs starting its miner and bot from the hidden .configrc directory (a/upd, b/sync)"
+        description = "Outlaw cron persistence: jobs starting its miner and bot from the hidden .configrc directory (a/upd, b/sync) and /tmp/.X25-unix"
         reference = "https://www.trendmicro.com/en_us/research/19/f/outlaw-hacking-groups-botnet-observed-spreading-miner-perl-based-backdoor.html"
         author = "scanner project"
         date = "2026-12-07"
@@ -401,8 +401,9 @@ rule Outlaw_Cron_Entry
     strings:
         $upd = /\/\.configrc[0-9]?\/a\/upd\b/ ascii
         $sync = /\/\.configrc[0-9]?\/b\/sync\b/ ascii
+        $apt = /\/tmp\/\.X25-unix\/(\.rsync\/)?c\/aptitude\b/ ascii
         $cron = /(@reboot|\* \* \*) [^\n]{0,40}\/\.configrc/ ascii
 
     condition:
-        filesize < 16KB and $cron and $upd and $sync
+        filesize < 16KB and $cron and 2 of ($upd, $sync, $apt)
 }

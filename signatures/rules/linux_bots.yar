@@ -208,7 +208,7 @@ rule Tsunami_Kaiten_Help_Variant
     meta:
         family = "Tsunami"
         severity = "critical"
-        description = "Kaiten-derived IRC bot (renamed floods): the stock help descriptions of its spoofing, download and kill commands"
+        description = "Kaiten-derived IRC bot (Ziggy, knight and other renamed variants): the stock help descriptions of its spoofing, download and kill commands"
         reference = "https://malpedia.caad.fkie.fraunhofer.de/details/elf.tsunami"
         author = "scanner project"
         date = "2026-12-07"
@@ -216,11 +216,11 @@ rule Tsunami_Kaiten_Help_Variant
     strings:
         $d1 = "= Changes spoofing to a subnet" ascii
         $d2 = "= Gets the current spoofing" ascii
-        $d3 = "= Disables all packeting from this client" ascii
-        $d4 = "= Enables all packeting from this client" ascii
-        $d5 = "= Downloads a file off the web and saves it onto the hd" ascii
+        $d3 = "= Disables all packeting from this" ascii
+        $d4 = "= Enables all packeting from this" ascii
+        $d5 = "= Downloads a file off the web" ascii
         $d6 = "= Kills all current packeting" ascii
-        $d7 = "= Requests version of client" ascii
+        $d7 = "= Another non-spoof udp flooder" ascii
         $irc1 = "PRIVMSG %s :" ascii
         $irc2 = "NOTICE %s :" ascii
 
