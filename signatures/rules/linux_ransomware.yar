@@ -4,7 +4,9 @@
    ransom notes they leave. Indicators from the vendor reports named in each rule.
 
    Note and configuration rules have no header to anchor on; each keys on a regular expression
-   whose source text differs from what it matches, so this file does not match itself.
+   whose source text differs from what it matches, so this file does not match itself, and the
+   notes' key sentences must start a line (or follow an HTML tag), so rule files and reports that
+   quote them inside string literals do not match either.
 */
 
 rule LockBit_Linux_ESXi_Encryptor
@@ -45,7 +47,7 @@ rule LockBit_Ransom_Note
         date = "2026-12-07"
 
     strings:
-        $banner = /(LockBit (2\.0|3\.0|Black) Ransomware|~~~ LockBit 3\.0 the world's fastest)/ ascii
+        $banner = /(^|\n)[~ ]{0,4}LockBit (2\.0 Ransomware|3\.0 the world's fastest|Black Ransomware)/ ascii
         $onion = /http:\/\/lockbit[a-z0-9]{10,60}\.onion/ ascii
         $decrypt = /(decrypt|decryption)/ ascii nocase
         $stolen = /(stolen|encrypted)/ ascii
@@ -120,12 +122,12 @@ rule BlackCat_Ransom_Note
         date = "2026-12-07"
 
     strings:
-        $h1 = />> What happened\?/ ascii
-        $h2 = />> Sensitive Data/ ascii
-        $h3 = />> CAUTION/ ascii
-        $h4 = />> What should I do next\?/ ascii
-        $h5 = />> Introduction/ ascii
-        $h6 = />> Recovery procedure/ ascii
+        $h1 = /(^|\n)>> What happened\?/ ascii
+        $h2 = /(^|\n)>> Sensitive Data/ ascii
+        $h3 = /(^|\n)>> CAUTION/ ascii
+        $h4 = /(^|\n)>> What should I do next\?/ ascii
+        $h5 = /(^|\n)>> Introduction/ ascii
+        $h6 = /(^|\n)>> Recovery procedure/ ascii
         $onion = /http:\/\/[a-z2-7]{56}\.onion\/\?access-key=/ ascii
 
     condition:
@@ -171,7 +173,7 @@ rule Babuk_Ransom_Note
         date = "2026-12-07"
 
     strings:
-        $what = /Your computers and servers are encrypted, backups are deleted\./ ascii
+        $what = /(^|\n)Your computers and servers are encrypted, backups are deleted\./ ascii
         $tool = "universal decryptor" ascii
         $onion = /http:\/\/[a-z2-7]{16,56}\.onion/ ascii
 
@@ -249,7 +251,7 @@ rule Royal_Ransom_Note
         date = "2026-12-07"
 
     strings:
-        $hit = /it means that your system were hit by Royal ransomware\./ ascii
+        $hit = /(^|\n)If you are reading this, it means that your system were hit by Royal ransomware\./ ascii
         $onion = /http:\/\/royal[a-z2-7]{10,60}\.onion/ ascii
         $try = /Try Royal today and enter the new era of data security/ ascii
 
@@ -318,8 +320,8 @@ rule ESXiArgs_Ransom_Note
         date = "2026-12-07"
 
     strings:
-        $hacked = /We hacked your company successfully/ ascii
-        $stolen = /All files have been stolen and encrypted by us/ ascii
+        $hacked = /[>\s]We hacked your company successfully/ ascii
+        $stolen = /[>\s]All files have been stolen and encrypted by us/ ascii
         $btc = /bitcoins? to the wallet/ ascii
 
     condition:

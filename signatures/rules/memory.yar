@@ -380,7 +380,8 @@ rule Hajime_Memory : memory
         date = "2026-12-07"
 
     strings:
-        $msg = /Just a white hat, securing some systems\.\s{1,4}Important messages will be signed like this!\s{1,4}Hajime Author\./ ascii
+        // The whole message as one C string: reports quoting it lack the terminator.
+        $msg = /Just a white hat, securing some systems\.\s{1,4}Important messages will be signed like this!\s{1,4}Hajime Author\.\s{1,4}Contact CLOSED\s{1,4}Stay sharp!\s{0,2}\x00/ ascii
 
     condition:
         (not defined uint32(0) or uint32(0) != 0x41524159)  // see the header
