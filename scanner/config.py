@@ -130,6 +130,9 @@ class Config:
     """Scans warn when the active set is older ([update] max_age_days)."""
     quarantine_retention_days: int = 90
     """Default of ``quarantine purge`` ([quarantine] retention_days)."""
+    strict_rules: bool = False
+    """A user rule file that does not compile fails the command instead of being left out with a warning
+    ([rules] strict; --strict)."""
     log_level: str = "warning"
     """How much the command tells on stderr: one of ``LOG_LEVELS`` ([logging] level; --verbose and
     --debug win over it)."""
@@ -166,6 +169,7 @@ _KEYS: Mapping[str, Mapping[str, str]] = {
     },
     "quarantine": {"retention_days": "quarantine_retention_days"},
     "logging": {"level": "log_level"},
+    "rules": {"strict": "strict_rules"},
 }
 
 
@@ -244,6 +248,10 @@ def _convert(name: str, value: object, path: Path) -> object:
             if not isinstance(value, str) or value.strip().lower() not in LOG_LEVELS:
                 raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}, not {value!r}")
             return value.strip().lower()
+        case "strict_rules":
+            if not isinstance(value, bool):
+                raise TypeError("must be true or false")
+            return value
         case "trusted_root":
             return (path.parent / Path(str(value)).expanduser()).resolve()
         case "kill_grace":

@@ -349,12 +349,24 @@ def cache_mode(kind: ScanType, no_cache: bool) -> CacheMode:
 
 
 def load_rules(
-    state: StateDir, config: Config, extra: Sequence[Path], use_default: bool, *, now: Now = utc_now
+    state: StateDir,
+    config: Config,
+    extra: Sequence[Path],
+    use_default: bool,
+    *,
+    now: Now = utc_now,
+    strict: bool | None = None,
 ) -> signatures.LoadedRules:
     """The rules a scan uses (the active set unless not ``use_default``, plus ``extra``), with a freshness
-    warning when the set is older than the configuration allows."""
+    warning when the set is older than the configuration allows, and one per file of ``extra`` left out
+    because it does not compile (``strict``, else ``[rules] strict``: fail instead)."""
     return signatures.load_rules(
-        state, extra, use_default, today=now().date(), max_age_days=config.max_signature_age_days
+        state,
+        extra,
+        use_default,
+        today=now().date(),
+        max_age_days=config.max_signature_age_days,
+        strict=config.strict_rules if strict is None else strict,
     )
 
 
@@ -467,6 +479,8 @@ class MonthlyRequest:
     """Act only on detections at least this severe; None: ``[monthly] action_min_severity``."""
     no_cache: bool = False
     """Read every file, even one judged before and unchanged since."""
+    strict_rules: bool | None = None
+    """A rule file that does not compile fails the run; None: ``[rules] strict``."""
 
 
 def update_signatures(state: StateDir, request: MonthlyRequest) -> list[str]:
@@ -495,7 +509,9 @@ def monthly(
     machine) remediated as ``[monthly] action`` says, through ``run``. One monthly run at a time."""
     with state.lock("monthly", "another monthly run"):
         warnings = update_signatures(state, request)
-        loaded = load_rules(state, config, (*config.monthly_rules, *request.rules), True, now=now)
+        loaded = load_rules(
+            state, config, (*config.monthly_rules, *request.rules), True, now=now, strict=request.strict_rules
+        )
         scan_paths = tuple(dict.fromkeys((*config.monthly_paths, *request.paths)))
         warnings.extend(
             f"path not found: {display_path(p)}; scanning the rest" for p in scan_paths if not os.path.lexists(p)

@@ -96,6 +96,9 @@ def signatures_json(info: SignatureSetInfo) -> dict[str, Any]:
     """JSON form of a signature set's description."""
     d = asdict(info)
     d["families"] = list(info.families)
+    d["skipped_rule_files"] = [
+        {"path": json_path(s.path), "line": s.line, "reason": s.reason} for s in info.skipped_rule_files
+    ]
     return d
 
 

@@ -22,6 +22,7 @@ from scanner.cli.app import (
     min_severity_option,
     rules_options,
     say,
+    strict_option,
     warn,
 )
 from scanner.cli.render import ProgressLine, emit, render
@@ -64,6 +65,7 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
     help="Treat DIR as the filesystem root for quick and full scan locations.",
 )
 @rules_options
+@strict_option
 @click.option(
     "--exclude",
     multiple=True,
@@ -129,6 +131,7 @@ def scan(
     sysroot: Path,
     rules: tuple[Path, ...],
     no_default_rules: bool,
+    strict: bool | None,
     exclude: tuple[str, ...],
     one_file_system: bool,
     max_filesize: int | None,
@@ -170,7 +173,7 @@ def scan(
     env = make_env(home, config_file)
     for w in pipeline.missing_paths(options):
         warn(w)
-    loaded = pipeline.load_rules(env.state, env.config, rules, not no_default_rules)
+    loaded = pipeline.load_rules(env.state, env.config, rules, not no_default_rules, strict=strict)
     for w in loaded.warnings:
         warn(w)
     show = ProgressLine() if progress and sys.stderr.isatty() else None
@@ -235,6 +238,7 @@ def run_job(env: Env, job: pipeline.Job, progress: ProgressLine | None = None) -
     help="Also write the JSON report to FILE.",
 )
 @click.option("--no-cache", is_flag=True, help="Read every file, even one judged before and unchanged since.")
+@strict_option
 @common_options
 @handle_errors
 def monthly(
@@ -248,6 +252,7 @@ def monthly(
     action_min_severity: str | None,
     report_file: Path | None,
     no_cache: bool,
+    strict: bool | None,
     home: Path | None,
     config_file: Path | None,
 ) -> None:
@@ -272,6 +277,7 @@ def monthly(
         action=Action(action) if action else None,
         action_min_severity=Severity(action_min_severity) if action_min_severity else None,
         no_cache=no_cache,
+        strict_rules=strict,
     )
     done = pipeline.monthly(env.state, env.config, request)
     for line in done.notices:

@@ -12,7 +12,8 @@ YARA's regular expressions into Hyperscan's where both readings are certain.
 opens index files; ``loader`` compiles such a collection without the files that do not compile.
 
 Public API: ``compiler`` (``compile_rules``, ``CompiledRules``, ``RuleSource``, ``Match``, ...) and
-``loader`` (``load_collection``, ``user_sources``). The other modules are the engine's internals; no other subpackage imports them.
+``loader`` (``load_collection``, ``user_sources``). The other modules are the engine's internals; no
+other subpackage imports them.
 """
 
 __all__ = ["compiler", "loader"]

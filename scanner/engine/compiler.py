@@ -486,7 +486,9 @@ def _namespace_texts(filepaths: Mapping[str, Sequence[str]]) -> tuple[dict[str, 
     if all(includable(p) for paths in filepaths.values() for p in paths):
         return {ns: "".join(f'include "{p}"\n' for p in paths) for ns, paths in filepaths.items()}, None
     if any(len(paths) != 1 for paths in filepaths.values()):
-        raise RuleError("rules could not be compiled: a namespace of several files has a path with a quote or backslash")
+        raise RuleError(
+            "rules could not be compiled: a namespace of several files has a path with a quote or a backslash"
+        )
     return None, {ns: paths[0] for ns, paths in filepaths.items()}
 
 

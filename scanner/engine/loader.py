@@ -147,11 +147,12 @@ def _culprit(exc: RuleCompileError, kept: Sequence[RuleSource], fixed: Collectio
     named = os.path.abspath(exc.file)
     fixed_paths = {os.path.abspath(p) for p in fixed}
     candidates = [s.path for s in kept if os.path.abspath(s.path) == named]
-    if not candidates:  # in a file that a listed file includes
+    if not candidates:  # in a file that a listed file includes (libyara names it as the include is written)
+        suffix = "/" + exc.file
         candidates = [
             s.path
             for s in kept
-            if any(os.path.abspath(f) == named or os.fsdecode(f).endswith("/" + exc.file) for f in included_files(s.path))
+            if any(os.path.abspath(f) == named or os.fsdecode(f).endswith(suffix) for f in included_files(s.path))
         ]
     for path in candidates:
         if os.path.abspath(path) in fixed_paths:

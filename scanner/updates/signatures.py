@@ -25,7 +25,7 @@ from scanner import inert
 from scanner.engine.compiler import CompiledRules, RuleSource, cache_state, compile_rules
 from scanner.engine.loader import load_collection, user_sources
 from scanner.errors import RuleError
-from scanner.model import Family, RuleFileSkipped, SignatureSetInfo
+from scanner.model import Family, RuleFileSkipped, SignatureSetInfo, json_path
 from scanner.safefs import describe_mode
 from scanner.scanning.scan import scan_files
 from scanner.scanning.walk import WalkOptions, walk
@@ -367,6 +367,25 @@ def load_rules(
                 f"signatures {sigset.version} are {age} days old (more than {max_age_days}); run 'scanner update'"
             )
     return LoadedRules(compiled, info, sigset, tuple(warnings))
+
+
+def skipped_json(skipped: Sequence[RuleFileSkipped]) -> list[dict[str, Any]]:
+    """JSON form of skipped rule files (as in the scan report's ``signatures.skipped_rule_files``)."""
+    return [{"path": json_path(s.path), "line": s.line, "reason": s.reason} for s in skipped]
+
+
+def describe_custom(state: StateDir, paths: Sequence[Path]) -> dict[str, Any]:
+    """What ``signatures info --rules`` shows about user rule collections: counts and the files a scan
+    leaves out (compiled through the cache, as a scan would)."""
+    custom, cannot = custom_sources(paths)
+    loaded = load_collection(custom, state.rule_cache, strict=False, skipped=cannot)
+    return {
+        "paths": [json_path(os.fsdecode(p)) for p in paths],
+        "rule_files": len({s.path for s in custom}) - len({s.path for s in loaded.skipped}),
+        "rule_count": loaded.rules.rule_count,
+        "namespaces": len({s.namespace for s in custom}),
+        "skipped_rule_files": skipped_json(loaded.skipped),
+    }
 
 
 def describe(state: StateDir, *, today: dt.date) -> dict[str, Any]:
