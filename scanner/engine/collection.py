@@ -134,6 +134,7 @@ def collection_sources(
     already taken by earlier paths and is updated."""
     skipped: list[RuleFileSkipped] = []
     groups: dict[str, list[Path]] = {}
+    by_directory: set[str] = set()
     listed = {os.path.abspath(f) for f in files}
     for f in files:
         index = index_files(f)
@@ -149,10 +150,13 @@ def collection_sources(
         if f != given:
             rel = f.parent.relative_to(given).as_posix()
             ns = given.name if rel == "." else f"{given.name}/{rel}"
+            by_directory.add(ns)
         groups.setdefault(ns, []).append(f)
     sources: list[RuleSource] = []
     for ns, members in groups.items():
         for part, part_files in _split(ns, members):
+            if part == ns and ns in by_directory and len(part_files) == 1:
+                part = f"{given.name}/{part_files[0].relative_to(given).as_posix()}"  # a file alone: its path
             unique = part
             n = 1
             while unique in used:
