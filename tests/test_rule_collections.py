@@ -332,3 +332,19 @@ def test_the_signature_set_stays_strict(tmp_path):
     own = sigset.sources()
     with pytest.raises(RuleError, match=r"bad.yar\(5\)"):
         loader.load_collection(own, None, strict=False, fixed=[s.path for s in own])
+
+
+def test_a_long_run_of_blanks_or_comments_is_read_in_linear_time(tmp_path):
+    """The lexer skipped blanks and comments with a pattern that backtracked exponentially when no token
+    followed (40 blanks before a ';' took hours): a hostile rule file hung the scan."""
+    coll = tmp_path / "coll"
+    coll.mkdir()
+    (coll / "good.yar").write_text('rule Good { strings: $a = "GOOD" condition: $a }')
+    (coll / "hostile.yar").write_text("rule H { condition: true }\n" + " " * 4000 + ";" + "/* c */ " * 2000 + ";")
+    (coll / "hex.yar").write_text("rule X { strings: $a = { 4D // " + "x" * 3000 + "\n" + "// y\n" * 2000)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "f").write_text("GOOD")
+    res = run_module("scan", data, "--rules", coll, "--no-default-rules", timeout=60)
+    assert res.exit_code == 1, res.stderr
+    assert "hostile.yar:2 skipped" in res.stderr and "hex.yar" in res.stderr

@@ -11,10 +11,12 @@ routed and cached exactly as those files given as a directory.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,6 +87,24 @@ def _names(path: Path) -> _Names | None:
     return _Names(tuple(r.name for r in rules), all(r.private for r in rules), idents)
 
 
+def _starts_with_include(raw: bytes) -> bool:
+    """Whether the first word of ``raw`` after blanks and comments is ``include`` (a cheap test before the
+    lexer: most rule files are not indexes). Linear: each comment is skipped by a plain search."""
+    pos, n = 0, len(raw)
+    while pos < n:
+        if raw[pos : pos + 1].isspace():
+            pos += 1
+        elif raw.startswith(b"//", pos):
+            end = raw.find(b"\n", pos)
+            pos = n if end < 0 else end + 1
+        elif raw.startswith(b"/*", pos):
+            end = raw.find(b"*/", pos + 2)
+            pos = n if end < 0 else end + 2
+        else:
+            return raw.startswith(b"include", pos)
+    return False
+
+
 def index_files(path: Path, depth: int = 0) -> tuple[list[Path], list[RuleFileSkipped]] | None:
     """The files the index ``path`` names (indexes it names opened too), in order, and the includes that
     cannot be followed; None when ``path`` is not an index (it holds more than ``include`` statements and
@@ -93,7 +113,10 @@ def index_files(path: Path, depth: int = 0) -> tuple[list[Path], list[RuleFileSk
     A relative include is resolved against the directory of the file that holds it, as libyara does.
     """
     try:
-        text = read_rule_file(path).decode("utf-8")
+        raw = read_rule_file(path)
+        if not _starts_with_include(raw):
+            return None
+        text = raw.decode("utf-8")
         tokens = tokenize(text)
     except (OSError, RuleError, UnicodeDecodeError, UnreadableSource):
         return None
@@ -170,21 +193,33 @@ def collection_sources(
 def _split(ns: str, files: Sequence[Path]) -> list[tuple[str, list[Path]]]:
     """``files`` of namespace ``ns``: those whose rule names collide with an earlier file's (or whose path
     cannot be written in an include) each in a namespace of their own, named after the file, preceded by
-    the all-private files of ``ns`` whose rules they use."""
-    names = {f: _names(f) for f in files}
+    the all-private files of ``ns`` whose rules they use.
+
+    Names are first found by a loose search (a superset: ``rule NAME`` in comments too); only files whose
+    names may collide are parsed."""
+    quick = {f: _quick_names(f) for f in files}
+    counts = Counter(n for f in files for n in quick[f])
+    suspects = {f for f in files if any(counts[n] > 1 for n in quick[f])}
+    precise = functools.cache(_names)
+
+    def defined(f: Path) -> set[str]:
+        if f not in suspects:
+            return quick[f]
+        info = precise(f)
+        return set(info.defined) if info is not None else set()
+
     primary: list[Path] = []
     taken: set[str] = set()
     apart: list[tuple[str, list[Path]]] = []
     for f in files:
-        info = names[f]
-        defined = set(info.defined) if info is not None else set()
+        names = defined(f)
         alone = len(files) > 1 and not includable(os.fsdecode(f))
-        if not alone and not defined & taken:
+        if not alone and not names & taken:
             primary.append(f)
-            taken |= defined
+            taken |= names
             continue
         own = f"{ns}/{f.name}"
-        helpers = [] if alone else _helpers(f, primary, names)
+        helpers = [] if alone else _helpers(f, primary, quick, precise)
         logger.info(
             "rules: %s %s: in namespace %s%s",
             f,
@@ -196,10 +231,19 @@ def _split(ns: str, files: Sequence[Path]) -> list[tuple[str, list[Path]]]:
     return [(ns, primary), *apart] if primary else apart
 
 
-def _helpers(f: Path, primary: Sequence[Path], names: dict[Path, _Names | None]) -> list[Path]:
+def _quick_names(path: Path) -> set[str]:
+    try:
+        return set(_RULE_RE.findall(read_rule_file(path).decode("utf-8", "replace")))
+    except (OSError, RuleError):
+        return set()
+
+
+def _helpers(
+    f: Path, primary: Sequence[Path], quick: Mapping[Path, set[str]], precise: Callable[[Path], _Names | None]
+) -> list[Path]:
     """The files of ``primary`` whose rules ``f`` uses (directly or through them) and that hold only
     private rules (so copying them into another namespace reports nothing twice)."""
-    own = names[f]
+    own = precise(f)
     if own is None:
         return []
     defined_by_f = set(own.defined)
@@ -209,8 +253,10 @@ def _helpers(f: Path, primary: Sequence[Path], names: dict[Path, _Names | None])
     while changed:
         changed = False
         for g in primary:
-            info = names[g]
-            if g in chosen or info is None or not set(info.defined) & need:
+            if g in chosen or not quick[g] & need:
+                continue
+            info = precise(g)
+            if info is None or not set(info.defined) & need:
                 continue
             if not info.all_private or set(info.defined) & defined_by_f:
                 logger.info("rules: %s is not copied beside %s: it has rules that are reported, or clash", g, f)
