@@ -820,8 +820,11 @@ def _analyse_namespace(namespace: str, paths: Sequence[Path]) -> analysis.FileAn
     fa = analysis.analyse(namespace, names[0], b"\n".join(raws))
     if len(names) > 1:
         fa = dataclasses.replace(fa, files=names)
-    included = [f for p in paths for f in included_files(p)]
-    if fa.whole and not fa.whole_paths and used_externals(included) & analysis.PATH_EXTERNALS:
+    if (
+        fa.whole
+        and not fa.whole_paths
+        and used_externals([f for p in paths for f in included_files(p)]) & analysis.PATH_EXTERNALS
+    ):
         logger.debug("rule files of namespace %s include rules that look at file names", namespace)
         fa = dataclasses.replace(fa, whole_paths=True)
     return fa
