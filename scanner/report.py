@@ -243,7 +243,9 @@ def render_text(report: ScanReport) -> str:
     lines += [
         "----------- SCAN SUMMARY -----------",
         f"Scan id:          {report.scan_id} ({report.scan_type.value} scan)",
-        f"Signatures:       {sig.version} ({sig.source}, {sig.rule_count} rules{age})",
+        f"Signatures:       {sig.version} ({sig.source}, {sig.rule_count} rules{age}"
+        + (f", {len(sig.skipped_rule_files)} rule files skipped" if sig.skipped_rule_files else "")
+        + ")",
         f"Files scanned:    {c.files_scanned}"
         + _files_note(report.extra.get("file_cache"), report.extra.get("hard_links")),
         f"Data scanned:     {human_bytes(c.bytes_scanned)}",

@@ -245,6 +245,9 @@ def test_files_that_do_not_compile_are_skipped_with_one_warning_each(tmp_path, c
     assert any(d["rule"] == "PEMARK_7" for d in rep["detections"])
     again = cli("scan", "--format", "json", data, "--rules", coll, "--no-default-rules")  # a warm start says it too
     assert json.loads(again.stdout)["signatures"]["skipped_rule_files"] == rep["signatures"]["skipped_rule_files"]
+    text = cli("scan", data, "--rules", coll, "--no-default-rules").stdout
+    assert "Signatures:       custom (custom, 63 rules, 2 rule files skipped)" in text
+    assert f'WARNING: rule file {coll}/syntax.yar:5 skipped: undefined string "$b"' in text
 
 
 def test_strict_fails_with_the_file_and_line(tmp_path, cli):
@@ -348,3 +351,18 @@ def test_a_long_run_of_blanks_or_comments_is_read_in_linear_time(tmp_path):
     res = run_module("scan", data, "--rules", coll, "--no-default-rules", timeout=60)
     assert res.exit_code == 1, res.stderr
     assert "hostile.yar:2 skipped" in res.stderr and "hex.yar" in res.stderr
+
+
+def test_a_file_whose_name_cannot_be_included_loads_beside_a_shared_namespace(tmp_path, cli):
+    coll = tmp_path / "coll"
+    coll.mkdir()
+    (coll / "000_common_rules.yar").write_text(COMMON)
+    (coll / "a.yar").write_text('rule A { strings: $a = "MARK-A" condition: is__elf and $a }')
+    (coll / 'we"ird\\.yar').write_text('rule Weird { strings: $a = "MARK-W" condition: $a }')
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "x").write_bytes(b"\x7fELF" + b"\0" * 20 + b"MARK-A MARK-W")
+    res = cli("scan", "--format", "json", data, "--rules", coll, "--no-default-rules")
+    assert res.exit_code == 1, res.stderr
+    found = sorted((d["namespace"], d["rule"]) for d in json.loads(res.stdout)["detections"])
+    assert found == [("coll", "A"), ('coll/we"ird\\.yar', "Weird")]

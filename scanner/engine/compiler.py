@@ -49,6 +49,7 @@ from scanner.engine.sources import (
 )
 from scanner.engine.sources import RuleSource as RuleSource
 from scanner.errors import RuleError
+from scanner.model import display_path
 from scanner.safefs import write_atomic
 
 if TYPE_CHECKING:
@@ -476,20 +477,36 @@ def _compile(
 
 
 def _namespace_texts(filepaths: Mapping[str, Sequence[str]]) -> tuple[dict[str, str] | None, dict[str, str] | None]:
-    """(namespace -> source of includes, None), or (None, namespace -> path) when some path cannot be
-    written in an include (then every namespace must have one file, as ``collection`` arranges).
+    """(namespace -> source, None), or (None, namespace -> path) when every namespace has one file and some
+    path cannot be written in an include (libyara then reads the files, and names them in errors).
 
     Each file goes through an include, so that libyara never opens a rule file itself: one swapped
     for a FIFO since it was checked is refused by IncludeReader instead of hanging. Error messages
-    name the file as given, as with filepaths.
+    name the file as given, as with filepaths. A file whose path cannot be written in an include,
+    in a collection with namespaces of several files, is given as its text (``collection`` gives
+    such a file a namespace of its own; libyara's errors in it then name no file).
     """
     if all(includable(p) for paths in filepaths.values() for p in paths):
         return {ns: "".join(f'include "{p}"\n' for p in paths) for ns, paths in filepaths.items()}, None
-    if any(len(paths) != 1 for paths in filepaths.values()):
-        raise RuleError(
-            "rules could not be compiled: a namespace of several files has a path with a quote or a backslash"
-        )
-    return None, {ns: paths[0] for ns, paths in filepaths.items()}
+    if all(len(paths) == 1 for paths in filepaths.values()):
+        return None, {ns: paths[0] for ns, paths in filepaths.items()}
+    texts: dict[str, str] = {}
+    for ns, paths in filepaths.items():
+        if all(includable(p) for p in paths):
+            texts[ns] = "".join(f'include "{p}"\n' for p in paths)
+            continue
+        if len(paths) != 1:
+            raise RuleError("rules could not be compiled: a namespace of several files has a path with a quote")
+        try:
+            texts[ns] = read_rule_file(Path(paths[0])).decode("utf-8")
+        except OSError as exc:
+            raise RuleError(f"rule file {display_path(paths[0])} cannot be read: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise RuleError(
+                f"rule file {display_path(paths[0])} is not UTF-8 text and its name has a quote or a backslash: "
+                "rename it"
+            ) from exc
+    return texts, None
 
 
 def _grouped(sources: Sequence[RuleSource]) -> dict[str, list[str]]:
