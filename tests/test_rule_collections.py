@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 import yara
+from conftest import run_module
 
+from scanner import jobs
+from scanner.config import Config
 from scanner.engine import loader, routing
 from scanner.engine.compiler import CompiledRules
 from scanner.engine.sources import EXTERNALS
@@ -18,8 +21,8 @@ from scanner.errors import RuleError
 from scanner.scanning.facts import file_externals
 from scanner.scanning.scan import scan_files
 from scanner.scanning.walk import WalkOptions, walk
+from scanner.state import StateDir
 from scanner.updates import signatures
-from tests.conftest import run_module
 
 COMMON = """
 private rule is__elf { condition: uint32(0) == 0x464C457F }
@@ -366,3 +369,26 @@ def test_a_file_whose_name_cannot_be_included_loads_beside_a_shared_namespace(tm
     assert res.exit_code == 1, res.stderr
     found = sorted((d["namespace"], d["rule"]) for d in json.loads(res.stdout)["detections"])
     assert found == [("coll", "A"), ('coll/we"ird\\.yar', "Weird")]
+
+
+def test_an_index_skips_the_same_files_as_its_directory(tmp_path):
+    coll = broken_collection(tmp_path / "coll")
+    index = tmp_path / "malware_index.yar"
+    index.write_text("".join(f'include "coll/{p.name}"\n' for p in sorted(coll.glob("*.yar"))))
+    as_dir, as_index = load(coll), load(index)
+    assert as_dir.skipped == as_index.skipped
+    assert [(Path(s.path).name, s.line) for s in as_index.skipped] == [("cuckoo_rules.yar", 2), ("syntax.yar", 5)]
+    assert as_dir.rules.rule_count == as_index.rules.rule_count == 63
+
+
+def test_the_pipeline_takes_strict_from_the_configuration_unless_told(tmp_path, scanner_home):
+    coll = broken_collection(tmp_path / "coll")
+    state = StateDir(scanner_home)
+    strict = Config(strict_rules=True)
+    with pytest.raises(RuleError, match="does not compile"):
+        jobs.load_rules(state, strict, [coll], False)
+    loaded = jobs.load_rules(state, strict, [coll], False, strict=False)
+    assert len(loaded.info.skipped_rule_files) == 2 and len(loaded.warnings) == 2
+    assert len(jobs.load_rules(state, Config(), [coll], False).info.skipped_rule_files) == 2
+    with pytest.raises(RuleError, match="does not compile"):
+        jobs.load_rules(state, Config(), [coll], False, strict=True)
