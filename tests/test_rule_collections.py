@@ -392,3 +392,27 @@ def test_the_pipeline_takes_strict_from_the_configuration_unless_told(tmp_path, 
     assert len(jobs.load_rules(state, Config(), [coll], False).info.skipped_rule_files) == 2
     with pytest.raises(RuleError, match="does not compile"):
         jobs.load_rules(state, Config(), [coll], False, strict=True)
+
+
+def test_rule_files_whose_names_are_not_utf8_load_and_skip_like_others(tmp_path, cli):
+    """A rule file named with bytes that are not UTF-8 was handed to yara-python in an include: a TypeError
+    traceback. It is now given as its text, and when it does not compile it is found and skipped."""
+    coll = tmp_path / "coll"
+    coll.mkdir()
+    (coll / "a.yar").write_text('rule A { strings: $a = "MARK-A" condition: $a }')
+    odd = Path(os.fsdecode(os.fsencode(coll) + b"/\xff\xfe.yar"))
+    odd.write_text('rule NU { strings: $a = "MARK-N" condition: $a }')
+    Path(os.fsdecode(os.fsencode(coll) + b"/bad\xff.yar")).write_text(BROKEN)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "x").write_text("MARK-A MARK-N")
+    res = cli("scan", "--format", "json", data, "--rules", coll, "--no-default-rules")
+    assert res.exit_code == 1, res.stderr
+    rep = json.loads(res.stdout)
+    found = sorted((d["namespace"], d["rule"]) for d in rep["detections"])
+    assert found == [("coll/\\xff\\xfe.yar", "NU"), ("coll/a.yar", "A")]  # each file alone: named after itself
+    assert rep["signatures"]["skipped_rule_files"] == [
+        {"path": f"{coll}/bad\\xff.yar", "line": 5, "reason": 'undefined string "$b"'}
+    ]
+    single = cli("scan", data, "--rules", odd, "--no-default-rules")
+    assert single.exit_code == 1, single.stderr

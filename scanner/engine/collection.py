@@ -23,7 +23,7 @@ from pathlib import Path
 from scanner.engine.sources import RuleSource, includable, read_rule_file
 from scanner.engine.syntax import TokenKind, UnreadableSource, parse, tokenize
 from scanner.errors import RuleError
-from scanner.model import RuleFileSkipped
+from scanner.model import RuleFileSkipped, json_path
 
 logger = logging.getLogger(__name__)
 
@@ -180,6 +180,7 @@ def collection_sources(
         for part, part_files in _split(ns, members):
             if part == ns and ns in by_directory and len(part_files) == 1:
                 part = f"{given.name}/{part_files[0].relative_to(given).as_posix()}"  # a file alone: its path
+            part = json_path(part)  # yara-python takes namespaces as UTF-8 text
             unique = part
             n = 1
             while unique in used:

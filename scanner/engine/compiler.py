@@ -40,6 +40,7 @@ from scanner.engine.matches import MatchTimeout as MatchTimeout
 from scanner.engine.sources import EXTERNALS as EXTERNALS
 from scanner.engine.sources import (
     IncludeReader,
+    encodable,
     includable,
     included_files,
     read_rule_file,
@@ -478,7 +479,8 @@ def _compile(
 
 def _namespace_texts(filepaths: Mapping[str, Sequence[str]]) -> tuple[dict[str, str] | None, dict[str, str] | None]:
     """(namespace -> source, None), or (None, namespace -> path) when every namespace has one file and some
-    path cannot be written in an include (libyara then reads the files, and names them in errors).
+    path cannot be written in an include (libyara then reads the files, and names them in errors); a
+    path that is not UTF-8 is never handed to yara-python, which takes only text.
 
     Each file goes through an include, so that libyara never opens a rule file itself: one swapped
     for a FIFO since it was checked is refused by IncludeReader instead of hanging. Error messages
@@ -488,7 +490,7 @@ def _namespace_texts(filepaths: Mapping[str, Sequence[str]]) -> tuple[dict[str, 
     """
     if all(includable(p) for paths in filepaths.values() for p in paths):
         return {ns: "".join(f'include "{p}"\n' for p in paths) for ns, paths in filepaths.items()}, None
-    if all(len(paths) == 1 for paths in filepaths.values()):
+    if all(len(paths) == 1 and encodable(paths[0]) for paths in filepaths.values()):
         return None, {ns: paths[0] for ns, paths in filepaths.items()}
     texts: dict[str, str] = {}
     for ns, paths in filepaths.items():
@@ -503,8 +505,8 @@ def _namespace_texts(filepaths: Mapping[str, Sequence[str]]) -> tuple[dict[str, 
             raise RuleError(f"rule file {display_path(paths[0])} cannot be read: {exc.strerror}") from exc
         except UnicodeDecodeError as exc:
             raise RuleError(
-                f"rule file {display_path(paths[0])} is not UTF-8 text and its name has a quote or a backslash: "
-                "rename it"
+                f"rule file {display_path(paths[0])} is not UTF-8 text and its name has a quote, a backslash "
+                "or bytes that are not UTF-8: rename it"
             ) from exc
     return texts, None
 

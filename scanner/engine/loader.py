@@ -20,7 +20,7 @@ from pathlib import Path
 
 from scanner.engine.collection import RuleCompileError, collection_sources
 from scanner.engine.compiler import CompiledRules, available_modules, compile_rules, engine_version
-from scanner.engine.sources import RuleSource, included_files, read_rule_file, source_key
+from scanner.engine.sources import RuleSource, includable, included_files, read_rule_file, source_key
 from scanner.errors import RuleError
 from scanner.model import RuleFileSkipped, display_path
 from scanner.safefs import write_atomic
@@ -141,11 +141,10 @@ def _missing_modules(sources: Sequence[RuleSource], fixed: Collection[Path]) -> 
 def _culprit(exc: RuleCompileError, kept: Sequence[RuleSource], fixed: Collection[Path]) -> Path | None:
     """The file of ``kept`` to leave out for ``exc``: the one libyara names, or the one that includes it;
     None when there is none, or it is one of ``fixed``."""
-    if exc.file is None:
-        logger.info("compile error names no file (%s): it cannot be skipped", exc)
-        return None
-    named = os.path.abspath(exc.file)
     fixed_paths = {os.path.abspath(p) for p in fixed}
+    if exc.file is None:
+        return _unnamed_culprit(exc, kept, fixed_paths)
+    named = os.path.abspath(exc.file)
     candidates = [s.path for s in kept if os.path.abspath(s.path) == named]
     if not candidates:  # in a file that a listed file includes (libyara names it as the include is written)
         suffix = "/" + exc.file
@@ -160,6 +159,20 @@ def _culprit(exc: RuleCompileError, kept: Sequence[RuleSource], fixed: Collectio
             return None
         return path
     logger.info("compile error in %s, which is not a listed rule file: it cannot be skipped", exc.file)
+    return None
+
+
+def _unnamed_culprit(exc: RuleCompileError, kept: Sequence[RuleSource], fixed_paths: set[str]) -> Path | None:
+    """The file an error that names none is in: libyara names every file but those given as text (their
+    names cannot be written in an include), each alone in its namespace, so each is compiled alone."""
+    for src in kept:
+        if includable(os.fsdecode(src.path)) or os.path.abspath(src.path) in fixed_paths:
+            continue
+        try:
+            compile_rules([src], None, route=False)
+        except RuleCompileError:
+            return src.path
+    logger.info("compile error names no file (%s): it cannot be skipped", exc)
     return None
 
 
