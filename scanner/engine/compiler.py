@@ -934,7 +934,7 @@ class RuleFile:
 
 def inspect_rule_file(source: RuleSource) -> RuleFile:
     """Compile the rule file ``source`` alone, as a release is tested; RuleError when it does not compile."""
-    rules = _compile(filepaths={source.namespace: os.fsdecode(source.path)})
+    rules = _compile(filepaths={source.namespace: [os.fsdecode(source.path)]})
     metas = {r.identifier: dict(r.meta) for r in rules}
     try:
         texts = split_rules(read_rule_file(source.path).decode("utf-8"))
