@@ -21,9 +21,9 @@ rule LeafMailer_Page
         $name1 = "leafmailer.pw" ascii nocase
         $name2 = "Leaf PHPMailer" ascii nocase
         $name3 = /\$leaf\[\s*'website'\s*\]\s*=/ ascii
-        $f1 = /function\s+leafTrim\s*\(/ ascii nocase
-        $f2 = /function\s+leafClear\s*\(/ ascii nocase
-        $f3 = /function\s+leafMailCheck\s*\(/ ascii nocase
+        $f1 = /function\s+leafTrim\s*\(/ ascii
+        $f2 = /function\s+leafClear\s*\(/ ascii
+        $f3 = /function\s+leafMailCheck\s*\(/ ascii
         $tag1 = "[-randommd5-]" ascii
         $tag2 = "[-randomstring-]" ascii
         $tag3 = "[-emailuser-]" ascii
@@ -73,17 +73,18 @@ rule PhishingKit_Telegram_Exfil
 
     strings:
         $php = "<?php" ascii nocase
-        $tg = /api\.telegram\.org\/bot["']?\s*\.\s*\$/ ascii nocase
-        $send = "sendMessage" ascii nocase
-        $msg_pass = /\$\w{1,12}\s*\.=\s*"[^"\n]{0,40}(pass|password|passwd|pwd|cvv|ssn)[^"\n]{0,20}"\s*\.\s*\$_(POST|REQUEST)\[/ ascii nocase
+        $tg = /api\.telegram\.org\/bot["']?\s*\.\s*\$/ ascii
+        $send1 = "sendMessage" ascii
+        $send2 = "sendmessage" ascii
+        $msg_pass = /\.=\s*"[^"\n]{0,60}"\s*\.\s*\$_(POST|REQUEST)\[\s*['"](pass|password|passwd|pwd|pw|cvv|ssn|pin)['"]/ ascii
         $ip = /\$_SERVER\[\s*['"](REMOTE_ADDR|HTTP_CLIENT_IP|HTTP_X_FORWARDED_FOR)['"]\s*\]/ ascii
         $ua = "HTTP_USER_AGENT" ascii
-        $loc = /header\(\s*["']Location:\s*https?:\/\// ascii nocase
+        $loc = /header\(\s*["']Location:\s*https?:\/\// ascii
 
     condition:
         filesize < 512KB
         and $php in (0..1024)
-        and $tg and $send and $msg_pass
+        and $tg and 1 of ($send*) and $msg_pass
         and 2 of ($ip, $ua, $loc)
 }
 
@@ -99,13 +100,13 @@ rule PhishingKit_Mail_Result
 
     strings:
         $php = "<?php" ascii nocase
-        $msg_user = /\$\w{1,12}\s*\.=\s*"[^"\n]{0,40}(email|user|login|username)[^"\n]{0,20}"\s*\.\s*\$_(POST|REQUEST)\[/ ascii nocase
-        $msg_pass = /\$\w{1,12}\s*\.=\s*"[^"\n]{0,40}(pass|password|passwd|pwd)[^"\n]{0,20}"\s*\.\s*\$_(POST|REQUEST)\[/ ascii nocase
+        $msg_user = /\.=\s*"[^"\n]{0,60}"\s*\.\s*\$_(POST|REQUEST)\[\s*['"](email|user|login|username|userid|mail)['"]/ ascii
+        $msg_pass = /\.=\s*"[^"\n]{0,60}"\s*\.\s*\$_(POST|REQUEST)\[\s*['"](pass|password|passwd|pwd|pw)['"]/ ascii
         $mail = /\bmail\(\s*\$\w{1,20}\s*,\s*\$\w{1,20}\s*,\s*\$\w{1,20}/ ascii
         $ip = /\$_SERVER\[\s*['"](REMOTE_ADDR|HTTP_CLIENT_IP|HTTP_X_FORWARDED_FOR)['"]\s*\]/ ascii
         $host = "gethostbyaddr(" ascii
         $ua = "HTTP_USER_AGENT" ascii
-        $loc = /header\(\s*["']Location:\s*https?:\/\// ascii nocase
+        $loc = /header\(\s*["']Location:\s*https?:\/\// ascii
 
     condition:
         filesize < 512KB

@@ -18,11 +18,11 @@ rule Empire_PowerShell_Stager
         date = "2026-12-07"
 
     strings:
-        $rc4 = /\$S=0\.\.255;0\.\.255\|%\{\$J=\(\$J\+\$S\[\$_\]\+\$K\[\$_%\$K\.Count\]\)%256;/ ascii nocase
-        $iex = /-join\[Char\[\]\]\(&\s?\$R\s\$data\s\(\$IV\+\$K\)\)\|IEX/ ascii nocase
-        $dl = ".DownloadData($ser+$t)" ascii nocase
-        $iv = "$iv=$data[0..3];" ascii nocase
-        $ua = "$wc.Headers.Add('User-Agent',$u)" ascii nocase
+        $rc4 = /\$S=0\.\.255;0\.\.255\|%\{\$J=\(\$J\+\$S\[\$_\]\+\$K\[\$_%\$K\.Count\]\)%256;/ ascii
+        $iex = /-join\[Char\[\]\]\(&\s?\$R\s\$data\s\(\$IV\+\$K\)\)\|IEX/ ascii
+        $dl = ".DownloadData($ser+$t)" ascii
+        $iv = "$iv=$data[0..3];" ascii
+        $ua = "$wc.Headers.Add('User-Agent',$u)" ascii
 
     condition:
         filesize < 512KB
@@ -83,12 +83,12 @@ rule Nishang_Invoke_PowerShellTcp
         date = "2026-12-07"
 
     strings:
-        $func = /function\s+Invoke-PowerShellTcp\b/ ascii nocase
+        $func = /function\s+Invoke-PowerShellTcp\b/ ascii
         $banner = "Windows PowerShell running as user " ascii
-        $client = "New-Object System.Net.Sockets.TCPClient(" ascii nocase
-        $bytes = /\[byte\[\]\]\$bytes\s*=\s*0\.\.65535\|%\{0\}/ ascii nocase
-        $listen = "[System.Net.Sockets.TcpListener]" ascii nocase
-        $iex = /iex\s+\$data\s+2>&1/ ascii nocase
+        $client = "New-Object System.Net.Sockets.TCPClient(" ascii
+        $bytes = /\[byte\[\]\]\$bytes\s*=\s*0\.\.65535\|%\{0\}/ ascii
+        $listen = "[System.Net.Sockets.TcpListener]" ascii
+        $iex = /iex\s+\$data\s+2>&1/ ascii
 
     condition:
         filesize < 256KB
@@ -108,10 +108,10 @@ rule Nishang_PowerShellTcp_OneLiner
         date = "2026-12-07"
 
     strings:
-        $client = /New-Object\s+(System\.)?Net\.Sockets\.TCPClient\(/ ascii nocase
-        $loop = /while\(\(\$i\s?=\s?\$\w{1,10}\.Read\(\$\w{1,10},\s?0,\s?\$\w{1,10}\.Length\)\)\s?-ne\s?0\)/ ascii nocase
-        $run = /\(iex\s+\$\w{1,10}\s+2>&1\s?\|\s?Out-String\s?\)/ ascii nocase
-        $prompt = /\+\s?'PS '\s?\+\s?\(pwd\)\.Path\s?\+\s?'> '/ ascii nocase
+        $client = /New-Object\s+(System\.)?Net\.Sockets\.TCPClient\(/ ascii
+        $loop = /while\(\(\$i\s?=\s?\$\w{1,10}\.Read\(\$\w{1,10},\s?0,\s?\$\w{1,10}\.Length\)\)\s?-ne\s?0\)/ ascii
+        $run = /\(iex\s+\$\w{1,10}\s+2>&1\s?\|\s?Out-String\s?\)/ ascii
+        $prompt = /\+\s?'PS '\s?\+\s?\(pwd\)\.Path\s?\+\s?'> '/ ascii
 
     condition:
         filesize < 16KB
@@ -129,11 +129,11 @@ rule Nishang_Get_PassHashes
         date = "2026-12-07"
 
     strings:
-        $func = /function\s+Get-PassHashes\b/ ascii nocase
+        $func = /function\s+Get-PassHashes\b/ ascii
         $nt = "GetBytes(\"NTPASSWORD`0\")" ascii
         $lm = "GetBytes(\"LMPASSWORD`0\")" ascii
-        $boot = /function\s+Get-BootKey\b/ ascii nocase
-        $hboot = /function\s+Get-HBootKey\b/ ascii nocase
+        $boot = /function\s+Get-BootKey\b/ ascii
+        $hboot = /function\s+Get-HBootKey\b/ ascii
 
     condition:
         filesize < 256KB
@@ -153,9 +153,9 @@ rule PowerSploit_Invoke_Shellcode
         date = "2026-12-07"
 
     strings:
-        $func = /function\s+Invoke-Shellcode\b/ ascii nocase
-        $remote = /function\s+Local:Inject-RemoteShellcode\b/ ascii nocase
-        $local = /function\s+Local:Inject-LocalShellcode\b/ ascii nocase
+        $func = /function\s+Invoke-Shellcode\b/ ascii
+        $remote = /function\s+Local:Inject-RemoteShellcode\b/ ascii
+        $local = /function\s+Local:Inject-LocalShellcode\b/ ascii
         $api1 = "VirtualAllocEx" ascii
         $api2 = "CreateRemoteThread" ascii
 
@@ -177,12 +177,12 @@ rule PowerSploit_PowerUp
         date = "2026-12-07"
 
     strings:
-        $f1 = /function\s+Write-ServiceBinary\b/ ascii nocase
-        $f2 = /function\s+Install-ServiceBinary\b/ ascii nocase
-        $f3 = /function\s+Write-HijackDll\b/ ascii nocase
-        $f4 = /function\s+Get-ModifiableServiceFile\b/ ascii nocase
-        $f5 = /function\s+Get-UnquotedService\b/ ascii nocase
-        $f6 = /function\s+Invoke-(AllChecks|PrivescAudit)\b/ ascii nocase
+        $f1 = /function\s+Write-ServiceBinary\b/ ascii
+        $f2 = /function\s+Install-ServiceBinary\b/ ascii
+        $f3 = /function\s+Write-HijackDll\b/ ascii
+        $f4 = /function\s+Get-ModifiableServiceFile\b/ ascii
+        $f5 = /function\s+Get-UnquotedService\b/ ascii
+        $f6 = /function\s+Invoke-(AllChecks|PrivescAudit)\b/ ascii
 
     condition:
         filesize < 2MB
@@ -200,10 +200,10 @@ rule PowerSploit_Get_GPPPassword
         date = "2026-12-07"
 
     strings:
-        $func = /function\s+Get-GPPPassword\b/ ascii nocase
-        $key = /0x4e,\s?0x99,\s?0x06,\s?0xe8,\s?0xfc,\s?0xb6,\s?0x6c,\s?0xc9,\s?0xfa,\s?0xf4,\s?0x93,\s?0x10/ ascii nocase
-        $cpass = "cpassword" ascii nocase
-        $decrypt = /function\s+Get-DecryptedCpassword\b/ ascii nocase
+        $func = /function\s+Get-GPPPassword\b/ ascii
+        $key = /0x4e,\s?0x99,\s?0x06,\s?0xe8,\s?0xfc,\s?0xb6,\s?0x6c,\s?0xc9,\s?0xfa,\s?0xf4,\s?0x93,\s?0x10/ ascii
+        $cpass = "cpassword" ascii
+        $decrypt = /function\s+Get-DecryptedCpassword\b/ ascii
 
     condition:
         filesize < 256KB

@@ -12,7 +12,7 @@ rule Magecart_JQuery_Form_Skimmer
     meta:
         family = "Magecart"
         severity = "critical"
-        description = "Magecart skimmer of the British Airways kind: on mouseup/touchend of the pay button it serialises the payment form to JSON and POSTs it after a delay, with dataType application/json"
+        description = "Magecart skimmer of the British Airways kind: on mouseup/touchend of the pay button it serialises the payment form field by field and POSTs it with the bogus dataType application/json"
         reference = "https://www.riskiq.com/blog/labs/magecart-british-airways-breach/"
         author = "scanner project"
         date = "2026-12-07"
@@ -20,15 +20,13 @@ rule Magecart_JQuery_Form_Skimmer
     strings:
         $bind = /\.bind\(\s*["']mouseup touchend["']\s*,\s*function/ ascii
         $ser = /\.serializeArray\(\)\.map\(\s*function\s*\(\s*\w{1,12}\s*\)\s*\{\s*\w{1,12}\[\w{1,12}\.name\]\s*=\s*\w{1,12}\.value/ ascii
-        $json = "JSON.stringify(" ascii
-        $timer = "setTimeout(" ascii
-        $post = /type\s*:\s*["']POST["']/ ascii nocase
+        $post = /type\s*:\s*["'](POST|post)["']/ ascii
         $dtype = /dataType\s*:\s*["']application\/json["']/ ascii
 
     condition:
         filesize < 2MB
         and $bind and $ser
-        and $json and $timer and $post and $dtype
+        and $post and $dtype
 }
 
 rule Magecart_Image_Beacon_Skimmer
@@ -42,16 +40,15 @@ rule Magecart_Image_Beacon_Skimmer
         date = "2026-12-07"
 
     strings:
-        $loc = /(location\.href|location\.pathname|document\.URL)\.(indexOf|search|includes)\(\s*["'](checkout|onepage|onestepcheckout)/ ascii nocase
+        $loc = /(location\.href|location\.pathname|document\.URL)\.(indexOf|search|includes)\(\s*["'](checkout|onepage|onestepcheckout)/ ascii
         $img = /new\s+Image\(\)\.src\s*=/ ascii
         $img2 = /new\s+Image\(\);\s*\w{1,12}\.src\s*=/ ascii
         $b64 = /btoa\(\s*(unescape\(\s*encodeURIComponent\(\s*)?(JSON\.stringify\(|\w{1,12}\s*\))/ ascii
-        $cc1 = "cc_number" ascii nocase
-        $cc2 = "cc_cid" ascii nocase
-        $cc3 = "cc_exp_month" ascii nocase
-        $cc4 = "cardnumber" ascii nocase
-        $cc5 = "card_number" ascii nocase
-        $cc6 = "cvv" ascii nocase
+        $cc1 = "cc_number" ascii
+        $cc2 = "cc_cid" ascii
+        $cc3 = "cc_exp_month" ascii
+        $cc4 = "cardnumber" ascii
+        $cc5 = "card_number" ascii
 
     condition:
         filesize < 2MB
