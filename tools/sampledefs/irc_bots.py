@@ -13,7 +13,12 @@ import binascii
 from sample_blocks import HOST, INERT_NOTE, Builders, split, text
 
 OUTLAW_KEY_HEAD = "AAAAB3NzaC1yc2EAAAABJQAAAQEArDp4cun2lhr4KUhBGE7VvAcwdli2a8dbnrTOrb"
-OUTLAW_KEY_TAIL = "Mz1+5O73fcBOx8NVbUT0bUanUV9tJ2/9p7+vD0EpZ3Tz/+0kX34uAx1RV/75GVOmNx+9EuWOnvNoaJe0QXxziIg9eLBHpgLMuakb5+BgTFB+rKJAw9u9FSTDengvS8hX1kNFS4Mjux0hJOK8rvcEmPecjdySYMb66nylAKGwCEE6WEQHmd1mUPgHwGQ0hWCwsQk13yCGPK5w6hYp5zYkFnvlC8hGmd4Ww+u97k6pfTGTUbJk14ujvcD9iUKQTTWYYjIIu5PmUux5bsZ0R4WFwdIe6+i6rBLAsPKgAySVKPRK+oRw=="
+OUTLAW_KEY_TAIL = (
+    "Mz1+5O73fcBOx8NVbUT0bUanUV9tJ2/9p7+vD0EpZ3Tz/+0kX34uAx1RV/75GVOmNx+9EuWOnvNoaJe0QXxziIg9eL"
+    "BHpgLMuakb5+BgTFB+rKJAw9u9FSTDengvS8hX1kNFS4Mjux0hJOK8rvcEmPecjdySYMb66nylAKGwCEE6WEQHmd1m"
+    "UPgHwGQ0hWCwsQk13yCGPK5w6hYp5zYkFnvlC8hGmd4Ww+u97k6pfTGTUbJk14ujvcD9iUKQTTWYYjIIu5PmUux5bs"
+    "Z0R4WFwdIe6+i6rBLAsPKgAySVKPRK+oRw=="
+)
 
 
 def shellbot_config() -> dict[str, bytes]:
@@ -34,7 +39,12 @@ def shellbot_config() -> dict[str, bytes]:
 
 
 def shellbot_commands() -> dict[str, bytes]:
-    lines = ["#!/usr/bin/perl", f"exit 0; # {INERT_NOTE}", "__END__", "sub bfunc { my $printl = $_[0]; my $funcarg = $_[1];"]
+    lines = [
+        "#!/usr/bin/perl",
+        f"exit 0; # {INERT_NOTE}",
+        "__END__",
+        "sub bfunc { my $printl = $_[0]; my $funcarg = $_[1];",
+    ]
     for cmd in ("portscan (.*)", "udpflood\\s+(.*)", "tcpflood\\s+(.*)", "back\\s+(.*)\\s+(\\d+)"):
         lines.append(split("  if ($funcarg =", "~ /^", cmd, "/) {"))
         lines.append(split("    sendraw($IRC_cur_socket, ", '"PRIVMSG $printl :done"); }'))
@@ -77,16 +87,16 @@ def near_perl_bot() -> dict[str, bytes]:
             "my $server = 'irc.example.org'; my $port = 6697;",
             "my @channels = ('#ops'); my @admins = ('alice');",
             "my $max_lines = 6;",
-            "sub sendraw { my ($sock, $line) = @_; print $sock \"$line\\r\\n\"; }",
+            'sub sendraw { my ($sock, $line) = @_; print $sock "$line\\r\\n"; }',
             "sub handle { my ($target, $arg) = @_;",
-            "  if ($arg =~ /^uptime/) { sendraw($main::sock, \"PRIVMSG $target :\" . `uptime`); }",
-            "  if ($arg =~ /^portscan/) { sendraw($main::sock, \"PRIVMSG $target :not supported\"); } }",
+            '  if ($arg =~ /^uptime/) { sendraw($main::sock, "PRIVMSG $target :" . `uptime`); }',
+            '  if ($arg =~ /^portscan/) { sendraw($main::sock, "PRIVMSG $target :not supported"); } }',
         )
     }
 
 
 def near_uudecode() -> dict[str, bytes]:
-    body = (b"# helper that decodes uuencoded mail attachments\n" * 120)
+    body = b"# helper that decodes uuencoded mail attachments\n" * 120
     return {
         "uudecode-helper-pl": b"#!/usr/bin/perl\nmy $data = unpack('u', $encoded);\n" + body,
     }

