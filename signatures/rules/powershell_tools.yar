@@ -211,3 +211,29 @@ rule PowerSploit_Get_GPPPassword
         and $key
         and ($cpass or $decrypt)
 }
+
+rule PowerSploit_PowerView
+{
+    meta:
+        family = "PowerSploit"
+        severity = "medium"
+        description = "PowerSploit PowerView Active Directory reconnaissance script: domain user/computer/share enumeration, local-admin and user hunting, Kerberoasting"
+        reference = "https://github.com/PowerShellMafia/PowerSploit/blob/master/Recon/PowerView.ps1"
+        author = "scanner project"
+        date = "2026-12-07"
+
+    strings:
+        $f1 = /function\s+Get-DomainUser\b/ ascii
+        $f2 = /function\s+Get-DomainComputer\b/ ascii
+        $f3 = /function\s+Find-DomainShare\b/ ascii
+        $f4 = /function\s+Find-LocalAdminAccess\b/ ascii
+        $f5 = /function\s+Invoke-Kerberoast\b/ ascii
+        $f6 = /function\s+Find-DomainUserLocation\b/ ascii
+        $f7 = /function\s+Get-NetUser\b/ ascii
+        $f8 = /function\s+Invoke-UserHunter\b/ ascii
+        $f9 = /function\s+Invoke-ShareFinder\b/ ascii
+
+    condition:
+        filesize < 4MB
+        and 4 of them
+}

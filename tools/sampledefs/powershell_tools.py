@@ -149,6 +149,28 @@ def gpp() -> dict[str, bytes]:
     }
 
 
+def powerview() -> dict[str, bytes]:
+    names = ("Get-DomainUser", "Get-DomainComputer", "Find-DomainShare", "Find-LocalAdminAccess", "Invoke-Kerberoast")
+    return {
+        "powersploit-powerview": text(
+            f"return  # {INERT_NOTE}",
+            *(split("function ", n[:4], n[4:], " { }") for n in names),
+        )
+    }
+
+
+def near_ad_report() -> dict[str, bytes]:
+    return {
+        "ad-report-ps1": text(
+            "Import-Module ActiveDirectory",
+            "function Get-StaleUser { Get-ADUser -Filter * -Properties LastLogonDate }",
+            "function Get-StaleComputer { Get-ADComputer -Filter * -Properties LastLogonDate }",
+            "function Find-EmptyGroup { Get-ADGroup -Filter * | Where-Object { -not (Get-ADGroupMember $_) } }",
+            "function Get-DomainReport { Get-StaleUser; Get-StaleComputer; Find-EmptyGroup }",
+        )
+    }
+
+
 def near_admin_tcp() -> dict[str, bytes]:
     return {
         "admin-port-check-ps1": text(
@@ -212,6 +234,7 @@ SAMPLES: Builders = {
     "PowerSploit_Invoke_Shellcode": powersploit_shellcode,
     "PowerSploit_PowerUp": powerup,
     "PowerSploit_Get_GPPPassword": gpp,
+    "PowerSploit_PowerView": powerview,
 }
 
 NEARMISS: Builders = {
@@ -224,4 +247,5 @@ NEARMISS: Builders = {
     "PowerSploit_Invoke_Shellcode": near_admin_functions,
     "PowerSploit_PowerUp": near_admin_functions,
     "PowerSploit_Get_GPPPassword": near_admin_functions,
+    "PowerSploit_PowerView": near_ad_report,
 }
