@@ -149,6 +149,9 @@ class Config:
     ([hooks] after_scan: a list of arguments, or one string split as a shell would, without a shell)."""
     hook_timeout: int = 60
     """Seconds a hook may run before it is killed ([hooks] timeout)."""
+    strict_rules: bool = False
+    """A user rule file that does not compile fails the command instead of being left out with a warning
+    ([rules] strict; --strict)."""
     log_level: str = "warning"
     """How much the command tells on stderr: one of ``LOG_LEVELS`` ([logging] level; --verbose and
     --debug win over it)."""
@@ -189,6 +192,7 @@ _KEYS: Mapping[str, Mapping[str, str]] = {
     "events": {"sinks": "event_sinks", "timeout": "event_timeout", "facility": "event_facility"},
     "metrics": {"dir": "metrics_dir"},
     "hooks": {"after_scan": "after_scan", "timeout": "hook_timeout"},
+    "rules": {"strict": "strict_rules"},
 }
 
 OUTPUT_FORMATS = ("text", "json", "clamscan")
@@ -291,6 +295,10 @@ def _convert(name: str, value: object, path: Path) -> object:
                 raise TypeError("must be a number of seconds from 0.1 to 60")
             check_range(name, value)
             return float(value)
+        case "strict_rules":
+            if not isinstance(value, bool):
+                raise TypeError("must be true or false")
+            return value
         case "trusted_root":
             return (path.parent / Path(str(value)).expanduser()).resolve()
         case "kill_grace":

@@ -432,12 +432,24 @@ def cache_mode(kind: ScanType, no_cache: bool) -> CacheMode:
 
 
 def load_rules(
-    state: StateDir, config: Config, extra: Sequence[Path], use_default: bool, *, now: Now = utc_now
+    state: StateDir,
+    config: Config,
+    extra: Sequence[Path],
+    use_default: bool,
+    *,
+    now: Now = utc_now,
+    strict: bool | None = None,
 ) -> signatures.LoadedRules:
     """The rules a scan uses (the active set unless not ``use_default``, plus ``extra``), with a freshness
-    warning when the set is older than the configuration allows."""
+    warning when the set is older than the configuration allows, and one per file of ``extra`` left out
+    because it does not compile (``strict``, else ``[rules] strict``: fail instead)."""
     return signatures.load_rules(
-        state, extra, use_default, today=now().date(), max_age_days=config.max_signature_age_days
+        state,
+        extra,
+        use_default,
+        today=now().date(),
+        max_age_days=config.max_signature_age_days,
+        strict=config.strict_rules if strict is None else strict,
     )
 
 
@@ -574,6 +586,8 @@ class MonthlyRequest:
     """Act only on detections at least this severe; None: ``[monthly] action_min_severity``."""
     no_cache: bool = False
     """Read every file, even one judged before and unchanged since."""
+    strict_rules: bool | None = None
+    """A rule file that does not compile fails the run; None: ``[rules] strict``."""
 
 
 def update_signatures(state: StateDir, request: MonthlyRequest, fleet: Reporter | None = None) -> list[str]:
@@ -607,7 +621,9 @@ def monthly(
     with state.lock("monthly", "another monthly run"):
         warnings = update_signatures(state, request, fleet)
         try:
-            loaded = load_rules(state, config, (*config.monthly_rules, *request.rules), True, now=now)
+            loaded = load_rules(
+                state, config, (*config.monthly_rules, *request.rules), True, now=now, strict=request.strict_rules
+            )
         except ScannerError as exc:
             (fleet or Reporter.off()).scan_failed(None, "monthly", exc)
             raise

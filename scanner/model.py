@@ -314,6 +314,23 @@ class Skipped:
 
 
 @dataclass(frozen=True)
+class RuleFileSkipped:
+    """A user rule file left out of a scan because it does not compile (the rest of its collection loads)."""
+
+    path: str
+    """The rule file, as found (for an error inside a file it includes: the file given or listed)."""
+    line: int | None
+    """The line the error is on, when the engine names one."""
+    reason: str
+    """Why, in the engine's words (``unknown module "cuckoo"``, ``syntax error, unexpected ...``)."""
+
+    def describe(self) -> str:
+        """One printable line: ``rule file PATH:LINE skipped: REASON``."""
+        where = display_path(self.path) + (f":{self.line}" if self.line is not None else "")
+        return printable(f"rule file {where} skipped: {self.reason}")
+
+
+@dataclass(frozen=True)
 class SignatureSetInfo:
     """The signature set a scan used."""
 
@@ -329,6 +346,8 @@ class SignatureSetInfo:
     """Days since the release, when known."""
     families: tuple[str, ...] = ()
     """Family names the set detects, from its family data."""
+    skipped_rule_files: tuple[RuleFileSkipped, ...] = ()
+    """User rule files left out because they do not compile (empty with --strict, which fails instead)."""
 
 
 @dataclass(frozen=True)

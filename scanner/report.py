@@ -99,6 +99,9 @@ def signatures_json(info: SignatureSetInfo) -> dict[str, Any]:
     """JSON form of a signature set's description."""
     d = asdict(info)
     d["families"] = list(info.families)
+    d["skipped_rule_files"] = [
+        {"path": json_path(s.path), "line": s.line, "reason": s.reason} for s in info.skipped_rule_files
+    ]
     return d
 
 
@@ -252,7 +255,9 @@ def _summary_lines(report: ScanReport) -> list[str]:
     lines += [
         "----------- SCAN SUMMARY -----------",
         f"Scan id:          {report.scan_id} ({report.scan_type.value} scan)",
-        f"Signatures:       {sig.version} ({sig.source}, {sig.rule_count} rules{age})",
+        f"Signatures:       {sig.version} ({sig.source}, {sig.rule_count} rules{age}"
+        + (f", {len(sig.skipped_rule_files)} rule files skipped" if sig.skipped_rule_files else "")
+        + ")",
         f"Files scanned:    {c.files_scanned}"
         + _files_note(report.extra.get("file_cache"), report.extra.get("hard_links")),
         f"Data scanned:     {human_bytes(c.bytes_scanned)}",

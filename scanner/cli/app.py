@@ -180,6 +180,17 @@ def common_options(func: F) -> F:
     )(func)
 
 
+STRICT_HELP = (
+    "Fail (exit 2) when a --rules file does not compile, instead of leaving it out with a warning "
+    "[default: [rules] strict, else off]."
+)
+
+
+def strict_option(func: F) -> F:
+    """--strict/--no-strict, on the commands that load --rules collections; None: the configuration decides."""
+    return click.option("--strict/--no-strict", "strict", default=None, help=STRICT_HELP)(func)
+
+
 def rules_options(database: bool = False) -> Callable[[F], F]:
     """--rules and --no-default-rules, on the commands that scan (``database``: clamscan's -d/--database too)."""
 

@@ -28,6 +28,7 @@ from scanner.cli.app import (
     min_severity_option,
     rules_options,
     say,
+    strict_option,
     warn,
 )
 from scanner.cli.clamcompat import (
@@ -81,6 +82,7 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
     help="Treat DIR as the filesystem root for quick and full scan locations.",
 )
 @rules_options(database=True)
+@strict_option
 @click.option(
     "--exclude",
     multiple=True,
@@ -151,6 +153,7 @@ def scan(
     sysroot: Path,
     rules: tuple[Path, ...],
     no_default_rules: bool,
+    strict: bool | None,
     exclude: tuple[str, ...],
     one_file_system: bool,
     max_filesize: int | None,
@@ -216,7 +219,7 @@ def scan(
     fleet = make_reporter(env, events, metrics_dir)
     for w in [*glob_warnings(exclude), *pipeline.missing_paths(options)]:
         warn_(w)
-    loaded = pipeline.load_rules(env.state, env.config, rules, not no_default_rules)
+    loaded = pipeline.load_rules(env.state, env.config, rules, not no_default_rules, strict=strict)
     for w in loaded.warnings:
         warn_(w)
     show = ProgressLine() if progress and sys.stderr.isatty() and not clam.quiet else None
@@ -342,6 +345,7 @@ def run_job(
 )
 @click.option("--no-cache", is_flag=True, help="Read every file, even one judged before and unchanged since.")
 @fleet_options
+@strict_option
 @common_options
 @handle_errors
 def monthly(
@@ -357,6 +361,7 @@ def monthly(
     no_cache: bool,
     events: tuple[str, ...],
     metrics_dir: Path | None,
+    strict: bool | None,
     home: Path | None,
     config_file: Path | None,
 ) -> None:
@@ -382,6 +387,7 @@ def monthly(
         action=Action(action) if action else None,
         action_min_severity=Severity(action_min_severity) if action_min_severity else None,
         no_cache=no_cache,
+        strict_rules=strict,
     )
     done = pipeline.monthly(env.state, env.config, request, fleet=fleet)
     for line in done.notices:

@@ -27,6 +27,7 @@ from scanner.cli.app import (
 )
 from scanner.config import MAX_SECONDS
 from scanner.errors import ScannerError
+from scanner.model import printable
 from scanner.updates import signatures
 
 if TYPE_CHECKING:  # imported where used: a scan that never updates starts faster without the feed client
@@ -49,9 +50,17 @@ def signatures_group() -> None:
 
 @signatures_group.command("info")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--rules",
+    "rules",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Also describe these rule collections (repeatable; [monthly] rules are described too): rule "
+    "count and the files a scan leaves out because they do not compile.",
+)
 @common_options
 @handle_errors
-def signatures_info(fmt: str, home: Path | None, config_file: Path | None) -> None:
+def signatures_info(fmt: str, rules: tuple[Path, ...], home: Path | None, config_file: Path | None) -> None:
     """Version, age, rule count, families, source and compiled-cache state of the active set."""
     from scanner.updates import release, update
 
@@ -59,6 +68,8 @@ def signatures_info(fmt: str, home: Path | None, config_file: Path | None) -> No
     mirrors, mirrors_source = feed_mirrors(env, ())
     info = signatures.describe(env.state, today=dt.datetime.now(dt.UTC).date())
     info["changelog"] = release.read_changelog(Path(info["path"]))
+    extra = (*env.config.monthly_rules, *rules)
+    user = signatures.describe_custom(env.state, extra) if extra else None
     st = update.status(env.state)
     anchor = st.trusted_root
     info.update(
@@ -74,6 +85,7 @@ def signatures_info(fmt: str, home: Path | None, config_file: Path | None) -> No
         },
         feeds=list(mirrors),
         feeds_source=mirrors_source,
+        user_rules=user,
     )
     if fmt == "json":
         click.echo(report.dumps(info), nl=False)
@@ -102,6 +114,19 @@ def signatures_info(fmt: str, home: Path | None, config_file: Path | None) -> No
         else "none (give it once with 'scanner update --feed URL')"
     )
     say(f"Update feed:    {feed_text}")
+    if user is not None:
+        say_user_rules(user)
+
+
+def say_user_rules(user: dict[str, object]) -> None:
+    """The text form of ``signatures info``'s ``user_rules``."""
+    skipped = user["skipped_rule_files"]
+    assert isinstance(skipped, list)
+    say(f"User rules:     {user['rule_count']} in {user['rule_files']} files, {user['namespaces']} namespaces")
+    say(f"Skipped files:  {len(skipped)}" + (" (they do not compile; --strict makes this an error)" if skipped else ""))
+    for s in skipped:
+        where = f"{s['path']}:{s['line']}" if s["line"] is not None else s["path"]
+        say(printable(f"  {where}: {s['reason']}"))
 
 
 @signatures_group.command("test")

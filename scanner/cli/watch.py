@@ -23,6 +23,7 @@ from scanner.cli.app import (
     rules_options,
     stdout_closed,
     stdout_to_devnull,
+    strict_option,
 )
 from scanner.config import MAX_JOBS
 from scanner.model import Action, Severity
@@ -58,6 +59,7 @@ Exit codes:
     help="One line per event: readable text, or one JSON object.",
 )
 @rules_options()
+@strict_option
 @click.option("--initial-scan", is_flag=True, help="Also scan what is already in the folders at start.")
 @click.option("--exclude", multiple=True, metavar="GLOB", help="Do not scan matching paths (repeatable).")
 @click.option("--jobs", "-j", type=click.IntRange(1, MAX_JOBS), help="Scanning threads [default: CPU count].")
@@ -71,6 +73,7 @@ def watch_cmd(
     fmt: str,
     rules: tuple[Path, ...],
     no_default_rules: bool,
+    strict: bool | None,
     initial_scan: bool,
     exclude: tuple[str, ...],
     jobs: int | None,
@@ -101,6 +104,7 @@ def watch_cmd(
         action=Action(action),
         rules=rules,
         use_default_rules=not no_default_rules,
+        strict_rules=cfg.strict_rules if strict is None else strict,
         initial_scan=initial_scan,
         jobs=jobs or cfg.jobs or os.cpu_count() or 1,
         timeout=cfg.timeout,

@@ -8,8 +8,12 @@ rule can match, and ``routing`` splits a set into per-file-type sets; ``gating``
 ``prefilter`` build the content gates of big files (decision 0006), with ``yara_regex`` turning
 YARA's regular expressions into Hyperscan's where both readings are certain.
 
-Public API: ``compiler`` (``compile_rules``, ``CompiledRules``, ``RuleSource``, ``Match``, ...). The
-other modules are the engine's internals; no other subpackage imports them.
+``collection`` puts the files of a user's collection in namespaces as ``yara`` users expect and
+opens index files; ``loader`` compiles such a collection without the files that do not compile.
+
+Public API: ``compiler`` (``compile_rules``, ``CompiledRules``, ``RuleSource``, ``Match``, ...) and
+``loader`` (``load_collection``, ``user_sources``). The other modules are the engine's internals; no
+other subpackage imports them.
 """
 
-__all__ = ["compiler"]
+__all__ = ["compiler", "loader"]

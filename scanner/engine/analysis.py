@@ -136,7 +136,7 @@ class RuleInfo:
 
 @dataclass(frozen=True)
 class FileAnalysis:
-    """What routing knows about one rule file (one namespace)."""
+    """What routing knows about one namespace: one rule file, or several read one after the other."""
 
     namespace: str
     """The namespace it is compiled in."""
@@ -155,6 +155,9 @@ class FileAnalysis:
     format_terms: tuple[str, ...] = ()
     """The module terms its rules are routed on as format gates (``pe.x``, ``not pe.x``, a loop over a
     ``pe.`` range, ``$a at pe.x``): each must be false for files of other formats."""
+    files: tuple[str, ...] = ()
+    """When the namespace is several files read one after the other (``text`` is theirs joined by line
+    breaks; ``path`` is the first): their absolute paths, in order, each included when it goes whole."""
 
 
 def _hex_prefix(literal: str) -> bytes:
@@ -614,5 +617,10 @@ def analyse(
             )
         )
     return FileAnalysis(
-        namespace, path, text, tuple(imports), tuple(rules), format_terms=tuple(dict.fromkeys(an.module_terms))
+        namespace,
+        path,
+        text,
+        tuple(dict.fromkeys(imports)),  # files of one namespace may each import a module
+        tuple(rules),
+        format_terms=tuple(dict.fromkeys(an.module_terms)),
     )

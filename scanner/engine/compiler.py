@@ -32,6 +32,7 @@ import yara
 from scanner import __version__, inert
 from scanner.engine import analysis, cache, gating, prefilter, routing
 from scanner.engine.cache import RouteInfo
+from scanner.engine.collection import compile_error
 from scanner.engine.matches import TOO_MANY_MATCHES, EngineWarnings, match_of
 from scanner.engine.matches import Match as Match
 from scanner.engine.matches import MatchFailed as MatchFailed
@@ -41,6 +42,7 @@ from scanner.engine.rule_texts import split_rules
 from scanner.engine.sources import EXTERNALS as EXTERNALS
 from scanner.engine.sources import (
     IncludeReader,
+    encodable,
     includable,
     included_files,
     read_rule_file,
@@ -50,6 +52,7 @@ from scanner.engine.sources import (
 )
 from scanner.engine.sources import RuleSource as RuleSource
 from scanner.errors import RuleError
+from scanner.model import display_path
 from scanner.safefs import write_atomic
 
 if TYPE_CHECKING:
@@ -456,22 +459,20 @@ class CompiledRules:
 
 
 def _compile(
-    filepaths: Mapping[str, str] | None = None,
+    filepaths: Mapping[str, Sequence[str]] | None = None,
     sources: Mapping[str, str] | None = None,
     includes: IncludeReader | None = None,
 ) -> yara.Rules:
-    """Compile rule files or sources, libyara's includes read through ``includes`` (a new IncludeReader when
-    None; pass one to learn which files libyara included)."""
+    """Compile rule files (namespace -> its files, in order) or sources, libyara's includes read through
+    ``includes`` (a new IncludeReader when None; pass one to learn which files libyara included)."""
     includes = includes or IncludeReader()
     texts = sources
-    if filepaths is not None and all(includable(p) for p in filepaths.values()):
-        # Each file through an include, so that libyara never opens a rule file itself: one
-        # swapped for a FIFO since it was checked is refused by IncludeReader instead of hanging.
-        # Error messages name the file as given, as with filepaths.
-        texts = {ns: f'include "{p}"\n' for ns, p in filepaths.items()}
+    single = None
+    if filepaths is not None:
+        texts, single = _namespace_texts(filepaths)
     try:
         if texts is None:
-            return _yara_compile(filepaths, None, includes)
+            return _yara_compile(single, None, includes)
         return _yara_compile(None, texts, includes)
     except yara.Error as exc:
         if includes.error is not None:
@@ -480,9 +481,56 @@ def _compile(
             raise _compile_error(exc) from exc
         logger.info("rule file %s is not UTF-8 text: libyara reads the rules itself", includes.not_text)
     try:
-        return _yara_compile(filepaths, sources, None)
+        return _yara_compile(single, texts, None)
     except yara.Error as exc:
         raise _compile_error(exc) from exc
+
+
+def _namespace_texts(filepaths: Mapping[str, Sequence[str]]) -> tuple[dict[str, str] | None, dict[str, str] | None]:
+    """(namespace -> source, None), or (None, namespace -> path) when every namespace has one file and some
+    path cannot be written in an include (libyara then reads the files, and names them in errors); a
+    path that is not UTF-8 is never handed to yara-python, which takes only text.
+
+    Each file goes through an include, so that libyara never opens a rule file itself: one swapped
+    for a FIFO since it was checked is refused by IncludeReader instead of hanging. Error messages
+    name the file as given, as with filepaths. A file whose path cannot be written in an include,
+    in a collection with namespaces of several files, is given as its text (``collection`` gives
+    such a file a namespace of its own; libyara's errors in it then name no file).
+    """
+    if all(includable(p) for paths in filepaths.values() for p in paths):
+        return {ns: "".join(f'include "{p}"\n' for p in paths) for ns, paths in filepaths.items()}, None
+    if all(len(paths) == 1 and encodable(paths[0]) for paths in filepaths.values()):
+        return None, {ns: paths[0] for ns, paths in filepaths.items()}
+    texts: dict[str, str] = {}
+    for ns, paths in filepaths.items():
+        if all(includable(p) for p in paths):
+            texts[ns] = "".join(f'include "{p}"\n' for p in paths)
+            continue
+        if len(paths) != 1:
+            raise RuleError("rules could not be compiled: a namespace of several files has a path with a quote")
+        try:
+            texts[ns] = read_rule_file(Path(paths[0])).decode("utf-8")
+        except OSError as exc:
+            raise RuleError(f"rule file {display_path(paths[0])} cannot be read: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise RuleError(
+                f"rule file {display_path(paths[0])} is not UTF-8 text and its name has a quote, a backslash "
+                "or bytes that are not UTF-8: rename it"
+            ) from exc
+    return texts, None
+
+
+def _grouped(sources: Sequence[RuleSource]) -> dict[str, list[str]]:
+    """Namespace -> its files, in order (several files share a namespace as ``collection`` says)."""
+    out: dict[str, list[str]] = {}
+    for src in sources:
+        out.setdefault(src.namespace, []).append(os.fsdecode(src.path))
+    return out
+
+
+def available_modules() -> frozenset[str]:
+    """The modules this libyara can import."""
+    return frozenset(getattr(yara, "modules", ()))
 
 
 def _yara_compile(
@@ -495,9 +543,9 @@ def _yara_compile(
 
 
 def _compile_error(exc: yara.Error) -> RuleError:
-    if isinstance(exc, yara.SyntaxError):
-        return RuleError(f"rule does not compile: {exc}")
-    return RuleError(f"rules could not be compiled: {exc}")
+    """A RuleCompileError, which says where libyara found the error (``collection`` skips that file)."""
+    prefix = "rule does not compile" if isinstance(exc, yara.SyntaxError) else "rules could not be compiled"
+    return compile_error(str(exc), prefix)
 
 
 def compile_rules(sources: Sequence[RuleSource], cache_dir: Path | None = None, *, route: bool = True) -> CompiledRules:
@@ -512,7 +560,7 @@ def compile_rules(sources: Sequence[RuleSource], cache_dir: Path | None = None, 
     key, files = source_key(sources, engine_version(), cache_dir)
     if not route:
         key = hashlib.sha256(f"{key}/unrouted".encode()).hexdigest()
-    filepaths = {src.namespace: os.fsdecode(src.path) for src in sources}
+    filepaths = _grouped(sources)
     reported = IncludeReader()
 
     def recompile() -> yara.Rules:
@@ -747,16 +795,10 @@ def _compile_routes(sources: Sequence[RuleSource]) -> _RoutedSets | None:
     core, while the content gates are planned.
     """
     analysed = []
-    for src in sources:
-        try:
-            raw = read_rule_file(src.path)
-        except OSError as exc:
-            logger.info("rule file %s cannot be read for routing (%s): scan unrouted", src.path, exc)
+    for ns, paths in _grouped(sources).items():
+        fa = _analyse_namespace(ns, [Path(p) for p in paths])
+        if fa is None:
             return None
-        fa = analysis.analyse(src.namespace, os.fsdecode(src.path.absolute()), raw)
-        if fa.whole and not fa.whole_paths and used_externals(included_files(src.path)) & analysis.PATH_EXTERNALS:
-            logger.debug("rule file %s includes rules that look at file names", src.path)
-            fa = dataclasses.replace(fa, whole_paths=True)
         analysed.append(fa)
     plan = routing.plan(analysed)
     if plan is None:
@@ -790,6 +832,30 @@ def _compile_routes(sources: Sequence[RuleSource]) -> _RoutedSets | None:
             logger.warning("a routed set does not compile (%s): scan unrouted", exc)
             return None
     return _RoutedSets(plan.prefixes, plan.size_edges, out, plan.path_rules, plan.path_namespaces, gates, databases)
+
+
+def _analyse_namespace(namespace: str, paths: Sequence[Path]) -> analysis.FileAnalysis | None:
+    """Routing's analysis of the files of one namespace, read as libyara reads them: one after the other
+    (None: one cannot be read, scan unrouted)."""
+    raws = []
+    for path in paths:
+        try:
+            raws.append(read_rule_file(path))
+        except OSError as exc:
+            logger.info("rule file %s cannot be read for routing (%s): scan unrouted", path, exc)
+            return None
+    names = tuple(os.fsdecode(p.absolute()) for p in paths)
+    fa = analysis.analyse(namespace, names[0], b"\n".join(raws))
+    if len(names) > 1:
+        fa = dataclasses.replace(fa, files=names)
+    if (
+        fa.whole
+        and not fa.whole_paths
+        and used_externals([f for p in paths for f in included_files(p)]) & analysis.PATH_EXTERNALS
+    ):
+        logger.debug("rule files of namespace %s include rules that look at file names", namespace)
+        fa = dataclasses.replace(fa, whole_paths=True)
+    return fa
 
 
 def _load_cached(cache_dir: Path, key: str, recompile: Callable[[], yara.Rules]) -> CompiledRules | None:
@@ -868,7 +934,7 @@ class RuleFile:
 
 def inspect_rule_file(source: RuleSource) -> RuleFile:
     """Compile the rule file ``source`` alone, as a release is tested; RuleError when it does not compile."""
-    rules = _compile(filepaths={source.namespace: os.fsdecode(source.path)})
+    rules = _compile(filepaths={source.namespace: [os.fsdecode(source.path)]})
     metas = {r.identifier: dict(r.meta) for r in rules}
     try:
         texts = split_rules(read_rule_file(source.path).decode("utf-8"))

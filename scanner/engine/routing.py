@@ -207,9 +207,10 @@ def plan(
     for fa in files:
         if fa.whole:
             logger.debug("rule file %s is not split: %s", fa.path, fa.whole)
-            if not includable(fa.path):  # libyara reads an include's name as written, unescaped
-                logger.info("not routed: the path of rule file %r cannot be written in an include statement", fa.path)
-                return None
+            for path in fa.files or (fa.path,):
+                if not includable(path):  # libyara reads an include's name as written, unescaped
+                    logger.info("not routed: the path of rule file %r cannot be written in an include statement", path)
+                    return None
     lows = (0, *size_edges)
     selections: dict[tuple[bytes, int], dict[str, frozenset[str]]] = {}
     for prefix in (*chosen, b""):
@@ -283,7 +284,7 @@ def _routed_set(
     count = 0
     for fa in files:
         if fa.whole:
-            sources[fa.namespace] = _include_line(fa.path)
+            sources[fa.namespace] = "".join(_include_line(p) for p in fa.files or (fa.path,))
             if fa.whole_paths:
                 path_sources[fa.namespace] = sources[fa.namespace]
                 gates = None

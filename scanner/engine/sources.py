@@ -221,5 +221,15 @@ def unseen_includes(reader: IncludeReader, files: Sequence[Path]) -> set[str]:
 
 
 def includable(path: str) -> bool:
-    """Whether ``path`` can be written in an include statement (libyara reads it up to the next quote)."""
-    return not any(c in path for c in '"\\\n\r')
+    """Whether ``path`` can be written in an include statement (libyara reads it up to the next quote, and
+    yara-python takes sources as UTF-8 text: a name that is not is never written there)."""
+    return not any(c in path for c in '"\\\n\r') and encodable(path)
+
+
+def encodable(text: str) -> bool:
+    """Whether yara-python can take ``text`` (a path from ``os.fsdecode``) as a string: valid UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

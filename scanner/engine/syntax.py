@@ -43,7 +43,7 @@ class Token(NamedTuple):
     """Offset just past its last character."""
 
 
-_SKIP = r"(?:\s+|//[^\n]*|/\*.*?\*/)*"
+_SKIP = r"(?:\s+|//[^\n]*|/\*.*?\*/)*+"  # possessive: backtracking into blanks and comments is exponential
 _TOKEN = re.compile(
     _SKIP
     + r"""(?:(?P<text>"(?:\\.|[^"\\\n])*")
@@ -55,7 +55,7 @@ _TOKEN = re.compile(
     re.VERBOSE | re.DOTALL,
 )
 _REGEX = re.compile(_SKIP + r"(?P<regex>/(?:\\.|[^/\\\n])+/[a-z]*)", re.DOTALL)
-_HEX = re.compile(_SKIP + r"(?P<hex>\{(?:[^}/]|//[^\n]*|/\*.*?\*/)*\})", re.DOTALL)
+_HEX = re.compile(_SKIP + r"(?P<hex>\{(?:[^}/]|//[^\n]*|/\*.*?\*/)*+\})", re.DOTALL)
 _KIND = {
     "text": TokenKind.TEXT,
     "sid": TokenKind.STRING_ID,

@@ -23,8 +23,9 @@ from typing import Any
 
 from scanner import inert
 from scanner.engine.compiler import CompiledRules, RuleSource, cache_state, compile_rules
+from scanner.engine.loader import load_collection, user_sources
 from scanner.errors import RuleError
-from scanner.model import Family, SignatureSetInfo
+from scanner.model import Family, RuleFileSkipped, SignatureSetInfo, json_path
 from scanner.safefs import describe_mode
 from scanner.scanning.scan import scan_files
 from scanner.scanning.walk import WalkOptions, walk
@@ -214,24 +215,17 @@ def rule_files(path: Path) -> list[Path]:
     return sorted(found)
 
 
-def custom_sources(paths: Sequence[Path]) -> list[RuleSource]:
-    """Sources for ``--rules`` paths, each file in its own namespace named after its path."""
-    sources: list[RuleSource] = []
-    used: set[str] = set()
-    for given in paths:
-        files = rule_files(given)
+def custom_sources(paths: Sequence[Path]) -> tuple[list[RuleSource], list[RuleFileSkipped]]:
+    """Sources for ``--rules`` paths, in namespaces as ``yara`` users expect (decision 0011: the files of one
+    directory, or of one index of includes, share a namespace named after it), and the includes of their
+    index files that cannot be followed."""
+    given: list[tuple[Path, list[Path]]] = []
+    for path in paths:
+        files = rule_files(path)
         if not files:
-            raise RuleError(f"no .yar or .yara files in rules directory: {given}")
-        for f in files:
-            rel = f.name if f == given else f.relative_to(given).as_posix()
-            base = f"{given.name}/{rel}" if f != given else rel
-            ns, n = base, 1
-            while ns in used:
-                n += 1
-                ns = f"{base}#{n}"
-            used.add(ns)
-            sources.append(RuleSource(ns, f))
-    return sources
+            raise RuleError(f"no .yar or .yara files in rules directory: {path}")
+        given.append((path, files))
+    return user_sources(given)
 
 
 def core_binaries() -> list[Path]:
@@ -360,22 +354,35 @@ class LoadedRules:
 
 
 def load_rules(
-    state: StateDir, extra: Sequence[Path], use_default: bool, *, today: dt.date, max_age_days: int
+    state: StateDir,
+    extra: Sequence[Path],
+    use_default: bool,
+    *,
+    today: dt.date,
+    max_age_days: int,
+    strict: bool = False,
 ) -> LoadedRules:
-    """Compile the active set (unless not ``use_default``) plus ``extra`` rule paths, through the cache."""
+    """Compile the active set (unless not ``use_default``) plus ``extra`` rule paths, through the cache.
+
+    A file of ``extra`` that does not compile is left out with a warning, unless ``strict``; the active
+    set's files never are (an error in one fails the load).
+    """
     sigset = active_set(state) if use_default else None
-    sources = (sigset.sources() if sigset else []) + custom_sources(extra)
+    own = sigset.sources() if sigset else []
+    custom, cannot = custom_sources(extra)
+    sources = own + custom
     if not sources:
         raise RuleError("no rules to scan with: give --rules PATH or drop --no-default-rules")
     if sigset is not None:
         logger.info("rules: signature set %s (%s) from %s", sigset.version, sigset.source, sigset.root)
     for given in extra:
         logger.info("rules: %s (--rules)", given)
-    compiled = compile_rules(sources, state.rule_cache)
-    logger.info("%d rule(s) from %d file(s) ready", compiled.rule_count, len(sources))
-    warnings: list[str] = []
+    loaded = load_collection(sources, state.rule_cache, strict=strict, fixed=[s.path for s in own], skipped=cannot)
+    compiled = loaded.rules
+    logger.info("%d rule(s) from %d file(s) ready", compiled.rule_count, len(sources) - len(loaded.skipped))
+    warnings: list[str] = [s.describe() for s in loaded.skipped]
     if sigset is None:
-        info = SignatureSetInfo("custom", compiled.rule_count, "custom")
+        info = SignatureSetInfo("custom", compiled.rule_count, "custom", skipped_rule_files=loaded.skipped)
     else:
         age = sigset.age_days(today)
         info = SignatureSetInfo(
@@ -385,12 +392,32 @@ def load_rules(
             released=sigset.released.isoformat() if sigset.released else None,
             age_days=age,
             families=tuple(f.name for f in sigset.families),
+            skipped_rule_files=loaded.skipped,
         )
         if age is not None and age > max_age_days:
             warnings.append(
                 f"signatures {sigset.version} are {age} days old (more than {max_age_days}); run 'scanner update'"
             )
     return LoadedRules(compiled, info, sigset, tuple(warnings))
+
+
+def skipped_json(skipped: Sequence[RuleFileSkipped]) -> list[dict[str, Any]]:
+    """JSON form of skipped rule files (as in the scan report's ``signatures.skipped_rule_files``)."""
+    return [{"path": json_path(s.path), "line": s.line, "reason": s.reason} for s in skipped]
+
+
+def describe_custom(state: StateDir, paths: Sequence[Path]) -> dict[str, Any]:
+    """What ``signatures info --rules`` shows about user rule collections: counts and the files a scan
+    leaves out (compiled through the cache, as a scan would)."""
+    custom, cannot = custom_sources(paths)
+    loaded = load_collection(custom, state.rule_cache, strict=False, skipped=cannot)
+    return {
+        "paths": [json_path(os.fsdecode(p)) for p in paths],
+        "rule_files": len({s.path for s in custom}) - len({s.path for s in loaded.skipped}),
+        "rule_count": loaded.rules.rule_count,
+        "namespaces": len({s.namespace for s in custom}),
+        "skipped_rule_files": skipped_json(loaded.skipped),
+    }
 
 
 def describe(state: StateDir, *, today: dt.date) -> dict[str, Any]:

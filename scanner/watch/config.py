@@ -29,6 +29,8 @@ class WatchConfig:
     """Extra rule files or folders (--rules)."""
     use_default_rules: bool = True
     """Use the active signature set (False: --no-default-rules)."""
+    strict_rules: bool = False
+    """A rule file that does not compile fails the load (--strict, [rules] strict); else it is left out."""
     initial_scan: bool = False
     """Scan what is already in the folders at start."""
     jobs: int = field(default_factory=_cpu_count)

@@ -35,6 +35,7 @@ class LiveRules:
             self._cfg.use_default_rules,
             today=self._now().date(),
             max_age_days=self._cfg.max_signature_age_days,
+            strict=self._cfg.strict_rules,
         )
 
     def _signature_mark(self) -> tuple[object, ...]:

@@ -1,15 +1,15 @@
 /*
-   Perl IRC bots and the Outlaw group's "dota" kit on Linux servers: the ShellBot family
-   (Portuguese configuration names, IRC command dispatcher with port scanner and floods, the
-   uuencoded form the Outlaw campaigns deliver) and Outlaw's persistence (cron entries of the
-   .configrc kit, the SSH key it plants). Each rule needs a Perl statement or path written as a
+   Perl IRC "ShellBot" as the Outlaw group and others drop it on Linux servers, in the forms
+   linux_backdoors.yar's Outlaw rules (perl shebang at offset 0) do not cover: the configuration
+   block or the IRC command dispatcher of a script started as `perl file`, and the uuencoded
+   one-eval form the Outlaw campaigns deliver. Each rule needs a Perl statement written as a
    regular expression, so the rule file and articles naming the bot do not match.
 */
 
 rule ShellBot_Perl_Config
 {
     meta:
-        family = "ShellBot"
+        family = "Outlaw"
         severity = "critical"
         description = "Perl ShellBot IRC bot: Portuguese configuration block ($processo masquerade name, $servidor, @canais, @adms, $linas_max flood limit) with its IRC socket"
         reference = "https://www.trendmicro.com/en_us/research/18/k/perl-based-shellbot-looks-to-target-organizations-via-cc.html"
@@ -33,7 +33,7 @@ rule ShellBot_Perl_Config
 rule ShellBot_Perl_Commands
 {
     meta:
-        family = "ShellBot"
+        family = "Outlaw"
         severity = "critical"
         description = "Perl ShellBot IRC command dispatcher: $funcarg matched against portscan, flood and back-connect commands, replies through sendraw PRIVMSG"
         reference = "https://www.trendmicro.com/en_us/research/18/k/perl-based-shellbot-looks-to-target-organizations-via-cc.html"
@@ -58,7 +58,7 @@ rule ShellBot_Perl_Commands
 rule ShellBot_Perl_Uuencoded
 {
     meta:
-        family = "ShellBot"
+        family = "Outlaw"
         severity = "high"
         description = "Perl bot delivered as the Outlaw campaigns do: the whole script is one eval of a uuencoded string (eval unpack u=>q{...})"
         reference = "https://www.trendmicro.com/en_us/research/19/f/outlaw-hacking-groups-botnet-observed-spreading-miner-perl-based-backdoor.html"
@@ -71,42 +71,4 @@ rule ShellBot_Perl_Uuencoded
     condition:
         filesize > 4KB and filesize < 2MB
         and $eval in (0..256)
-}
-
-rule Outlaw_SSH_Key
-{
-    meta:
-        family = "Outlaw"
-        severity = "critical"
-        description = "SSH authorized key planted by the Outlaw (dota) botnet on brute-forced servers, with its 'mdrfckr' comment"
-        reference = "https://www.trendmicro.com/en_us/research/19/f/outlaw-hacking-groups-botnet-observed-spreading-miner-perl-based-backdoor.html"
-        author = "scanner project"
-        date = "2026-12-07"
-
-    strings:
-        $key = /ssh-rsa\s+AAAAB3NzaC1yc2EAAAABJQAAAQEArDp4cun2lhr4KUhBGE7VvAcwdli2a8dbnrTOrb[A-Za-z0-9+\/=]{100,400}\s+mdrfckr/ ascii
-
-    condition:
-        filesize < 1MB and $key
-}
-
-rule Outlaw_Dota_Cron
-{
-    meta:
-        family = "Outlaw"
-        severity = "critical"
-        description = "Outlaw dota kit persistence: cron entries starting the .configrc a/upd and b/sync scripts and the .rsync/c/aptitude miner launcher"
-        reference = "https://www.trendmicro.com/en_us/research/19/f/outlaw-hacking-groups-botnet-observed-spreading-miner-perl-based-backdoor.html"
-        author = "scanner project"
-        date = "2026-12-07"
-
-    strings:
-        $upd = /\/\.configrc[0-9]?\/a\/upd\s*>\s*\/dev\/null/ ascii
-        $sync = /\/\.configrc[0-9]?\/b\/sync\s*>\s*\/dev\/null/ ascii
-        $apt = /\/\.rsync\/c\/aptitude\s*>\s*\/dev\/null/ ascii
-        $boot = /@reboot\s+\S{1,120}\/\.configrc[0-9]?\// ascii
-
-    condition:
-        filesize < 64KB
-        and 2 of them
 }

@@ -87,3 +87,46 @@ rule Kinsing_Dropper_Script
         and ($run or $ldr)
         and $cron
 }
+
+rule Kinsing_Preload_Rootkit
+{
+    meta:
+        family = "Kinsing"
+        severity = "critical"
+        description = "Kinsing's user-mode rootkit /etc/libsystem.so: preloaded readdir/open hooks that hide kinsing, kdevtmpfsi and the preload file itself"
+        reference = "https://www.trendmicro.com/en_us/research/20/k/analysis-of-kinsing-malware-s-use-of-rootkit.html"
+        author = "scanner project"
+        date = "2026-12-07"
+
+    strings:
+        $h_kinsing = "kinsing" ascii
+        $h_kdev = "kdevtmpfsi" ascii
+        $r_readdir = "readdir64" ascii
+        $r_preload = "/etc/ld.so.preload" ascii
+        $r_self = "libsystem.so" ascii
+        $r_dlsym = "dlsym" ascii
+
+    condition:
+        uint32(0) == 0x464C457F and uint16(16) == 3
+        and filesize < 2MB
+        and all of ($h_*)
+        and 3 of ($r_*)
+}
+
+rule Kinsing_Cron_Entry
+{
+    meta:
+        family = "Kinsing"
+        severity = "critical"
+        description = "Kinsing cron persistence: a job piping unk.sh from its server to sh every minute"
+        reference = "https://www.trendmicro.com/en_us/research/20/k/analysis-of-kinsing-malware-s-use-of-rootkit.html"
+        author = "scanner project"
+        date = "2026-12-07"
+
+    strings:
+        $shebang = "#!" ascii
+        $job = /(wget -q -O -|curl -s[a-zA-Z]{0,4}) https?:\/\/[0-9.]{7,15}(:[0-9]{2,5})?\/unk\.sh \| sh/ ascii
+
+    condition:
+        filesize < 16KB and not $shebang at 0 and $job
+}

@@ -110,3 +110,43 @@ rule CoinMiner_Dropper_Script
         and 3 of ($ev_*)
         and not any of ($other_*)
 }
+
+rule XMRig_Systemd_Service
+{
+    meta:
+        family = "XMRig"
+        severity = "high"
+        description = "systemd unit that runs a Monero miner: ExecStart with a stratum pool, a wallet after -u or --donate-level"
+        reference = "https://xmrig.com/docs/miner/command-line-options"
+        author = "scanner project"
+        date = "2026-12-07"
+
+    strings:
+        $exec = /ExecStart=[^\n]{0,200}(stratum\+(tcp|ssl|tls):\/\/|--donate-level|(-u|--user[= ])\s*4[0-9AB][1-9A-HJ-NP-Za-km-z]{93})/ ascii
+
+    condition:
+        filesize < 8KB
+        and uint32(0) == 0x696E555B  // "[Uni"
+        and $exec
+}
+
+rule XMRig_Cron_Entry
+{
+    meta:
+        family = "XMRig"
+        severity = "high"
+        description = "crontab entry that (re)starts a Monero miner against a stratum pool with a wallet"
+        reference = "https://xmrig.com/docs/miner/command-line-options"
+        author = "scanner project"
+        date = "2026-12-07"
+
+    strings:
+        $shebang = "#!" ascii
+        $schedule = /(@reboot|\*\/?[0-9]{0,2} \* \* \*)\s/ ascii
+        $job = /stratum\+(tcp|ssl|tls):\/\/[^\s"']{4,120}\s[^\n]{0,100}(-u|--user[= ])\s*4[0-9AB][1-9A-HJ-NP-Za-km-z]{93}/ ascii
+
+    condition:
+        filesize < 16KB
+        and not $shebang at 0
+        and $schedule and $job
+}

@@ -100,21 +100,25 @@ rule Symbiote_Preload
         date = "2026-11-22"
 
     strings:
-        $h1 = "javaserverx64" xor
-        $h2 = "javaclientex64" xor
-        $h3 = "javanodex86" xor
-        $h4 = "certbotx64" xor
-        $h5 = "certbotx86" xor
-        $h6 = "apache2start" xor
-        $h7 = "apache2stop" xor
-        $h8 = "sqlsearch.php" xor
-        $h9 = "404erro.php" xor
+        $h1 = "javaserverx64" ascii
+        $h2 = "javaclientex64" ascii
+        $h3 = "javanodex86" ascii
+        $h4 = "certbotx64" ascii
+        $h5 = "certbotx86" ascii
+        $h6 = "apache2start" ascii
+        $h7 = "apache2stop" ascii
+        $h8 = "sqlsearch.php" ascii
+        $h9 = "404erro.php" ascii
+        // the XOR-encoded form, by its three longest names only: each xor string costs 255 atoms
+        $x1 = "javaclientex64" xor(0x01-0xff)
+        $x2 = "javaserverx64" xor(0x01-0xff)
+        $x3 = "sqlsearch.php" xor(0x01-0xff)
         $pcap = "pcap_loop" ascii
 
     condition:
         uint32(0) == 0x464C457F and uint16(16) == 3
         and filesize < 5MB
-        and 5 of ($h*)
+        and (5 of ($h*) or all of ($x*))
         and $pcap
 }
 

@@ -103,4 +103,48 @@ SAMPLES: Builders = {
     "Tsunami_Kaiten_Bot": tsunami,
 }
 
-NEARMISS: Builders = {}
+
+def mirai_near() -> dict[str, bytes]:
+    # A busybox build: the applet message and watchdog path, not the bot's table.
+    return {"busybox-elf": elf(*a("/bin/busybox", "applet not found", "/dev/watchdog", "/proc/net/tcp"))}
+
+
+def gafgyt_near() -> dict[str, bytes]:
+    # A network tool: raw-socket error messages and a SCANNER mode, no C2 verbs.
+    return {"netscan-elf": elf(*a("SCANNER", "Failed opening raw socket.", "My IP: %s", "PING", "usage: netscan [-s]"))}
+
+
+def xorddos_near() -> dict[str, bytes]:
+    # An ELF touching libudev and cron.hourly the ordinary way.
+    return {
+        "udev-helper-elf": elf(*a("/lib/libudev.so.1", "/etc/cron.hourly/logrotate", "udev_device_new_from_syspath"))
+    }
+
+
+def xorddos_cron_near() -> dict[str, bytes]:
+    # A real cron.hourly script that brings interfaces up.
+    return {
+        "ifup-hourly-sh": text(
+            "#!/bin/sh",
+            "for i in $(ls /sys/class/net); do ip link set $i up; done",
+            "cp /lib/libudev.so.1 /var/backups/",
+        )
+    }
+
+
+def tsunami_near() -> dict[str, bytes]:
+    # An IRC client: NOTICE and NICK/USER formats, none of Kaiten's help lines.
+    return {
+        "irc-client-elf": elf(
+            *a("NICK %s\nUSER %s localhost localhost :%s", "NOTICE %s :", "PRIVMSG %s :%s", "JOIN %s")
+        )
+    }
+
+
+NEARMISS: Builders = {
+    "Mirai_Bot": mirai_near,
+    "Gafgyt_Bashlite_Bot": gafgyt_near,
+    "XorDDoS_Bot": xorddos_near,
+    "XorDDoS_Cron_Script": xorddos_cron_near,
+    "Tsunami_Kaiten_Bot": tsunami_near,
+}

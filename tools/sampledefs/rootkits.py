@@ -114,4 +114,35 @@ SAMPLES: Builders = {
     "Diamorphine_LKM": diamorphine,
 }
 
-NEARMISS: Builders = {}
+
+def libprocesshider_near() -> dict[str, bytes]:
+    # A procps-like library: /proc parsing and readdir, no dlsym interposition.
+    return {"libprocps-so": elf(*a("/proc/%s/stat", "/proc", "readdir64", "%d (%[^)]s"), e_type=3)}
+
+
+def azazel_near() -> dict[str, bytes]:
+    # A preload helper library that mentions ld.so.preload and history variables in plain text.
+    return {"preload-helper-so": elf(*a("/etc/ld.so.preload", "HISTFILE", "LD_TRACE_LOADED_OBJECTS"), e_type=3)}
+
+
+def jynx2_near() -> dict[str, bytes]:
+    return {"libc-wrapper-so": elf(*a("ld.so.preload", "/lib/libc.so.6", "backconnect", "DEFAULT_PASS"), e_type=3)}
+
+
+def symbiote_near() -> dict[str, bytes]:
+    # A packet-capture tool that names two of the same words.
+    return {"capture-so": elf(*a("pcap_loop", "pcap_stats", "apache2start", "certbotx64"), e_type=3)}
+
+
+def diamorphine_near() -> dict[str, bytes]:
+    # A kernel module with give_root-like names but not Diamorphine's name or prefix.
+    return {"test-ko": elf(*a("name=kprobe_example", "module_show", "is_invisible", "license=GPL"), e_type=1)}
+
+
+NEARMISS: Builders = {
+    "LibProcessHider_Preload": libprocesshider_near,
+    "Azazel_Preload": azazel_near,
+    "Jynx2_Preload": jynx2_near,
+    "Symbiote_Preload": symbiote_near,
+    "Diamorphine_LKM": diamorphine_near,
+}
