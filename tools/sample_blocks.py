@@ -66,3 +66,9 @@ def split(*parts: str) -> str:
 
 def flat(groups: Iterable[list[bytes]]) -> list[bytes]:
     return [item for group in groups for item in group]
+
+
+def macho(*parts: bytes) -> bytes:
+    """A bare 64-bit Mach-O header (x86-64 executable, no load commands, nothing to run) and ``parts``."""
+    header = struct.pack("<IiiIIIII", 0xFEEDFACF, 0x01000007, 3, 2, 0, 0, 0, 0)
+    return header + b"\0" * 64 + b"\0".join(parts) + b"\0" * 64
