@@ -51,6 +51,7 @@ from scanner.model import (
     utc_now,
 )
 from scanner.scanning.filecache import CacheMode
+from scanner.scanning.archives import ArchiveLimits
 from scanner.scanning.scan import Progress, ScanRequest, run_scan
 from scanner.scanning.walk import WalkOptions, dir_identity
 from scanner.state import StateDir
@@ -348,6 +349,23 @@ def cache_mode(kind: ScanType, no_cache: bool) -> CacheMode:
     return CacheMode.REFRESH if kind is ScanType.FULL else CacheMode.USE
 
 
+def archive_limits(state: StateDir, config: Config, no_archives: bool = False) -> ArchiveLimits | None:
+    """How far scans look inside archives (``[archives]``); None when --no-archives or ``[archives] scan =
+    false`` turns it off. Members too large for memory go to the state directory's ``scratch``."""
+    if no_archives or not config.archives:
+        logger.info("archives: not looked into (%s)", "--no-archives" if no_archives else "[archives] scan = false")
+        return None
+    return ArchiveLimits(
+        max_scansize=config.archive_max_scansize,
+        max_filesize=config.archive_max_filesize,
+        max_recursion=config.archive_max_recursion,
+        max_files=config.archive_max_files,
+        max_ratio=config.archive_max_ratio,
+        max_scantime=float(config.archive_max_scantime),
+        tmp_dir=state.scratch,
+    )
+
+
 def load_rules(
     state: StateDir, config: Config, extra: Sequence[Path], use_default: bool, *, now: Now = utc_now
 ) -> signatures.LoadedRules:
@@ -392,6 +410,8 @@ class ScanOptions:
     """Plan, and change nothing."""
     no_cache: bool = False
     """Read every file, even one judged before and unchanged since."""
+    no_archives: bool = False
+    """Match archives as files only, without looking inside (--no-archives)."""
 
 
 def missing_paths(options: ScanOptions) -> list[str]:
@@ -431,6 +451,7 @@ def scan_job(state: StateDir, config: Config, options: ScanOptions, rules: signa
         process_max_memory=config.process_max_memory,
         cache_dir=state.file_cache,
         cache=cache_mode(kind, options.no_cache),
+        archives=archive_limits(state, config, options.no_archives),
     )
     policy = Policy(
         options.action or config.action,
@@ -467,6 +488,8 @@ class MonthlyRequest:
     """Act only on detections at least this severe; None: ``[monthly] action_min_severity``."""
     no_cache: bool = False
     """Read every file, even one judged before and unchanged since."""
+    no_archives: bool = False
+    """Match archives as files only, without looking inside (--no-archives)."""
 
 
 def update_signatures(state: StateDir, request: MonthlyRequest) -> list[str]:
@@ -517,6 +540,7 @@ def monthly(
             process_max_memory=config.process_max_memory,
             cache_dir=state.file_cache,
             cache=cache_mode(ScanType.QUICK, request.no_cache),
+            archives=archive_limits(state, config, request.no_archives),
         )
         policy = Policy(
             request.action or config.monthly_action,

@@ -65,7 +65,9 @@ def process_json(info: ProcessInfo) -> dict[str, Any]:
 
 def detection_json(d: Detection) -> dict[str, Any]:
     """JSON form of one detection."""
-    out: dict[str, Any] = {"kind": d.kind.value, **path_fields(d.path)}
+    out: dict[str, Any] = {"kind": d.kind.value, **path_fields(d.shown_path)}
+    if d.member is not None:  # "path" names the member (archive.zip!dir/x.php); actions take the archive
+        out.update(path_fields(d.path, "archive"), member=json_path(d.member))
     out.update(
         rule=d.hit.rule,
         namespace=d.hit.namespace,
@@ -147,7 +149,7 @@ def human_bytes(n: float) -> str:
 
 
 def _detection_line(d: Detection) -> str:
-    where = display_path(d.path) if d.path else "?"
+    where = display_path(d.shown_path) if d.shown_path else "?"
     if d.process is not None:
         where = f"pid {d.process.pid} ({d.process.name}, {d.process.where}) {where}"
     action = "" if d.action == "reported" else f"  [{d.action}]"

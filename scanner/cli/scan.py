@@ -36,6 +36,9 @@ MAX_PID = 1 << 22
 """Linux's largest possible process id (PID_MAX_LIMIT): the bound of --pid."""
 
 
+NO_ARCHIVES_HELP = "Match archives as files only, without looking inside ([archives] scan = false)."
+
+
 def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
     if value is None:
         return None
@@ -120,6 +123,7 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
     is_flag=True,
     help="Read every file, even one judged before and unchanged since (a full scan always does).",
 )
+@click.option("--no-archives", is_flag=True, help=NO_ARCHIVES_HELP)
 @common_options
 @handle_errors
 def scan(
@@ -144,6 +148,7 @@ def scan(
     dry_run: bool,
     force: bool,
     no_cache: bool,
+    no_archives: bool,
     home: Path | None,
     config_file: Path | None,
 ) -> None:
@@ -166,6 +171,7 @@ def scan(
         force=force,
         dry_run=dry_run,
         no_cache=no_cache,
+        no_archives=no_archives,
     )
     env = make_env(home, config_file)
     for w in pipeline.missing_paths(options):
@@ -235,6 +241,7 @@ def run_job(env: Env, job: pipeline.Job, progress: ProgressLine | None = None) -
     help="Also write the JSON report to FILE.",
 )
 @click.option("--no-cache", is_flag=True, help="Read every file, even one judged before and unchanged since.")
+@click.option("--no-archives", is_flag=True, help=NO_ARCHIVES_HELP)
 @common_options
 @handle_errors
 def monthly(
@@ -248,6 +255,7 @@ def monthly(
     action_min_severity: str | None,
     report_file: Path | None,
     no_cache: bool,
+    no_archives: bool,
     home: Path | None,
     config_file: Path | None,
 ) -> None:
@@ -272,6 +280,7 @@ def monthly(
         action=Action(action) if action else None,
         action_min_severity=Severity(action_min_severity) if action_min_severity else None,
         no_cache=no_cache,
+        no_archives=no_archives,
     )
     done = pipeline.monthly(env.state, env.config, request)
     for line in done.notices:

@@ -40,9 +40,11 @@ from scanner.model import (
     SkipReason,
     TargetKind,
     display_path,
+    printable,
     utc_now,
 )
 from scanner.scanning import locations
+from scanner.scanning.archives import PROBE_SIZE, ArchiveLimits, MemberHit, archive_kind, scan_archive
 from scanner.scanning.facts import file_externals
 from scanner.scanning.filecache import CacheMode, FileCache
 from scanner.scanning.walk import FileEntry, WalkOptions, skip_for_oserror, walk
@@ -82,6 +84,8 @@ class ScanRequest:
     """Where the file cache lives (normally ``StateDir.file_cache``); None: no cache."""
     cache: CacheMode = CacheMode.USE
     """How the scan uses that cache: USE, REFRESH (read every file, record what it gives) or OFF (--no-cache)."""
+    archives: ArchiveLimits | None = None
+    """Look inside archives within these limits; None: archives are matched as files only (--no-archives)."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,16 @@ class FileResult:
     identity: FileIdentity | None = None
     """The file's stat facts just before it was read (what the file cache records, and what an action on a
     detection checks); for a detection taken from the cache, its walk-time facts. None when not read in full."""
+    members: tuple[MemberHit, ...] = ()
+    """Rules that matched members, when the file is an archive."""
+    incomplete: tuple[Skipped, ...] = ()
+    """What was not fully scanned inside the archive (limits, encrypted or damaged members): the file was
+    scanned, but not all of it."""
+
+    @property
+    def found(self) -> bool:
+        """Whether a rule matched the file or one of its members."""
+        return bool(self.matches or self.members)
 
 
 class HardLinks:
@@ -178,11 +192,17 @@ def roots_for(request: ScanRequest) -> tuple[list[str], WalkOptions]:
 
 
 def scan_one(
-    entry: FileEntry, rules: CompiledRules, timeout: int, max_filesize: int | None, links: HardLinks | None = None
+    entry: FileEntry,
+    rules: CompiledRules,
+    timeout: int,
+    max_filesize: int | None,
+    links: HardLinks | None = None,
+    archives: ArchiveLimits | None = None,
 ) -> FileResult:
     """Open and match one file; any failure is a Skipped value.
 
-    With ``links``, a file with several names is matched in full only under the first of them.
+    With ``links``, a file with several names is matched in full only under the first of them. With
+    ``archives``, an archive's members are matched too (``scanning.archives``).
     """
     path = entry.path
     try:
@@ -198,7 +218,8 @@ def scan_one(
             return FileResult(path, skipped=Skipped(path, SkipReason.SPECIAL_FILE))
         if max_filesize and st.st_size > max_filesize:  # None or 0: no limit
             return FileResult(path, skipped=Skipped(path, SkipReason.TOO_LARGE, f"{st.st_size} bytes"))
-        head = os.pread(fd, 16, 0) if rules.needs_head else None
+        probe = os.pread(fd, PROBE_SIZE, 0) if archives is not None else b""
+        head = (probe[:16] if archives is not None else os.pread(fd, 16, 0)) if rules.needs_head else None
         ext = file_externals(path, head, st.st_uid, rules.uses)
         key = FileIdentity.from_stat(st)
         slot, first = None, True
@@ -221,9 +242,11 @@ def scan_one(
         finally:
             if slot is not None and first:
                 slot.fill(None if matches is None else (tuple(matches), ext))
-        if not matches:
-            return FileResult(path, size=st.st_size, identity=key)
-        return FileResult(path, tuple(matches), _sha256_fd(fd), st.st_size, identity=key)
+        inside = scan_archive(fd, path, rules, archives, timeout, st.st_uid) if archive_kind(probe) else None
+        members, notes = (inside.hits, inside.notes) if inside is not None else ((), ())
+        if not matches and not members:
+            return FileResult(path, size=st.st_size, identity=key, incomplete=notes)
+        return FileResult(path, tuple(matches), _sha256_fd(fd), st.st_size, identity=key, members=members, incomplete=notes)
     except OSError as exc:
         return FileResult(path, skipped=Skipped(path, SkipReason.READ_ERROR, exc.strerror or str(exc)))
     finally:
@@ -259,9 +282,10 @@ class _Collector:
                 return
             self.files += 1
             self.bytes += result.size
-            if result.matches:
+            self.skipped.extend(result.incomplete)
+            if result.found:
                 self.results.append(result)
-                self.detections += len(result.matches)
+                self.detections += len(result.matches) + len(result.members)
 
     def clean(self, path: str, size: int) -> None:
         """A file found clean (without a FileResult: the cache's hits, many and cheap)."""
@@ -292,13 +316,15 @@ def scan_files(
     progress_interval: float = 0.25,
     cache: FileCache | None = None,
     links: HardLinks | None = None,
+    archives: ArchiveLimits | None = None,
 ) -> tuple[list[FileResult], list[Skipped], int, int]:
     """Scan every file of ``items`` with ``jobs`` threads; returns (hits, skipped, files, bytes).
 
     With ``cache``, a file judged before and unchanged since is counted as scanned without being
     read (a detection then comes from the cache, as first found), and what is found now is
     recorded. Each file with several names (hard links) is matched in full once (``links``, which
-    counts the names that took its matches; a fresh one when not given).
+    counts the names that took its matches; a fresh one when not given). With ``archives``, the members
+    of archives are matched too.
     """
     links = HardLinks() if links is None else links
     collector = _Collector()
@@ -306,7 +332,9 @@ def scan_files(
     stop = threading.Event()
 
     debug = logger.isEnabledFor(logging.DEBUG)  # per file: decided once, so it costs nothing when off
-    scan = functools.partial(scan_one, rules=rules, timeout=timeout, max_filesize=max_filesize, links=links)
+    scan = functools.partial(
+        scan_one, rules=rules, timeout=timeout, max_filesize=max_filesize, links=links, archives=archives
+    )
     threads = [
         threading.Thread(
             target=_worker, args=(work, stop, scan, cache, collector, debug), name=f"scan-{i}", daemon=True
@@ -355,8 +383,9 @@ def _worker(
             result = scan(entry)
             if debug:
                 log_result(result)
-            if cache is not None and result.identity is not None:
-                cache.record(result.path, result.identity, found_blob(result) if result.matches else b"")
+            # an archive not fully scanned is read again next time rather than trusted as it was seen
+            if cache is not None and result.identity is not None and not result.incomplete:
+                cache.record(result.path, result.identity, found_blob(result) if result.found else b"")
             collector.add(result)
 
 
@@ -418,15 +447,18 @@ def log_result(result: FileResult) -> None:
     shown = display_path(result.path)
     if result.skipped is not None:
         logger.debug("not scanned: %s: %s %s", shown, result.skipped.reason.value, result.skipped.detail)
-    elif result.matches:
-        logger.debug("scanned %s: %s", shown, ", ".join(m.hit.rule for m in result.matches))
+    elif result.found:
+        found = [m.hit.rule for m in result.matches] + [f"{m.match.hit.rule} in {m.member}" for m in result.members]
+        logger.debug("scanned %s: %s", shown, printable(", ".join(found)))
     else:
         logger.debug("scanned %s: clean", shown)
 
 
 def found_blob(result: FileResult) -> bytes:
-    """What the file cache keeps of a file's detection: its matches and digest, in the inert container
-    (rule names and descriptions could otherwise make the cache itself a detection)."""
+    """What the file cache keeps of a file's detection: its matches (with the member of an archive each
+    matched in, if any) and digest, in the inert container (rule names and descriptions could otherwise
+    make the cache itself a detection)."""
+    found = [(None, m) for m in result.matches] + [(mh.member, mh.match) for mh in result.members]
     hits = [
         [
             m.hit.rule,
@@ -437,10 +469,31 @@ def found_blob(result: FileResult) -> bytes:
             m.hit.description,
             list(m.offsets),
             [m.hit.author, m.hit.reference, m.hit.license, m.hit.family_source.value],
+            *([] if member is None else [member]),
         ]
-        for m in result.matches
+        for member, m in found
     ]
     return inert.encode(json.dumps({"sha256": result.sha256, "matches": hits}, separators=(",", ":")).encode())
+
+
+def _cached_match(item: list[object]) -> tuple[str | None, Match]:
+    """One entry of ``found_blob``'s list: (member or None, match)."""
+    rule, ns, family, severity, tags, desc, offsets, (author, reference, licence, source), *member = item
+    hit = RuleHit(
+        str(rule),
+        str(ns),
+        str(family),
+        Severity(severity),
+        tuple(map(str, tags)),  # type: ignore[call-overload]
+        str(desc),
+        str(author),
+        str(reference),
+        str(licence),
+        FamilySource(source),
+    )
+    if len(member) > 1:
+        raise ValueError("too many fields")
+    return (str(member[0]) if member else None), Match(hit, tuple(map(int, offsets)))  # type: ignore[call-overload]
 
 
 def from_found_blob(entry: FileEntry, found: bytes | None) -> FileResult | None:
@@ -450,30 +503,15 @@ def from_found_blob(entry: FileEntry, found: bytes | None) -> FileResult | None:
         return None
     try:
         data = json.loads(inert.decode(found))
-        matches = tuple(
-            Match(
-                RuleHit(
-                    str(rule),
-                    str(ns),
-                    str(family),
-                    Severity(severity),
-                    tuple(map(str, tags)),
-                    str(desc),
-                    str(author),
-                    str(reference),
-                    str(licence),
-                    FamilySource(source),
-                ),
-                tuple(map(int, offsets)),
-            )
-            for rule, ns, family, severity, tags, desc, offsets, (author, reference, licence, source) in data["matches"]
-        )
+        pairs = [_cached_match(item) for item in data["matches"]]
         digest = data["sha256"]
     except (ValueError, KeyError, TypeError):
         return None
-    if not matches or not isinstance(digest, str | None):
+    matches = tuple(m for member, m in pairs if member is None)
+    members = tuple(MemberHit(member, m) for member, m in pairs if member is not None)
+    if not pairs or not isinstance(digest, str | None):
         return None
-    return FileResult(entry.path, matches, digest, entry.identity.size, identity=entry.identity)
+    return FileResult(entry.path, matches, digest, entry.identity.size, identity=entry.identity, members=members)
 
 
 def detections_from(results: Sequence[FileResult], roots: Sequence[str] = ()) -> list[Detection]:
@@ -481,6 +519,7 @@ def detections_from(results: Sequence[FileResult], roots: Sequence[str] = ()) ->
     out: list[Detection] = []
     for r in sorted(results, key=lambda r: r.path):
         root = max((x for x in roots if r.path == x or r.path.startswith(x.rstrip("/") + "/")), key=len, default=None)
+        found = [(None, m) for m in r.matches] + [(mh.member, mh.match) for mh in r.members]
         out.extend(
             Detection(
                 TargetKind.FILE,
@@ -491,8 +530,9 @@ def detections_from(results: Sequence[FileResult], roots: Sequence[str] = ()) ->
                 stamp=r.identity,
                 offsets=m.offsets,
                 root=root,
+                member=member,
             )
-            for m in r.matches
+            for member, m in found
         )
     return out
 
@@ -505,6 +545,9 @@ NOT_SCANNED = frozenset(
         SkipReason.NOT_FOUND,
         SkipReason.ACCESS_DENIED,
         SkipReason.TOO_LARGE,
+        SkipReason.ARCHIVE_LIMIT,
+        SkipReason.ARCHIVE_ENCRYPTED,
+        SkipReason.ARCHIVE_DAMAGED,
     }
 )
 """Skip reasons that leave a scan incomplete: something it should have read was not (unreadable, too deep
@@ -592,9 +635,9 @@ def open_cache(request: ScanRequest, rules: CompiledRules, now: Callable[[], dt.
         logger.info("file cache not used (%s)", "turned off" if request.cache_dir is not None else "no state directory")
         return None
     logger.info("file cache %s: %s", request.cache.value, request.cache_dir)
-    return FileCache(
-        request.cache_dir, rules.key, mode=request.cache, now=lambda: int(now().timestamp() * 1_000_000_000)
-    )
+    # what a file was judged depends on whether, and how far, the scan looked inside archives
+    key = rules.key if request.archives is None else f"{rules.key}+archives-{request.archives.fingerprint()}"
+    return FileCache(request.cache_dir, key, mode=request.cache, now=lambda: int(now().timestamp() * 1_000_000_000))
 
 
 def close_cache(cache: FileCache, extra: dict[str, object]) -> str:
@@ -624,11 +667,12 @@ def _scan_roots(
     cache = open_cache(request, rules, now)
     if request.files:
         logger.info(
-            "%s scan of %s (%d thread(s), size limit %s)",
+            "%s scan of %s (%d thread(s), size limit %s, archives %s)",
             request.scan_type.value,
             ", ".join(map(display_path, roots)) or "nothing",
             request.jobs,
             opts.max_filesize or "none",
+            "looked into" if request.archives is not None else "not looked into",
         )
     # only a cache lookup needs the walk to lstat() each file; otherwise the scan's own fstat() will do
     opts = replace(opts, stat_files=cache is not None and request.cache is CacheMode.USE)
@@ -644,6 +688,7 @@ def _scan_roots(
             progress=progress,
             cache=cache,
             links=links,
+            archives=request.archives,
         )
     finally:
         if cache is not None:
