@@ -50,8 +50,8 @@ from scanner.model import (
     display_path,
     utc_now,
 )
-from scanner.scanning.filecache import CacheMode
 from scanner.scanning.archives import ArchiveLimits
+from scanner.scanning.filecache import CacheMode
 from scanner.scanning.scan import Progress, ScanRequest, run_scan
 from scanner.scanning.walk import WalkOptions, dir_identity
 from scanner.state import StateDir

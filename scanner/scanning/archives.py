@@ -200,9 +200,7 @@ def _error(archive: int, exc: ArchiveError) -> str:
 class _Walk:
     """The state of looking inside one archive: counters against the limits, hits and notes."""
 
-    def __init__(
-        self, path: str, rules: CompiledRules, limits: ArchiveLimits, timeout: int, uid: int | None
-    ) -> None:
+    def __init__(self, path: str, rules: CompiledRules, limits: ArchiveLimits, timeout: int, uid: int | None) -> None:
         self.path = path
         self.rules = rules
         self.limits = limits
@@ -296,7 +294,9 @@ class _Walk:
         finally:
             la.entry_free(entry)
 
-    def _read(self, archive: int, buf: ctypes.Array[ctypes.c_char], member: _Member, where: str, given: int) -> tuple[int, bool | None]:
+    def _read(
+        self, archive: int, buf: ctypes.Array[ctypes.c_char], member: _Member, where: str, given: int
+    ) -> tuple[int, bool | None]:
         """Read one member's data into ``member``; (bytes this level gave so far, whether it was read whole:
         False over max-filesize, None when the rest of the level must be left)."""
         limits = self.limits

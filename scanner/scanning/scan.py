@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
-import json
 import logging
 import os
 import queue
@@ -23,18 +22,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from scanner import inert
 from scanner.engine.compiler import CompiledRules, Match, MatchFailed, MatchTimeout
 from scanner.model import (
     Detection,
     ExitCode,
-    FamilySource,
     FileIdentity,
-    RuleHit,
     ScanCounts,
     ScanReport,
     ScanType,
-    Severity,
     SignatureSetInfo,
     Skipped,
     SkipReason,
@@ -44,9 +39,12 @@ from scanner.model import (
     utc_now,
 )
 from scanner.scanning import locations
-from scanner.scanning.archives import PROBE_SIZE, ArchiveLimits, MemberHit, archive_kind, scan_archive
+from scanner.scanning.archives import PROBE_SIZE, ArchiveLimits, archive_kind, scan_archive
 from scanner.scanning.facts import file_externals
 from scanner.scanning.filecache import CacheMode, FileCache
+from scanner.scanning.results import FileResult as FileResult
+from scanner.scanning.results import found_blob as found_blob
+from scanner.scanning.results import from_found_blob as from_found_blob
 from scanner.scanning.walk import FileEntry, WalkOptions, skip_for_oserror, walk
 
 logger = logging.getLogger(__name__)
@@ -98,30 +96,6 @@ class Progress:
     detections: int
     current: str
     elapsed: float
-
-
-@dataclass(frozen=True)
-class FileResult:
-    """What scanning one file gave."""
-
-    path: str
-    matches: tuple[Match, ...] = ()
-    sha256: str | None = None
-    size: int = 0
-    skipped: Skipped | None = None
-    identity: FileIdentity | None = None
-    """The file's stat facts just before it was read (what the file cache records, and what an action on a
-    detection checks); for a detection taken from the cache, its walk-time facts. None when not read in full."""
-    members: tuple[MemberHit, ...] = ()
-    """Rules that matched members, when the file is an archive."""
-    incomplete: tuple[Skipped, ...] = ()
-    """What was not fully scanned inside the archive (limits, encrypted or damaged members): the file was
-    scanned, but not all of it."""
-
-    @property
-    def found(self) -> bool:
-        """Whether a rule matched the file or one of its members."""
-        return bool(self.matches or self.members)
 
 
 class HardLinks:
@@ -242,11 +216,14 @@ def scan_one(
         finally:
             if slot is not None and first:
                 slot.fill(None if matches is None else (tuple(matches), ext))
-        inside = scan_archive(fd, path, rules, archives, timeout, st.st_uid) if archive_kind(probe) else None
+        inside = None
+        if archives is not None and archive_kind(probe):
+            inside = scan_archive(fd, path, rules, archives, timeout, st.st_uid)
         members, notes = (inside.hits, inside.notes) if inside is not None else ((), ())
         if not matches and not members:
             return FileResult(path, size=st.st_size, identity=key, incomplete=notes)
-        return FileResult(path, tuple(matches), _sha256_fd(fd), st.st_size, identity=key, members=members, incomplete=notes)
+        digest = _sha256_fd(fd)
+        return FileResult(path, tuple(matches), digest, st.st_size, identity=key, members=members, incomplete=notes)
     except OSError as exc:
         return FileResult(path, skipped=Skipped(path, SkipReason.READ_ERROR, exc.strerror or str(exc)))
     finally:
@@ -452,66 +429,6 @@ def log_result(result: FileResult) -> None:
         logger.debug("scanned %s: %s", shown, printable(", ".join(found)))
     else:
         logger.debug("scanned %s: clean", shown)
-
-
-def found_blob(result: FileResult) -> bytes:
-    """What the file cache keeps of a file's detection: its matches (with the member of an archive each
-    matched in, if any) and digest, in the inert container (rule names and descriptions could otherwise
-    make the cache itself a detection)."""
-    found = [(None, m) for m in result.matches] + [(mh.member, mh.match) for mh in result.members]
-    hits = [
-        [
-            m.hit.rule,
-            m.hit.namespace,
-            m.hit.family,
-            m.hit.severity.value,
-            list(m.hit.tags),
-            m.hit.description,
-            list(m.offsets),
-            [m.hit.author, m.hit.reference, m.hit.license, m.hit.family_source.value],
-            *([] if member is None else [member]),
-        ]
-        for member, m in found
-    ]
-    return inert.encode(json.dumps({"sha256": result.sha256, "matches": hits}, separators=(",", ":")).encode())
-
-
-def _cached_match(item: list[object]) -> tuple[str | None, Match]:
-    """One entry of ``found_blob``'s list: (member or None, match)."""
-    rule, ns, family, severity, tags, desc, offsets, (author, reference, licence, source), *member = item
-    hit = RuleHit(
-        str(rule),
-        str(ns),
-        str(family),
-        Severity(severity),
-        tuple(map(str, tags)),  # type: ignore[call-overload]
-        str(desc),
-        str(author),
-        str(reference),
-        str(licence),
-        FamilySource(source),
-    )
-    if len(member) > 1:
-        raise ValueError("too many fields")
-    return (str(member[0]) if member else None), Match(hit, tuple(map(int, offsets)))  # type: ignore[call-overload]
-
-
-def from_found_blob(entry: FileEntry, found: bytes | None) -> FileResult | None:
-    """The detection ``found_blob`` kept for ``entry`` (unchanged since: its walk-time stat facts are the
-    cached ones); None for nothing or something that does not decode."""
-    if not found or not inert.is_inert(found):
-        return None
-    try:
-        data = json.loads(inert.decode(found))
-        pairs = [_cached_match(item) for item in data["matches"]]
-        digest = data["sha256"]
-    except (ValueError, KeyError, TypeError):
-        return None
-    matches = tuple(m for member, m in pairs if member is None)
-    members = tuple(MemberHit(member, m) for member, m in pairs if member is not None)
-    if not pairs or not isinstance(digest, str | None):
-        return None
-    return FileResult(entry.path, matches, digest, entry.identity.size, identity=entry.identity, members=members)
 
 
 def detections_from(results: Sequence[FileResult], roots: Sequence[str] = ()) -> list[Detection]:

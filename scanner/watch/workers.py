@@ -123,7 +123,9 @@ class ScanWorkers:
             judged = _same(entry, os.lstat(item.path))
         except OSError:
             judged = False
-        if judged and not result.incomplete:  # a detected file too: a rescan need not find it again while it is unchanged
+        # a detected file too: a rescan need not find it again while it is unchanged (an archive not fully
+        # scanned is read again)
+        if judged and not result.incomplete:
             self._memo.remember(entry, loaded.rules.key)
         if not result.found:
             return False, result.size
