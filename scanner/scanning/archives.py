@@ -17,6 +17,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -243,9 +244,8 @@ class _Walk:
             return os.open(where, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600)
         except OSError as exc:  # a filesystem without O_TMPFILE: a named file, unlinked at once
             logger.debug("O_TMPFILE refused in %s (%s): a named temporary file is used", where, exc.strerror)
-            import tempfile
-
-            fd, name = tempfile.mkstemp(dir=where, prefix="member-")
+            name = os.fspath(where / f"member-{secrets.token_hex(8)}")
+            fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
             os.unlink(name)
             return fd
 
