@@ -85,7 +85,13 @@ def rar4_bytes(name: bytes, data: bytes) -> bytes:
         return struct.pack("<H", zlib.crc32(head) & 0xFFFF) + head
 
     body = struct.pack("<IIBIIBBHI", len(data), len(data), 3, zlib.crc32(data), 0x5A000000, 20, 0x30, len(name), 0x81A4)
-    return b"Rar!\x1a\x07\x00" + block(0x73, 0, b"\0" * 6) + block(0x74, 0x8000, body + name) + data + block(0x7B, 0x4000, b"")
+    return (
+        b"Rar!\x1a\x07\x00"
+        + block(0x73, 0, b"\0" * 6)
+        + block(0x74, 0x8000, body + name)
+        + data
+        + block(0x7B, 0x4000, b"")
+    )
 
 
 def zero_bomb(size: int, name: str = "zeros.bin") -> bytes:
@@ -100,7 +106,9 @@ def zero_bomb(size: int, name: str = "zeros.bin") -> bytes:
     crc = zlib.crc32(b"\0" * MIB)
     fname = name.encode()
     extra = struct.pack("<HHQQ", 1, 16, size, data_len)  # zip64: the sizes do not fit in 32 bits
-    local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 45, 0, 8, 0, 0x21, crc, 0xFFFFFFFF, 0xFFFFFFFF, len(fname), len(extra))
+    local = struct.pack(
+        "<IHHHHHIIIHH", 0x04034B50, 45, 0, 8, 0, 0x21, crc, 0xFFFFFFFF, 0xFFFFFFFF, len(fname), len(extra)
+    )
     out = io.BytesIO()
     out.write(local + fname + extra)
     for _ in range(count):
@@ -109,7 +117,24 @@ def zero_bomb(size: int, name: str = "zeros.bin") -> bytes:
     cd_offset = out.tell()
     cextra = struct.pack("<HHQQQ", 1, 24, size, data_len, 0)
     central = struct.pack(
-        "<IHHHHHHIIIHHHHHII", 0x02014B50, 45, 45, 0, 8, 0, 0x21, crc, 0xFFFFFFFF, 0xFFFFFFFF, len(fname), len(cextra), 0, 0, 0, 0, 0
+        "<IHHHHHHIIIHHHHHII",
+        0x02014B50,
+        45,
+        45,
+        0,
+        8,
+        0,
+        0x21,
+        crc,
+        0xFFFFFFFF,
+        0xFFFFFFFF,
+        len(fname),
+        len(cextra),
+        0,
+        0,
+        0,
+        0,
+        0,
     )
     out.write(central + fname + cextra)
     cd_size = out.tell() - cd_offset
@@ -185,9 +210,7 @@ FORMATS: dict[str, Callable[[Path], tuple[bytes, str]]] = {
 
 
 @pytest.mark.parametrize("name", sorted(FORMATS))
-def test_each_format_is_looked_into(
-    cli: Callable[..., Any], eicar_rule: Path, tmp_path: Path, name: str
-) -> None:
+def test_each_format_is_looked_into(cli: Callable[..., Any], eicar_rule: Path, tmp_path: Path, name: str) -> None:
     blob, member = FORMATS[name](tmp_path)
     target = tmp_path / "in" / name
     target.parent.mkdir()
@@ -273,9 +296,7 @@ def test_max_filesize_passes_over_a_large_member_and_reads_the_rest(
     configure(scanner_home, max_filesize="1M")
     report = scan(cli, eicar_rule, box)
     assert paths(report) == [f"{box}/a.zip!small.php"]
-    assert notes(report) == [
-        (f"{box}/a.zip", "archive_limit", "max-filesize: member big.bin is larger than 1 MiB")
-    ]
+    assert notes(report) == [(f"{box}/a.zip", "archive_limit", "max-filesize: member big.bin is larger than 1 MiB")]
     assert report["exit_code"] == 1
 
 
@@ -354,7 +375,10 @@ def test_an_encrypted_member_is_reported(cli: Callable[..., Any], eicar_rule: Pa
     report = scan(cli, eicar_rule, box)
     assert paths(report) == [f"{box}/mixed.zip!open.php"]
     coded = [(p, c) for p, c, _ in notes(report)]
-    assert coded == [(f"{box}/mixed.zip!locked.txt", "archive_encrypted"), (f"{target}!secret.php", "archive_encrypted")]
+    assert coded == [
+        (f"{box}/mixed.zip!locked.txt", "archive_encrypted"),
+        (f"{target}!secret.php", "archive_encrypted"),
+    ]
     text = cli("scan", "--rules", eicar_rule, *RULES, target)
     assert f"{target}!secret.php: encrypted archive member, not scanned" in text.stdout
 
