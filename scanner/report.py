@@ -247,6 +247,11 @@ def render_text(report: ScanReport) -> str:
         + _files_note(report.extra.get("file_cache"), report.extra.get("hard_links")),
         f"Data scanned:     {human_bytes(c.bytes_scanned)}",
     ]
+    if isinstance(inside := report.extra.get("archives"), Mapping):
+        lines.append(
+            f"Archives:         {inside['archives']} looked into: {inside['members']} member(s), "
+            f"{human_bytes(inside['bytes'])} extracted"
+        )
     if c.processes_scanned:
         lines.append(f"Processes:        {c.processes_scanned}")
     lines += [

@@ -328,7 +328,7 @@ def test_a_ten_gigabyte_member_is_stopped_by_the_ratio_limit(
     report = scan(cli, eicar_rule, box)
     [(where, code, detail)] = notes(report)
     assert (where, code) == (f"{box}/bomb.zip", "archive_limit")
-    assert detail.startswith("max-ratio: zeros.bin: over 250 bytes per byte read")
+    assert detail == "max-ratio: member zeros.bin expands over 250 times (a compression bomb)"
 
 
 def test_a_ten_gigabyte_member_is_stopped_by_max_filesize_without_the_ratio_limit(
@@ -494,3 +494,31 @@ def test_the_watch_detects_a_zip_dropped_into_a_watched_folder(
         assert not (watched / "plugin.zip").exists()
     finally:
         assert running.close() == 0
+
+
+# ---- options and configuration --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["scan", "monthly", "watch"])
+def test_no_archives_is_on_every_scanning_command(cli: Callable[..., Any], command: str) -> None:
+    assert "--no-archives" in cli(command, "--help").stdout
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("max_recursion", 0, "must be from 1 to 64, not 0"),
+        ("max_files", True, "must be a whole number"),
+        ("max_scansize", "lots", "not a size"),
+        ("max_ratio", 1, "must be from 2 to 1000000, not 1"),
+        ("scan", "yes", "must be true or false"),
+        ("depth", 3, "unknown key 'depth' in [archives]"),
+    ],
+)
+def test_bad_archive_settings_are_refused_in_one_line(
+    cli: Callable[..., Any], eicar_rule: Path, box: Path, scanner_home: Path, key: str, value: object, message: str
+) -> None:
+    configure(scanner_home, **{key: value})
+    res = cli("scan", "--rules", eicar_rule, *RULES, box)
+    assert res.exit_code == 2
+    assert message in res.stderr and "Traceback" not in res.stderr

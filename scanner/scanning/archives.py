@@ -322,7 +322,7 @@ class _Walk:
             self.bytes += n
             consumed = max(1, la.filter_bytes(archive, -1))
             if given > RATIO_FLOOR and given > limits.max_ratio * consumed:
-                self.limit("max-ratio", f"{where}: over {limits.max_ratio} bytes per byte read (a bomb?)")
+                self.limit("max-ratio", f"member {where} expands over {limits.max_ratio} times (a compression bomb)")
                 return given, None
             if time.monotonic() > self.deadline:
                 self.limit("max-scantime", f"{limits.max_scantime:g} s")

@@ -30,6 +30,8 @@ class FileResult:
     detection checks); for a detection taken from the cache, its walk-time facts. None when not read in full."""
     members: tuple[MemberHit, ...] = ()
     """Rules that matched members, when the file is an archive."""
+    archive: tuple[int, int] | None = None
+    """When looked into as an archive: (members read, bytes extracted), at every depth."""
     incomplete: tuple[Skipped, ...] = ()
     """What was not fully scanned inside the archive (limits, encrypted or damaged members): the file was
     scanned, but not all of it."""

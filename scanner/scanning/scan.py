@@ -220,10 +220,11 @@ def scan_one(
         if archives is not None and archive_kind(probe):
             inside = scan_archive(fd, path, rules, archives, timeout, st.st_uid)
         members, notes = (inside.hits, inside.notes) if inside is not None else ((), ())
-        if not matches and not members:
-            return FileResult(path, size=st.st_size, identity=key, incomplete=notes)
-        digest = _sha256_fd(fd)
-        return FileResult(path, tuple(matches), digest, st.st_size, identity=key, members=members, incomplete=notes)
+        read = (inside.members, inside.bytes) if inside is not None else None
+        digest = _sha256_fd(fd) if matches or members else None
+        return FileResult(
+            path, tuple(matches), digest, st.st_size, identity=key, members=members, archive=read, incomplete=notes
+        )
     except OSError as exc:
         return FileResult(path, skipped=Skipped(path, SkipReason.READ_ERROR, exc.strerror or str(exc)))
     finally:
@@ -250,6 +251,8 @@ class _Collector:
         self.bytes = 0
         self.detections = 0
         self.current = ""
+        self.archives = [0, 0, 0]
+        """Archives looked into, their members read, the bytes extracted."""
 
     def add(self, result: FileResult) -> None:
         with self.lock:
@@ -260,6 +263,12 @@ class _Collector:
             self.files += 1
             self.bytes += result.size
             self.skipped.extend(result.incomplete)
+            if result.archive is not None:
+                self.archives = [
+                    self.archives[0] + 1,
+                    self.archives[1] + result.archive[0],
+                    self.archives[2] + result.archive[1],
+                ]
             if result.found:
                 self.results.append(result)
                 self.detections += len(result.matches) + len(result.members)
@@ -294,6 +303,7 @@ def scan_files(
     cache: FileCache | None = None,
     links: HardLinks | None = None,
     archives: ArchiveLimits | None = None,
+    archive_totals: list[int] | None = None,
 ) -> tuple[list[FileResult], list[Skipped], int, int]:
     """Scan every file of ``items`` with ``jobs`` threads; returns (hits, skipped, files, bytes).
 
@@ -301,7 +311,7 @@ def scan_files(
     read (a detection then comes from the cache, as first found), and what is found now is
     recorded. Each file with several names (hard links) is matched in full once (``links``, which
     counts the names that took its matches; a fresh one when not given). With ``archives``, the members
-    of archives are matched too.
+    of archives are matched too (``archive_totals``, if given, is set to [archives, members, bytes extracted]).
     """
     links = HardLinks() if links is None else links
     collector = _Collector()
@@ -342,6 +352,8 @@ def scan_files(
                 tick()
     if progress is not None:
         progress(collector.snapshot(started))
+    if archive_totals is not None:
+        archive_totals[:] = collector.archives
     return collector.results, collector.skipped, collector.files, collector.bytes
 
 
@@ -594,6 +606,7 @@ def _scan_roots(
     # only a cache lookup needs the walk to lstat() each file; otherwise the scan's own fstat() will do
     opts = replace(opts, stat_files=cache is not None and request.cache is CacheMode.USE)
     links = HardLinks()
+    totals: list[int] = []
     problem = ""
     try:
         results, skipped, files, nbytes = scan_files(
@@ -606,10 +619,13 @@ def _scan_roots(
             cache=cache,
             links=links,
             archives=request.archives,
+            archive_totals=totals,
         )
     finally:
         if cache is not None:
             problem = close_cache(cache, extra)
+    if totals and totals[0]:
+        extra["archives"] = {"archives": totals[0], "members": totals[1], "bytes": totals[2]}
     if links.names:
         extra["hard_links"] = {"names": links.names, "bytes": links.bytes}
     return results, skipped, files, nbytes, problem
