@@ -146,7 +146,7 @@ class Config:
     """Depth of archives inside archives ([archives] max_recursion; ClamAV's MaxRecursion)."""
     archive_max_files: int = 10_000
     """Members read from one archive ([archives] max_files; ClamAV's MaxFiles)."""
-    archive_max_ratio: int = 250
+    archive_max_ratio: int = 1000
     """Bytes given per byte read beyond which a level of an archive is taken for a bomb ([archives] max_ratio)."""
     archive_max_scantime: int = 120
     """Seconds spent in one archive ([archives] max_scantime; ClamAV's MaxScanTime)."""

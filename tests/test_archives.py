@@ -328,7 +328,7 @@ def test_a_ten_gigabyte_member_is_stopped_by_the_ratio_limit(
     report = scan(cli, eicar_rule, box)
     [(where, code, detail)] = notes(report)
     assert (where, code) == (f"{box}/bomb.zip", "archive_limit")
-    assert detail == "max-ratio: member zeros.bin expands over 250 times (a compression bomb)"
+    assert detail == "max-ratio: member zeros.bin expands over 1000 times (a compression bomb)"
 
 
 def test_a_ten_gigabyte_member_is_stopped_by_max_filesize_without_the_ratio_limit(
@@ -522,3 +522,10 @@ def test_bad_archive_settings_are_refused_in_one_line(
     res = cli("scan", "--rules", eicar_rule, *RULES, box)
     assert res.exit_code == 2
     assert message in res.stderr and "Traceback" not in res.stderr
+
+
+def test_an_empty_compressed_stream_is_empty_not_damaged(cli: Callable[..., Any], eicar_rule: Path, box: Path) -> None:
+    (box / "empty.gz").write_bytes(gzip.compress(b""))
+    (box / "pkg.tar.xz").write_bytes(tar_bytes({"man/x.1.gz": gzip.compress(b""), "x.php": EICAR}, "w:xz"))
+    report = scan(cli, eicar_rule, box)
+    assert report["skipped"] == [] and paths(report) == [f"{box}/pkg.tar.xz!x.php"]

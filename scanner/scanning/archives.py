@@ -36,6 +36,31 @@ logger = logging.getLogger(__name__)
 MIB = 1 << 20
 
 _is_encrypted = la.ffi("entry_is_encrypted", [la.c_archive_entry_p], ctypes.c_int)
+# libarchive-c logs libarchive's warnings (about the archive's content, which this module reports itself)
+# at warning level: they would reach the user's terminal once per member
+logging.getLogger("libarchive").setLevel(logging.ERROR)
+
+FORMATS = ("7zip", "ar", "cab", "cpio", "rar", "rar5", "tar", "zip", "raw")
+"""The formats read. Not ``all``: its mtree reader takes text for a list of files and reads them from
+this machine's disk, and its text-sniffing formats make every compressed text member slow to open."""
+FILTERS = ("gzip", "bzip2", "xz", "lzma", "lzip", "zstd", "lz4", "compress", "rpm")
+"""The compressions read. Not ``all``: lrzip, lzop and grzip run an external program."""
+
+
+def _supported(kind: str, names: tuple[str, ...]) -> list[Callable[[int], object]]:
+    get = la.get_read_format_function if kind == "format" else la.get_read_filter_function
+    found = []
+    for name in names:
+        try:
+            found.append(get(name))
+        except ValueError:
+            logger.info(
+                "libarchive %s has no %s %s: such archives are matched as files only", la.version_number(), kind, name
+            )
+    return found
+
+
+_SUPPORT = [*_supported("filter", FILTERS), *_supported("format", FORMATS)]
 _AE_IFREG = 0o100000
 _BLOCK = 256 * 1024
 MAX_NOTES = 20
@@ -64,6 +89,8 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"070707", "cpio"),
     (b"MSCF\x00\x00\x00\x00", "cab"),
 )
+_STREAMS = frozenset({"gzip", "bzip2", "xz", "zstd", "lz4"})
+"""Kinds that are one compressed stream (read with libarchive's raw format), not an archive of members."""
 _STREAM_SUFFIXES = (".gz", ".tgz", ".bz2", ".tbz2", ".xz", ".txz", ".zst", ".lz4", ".z")
 
 
@@ -91,7 +118,7 @@ class ArchiveLimits:
     MaxRecursion."""
     max_files: int = 10_000
     """Members read from one archive in all; ClamAV's MaxFiles."""
-    max_ratio: int = 250
+    max_ratio: int = 1000
     """A level of an archive that gives more than this many bytes per byte it reads (after the first
     ``RATIO_FLOOR`` bytes) is a bomb: the rest of that level is not read (ClamAV has no such limit)."""
     max_scantime: float = 120.0
@@ -180,12 +207,11 @@ class _Member:
 
 @contextmanager
 def _reader(open_it: Callable[[int], object]) -> Iterator[int]:
-    """A libarchive reader for every format and filter it knows, and raw single streams."""
+    """A libarchive reader of ``FORMATS`` (raw: single compressed streams) through ``FILTERS``."""
     archive = la.read_new()
     try:
-        la.read_support_filter_all(archive)
-        la.read_support_format_all(archive)
-        la.get_read_format_function("raw")(archive)
+        for support in _SUPPORT:
+            support(archive)
         open_it(archive)
         yield archive
     finally:
@@ -255,19 +281,22 @@ class _Walk:
             notes.append(Skipped(self.path, SkipReason.ARCHIVE_LIMIT, f"and {self.dropped} more note(s)"))
         return ArchiveScan(tuple(self.hits), tuple(notes), self.members, self.bytes)
 
-    def level(self, archive: int, prefix: str, depth: int, stream_name: str) -> None:
-        """Read every member of the open ``archive`` (at ``depth``; ``prefix`` names it inside the top one)."""
+    def level(self, archive: int, prefix: str, depth: int, stream_name: str, kind: str | None) -> None:
+        """Read every member of the open ``archive`` of ``kind`` (at ``depth``; ``prefix`` names it inside
+        the top one)."""
         entry = la.entry_new()
         buf = ctypes.create_string_buffer(_BLOCK)
         given = 0
+        first = True
         try:
             while True:
                 try:
                     if la.read_next_header2(archive, entry) == la.ARCHIVE_EOF:
                         return
                 except ArchiveError as exc:
-                    self._damaged(prefix, _error(archive, exc))
+                    self.damaged(prefix, _error(archive, exc), kind if first else None)
                     return
+                first = False
                 raw_format = la.format_name(archive) == b"raw"
                 if raw_format and la.filter_count(archive) <= 1:
                     return  # not an archive nor a compressed stream after all: the file itself was matched
@@ -308,7 +337,7 @@ class _Walk:
                 if "assphrase" in message or "ncrypt" in message:
                     self.note(where, SkipReason.ARCHIVE_ENCRYPTED, message)
                     return given, False
-                self._damaged(where, message)
+                self.damaged(where, message)
                 return given, None
             if n <= 0:
                 return given, True
@@ -329,7 +358,12 @@ class _Walk:
                 raise _Stop
             member.write(ctypes.string_at(buf, n))
 
-    def _damaged(self, where: str, message: str) -> None:
+    def damaged(self, where: str, message: str, kind: str | None = None) -> None:
+        """``where`` cannot be read on (``kind``: of an archive that gave no member yet)."""
+        if kind in _STREAMS and message.startswith("Unrecognized archive format"):
+            # the raw format takes any bytes: a compressed stream that gives none is empty, not damaged
+            logger.debug("%s: an empty %s stream", display_path(f"{self.path}!{where}" if where else self.path), kind)
+            return
         self.note(where, SkipReason.ARCHIVE_DAMAGED, message)
 
     def _member(self, member: _Member, where: str, depth: int) -> None:
@@ -363,9 +397,9 @@ class _Walk:
                 fd = member.fd
                 opener = lambda a: la.read_open_fd(a, fd, _BLOCK)  # noqa: E731
             with _reader(opener) as archive:
-                self.level(archive, where, depth + 1, inner)
+                self.level(archive, where, depth + 1, inner, archive_kind(head))
         except ArchiveError as exc:
-            self._damaged(where, str(exc).split(" (errno=")[0])
+            self.damaged(where, str(exc).split(" (errno=")[0], archive_kind(head))
 
 
 def _stream_name(name: str) -> str:
@@ -384,21 +418,27 @@ def _size(n: int) -> str:
 
 
 def scan_archive(
-    fd: int, path: str, rules: CompiledRules, limits: ArchiveLimits, timeout: int, uid: int | None = None
+    fd: int,
+    path: str,
+    rules: CompiledRules,
+    limits: ArchiveLimits,
+    timeout: int,
+    uid: int | None = None,
+    kind: str | None = None,
 ) -> ArchiveScan:
-    """Match every member of the archive open as ``fd`` (a regular file; read from its start), nested
-    archives too, within ``limits``; ``path`` names it in hits and notes. Never raises for what the
-    archive holds: damage, encryption and limits are notes."""
+    """Match every member of the archive open as ``fd`` (a regular file of ``kind``, as ``archive_kind``
+    says; read from its start), nested archives too, within ``limits``; ``path`` names it in hits and
+    notes. Never raises for what the archive holds: damage, encryption and limits are notes."""
     walk = _Walk(path, rules, limits, timeout, uid)
     name = _stream_name(path.rpartition("/")[2])
     try:
         os.lseek(fd, 0, os.SEEK_SET)
         with _reader(lambda a: la.read_open_fd(a, fd, _BLOCK)) as archive:
-            walk.level(archive, "", 1, name)
+            walk.level(archive, "", 1, name, kind)
     except _Stop:
         pass
     except ArchiveError as exc:
-        walk.note("", SkipReason.ARCHIVE_DAMAGED, str(exc).split(" (errno=")[0])
+        walk.damaged("", str(exc).split(" (errno=")[0], kind)
     except OSError as exc:
         walk.note("", SkipReason.READ_ERROR, exc.strerror or str(exc))
     result = walk.result()

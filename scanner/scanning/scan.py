@@ -217,8 +217,8 @@ def scan_one(
             if slot is not None and first:
                 slot.fill(None if matches is None else (tuple(matches), ext))
         inside = None
-        if archives is not None and archive_kind(probe):
-            inside = scan_archive(fd, path, rules, archives, timeout, st.st_uid)
+        if archives is not None and (kind := archive_kind(probe)):
+            inside = scan_archive(fd, path, rules, archives, timeout, st.st_uid, kind)
         members, notes = (inside.hits, inside.notes) if inside is not None else ((), ())
         read = (inside.members, inside.bytes) if inside is not None else None
         digest = _sha256_fd(fd) if matches or members else None
