@@ -388,7 +388,8 @@ class _Walk:
         inner = _stream_name(where.rpartition("!")[2].rpartition("/")[2])
         try:
             if member.fd is None:
-                data = ctypes.create_string_buffer(bytes(member.data), len(member.data))
+                # libarchive reads the member's own buffer (not resized while it does): no copy
+                data = (ctypes.c_char * len(member.data)).from_buffer(member.data)
                 opener: Callable[[int], object] = lambda a: la.read_open_memory(  # noqa: E731
                     a, ctypes.cast(data, ctypes.c_void_p), len(member.data)
                 )
