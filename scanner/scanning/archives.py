@@ -37,8 +37,8 @@ MIB = 1 << 20
 
 _is_encrypted = la.ffi("entry_is_encrypted", [la.c_archive_entry_p], ctypes.c_int)
 # libarchive-c logs libarchive's warnings (about the archive's content, which this module reports itself)
-# at warning level: they would reach the user's terminal once per member
-logging.getLogger("libarchive").setLevel(logging.ERROR)
+# on its own logger, which has no handler: Python's last-resort handler would print them on the terminal
+logging.getLogger("libarchive").addHandler(logging.NullHandler())
 
 FORMATS = ("7zip", "ar", "cab", "cpio", "rar", "rar5", "tar", "zip", "raw")
 """The formats read. Not ``all``: its mtree reader takes text for a list of files and reads them from
@@ -351,7 +351,7 @@ class _Walk:
             self.bytes += n
             consumed = max(1, la.filter_bytes(archive, -1))
             if given > RATIO_FLOOR and given > limits.max_ratio * consumed:
-                self.limit("max-ratio", f"member {where} expands over {limits.max_ratio} times (a compression bomb)")
+                self.limit("max-ratio", f"member {where} expands more than {limits.max_ratio}-fold")
                 return given, None
             if time.monotonic() > self.deadline:
                 self.limit("max-scantime", f"{limits.max_scantime:g} s")
