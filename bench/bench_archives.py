@@ -14,6 +14,7 @@ read into memory and matched (``rules.match(data=...)``), and members that are a
 opened in turn (no limits, no cache; the same formats and filters as the scanner's). Both run as
 child processes (start-up included), page cache warm, interleaved, N rounds; the figures are medians.
 A third row, ``scanner scan --no-archives``, shows what matching the archives as files alone costs.
+CPU seconds (user + system of the child) are given beside wall time: on a shared machine they vary less.
 
     python bench/bench_archives.py [--rounds 5] [--jobs 2] [--debs 300]
 """
@@ -165,6 +166,7 @@ def main() -> None:
             runs["plain"].append(timed(plain, env))
     t = {k: median([r.seconds for r in v]) for k, v in runs.items()}
     m = {k: median([r.max_rss_kib for r in v]) for k, v in runs.items()}
+    cpu = {k: median([r.cpu_seconds for r in v]) for k, v in runs.items()}
     print(
         f"corpus: {nfiles} archives ({nbytes / 2**20:.0f} MiB) in {root}; scanner read "
         f"{report['counts']['bytes_scanned'] / 2**20:.0f} MiB of files, {len(report['skipped'])} not fully "
@@ -175,8 +177,12 @@ def main() -> None:
         "scanner": "scanner scan",
         "plain": "scanner scan --no-archives",
     }
-    rows = [[names[k], f"{t[k]:.2f}", f"{m[k] / 1024:.1f}", f"{t[k] / t['baseline']:.2f}"] for k in names]
-    print(table(rows, ["", "median s", "median peak RSS MiB", "time ratio"]))
+    rows = [
+        (names[k], f"{t[k]:.2f}", f"{t[k] / t['baseline']:.2f}", f"{cpu[k]:.2f}", f"{cpu[k] / cpu['baseline']:.2f}")
+        for k in names
+    ]
+    rows = [(*row, f"{m[k] / 1024:.1f}") for row, k in zip(rows, names, strict=True)]
+    print(table(rows, ["", "median s", "time ratio", "median CPU s", "CPU ratio", "median peak RSS MiB"]))
 
 
 if __name__ == "__main__":
