@@ -193,6 +193,7 @@ def scan_one(
         if max_filesize and st.st_size > max_filesize:  # None or 0: no limit
             return FileResult(path, skipped=Skipped(path, SkipReason.TOO_LARGE, f"{st.st_size} bytes"))
         probe = os.pread(fd, PROBE_SIZE, 0) if archives is not None else b""
+        kind = archive_kind(probe) if archives is not None else None
         head = (probe[:16] if archives is not None else os.pread(fd, 16, 0)) if rules.needs_head else None
         ext = file_externals(path, head, st.st_uid, rules.uses)
         key = FileIdentity.from_stat(st)
@@ -216,15 +217,12 @@ def scan_one(
         finally:
             if slot is not None and first:
                 slot.fill(None if matches is None else (tuple(matches), ext))
-        inside = None
-        if archives is not None and (kind := archive_kind(probe)):
-            inside = scan_archive(fd, path, rules, archives, timeout, st.st_uid, kind)
-        members, notes = (inside.hits, inside.notes) if inside is not None else ((), ())
-        read = (inside.members, inside.bytes) if inside is not None else None
-        digest = _sha256_fd(fd) if matches or members else None
-        return FileResult(
-            path, tuple(matches), digest, st.st_size, identity=key, members=members, archive=read, incomplete=notes
-        )
+        inside = scan_archive(fd, path, rules, archives, timeout, st.st_uid, kind) if kind and archives else None
+        hits = inside.hits if inside is not None else ()
+        result = FileResult(path, tuple(matches), _sha256_fd(fd) if matches or hits else None, st.st_size, identity=key)
+        if inside is None:
+            return result
+        return replace(result, members=hits, archive=(inside.members, inside.bytes), incomplete=inside.notes)
     except OSError as exc:
         return FileResult(path, skipped=Skipped(path, SkipReason.READ_ERROR, exc.strerror or str(exc)))
     finally:
