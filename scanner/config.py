@@ -49,6 +49,12 @@ RANGES: Mapping[str, tuple[float, float]] = {
     "process_max_memory": (0, MAX_SIZE),
     "event_timeout": (0.1, 60),
     "hook_timeout": (1, MAX_SECONDS),
+    "archive_max_scansize": (1, MAX_SIZE),
+    "archive_max_filesize": (1, MAX_SIZE),
+    "archive_max_recursion": (1, 64),
+    "archive_max_files": (1, 10_000_000),
+    "archive_max_ratio": (2, 1_000_000),
+    "archive_max_scantime": (1, MAX_SECONDS),
 }
 """The accepted range of every numeric setting, by Config field."""
 
@@ -82,8 +88,8 @@ def check_range(name: str, value: float) -> None:
     """UsageError unless ``value`` is within ``RANGES[name]`` (the message says the range)."""
     lo, hi = RANGES[name]
     if not lo <= value <= hi:
-        sizes = name in ("max_filesize", "process_max_memory")
-        shown = "0 to 1T" if sizes else f"{_num(lo)} to {_num(hi)}"
+        sizes = name in ("max_filesize", "process_max_memory", "archive_max_scansize", "archive_max_filesize")
+        shown = f"{'0' if lo == 0 else '1'} to 1T" if sizes else f"{_num(lo)} to {_num(hi)}"
         raise UsageError(f"must be from {shown}, not {_num(value)}")
 
 
@@ -152,6 +158,20 @@ class Config:
     strict_rules: bool = False
     """A user rule file that does not compile fails the command instead of being left out with a warning
     ([rules] strict; --strict)."""
+    archives: bool = True
+    """Look inside archives ([archives] scan; --no-archives turns it off for one command)."""
+    archive_max_scansize: int = 400 * 1024 * 1024
+    """Bytes extracted from one archive in all, every depth ([archives] max_scansize; ClamAV's MaxScanSize)."""
+    archive_max_filesize: int = 100 * 1024 * 1024
+    """A larger member is not matched ([archives] max_filesize; ClamAV's MaxFileSize)."""
+    archive_max_recursion: int = 17
+    """Depth of archives inside archives ([archives] max_recursion; ClamAV's MaxRecursion)."""
+    archive_max_files: int = 10_000
+    """Members read from one archive ([archives] max_files; ClamAV's MaxFiles)."""
+    archive_max_ratio: int = 1000
+    """Bytes given per byte read beyond which a level of an archive is taken for a bomb ([archives] max_ratio)."""
+    archive_max_scantime: int = 120
+    """Seconds spent in one archive ([archives] max_scantime; ClamAV's MaxScanTime)."""
     log_level: str = "warning"
     """How much the command tells on stderr: one of ``LOG_LEVELS`` ([logging] level; --verbose and
     --debug win over it)."""
@@ -188,6 +208,15 @@ _KEYS: Mapping[str, Mapping[str, str]] = {
         "max_age_days": "max_signature_age_days",
     },
     "quarantine": {"retention_days": "quarantine_retention_days"},
+    "archives": {
+        "scan": "archives",
+        "max_scansize": "archive_max_scansize",
+        "max_filesize": "archive_max_filesize",
+        "max_recursion": "archive_max_recursion",
+        "max_files": "archive_max_files",
+        "max_ratio": "archive_max_ratio",
+        "max_scantime": "archive_max_scantime",
+    },
     "logging": {"level": "log_level"},
     "events": {"sinks": "event_sinks", "timeout": "event_timeout", "facility": "event_facility"},
     "metrics": {"dir": "metrics_dir"},
@@ -262,7 +291,11 @@ def _convert(name: str, value: object, path: Path) -> object:
             if not all(v.startswith("/") for v in items):
                 raise ValueError("must be absolute paths (the run is unattended: there is no current folder)")
             return tuple(items)
-        case "max_filesize" | "process_max_memory":
+        case "archives":
+            if not isinstance(value, bool):
+                raise TypeError("must be true or false")
+            return value
+        case "max_filesize" | "process_max_memory" | "archive_max_scansize" | "archive_max_filesize":
             if not isinstance(value, str | int) or isinstance(value, bool):
                 raise TypeError("must be a size such as 256M")
             size = parse_size(value)

@@ -53,6 +53,7 @@ from scanner.model import (
     utc_now,
 )
 from scanner.safefs import read_regular, write_atomic
+from scanner.scanning.archives import ArchiveLimits
 from scanner.scanning.filecache import CacheMode
 from scanner.scanning.scan import Progress, ScanRequest, new_scan_id, run_scan
 from scanner.scanning.walk import PathRegexes, WalkOptions, dir_identity
@@ -431,6 +432,23 @@ def cache_mode(kind: ScanType, no_cache: bool) -> CacheMode:
     return CacheMode.REFRESH if kind is ScanType.FULL else CacheMode.USE
 
 
+def archive_limits(state: StateDir, config: Config, no_archives: bool = False) -> ArchiveLimits | None:
+    """How far scans look inside archives (``[archives]``); None when --no-archives or ``[archives] scan =
+    false`` turns it off. Members too large for memory go to the state directory's ``scratch``."""
+    if no_archives or not config.archives:
+        logger.info("archives: not looked into (%s)", "--no-archives" if no_archives else "[archives] scan = false")
+        return None
+    return ArchiveLimits(
+        max_scansize=config.archive_max_scansize,
+        max_filesize=config.archive_max_filesize,
+        max_recursion=config.archive_max_recursion,
+        max_files=config.archive_max_files,
+        max_ratio=config.archive_max_ratio,
+        max_scantime=float(config.archive_max_scantime),
+        tmp_dir=state.scratch,
+    )
+
+
 def load_rules(
     state: StateDir,
     config: Config,
@@ -497,6 +515,8 @@ class ScanOptions:
     """Called with each path found clean (clamscan's "OK" lines)."""
     vault_dir: Path | None = None
     """Quarantine into a vault at this directory (``--move=DIR``)."""
+    no_archives: bool = False
+    """Match archives as files only, without looking inside (--no-archives)."""
 
 
 def missing_paths(options: ScanOptions) -> list[str]:
@@ -541,6 +561,7 @@ def scan_job(state: StateDir, config: Config, options: ScanOptions, rules: signa
         cache=cache_mode(kind, options.no_cache),
         stdin=options.stdin,
         on_clean=options.on_clean,
+        archives=archive_limits(state, config, options.no_archives),
     )
     policy = Policy(
         options.action or config.action,
@@ -588,6 +609,8 @@ class MonthlyRequest:
     """Read every file, even one judged before and unchanged since."""
     strict_rules: bool | None = None
     """A rule file that does not compile fails the run; None: ``[rules] strict``."""
+    no_archives: bool = False
+    """Match archives as files only, without looking inside (--no-archives)."""
 
 
 def update_signatures(state: StateDir, request: MonthlyRequest, fleet: Reporter | None = None) -> list[str]:
@@ -648,6 +671,7 @@ def monthly(
             process_max_memory=config.process_max_memory,
             cache_dir=state.file_cache,
             cache=cache_mode(ScanType.QUICK, request.no_cache),
+            archives=archive_limits(state, config, request.no_archives),
         )
         policy = Policy(
             request.action or config.monthly_action,

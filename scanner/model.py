@@ -165,6 +165,10 @@ class SkipReason(enum.Enum):
     ACCESS_DENIED = "access denied"
     PROCESS_EXITED = "process exited during the scan"
     STATE_DIRECTORY = "the scanner's own state directory"
+    ARCHIVE_LIMIT = "not fully scanned"
+    """An archive limit was reached (the detail names it: max-files, max-scansize, ...)."""
+    ARCHIVE_ENCRYPTED = "encrypted archive member, not scanned"
+    ARCHIVE_DAMAGED = "damaged or truncated archive, not fully scanned"
 
 
 @dataclass(frozen=True)
@@ -299,6 +303,16 @@ class Detection:
     root: str | None = None
     """The scanned root the file was found under, resolved when the scan started (files only); an action
     on the file is refused if its path is no longer under it."""
+    member: str | None = None
+    """The member of the archive ``path`` the rule matched in (nested members joined by ``!``, a ``!`` in a
+    name written ``\\x21``); None when it matched the file itself. Actions take the whole archive."""
+
+    @property
+    def shown_path(self) -> str | None:
+        """The name reports give the target: ``archive.zip!dir/member.php`` for a member, else ``path``."""
+        if self.member is None or self.path is None:
+            return self.path
+        return f"{self.path}!{self.member}"
 
 
 @dataclass(frozen=True)

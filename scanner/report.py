@@ -68,7 +68,9 @@ def process_json(info: ProcessInfo) -> dict[str, Any]:
 
 def detection_json(d: Detection) -> dict[str, Any]:
     """JSON form of one detection."""
-    out: dict[str, Any] = {"kind": d.kind.value, **path_fields(d.path)}
+    out: dict[str, Any] = {"kind": d.kind.value, **path_fields(d.shown_path)}
+    if d.member is not None:  # "path" names the member (archive.zip!dir/x.php); actions take the archive
+        out.update(path_fields(d.path, "archive"), member=json_path(d.member))
     out.update(
         rule=d.hit.rule,
         namespace=d.hit.namespace,
@@ -153,7 +155,7 @@ def human_bytes(n: float) -> str:
 
 
 def _detection_line(d: Detection) -> str:
-    where = display_path(d.path) if d.path else "?"
+    where = display_path(d.shown_path) if d.shown_path else "?"
     if d.process is not None:
         where = f"pid {d.process.pid} ({d.process.name}, {d.process.where}) {where}"
     action = "" if d.action == "reported" else f"  [{d.action}]"
@@ -262,6 +264,11 @@ def _summary_lines(report: ScanReport) -> list[str]:
         + _files_note(report.extra.get("file_cache"), report.extra.get("hard_links")),
         f"Data scanned:     {human_bytes(c.bytes_scanned)}",
     ]
+    if isinstance(inside := report.extra.get("archives"), Mapping):
+        lines.append(
+            f"Archives:         {inside['archives']} looked into: {inside['members']} member(s), "
+            f"{human_bytes(inside['bytes'])} extracted"
+        )
     if c.processes_scanned:
         lines.append(f"Processes:        {c.processes_scanned}")
     lines += [

@@ -33,7 +33,7 @@ def format_block(report: ScanReport, command: str = "scan") -> str:
     if len(report.roots) > 50:
         lines.append(f"  ... and {len(report.roots) - 50} more roots")
     for d in report.detections:
-        where = display_path(d.path) if d.path else "?"
+        where = display_path(d.shown_path) if d.shown_path else "?"
         if d.process is not None:
             where = f"pid {d.process.pid} {where}"
         by = f"; {attribution}" if (attribution := d.hit.attribution()) else ""

@@ -69,6 +69,11 @@ class StateDir:
         return self.root / "cache" / "files"
 
     @property
+    def scratch(self) -> Path:
+        """Unnamed temporary files (archive members too large to hold in memory)."""
+        return self.root / "tmp"
+
+    @property
     def logs(self) -> Path:
         """Plain-text logs."""
         return self.root / "logs"

@@ -42,6 +42,7 @@ OWNERS = {  # a path ending in "/": any module of that package
     "click": {"cli/"},
     "yara": {"engine/compiler.py"},
     "psutil": {"scanning/processes.py"},
+    "libarchive": {"scanning/archives.py"},
     "requests": {"updates/http.py"},
     "watchdog": {"watch/adapter.py"},
     "tuf.ngclient": {"updates/feed.py"},

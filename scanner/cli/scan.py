@@ -54,6 +54,9 @@ MAX_PID = 1 << 22
 """Linux's largest possible process id (PID_MAX_LIMIT): the bound of --pid."""
 
 
+NO_ARCHIVES_HELP = "Match archives as files only, without looking inside ([archives] scan = false)."
+
+
 def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
     if value is None:
         return None
@@ -144,6 +147,7 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
 )
 @fleet_options
 @clamscan_options
+@click.option("--no-archives", is_flag=True, help=NO_ARCHIVES_HELP)
 @common_options
 @handle_errors
 def scan(
@@ -171,6 +175,7 @@ def scan(
     no_cache: bool,
     events: tuple[str, ...],
     metrics_dir: Path | None,
+    no_archives: bool,
     home: Path | None,
     config_file: Path | None,
     **compat: Any,
@@ -215,6 +220,7 @@ def scan(
         stdin=stdin,
         on_clean=clean_lines(output) if fmt == "clamscan" and verbose and not (clam.infected or clam.quiet) else None,
         vault_dir=clam.move_dir,
+        no_archives=no_archives,
     )
     fleet = make_reporter(env, events, metrics_dir)
     for w in [*glob_warnings(exclude), *pipeline.missing_paths(options)]:
@@ -346,6 +352,7 @@ def run_job(
 @click.option("--no-cache", is_flag=True, help="Read every file, even one judged before and unchanged since.")
 @fleet_options
 @strict_option
+@click.option("--no-archives", is_flag=True, help=NO_ARCHIVES_HELP)
 @common_options
 @handle_errors
 def monthly(
@@ -362,6 +369,7 @@ def monthly(
     events: tuple[str, ...],
     metrics_dir: Path | None,
     strict: bool | None,
+    no_archives: bool,
     home: Path | None,
     config_file: Path | None,
 ) -> None:
@@ -388,6 +396,7 @@ def monthly(
         action_min_severity=Severity(action_min_severity) if action_min_severity else None,
         no_cache=no_cache,
         strict_rules=strict,
+        no_archives=no_archives,
     )
     done = pipeline.monthly(env.state, env.config, request, fleet=fleet)
     for line in done.notices:

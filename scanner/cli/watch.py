@@ -64,6 +64,7 @@ Exit codes:
 @click.option("--exclude", multiple=True, metavar="GLOB", help="Do not scan matching paths (repeatable).")
 @click.option("--jobs", "-j", type=click.IntRange(1, MAX_JOBS), help="Scanning threads [default: CPU count].")
 @fleet_options
+@click.option("--no-archives", is_flag=True, help="Match archives as files only, without looking inside.")
 @common_options
 @handle_errors
 def watch_cmd(
@@ -79,6 +80,7 @@ def watch_cmd(
     jobs: int | None,
     events: tuple[str, ...],
     metrics_dir: Path | None,
+    no_archives: bool,
     home: Path | None,
     config_file: Path | None,
 ) -> None:
@@ -110,6 +112,7 @@ def watch_cmd(
         timeout=cfg.timeout,
         max_filesize=cfg.max_filesize,
         excludes=cfg.excludes + exclude,
+        archives=pipeline.archive_limits(env.state, cfg, no_archives),
         max_signature_age_days=cfg.max_signature_age_days,
         kill_grace=cfg.kill_grace,
         action_min_severity=Severity(action_min_severity) if action_min_severity else cfg.action_min_severity,

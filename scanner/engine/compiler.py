@@ -412,6 +412,11 @@ class CompiledRules:
         """Match a file by path (for paths yara can open itself, such as /proc/PID/exe)."""
         return self._match(self._full, path, None, externals, timeout)
 
+    def match_bytes(self, data: bytes, externals: Mapping[str, str], timeout: int) -> list[Match]:
+        """Match a whole file's bytes held in memory (an archive's member), routed as ``match_fd`` routes
+        a small file."""
+        return self._match_buffer(data, externals, timeout)
+
     def match_data(self, data: bytes, externals: Mapping[str, str] | None = None, timeout: int = 60) -> list[Match]:
         """Match bytes in memory."""
         return self._match(self._full, None, data, externals or {}, timeout)

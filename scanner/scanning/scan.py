@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
-import json
 import logging
 import os
 import queue
@@ -23,28 +22,29 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from scanner import inert
 from scanner.engine.compiler import CompiledRules, Match, MatchFailed, MatchTimeout
 from scanner.model import (
     Detection,
     ExitCode,
-    FamilySource,
     FileIdentity,
-    RuleHit,
     ScanCounts,
     ScanReport,
     ScanType,
-    Severity,
     SignatureSetInfo,
     Skipped,
     SkipReason,
     TargetKind,
     display_path,
+    printable,
     utc_now,
 )
 from scanner.scanning import locations
+from scanner.scanning.archives import PROBE_SIZE, ArchiveLimits, archive_kind, scan_archive
 from scanner.scanning.facts import file_externals
 from scanner.scanning.filecache import CacheMode, FileCache
+from scanner.scanning.results import FileResult as FileResult
+from scanner.scanning.results import found_blob as found_blob
+from scanner.scanning.results import from_found_blob as from_found_blob
 from scanner.scanning.walk import FileEntry, WalkOptions, skip_for_oserror, walk
 
 logger = logging.getLogger(__name__)
@@ -86,6 +86,8 @@ class ScanRequest:
     """Data read from standard input, matched as one file named ``stdin`` (clamscan's ``-``)."""
     on_clean: Callable[[str], None] | None = field(default=None, compare=False)
     """Called (from a scanning thread) with each file's path when it is found clean (clamscan's "OK" lines)."""
+    archives: ArchiveLimits | None = None
+    """Look inside archives within these limits; None: archives are matched as files only (--no-archives)."""
 
 
 @dataclass(frozen=True)
@@ -98,20 +100,6 @@ class Progress:
     detections: int
     current: str
     elapsed: float
-
-
-@dataclass(frozen=True)
-class FileResult:
-    """What scanning one file gave."""
-
-    path: str
-    matches: tuple[Match, ...] = ()
-    sha256: str | None = None
-    size: int = 0
-    skipped: Skipped | None = None
-    identity: FileIdentity | None = None
-    """The file's stat facts just before it was read (what the file cache records, and what an action on a
-    detection checks); for a detection taken from the cache, its walk-time facts. None when not read in full."""
 
 
 class HardLinks:
@@ -182,11 +170,17 @@ def roots_for(request: ScanRequest) -> tuple[list[str], WalkOptions]:
 
 
 def scan_one(
-    entry: FileEntry, rules: CompiledRules, timeout: int, max_filesize: int | None, links: HardLinks | None = None
+    entry: FileEntry,
+    rules: CompiledRules,
+    timeout: int,
+    max_filesize: int | None,
+    links: HardLinks | None = None,
+    archives: ArchiveLimits | None = None,
 ) -> FileResult:
     """Open and match one file; any failure is a Skipped value.
 
-    With ``links``, a file with several names is matched in full only under the first of them.
+    With ``links``, a file with several names is matched in full only under the first of them. With
+    ``archives``, an archive's members are matched too (``scanning.archives``).
     """
     path = entry.path
     try:
@@ -202,7 +196,9 @@ def scan_one(
             return FileResult(path, skipped=Skipped(path, SkipReason.SPECIAL_FILE))
         if max_filesize and st.st_size > max_filesize:  # None or 0: no limit
             return FileResult(path, skipped=Skipped(path, SkipReason.TOO_LARGE, f"{st.st_size} bytes"))
-        head = os.pread(fd, 16, 0) if rules.needs_head else None
+        probe = os.pread(fd, PROBE_SIZE, 0) if archives is not None else b""
+        kind = archive_kind(probe) if archives is not None else None
+        head = (probe[:16] if archives is not None else os.pread(fd, 16, 0)) if rules.needs_head else None
         ext = file_externals(path, head, st.st_uid, rules.uses)
         key = FileIdentity.from_stat(st)
         slot, first = None, True
@@ -225,9 +221,12 @@ def scan_one(
         finally:
             if slot is not None and first:
                 slot.fill(None if matches is None else (tuple(matches), ext))
-        if not matches:
-            return FileResult(path, size=st.st_size, identity=key)
-        return FileResult(path, tuple(matches), _sha256_fd(fd), st.st_size, identity=key)
+        inside = scan_archive(fd, path, rules, archives, timeout, st.st_uid, kind) if kind and archives else None
+        hits = inside.hits if inside is not None else ()
+        result = FileResult(path, tuple(matches), _sha256_fd(fd) if matches or hits else None, st.st_size, identity=key)
+        if inside is None:
+            return result
+        return replace(result, members=hits, archive=(inside.members, inside.bytes), incomplete=inside.notes)
     except OSError as exc:
         return FileResult(path, skipped=Skipped(path, SkipReason.READ_ERROR, exc.strerror or str(exc)))
     finally:
@@ -273,6 +272,8 @@ class _Collector:
         self.bytes = 0
         self.detections = 0
         self.current = ""
+        self.archives = [0, 0, 0]
+        """Archives looked into, their members read, the bytes extracted."""
 
     def add(self, result: FileResult) -> None:
         with self.lock:
@@ -282,9 +283,16 @@ class _Collector:
                 return
             self.files += 1
             self.bytes += result.size
-            if result.matches:
+            self.skipped.extend(result.incomplete)
+            if result.archive is not None:
+                self.archives = [
+                    self.archives[0] + 1,
+                    self.archives[1] + result.archive[0],
+                    self.archives[2] + result.archive[1],
+                ]
+            if result.found:
                 self.results.append(result)
-                self.detections += len(result.matches)
+                self.detections += len(result.matches) + len(result.members)
             elif self.on_clean is not None:
                 self.on_clean(result.path)
 
@@ -320,13 +328,16 @@ def scan_files(
     cache: FileCache | None = None,
     links: HardLinks | None = None,
     on_clean: Callable[[str], None] | None = None,
+    archives: ArchiveLimits | None = None,
+    archive_totals: list[int] | None = None,
 ) -> tuple[list[FileResult], list[Skipped], int, int]:
     """Scan every file of ``items`` with ``jobs`` threads; returns (hits, skipped, files, bytes).
 
     With ``cache``, a file judged before and unchanged since is counted as scanned without being
     read (a detection then comes from the cache, as first found), and what is found now is
     recorded. Each file with several names (hard links) is matched in full once (``links``, which
-    counts the names that took its matches; a fresh one when not given).
+    counts the names that took its matches; a fresh one when not given). With ``archives``, the members
+    of archives are matched too (``archive_totals``, if given, is set to [archives, members, bytes extracted]).
     """
     links = HardLinks() if links is None else links
     collector = _Collector(on_clean)
@@ -334,7 +345,9 @@ def scan_files(
     stop = threading.Event()
 
     debug = logger.isEnabledFor(logging.DEBUG)  # per file: decided once, so it costs nothing when off
-    scan = functools.partial(scan_one, rules=rules, timeout=timeout, max_filesize=max_filesize, links=links)
+    scan = functools.partial(
+        scan_one, rules=rules, timeout=timeout, max_filesize=max_filesize, links=links, archives=archives
+    )
     threads = [
         threading.Thread(
             target=_worker, args=(work, stop, scan, cache, collector, debug), name=f"scan-{i}", daemon=True
@@ -365,6 +378,8 @@ def scan_files(
                 tick()
     if progress is not None:
         progress(collector.snapshot(started))
+    if archive_totals is not None:
+        archive_totals[:] = collector.archives
     return collector.results, collector.skipped, collector.files, collector.bytes
 
 
@@ -383,8 +398,9 @@ def _worker(
             result = scan(entry)
             if debug:
                 log_result(result)
-            if cache is not None and result.identity is not None:
-                cache.record(result.path, result.identity, found_blob(result) if result.matches else b"")
+            # an archive not fully scanned is read again next time rather than trusted as it was seen
+            if cache is not None and result.identity is not None and not result.incomplete:
+                cache.record(result.path, result.identity, found_blob(result) if result.found else b"")
             collector.add(result)
 
 
@@ -446,62 +462,11 @@ def log_result(result: FileResult) -> None:
     shown = display_path(result.path)
     if result.skipped is not None:
         logger.debug("not scanned: %s: %s %s", shown, result.skipped.reason.value, result.skipped.detail)
-    elif result.matches:
-        logger.debug("scanned %s: %s", shown, ", ".join(m.hit.rule for m in result.matches))
+    elif result.found:
+        found = [m.hit.rule for m in result.matches] + [f"{m.match.hit.rule} in {m.member}" for m in result.members]
+        logger.debug("scanned %s: %s", shown, printable(", ".join(found)))
     else:
         logger.debug("scanned %s: clean", shown)
-
-
-def found_blob(result: FileResult) -> bytes:
-    """What the file cache keeps of a file's detection: its matches and digest, in the inert container
-    (rule names and descriptions could otherwise make the cache itself a detection)."""
-    hits = [
-        [
-            m.hit.rule,
-            m.hit.namespace,
-            m.hit.family,
-            m.hit.severity.value,
-            list(m.hit.tags),
-            m.hit.description,
-            list(m.offsets),
-            [m.hit.author, m.hit.reference, m.hit.license, m.hit.family_source.value],
-        ]
-        for m in result.matches
-    ]
-    return inert.encode(json.dumps({"sha256": result.sha256, "matches": hits}, separators=(",", ":")).encode())
-
-
-def from_found_blob(entry: FileEntry, found: bytes | None) -> FileResult | None:
-    """The detection ``found_blob`` kept for ``entry`` (unchanged since: its walk-time stat facts are the
-    cached ones); None for nothing or something that does not decode."""
-    if not found or not inert.is_inert(found):
-        return None
-    try:
-        data = json.loads(inert.decode(found))
-        matches = tuple(
-            Match(
-                RuleHit(
-                    str(rule),
-                    str(ns),
-                    str(family),
-                    Severity(severity),
-                    tuple(map(str, tags)),
-                    str(desc),
-                    str(author),
-                    str(reference),
-                    str(licence),
-                    FamilySource(source),
-                ),
-                tuple(map(int, offsets)),
-            )
-            for rule, ns, family, severity, tags, desc, offsets, (author, reference, licence, source) in data["matches"]
-        )
-        digest = data["sha256"]
-    except (ValueError, KeyError, TypeError):
-        return None
-    if not matches or not isinstance(digest, str | None):
-        return None
-    return FileResult(entry.path, matches, digest, entry.identity.size, identity=entry.identity)
 
 
 def detections_from(results: Sequence[FileResult], roots: Sequence[str] = ()) -> list[Detection]:
@@ -509,6 +474,7 @@ def detections_from(results: Sequence[FileResult], roots: Sequence[str] = ()) ->
     out: list[Detection] = []
     for r in sorted(results, key=lambda r: r.path):
         root = max((x for x in roots if r.path == x or r.path.startswith(x.rstrip("/") + "/")), key=len, default=None)
+        found = [(None, m) for m in r.matches] + [(mh.member, mh.match) for mh in r.members]
         out.extend(
             Detection(
                 TargetKind.STREAM if r.path == STDIN else TargetKind.FILE,
@@ -519,8 +485,9 @@ def detections_from(results: Sequence[FileResult], roots: Sequence[str] = ()) ->
                 stamp=r.identity,
                 offsets=m.offsets,
                 root=root,
+                member=member,
             )
-            for m in r.matches
+            for member, m in found
         )
     return out
 
@@ -533,6 +500,9 @@ NOT_SCANNED = frozenset(
         SkipReason.NOT_FOUND,
         SkipReason.ACCESS_DENIED,
         SkipReason.TOO_LARGE,
+        SkipReason.ARCHIVE_LIMIT,
+        SkipReason.ARCHIVE_ENCRYPTED,
+        SkipReason.ARCHIVE_DAMAGED,
     }
 )
 """Skip reasons that leave a scan incomplete: something it should have read was not (unreadable, too deep
@@ -633,9 +603,9 @@ def open_cache(request: ScanRequest, rules: CompiledRules, now: Callable[[], dt.
         logger.info("file cache not used (%s)", "turned off" if request.cache_dir is not None else "no state directory")
         return None
     logger.info("file cache %s: %s", request.cache.value, request.cache_dir)
-    return FileCache(
-        request.cache_dir, rules.key, mode=request.cache, now=lambda: int(now().timestamp() * 1_000_000_000)
-    )
+    # what a file was judged depends on whether, and how far, the scan looked inside archives
+    key = rules.key if request.archives is None else f"{rules.key}+archives-{request.archives.fingerprint()}"
+    return FileCache(request.cache_dir, key, mode=request.cache, now=lambda: int(now().timestamp() * 1_000_000_000))
 
 
 def close_cache(cache: FileCache, extra: dict[str, object]) -> str:
@@ -665,15 +635,17 @@ def _scan_roots(
     cache = open_cache(request, rules, now)
     if request.files:
         logger.info(
-            "%s scan of %s (%d thread(s), size limit %s)",
+            "%s scan of %s (%d thread(s), size limit %s, archives %s)",
             request.scan_type.value,
             ", ".join(map(display_path, roots)) or "nothing",
             request.jobs,
             opts.max_filesize or "none",
+            "looked into" if request.archives is not None else "not looked into",
         )
     # only a cache lookup needs the walk to lstat() each file; otherwise the scan's own fstat() will do
     opts = replace(opts, stat_files=cache is not None and request.cache is CacheMode.USE)
     links = HardLinks()
+    totals: list[int] = []
     problem = ""
     try:
         results, skipped, files, nbytes = scan_files(
@@ -686,10 +658,14 @@ def _scan_roots(
             cache=cache,
             links=links,
             on_clean=request.on_clean,
+            archives=request.archives,
+            archive_totals=totals,
         )
     finally:
         if cache is not None:
             problem = close_cache(cache, extra)
+    if totals and totals[0]:
+        extra["archives"] = {"archives": totals[0], "members": totals[1], "bytes": totals[2]}
     if links.names:
         extra["hard_links"] = {"names": links.names, "bytes": links.bytes}
     return results, skipped, files, nbytes, problem

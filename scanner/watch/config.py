@@ -8,6 +8,7 @@ from pathlib import Path
 
 from scanner.config import DEFAULT_MAX_FILESIZE
 from scanner.model import Action, Severity
+from scanner.scanning.archives import ArchiveLimits
 from scanner.state import StateDir
 
 
@@ -41,6 +42,9 @@ class WatchConfig:
     """Larger files are not scanned (a skipped event says so)."""
     excludes: tuple[str, ...] = ()
     """Glob patterns of paths not to scan (as ``scan --exclude``)."""
+    archives: ArchiveLimits | None = field(default_factory=ArchiveLimits)
+    """Look inside archives within these limits (larger members go to the state directory's ``scratch``
+    unless the limits name another place); None: archives are matched as files only (--no-archives)."""
     max_signature_age_days: int = 45
     """Warn when the active set is older."""
     kill_grace: float = 5.0

@@ -405,7 +405,7 @@ class Remediator:
             self._events.emit(
                 WatchEventKind.DETECTION,
                 f"{d.hit.family} ({d.hit.namespace}:{d.hit.rule}) in "
-                f"{display_path(d.path or '?')} -> {d.action} [{scan_id}]{by}",
+                f"{display_path(d.shown_path or '?')} -> {d.action} [{scan_id}]{by}",
                 path=d.path,
                 detection=d,
                 scan_id=scan_id,

@@ -9,6 +9,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from scanner.model import FileIdentity, Skipped, SkipReason, display_path
 from scanner.scanning.scan import FileResult, scan_one
@@ -48,6 +49,8 @@ class ScanWorkers:
     ) -> None:
         self._cfg, self._work, self._rules, self._memo = cfg, work, rules, memo
         self._counters, self._events, self._submit = counters, events, submit
+        limits = cfg.archives
+        self._archives = replace(limits, tmp_dir=cfg.state.scratch) if limits and limits.tmp_dir is None else limits
         self._stopping = threading.Event()  # finish what is queued, then stop
         self._abandon = threading.Event()  # stop after the current file
         self._threads = [
@@ -109,18 +112,22 @@ class ScanWorkers:
             if not stat.S_ISREG(st.st_mode):
                 return False, 0
             entry = file_entry(item.path, st)
-        result = scan_one(entry, loaded.rules, self._cfg.timeout, self._cfg.max_filesize)
+        result = scan_one(entry, loaded.rules, self._cfg.timeout, self._cfg.max_filesize, archives=self._archives)
         if result.skipped is not None:
             self._skipped(result.skipped)
             return False, 0
         self._counters.add(files=1, bytes=result.size)
+        for note in result.incomplete:  # inside an archive: a limit, an encrypted or a damaged member
+            self._skipped(note)
         try:
             judged = _same(entry, os.lstat(item.path))
         except OSError:
             judged = False
-        if judged:  # a detected file too: a rescan need not find it again while it is unchanged
+        # a detected file too: a rescan need not find it again while it is unchanged (an archive not fully
+        # scanned is read again)
+        if judged and not result.incomplete:
             self._memo.remember(entry, loaded.rules.key)
-        if not result.matches:
+        if not result.found:
             return False, result.size
         self._submit(result, loaded, entry, self._abandon)
         return True, result.size
