@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import yara
 
 from scanner import __version__, inert
-from scanner.engine import analysis, cache, gating, prefilter, routing
+from scanner.engine import analysis, cache, coldstart, gating, prefilter, routing
 from scanner.engine.cache import RouteInfo
 from scanner.engine.matches import TOO_MANY_MATCHES, EngineWarnings, match_of
 from scanner.engine.matches import Match as Match
@@ -42,7 +42,6 @@ from scanner.engine.sources import (
     includable,
     included_files,
     read_rule_file,
-    source_key,
     unseen_includes,
     used_externals,
 )
@@ -217,21 +216,39 @@ class CompiledRules:
         self.shares_links = not uses & analysis.PATH_EXTERNALS
         """Whether a second name of a file (a hard link) can take the matches of the first name's content
         (those of rules that do not look at the name), matching only the rest."""
+        self.background: coldstart.Background | None = None
+        """The build of the routed sets when it runs in the background (see ``compile_rules``)."""
         if table is not None:
-            self.routes = tuple(info for info, _, _ in table.sets)
-            self._prefixes = frozenset(table.prefixes)
-            self._edges = table.size_edges
-            self._path_rules, self._path_namespaces = table.path_rules, table.path_namespaces
-            self.shares_links = True
-            for info, load, load_paths in table.sets:
-                lazy = self._full if load is None else _Lazy(self._fallback(info.name, load))
-                self._table.update(dict.fromkeys(info.routes, (info.name, lazy)))
-                self._by_path.update(dict.fromkeys(info.routes, None if load_paths is None else _Lazy(load_paths)))
-                gates = None if info.name_gates is None else _Gates(info.name_gates)
-                self._gates.update(dict.fromkeys(info.routes, gates))
-                if info.name in table.gates and load is not None:
-                    gated = (r for r in info.routes if r[1] >= GATE_MIN_BUCKET)  # small files of the set: no gate
-                    self._content_gates.update(dict.fromkeys(gated, _GateSet(info.name, table.gates[info.name])))
+            self._adopt(table)
+
+    def _adopt(self, table: Routing) -> None:
+        """Route files by ``table`` from now on; safe while other threads match (a scan that started unrouted
+        switches here when its routed sets are built in the background).
+
+        Every part is built apart, then published in an order that keeps each reader right: the parts a
+        route leads to before ``_table`` (which makes ``_route`` route), and ``shares_links`` last, so a
+        further name of a hard link never meets path rules without the routes that match them.
+        """
+        by_route: dict[tuple[bytes, int], tuple[str, _Lazy]] = {}
+        by_path: dict[tuple[bytes, int], _Lazy | None] = {}
+        name_gates: dict[tuple[bytes, int], _Gates | None] = {}
+        content_gates: dict[tuple[bytes, int], _GateSet] = {}
+        for info, load, load_paths in table.sets:
+            lazy = self._full if load is None else _Lazy(self._fallback(info.name, load))
+            by_route.update(dict.fromkeys(info.routes, (info.name, lazy)))
+            by_path.update(dict.fromkeys(info.routes, None if load_paths is None else _Lazy(load_paths)))
+            gates = None if info.name_gates is None else _Gates(info.name_gates)
+            name_gates.update(dict.fromkeys(info.routes, gates))
+            if info.name in table.gates and load is not None:
+                gated = (r for r in info.routes if r[1] >= GATE_MIN_BUCKET)  # small files of the set: no gate
+                content_gates.update(dict.fromkeys(gated, _GateSet(info.name, table.gates[info.name])))
+        self._prefixes = frozenset(table.prefixes)
+        self._edges = table.size_edges
+        self._path_rules, self._path_namespaces = table.path_rules, table.path_namespaces
+        self._by_path, self._gates, self._content_gates = by_path, name_gates, content_gates
+        self.routes = tuple(info for info, _, _ in table.sets)
+        self._table = by_route
+        self.shares_links = True
 
     def _fallback(self, name: str, load: Callable[[], yara.Rules]) -> Callable[[], yara.Rules]:
         """A routed set that cannot be loaded is replaced by the whole set: slower, never wrong."""
@@ -491,16 +508,20 @@ def _compile_error(exc: yara.Error) -> RuleError:
     return RuleError(f"rules could not be compiled: {exc}")
 
 
-def compile_rules(sources: Sequence[RuleSource], cache_dir: Path | None = None, *, route: bool = True) -> CompiledRules:
-    """Compile ``sources``, loading from / saving to ``cache_dir`` when given.
+def compile_rules(
+    sources: Sequence[RuleSource], cache_dir: Path | None = None, *, route: bool = True, background: bool = False
+) -> CompiledRules:
+    """Compile ``sources``, loading from / saving to ``cache_dir`` when given (keyed by content, not paths).
 
     With ``route`` (the default), files are matched only against the rules their first bytes
-    and size allow (see ``scanner.engine.routing``); results are the same either way.
+    and size allow (see ``scanner.engine.routing``); results are the same either way. With
+    ``background``, a cache miss returns as soon as the whole set is compiled: files are matched
+    against it until the routed sets, built in a thread, are ready (see ``coldstart``).
     Raises RuleError naming the file and line when a rule does not compile.
     """
     if not sources:
         raise RuleError("no rules to compile: give --rules PATH or drop --no-default-rules")
-    key, files = source_key(sources, engine_version(), cache_dir)
+    key, files = coldstart.content_key(sources, engine_version(), cache_dir)
     if not route:
         key = hashlib.sha256(f"{key}/unrouted".encode()).hexdigest()
     filepaths = {src.namespace: os.fsdecode(src.path) for src in sources}
@@ -512,7 +533,7 @@ def compile_rules(sources: Sequence[RuleSource], cache_dir: Path | None = None, 
     cached = _load_cached(cache_dir, key, recompile) if cache_dir is not None else None
     if cached is not None:
         logger.info(
-            "compiled rules: cache hit %s (%d rules, %s)",
+            "compiled rules: cache hit %s (%d rules, %s; keyed by content)",
             key[:12],
             cached.rule_count,
             f"{len(cached.routes)} routed sets" if cached.routed else "unrouted",
@@ -529,6 +550,8 @@ def compile_rules(sources: Sequence[RuleSource], cache_dir: Path | None = None, 
     count = sum(1 for _ in rules)
     known = _known_includes(reported, files)
     uses = used_externals(files) if known else frozenset(EXTERNALS)
+    if background and route and known:
+        return _route_in_background(sources, cache_dir, rules, CompiledRules(rules, count, key, uses), started)
     routed = _compile_routes(sources) if route and known else None
     cache_dir = cache_dir if known else None
     logger.info(
@@ -541,6 +564,38 @@ def compile_rules(sources: Sequence[RuleSource], cache_dir: Path | None = None, 
         _save_compiled(cache_dir, key, rules, count, uses, routed)
     table = None if routed is None else _routing_table(routed)
     return CompiledRules(rules, count, key, uses, table)
+
+
+def _route_in_background(
+    sources: Sequence[RuleSource], cache_dir: Path | None, rules: yara.Rules, compiled: CompiledRules, started: float
+) -> CompiledRules:
+    """``compiled`` (the whole set, unrouted), while a thread builds its routed sets, saves everything to
+    ``cache_dir`` and then switches ``compiled`` to them."""
+    logger.info(
+        "compiled %d rules in %.1f s; routed sets are built in the background: files are matched against "
+        "the whole set until they are ready (scan unrouted)",
+        compiled.rule_count,
+        time.monotonic() - started,
+    )
+
+    def build() -> None:
+        begun = time.monotonic()
+        routed = _compile_routes(sources, coldstart.Workers(os.cpu_count() or 1))
+        if cache_dir is not None:
+            _save_compiled(cache_dir, compiled.key, rules, compiled.rule_count, compiled.uses, routed)
+        if routed is None:
+            logger.info("no routed sets for %s: the scan stays unrouted", compiled.key[:12])
+            return
+        compiled._adopt(_routing_table(routed))
+        logger.info(
+            "routed sets ready after %.1f s (%d sets, %d content gates): files are routed from now on",
+            time.monotonic() - begun,
+            len(routed.sets),
+            len(routed.gates),
+        )
+
+    compiled.background = coldstart.Background("building routed sets", build)
+    return compiled
 
 
 def _save_compiled(
@@ -731,11 +786,11 @@ def _built(build: Future[bytes] | None) -> bytes | None:
         return None
 
 
-def _compile_routes(sources: Sequence[RuleSource]) -> _RoutedSets | None:
+def _compile_routes(sources: Sequence[RuleSource], workers: Executor | None = None) -> _RoutedSets | None:
     """Analyse and compile the routed sets (None when routing would not help, or fails).
 
     libyara and Hyperscan release the GIL while compiling: the sets compile in threads, one per
-    core, while the content gates are planned.
+    core (``workers``, else a thread pool), while the content gates are planned.
     """
     analysed = []
     for src in sources:
@@ -752,9 +807,11 @@ def _compile_routes(sources: Sequence[RuleSource]) -> _RoutedSets | None:
     plan = routing.plan(analysed)
     if plan is None:
         return None  # routing.plan said why
-    from concurrent.futures import ThreadPoolExecutor  # only when compiling: start-up need not import it
+    if workers is None:
+        from concurrent.futures import ThreadPoolExecutor  # only when compiling: start-up need not import it
 
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="compile") as pool:
+        workers = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="compile")
+    with workers as pool:
         pending = [
             (
                 rs,
@@ -841,5 +898,5 @@ def _save_blob(path: Path, rules: yara.Rules) -> None:
 
 def cache_state(cache_dir: Path, sources: Sequence[RuleSource]) -> bool:
     """Whether a compiled form of ``sources`` is in ``cache_dir``."""
-    key, _ = source_key(sources, engine_version())
+    key, _ = coldstart.content_key(sources, engine_version())
     return cache.is_cached(cache_dir, key)

@@ -339,7 +339,7 @@ def load_rules(
         logger.info("rules: signature set %s (%s) from %s", sigset.version, sigset.source, sigset.root)
     for given in extra:
         logger.info("rules: %s (--rules)", given)
-    compiled = compile_rules(sources, state.rule_cache)
+    compiled = compile_rules(sources, state.rule_cache, background=True)
     logger.info("%d rule(s) from %d file(s) ready", compiled.rule_count, len(sources))
     warnings: list[str] = []
     if sigset is None:
