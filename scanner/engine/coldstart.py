@@ -23,12 +23,12 @@ from concurrent.futures import Executor, Future
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-from scanner.engine.sources import RuleSource, _DigestMemo
+from scanner.engine.sources import DigestMemo, RuleSource
 
 logger = logging.getLogger(__name__)
 
 
-def _tree_digest(path: Path, memo: _DigestMemo, files: dict[Path, str], stack: tuple[Path, ...]) -> str:
+def _tree_digest(path: Path, memo: DigestMemo, files: dict[Path, str], stack: tuple[Path, ...]) -> str:
     """Hash of ``path``'s content and, for each include in it (its name as written), of the included file's
     own tree; records every file read in ``files``. An include cycle hashes as such (libyara refuses it)."""
     if path in stack:
@@ -52,7 +52,7 @@ def content_key(sources: Sequence[RuleSource], engine: str, cache_dir: Path | No
     """
     h = hashlib.sha256(engine.encode())
     files: dict[Path, str] = {}
-    memo = _DigestMemo(cache_dir, engine)
+    memo = DigestMemo(cache_dir, engine)
     for src in sources:
         tree = _tree_digest(src.path, memo, files, ())
         h.update(f"\0ns={src.namespace}\0".encode("utf-8", "surrogateescape") + tree.encode())

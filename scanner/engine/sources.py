@@ -223,3 +223,7 @@ def unseen_includes(reader: IncludeReader, files: Sequence[Path]) -> set[str]:
 def includable(path: str) -> bool:
     """Whether ``path`` can be written in an include statement (libyara reads it up to the next quote)."""
     return not any(c in path for c in '"\\\n\r')
+
+
+DigestMemo = _DigestMemo
+"""The content-hash memo under a public name, for ``coldstart.content_key``."""
