@@ -4,7 +4,6 @@ the same detections as unrouted, and an activated update's first scan finds ever
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
 import threading
 from pathlib import Path
