@@ -30,6 +30,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -79,6 +80,7 @@ def hits_of_pool(run: Run) -> set[tuple[str, str]]:
 
 
 def hits_of_scanner(run: Run) -> set[tuple[str, str]]:
+    assert run.returncode in (0, 1), f"the scanner failed (exit {run.returncode}): {run.stdout[:500]}"
     return {(d["path"], d["rule"]) for d in json.loads(run.stdout)["detections"]}
 
 
@@ -88,7 +90,7 @@ def bench_set(
     """Rounds of pool, cold and warm for the collection ``rules`` (the pool compiles ``pool_rules`` when given:
     the same rules in another form)."""
     files = rule_files(pool_rules or rules) if (pool_rules or rules).is_dir() else [pool_rules or rules]
-    print(f"\n## {name}: {rules} ({len(files)} file(s) given)", flush=True)
+    print(f"\n## {name}: {rules}; the pool compiles {len(files)} file(s)", flush=True)
     pool_script = tmp / "pool_cold.py"
     pool_script.write_text(POOL_COLD.replace("*ROOTS", ", ".join(repr(r) for r in roots)))
     env = child_env(PYTHONPATH=str(REPO))
@@ -124,6 +126,9 @@ def bench_set(
         scan_env = {**env, "SCANNER_HOME": str(home)}
         pool.append(timed(pool_argv, env))
         cold.append(timed(scanner_argv(), scan_env))
+        if cold[-1].returncode not in (0, 1):  # say why (timed() drops stderr)
+            again = subprocess.run(scanner_argv(), env=scan_env, capture_output=True, text=True, check=False)
+            raise SystemExit(f"scanner exit {again.returncode}: {again.stderr[-2000:]}")
         warm.append(timed(scanner_argv(), scan_env))
         print(
             f"round {k + 1}: pool {pool[-1].seconds:.2f} s, cold {cold[-1].seconds:.2f} s, "

@@ -578,11 +578,14 @@ def _route_in_background(
         time.monotonic() - started,
     )
 
+    if cache_dir is not None:  # now: libyara must not save a set other threads match (it crashes)
+        _save_blob(cache.blob_path(cache_dir, compiled.key), rules)
+
     def build() -> None:
         begun = time.monotonic()
         routed = _compile_routes(sources, coldstart.Workers(os.cpu_count() or 1))
         if cache_dir is not None:
-            _save_compiled(cache_dir, compiled.key, rules, compiled.rule_count, compiled.uses, routed)
+            _save_record(cache_dir, compiled.key, compiled.rule_count, compiled.uses, routed)
         if routed is None:
             logger.info("no routed sets for %s: the scan stays unrouted", compiled.key[:12])
             return
@@ -596,6 +599,13 @@ def _route_in_background(
 
     compiled.background = coldstart.Background("building routed sets", build)
     return compiled
+
+
+def _save_record(cache_dir: Path, key: str, count: int, uses: frozenset[str], routed: _RoutedSets | None) -> None:
+    """Keep the routed sets of a compiled set already saved, and their record, in the cache (best effort)."""
+    record = None if routed is None else _save_routed(cache.routed_dir(cache_dir, key), routed)
+    cache.write_record(cache_dir, key, cache.Record(count, uses, record), engine_version())
+    cache.prune_routed(cache_dir)
 
 
 def _save_compiled(
