@@ -27,6 +27,10 @@ from scanner.engine.sources import DigestMemo, RuleSource
 
 logger = logging.getLogger(__name__)
 
+BACKGROUND_WORKERS = 1
+"""Threads that compile routed sets in the background: one, so that the scan keeps the other cores and only
+one set's compiler memory is held at a time (on 2 cores, two threads made the first scan slower)."""
+
 
 def _tree_digest(path: Path, memo: DigestMemo, files: dict[Path, str], stack: tuple[Path, ...]) -> str:
     """Hash of ``path``'s content and, for each include in it (its name as written), of the included file's

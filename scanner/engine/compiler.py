@@ -583,18 +583,25 @@ def _route_in_background(
 
     def build() -> None:
         begun = time.monotonic()
-        routed = _compile_routes(sources, coldstart.Workers(os.cpu_count() or 1))
-        if cache_dir is not None:
-            _save_record(cache_dir, compiled.key, compiled.rule_count, compiled.uses, routed)
+        routed = _compile_routes(sources, coldstart.Workers(coldstart.BACKGROUND_WORKERS))
         if routed is None:
+            if cache_dir is not None:
+                _save_record(cache_dir, compiled.key, compiled.rule_count, compiled.uses, None)
             logger.info("no routed sets for %s: the scan stays unrouted", compiled.key[:12])
             return
-        compiled._adopt(_routing_table(routed))
+        counts = len(routed.sets), len(routed.gates)
+        table = _routing_table(routed)
+        if cache_dir is not None:
+            _save_record(cache_dir, compiled.key, compiled.rule_count, compiled.uses, routed)
+            record = cache.read_record(cache_dir, compiled.key)
+            if record is not None and record.routing is not None:  # saved: drop the built sets, load on first use
+                table = _cached_table(cache_dir, compiled.key, record.routing)
+        del routed
+        compiled._adopt(table)
         logger.info(
             "routed sets ready after %.1f s (%d sets, %d content gates): files are routed from now on",
             time.monotonic() - begun,
-            len(routed.sets),
-            len(routed.gates),
+            *counts,
         )
 
     compiled.background = coldstart.Background("building routed sets", build)
@@ -856,31 +863,7 @@ def _load_cached(cache_dir: Path, key: str, recompile: Callable[[], yara.Rules])
     record = cache.read_record(cache_dir, key)
     if record is None or not blob.is_file():
         return None
-    table = None
-    if (r := record.routing) is not None:
-        where = cache.routed_dir(cache_dir, key)
-        sets = tuple(
-            (
-                s.info,
-                None if s.complete else _loader(where / f"{s.info.name}.yarc"),
-                _loader(where / f"{s.info.name}.paths.yarc") if s.paths else None,
-            )
-            for s in r.sets
-        )
-        finders = {
-            db: _prefilter_loader(_inert_file(where / f"{db}.hs"))
-            for db in {s.gate[1] for s in r.sets if s.gate is not None}
-        }
-        gates = {
-            s.info.name: _gate_loader(
-                _gate_file(where / f"{s.info.name}.gate.json"),
-                finders[s.gate[1]],
-                _loader(where / f"{s.info.name}.rest.yarc") if s.gate[0] else None,
-            )
-            for s in r.sets
-            if s.gate is not None
-        }
-        table = Routing(r.prefixes, r.size_edges, sets, r.path_rules, r.path_namespaces, gates)
+    table = None if record.routing is None else _cached_table(cache_dir, key, record.routing)
 
     def load_full() -> yara.Rules:
         try:
@@ -890,6 +873,33 @@ def _load_cached(cache_dir: Path, key: str, recompile: Callable[[], yara.Rules])
             return recompile()
 
     return CompiledRules(load_full, record.rule_count, key, record.uses, table)
+
+
+def _cached_table(cache_dir: Path, key: str, r: cache.RoutingRecord) -> Routing:
+    """The routing of cached routed sets: each set, gate and database is loaded from the cache on first use."""
+    where = cache.routed_dir(cache_dir, key)
+    sets = tuple(
+        (
+            s.info,
+            None if s.complete else _loader(where / f"{s.info.name}.yarc"),
+            _loader(where / f"{s.info.name}.paths.yarc") if s.paths else None,
+        )
+        for s in r.sets
+    )
+    finders = {
+        db: _prefilter_loader(_inert_file(where / f"{db}.hs"))
+        for db in {s.gate[1] for s in r.sets if s.gate is not None}
+    }
+    gates = {
+        s.info.name: _gate_loader(
+            _gate_file(where / f"{s.info.name}.gate.json"),
+            finders[s.gate[1]],
+            _loader(where / f"{s.info.name}.rest.yarc") if s.gate[0] else None,
+        )
+        for s in r.sets
+        if s.gate is not None
+    }
+    return Routing(r.prefixes, r.size_edges, sets, r.path_rules, r.path_namespaces, gates)
 
 
 def _save_blob(path: Path, rules: yara.Rules) -> None:
