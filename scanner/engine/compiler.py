@@ -213,13 +213,24 @@ class CompiledRules:
         self._path_namespaces: frozenset[str] = frozenset()
         self.engine_warnings = EngineWarnings()
         """What the engine warned of while matching (logged once per rule; ``take`` for a report)."""
-        self.shares_links = not uses & analysis.PATH_EXTERNALS
-        """Whether a second name of a file (a hard link) can take the matches of the first name's content
-        (those of rules that do not look at the name), matching only the rest."""
+        self._shares_links = not uses & analysis.PATH_EXTERNALS
         self.background: coldstart.Background | None = None
         """The build of the routed sets when it runs in the background (see ``compile_rules``)."""
         if table is not None:
             self._adopt(table)
+
+    @property
+    def shares_links(self) -> bool:
+        """Whether a second name of a file (a hard link) can take the matches of the first name's content
+        (those of rules that do not look at the name), matching only the rest.
+
+        Unrouted, rules that look at names make it False; while routed sets are built in the background
+        (which tell those rules apart), asking waits for them: one scan thread waits, the build gets its core.
+        """
+        if not self._shares_links and self.background is not None and not self.background.done:
+            logger.debug("a file with several names waits for the routed sets (they tell the name rules apart)")
+            self.background.wait()
+        return self._shares_links
 
     def _adopt(self, table: Routing) -> None:
         """Route files by ``table`` from now on; safe while other threads match (a scan that started unrouted
@@ -248,7 +259,7 @@ class CompiledRules:
         self._by_path, self._gates, self._content_gates = by_path, name_gates, content_gates
         self.routes = tuple(info for info, _, _ in table.sets)
         self._table = by_route
-        self.shares_links = True
+        self._shares_links = True
 
     def _fallback(self, name: str, load: Callable[[], yara.Rules]) -> Callable[[], yara.Rules]:
         """A routed set that cannot be loaded is replaced by the whole set: slower, never wrong."""
@@ -395,6 +406,8 @@ class CompiledRules:
         content = list(self.content_part(first))
         if not self._table:
             return content
+        if head is None:  # read before the scan switched to routed sets, when no head was needed
+            head = self._head_of(fd)
         route = self._route_key(head, size) if head is not None else None
         if route not in self._by_path:
             return None
@@ -416,6 +429,13 @@ class CompiledRules:
             logger.info("name rules of a further name of fd %d failed (%s): it is matched in full", fd, exc)
             return None
         return [*content, *(m for m in found if self._on_path(m))]
+
+    @staticmethod
+    def _head_of(fd: int) -> bytes | None:
+        try:
+            return os.pread(fd, gating.HEAD_SIZE, 0)
+        except OSError:
+            return None
 
     def _route_key(self, head: bytes, size: int) -> tuple[bytes, int]:
         return routing.route_of(head, size, self._prefixes, self._edges)
