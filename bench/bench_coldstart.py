@@ -14,6 +14,9 @@ Each round runs, as child processes, page cache warm:
 - scanner cold: ``scanner scan --no-cache`` with a new, empty state directory (nothing compiled yet);
 - scanner warm: the same command again with that state directory (compiled rules cached; file cache off).
 
+Both sides also scan inert files made of the rules' own strings (bench_speed.rule_samples), so that there
+are detections to compare.
+
 Printed: medians of the rounds, the median of the per-round ratios against the pool, and each side's peak
 RSS (``ru_maxrss`` of the child, from wait4). Targets: cold <= 1.0x, warm <= 0.5x, identical detections
 (asserted: the bench fails when the scanner and the pool disagree).
@@ -36,7 +39,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_speed import BASELINE, EXTERNALS, SIGNATURE_BASE, rule_files, synthetic_rules
+from bench_speed import BASELINE, EXTERNALS, SIGNATURE_BASE, rule_files, rule_samples, synthetic_rules
 from common import REPO, Run, child_env, corpus_roots, corpus_size, median, python, table, timed
 
 POOL_COLD = (
@@ -90,6 +93,9 @@ def bench_set(
     """Rounds of pool, cold and warm for the collection ``rules`` (the pool compiles ``pool_rules`` when given:
     the same rules in another form)."""
     files = rule_files(pool_rules or rules) if (pool_rules or rules).is_dir() else [pool_rules or rules]
+    # inert files made of the rules' own strings, scanned by both sides, so that there are detections to compare
+    samples = rule_samples(rule_files(rules) if rules.is_dir() else rule_files(rules.parent), tmp / f"samples-{name}")
+    roots = [*roots, str(samples)]
     print(f"\n## {name}: {rules}; the pool compiles {len(files)} file(s)", flush=True)
     pool_script = tmp / "pool_cold.py"
     pool_script.write_text(POOL_COLD.replace("*ROOTS", ", ".join(repr(r) for r in roots)))

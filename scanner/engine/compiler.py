@@ -603,25 +603,28 @@ def _route_in_background(
 
     def build() -> None:
         begun = time.monotonic()
-        routed = _compile_routes(sources, coldstart.Workers(coldstart.BACKGROUND_WORKERS))
+        routed = _compile_routes(sources, coldstart.Workers(coldstart.BACKGROUND_WORKERS), with_gates=False)
+        if routed is not None:  # routed sets first (a few seconds), their content gates next
+            compiled._adopt(_routing_table(routed))
+            logger.info(
+                "routed sets ready after %.1f s (%d sets): files are routed from now on; content gates next",
+                time.monotonic() - begun,
+                len(routed.sets),
+            )
+            routed = _add_gates(routed, coldstart.Workers(coldstart.BACKGROUND_WORKERS))
         if routed is None:
             if cache_dir is not None:
                 _save_record(cache_dir, compiled.key, compiled.rule_count, compiled.uses, None)
             logger.info("no routed sets for %s: the scan stays unrouted", compiled.key[:12])
             return
-        counts = len(routed.sets), len(routed.gates)
-        table = _routing_table(routed)
         if cache_dir is not None:
             _save_record(cache_dir, compiled.key, compiled.rule_count, compiled.uses, routed)
-            record = cache.read_record(cache_dir, compiled.key)
-            if record is not None and record.routing is not None:  # saved: drop the built sets, load on first use
-                table = _cached_table(cache_dir, compiled.key, record.routing)
-        del routed
-        compiled._adopt(table)
+        compiled._adopt(_routing_table(routed))  # the same compiled sets, now with their gates
         logger.info(
-            "routed sets ready after %.1f s (%d sets, %d content gates): files are routed from now on",
+            "content gates ready after %.1f s (%d sets, %d content gates)",
             time.monotonic() - begun,
-            *counts,
+            len(routed.sets),
+            len(routed.gates),
         )
 
     compiled.background = coldstart.Background("building routed sets", build)
@@ -749,6 +752,8 @@ class _RoutedSets(NamedTuple):
     """Set name -> its content gate, its compiled rest (None: no rest) and the name of its prefilter database."""
     databases: dict[str, bytes]
     """Name -> serialised prefilter database, shared by the gates of the sets of one prefix."""
+    plan: routing.RoutePlan | None = None
+    """The plan the sets were compiled from (for gates planned later: see ``_add_gates``)."""
 
 
 GATE_MIN_BUCKET = 1
@@ -823,8 +828,11 @@ def _built(build: Future[bytes] | None) -> bytes | None:
         return None
 
 
-def _compile_routes(sources: Sequence[RuleSource], workers: Executor | None = None) -> _RoutedSets | None:
-    """Analyse and compile the routed sets (None when routing would not help, or fails).
+def _compile_routes(
+    sources: Sequence[RuleSource], workers: Executor | None = None, *, with_gates: bool = True
+) -> _RoutedSets | None:
+    """Analyse and compile the routed sets (None when routing would not help, or fails), with their content
+    gates unless not ``with_gates``.
 
     libyara and Hyperscan release the GIL while compiling: the sets compile in threads, one per
     core (``workers``, else a thread pool), while the content gates are planned.
@@ -857,11 +865,7 @@ def _compile_routes(sources: Sequence[RuleSource], workers: Executor | None = No
             )
             for rs in plan.sets
         ]
-        try:
-            gates, databases = _plan_gates(plan, pool)
-        except RuleError as exc:  # a rest the analysis got wrong: no gates rather than no routing
-            logger.warning("content gates skipped: a set's rest does not compile (%s)", exc)
-            gates, databases = {}, {}
+        gates, databases = _gates_of(plan, pool) if with_gates else ({}, {})
         try:
             out = [
                 (
@@ -874,7 +878,29 @@ def _compile_routes(sources: Sequence[RuleSource], workers: Executor | None = No
         except RuleError as exc:  # a split the analysis got wrong: scan unrouted rather than fail
             logger.warning("a routed set does not compile (%s): scan unrouted", exc)
             return None
-    return _RoutedSets(plan.prefixes, plan.size_edges, out, plan.path_rules, plan.path_namespaces, gates, databases)
+    return _RoutedSets(
+        plan.prefixes, plan.size_edges, out, plan.path_rules, plan.path_namespaces, gates, databases, plan
+    )
+
+
+def _gates_of(
+    plan: routing.RoutePlan, pool: Executor
+) -> tuple[dict[str, tuple[gating.SetGate, yara.Rules | None, str]], dict[str, bytes]]:
+    """``_plan_gates``, or no gates when a set's rest does not compile."""
+    try:
+        return _plan_gates(plan, pool)
+    except RuleError as exc:  # a rest the analysis got wrong: no gates rather than no routing
+        logger.warning("content gates skipped: a set's rest does not compile (%s)", exc)
+        return {}, {}
+
+
+def _add_gates(routed: _RoutedSets, workers: Executor) -> _RoutedSets:
+    """``routed`` (compiled without gates) with the content gates of its plan."""
+    if routed.plan is None:
+        return routed
+    with workers as pool:
+        gates, databases = _gates_of(routed.plan, pool)
+    return routed._replace(gates=gates, databases=databases)
 
 
 def _load_cached(cache_dir: Path, key: str, recompile: Callable[[], yara.Rules]) -> CompiledRules | None:
