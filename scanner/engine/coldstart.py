@@ -93,8 +93,6 @@ class Background:
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until the work has finished (at most ``timeout`` seconds); whether it has."""
-        if not self._done.is_set():
-            logger.info("waiting for %s to finish", self._name)
         return self._done.wait(timeout)
 
 

@@ -227,9 +227,11 @@ class CompiledRules:
         Unrouted, rules that look at names make it False; while routed sets are built in the background
         (which tell those rules apart), asking waits for them: one scan thread waits, the build gets its core.
         """
-        if not self._shares_links and self.background is not None and not self.background.done:
-            logger.debug("a file with several names waits for the routed sets (they tell the name rules apart)")
-            self.background.wait()
+        background = self.background
+        if not self._shares_links and background is not None and not background.done:
+            logger.info("a file with several names waits for the routed sets (they tell the name rules apart)")
+            while not self._shares_links and not background.wait(0.05):  # routed (first step) or done
+                pass
         return self._shares_links
 
     def _adopt(self, table: Routing) -> None:
