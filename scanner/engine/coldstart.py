@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 BACKGROUND_WORKERS = 1
 """Threads that compile routed sets in the background: one, so that the scan keeps the other cores and only
-one set's compiler memory is held at a time (on 2 cores, two threads made the first scan slower)."""
+one set's compiler memory is held at a time (not measured against two apart from other changes)."""
 
 
 def _tree_digest(path: Path, memo: DigestMemo, files: dict[Path, str], stack: tuple[Path, ...]) -> str:
