@@ -6,7 +6,8 @@ Owns yara-python (``compiler``, the only module that imports ``yara``) and Hyper
 ``syntax`` reads YARA source without compiling it, ``analysis`` judges from it which files each
 rule can match, and ``routing`` splits a set into per-file-type sets; ``gating`` and
 ``prefilter`` build the content gates of big files (decision 0006), with ``yara_regex`` turning
-YARA's regular expressions into Hyperscan's where both readings are certain.
+YARA's regular expressions into Hyperscan's where both readings are certain. ``coldstart`` keys the
+compiled-rule cache by content alone and builds a new collection's routed sets in the background.
 
 ``collection`` puts the files of a user's collection in namespaces as ``yara`` users expect and
 opens index files; ``loader`` compiles such a collection without the files that do not compile.

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import yara
 
 from scanner import __version__, inert
-from scanner.engine import analysis, cache, gating, prefilter, routing
+from scanner.engine import analysis, cache, coldstart, gating, prefilter, routing
 from scanner.engine.cache import RouteInfo
 from scanner.engine.collection import compile_error
 from scanner.engine.matches import TOO_MANY_MATCHES, EngineWarnings, match_of
@@ -46,7 +46,6 @@ from scanner.engine.sources import (
     includable,
     included_files,
     read_rule_file,
-    source_key,
     unseen_includes,
     used_externals,
 )
@@ -219,24 +218,55 @@ class CompiledRules:
         self._path_namespaces: frozenset[str] = frozenset()
         self.engine_warnings = EngineWarnings()
         """What the engine warned of while matching (logged once per rule; ``take`` for a report)."""
-        self.shares_links = not uses & analysis.PATH_EXTERNALS
-        """Whether a second name of a file (a hard link) can take the matches of the first name's content
-        (those of rules that do not look at the name), matching only the rest."""
+        self._shares_links = not uses & analysis.PATH_EXTERNALS
+        self.background: coldstart.Background | None = None
+        """The build of the routed sets when it runs in the background (see ``compile_rules``)."""
         if table is not None:
-            self.routes = tuple(info for info, _, _ in table.sets)
-            self._prefixes = frozenset(table.prefixes)
-            self._edges = table.size_edges
-            self._path_rules, self._path_namespaces = table.path_rules, table.path_namespaces
-            self.shares_links = True
-            for info, load, load_paths in table.sets:
-                lazy = self._full if load is None else _Lazy(self._fallback(info.name, load))
-                self._table.update(dict.fromkeys(info.routes, (info.name, lazy)))
-                self._by_path.update(dict.fromkeys(info.routes, None if load_paths is None else _Lazy(load_paths)))
-                gates = None if info.name_gates is None else _Gates(info.name_gates)
-                self._gates.update(dict.fromkeys(info.routes, gates))
-                if info.name in table.gates and load is not None:
-                    gated = (r for r in info.routes if r[1] >= GATE_MIN_BUCKET)  # small files of the set: no gate
-                    self._content_gates.update(dict.fromkeys(gated, _GateSet(info.name, table.gates[info.name])))
+            self._adopt(table)
+
+    @property
+    def shares_links(self) -> bool:
+        """Whether a second name of a file (a hard link) can take the matches of the first name's content
+        (those of rules that do not look at the name), matching only the rest.
+
+        Unrouted, rules that look at names make it False; while routed sets are built in the background
+        (which tell those rules apart), asking waits for them: one scan thread waits, the build gets its core.
+        """
+        background = self.background
+        if not self._shares_links and background is not None and not background.done:
+            logger.info("a file with several names waits for the routed sets (they tell the name rules apart)")
+            while not self._shares_links and not background.wait(0.05):  # routed (first step) or done
+                pass
+        return self._shares_links
+
+    def _adopt(self, table: Routing) -> None:
+        """Route files by ``table`` from now on; safe while other threads match (a scan that started unrouted
+        switches here when its routed sets are built in the background).
+
+        Every part is built apart, then published in an order that keeps each reader right: the parts a
+        route leads to before ``_table`` (which makes ``_route`` route), and ``shares_links`` last, so a
+        further name of a hard link never meets path rules without the routes that match them.
+        """
+        by_route: dict[tuple[bytes, int], tuple[str, _Lazy]] = {}
+        by_path: dict[tuple[bytes, int], _Lazy | None] = {}
+        name_gates: dict[tuple[bytes, int], _Gates | None] = {}
+        content_gates: dict[tuple[bytes, int], _GateSet] = {}
+        for info, load, load_paths in table.sets:
+            lazy = self._full if load is None else _Lazy(self._fallback(info.name, load))
+            by_route.update(dict.fromkeys(info.routes, (info.name, lazy)))
+            by_path.update(dict.fromkeys(info.routes, None if load_paths is None else _Lazy(load_paths)))
+            gates = None if info.name_gates is None else _Gates(info.name_gates)
+            name_gates.update(dict.fromkeys(info.routes, gates))
+            if info.name in table.gates and load is not None:
+                gated = (r for r in info.routes if r[1] >= GATE_MIN_BUCKET)  # small files of the set: no gate
+                content_gates.update(dict.fromkeys(gated, _GateSet(info.name, table.gates[info.name])))
+        self._prefixes = frozenset(table.prefixes)
+        self._edges = table.size_edges
+        self._path_rules, self._path_namespaces = table.path_rules, table.path_namespaces
+        self._by_path, self._gates, self._content_gates = by_path, name_gates, content_gates
+        self.routes = tuple(info for info, _, _ in table.sets)
+        self._table = by_route
+        self._shares_links = True
 
     def _fallback(self, name: str, load: Callable[[], yara.Rules]) -> Callable[[], yara.Rules]:
         """A routed set that cannot be loaded is replaced by the whole set: slower, never wrong."""
@@ -383,6 +413,8 @@ class CompiledRules:
         content = list(self.content_part(first))
         if not self._table:
             return content
+        if head is None:  # read before the scan switched to routed sets, when no head was needed
+            head = self._head_of(fd)
         route = self._route_key(head, size) if head is not None else None
         if route not in self._by_path:
             return None
@@ -404,6 +436,13 @@ class CompiledRules:
             logger.info("name rules of a further name of fd %d failed (%s): it is matched in full", fd, exc)
             return None
         return [*content, *(m for m in found if self._on_path(m))]
+
+    @staticmethod
+    def _head_of(fd: int) -> bytes | None:
+        try:
+            return os.pread(fd, gating.HEAD_SIZE, 0)
+        except OSError:
+            return None
 
     def _route_key(self, head: bytes, size: int) -> tuple[bytes, int]:
         return routing.route_of(head, size, self._prefixes, self._edges)
@@ -553,16 +592,20 @@ def _compile_error(exc: yara.Error) -> RuleError:
     return compile_error(str(exc), prefix)
 
 
-def compile_rules(sources: Sequence[RuleSource], cache_dir: Path | None = None, *, route: bool = True) -> CompiledRules:
-    """Compile ``sources``, loading from / saving to ``cache_dir`` when given.
+def compile_rules(
+    sources: Sequence[RuleSource], cache_dir: Path | None = None, *, route: bool = True, background: bool = False
+) -> CompiledRules:
+    """Compile ``sources``, loading from / saving to ``cache_dir`` when given (keyed by content, not paths).
 
     With ``route`` (the default), files are matched only against the rules their first bytes
-    and size allow (see ``scanner.engine.routing``); results are the same either way.
+    and size allow (see ``scanner.engine.routing``); results are the same either way. With
+    ``background``, a cache miss returns as soon as the whole set is compiled: files are matched
+    against it until the routed sets, built in a thread, are ready (see ``coldstart``).
     Raises RuleError naming the file and line when a rule does not compile.
     """
     if not sources:
         raise RuleError("no rules to compile: give --rules PATH or drop --no-default-rules")
-    key, files = source_key(sources, engine_version(), cache_dir)
+    key, files = coldstart.content_key(sources, engine_version(), cache_dir)
     if not route:
         key = hashlib.sha256(f"{key}/unrouted".encode()).hexdigest()
     filepaths = _grouped(sources)
@@ -574,7 +617,7 @@ def compile_rules(sources: Sequence[RuleSource], cache_dir: Path | None = None, 
     cached = _load_cached(cache_dir, key, recompile) if cache_dir is not None else None
     if cached is not None:
         logger.info(
-            "compiled rules: cache hit %s (%d rules, %s)",
+            "compiled rules: cache hit %s (%d rules, %s; keyed by content)",
             key[:12],
             cached.rule_count,
             f"{len(cached.routes)} routed sets" if cached.routed else "unrouted",
@@ -591,6 +634,8 @@ def compile_rules(sources: Sequence[RuleSource], cache_dir: Path | None = None, 
     count = sum(1 for _ in rules)
     known = _known_includes(reported, files)
     uses = used_externals(files) if known else frozenset(EXTERNALS)
+    if background and route and known:
+        return _route_in_background(sources, cache_dir, rules, CompiledRules(rules, count, key, uses), started)
     routed = _compile_routes(sources) if route and known else None
     cache_dir = cache_dir if known else None
     logger.info(
@@ -603,6 +648,58 @@ def compile_rules(sources: Sequence[RuleSource], cache_dir: Path | None = None, 
         _save_compiled(cache_dir, key, rules, count, uses, routed)
     table = None if routed is None else _routing_table(routed)
     return CompiledRules(rules, count, key, uses, table)
+
+
+def _route_in_background(
+    sources: Sequence[RuleSource], cache_dir: Path | None, rules: yara.Rules, compiled: CompiledRules, started: float
+) -> CompiledRules:
+    """``compiled`` (the whole set, unrouted), while a thread builds its routed sets, saves everything to
+    ``cache_dir`` and then switches ``compiled`` to them."""
+    logger.info(
+        "compiled %d rules in %.1f s; routed sets are built in the background: files are matched against "
+        "the whole set until they are ready (scan unrouted)",
+        compiled.rule_count,
+        time.monotonic() - started,
+    )
+
+    if cache_dir is not None:  # now: libyara must not save a set other threads match (it crashes)
+        _save_blob(cache.blob_path(cache_dir, compiled.key), rules)
+
+    def build() -> None:
+        begun = time.monotonic()
+        routed = _compile_routes(sources, coldstart.Workers(coldstart.BACKGROUND_WORKERS), with_gates=False)
+        if routed is not None:  # routed sets first (a few seconds), their content gates next
+            compiled._adopt(_routing_table(routed))
+            logger.info(
+                "routed sets ready after %.1f s (%d sets): files are routed from now on; content gates next",
+                time.monotonic() - begun,
+                len(routed.sets),
+            )
+            routed = _add_gates(routed, coldstart.Workers(coldstart.BACKGROUND_WORKERS))
+        if routed is None:
+            if cache_dir is not None:
+                _save_record(cache_dir, compiled.key, compiled.rule_count, compiled.uses, None)
+            logger.info("no routed sets for %s: the scan stays unrouted", compiled.key[:12])
+            return
+        if cache_dir is not None:
+            _save_record(cache_dir, compiled.key, compiled.rule_count, compiled.uses, routed)
+        compiled._adopt(_routing_table(routed))  # the same compiled sets, now with their gates
+        logger.info(
+            "content gates ready after %.1f s (%d sets, %d content gates)",
+            time.monotonic() - begun,
+            len(routed.sets),
+            len(routed.gates),
+        )
+
+    compiled.background = coldstart.Background("building routed sets", build)
+    return compiled
+
+
+def _save_record(cache_dir: Path, key: str, count: int, uses: frozenset[str], routed: _RoutedSets | None) -> None:
+    """Keep the routed sets of a compiled set already saved, and their record, in the cache (best effort)."""
+    record = None if routed is None else _save_routed(cache.routed_dir(cache_dir, key), routed)
+    cache.write_record(cache_dir, key, cache.Record(count, uses, record), engine_version())
+    cache.prune_routed(cache_dir)
 
 
 def _save_compiled(
@@ -719,6 +816,8 @@ class _RoutedSets(NamedTuple):
     """Set name -> its content gate, its compiled rest (None: no rest) and the name of its prefilter database."""
     databases: dict[str, bytes]
     """Name -> serialised prefilter database, shared by the gates of the sets of one prefix."""
+    plan: routing.RoutePlan | None = None
+    """The plan the sets were compiled from (for gates planned later: see ``_add_gates``)."""
 
 
 GATE_MIN_BUCKET = 1
@@ -793,11 +892,14 @@ def _built(build: Future[bytes] | None) -> bytes | None:
         return None
 
 
-def _compile_routes(sources: Sequence[RuleSource]) -> _RoutedSets | None:
-    """Analyse and compile the routed sets (None when routing would not help, or fails).
+def _compile_routes(
+    sources: Sequence[RuleSource], workers: Executor | None = None, *, with_gates: bool = True
+) -> _RoutedSets | None:
+    """Analyse and compile the routed sets (None when routing would not help, or fails), with their content
+    gates unless not ``with_gates``.
 
     libyara and Hyperscan release the GIL while compiling: the sets compile in threads, one per
-    core, while the content gates are planned.
+    core (``workers``, else a thread pool), while the content gates are planned.
     """
     analysed = []
     for ns, paths in _grouped(sources).items():
@@ -808,9 +910,11 @@ def _compile_routes(sources: Sequence[RuleSource]) -> _RoutedSets | None:
     plan = routing.plan(analysed)
     if plan is None:
         return None  # routing.plan said why
-    from concurrent.futures import ThreadPoolExecutor  # only when compiling: start-up need not import it
+    if workers is None:
+        from concurrent.futures import ThreadPoolExecutor  # only when compiling: start-up need not import it
 
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="compile") as pool:
+        workers = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="compile")
+    with workers as pool:
         pending = [
             (
                 rs,
@@ -819,11 +923,7 @@ def _compile_routes(sources: Sequence[RuleSource]) -> _RoutedSets | None:
             )
             for rs in plan.sets
         ]
-        try:
-            gates, databases = _plan_gates(plan, pool)
-        except RuleError as exc:  # a rest the analysis got wrong: no gates rather than no routing
-            logger.warning("content gates skipped: a set's rest does not compile (%s)", exc)
-            gates, databases = {}, {}
+        gates, databases = _gates_of(plan, pool) if with_gates else ({}, {})
         try:
             out = [
                 (
@@ -836,7 +936,29 @@ def _compile_routes(sources: Sequence[RuleSource]) -> _RoutedSets | None:
         except RuleError as exc:  # a split the analysis got wrong: scan unrouted rather than fail
             logger.warning("a routed set does not compile (%s): scan unrouted", exc)
             return None
-    return _RoutedSets(plan.prefixes, plan.size_edges, out, plan.path_rules, plan.path_namespaces, gates, databases)
+    return _RoutedSets(
+        plan.prefixes, plan.size_edges, out, plan.path_rules, plan.path_namespaces, gates, databases, plan
+    )
+
+
+def _gates_of(
+    plan: routing.RoutePlan, pool: Executor
+) -> tuple[dict[str, tuple[gating.SetGate, yara.Rules | None, str]], dict[str, bytes]]:
+    """``_plan_gates``, or no gates when a set's rest does not compile."""
+    try:
+        return _plan_gates(plan, pool)
+    except RuleError as exc:  # a rest the analysis got wrong: no gates rather than no routing
+        logger.warning("content gates skipped: a set's rest does not compile (%s)", exc)
+        return {}, {}
+
+
+def _add_gates(routed: _RoutedSets, workers: Executor) -> _RoutedSets:
+    """``routed`` (compiled without gates) with the content gates of its plan."""
+    if routed.plan is None:
+        return routed
+    with workers as pool:
+        gates, databases = _gates_of(routed.plan, pool)
+    return routed._replace(gates=gates, databases=databases)
 
 
 def _analyse_namespace(namespace: str, paths: Sequence[Path]) -> analysis.FileAnalysis | None:
@@ -869,31 +991,7 @@ def _load_cached(cache_dir: Path, key: str, recompile: Callable[[], yara.Rules])
     record = cache.read_record(cache_dir, key)
     if record is None or not blob.is_file():
         return None
-    table = None
-    if (r := record.routing) is not None:
-        where = cache.routed_dir(cache_dir, key)
-        sets = tuple(
-            (
-                s.info,
-                None if s.complete else _loader(where / f"{s.info.name}.yarc"),
-                _loader(where / f"{s.info.name}.paths.yarc") if s.paths else None,
-            )
-            for s in r.sets
-        )
-        finders = {
-            db: _prefilter_loader(_inert_file(where / f"{db}.hs"))
-            for db in {s.gate[1] for s in r.sets if s.gate is not None}
-        }
-        gates = {
-            s.info.name: _gate_loader(
-                _gate_file(where / f"{s.info.name}.gate.json"),
-                finders[s.gate[1]],
-                _loader(where / f"{s.info.name}.rest.yarc") if s.gate[0] else None,
-            )
-            for s in r.sets
-            if s.gate is not None
-        }
-        table = Routing(r.prefixes, r.size_edges, sets, r.path_rules, r.path_namespaces, gates)
+    table = None if record.routing is None else _cached_table(cache_dir, key, record.routing)
 
     def load_full() -> yara.Rules:
         try:
@@ -903,6 +1001,33 @@ def _load_cached(cache_dir: Path, key: str, recompile: Callable[[], yara.Rules])
             return recompile()
 
     return CompiledRules(load_full, record.rule_count, key, record.uses, table)
+
+
+def _cached_table(cache_dir: Path, key: str, r: cache.RoutingRecord) -> Routing:
+    """The routing of cached routed sets: each set, gate and database is loaded from the cache on first use."""
+    where = cache.routed_dir(cache_dir, key)
+    sets = tuple(
+        (
+            s.info,
+            None if s.complete else _loader(where / f"{s.info.name}.yarc"),
+            _loader(where / f"{s.info.name}.paths.yarc") if s.paths else None,
+        )
+        for s in r.sets
+    )
+    finders = {
+        db: _prefilter_loader(_inert_file(where / f"{db}.hs"))
+        for db in {s.gate[1] for s in r.sets if s.gate is not None}
+    }
+    gates = {
+        s.info.name: _gate_loader(
+            _gate_file(where / f"{s.info.name}.gate.json"),
+            finders[s.gate[1]],
+            _loader(where / f"{s.info.name}.rest.yarc") if s.gate[0] else None,
+        )
+        for s in r.sets
+        if s.gate is not None
+    }
+    return Routing(r.prefixes, r.size_edges, sets, r.path_rules, r.path_namespaces, gates)
 
 
 def _save_blob(path: Path, rules: yara.Rules) -> None:
@@ -921,7 +1046,7 @@ def _save_blob(path: Path, rules: yara.Rules) -> None:
 
 def cache_state(cache_dir: Path, sources: Sequence[RuleSource]) -> bool:
     """Whether a compiled form of ``sources`` is in ``cache_dir``."""
-    key, _ = source_key(sources, engine_version())
+    key, _ = coldstart.content_key(sources, engine_version())
     return cache.is_cached(cache_dir, key)
 
 

@@ -55,15 +55,17 @@ def load_collection(
     strict: bool,
     fixed: Collection[Path] = (),
     skipped: Sequence[RuleFileSkipped] = (),
+    background: bool = False,
 ) -> Loaded:
     """Compile ``sources``, leaving out the files that do not compile unless ``strict`` (the files
     ``fixed`` are never left out). ``skipped``: files already left out (includes that cannot be
-    followed). RuleError when an error cannot be put on a file that may be left out, when more than
-    MAX_SKIPPED are, or when none is left."""
+    followed). ``background``: routed sets are built in a thread (``compile_rules``). RuleError when an
+    error cannot be put on a file that may be left out, when more than MAX_SKIPPED are, or when none is
+    left."""
     if strict:
         if skipped:
             raise RuleError(f"{skipped[0].describe()} (--strict: fix it or leave out --strict)")
-        return Loaded(compile_rules(sources, cache_dir), ())
+        return Loaded(compile_rules(sources, cache_dir, background=background), ())
     key, _ = source_key(sources, engine_version(), cache_dir)
     known = _read_memo(cache_dir, key)
     found = list(skipped) + (known if known is not None else _missing_modules(sources, fixed))
@@ -72,7 +74,7 @@ def load_collection(
         if not kept:
             raise _none_left(found)
         try:
-            rules = compile_rules(kept, cache_dir)
+            rules = compile_rules(kept, cache_dir, background=background)
         except RuleCompileError as exc:
             culprit = _culprit(exc, kept, fixed)
             if culprit is None:

@@ -233,3 +233,7 @@ def encodable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+DigestMemo = _DigestMemo
+"""The content-hash memo under a public name, for ``coldstart.content_key``."""

@@ -377,7 +377,9 @@ def load_rules(
         logger.info("rules: signature set %s (%s) from %s", sigset.version, sigset.source, sigset.root)
     for given in extra:
         logger.info("rules: %s (--rules)", given)
-    loaded = load_collection(sources, state.rule_cache, strict=strict, fixed=[s.path for s in own], skipped=cannot)
+    loaded = load_collection(
+        sources, state.rule_cache, strict=strict, fixed=[s.path for s in own], skipped=cannot, background=True
+    )
     compiled = loaded.rules
     logger.info("%d rule(s) from %d file(s) ready", compiled.rule_count, len(sources) - len(loaded.skipped))
     warnings: list[str] = [s.describe() for s in loaded.skipped]

@@ -137,10 +137,12 @@ def log_event(state: StateDir, message: str, now: Clock = utc_now) -> None:
         logger.info("update log not written: %s", exc)
 
 
-def verify_dir(set_dir: Path, clean_paths: Sequence[Path] | None = None) -> list[str]:
+def verify_dir(set_dir: Path, clean_paths: Sequence[Path] | None = None, cache_dir: Path | None = None) -> list[str]:
     """Every activation test on an unpacked set; one-line problems, empty when it passes.
 
     Shared by the client (before a bundle becomes active) and the publisher (before it signs one).
+    With ``cache_dir`` (the client's compiled-rule cache), the set's compiled form and routed sets are
+    kept there: keyed by content, they serve the installed set's first scan.
     """
     problems = _include_problems(set_dir)
     if problems:
@@ -150,7 +152,7 @@ def verify_dir(set_dir: Path, clean_paths: Sequence[Path] | None = None) -> list
         if not signatures.valid_version(sigset.version):
             return [f"manifest version {sigset.version!r} is not of the form YYYY.MM.N"]
         paths = signatures.core_binaries() if clean_paths is None else list(clean_paths)
-        return signatures.verify_set(sigset, paths)
+        return signatures.verify_set(sigset, paths, cache_dir)
     except RuleError as exc:
         return [str(exc)]
 
@@ -225,7 +227,7 @@ def activate(
         )
         checkpoint("extracted")
         write_manifest(staging, version, _release_date(staging, released, now))
-        problems = verify_dir(staging, clean_paths)
+        problems = verify_dir(staging, clean_paths, state.rule_cache)
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             raise FeedError(f"signature set {version} failed its activation tests: {problems[0]}{more}")
