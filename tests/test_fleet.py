@@ -556,8 +556,9 @@ def test_a_scan_that_cannot_run_sends_a_failed_end(tmp_path: Path, cli: Callable
     bad.write_text("rule broken { condition: }")
     root, jsonl, prom = planted_root(tmp_path), tmp_path / "f.jsonl", tmp_path / "prom"
     prom.mkdir()
+    # --strict: a rule file that does not compile stops the run (without it, the file is skipped)
     res = cli(
-        "monthly", "--rules", bad, "--sysroot", root, "--no-processes",
+        "monthly", "--rules", bad, "--strict", "--sysroot", root, "--no-processes",
         "--events", f"file://{jsonl}", "--metrics-dir", prom,
     )  # fmt: skip
     assert res.exit_code == 2
