@@ -14,7 +14,7 @@ import enum
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 logger = logging.getLogger(__name__)
@@ -199,51 +199,55 @@ def _lua(args: list[str]) -> str | None:
     return _clustered(args, code="e", valued="l")
 
 
-def _php(args: list[str]) -> str | None:
+def _whole_words(
+    args: list[str],
+    *,
+    script: Collection[str] = (),
+    attached: str = "",
+    code: Collection[str],
+    valued: Collection[str],
+) -> str | None:
+    """The script of a command line whose options are whole words: ``script`` options name it in the next
+    word (or, given as ``attached``, in the rest of the word), ``code`` ones mean there is none (inline code,
+    or nothing run), ``valued`` ones take the next word; else the first word that is not an option, or the
+    one after ``--``."""
     i = 0
     while i < len(args):
         a = args[i]
-        if a in ("-f", "--file", "-F", "--process-file"):  # the script, run once or for every input line
+        if a == "--" or a in script:
             return args[i + 1] if i + 1 < len(args) else None
-        if a.startswith("-f") and len(a) > 2:
-            return a[2:]
-        if a in ("-r", "--run", "-R", "--process-code", "-B", "--process-begin", "-E", "--process-end", "-S"):
-            return None  # inline code, or the built-in web server
-        if a in ("-a", "--interactive", "-l", "--syntax-check", "-s", "--syntax-highlight", "-w", "--strip"):
-            return None  # nothing run (or read from standard input)
-        if a == "--":
-            return args[i + 1] if i + 1 < len(args) else None
-        if a in ("-c", "--php-ini", "-d", "--define", "-z", "--zend-extension", "-t", "--docroot"):
+        if attached and a.startswith(attached) and len(a) > len(attached):
+            return a[len(attached) :]
+        if a in code:
+            return None
+        if a in valued:
             i += 2
-            continue
-        if a.startswith("-") and a != "-":
+        elif a.startswith("-") and a != "-":
             i += 1
-            continue
-        return a
+        else:
+            return a
     return None
 
 
+def _php(args: list[str]) -> str | None:
+    return _whole_words(args, script=_PHP_SCRIPT, attached="-f", code=_PHP_NO_SCRIPT, valued=_PHP_VALUED)
+
+
+_PHP_SCRIPT = frozenset({"-f", "--file", "-F", "--process-file"})  # the script, run once or for every input line
+_PHP_NO_SCRIPT = frozenset(
+    # inline code, the built-in web server, or nothing run (or read from standard input)
+    {"-r", "--run", "-R", "--process-code", "-B", "--process-begin", "-E", "--process-end", "-S"}
+    | {"-a", "--interactive", "-l", "--syntax-check", "-s", "--syntax-highlight", "-w", "--strip"}
+)
+_PHP_VALUED = frozenset({"-c", "--php-ini", "-d", "--define", "-z", "--zend-extension", "-t", "--docroot"})
 _NODE_VALUED = frozenset(
     {"-r", "--require", "--import", "--loader", "--experimental-loader", "--input-type", "-C", "--conditions"}
 )
+_NODE_NO_SCRIPT = frozenset({"-e", "--eval", "-p", "--print", "-i", "--interactive", "-c", "--check", "--test"})
 
 
 def _node(args: list[str]) -> str | None:
-    i = 0
-    while i < len(args):
-        a = args[i]
-        if a in ("-e", "--eval", "-p", "--print", "-i", "--interactive", "-c", "--check", "--test"):
-            return None
-        if a == "--":
-            return args[i + 1] if i + 1 < len(args) else None
-        if a in _NODE_VALUED:
-            i += 2
-            continue
-        if a.startswith("-") and a != "-":
-            i += 1
-            continue
-        return a
-    return None
+    return _whole_words(args, code=_NODE_NO_SCRIPT, valued=_NODE_VALUED)
 
 
 _JAVA_VALUED = frozenset(
