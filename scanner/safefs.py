@@ -300,13 +300,18 @@ def _write_in_place(path: Path, data: bytes) -> None:
         st = os.fstat(fd)
         if not (stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode)):  # swapped since it was looked at
             raise OSError(errno.EEXIST, f"it is now {describe_mode(st.st_mode)}; refusing to write into it", str(path))
-        os.set_blocking(fd, True)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        _write_all(fd, data)
     finally:
         os.close(fd)
     logger.debug("wrote %d bytes in place to %s", len(data), path)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to ``fd``, opened non-blocking (so that opening a FIFO could not hang), now blocking."""
+    os.set_blocking(fd, True)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def append_to(path: Path, data: bytes, mode: int = 0o600) -> None:
@@ -324,10 +329,7 @@ def append_to(path: Path, data: bytes, mode: int = 0o600) -> None:
         st = os.fstat(fd)
         if not (stat.S_ISREG(st.st_mode) or stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode)):
             raise OSError(errno.EINVAL, f"it is {describe_mode(st.st_mode)}; refusing to write into it", str(path))
-        os.set_blocking(fd, True)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        _write_all(fd, data)
     finally:
         os.close(fd)
     logger.debug("appended %d bytes to %s", len(data), path)
