@@ -19,7 +19,6 @@ import struct
 import subprocess
 import sys
 import tarfile
-import tempfile
 import time
 import zipfile
 import zlib
@@ -365,28 +364,31 @@ def test_a_nested_bomb_in_a_child_process_stays_within_the_limits_in_bounded_mem
     assert peak < 400 * MIB, f"peak resident size {peak} bytes"
 
 
-def run_with_peak(*args: str | os.PathLike[str], timeout: float = 120) -> tuple[Result, int]:
-    """Run ``python -m scanner`` and measure the peak resident size of that child and its own children.
+_PEAK = (
+    "import os, subprocess, sys\n"
+    "proc = subprocess.Popen(sys.argv[1:])\n"
+    "_, status, usage = os.wait4(proc.pid, 0)\n"
+    "sys.stderr.write(f'\\npeak-kib {usage.ru_maxrss}\\n')\n"
+    "sys.exit(os.waitstatus_to_exitcode(status))\n"
+)
+"""Runs a command and says its peak resident size. Linux starts a new program's ``ru_maxrss`` at the peak of
+the process that ran it (``exec`` keeps the larger of the two), so ``python -m scanner`` run straight from
+pytest, grown by this file's in-process scans, would report pytest's own peak; run from this small process
+it reports its own."""
 
-    ``getrusage(RUSAGE_CHILDREN)`` would be the largest child this test process ever waited for (another
-    test's scan of a large rule set included); ``wait4`` gives this child's own figure."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([sys.executable, "-m", "scanner", *map(os.fspath, args)], stdout=out, stderr=err)
-        deadline = time.monotonic() + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                proc.kill()
-                pid, status, usage = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.05)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        result = Result(proc.returncode, out.read().decode(errors="replace"), err.read().decode(errors="replace"))
-    return result, usage.ru_maxrss * 1024
+
+def run_with_peak(*args: str | os.PathLike[str], timeout: float = 120) -> tuple[Result, int]:
+    """Run ``python -m scanner``; its result and its peak resident size in bytes."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _PEAK, sys.executable, "-m", "scanner", *map(os.fspath, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    stderr, _, last = proc.stderr.rstrip("\n").rpartition("\n")
+    assert last.startswith("peak-kib "), proc.stderr
+    return Result(proc.returncode, proc.stdout, stderr), int(last.split()[1]) * 1024
 
 
 # ---- encrypted, hostile and damaged members -------------------------------------------------------
