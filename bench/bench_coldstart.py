@@ -33,7 +33,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -132,9 +131,8 @@ def bench_set(
         scan_env = {**env, "SCANNER_HOME": str(home)}
         pool.append(timed(pool_argv, env))
         cold.append(timed(scanner_argv(), scan_env))
-        if cold[-1].returncode not in (0, 1):  # say why (timed() drops stderr)
-            again = subprocess.run(scanner_argv(), env=scan_env, capture_output=True, text=True, check=False)
-            raise SystemExit(f"scanner exit {again.returncode}: {again.stderr[-2000:]}")
+        if cold[-1].returncode not in (0, 1):
+            raise SystemExit(f"scanner exit {cold[-1].returncode}: {cold[-1].stderr_tail}")
         warm.append(timed(scanner_argv(), scan_env))
         print(
             f"round {k + 1}: pool {pool[-1].seconds:.2f} s, cold {cold[-1].seconds:.2f} s, "

@@ -13,6 +13,7 @@ import statistics
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -79,18 +80,24 @@ class Run:
     stdout: str
     cpu_seconds: float = 0.0
     """User plus system time of the child (from wait4)."""
+    stderr_tail: str = ""
+    """The last 4,000 bytes of its standard error."""
 
 
 def timed(argv: Sequence[str], env: dict[str, str] | None = None) -> Run:
-    """Run ``argv``; wall time and the child's own peak RSS (from wait4)."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
-    assert proc.stdout is not None
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return Run(elapsed, usage.ru_maxrss, proc.returncode, out, usage.ru_utime + usage.ru_stime)
+    """Run ``argv``; wall time and the child's own peak RSS (from wait4; Linux starts a new program's peak at
+    that of the process that ran it, so the figure is never below this benchmark's own, a few tens of MiB)."""
+    with tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=err, env=env, text=True)
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(max(0, err.seek(0, os.SEEK_END) - 4000))
+        tail = err.read().decode(errors="replace")
+    return Run(elapsed, usage.ru_maxrss, proc.returncode, out, usage.ru_utime + usage.ru_stime, tail)
 
 
 def median(values: Sequence[float]) -> float:
