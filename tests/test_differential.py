@@ -1,0 +1,597 @@
+"""The differential test of routing: generated rule sets and files, routed detections == plain yara-python's.
+
+Rules are drawn from a grammar of conditions (string terms, counts, offsets, file-format magic, module
+terms, ``filesize`` near the bucket edges, external variables, ``and``/``or``/``not`` nesting, private and
+global rules, references between rules) over strings of every kind (text with modifiers, hex with jumps,
+alternatives, wildcards and nibbles, regular expressions of YARA's full syntax from ``test_gating``).
+Files are drawn with format headers, sizes at and around the edges, planted strings, names the external
+variables test, and hard links. A bulk of gated rules beside the generated ones makes the set routed.
+
+The suite runs a bounded budget; ``bench/bench_differential.py`` runs a long one.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import logging
+import os
+import re
+import struct
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yara
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from scanner.engine import compiler, routing
+from scanner.engine.compiler import CompiledRules, RuleSource, compile_rules
+from scanner.engine.sources import EXTERNALS
+from scanner.scanning.facts import file_externals, owner_name
+from scanner.scanning.scan import scan_files
+from scanner.scanning.walk import WalkOptions, walk
+from tests.test_gating import planted
+from tests.test_routing import gated_rules
+
+SIZE_EDGES = (100, 1024)
+"""The size buckets of the test (monkeypatched over routing.SIZE_EDGES): 1KB is an edge, as units write it."""
+SMALL_FILE = 600
+"""Files above this are matched by descriptor, below it from one read (compiler.SMALL_FILE, monkeypatched)."""
+BULK = (
+    gated_rules(18, "uint16(0) == 0x5A4D", "PEGATE")
+    + "\n"
+    + gated_rules(18, "uint32(0) == 0x464C457F", "ELFGATE")
+    + "\n"
+    + gated_rules(16, "uint16(0) == 0x4B50 and filesize < 1KB", "PKGATE")
+    + "\n"
+)
+"""Enough rules that need a prefix for the set to be routed (routing.MIN_RULES) by MZ, ELF and PK."""
+BULK_MARKERS = [b"PEGATE-3", b"ELFGATE-5", b"PKGATE-1"]
+
+Triple = tuple[str, str, str]
+"""(file path relative to the sample root, namespace, rule)."""
+
+
+# --- files --------------------------------------------------------------------------------------------
+
+
+def tiny_pe() -> bytes:
+    """The headers of a PE file with one section (352 bytes) that the pe module parses (``pe.is_pe``)."""
+    dos = bytearray(b"MZ" + b"\0" * 62)
+    dos[0x3C:0x40] = struct.pack("<I", 0x40)
+    file_header = struct.pack("<HHIIIHH", 0x14C, 1, 0, 0, 0, 0xE0, 0x0102)
+    opt = bytearray(0xE0)
+    struct.pack_into("<HBBIIIIII", opt, 0, 0x10B, 1, 0, 0x200, 0, 0, 0x1000, 0x1000, 0x1000)
+    struct.pack_into(
+        "<IIIHHHHHHIIIIHHIIIIII",
+        opt,
+        28,
+        *(0x400000, 0x1000, 0x200, 4, 0, 0, 0, 4, 0, 0, 0x2000, 0x200, 0, 2, 0, 0x100000, 0x1000, 0x100000),
+        *(0x1000, 0, 16),
+    )
+    section = struct.pack("<8sIIIIIIHHI", b".text", 0x100, 0x1000, 0x200, 0x200, 0, 0, 0, 0, 0x60000020)
+    return bytes(dos) + b"PE\0\0" + file_header + bytes(opt) + section
+
+
+def tiny_elf() -> bytes:
+    """An ELF64 executable's header (64 bytes; the elf module parses it in a file of more than 64)."""
+    ident = struct.pack("<4sBBBBB7s", b"\x7fELF", 2, 1, 1, 0, 0, b"\0" * 7)
+    return ident + struct.pack("<HHIQQQIHHHHHH", 2, 0x3E, 1, 0x401000, 0, 0, 0, 64, 56, 0, 64, 0, 0)
+
+
+HEADS = {
+    "pe": tiny_pe(),
+    "mz": b"MZ\x90\x00\x03\x00",
+    "elf": tiny_elf(),
+    "elf-short": b"\x7fELF\x02\x01",
+    "sh": b"#!/bin/sh\n",
+    "pk": b"PK\x03\x04",
+    "text": b"plain text ",
+    "none": b"",
+    "one": b"M",
+}
+SIZES = sorted({0, 1, 2, 3} | {e + d for e in (*SIZE_EDGES, SMALL_FILE, 352) for d in (-1, 0, 1)} | {2000})
+NAMES = ["a.exe", "A.EXE", "b.txt", "run.sh", "lib.so", "data", "x.dll"]
+DIRS = ["", "sub/", "sub/deep/"]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A file to write: where, what, and its further names (hard links)."""
+
+    path: str
+    data: bytes
+    links: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Case:
+    """One example: the generated rule file, the files, and what they plant."""
+
+    rules: str
+    samples: tuple[Sample, ...]
+    plants: tuple[bytes, ...] = field(default=(), compare=False)
+
+    def __str__(self) -> str:
+        files = "\n".join(f"  {s.path} {list(s.links)} {len(s.data)} bytes: {s.data[:120]!r}" for s in self.samples)
+        return f"rules:\n{self.rules}\nfiles:\n{files}"
+
+
+# --- strings ------------------------------------------------------------------------------------------
+
+MARKERS = ["alpha", "Bravo-7", "CHARLIE", "d3lta", "echo.exe", "MZ", "foxtrot golf", "\\x00hi"]
+
+
+def _widen(data: bytes) -> bytes:
+    return bytes(b for c in data for b in (c, 0))
+
+
+@st.composite
+def text_string(draw: st.DrawFn) -> tuple[str, bytes]:
+    """A text string with modifiers, and bytes it matches."""
+    marker = draw(st.sampled_from(MARKERS))
+    data = marker.encode().replace(b"\\x00", b"\0")
+    mods = draw(
+        st.sampled_from(
+            [
+                "",
+                "",
+                "nocase",
+                "wide",
+                "ascii wide",
+                "wide nocase",
+                "fullword",
+                "ascii fullword",
+                "xor",
+                "xor(1-3)",
+                "xor(7) wide",
+                "base64",
+                "base64wide",
+                'base64("!\\"#$%&\'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\\\]^_`abcdefghijklmnopq")',
+                "private",
+            ]
+        )
+    )
+    if "nocase" in mods and draw(st.booleans()):
+        data = data.swapcase()
+    if "wide" in mods.split() and ("ascii" not in mods or draw(st.booleans())):
+        data = _widen(data)
+    if mods.startswith("xor"):
+        key = draw(st.sampled_from([0, 1, 3] if mods == "xor(1-3)" else [7] if "7" in mods else [0, 0x20, 0xFF]))
+        key = max(key, 1) if mods == "xor(1-3)" else key
+        data = bytes(c ^ key for c in data)
+    if mods.startswith("base64"):
+        data = base64.b64encode(draw(st.sampled_from([b"", b"x", b"yz"])) + data)
+        if mods == "base64wide":
+            data = _widen(data)
+        if "(" in mods:
+            data = b""  # a custom alphabet: no plant, only the rule
+    if "fullword" in mods:
+        data = b" " + data + b" "
+    return f'"{marker}" {mods}'.strip(), data
+
+
+@st.composite
+def hex_string(draw: st.DrawFn) -> tuple[str, bytes]:
+    """A hex string with wildcards, nibbles, negations, jumps and alternatives, and bytes it matches."""
+    data = draw(st.sampled_from(MARKERS)).encode()
+    parts, plant = [f"{data[0]:02X}"], bytearray(data[:1])
+    for c in data[1:]:
+        kind = draw(st.sampled_from(["byte", "byte", "byte", "any", "hi", "lo", "not", "jump", "range", "alt"]))
+        if kind == "any":
+            parts.append("??")
+        elif kind == "hi":
+            parts.append(f"{c >> 4:X}?")
+        elif kind == "lo":
+            parts.append(f"?{c & 15:X}")
+        elif kind == "not":
+            parts.append(f"~{c ^ 0x01:02X}")
+        elif kind in ("jump", "range"):
+            n = draw(st.integers(0, 3))
+            parts.append(f"[{n}]" if kind == "jump" else draw(st.sampled_from([f"[{n}-{n + 2}]", f"[{n}-]", "[-]"])))
+            filler = draw(st.sampled_from([b"\0", b"..", b"xyz"]))
+            plant += (filler * 4)[:n]
+            parts.append(f"{c:02X}")
+            plant.append(c)
+            continue
+        elif kind == "alt":
+            other = f"{c ^ 0x20:02X}"
+            parts.append(f"( {c:02X} | {other} )" if draw(st.booleans()) else f"( {other} | {c:02X} ?? | {c:02X} )")
+        else:
+            parts.append(f"{c:02X}")
+        plant.append(c)
+    return "{ " + " ".join(parts) + " }", bytes(plant)
+
+
+@st.composite
+def regex_string(draw: st.DrawFn) -> tuple[str, bytes]:
+    """A regular expression: of YARA's full grammar (test_gating's), or a marker's with a few constructs."""
+    if draw(st.booleans()):
+        string, data = draw(planted())
+    else:
+        marker = re.escape(draw(st.sampled_from(MARKERS))).replace("/", "\\/")
+        tail = draw(st.sampled_from(["", "[0-9]?", "\\s*x{0,2}", "(\\.exe|\\.dll)?", "[^\\n]{0,3}$"]))
+        flags = draw(st.sampled_from(["", "i", "s"]))
+        string, data = f"/{marker}{tail}/{flags}", marker.encode().replace(b"\\", b"")
+    mods = draw(st.sampled_from(["", "", "wide", "ascii wide", "nocase", "fullword", "private"]))
+    if "wide" in mods:
+        data = _widen(data)
+    return f"{string} {mods}".strip(), data
+
+
+def _string_compiles(string: str) -> bool:
+    try:
+        yara.compile(source=f"rule r {{ strings: $a = {string} condition: $a }}")
+    except yara.Error:
+        return False
+    return True
+
+
+@st.composite
+def rule_string(draw: st.DrawFn) -> tuple[str, bytes]:
+    """Any string; one YARA refuses is replaced by a plain one (so nearly every rule compiles)."""
+    string, data = draw(st.one_of(text_string(), text_string(), hex_string(), regex_string()))
+    if not _string_compiles(string):
+        return '"alpha"', b"alpha"
+    return string, data
+
+
+# --- conditions ---------------------------------------------------------------------------------------
+
+MAGIC = [
+    "uint16(0) == 0x5A4D",
+    "0x5A4D == uint16(0)",
+    "uint16be(0) == 0x4D5A",
+    "uint8(0) == 0x4D and uint8(1) == 0x5A",
+    "uint8(0) == 0x4D",
+    "uint32(0) == 0x464C457F",
+    "uint32be(0) == 0x7F454C46",
+    "uint16(0) == 0x457F",
+    "uint16(0) == 0x4B50",
+    "uint32(0) == 0x04034B50",
+    "uint16(0) == 0x2123",
+    "uint16(0) != 0x5A4D",
+    "int16(0) == 0x5A4D",
+    "uint16(1) == 0x455A",
+    "uint16(0x40) == 0x4550",
+    "uint32(uint32(0x3C)) == 0x00004550",
+]
+MODULE = [
+    "pe.is_pe",
+    "not pe.is_pe",
+    "pe.number_of_sections > 0",
+    "pe.number_of_sections == 1",
+    "pe.is_signed",
+    "pe.is_dll()",
+    "not pe.is_dll()",
+    "pe.number_of_signatures == 0",
+    "not pe.number_of_signatures > 0",
+    'pe.imphash() == "00000000000000000000000000000000"',
+    'pe.exports("Run")',
+    "pe.characteristics & pe.DLL",
+    "pe.entry_point == 0x200",
+    'for any i in (0..pe.number_of_sections - 1): (pe.sections[i].name == ".text")',
+    "defined pe.number_of_sections",
+    "not defined pe.entry_point",
+    "elf.type == elf.ET_EXEC",
+    "elf.number_of_sections == 0",
+    "elf.machine == elf.EM_X86_64",
+    "math.entropy(0, filesize) > 3",
+    "math.entropy(0, filesize) >= 0",
+]
+OFFSET_MODULE = ["{s} at pe.entry_point", "{s} in (0..pe.entry_point + 0x100)", "{s} at elf.entry_point"]
+SIZE_VALUES = ["0", "1", "2", "99", "100", "101", "351", "352", "599", "600", "1023", "1024", "1025", "1KB", "2KB"]
+EXTERNAL_TERMS = [
+    'filename == "a.exe"',
+    'filename iequals "A.exe"',
+    'filename startswith "run"',
+    "filename matches /\\.(exe|dll)$/i",
+    'extension == ".exe"',
+    'extension == ""',
+    'filepath contains "sub"',
+    "filepath matches /sub$/",
+    'filepath == ""',
+    'filetype == "EXE"',
+    'filetype == "ELF"',
+    'filetype != "SCRIPT"',
+]
+
+
+@dataclass
+class _Context:
+    """What a condition may name: its rule's strings and the rules before it."""
+
+    strings: list[str]
+    rules: list[str]
+
+
+def _string_term(draw: st.DrawFn, ctx: _Context) -> str:
+    s = draw(st.sampled_from(ctx.strings))
+    n = draw(st.integers(0, 3))
+    big = draw(st.sampled_from(["0", "1", "6", "12", "100", "400", "filesize - 10"]))
+    forms = [
+        s,
+        s,
+        f"#{s[1:]} > {n}",
+        f"#{s[1:]} == {n}",
+        f"@{s[1:]}[1] < {big}",
+        f"@{s[1:]}[1] == {big}",
+        f"!{s[1:]}[1] > {n}",
+        f"{s} at {draw(st.sampled_from(['0', '2', '6', '11', '64']))}",
+        f"{s} in (0..{big})",
+        f"{s} in ({n}..filesize)",
+        "any of them",
+        "all of them",
+        f"{n} of them",
+        "none of them",
+        "any of ($s*)",
+        f"any of ({', '.join(ctx.strings)})",
+        "for any of them : ( # > 1 )",
+        f"for all i in (1..#{s[1:]}) : ( @{s[1:]}[i] < {big} )",
+        draw(st.sampled_from(OFFSET_MODULE)).format(s=s),
+    ]
+    return draw(st.sampled_from(forms))
+
+
+def _size_term(draw: st.DrawFn) -> str:
+    n = draw(st.sampled_from(SIZE_VALUES))
+    return draw(
+        st.sampled_from(
+            [f"filesize < {n}", f"filesize <= {n}", f"filesize > {n}", f"filesize == {n}", f"{n} > filesize"]
+        )
+    )
+
+
+def _atom(draw: st.DrawFn, ctx: _Context) -> str:
+    kinds = ["magic", "magic", "module", "size", "size", "external", "bool"]
+    if ctx.strings:
+        kinds += ["string"] * 7
+    if ctx.rules:
+        kinds += ["rule", "rule"]
+    kind = draw(st.sampled_from(kinds))
+    if kind == "string":
+        return _string_term(draw, ctx)
+    if kind == "magic":
+        return draw(st.sampled_from(MAGIC))
+    if kind == "module":
+        return draw(st.sampled_from(MODULE))
+    if kind == "size":
+        return _size_term(draw)
+    if kind == "external":
+        return draw(st.sampled_from([*EXTERNAL_TERMS, f'owner == "{owner_name(os.getuid())}"']))
+    if kind == "rule":
+        return draw(st.sampled_from([*ctx.rules, "any of (r*)", f"not {draw(st.sampled_from(ctx.rules))}"]))
+    return draw(st.sampled_from(["true", "false"]))
+
+
+@st.composite
+def condition(draw: st.DrawFn, ctx: _Context, depth: int = 0) -> str:
+    """A boolean expression: atoms joined by ``and``/``or``, negated, parenthesised or not."""
+    if depth >= 3 or draw(st.integers(0, 2)) == 0:
+        return _atom(draw, ctx)
+    parts = [draw(condition(ctx, depth + 1)) for _ in range(draw(st.integers(2, 3)))]
+    text = parts[0]
+    for p in parts[1:]:
+        text += f" {draw(st.sampled_from(['and', 'or']))} {p}"
+    wrap = draw(st.sampled_from(["", "", "()", "not ()"]))
+    return text if not wrap else f"{wrap[:-1]}{text})"
+
+
+@st.composite
+def rule_file(draw: st.DrawFn) -> tuple[str, list[bytes]]:
+    """A rule file of 1 to 6 rules (imports as its conditions need), and the bytes its strings match."""
+    rules: list[str] = []
+    names: list[str] = []
+    plants: list[bytes] = []
+    for i in range(draw(st.integers(1, 6))):
+        strings = [draw(rule_string()) for _ in range(draw(st.integers(0, 3)))]
+        ids = [f"$s{k}" for k in range(len(strings))]
+        plants.extend(data for _, data in strings if data)
+        ctx = _Context(ids, list(names))
+        cond = draw(condition(ctx))
+        unused = [s for s in ids if not re.search(re.escape(s[1:]) + r"\b|\bthem\b|\$s\*", cond)]
+        if unused:  # YARA refuses a string no condition names
+            cond = f"({cond}) {draw(st.sampled_from(['and', 'or']))} any of ({', '.join(unused)})"
+        kind = draw(st.sampled_from(["", "", "", "", "private ", "global private ", "global "]))
+        body = f"strings: {' '.join(f'{i} = {s}' for i, (s, _) in zip(ids, strings, strict=True))} " if strings else ""
+        rules.append(f"{kind}rule r{i} {{ {body}condition: {cond} }}")
+        names.append(f"r{i}")
+    text = "\n".join(rules)
+    imports = "".join(f'import "{m}"\n' for m in ("pe", "elf", "math") if re.search(rf"\b{m}\.", text))
+    return imports + text + "\n", plants
+
+
+def _compiles(rules: str) -> bool:
+    try:
+        yara.compile(sources={"gen": rules, "bulk": BULK}, externals=dict.fromkeys(EXTERNALS, ""))
+    except yara.Error:
+        return False
+    return True
+
+
+@st.composite
+def sample(draw: st.DrawFn, plants: Sequence[bytes], index: int) -> Sample:
+    """A file: a header, some planted strings, a size at or around an edge, a name, maybe other names."""
+    head = HEADS[draw(st.sampled_from(sorted(HEADS)))]
+    pool = [*plants, *BULK_MARKERS]
+    chosen = draw(st.lists(st.sampled_from(pool), max_size=4)) if pool else []
+    body = b"".join(p + draw(st.sampled_from([b" ", b"", b"\n", b"\0"])) for p in chosen)
+    data = head + body if draw(st.integers(0, 4)) else body + head  # strings at offset 0, sometimes
+    size = draw(st.sampled_from([*SIZES, len(data)]))
+    if len(data) < size:
+        data += draw(st.sampled_from([b"\0", b" ", b"A", b"\xff"])) * (size - len(data))
+    elif draw(st.booleans()):
+        data = data[:size]
+    where = f"{draw(st.sampled_from(DIRS))}f{index}/"
+    links = draw(st.lists(st.sampled_from([f"{d}l{index}/{n}" for d in DIRS for n in NAMES]), max_size=2, unique=True))
+    if draw(st.integers(0, 3)):
+        links = []
+    return Sample(where + draw(st.sampled_from(NAMES)), data, tuple(links))
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> Case:
+    """A rule file that YARA compiles beside the bulk, and 1 to 8 files."""
+    rules, plants = draw(rule_file())
+    assume(_compiles(rules))
+    samples = tuple(draw(sample(plants, k)) for k in range(draw(st.integers(1, 8))))
+    return Case(rules, samples, tuple(plants))
+
+
+# --- running one case ---------------------------------------------------------------------------------
+
+
+def write_case(case: Case, root: Path) -> tuple[list[RuleSource], Path]:
+    """The rule files (the generated one, the bulk) and the sample tree of ``case`` under ``root``."""
+    rules = root / "rules"
+    rules.mkdir()
+    (rules / "gen.yar").write_text(case.rules)
+    (rules / "bulk.yar").write_text(BULK)
+    files = root / "files"
+    for s in case.samples:
+        target = files / s.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(s.data)
+        for link in s.links:
+            (files / link).parent.mkdir(parents=True, exist_ok=True)
+            os.link(target, files / link)
+    return [RuleSource("gen", rules / "gen.yar"), RuleSource("bulk", rules / "bulk.yar")], files
+
+
+def scanned(rules: CompiledRules, root: Path) -> set[Triple]:
+    """What the scanner finds under ``root`` (each name of a hard link reported apart), no file skipped."""
+    hits, skipped, _files, _ = scan_files(
+        walk([os.fspath(root)], WalkOptions()), rules, jobs=2, timeout=60, max_filesize=None
+    )
+    assert not skipped, skipped
+    return {(os.path.relpath(r.path, root), m.hit.namespace, m.hit.rule) for r in hits for m in r.matches}
+
+
+def plain(sources: Sequence[RuleSource], root: Path) -> set[Triple]:
+    """What plain yara-python finds under ``root``, with the externals the scanner passes."""
+    compiled = yara.compile(
+        filepaths={s.namespace: os.fsdecode(s.path) for s in sources}, externals=dict.fromkeys(EXTERNALS, "")
+    )
+    out: set[Triple] = set()
+    for dirpath, _dirs, names in os.walk(root):
+        for name in names:
+            path = os.path.join(dirpath, name)
+            with open(path, "rb") as fh:
+                head = fh.read(16)
+            externals = file_externals(path, head, os.stat(path).st_uid)
+            rel = os.path.relpath(path, root)
+            out |= {(rel, m.namespace, m.rule) for m in compiled.match(path, externals=externals)}
+    return out
+
+
+class _Warnings(logging.Handler):
+    """The engine's warnings (a routed set that does not compile or load: a fallback to unrouted scans)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def engine_warnings() -> Iterator[list[str]]:
+    handler = _Warnings()
+    logger = logging.getLogger("scanner.engine")
+    logger.addHandler(handler)
+    try:
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a case went."""
+
+    want: set[Triple]
+    """Plain yara-python's detections."""
+    routed: set[Triple]
+    """The routed scan's, freshly compiled."""
+    cached: set[Triple]
+    """The routed scan's, from the compiled-rule cache."""
+    warnings: list[str]
+    """The engine's warnings meanwhile."""
+    is_routed: bool
+    """Whether the set was routed (the bulk makes it so unless the analysis gave up)."""
+
+    @property
+    def agrees(self) -> bool:
+        return self.routed == self.want and self.cached == self.want and not self.warnings and self.is_routed
+
+
+@contextlib.contextmanager
+def small_edges() -> Iterator[None]:
+    """The test's size edges and small-file limit in place of the real ones."""
+    saved = routing.SIZE_EDGES, compiler.SMALL_FILE
+    routing.SIZE_EDGES, compiler.SMALL_FILE = SIZE_EDGES, SMALL_FILE
+    try:
+        yield
+    finally:
+        routing.SIZE_EDGES, compiler.SMALL_FILE = saved
+
+
+def run_case(case: Case) -> Outcome:
+    """Scan ``case`` routed (compiled, then from the cache) and with plain yara-python."""
+    with tempfile.TemporaryDirectory() as tmp, small_edges(), engine_warnings() as warnings:
+        root = Path(tmp)
+        sources, files = write_case(case, root)
+        want = plain(sources, files)
+        compiled = compile_rules(sources, root / "cache")
+        routed = scanned(compiled, files)
+        cached = scanned(compile_rules(sources, root / "cache"), files)
+        return Outcome(want, routed, cached, list(warnings), compiled.routed)
+
+
+def check(case: Case) -> Outcome:
+    outcome = run_case(case)
+    assert outcome.is_routed, f"not routed\n{case}"
+    assert not outcome.warnings, f"{outcome.warnings}\n{case}"
+    assert outcome.routed == outcome.want, (
+        f"routed scan: missing {outcome.want - outcome.routed}, extra {outcome.routed - outcome.want}\n{case}"
+    )
+    assert outcome.cached == outcome.want, (
+        f"from the cache: missing {outcome.want - outcome.cached}, extra {outcome.cached - outcome.want}\n{case}"
+    )
+    return outcome
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+@given(cases())
+def test_routed_detections_equal_plain_yara_python_detections(case: Case) -> None:
+    logging.disable(logging.INFO)  # every compile logs its plan; hundreds of lines would drown a failure
+    try:
+        check(case)
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def test_a_hand_written_case_matches_through_a_hard_link() -> None:
+    """The property is not vacuous: generated cases match, on files of several routes, through hard links."""
+    outcome = run_case(
+        Case(
+            'import "pe"\nrule r0 { strings: $s0 = "alpha" wide condition: pe.is_pe and #s0 > 0 }\n'
+            'rule r1 { strings: $s0 = { 61 [1-2] 70 } condition: $s0 and filename == "a.exe" }\n',
+            (
+                Sample("f0/a.exe", tiny_pe() + "alpha".encode("utf-16-le") + b"a..pha" * 200, ("l0/b.txt",)),
+                Sample("f1/run.sh", b"#!/bin/sh\nalpha PEGATE-3"),
+            ),
+        )
+    )
+    assert outcome.want == {("f0/a.exe", "gen", "r0"), ("f0/a.exe", "gen", "r1"), ("l0/b.txt", "gen", "r0")}
+    assert outcome.agrees
