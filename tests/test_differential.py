@@ -122,7 +122,33 @@ class Case:
 
 # --- strings ------------------------------------------------------------------------------------------
 
-MARKERS = ["alpha", "Bravo-7", "CHARLIE", "d3lta", "echo.exe", "MZ", "foxtrot golf", "\\x00hi"]
+MARKERS = [
+    b"alpha",
+    b"Bravo-7",
+    b"CHARLIE",
+    b"d3lta",
+    b"echo.exe",
+    b"MZ",
+    b"foxtrot golf",
+    b"\0hi",
+    b'q"uo}te',
+    b"back\\slash",
+    b"/*no*/",
+]
+
+
+def _text_literal(data: bytes) -> str:
+    """``data`` as the inside of a YARA text string."""
+    out = []
+    for c in data:
+        ch = chr(c)
+        out.append("\\" + ch if ch in '"\\' else ch if 32 <= c < 127 else f"\\x{c:02x}")
+    return "".join(out)
+
+
+def _regex_literal(data: bytes) -> str:
+    """``data`` as a YARA regular expression that matches exactly it."""
+    return "".join(f"\\x{c:02x}" if not chr(c).isalnum() else chr(c) for c in data)
 
 
 def _widen(data: bytes) -> bytes:
@@ -132,8 +158,8 @@ def _widen(data: bytes) -> bytes:
 @st.composite
 def text_string(draw: st.DrawFn) -> tuple[str, bytes]:
     """A text string with modifiers, and bytes it matches."""
-    marker = draw(st.sampled_from(MARKERS))
-    data = marker.encode().replace(b"\\x00", b"\0")
+    data = draw(st.sampled_from(MARKERS))
+    marker = _text_literal(data)
     mods = draw(
         st.sampled_from(
             [
@@ -177,7 +203,7 @@ def text_string(draw: st.DrawFn) -> tuple[str, bytes]:
 @st.composite
 def hex_string(draw: st.DrawFn) -> tuple[str, bytes]:
     """A hex string with wildcards, nibbles, negations, jumps and alternatives, and bytes it matches."""
-    data = draw(st.sampled_from(MARKERS)).encode()
+    data = draw(st.sampled_from(MARKERS))
     parts, plant = [f"{data[0]:02X}"], bytearray(data[:1])
     for c in data[1:]:
         kind = draw(st.sampled_from(["byte", "byte", "byte", "any", "hi", "lo", "not", "jump", "range", "alt"]))
@@ -202,6 +228,8 @@ def hex_string(draw: st.DrawFn) -> tuple[str, bytes]:
             parts.append(f"( {c:02X} | {other} )" if draw(st.booleans()) else f"( {other} | {c:02X} ?? | {c:02X} )")
         else:
             parts.append(f"{c:02X}")
+        if draw(st.integers(0, 9)) == 0:
+            parts.append(draw(st.sampled_from(["/* } */", "// ]\n"])))
         plant.append(c)
     return "{ " + " ".join(parts) + " }", bytes(plant)
 
@@ -212,10 +240,14 @@ def regex_string(draw: st.DrawFn) -> tuple[str, bytes]:
     if draw(st.booleans()):
         string, data = draw(planted())
     else:
-        marker = re.escape(draw(st.sampled_from(MARKERS))).replace("/", "\\/")
+        raw = draw(st.sampled_from(MARKERS))
+        printable = all(32 <= c < 127 for c in raw)
+        marker = (
+            re.escape(raw.decode()).replace("/", "\\/") if printable and draw(st.booleans()) else _regex_literal(raw)
+        )
         tail = draw(st.sampled_from(["", "[0-9]?", "\\s*x{0,2}", "(\\.exe|\\.dll)?", "[^\\n]{0,3}$"]))
         flags = draw(st.sampled_from(["", "i", "s"]))
-        string, data = f"/{marker}{tail}/{flags}", marker.encode().replace(b"\\", b"")
+        string, data = f"/{marker}{tail}/{flags}", raw
     mods = draw(st.sampled_from(["", "", "wide", "ascii wide", "nocase", "fullword", "private"]))
     if "wide" in mods:
         data = _widen(data)
@@ -225,7 +257,7 @@ def regex_string(draw: st.DrawFn) -> tuple[str, bytes]:
 def _string_compiles(string: str) -> bool:
     try:
         yara.compile(source=f"rule r {{ strings: $a = {string} condition: $a }}")
-    except yara.Error:
+    except (yara.Error, ValueError):
         return False
     return True
 
@@ -244,6 +276,8 @@ def rule_string(draw: st.DrawFn) -> tuple[str, bytes]:
 MAGIC = [
     "uint16(0) == 0x5A4D",
     "0x5A4D == uint16(0)",
+    "uint16(0) == 23117",
+    "uint16(0)==0x5a4d",
     "uint16be(0) == 0x4D5A",
     "uint8(0) == 0x4D and uint8(1) == 0x5A",
     "uint8(0) == 0x4D",
@@ -283,7 +317,10 @@ MODULE = [
     "math.entropy(0, filesize) >= 0",
 ]
 OFFSET_MODULE = ["{s} at pe.entry_point", "{s} in (0..pe.entry_point + 0x100)", "{s} at elf.entry_point"]
-SIZE_VALUES = ["0", "1", "2", "99", "100", "101", "351", "352", "599", "600", "1023", "1024", "1025", "1KB", "2KB"]
+SIZE_VALUES = [
+    *("0", "1", "2", "99", "100", "101", "351", "352", "599", "600", "1023", "1024", "1025", "1KB", "2KB"),
+    *("0x64", "0x400", "0x3FF"),
+]
 EXTERNAL_TERMS = [
     'filename == "a.exe"',
     'filename iequals "A.exe"',
@@ -306,9 +343,13 @@ class _Context:
 
     strings: list[str]
     rules: list[str]
+    anonymous: bool = False
 
 
 def _string_term(draw: st.DrawFn, ctx: _Context) -> str:
+    if ctx.anonymous:
+        n = draw(st.integers(0, 3))
+        return draw(st.sampled_from(["any of them", "all of them", f"{n} of them", "none of them", "any of ($*)"]))
     s = draw(st.sampled_from(ctx.strings))
     n = draw(st.integers(0, 3))
     big = draw(st.sampled_from(["0", "1", "6", "12", "100", "400", "filesize - 10"]))
@@ -330,6 +371,14 @@ def _string_term(draw: st.DrawFn, ctx: _Context) -> str:
         "any of ($s*)",
         f"any of ({', '.join(ctx.strings)})",
         "for any of them : ( # > 1 )",
+        "for any of ($s*) : ( $ at 0 )",
+        f"for any i in (1..3) : ( @{s[1:]}[i] > {n} )",
+        "50% of them",
+        f"any of them in (0..{big})",
+        "all of them at 0",
+        f"#{s[1:]} in (0..{big}) > {n}",
+        f"@{s[1:]}[#{s[1:]}] > {n}",
+        f"defined @{s[1:]}[1]",
         f"for all i in (1..#{s[1:]}) : ( @{s[1:]}[i] < {big} )",
         draw(st.sampled_from(OFFSET_MODULE)).format(s=s),
     ]
@@ -375,7 +424,8 @@ def condition(draw: st.DrawFn, ctx: _Context, depth: int = 0) -> str:
     parts = [draw(condition(ctx, depth + 1)) for _ in range(draw(st.integers(2, 3)))]
     text = parts[0]
     for p in parts[1:]:
-        text += f" {draw(st.sampled_from(['and', 'or']))} {p}"
+        space = draw(st.sampled_from([" ", " ", " ", "\n    ", " /* or ( */ ", " // and )\n"]))
+        text += f"{space}{draw(st.sampled_from(['and', 'or']))} {p}"
     wrap = draw(st.sampled_from(["", "", "()", "not ()"]))
     return text if not wrap else f"{wrap[:-1]}{text})"
 
@@ -388,16 +438,23 @@ def rule_file(draw: st.DrawFn) -> tuple[str, list[bytes]]:
     plants: list[bytes] = []
     for i in range(draw(st.integers(1, 6))):
         strings = [draw(rule_string()) for _ in range(draw(st.integers(0, 3)))]
-        ids = [f"$s{k}" for k in range(len(strings))]
+        anonymous = bool(strings) and draw(st.integers(0, 5)) == 0
+        ids = ["$" if anonymous else f"$s{k}" for k in range(len(strings))]
         plants.extend(data for _, data in strings if data)
-        ctx = _Context(ids, list(names))
+        ctx = _Context(ids, list(names), anonymous)
         cond = draw(condition(ctx))
-        unused = [s for s in ids if not re.search(re.escape(s[1:]) + r"\b|\bthem\b|\$s\*", cond)]
-        if unused:  # YARA refuses a string no condition names
+        unused = [s for s in ids if not re.search(re.escape(s[1:]) + r"\b|\bthem\b|\$s?\*", cond)]
+        if anonymous and not re.search(r"\bthem\b|\$\*", cond):
+            cond = f"({cond}) {draw(st.sampled_from(['and', 'or']))} any of them"
+        elif unused:  # YARA refuses a string no condition names
             cond = f"({cond}) {draw(st.sampled_from(['and', 'or']))} any of ({', '.join(unused)})"
-        kind = draw(st.sampled_from(["", "", "", "", "private ", "global private ", "global "]))
+        kind = draw(
+            st.sampled_from(["", "", "", "", "", "", "", "", "private ", "private ", "global private ", "global "])
+        )
         body = f"strings: {' '.join(f'{i} = {s}' for i, (s, _) in zip(ids, strings, strict=True))} " if strings else ""
-        rules.append(f"{kind}rule r{i} {{ {body}condition: {cond} }}")
+        head = draw(st.sampled_from(["", "", " : tagA tagB", ' { meta: note = "} rule x { condition: true }" n = -3']))
+        tags, meta = (head, "") if not head.startswith(" {") else ("", head[3:] + " ")
+        rules.append(f"{kind}rule r{i}{tags} {{ {meta}{body}condition: {cond} }}")
         names.append(f"r{i}")
     text = "\n".join(rules)
     imports = "".join(f'import "{m}"\n' for m in ("pe", "elf", "math") if re.search(rf"\b{m}\.", text))
@@ -595,3 +652,27 @@ def test_a_hand_written_case_matches_through_a_hard_link() -> None:
     )
     assert outcome.want == {("f0/a.exe", "gen", "r0"), ("f0/a.exe", "gen", "r1"), ("l0/b.txt", "gen", "r0")}
     assert outcome.agrees
+
+
+def test_a_routed_set_that_does_not_compile_is_a_logged_fallback_to_unrouted_scans(tmp_path, monkeypatch, caplog):
+    """A split the analysis got wrong (simulated: every routed source is broken) must not fail the compile nor
+    lose a detection: the whole set serves, and a warning says so."""
+    monkeypatch.setattr(routing, "source_for", lambda *_args, **_kw: "rule broken { condition: }\n")
+    case = Case(
+        'rule r0 { strings: $s0 = "alpha" condition: uint16(0) == 0x5A4D and $s0 }\n',
+        (Sample("f0/a.exe", b"MZ alpha PEGATE-3"), Sample("f1/b.txt", b"alpha")),
+    )
+    sources, files = write_case(case, tmp_path)
+    with caplog.at_level("INFO", logger="scanner.engine"):
+        compiled = compile_rules(sources, tmp_path / "cache")
+    assert not compiled.routed
+    fallback = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("a routed set does not compile" in m and "scan unrouted" in m for m in fallback), fallback
+    assert (
+        scanned(compiled, files)
+        == plain(sources, files)
+        == {
+            ("f0/a.exe", "gen", "r0"),
+            ("f0/a.exe", "bulk", "PEGATE_3"),
+        }
+    )
