@@ -114,10 +114,29 @@ class Case:
     rules: str
     samples: tuple[Sample, ...]
     plants: tuple[bytes, ...] = field(default=(), compare=False)
+    layout: str = "one"
+    """How ``rules`` is given: ``one`` file, ``split`` in two files of one namespace, through an ``include``."""
+    rules2: str = ""
+    """Rules of a second namespace (``gen2``: the same rule names, another file)."""
+
+    def rule_files(self, where: Path) -> list[tuple[str, str, str]]:
+        """(file name, namespace or "" for an included file, text) of the generated rules, bulk last."""
+        out = []
+        if self.layout == "split" and "\n\n" in self.rules:
+            first, rest = self.rules.split("\n\n", 1)
+            out += [("gen-a.yar", "gen", first + "\n"), ("gen-b.yar", "gen", rest)]
+        elif self.layout == "include":
+            out += [("gen.yar", "gen", f'include "{where / "gen.inc"}"\n'), ("gen.inc", "", self.rules)]
+        else:
+            out.append(("gen.yar", "gen", self.rules))
+        if self.rules2:
+            out.append(("gen2.yar", "gen2", self.rules2))
+        return [*out, ("bulk.yar", "bulk", BULK)]
 
     def __str__(self) -> str:
         files = "\n".join(f"  {s.path} {list(s.links)} {len(s.data)} bytes: {s.data[:120]!r}" for s in self.samples)
-        return f"rules:\n{self.rules}\nfiles:\n{files}"
+        second = f"rules of gen2:\n{self.rules2}\n" if self.rules2 else ""
+        return f"rules ({self.layout}):\n{self.rules}\n{second}files:\n{files}"
 
 
 # --- strings ------------------------------------------------------------------------------------------
@@ -292,6 +311,9 @@ MAGIC = [
     "uint16(1) == 0x455A",
     "uint16(0x40) == 0x4550",
     "uint32(uint32(0x3C)) == 0x00004550",
+    "uint32(12) == 0",
+    "uint8(15) != 0x41",
+    "uint16(14) == 0",
 ]
 MODULE = [
     "pe.is_pe",
@@ -315,6 +337,10 @@ MODULE = [
     "elf.machine == elf.EM_X86_64",
     "math.entropy(0, filesize) > 3",
     "math.entropy(0, filesize) >= 0",
+    "dotnet.is_dotnet",
+    "dotnet.number_of_streams > 0",
+    'hash.md5(0, 2) == "0b4d3ea4c6b9c5c8a1f7e7e07c7e0e8f"',
+    'hash.md5(0, filesize) != ""',
 ]
 OFFSET_MODULE = ["{s} at pe.entry_point", "{s} in (0..pe.entry_point + 0x100)", "{s} at elf.entry_point"]
 SIZE_VALUES = [
@@ -331,6 +357,8 @@ EXTERNAL_TERMS = [
     'filepath contains "sub"',
     "filepath matches /sub$/",
     'filepath == ""',
+    'filename != "x or y" and filepath != "and"',
+    "filepath matches /(a|b) or c/",
     'filetype == "EXE"',
     'filetype == "ELF"',
     'filetype != "SCRIPT"',
@@ -353,43 +381,60 @@ def _string_term(draw: st.DrawFn, ctx: _Context) -> str:
     s = draw(st.sampled_from(ctx.strings))
     n = draw(st.integers(0, 3))
     big = draw(st.sampled_from(["0", "1", "6", "12", "100", "400", "filesize - 10"]))
-    forms = [
-        s,
-        s,
-        f"#{s[1:]} > {n}",
-        f"#{s[1:]} == {n}",
-        f"@{s[1:]}[1] < {big}",
-        f"@{s[1:]}[1] == {big}",
-        f"!{s[1:]}[1] > {n}",
-        f"{s} at {draw(st.sampled_from(['0', '2', '6', '11', '64']))}",
-        f"{s} in (0..{big})",
-        f"{s} in ({n}..filesize)",
-        "any of them",
-        "all of them",
-        f"{n} of them",
-        "none of them",
-        "any of ($s*)",
-        f"any of ({', '.join(ctx.strings)})",
-        "for any of them : ( # > 1 )",
-        "for any of ($s*) : ( $ at 0 )",
-        f"for any i in (1..3) : ( @{s[1:]}[i] > {n} )",
-        "50% of them",
-        f"any of them in (0..{big})",
-        "all of them at 0",
-        f"#{s[1:]} in (0..{big}) > {n}",
-        f"@{s[1:]}[#{s[1:]}] > {n}",
-        f"defined @{s[1:]}[1]",
-        f"for all i in (1..#{s[1:]}) : ( @{s[1:]}[i] < {big} )",
-        draw(st.sampled_from(OFFSET_MODULE)).format(s=s),
-    ]
-    return draw(st.sampled_from(forms))
+    forms = {  # by what they ask of the string: drawn kind first, so that each kind is common
+        "present": [
+            s,
+            f"{s} at {draw(st.sampled_from(['0', '2', '6', '11', '64']))}",
+            f"{s} in (0..{big})",
+            f"{s} in ({n}..filesize)",
+            "any of ($s*)",
+            f"any of ({', '.join(ctx.strings)})",
+            "all of them at 0",
+            f"any of them in (0..{big})",
+            "for any of ($s*) : ( $ at 0 )",
+            draw(st.sampled_from(OFFSET_MODULE)).format(s=s),
+        ],
+        "counted": [
+            f"#{s[1:]} > {n}",
+            f"#{s[1:]} == {n}",
+            f"{n} of them",
+            "all of them",
+            "50% of them",
+            f"#{s[1:]} in (0..{big}) > {n}",
+            "for any of them : ( # > 1 )",
+        ],
+        "absent": [
+            f"#{s[1:]} == 0",
+            f"#{s[1:]} < {n}",
+            f"not {s}",
+            "none of them",
+            f"not ({s} or #{s[1:]} > 2)",
+            f"for all i in (1..#{s[1:]}) : ( @{s[1:]}[i] < {big} )",
+            f"#{s[1:]} in (0..{big}) == 0",
+        ],
+        "offset": [
+            f"@{s[1:]}[1] < {big}",
+            f"@{s[1:]}[1] == {big}",
+            f"!{s[1:]}[1] > {n}",
+            f"@{s[1:]}[#{s[1:]}] > {n}",
+            f"defined @{s[1:]}[1]",
+            f"uint16(@{s[1:]}[1]) == 0x6C61",
+            f"{s} and uint8(@{s[1:]}[1] + 1) != 0",
+            f"for any i in (1..3) : ( @{s[1:]}[i] > {n} )",
+            f"not @{s[1:]}[1] > {n}",
+        ],
+    }
+    return draw(st.sampled_from(forms[draw(st.sampled_from(sorted(forms)))]))
 
 
 def _size_term(draw: st.DrawFn) -> str:
     n = draw(st.sampled_from(SIZE_VALUES))
     return draw(
         st.sampled_from(
-            [f"filesize < {n}", f"filesize <= {n}", f"filesize > {n}", f"filesize == {n}", f"{n} > filesize"]
+            [
+                *(f"filesize < {n}", f"filesize <= {n}", f"filesize > {n}", f"filesize == {n}", f"{n} > filesize"),
+                *(f"filesize - 10 > {n}", f"filesize \\ 2 < {n}", f"(filesize) < {n}", f"filesize < {n} + 1"),
+            ]
         )
     )
 
@@ -419,7 +464,7 @@ def _atom(draw: st.DrawFn, ctx: _Context) -> str:
 @st.composite
 def condition(draw: st.DrawFn, ctx: _Context, depth: int = 0) -> str:
     """A boolean expression: atoms joined by ``and``/``or``, negated, parenthesised or not."""
-    if depth >= 3 or draw(st.integers(0, 2)) == 0:
+    if depth >= 3 or draw(st.booleans()):
         return _atom(draw, ctx)
     parts = [draw(condition(ctx, depth + 1)) for _ in range(draw(st.integers(2, 3)))]
     text = parts[0]
@@ -456,14 +501,19 @@ def rule_file(draw: st.DrawFn) -> tuple[str, list[bytes]]:
         tags, meta = (head, "") if not head.startswith(" {") else ("", head[3:] + " ")
         rules.append(f"{kind}rule r{i}{tags} {{ {meta}{body}condition: {cond} }}")
         names.append(f"r{i}")
-    text = "\n".join(rules)
-    imports = "".join(f'import "{m}"\n' for m in ("pe", "elf", "math") if re.search(rf"\b{m}\.", text))
+    text = "\n\n".join(rules)
+    imports = "".join(
+        f'import "{m}"\n' for m in ("pe", "elf", "math", "dotnet", "hash") if re.search(rf"\b{m}\.", text)
+    )
     return imports + text + "\n", plants
 
 
-def _compiles(rules: str) -> bool:
+def _compiles(*texts: str) -> bool:
     try:
-        yara.compile(sources={"gen": rules, "bulk": BULK}, externals=dict.fromkeys(EXTERNALS, ""))
+        yara.compile(
+            sources={f"gen{k}": t for k, t in enumerate(texts)} | {"bulk": BULK},
+            externals=dict.fromkeys(EXTERNALS, ""),
+        )
     except yara.Error:
         return False
     return True
@@ -473,8 +523,9 @@ def _compiles(rules: str) -> bool:
 def sample(draw: st.DrawFn, plants: Sequence[bytes], index: int) -> Sample:
     """A file: a header, some planted strings, a size at or around an edge, a name, maybe other names."""
     head = HEADS[draw(st.sampled_from(sorted(HEADS)))]
-    pool = [*plants, *BULK_MARKERS]
-    chosen = draw(st.lists(st.sampled_from(pool), max_size=4)) if pool else []
+    pool = [*plants, *(BULK_MARKERS if draw(st.integers(0, 3)) == 0 else ())]
+    clean = not pool or draw(st.integers(0, 2)) == 0  # no string at all: what content gates decide alone
+    chosen = [] if clean else draw(st.lists(st.sampled_from(pool), min_size=1, max_size=4))
     body = b"".join(p + draw(st.sampled_from([b" ", b"", b"\n", b"\0"])) for p in chosen)
     data = head + body if draw(st.integers(0, 4)) else body + head  # strings at offset 0, sometimes
     size = draw(st.sampled_from([*SIZES, len(data)]))
@@ -493,9 +544,12 @@ def sample(draw: st.DrawFn, plants: Sequence[bytes], index: int) -> Sample:
 def cases(draw: st.DrawFn) -> Case:
     """A rule file that YARA compiles beside the bulk, and 1 to 8 files."""
     rules, plants = draw(rule_file())
-    assume(_compiles(rules))
+    rules2, plants2 = draw(rule_file()) if draw(st.integers(0, 4)) == 0 else ("", [])
+    assume(_compiles(rules, rules2))
+    plants += plants2
     samples = tuple(draw(sample(plants, k)) for k in range(draw(st.integers(1, 8))))
-    return Case(rules, samples, tuple(plants))
+    layout = draw(st.sampled_from(["one", "one", "one", "split", "include"]))
+    return Case(rules, samples, tuple(plants), layout, rules2)
 
 
 # --- running one case ---------------------------------------------------------------------------------
@@ -505,8 +559,11 @@ def write_case(case: Case, root: Path) -> tuple[list[RuleSource], Path]:
     """The rule files (the generated one, the bulk) and the sample tree of ``case`` under ``root``."""
     rules = root / "rules"
     rules.mkdir()
-    (rules / "gen.yar").write_text(case.rules)
-    (rules / "bulk.yar").write_text(BULK)
+    sources = []
+    for name, namespace, text in case.rule_files(rules):
+        (rules / name).write_text(text)
+        if namespace:
+            sources.append(RuleSource(namespace, rules / name))
     files = root / "files"
     for s in case.samples:
         target = files / s.path
@@ -515,7 +572,7 @@ def write_case(case: Case, root: Path) -> tuple[list[RuleSource], Path]:
         for link in s.links:
             (files / link).parent.mkdir(parents=True, exist_ok=True)
             os.link(target, files / link)
-    return [RuleSource("gen", rules / "gen.yar"), RuleSource("bulk", rules / "bulk.yar")], files
+    return sources, files
 
 
 def scanned(rules: CompiledRules, root: Path) -> set[Triple]:
@@ -528,9 +585,13 @@ def scanned(rules: CompiledRules, root: Path) -> set[Triple]:
 
 
 def plain(sources: Sequence[RuleSource], root: Path) -> set[Triple]:
-    """What plain yara-python finds under ``root``, with the externals the scanner passes."""
+    """What plain yara-python finds under ``root``, with the externals the scanner passes (the files of one
+    namespace read one after the other, as the scanner reads them)."""
+    texts: dict[str, list[str]] = {}
+    for s in sources:
+        texts.setdefault(s.namespace, []).append(s.path.read_text())
     compiled = yara.compile(
-        filepaths={s.namespace: os.fsdecode(s.path) for s in sources}, externals=dict.fromkeys(EXTERNALS, "")
+        sources={ns: "\n".join(parts) for ns, parts in texts.items()}, externals=dict.fromkeys(EXTERNALS, "")
     )
     out: set[Triple] = set()
     for dirpath, _dirs, names in os.walk(root):
@@ -623,7 +684,7 @@ def check(case: Case) -> Outcome:
 
 
 @settings(
-    max_examples=40,
+    max_examples=150,
     deadline=None,
     database=None,
     derandomize=True,
