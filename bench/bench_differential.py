@@ -55,8 +55,11 @@ def main() -> int:
 
     try:
         run()
-    except AssertionError as exc:  # hypothesis has shrunk it: the smallest is the last one raised
-        print(f"counter-example (smallest found):\n{exc}")
+    except AssertionError as exc:  # hypothesis has shrunk it
+        print(f"counter-example (shrunk):\n{exc}")
+    except ExceptionGroup as group:  # several distinct failures, each shrunk
+        for exc in group.exceptions:
+            print(f"counter-example (shrunk):\n{exc}")
     print(f"examples run: {counts['examples']} in {time.monotonic() - started:.0f} s (seed {args.seed})")
     for what in ("with detections", "with generated-rule detections", "detections", "files", "hard links"):
         print(f"  {what:32} {counts[what]}")
