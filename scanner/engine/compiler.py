@@ -669,6 +669,8 @@ def _route_in_background(
         begun = time.monotonic()
         routed = _compile_routes(sources, coldstart.Workers(coldstart.BACKGROUND_WORKERS), with_gates=False)
         if routed is not None:  # routed sets first (a few seconds), their content gates next
+            if cache_dir is not None:  # before the scan matches them: libyara must not save a set being matched
+                _save_sets(cache.routed_dir(cache_dir, compiled.key), routed)
             compiled._adopt(_routing_table(routed))
             logger.info(
                 "routed sets ready after %.1f s (%d sets): files are routed from now on; content gates next",
@@ -681,8 +683,8 @@ def _route_in_background(
                 _save_record(cache_dir, compiled.key, compiled.rule_count, compiled.uses, None)
             logger.info("no routed sets for %s: the scan stays unrouted", compiled.key[:12])
             return
-        if cache_dir is not None:
-            _save_record(cache_dir, compiled.key, compiled.rule_count, compiled.uses, routed)
+        if cache_dir is not None:  # the sets are saved already, and matched meanwhile: not saved again
+            _save_record(cache_dir, compiled.key, compiled.rule_count, compiled.uses, routed, sets_saved=True)
         compiled._adopt(_routing_table(routed))  # the same compiled sets, now with their gates
         logger.info(
             "content gates ready after %.1f s (%d sets, %d content gates)",
@@ -695,9 +697,19 @@ def _route_in_background(
     return compiled
 
 
-def _save_record(cache_dir: Path, key: str, count: int, uses: frozenset[str], routed: _RoutedSets | None) -> None:
-    """Keep the routed sets of a compiled set already saved, and their record, in the cache (best effort)."""
-    record = None if routed is None else _save_routed(cache.routed_dir(cache_dir, key), routed)
+def _save_record(
+    cache_dir: Path,
+    key: str,
+    count: int,
+    uses: frozenset[str],
+    routed: _RoutedSets | None,
+    *,
+    sets_saved: bool = False,
+) -> None:
+    """Keep the routed sets of a compiled set already saved, and their record, in the cache (best effort);
+    with ``sets_saved``, the sets themselves are saved already (``_save_sets``): only their gates are."""
+    where = cache.routed_dir(cache_dir, key)
+    record = None if routed is None else _save_routed(where, routed, sets_saved=sets_saved)
     cache.write_record(cache_dir, key, cache.Record(count, uses, record), engine_version())
     cache.prune_routed(cache_dir)
 
@@ -744,13 +756,21 @@ def _known_includes(reported: IncludeReader, files: Sequence[Path]) -> bool:
     return not unseen
 
 
-def _save_routed(where: Path, routed: _RoutedSets) -> cache.RoutingRecord:
-    """Save the routed sets, their gates and prefilter databases in ``where`` (best effort); their record."""
+def _save_sets(where: Path, routed: _RoutedSets) -> None:
+    """Save the compiled routed sets in ``where`` (best effort). libyara rewrites a set in place while it saves
+    it: never call this on sets that other threads may be matching (it crashes them)."""
     for info, set_rules, on_path in routed.sets:
         if set_rules is not None:
             _save_blob(where / f"{info.name}.yarc", set_rules)
         if on_path is not None:
             _save_blob(where / f"{info.name}.paths.yarc", on_path)
+
+
+def _save_routed(where: Path, routed: _RoutedSets, *, sets_saved: bool = False) -> cache.RoutingRecord:
+    """Save the routed sets (unless ``sets_saved``), their gates and prefilter databases in ``where`` (best
+    effort); their record."""
+    if not sets_saved:
+        _save_sets(where, routed)
     for db, blob in routed.databases.items():
         with contextlib.suppress(OSError):
             write_atomic(where / f"{db}.hs", inert.encode(blob))  # it holds the rules' strings
