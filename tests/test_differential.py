@@ -650,10 +650,14 @@ class Outcome:
     """Files plain yara-python fails on: no oracle, left out of the detections above."""
     skipped: set[str] = field(default_factory=set)
     """Files the scanner skipped (routed or from the cache): each must be one plain yara-python fails on."""
+    background: tuple[set[Triple], ...] = ()
+    """The scans' while the routed sets are built in the background (unrouted, routed or switching), and once
+    they are built."""
 
     @property
     def agrees(self) -> bool:
-        same = self.routed == self.want and self.cached == self.want and self.skipped <= self.failed
+        same = self.routed == self.want == self.cached and all(b == self.want for b in self.background)
+        same = same and self.skipped <= self.failed
         return same and not self.warnings and self.is_routed
 
 
@@ -677,6 +681,11 @@ def run_case(case: Case) -> Outcome:
         compiled = compile_rules(sources, root / "cache")
         routed, skipped = scanned(compiled, files)
         cached, skipped_cached = scanned(compile_rules(sources, root / "cache"), files)
+        early = compile_rules(sources, root / "cache-2", background=True)
+        during, skipped_during = scanned(early, files)  # unrouted, routed, or switching meanwhile
+        if early.background is not None:
+            early.background.wait()
+        after, skipped_after = scanned(early, files)
 
         def answered(found: set[Triple]) -> set[Triple]:
             return {t for t in found if t[0] not in failed}
@@ -688,7 +697,8 @@ def run_case(case: Case) -> Outcome:
             list(warnings),
             compiled.routed,
             failed,
-            skipped | skipped_cached,
+            skipped | skipped_cached | skipped_during | skipped_after,
+            (answered(during), answered(after)),
         )
 
 
@@ -703,6 +713,10 @@ def check(case: Case) -> Outcome:
     assert outcome.cached == outcome.want, (
         f"from the cache: missing {outcome.want - outcome.cached}, extra {outcome.cached - outcome.want}\n{case}"
     )
+    for found in outcome.background:
+        assert found == outcome.want, (
+            f"built in the background: missing {outcome.want - found}, extra {found - outcome.want}\n{case}"
+        )
     return outcome
 
 
