@@ -4,10 +4,16 @@ Rules are drawn from a grammar of conditions (string terms, counts, offsets, fil
 terms, ``filesize`` near the bucket edges, external variables, ``and``/``or``/``not`` nesting, private and
 global rules, references between rules) over strings of every kind (text with modifiers, hex with jumps,
 alternatives, wildcards and nibbles, regular expressions of YARA's full syntax from ``test_gating``).
-Files are drawn with format headers, sizes at and around the edges, planted strings, names the external
-variables test, and hard links. A bulk of gated rules beside the generated ones makes the set routed.
+The rules come in one file, in two files of one namespace, through an ``include``, and sometimes with a
+second namespace of the same rule names. Files are drawn with format headers (a PE and an ELF file the
+modules parse, bare magic, scripts, text, empty, one byte), sizes at and around the (monkeypatched, small)
+size edges and the small-file limit, planted strings or none, names the external variables test, and
+hard links. A bulk of gated rules beside the generated ones makes the set routed.
 
-The suite runs a bounded budget; ``bench/bench_differential.py`` runs a long one.
+Each case is scanned routed (freshly compiled, from the compiled-rule cache, while the routed sets are
+built in the background and once they are) and with plain yara-python; every detection must agree, no
+fallback may be warned of, and a file may be skipped only if plain yara-python fails on it too.
+The suite runs a bounded, reproducible budget; ``bench/bench_differential.py`` runs a long one.
 """
 
 from __future__ import annotations
@@ -729,6 +735,7 @@ def check(case: Case) -> Outcome:
 )
 @given(cases())
 def test_routed_detections_equal_plain_yara_python_detections(case: Case) -> None:
+    """The property (about 150 cases, some 20 to 35 s on two cores)."""
     logging.disable(logging.INFO)  # every compile logs its plan; hundreds of lines would drown a failure
     try:
         check(case)
@@ -737,7 +744,8 @@ def test_routed_detections_equal_plain_yara_python_detections(case: Case) -> Non
 
 
 def test_a_hand_written_case_matches_through_a_hard_link() -> None:
-    """The property is not vacuous: generated cases match, on files of several routes, through hard links."""
+    """The harness itself: a case with known detections (a parsed PE with a wide string, a hex jump, a name
+    test that holds for one name of a hard link only) agrees."""
     outcome = run_case(
         Case(
             'import "pe"\nrule r0 { strings: $s0 = "alpha" wide condition: pe.is_pe and #s0 > 0 }\n'
