@@ -48,6 +48,7 @@ def main() -> int:
         counts["detections"] += len(outcome.want)
         counts["files"] += len(case.samples)
         counts["hard links"] += sum(len(s.links) for s in case.samples)
+        counts["files plain yara-python fails on"] += len(outcome.failed)
         if not outcome.agrees:
             counts["disagreements"] += 1
             failing.append(case)
@@ -61,9 +62,16 @@ def main() -> int:
         for exc in group.exceptions:
             print(f"counter-example (shrunk):\n{exc}")
     print(f"examples run: {counts['examples']} in {time.monotonic() - started:.0f} s (seed {args.seed})")
-    for what in ("with detections", "with generated-rule detections", "detections", "files", "hard links"):
-        print(f"  {what:32} {counts[what]}")
-    print(f"  {'disagreements (before shrinking)':32} {counts['disagreements']}")
+    for what in (
+        "with detections",
+        "with generated-rule detections",
+        "detections",
+        "files",
+        "hard links",
+        "files plain yara-python fails on",
+    ):
+        print(f"  {what:34} {counts[what]}")
+    print(f"  {'disagreements (before shrinking)':34} {counts['disagreements']}")
     if failing:
         return 1
     print("no counter-example")
