@@ -4,10 +4,10 @@ Generates rule files from a grammar of conditions and strings (``tests/test_diff
 terms, counts, offsets, magic, modules, ``filesize`` near the bucket edges, external variables, nesting,
 private and global rules, references; text, hex and regular-expression strings) beside a bulk of gated
 rules that makes the set routed, and files (headers, sizes at the edges, planted strings, names, hard
-links). Checks that the routed scan (freshly compiled, from the cache, and while the routed sets are built
-in the background) finds exactly what plain yara-python finds, with no fallback warned of. The test suite runs the same property with a small
-budget; this runs a long one and prints how many examples ran, how many had detections, and the
-smallest counter-example Hypothesis shrinks to.
+links). Checks that the routed scan (freshly compiled, from the cache, and while the routed sets are
+built in the background) finds exactly what plain yara-python finds, with no fallback warned of. The
+test suite runs the same property with a small budget; this runs a long one and prints how many
+examples ran, how many had detections, and each counter-example as Hypothesis shrinks it.
 
     python bench/bench_differential.py [--examples 500] [--seed 0]
 """
