@@ -149,29 +149,3 @@ def test_cache_state_agrees_with_the_content_key(tmp_path, route):
     shutil.copytree(tmp_path / "a", tmp_path / "b")
     moved = [RuleSource(s.namespace, tmp_path / "b" / s.path.name) for s in sources]
     assert compiler.cache_state(cache, moved) is route  # cache_state asks about the routed form
-
-
-def test_no_rule_set_is_saved_once_a_scan_may_match_it(tmp_path, monkeypatch):
-    """libyara's save turns a set's pointers into offsets in place: saving a routed set that scan threads
-    already match crashed the first scan with a new collection (SIGSEGV in 4 of 6 ``scan --quick`` runs)."""
-    monkeypatch.setattr(routing, "SIZE_EDGES", (100 * 1024, 1024 * 1024))
-    adopted: set[int] = set()
-    late: list[str] = []
-    real_adopt, real_save = compiler.CompiledRules._adopt, compiler._save_blob
-
-    def adopt(self, table):  # type: ignore[no-untyped-def]
-        adopted.update(id(get()) for _info, *loads in table.sets for get in loads if get is not None)
-        return real_adopt(self, table)
-
-    def save(path, rules):  # type: ignore[no-untyped-def]
-        if id(rules) in adopted:
-            late.append(path.name)
-        return real_save(path, rules)
-
-    monkeypatch.setattr(compiler.CompiledRules, "_adopt", adopt)
-    monkeypatch.setattr(compiler, "_save_blob", save)
-    compiled = compile_rules(_collection(tmp_path / "rules"), tmp_path / "cache", background=True)
-    assert compiled.background is not None and compiled.background.wait(60)
-    assert compiled.routed and adopted
-    assert late == []
-    assert compiler.cache_state(tmp_path / "cache", _collection(tmp_path / "again"))  # all saved all the same

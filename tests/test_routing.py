@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yara
 
-from scanner.engine import analysis, routing, sources, syntax
+from scanner.engine import analysis, compiler, routing, sources, syntax
 from scanner.engine.compiler import RuleSource, compile_rules
 from scanner.engine.sources import EXTERNALS
 from scanner.scanning.facts import file_externals
@@ -620,3 +620,46 @@ def test_an_include_libyara_reads_but_the_key_missed_means_no_cache_and_every_ex
     assert not compiled.routed and compiled.uses == frozenset(EXTERNALS)
     assert detections(compiled, samples) == plain_yara(srcs, samples) == {("b.exe", "index.yar", "by_name")}
     assert not (cache / f"{compiled.key}.json").exists()
+
+
+def test_routed_sets_built_in_the_background_are_saved_before_any_file_is_matched_against_them(tmp_path, monkeypatch):
+    """libyara's save rewrites a compiled set in place while it writes it out, so saving a set that a scan
+    thread is matching crashes the process (found by tests/test_differential.py: a segmentation fault in
+    ``_match`` while the build saved the routed sets it had just switched the scan to). Each routed set is
+    saved before the scan may use it, and never after."""
+    events: list[tuple[str, set[int]]] = []
+    save_blob, adopt = compiler._save_blob, compiler.CompiledRules._adopt
+
+    def saving(path: Path, rules: yara.Rules) -> None:
+        events.append(("save", {id(rules)}))
+        save_blob(path, rules)
+
+    def adopting(self: compiler.CompiledRules, table: compiler.Routing) -> None:
+        loads = [load for _, *loads in table.sets for load in loads if load is not None]
+        events.append(("adopt", {id(load()) for load in loads}))
+        adopt(self, table)
+
+    monkeypatch.setattr(compiler, "_save_blob", saving)
+    monkeypatch.setattr(compiler.CompiledRules, "_adopt", adopting)
+    rules = tmp_path / "r.yar"
+    rules.write_text(
+        gated_rules(20, "uint16(0) == 0x5A4D", "PEGATE")
+        + '\nrule named { strings: $a = "NAMED" condition: $a and filename == "x.exe" }\n'
+    )
+    cache = tmp_path / "cache"
+    compiled = compile_rules([RuleSource("r", rules)], cache, background=True)
+    assert compiled.background is not None and compiled.background.wait(60)
+    assert compiled.routed
+    adopted: set[int] = set()
+    for kind, ids in events:
+        if kind == "adopt":
+            adopted |= ids
+        else:
+            assert not ids & adopted, events
+    assert [kind for kind, _ in events].count("adopt") == 2 and len(events) > 3
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "x.exe").write_bytes(b"MZ PEGATE-7 NAMED")
+    want = {("x.exe", "r", "PEGATE_7"), ("x.exe", "r", "named")}
+    assert detections(compiled, tmp_path / "d") == want
+    cached = compile_rules([RuleSource("r", rules)], cache)  # every routed set was saved
+    assert cached.routed and detections(cached, tmp_path / "d") == want
