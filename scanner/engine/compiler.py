@@ -684,7 +684,7 @@ def _route_in_background(
             logger.info("no routed sets for %s: the scan stays unrouted", compiled.key[:12])
             return
         if cache_dir is not None:  # the sets are saved (and matched) already: their gates and the record now
-            _save_record(cache_dir, compiled.key, compiled.rule_count, compiled.uses, routed, sets_saved=True)
+            _save_record(cache_dir, compiled.key, compiled.rule_count, compiled.uses, routed)
         compiled._adopt(_routing_table(routed))  # the same compiled sets, now with their gates
         logger.info(
             "content gates ready after %.1f s (%d sets, %d content gates)",
@@ -697,18 +697,10 @@ def _route_in_background(
     return compiled
 
 
-def _save_record(
-    cache_dir: Path,
-    key: str,
-    count: int,
-    uses: frozenset[str],
-    routed: _RoutedSets | None,
-    *,
-    sets_saved: bool = False,
-) -> None:
-    """Keep the routed sets of a compiled set already saved (with ``sets_saved``, only their gates: the sets
-    are saved too), and their record, in the cache (best effort)."""
-    record = None if routed is None else _save_routed(cache.routed_dir(cache_dir, key), routed, sets_saved=sets_saved)
+def _save_record(cache_dir: Path, key: str, count: int, uses: frozenset[str], routed: _RoutedSets | None) -> None:
+    """Keep the record of a compiled set already saved, and the gates of its routed sets, also saved already
+    (``_save_sets``), in the cache (best effort)."""
+    record = None if routed is None else _save_routed(cache.routed_dir(cache_dir, key), routed, sets_saved=True)
     cache.write_record(cache_dir, key, cache.Record(count, uses, record), engine_version())
     cache.prune_routed(cache_dir)
 
