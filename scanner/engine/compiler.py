@@ -700,7 +700,7 @@ def _route_in_background(
 def _save_record(cache_dir: Path, key: str, count: int, uses: frozenset[str], routed: _RoutedSets | None) -> None:
     """Keep the record of a compiled set already saved, and the gates of its routed sets, also saved already
     (``_save_sets``), in the cache (best effort)."""
-    record = None if routed is None else _save_routed(cache.routed_dir(cache_dir, key), routed, sets_saved=True)
+    record = None if routed is None else _save_gates(cache.routed_dir(cache_dir, key), routed)
     cache.write_record(cache_dir, key, cache.Record(count, uses, record), engine_version())
     cache.prune_routed(cache_dir)
 
@@ -710,9 +710,9 @@ def _save_compiled(
 ) -> None:
     """Keep a compiled set, its routed sets and their record in the cache (best effort)."""
     _save_blob(cache.blob_path(cache_dir, key), rules)
-    record = None if routed is None else _save_routed(cache.routed_dir(cache_dir, key), routed)
-    cache.write_record(cache_dir, key, cache.Record(count, uses, record), engine_version())
-    cache.prune_routed(cache_dir)
+    if routed is not None:
+        _save_sets(cache.routed_dir(cache_dir, key), routed)
+    _save_record(cache_dir, key, count, uses, routed)
 
 
 def _routing_table(routed: _RoutedSets) -> Routing:
@@ -757,11 +757,9 @@ def _save_sets(where: Path, routed: _RoutedSets) -> None:
             _save_blob(where / f"{info.name}.paths.yarc", on_path)
 
 
-def _save_routed(where: Path, routed: _RoutedSets, *, sets_saved: bool = False) -> cache.RoutingRecord:
-    """Save the routed sets (unless ``sets_saved``), their gates and prefilter databases in ``where`` (best
-    effort); their record."""
-    if not sets_saved:
-        _save_sets(where, routed)
+def _save_gates(where: Path, routed: _RoutedSets) -> cache.RoutingRecord:
+    """Save the gates and prefilter databases of routed sets saved already (``_save_sets``) in ``where`` (best
+    effort); the record of sets and gates."""
     for db, blob in routed.databases.items():
         with contextlib.suppress(OSError):
             write_atomic(where / f"{db}.hs", inert.encode(blob))  # it holds the rules' strings
