@@ -158,6 +158,9 @@ class Config:
     strict_rules: bool = False
     """A user rule file that does not compile fails the command instead of being left out with a warning
     ([rules] strict; --strict)."""
+    prepare_routes: bool = True
+    """After a scan that compiled a new collection, build its routed sets for the next scans in a background
+    process at idle priority ([rules] prepare; see ``scanner.engine.prepare``)."""
     archives: bool = True
     """Look inside archives ([archives] scan; --no-archives turns it off for one command)."""
     archive_max_scansize: int = 400 * 1024 * 1024
@@ -221,7 +224,7 @@ _KEYS: Mapping[str, Mapping[str, str]] = {
     "events": {"sinks": "event_sinks", "timeout": "event_timeout", "facility": "event_facility"},
     "metrics": {"dir": "metrics_dir"},
     "hooks": {"after_scan": "after_scan", "timeout": "hook_timeout"},
-    "rules": {"strict": "strict_rules"},
+    "rules": {"strict": "strict_rules", "prepare": "prepare_routes"},
 }
 
 OUTPUT_FORMATS = ("text", "json", "clamscan")
@@ -328,7 +331,7 @@ def _convert(name: str, value: object, path: Path) -> object:
                 raise TypeError("must be a number of seconds from 0.1 to 60")
             check_range(name, value)
             return float(value)
-        case "strict_rules":
+        case "strict_rules" | "prepare_routes":
             if not isinstance(value, bool):
                 raise TypeError("must be true or false")
             return value

@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from scanner import scanlog
 from scanner.config import Config
+from scanner.engine import prepare
+from scanner.engine.prepare import Preparation
 from scanner.errors import ScannerError, UsageError
 from scanner.fleet.reporter import Reporter
 from scanner.history import (
@@ -111,6 +113,9 @@ class Job:
     """Warnings of the caller that belong in the report (a failed update, a missing path)."""
     vault_dir: Path | None = None
     """Quarantine into a vault at this directory (``--move=DIR``) instead of the state directory's."""
+    prepare_routes: bool = True
+    """When the rules were compiled afresh, build their routed sets for the next scans in the background once
+    the scan has ended ([rules] prepare; ``scanner.engine.prepare``)."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,8 @@ class JobResult:
     """What each remediation step did, as recorded in the history."""
     notices: tuple[str, ...]
     """Warnings the user must see now, beyond the report (quarantine recovery, a record or log not written)."""
+    preparation: Preparation | None = None
+    """The background preparation of the rules' routed sets this run started, if any."""
 
     @property
     def exit_code(self) -> ExitCode:
@@ -144,6 +151,8 @@ def open_vault(state: StateDir, root: Path | None = None) -> tuple[Vault, list[s
     return vault, notices
 
 
+MONTHLY_PREPARE_WAIT = 30 * 60
+"""Seconds the monthly run waits for the background preparation it started before it ends."""
 MAX_VAULTS = 64
 """Vaults outside the state directory (``--move=DIR``) remembered at most; the oldest is forgotten first
 (its items stay where they are, and ``--move`` to it again remembers it again)."""
@@ -401,7 +410,12 @@ def run(
         notices.append(f"cannot write the scan log {state.scan_log}: {exc.strerror}")
     fleet.scan_finished(report, outcomes, job.command, dry_run=job.dry_run)
     notices.extend(fleet.take_warnings())
-    return JobResult(report, tuple(outcomes), tuple(notices))
+    preparation = None
+    if job.prepare_routes:
+        preparation = prepare.start(job.loaded.rules)  # now that the scan is over: never beside it
+    elif job.loaded.rules.unprepared is not None:
+        logger.info("routed sets not prepared for the next scans: [rules] prepare is false")
+    return JobResult(report, tuple(outcomes), tuple(notices), preparation)
 
 
 def after_scan_hook(config: Config, report: ScanReport) -> str | None:
@@ -571,7 +585,15 @@ def scan_job(state: StateDir, config: Config, options: ScanOptions, rules: signa
         min_severity=options.action_min_severity or config.action_min_severity,
         own_namespaces=own_namespaces(rules),
     )
-    return Job(request, rules, policy, "scan", dry_run=options.dry_run, vault_dir=options.vault_dir)
+    return Job(
+        request,
+        rules,
+        policy,
+        "scan",
+        dry_run=options.dry_run,
+        vault_dir=options.vault_dir,
+        prepare_routes=config.prepare_routes,
+    )
 
 
 def modified_since(days: float | None, now: Callable[[], float] = time.time) -> float | None:
@@ -680,8 +702,14 @@ def monthly(
             min_severity=request.action_min_severity or config.monthly_action_min_severity,
             own_namespaces=own_namespaces(loaded),
         )
-        job = Job(scan, loaded, policy, "monthly", warnings=tuple(warnings))
-        return run(job, state, now=now, systemctl=systemctl, fleet=fleet)
+        job = Job(scan, loaded, policy, "monthly", warnings=tuple(warnings), prepare_routes=config.prepare_routes)
+        result = run(job, state, now=now, systemctl=systemctl, fleet=fleet)
+        # unattended: wait for it (a service manager may stop what a finished run leaves behind)
+        if result.preparation is not None and not result.preparation.wait(MONTHLY_PREPARE_WAIT):
+            logger.info(
+                "the preparation of routed sets goes on after the monthly run (process %d)", result.preparation.pid
+            )
+        return result
 
 
 # --- undo ----------------------------------------------------------------------------------------------

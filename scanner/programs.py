@@ -1,9 +1,10 @@
 """External programs: the one module that starts processes.
 
 It runs ``systemctl``, ``crontab`` and ``schtasks`` for :mod:`scanner.schedule`, ``rpm`` for
-:mod:`scanner.remediation.packages`, and the user's ``[hooks] after_scan`` command. Programs are looked up on
-PATH (so tests can put stand-ins first); failures come back as ``ScheduleError`` with the program's
-own first line of complaint.
+:mod:`scanner.remediation.packages`, the user's ``[hooks] after_scan`` command, and starts the scanner's
+own background work (``start_detached``: the preparation of routed sets, :mod:`scanner.engine.prepare`).
+Programs are looked up on PATH (so tests can put stand-ins first); failures come back as
+``ScheduleError`` with the program's own first line of complaint.
 """
 
 from __future__ import annotations
@@ -142,3 +143,42 @@ def run_hook(argv: Sequence[str], data: bytes, timeout: float) -> str | None:
         first = _first_line(err.read(HOOK_STDERR).decode("utf-8", "backslashreplace"))
         status = f"exit status {proc.returncode}" if proc.returncode > 0 else f"signal {-proc.returncode}"
         return f"{args[0]} failed ({status}){': ' + first if first else ''}"
+
+
+class Detached:
+    """A process started by ``start_detached``."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self._proc = proc
+        self.pid = proc.pid
+        """Its process id."""
+
+    @property
+    def done(self) -> bool:
+        """Whether it has ended (well or not)."""
+        return self._proc.poll() is not None
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until it has ended (at most ``timeout`` seconds); whether it has."""
+        try:
+            self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+
+def start_detached(argv: Sequence[str], stderr_fd: int, env: dict[str, str]) -> Detached:
+    """Start ``argv`` in a session of its own (a closing terminal does not stop it; nobody needs to wait for
+    it), its standard error on ``stderr_fd``, nothing on its standard input and output. OSError if it cannot
+    start."""
+    args = tuple(argv)
+    logger.info("starting %s in the background", " ".join(args))
+    proc = subprocess.Popen(
+        args,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr_fd,
+        start_new_session=True,
+        env=env,
+    )
+    return Detached(proc)

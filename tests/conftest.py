@@ -13,6 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from scanner.cli import main
+from scanner.engine import prepare
+
+REAL_PREPARE_START = prepare.start
+"""``prepare.start`` itself (the autouse fixture below replaces it), for the tests of the preparation."""
 
 # The EICAR test string, assembled so that this file itself is not detected by any scanner.
 EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + b"EICAR-STANDARD-ANTIVIRUS-" + b"TEST-FILE!$H+H*"
@@ -46,6 +50,28 @@ def scanner_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     home = tmp_path_factory.mktemp("scanner-home")
     monkeypatch.setenv("SCANNER_HOME", str(home))
     return home
+
+
+@pytest.fixture(autouse=True)
+def no_background_preparation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scan that compiled its rules afresh starts a process that prepares their routed sets for the next
+    scans (``scanner.engine.prepare``); in-process tests do not, unless they put ``REAL_PREPARE_START`` back
+    (tests/test_coldstart.py)."""
+    monkeypatch.setattr(prepare, "start", lambda compiled: None)
+
+
+def wait_for_preparation(home: Path, timeout: float = 120) -> str:
+    """Wait until the background preparation a scan with state directory ``home`` started has ended; its log."""
+    import time
+
+    log = home / "cache" / "rules" / prepare.LOG_NAME
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = log.read_text(errors="replace") if log.is_file() else ""
+        if "preparation finished" in text or "preparation failed" in text or "preparation gave up" in text:
+            return text
+        time.sleep(0.05)
+    raise AssertionError(f"no preparation ended within {timeout} s: {log}")
 
 
 @dataclass

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 import yara
+from conftest import REAL_PREPARE_START, wait_for_preparation
 
 from scanner.engine import compiler as engine
+from scanner.engine import prepare
 from scanner.engine.compiler import CompiledRules, MatchFailed, RuleSource, compile_rules
 from scanner.engine.sources import EXTERNALS
 from scanner.scanning.facts import file_externals
@@ -165,13 +167,21 @@ def test_a_name_set_that_cannot_be_loaded_means_matching_in_full(tmp_path, rule_
     assert detections(compile_rules(rule_files, cache), root, links) == want
 
 
-def test_the_report_counts_the_names_matched_once(cli, tmp_path, rule_files):
+def test_the_report_counts_the_names_matched_once(cli, tmp_path, rule_files, monkeypatch, scanner_home):
+    """The first scan with these rules (some look at names) is unrouted and matches every name in full;
+    once their routed sets are prepared, a further name takes the first name's content matches."""
     root = tmp_path / "tree"
     counts = linked_tree(root)
+    monkeypatch.setattr(prepare, "start", REAL_PREPARE_START)
+    first = cli("scan", root, "--rules", tmp_path / "rules", "--no-default-rules", "--format", "json", "--no-cache")
+    assert first.exit_code == 1, first.stderr
+    assert "preparation finished" in wait_for_preparation(scanner_home)
     res = cli("scan", root, "--rules", tmp_path / "rules", "--no-default-rules", "--format", "json", "--no-cache")
     assert res.exit_code == 1, res.stderr
     rep = json.loads(res.stdout)
     assert rep["hard_links"]["names"] == sum(n - 1 for n in counts.values())
+    found = [{(d["path"], d["namespace"], d["rule"]) for d in json.loads(r.stdout)["detections"]} for r in (first, res)]
+    assert found[0] == found[1]
     text = cli("scan", root, "--rules", tmp_path / "rules", "--no-default-rules", "--no-cache").stdout
     assert "further names (hard links) of files matched under another name" in text
 

@@ -25,9 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BACKDOOR_LINE, EICAR, MINER, MINER_RULES
+from conftest import BACKDOOR_LINE, EICAR, MINER, MINER_RULES, REAL_PREPARE_START, wait_for_preparation
 from feed_helpers import MARKER_A, MARKER_B, RULE_A, RULE_B, clean_dir, write_set
+from test_routing import gated_rules
 
+from scanner.engine import prepare
 from scanner.errors import UsageError
 from scanner.model import Action, Severity
 from scanner.remediation.quarantine import Vault
@@ -473,6 +475,27 @@ def test_new_signature_set_is_picked_up_without_restart(start, watched, tmp_path
     late_b = watched / "late-b.bin"
     late_b.write_bytes(b"z " + MARKER_B)
     assert r.detected(late_b).detection.hit.rule == "Feed_Test_Bravo"  # type: ignore[union-attr]
+    assert r.close() == 0
+
+
+def test_a_watch_prepares_new_rules_at_once_and_switches_to_their_routed_sets(
+    start, watched, tmp_path, eicar_rule, monkeypatch, caplog, scanner_home
+):
+    """A watch runs on: it starts the background preparation of rules it compiled afresh at once, and loads
+    them again (routed, from the cache) when the preparation has ended, quietly (no reload event)."""
+    monkeypatch.setattr(prepare, "start", REAL_PREPARE_START)
+    rules = eicar_rule.parent / "pe.yar"
+    rules.write_text(gated_rules(40, "uint16(0) == 0x5A4D", "PEGATE"))
+    with caplog.at_level(logging.INFO, logger="scanner"):
+        r = start(rules=(eicar_rule.parent,), reload_interval=0.1)
+        assert "preparation finished" in wait_for_preparation(scanner_home)
+        deadline = time.monotonic() + 20
+        while "the watch's rules are routed from now on" not in caplog.text:
+            assert time.monotonic() < deadline, caplog.text[-3000:]
+            time.sleep(0.05)
+        (watched / "after.com").write_bytes(EICAR)
+        r.detected(watched / "after.com")
+    assert not r.of(Kind.RELOAD)
     assert r.close() == 0
 
 

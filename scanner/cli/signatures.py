@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from scanner import report
+from scanner import logsetup, report
 from scanner.cli.app import (
     Env,
     FiniteFloatRange,
@@ -26,6 +27,7 @@ from scanner.cli.app import (
     warn,
 )
 from scanner.config import MAX_SECONDS
+from scanner.engine import prepare
 from scanner.errors import ScannerError
 from scanner.model import printable
 from scanner.updates import signatures
@@ -164,6 +166,18 @@ def signatures_test(clean: tuple[Path, ...], corpus: bool, home: Path | None, co
         f"OK: signature set {sigset.version}: {len(sigset.rule_files())} rule files compile, "
         f"{samples} samples hit their rules, no hit on {len(clean_paths)} clean paths"
     )
+
+
+@signatures_group.command("prepare-job", hidden=True)
+@click.argument("job", type=click.Path(path_type=Path))
+def signatures_prepare_job(job: Path) -> None:
+    """Build the routed sets a scan left to the background (``scanner.engine.prepare``; started by a scan,
+    not by hand). Its standard error is the preparation's log."""
+    logsetup.set_level(logging.WARNING)  # what it did and what went wrong, not every string without a gate
+    for name in (prepare.logger.name, "scanner.engine.compiler", "scanner.engine.routing"):
+        logging.getLogger(name).setLevel(logging.INFO)
+    prepare.lower_priority()
+    sys.exit(prepare.run(job))
 
 
 @signatures_group.command("rollback")

@@ -107,6 +107,7 @@ def watch_cmd(
         rules=rules,
         use_default_rules=not no_default_rules,
         strict_rules=cfg.strict_rules if strict is None else strict,
+        prepare_routes=cfg.prepare_routes,
         initial_scan=initial_scan,
         jobs=jobs or cfg.jobs or os.cpu_count() or 1,
         timeout=cfg.timeout,

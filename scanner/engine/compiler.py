@@ -219,33 +219,26 @@ class CompiledRules:
         self.engine_warnings = EngineWarnings()
         """What the engine warned of while matching (logged once per rule; ``take`` for a report)."""
         self._shares_links = not uses & analysis.PATH_EXTERNALS
-        self.background: coldstart.Background | None = None
-        """The build of the routed sets when it runs in the background (see ``compile_rules``)."""
+        self.unprepared: Unprepared | None = None
+        """Set on a cache miss of ``compile_rules(..., background=True)``: what ``prepare.start`` needs to build
+        the routed sets for the next scans (this one stays unrouted)."""
         if table is not None:
             self._adopt(table)
 
     @property
     def shares_links(self) -> bool:
         """Whether a second name of a file (a hard link) can take the matches of the first name's content
-        (those of rules that do not look at the name), matching only the rest.
-
-        Unrouted, rules that look at names make it False; while routed sets are built in the background
-        (which tell those rules apart), asking waits for them: one scan thread waits, the build gets its core.
-        """
-        background = self.background
-        if not self._shares_links and background is not None and not background.done:
-            logger.info("a file with several names waits for the routed sets (they tell the name rules apart)")
-            while not self._shares_links and not background.wait(0.05):  # routed (first step) or done
-                pass
+        (those of rules that do not look at the name), matching only the rest: always when routed (the routed
+        sets tell the rules that look at names apart), else only when no rule looks at names."""
         return self._shares_links
 
     def _adopt(self, table: Routing) -> None:
-        """Route files by ``table`` from now on; safe while other threads match (a scan that started unrouted
-        switches here when its routed sets are built in the background).
+        """Route files by ``table`` (once, before any file is matched).
 
-        Every part is built apart, then published in an order that keeps each reader right: the parts a
-        route leads to before ``_table`` (which makes ``_route`` route), and ``shares_links`` last, so a
-        further name of a hard link never meets path rules without the routes that match them.
+        Every part is built apart, then published in an order that would keep a reader in another thread
+        right: the parts a route leads to before ``_table`` (which makes ``_route`` route), and
+        ``shares_links`` last, so a further name of a hard link never meets path rules without the routes
+        that match them.
         """
         by_route: dict[tuple[bytes, int], tuple[str, _Lazy]] = {}
         by_path: dict[tuple[bytes, int], _Lazy | None] = {}
@@ -599,8 +592,8 @@ def compile_rules(
 
     With ``route`` (the default), files are matched only against the rules their first bytes
     and size allow (see ``scanner.engine.routing``); results are the same either way. With
-    ``background``, a cache miss returns as soon as the whole set is compiled: files are matched
-    against it until the routed sets, built in a thread, are ready (see ``coldstart``).
+    ``background``, a cache miss returns the whole set, unrouted, as soon as it is compiled, and marked
+    ``unprepared``: ``prepare.start`` builds its routed sets for the next scans (decision 0012).
     Raises RuleError naming the file and line when a rule does not compile.
     """
     if not sources:
@@ -635,7 +628,7 @@ def compile_rules(
     known = _known_includes(reported, files)
     uses = used_externals(files) if known else frozenset(EXTERNALS)
     if background and route and known:
-        return _route_in_background(sources, cache_dir, rules, CompiledRules(rules, count, key, uses), started)
+        return _unrouted_for_now(sources, cache_dir, rules, CompiledRules(rules, count, key, uses), started)
     routed = _compile_routes(sources) if route and known else None
     cache_dir = cache_dir if known else None
     logger.info(
@@ -650,51 +643,54 @@ def compile_rules(
     return CompiledRules(rules, count, key, uses, table)
 
 
-def _route_in_background(
+def _unrouted_for_now(
     sources: Sequence[RuleSource], cache_dir: Path | None, rules: yara.Rules, compiled: CompiledRules, started: float
 ) -> CompiledRules:
-    """``compiled`` (the whole set, unrouted), while a thread builds its routed sets, saves everything to
-    ``cache_dir`` and then switches ``compiled`` to them."""
+    """``compiled`` (the whole set, unrouted, saved to ``cache_dir``), marked for the background preparation
+    of its routed sets (``prepare.start``) when there is a cache to prepare them in."""
     logger.info(
-        "compiled %d rules in %.1f s; routed sets are built in the background: files are matched against "
-        "the whole set until they are ready (scan unrouted)",
+        "compiled %d rules in %.1f s; this scan matches every file against the whole set (scan unrouted)",
         compiled.rule_count,
         time.monotonic() - started,
     )
-
-    if cache_dir is not None:  # now: libyara must not save a set other threads match (it crashes)
+    if cache_dir is not None:
         _save_blob(cache.blob_path(cache_dir, compiled.key), rules)
-
-    def build() -> None:
-        begun = time.monotonic()
-        routed = _compile_routes(sources, coldstart.Workers(coldstart.BACKGROUND_WORKERS), with_gates=False)
-        if routed is not None:  # routed sets first (a few seconds), their content gates next
-            if cache_dir is not None:  # before the scan matches them: libyara's save rewrites a set in place
-                _save_sets(cache.routed_dir(cache_dir, compiled.key), routed)
-            compiled._adopt(_routing_table(routed))
-            logger.info(
-                "routed sets ready after %.1f s (%d sets): files are routed from now on; content gates next",
-                time.monotonic() - begun,
-                len(routed.sets),
-            )
-            routed = _add_gates(routed, coldstart.Workers(coldstart.BACKGROUND_WORKERS))
-        if routed is None:
-            if cache_dir is not None:
-                _save_record(cache_dir, compiled.key, compiled.rule_count, compiled.uses, None)
-            logger.info("no routed sets for %s: the scan stays unrouted", compiled.key[:12])
-            return
-        if cache_dir is not None:  # the sets are saved (and matched) already: their gates and the record now
-            _save_record(cache_dir, compiled.key, compiled.rule_count, compiled.uses, routed)
-        compiled._adopt(_routing_table(routed))  # the same compiled sets, now with their gates
-        logger.info(
-            "content gates ready after %.1f s (%d sets, %d content gates)",
-            time.monotonic() - begun,
-            len(routed.sets),
-            len(routed.gates),
-        )
-
-    compiled.background = coldstart.Background("building routed sets", build)
+        compiled.unprepared = Unprepared(cache_dir, tuple(sources))
     return compiled
+
+
+def prepare(sources: Sequence[RuleSource], cache_dir: Path) -> bool:
+    """Build the routed sets and content gates of ``sources`` into ``cache_dir`` unless they are there (the
+    background preparation's work: ``scanner.engine.prepare``); whether the cache now holds a compiled form.
+
+    Memory is kept low: the whole set is let go once saved, and each routed set once it is saved.
+    """
+    key, files = coldstart.content_key(sources, engine_version(), cache_dir)
+    if cache.read_record(cache_dir, key) is not None and cache.blob_path(cache_dir, key).is_file():
+        logger.info("compiled rules %s: prepared already", key[:12])
+        return True
+    started = time.monotonic()
+    reported = IncludeReader()
+    rules = _compile(filepaths=_grouped(sources), includes=reported)
+    count = sum(1 for _ in rules)
+    if not _known_includes(reported, files):
+        return False
+    blob = cache.blob_path(cache_dir, key)
+    if not blob.is_file():  # the scan that asked for the preparation saved it, unless it could not
+        _save_blob(blob, rules)
+    del rules
+    from concurrent.futures import ThreadPoolExecutor  # one thread: one set's compiler memory at a time
+
+    where = cache.routed_dir(cache_dir, key)
+    routed = _compile_routes(sources, ThreadPoolExecutor(max_workers=1), save_to=where)
+    _save_record(cache_dir, key, count, used_externals(files), routed)
+    logger.info(
+        "compiled rules %s prepared in %.1f s (%s)",
+        key[:12],
+        time.monotonic() - started,
+        f"{len(routed.sets)} routed sets, {len(routed.gates)} content gates" if routed else "unrouted",
+    )
+    return True
 
 
 def _save_record(cache_dir: Path, key: str, count: int, uses: frozenset[str], routed: _RoutedSets | None) -> None:
@@ -721,10 +717,7 @@ def _routing_table(routed: _RoutedSets) -> Routing:
     return Routing(
         routed.prefixes,
         routed.edges,
-        tuple(
-            (info, _given(r) if r is not None else None, _given(p) if p is not None else None)
-            for info, r, p in routed.sets
-        ),
+        tuple((info, _in_memory(r), _in_memory(p)) for info, r, p in routed.sets),
         routed.path_rules,
         routed.path_namespaces,
         {
@@ -732,6 +725,14 @@ def _routing_table(routed: _RoutedSets) -> Routing:
             for name, (planned, rest, db) in routed.gates.items()
         },
     )
+
+
+def _in_memory(rules: yara.Rules | _Saved | None) -> Callable[[], yara.Rules] | None:
+    """The loader of a routed set compiled in memory (None: none); a set let go (``SAVED``) has no place in a
+    routing table built from memory."""
+    if isinstance(rules, _Saved):
+        raise TypeError("a routed set saved and let go cannot be matched from memory")
+    return None if rules is None else _given(rules)
 
 
 def _known_includes(reported: IncludeReader, files: Sequence[Path]) -> bool:
@@ -748,12 +749,13 @@ def _known_includes(reported: IncludeReader, files: Sequence[Path]) -> bool:
 
 
 def _save_sets(where: Path, routed: _RoutedSets) -> None:
-    """Save the routed sets themselves in ``where`` (best effort). Never while another thread matches them:
-    libyara's save turns the set's pointers into offsets in place, and a match then reads them (SIGSEGV)."""
+    """Save the routed sets themselves in ``where`` (best effort; those ``SAVED`` are there already). Never
+    while another thread matches them: libyara's save turns the set's pointers into offsets in place, and a
+    match then reads them (SIGSEGV)."""
     for info, set_rules, on_path in routed.sets:
-        if set_rules is not None:
+        if isinstance(set_rules, yara.Rules):
             _save_blob(where / f"{info.name}.yarc", set_rules)
-        if on_path is not None:
+        if isinstance(on_path, yara.Rules):
             _save_blob(where / f"{info.name}.paths.yarc", on_path)
 
 
@@ -814,19 +816,32 @@ def _loader(path: Path) -> Callable[[], yara.Rules]:
     return lambda: yara.load(os.fsdecode(path))
 
 
+class Unprepared(NamedTuple):
+    """A compiled set whose routed sets are not built yet: where to build them, and from what."""
+
+    cache_dir: Path
+    sources: tuple[RuleSource, ...]
+
+
+class _Saved:
+    """In place of a routed set that was saved to the cache and let go (``prepare`` holds none)."""
+
+
+SAVED = _Saved()
+
+
 class _RoutedSets(NamedTuple):
     prefixes: tuple[bytes, ...]
     edges: tuple[int, ...]
-    sets: list[tuple[RouteInfo, yara.Rules | None, yara.Rules | None]]
-    """Each set (None: the whole set serves) with its rules that look at a file's name (None: none)."""
+    sets: list[tuple[RouteInfo, yara.Rules | _Saved | None, yara.Rules | _Saved | None]]
+    """Each set (None: the whole set serves) with its rules that look at a file's name (None: none); SAVED
+    when saved to the cache already and let go."""
     path_rules: frozenset[tuple[str, str]]
     path_namespaces: frozenset[str]
     gates: dict[str, tuple[gating.SetGate, yara.Rules | None, str]]
     """Set name -> its content gate, its compiled rest (None: no rest) and the name of its prefilter database."""
     databases: dict[str, bytes]
     """Name -> serialised prefilter database, shared by the gates of the sets of one prefix."""
-    plan: routing.RoutePlan | None = None
-    """The plan the sets were compiled from (for gates planned later: see ``_add_gates``)."""
 
 
 GATE_MIN_BUCKET = 1
@@ -902,10 +917,10 @@ def _built(build: Future[bytes] | None) -> bytes | None:
 
 
 def _compile_routes(
-    sources: Sequence[RuleSource], workers: Executor | None = None, *, with_gates: bool = True
+    sources: Sequence[RuleSource], workers: Executor | None = None, *, save_to: Path | None = None
 ) -> _RoutedSets | None:
-    """Analyse and compile the routed sets (None when routing would not help, or fails), with their content
-    gates unless not ``with_gates``.
+    """Analyse and compile the routed sets and their content gates (None when routing would not help, or
+    fails). With ``save_to``, each set is saved there as soon as it is compiled and let go (``SAVED``).
 
     libyara and Hyperscan release the GIL while compiling: the sets compile in threads, one per
     core (``workers``, else a thread pool), while the content gates are planned.
@@ -917,22 +932,31 @@ def _compile_routes(
             return None
         analysed.append(fa)
     plan = routing.plan(analysed)
+    del analysed
     if plan is None:
         return None  # routing.plan said why
     if workers is None:
         from concurrent.futures import ThreadPoolExecutor  # only when compiling: start-up need not import it
 
         workers = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="compile")
+
+    def compiled(rule_sources: Mapping[str, str], name: str) -> yara.Rules | _Saved:
+        rules = _compile(sources=rule_sources)
+        if save_to is None:
+            return rules
+        _save_blob(save_to / name, rules)
+        return SAVED
+
     with workers as pool:
         pending = [
             (
                 rs,
-                None if rs.complete else pool.submit(_compile, sources=rs.sources),
-                pool.submit(_compile, sources=rs.path_sources) if rs.path_sources else None,
+                None if rs.complete else pool.submit(compiled, rs.sources, f"{rs.name}.yarc"),
+                pool.submit(compiled, rs.path_sources, f"{rs.name}.paths.yarc") if rs.path_sources else None,
             )
             for rs in plan.sets
         ]
-        gates, databases = _gates_of(plan, pool) if with_gates else ({}, {})
+        gates, databases = _gates_of(plan, pool)
         try:
             out = [
                 (
@@ -945,9 +969,7 @@ def _compile_routes(
         except RuleError as exc:  # a split the analysis got wrong: scan unrouted rather than fail
             logger.warning("a routed set does not compile (%s): scan unrouted", exc)
             return None
-    return _RoutedSets(
-        plan.prefixes, plan.size_edges, out, plan.path_rules, plan.path_namespaces, gates, databases, plan
-    )
+    return _RoutedSets(plan.prefixes, plan.size_edges, out, plan.path_rules, plan.path_namespaces, gates, databases)
 
 
 def _gates_of(
@@ -959,15 +981,6 @@ def _gates_of(
     except RuleError as exc:  # a rest the analysis got wrong: no gates rather than no routing
         logger.warning("content gates skipped: a set's rest does not compile (%s)", exc)
         return {}, {}
-
-
-def _add_gates(routed: _RoutedSets, workers: Executor) -> _RoutedSets:
-    """``routed`` (compiled without gates) with the content gates of its plan."""
-    if routed.plan is None:
-        return routed
-    with workers as pool:
-        gates, databases = _gates_of(routed.plan, pool)
-    return routed._replace(gates=gates, databases=databases)
 
 
 def _analyse_namespace(namespace: str, paths: Sequence[Path]) -> analysis.FileAnalysis | None:

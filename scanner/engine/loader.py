@@ -59,9 +59,9 @@ def load_collection(
 ) -> Loaded:
     """Compile ``sources``, leaving out the files that do not compile unless ``strict`` (the files
     ``fixed`` are never left out). ``skipped``: files already left out (includes that cannot be
-    followed). ``background``: routed sets are built in a thread (``compile_rules``). RuleError when an
-    error cannot be put on a file that may be left out, when more than MAX_SKIPPED are, or when none is
-    left."""
+    followed). ``background``: a cache miss leaves the routed sets to the background preparation
+    (``compile_rules``). RuleError when an error cannot be put on a file that may be left out, when more
+    than MAX_SKIPPED are, or when none is left."""
     if strict:
         if skipped:
             raise RuleError(f"{skipped[0].describe()} (--strict: fix it or leave out --strict)")

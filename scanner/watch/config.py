@@ -32,6 +32,9 @@ class WatchConfig:
     """Use the active signature set (False: --no-default-rules)."""
     strict_rules: bool = False
     """A rule file that does not compile fails the load (--strict, [rules] strict); else it is left out."""
+    prepare_routes: bool = True
+    """Rules compiled afresh get their routed sets built by a background process, and the watch switches to
+    them once they are ready ([rules] prepare)."""
     initial_scan: bool = False
     """Scan what is already in the folders at start."""
     jobs: int = field(default_factory=_cpu_count)

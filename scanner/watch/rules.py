@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
+from scanner.engine import prepare
 from scanner.errors import ScannerError
 from scanner.updates import signatures, store
 from scanner.watch.config import WatchConfig
@@ -27,6 +28,26 @@ class LiveRules:
         self._cfg, self._events, self._now = cfg, events, now
         self.current = self._load()
         self._mark = self._signature_mark()
+        self._preparation = self._prepare()
+
+    def _prepare(self) -> prepare.Preparation | None:
+        """Start building the routed sets of rules compiled afresh (a watch runs on: it switches to them)."""
+        return prepare.start(self.current.rules) if self._cfg.prepare_routes else None
+
+    def _prepared(self) -> bool:
+        """Load the rules again once their background preparation has ended (they are routed from then on,
+        from the cache); whether they were."""
+        preparation = self._preparation
+        if preparation is None or not preparation.done:
+            return False
+        self._preparation = None
+        try:
+            self.current = self._load()  # workers pick it up with their next file
+        except ScannerError as exc:
+            logger.info("rules not loaded again after their preparation (%s): still unrouted", exc)
+            return False
+        logger.info("the watch's rules are routed from now on (prepared in the background)")
+        return True
 
     def _load(self) -> signatures.LoadedRules:
         return signatures.load_rules(
@@ -57,6 +78,7 @@ class LiveRules:
         """Load the rules again if they changed; True when a new set is now in use."""
         mark = self._signature_mark()
         if mark == self._mark:
+            self._prepared()
             return False
         self._mark = mark
         old = self.current
@@ -70,6 +92,7 @@ class LiveRules:
             )
             return False
         self.current = new  # workers pick it up with their next file
+        self._preparation = self._prepare()
         logger.info("signatures %s -> %s", old.info.version, new.info.version)
         self._events.emit(
             WatchEventKind.RELOAD,
