@@ -108,6 +108,7 @@ def test_a_failed_preparation_is_logged_and_the_next_start_is_unrouted_again(tmp
 
     monkeypatch.setattr(compiler, "_compile_routes", broken)
     job = cache / "job.json"
+    cache.mkdir(exist_ok=True)
     job.write_text(json.dumps({"sources": [[s.namespace, str(s.path)] for s in sources]}))
     with caplog.at_level("INFO", logger="scanner.engine"):
         assert prepare.run(job) == 1
@@ -144,6 +145,7 @@ def test_the_preparation_runs_in_a_session_of_its_own_at_idle_priority_one_at_a_
     sources = _collection(tmp_path / "rules")
     cache = tmp_path / "cache"
     compiled = compile_rules(sources, cache, background=True)
+    cache.mkdir(exist_ok=True)  # made by the scan's memo of content hashes, for rule files older than these
     with FileLock(cache / prepare.LOCK_NAME) as held:
         assert held.acquire(wait=False)
         with caplog.at_level("INFO", logger="scanner.engine"):
@@ -171,6 +173,7 @@ def test_a_log_that_is_not_a_regular_file_is_never_replaced_and_never_waited_on(
     sources = _collection(tmp_path / "rules")
     cache = tmp_path / "cache"
     compiled = compile_rules(sources, cache, background=True)
+    cache.mkdir(exist_ok=True)
     log = cache / prepare.LOG_NAME
     target = tmp_path / "elsewhere"
     if kind == "fifo":

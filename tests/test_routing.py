@@ -622,11 +622,11 @@ def test_an_include_libyara_reads_but_the_key_missed_means_no_cache_and_every_ex
     assert not (cache / f"{compiled.key}.json").exists()
 
 
-def test_a_scan_that_starts_unrouted_saves_the_whole_set_before_it_matches_and_nothing_after(tmp_path, monkeypatch):
+def test_a_scan_that_starts_unrouted_saves_no_compiled_set(tmp_path, monkeypatch):
     """libyara's save rewrites a compiled set in place while it writes it out, so saving a set that a scan
     thread is matching crashes the process (it did, when routed sets were built and saved in a thread beside
-    the scan). A scan process saves only the whole set, before it returns it; routed sets are saved by the
-    preparation (``compiler.prepare``), a process that matches nothing."""
+    the scan). A scan process that compiled its rules afresh saves none; every set is compiled and saved by
+    the preparation (``compiler.prepare``), a process that matches nothing."""
     saves: list[str] = []
     save_blob = compiler._save_blob
 
@@ -640,9 +640,10 @@ def test_a_scan_that_starts_unrouted_saves_the_whole_set_before_it_matches_and_n
         gated_rules(20, "uint16(0) == 0x5A4D", "PEGATE")
         + '\nrule named { strings: $a = "NAMED" condition: $a and filename == "x.exe" }\n'
     )
-    cache = tmp_path / "cache"
-    compiled = compile_rules([RuleSource("r", rules)], cache, background=True)
-    assert saves == [f"{compiled.key}.yarc"]
+    sources = [RuleSource("r", rules)]
+    compiled = compile_rules(sources, tmp_path / "cache", background=True)
     write_samples(tmp_path / "samples")
     assert detections(compiled, tmp_path / "samples")
-    assert saves == [f"{compiled.key}.yarc"]
+    assert saves == []
+    assert compiler.prepare(sources, tmp_path / "cache")
+    assert f"{compiled.key}.yarc" in saves and len(saves) > 3

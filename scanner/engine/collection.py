@@ -70,6 +70,9 @@ class _Names:
 
 _RULE_RE = re.compile(r"\brule\s+([A-Za-z_][A-Za-z0-9_]*)")
 _IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_RULE_HEAD_RE = re.compile(rb"rule\s+([A-Za-z_][A-Za-z0-9_]*)\s*(?:[:{]|/[/*])")
+"""``rule NAME`` and the start of what follows a rule's name (not preceded by a word boundary: ``xrule N {``
+only adds a name to the superset, and the search is ten times faster without it)."""
 
 
 def _names(path: Path) -> _Names | None:
@@ -233,8 +236,11 @@ def _split(ns: str, files: Sequence[Path]) -> list[tuple[str, list[Path]]]:
 
 
 def _quick_names(path: Path) -> set[str]:
+    """A superset of the rule names ``path`` defines: every ``rule NAME`` followed by a rule's header (tags, a
+    brace, or a comment before them), in comments and strings too. A plain search: parsing every file of a
+    big collection costs a scan's start-up a third of a second."""
     try:
-        return set(_RULE_RE.findall(read_rule_file(path).decode("utf-8", "replace")))
+        return {m.decode("ascii") for m in _RULE_HEAD_RE.findall(read_rule_file(path))}
     except (OSError, RuleError):
         return set()
 

@@ -628,7 +628,7 @@ def compile_rules(
     known = _known_includes(reported, files)
     uses = used_externals(files) if known else frozenset(EXTERNALS)
     if background and route and known:
-        return _unrouted_for_now(sources, cache_dir, rules, CompiledRules(rules, count, key, uses), started)
+        return _unrouted_for_now(sources, cache_dir, CompiledRules(rules, count, key, uses), started)
     routed = _compile_routes(sources) if route and known else None
     cache_dir = cache_dir if known else None
     logger.info(
@@ -644,17 +644,16 @@ def compile_rules(
 
 
 def _unrouted_for_now(
-    sources: Sequence[RuleSource], cache_dir: Path | None, rules: yara.Rules, compiled: CompiledRules, started: float
+    sources: Sequence[RuleSource], cache_dir: Path | None, compiled: CompiledRules, started: float
 ) -> CompiledRules:
-    """``compiled`` (the whole set, unrouted, saved to ``cache_dir``), marked for the background preparation
-    of its routed sets (``prepare.start``) when there is a cache to prepare them in."""
+    """``compiled`` (the whole set, unrouted), marked for the background preparation of its routed sets
+    (``prepare.start``) when there is a cache to prepare them in."""
     logger.info(
         "compiled %d rules in %.1f s; this scan matches every file against the whole set (scan unrouted)",
         compiled.rule_count,
         time.monotonic() - started,
     )
-    if cache_dir is not None:
-        _save_blob(cache.blob_path(cache_dir, compiled.key), rules)
+    if cache_dir is not None:  # the preparation compiles and saves everything, this set too
         compiled.unprepared = Unprepared(cache_dir, tuple(sources))
     return compiled
 
@@ -675,9 +674,7 @@ def prepare(sources: Sequence[RuleSource], cache_dir: Path) -> bool:
     count = sum(1 for _ in rules)
     if not _known_includes(reported, files):
         return False
-    blob = cache.blob_path(cache_dir, key)
-    if not blob.is_file():  # the scan that asked for the preparation saved it, unless it could not
-        _save_blob(blob, rules)
+    _save_blob(cache.blob_path(cache_dir, key), rules)
     del rules
     from concurrent.futures import ThreadPoolExecutor  # one thread: one set's compiler memory at a time
 

@@ -66,6 +66,7 @@ def start(compiled: CompiledRules) -> Preparation | None:
         return None
     try:
         sources = [[s.namespace, os.fsdecode(s.path)] for s in job.sources]
+        cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_atomic(job_path, json.dumps({"key": compiled.key, "sources": sources}).encode())
         log_fd = _open_log(log_path)
         try:

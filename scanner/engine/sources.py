@@ -47,7 +47,8 @@ class RuleSource:
 _INCLUDE_RE = re.compile(rb'(?<![A-Za-z0-9_])include[ \t]+"([^"]+)"')
 """An include as libyara's lexer reads it (``include``, blanks, then a name up to the next quote, no escapes),
 wherever it stands; one inside a comment or a string is found too, which only adds a file to the key."""
-_EXTERNAL_RE = re.compile(rb"\b(" + b"|".join(name.encode() for name in EXTERNALS) + rb")\b")
+_EXTERNAL_NAMES = tuple(name.encode() for name in EXTERNALS)
+_EXTERNAL_RE = re.compile(rb"\b(" + b"|".join(_EXTERNAL_NAMES) + rb")\b")
 
 
 class _DigestMemo:
@@ -88,7 +89,7 @@ class _DigestMemo:
         except OSError:
             return "missing", []
         digest = hashlib.sha256(content).hexdigest()
-        includes = _INCLUDE_RE.findall(content)
+        includes = _INCLUDE_RE.findall(content) if b"include" in content else []  # a plain search first: fast
         settled = time.time_ns() - self.SETTLE_NS
         if self._path is not None and st.st_mtime_ns < settled and st.st_ctime_ns < settled:
             self._entries[key] = [*facts, digest, [os.fsdecode(n) for n in includes]]
@@ -154,7 +155,9 @@ def used_externals(paths: Sequence[Path]) -> frozenset[str]:
     used: set[bytes] = set()
     for p in paths:
         with contextlib.suppress(OSError):
-            used.update(_EXTERNAL_RE.findall(read_rule_file(p)))
+            raw = read_rule_file(p)
+            if any(name in raw for name in _EXTERNAL_NAMES):  # a plain search first: most files use none
+                used.update(_EXTERNAL_RE.findall(raw))
     return frozenset(name.decode() for name in used)
 
 
