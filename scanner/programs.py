@@ -172,7 +172,7 @@ def start_detached(argv: Sequence[str], stderr_fd: int, env: dict[str, str]) -> 
     it), its standard error on ``stderr_fd``, nothing on its standard input and output. OSError if it cannot
     start."""
     args = tuple(argv)
-    logger.info("starting %s in the background", " ".join(args))
+    logger.debug("starting %s in the background", " ".join(args))
     proc = subprocess.Popen(
         args,
         stdin=subprocess.DEVNULL,

@@ -60,18 +60,20 @@ def no_background_preparation(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(prepare, "start", lambda compiled: None)
 
 
-def wait_for_preparation(home: Path, timeout: float = 120) -> str:
-    """Wait until the background preparation a scan with state directory ``home`` started has ended; its log."""
+def wait_for_preparation(home: Path, count: int = 1, timeout: float = 120) -> str:
+    """Wait until ``count`` background preparations started by scans with state directory ``home`` have
+    ended; their log."""
+    import re
     import time
 
     log = home / "cache" / "rules" / prepare.LOG_NAME
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         text = log.read_text(errors="replace") if log.is_file() else ""
-        if "preparation finished" in text or "preparation failed" in text or "preparation gave up" in text:
+        if len(re.findall(r"preparation (?:finished|failed|gave up)", text)) >= count:
             return text
         time.sleep(0.05)
-    raise AssertionError(f"no preparation ended within {timeout} s: {log}")
+    raise AssertionError(f"not {count} preparation(s) ended within {timeout} s: {log}")
 
 
 @dataclass

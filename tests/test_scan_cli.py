@@ -9,7 +9,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import EICAR, run_module
+from conftest import EICAR, REAL_PREPARE_START, run_module, wait_for_preparation
+
+from scanner.engine import prepare
 
 
 def scan_json(cli, *args):  # type: ignore[no-untyped-def]
@@ -145,10 +147,14 @@ def test_filetype_external_names_the_format(cli, tmp_path):
     ]
 
 
-def test_compiled_rules_are_cached_and_invalidated(cli, tmp_path, infected_dir, scanner_home):
+def test_compiled_rules_are_cached_and_invalidated(cli, tmp_path, infected_dir, scanner_home, monkeypatch):
+    """A first scan with new rules leaves their compiled form to the background preparation; the next scan
+    uses it and prepares nothing; a changed rule file is a new compiled form."""
+    monkeypatch.setattr(prepare, "start", REAL_PREPARE_START)
     rules = tmp_path / "c.yar"
     rules.write_text('rule A { strings: $a = "EICAR" condition: $a }')
     cli("scan", infected_dir, "--rules", rules, "--no-default-rules")
+    wait_for_preparation(scanner_home)
     cache = scanner_home / "cache" / "rules"
     first = {p.name for p in cache.glob("*.yarc")}
     assert len(first) == 1
@@ -157,6 +163,8 @@ def test_compiled_rules_are_cached_and_invalidated(cli, tmp_path, infected_dir, 
     rules.write_text('rule B { strings: $a = "EICAR" condition: $a }')
     _, rep = scan_json(cli, infected_dir, "--rules", rules, "--no-default-rules")
     assert [d["rule"] for d in rep["detections"]] == ["B"]
+    log = wait_for_preparation(scanner_home, count=2)
+    assert log.count("preparation finished") == 2
     assert len(list(cache.glob("*.yarc"))) == 2
 
 
