@@ -252,3 +252,17 @@ def test_rules_prepare_false_starts_no_preparation(tmp_path, scanner_home):
     assert res.exit_code == 0, res.stderr
     assert "[rules] prepare is false" in res.stderr and "prepared in the background" not in res.stderr
     assert not (scanner_home / "cache" / "rules" / prepare.LOG_NAME).exists()
+
+
+def test_the_job_a_killed_preparation_left_is_removed_by_the_next_start_a_recent_one_is_not(tmp_path):
+    sources = _collection(tmp_path / "rules")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    stale, recent = cache / "prepare-0000000000000000-1.json", cache / "prepare-0000000000000000-2.json"
+    for job in (stale, recent):
+        job.write_text("{}")
+    old = time.time() - prepare.STALE_JOB - 60
+    os.utime(stale, (old, old))
+    started = REAL_PREPARE_START(compile_rules(sources, cache, background=True))
+    assert started is not None and started.wait(120)
+    assert not stale.exists() and recent.exists()

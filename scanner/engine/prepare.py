@@ -26,6 +26,7 @@ import sys
 import time
 from pathlib import Path
 
+from scanner.engine import compiler
 from scanner.engine.compiler import CompiledRules, RuleSource
 from scanner.programs import Detached, start_detached
 from scanner.safefs import FileLock, read_regular, write_atomic
@@ -37,6 +38,8 @@ LOG_NAME = "prepare.log"
 LOG_LIMIT = 1024 * 1024
 """A log larger than this is emptied before the next preparation writes to it."""
 LOCK_NAME = "prepare.lock"
+STALE_JOB = 24 * 3600
+"""A job file older than this (seconds) belongs to a preparation that was killed: it is removed."""
 JOB_LIMIT = 16 * 1024 * 1024
 """Largest job file read (the list of rule files)."""
 MAX_CPU_SECONDS = 3600
@@ -61,7 +64,7 @@ def start(compiled: CompiledRules) -> Preparation | None:
         return None
     compiled.unprepared = None
     cache_dir = job.cache_dir
-    job_path = cache_dir / f"prepare-{compiled.key[:16]}.json"
+    job_path = cache_dir / f"prepare-{compiled.key[:16]}-{os.getpid()}.json"  # one per scan: none read twice
     log_path = cache_dir / LOG_NAME
     if not sys.executable:
         logger.info("routed sets are not prepared: no Python interpreter to run the preparation with")
@@ -69,6 +72,7 @@ def start(compiled: CompiledRules) -> Preparation | None:
     try:
         sources = [[s.namespace, os.fsdecode(s.path)] for s in job.sources]
         cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _forget_stale_jobs(cache_dir)
         write_atomic(job_path, json.dumps({"key": compiled.key, "sources": sources}).encode())
         log_fd = _open_log(log_path)
         try:
@@ -90,6 +94,18 @@ def start(compiled: CompiledRules) -> Preparation | None:
         log_path,
     )
     return proc
+
+
+def _forget_stale_jobs(cache_dir: Path) -> None:
+    """Remove job files a preparation that was killed left behind (those older than STALE_JOB seconds)."""
+    cutoff = time.time() - STALE_JOB
+    for old in cache_dir.glob("prepare-*.json"):
+        try:
+            if old.lstat().st_mtime < cutoff:
+                old.unlink()
+                logger.info("removed the job of a preparation that did not finish: %s", old)
+        except OSError as exc:
+            logger.debug("job file %s left: %s", old, exc)
 
 
 def _open_log(path: Path) -> int:
@@ -130,8 +146,6 @@ def _read_job(path: Path) -> list[RuleSource]:
 def run(job_path: Path) -> int:
     """Prepare what the job file ``job_path`` (in the cache) names; the exit code (0: prepared or nothing to
     do, 1: it could not be done, logged)."""
-    from scanner.engine import compiler
-
     started = time.monotonic()
     cache_dir = job_path.parent
     try:
