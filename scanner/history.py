@@ -375,11 +375,12 @@ class History:
             raise StateError(f"{exc}: the record is damaged") from exc
 
     def all(self) -> list[HistoryRecord]:
-        """Every readable record, oldest first (scan ids sort by time); damaged ones are passed over."""
+        """Every readable record, oldest first (scan ids sort by time to the second; scans of the same second
+        by when their record was written); damaged ones are passed over."""
         out: list[HistoryRecord] = []
         if not self.root.is_dir():
             return out
-        for p in sorted(self.root.glob("*.json")):
+        for p in sorted(self.root.glob("*.json"), key=_time_order):
             with contextlib.suppress(OSError, ValueError, StateError):
                 out.append(HistoryRecord.from_json(json.loads(p.read_text(encoding="utf-8")), f"history record {p}"))
                 continue
@@ -390,6 +391,16 @@ class History:
         """The newest record (of ``command``, e.g. ``monthly``), if any."""
         records = [r for r in self.all() if command is None or r.command == command]
         return records[-1] if records else None
+
+
+def _time_order(path: Path) -> tuple[str, int, str]:
+    """A record's place in time: its scan id's second (the id's part before the random suffix), then when
+    the record was last written (two scans can start within one second), then its name."""
+    try:
+        written = path.lstat().st_mtime_ns
+    except OSError:
+        written = 0
+    return path.name.partition("-")[0], written, path.name
 
 
 def history_record(

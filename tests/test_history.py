@@ -177,3 +177,23 @@ def test_a_scan_killed_by_another_process_mid_remediation_is_undone(tmp_path, ei
     res = cli("undo", rec["scan_id"])
     assert res.exit_code == 0, res.stderr
     assert all(os.path.exists(p) for p in paths)
+
+
+def test_scans_of_the_same_second_are_listed_in_the_order_they_ran(cli, tmp_path, eicar_rule, scanner_home):
+    """Scan ids sort by time to the second; within one second (a random suffix) the order the records were
+    written decides, so ``history`` lists the newest scan last."""
+    d = tmp_path / "data"
+    plant(d, b"x.com")
+    for fmt in ("text", "json", "clamscan"):
+        assert cli("scan", d, "--rules", eicar_rule, "--no-default-rules", "--format", fmt).exit_code == 1
+    records = sorted((scanner_home / "history").glob("*.json"))
+    assert len(records) == 3
+    second = "20300101T000000Z"
+    for k, (rec, suffix) in enumerate(zip(records, ("ffffff", "888888", "000000"), strict=True)):
+        data = json.loads(rec.read_text())
+        data["scan_id"] = f"{second}-{suffix}"
+        renamed = rec.with_name(f"{second}-{suffix}.json")
+        rec.unlink()
+        renamed.write_text(json.dumps(data))
+        os.utime(renamed, ns=(time.time_ns(), 1_000_000_000 * (k + 1)))
+    assert [r["scan_id"][-6:] for r in history(cli)] == ["ffffff", "888888", "000000"]
