@@ -13,9 +13,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import run_module
+from conftest import REAL_PREPARE_START, run_module
 from feed_helpers import MARKER_A, serve, write_set
 
+from scanner.engine import prepare
 from scanner.state import StateDir
 
 
@@ -128,6 +129,17 @@ def test_monthly_goes_on_when_the_update_fails(cli, tmp_path, scanner_home):
     assert res.exit_code == 0, res.stdout + res.stderr  # bundled rules do not know the planted marker
     assert "signature update failed" in res.stderr
     assert "signature update failed" in (scanner_home / "logs" / "scanner.log").read_text()
+
+
+def test_the_monthly_run_waits_for_the_preparation_it_started(cli, tmp_path, scanner_home, monkeypatch):
+    """Unattended, under a service manager that stops what a finished unit leaves behind: the monthly run
+    ends only once the routed sets of the rules it compiled afresh (the bundled set here) are prepared."""
+    monkeypatch.setattr(prepare, "start", REAL_PREPARE_START)
+    root = planted_root(tmp_path)
+    res = cli("monthly", "--sysroot", root, "--no-processes")
+    assert res.exit_code == 0, res.stdout + res.stderr
+    log = (scanner_home / "cache" / "rules" / prepare.LOG_NAME).read_text()
+    assert "preparation finished" in log, log
 
 
 def test_a_second_monthly_run_is_refused(tmp_path, scanner_home):
