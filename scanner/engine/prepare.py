@@ -17,10 +17,10 @@ killed leaves nothing half-written: the next scan starts another.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-import resource
 import stat
 import sys
 import time
@@ -121,15 +121,32 @@ def _open_log(path: Path) -> int:
 
 def lower_priority() -> None:
     """Make this process a background one: SCHED_IDLE (idle-class I/O comes with it; else nice 19), and at
-    most MAX_CPU_SECONDS of CPU time."""
+    most MAX_CPU_SECONDS of CPU time (on systems that have these; Unix modules imported here, so the package
+    imports elsewhere)."""
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     except (AttributeError, OSError) as exc:
         logger.info("SCHED_IDLE refused (%s): nice 19 instead", exc)
-        os.nice(19 - os.nice(0))
+        with contextlib.suppress(AttributeError, OSError):
+            os.nice(19 - os.nice(0))
+    try:
+        import resource
+    except ImportError:
+        logger.info("no CPU time limit on this system")
+        return
     _soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
     limit = MAX_CPU_SECONDS if hard == resource.RLIM_INFINITY else min(MAX_CPU_SECONDS, hard)
     resource.setrlimit(resource.RLIMIT_CPU, (limit, hard))
+
+
+def _usage() -> str:
+    """This process's CPU time and peak RSS, for the log."""
+    try:
+        import resource
+    except ImportError:
+        return "CPU and peak RSS not known here"
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return f"CPU {usage.ru_utime + usage.ru_stime:.1f} s, peak RSS {usage.ru_maxrss // 1024} MiB"
 
 
 def _read_job(path: Path) -> list[RuleSource]:
@@ -172,12 +189,10 @@ def run(job_path: Path) -> int:
             job_path.unlink()
         except OSError as exc:
             logger.debug("job file %s not removed: %s", job_path, exc)
-    usage = resource.getrusage(resource.RUSAGE_SELF)
     logger.info(
-        "preparation %s in %.1f s (CPU %.1f s, peak RSS %d MiB)",
+        "preparation %s in %.1f s (%s)",
         "finished" if prepared else "gave up: the rules' includes are not all known",
         time.monotonic() - started,
-        usage.ru_utime + usage.ru_stime,
-        usage.ru_maxrss // 1024,
+        _usage(),
     )
     return 0 if prepared else 1
