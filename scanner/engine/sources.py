@@ -154,9 +154,11 @@ def used_externals(paths: Sequence[Path]) -> frozenset[str]:
     """Which of EXTERNALS the rule files ``paths`` mention (a file that cannot be read mentions none)."""
     used: set[bytes] = set()
     for p in paths:
+        if len(used) == len(_EXTERNAL_NAMES):  # every one is used: the rest need not be read
+            break
         with contextlib.suppress(OSError):
             raw = read_rule_file(p)
-            if any(name in raw for name in _EXTERNAL_NAMES):  # a plain search first: most files use none
+            if any(name in raw for name in _EXTERNAL_NAMES if name not in used):  # a plain search first
                 used.update(_EXTERNAL_RE.findall(raw))
     return frozenset(name.decode() for name in used)
 
