@@ -499,6 +499,25 @@ def test_a_watch_prepares_new_rules_at_once_and_switches_to_their_routed_sets(
     assert r.close() == 0
 
 
+def test_a_change_to_a_file_an_index_includes_is_picked_up_without_restart(start, watched, tmp_path):
+    """The watch follows an index's includes: a rule file that only an index names, changed, is a new set."""
+    rules = tmp_path / "collection"
+    (rules / "sub").mkdir(parents=True)
+    (rules / "sub" / "marker.yar").write_text("rule Not_Yet { condition: false }\n")
+    index = tmp_path / "index.yar"
+    index.write_text(f'include "{rules / "sub" / "marker.yar"}"\n')
+    r = start(rules=(index,), reload_interval=0.1)
+    time.sleep(0.3)  # a few checks with the file unchanged: no reload
+    assert not r.of(Kind.RELOAD)
+    (rules / "sub" / "marker.yar").write_text(
+        'rule Watch_Include_Marker { meta: severity = "high" strings: $a = "WATCH-INCLUDE-MARKER" condition: $a }\n'
+    )
+    r.wait_for(lambda e: e.kind is Kind.RELOAD)
+    (watched / "late.bin").write_bytes(b"x WATCH-INCLUDE-MARKER x")
+    assert r.detected(watched / "late.bin").detection.hit.rule == "Watch_Include_Marker"  # type: ignore[union-attr]
+    assert r.close() == 0
+
+
 def test_report_action_initial_scan_and_json_events(start, watched, scanner_home):
     there = watched / "already-there.com"
     there.write_bytes(EICAR)

@@ -44,12 +44,12 @@ from scanner.engine.sources import (
     IncludeReader,
     encodable,
     includable,
-    included_files,
     read_rule_file,
     unseen_includes,
     used_externals,
 )
 from scanner.engine.sources import RuleSource as RuleSource
+from scanner.engine.sources import included_files as included_files
 from scanner.errors import RuleError
 from scanner.model import display_path
 from scanner.safefs import write_atomic

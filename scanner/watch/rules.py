@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 from scanner.engine import prepare
+from scanner.engine.compiler import included_files
 from scanner.errors import ScannerError
 from scanner.updates import signatures, store
 from scanner.watch.config import WatchConfig
@@ -26,6 +28,7 @@ class LiveRules:
 
     def __init__(self, cfg: WatchConfig, events: EventLog, now: Callable[[], dt.datetime]) -> None:
         self._cfg, self._events, self._now = cfg, events, now
+        self._closures: dict[Path, list[tuple[Path, object]]] = {}
         self.current = self._load()
         self._mark = self._signature_mark()
         self._preparation = self._prepare()
@@ -60,7 +63,8 @@ class LiveRules:
         )
 
     def _signature_mark(self) -> tuple[object, ...]:
-        """Cheap fingerprint of the rules in use: the active set's folder and manifest, custom rule files."""
+        """Cheap fingerprint of the rules in use: the active set's folder and manifest, custom rule files and
+        the files they include."""
         parts: list[object] = []
         if self._cfg.use_default_rules:
             base = store.active_dir(self._cfg.state) or signatures.bundled_dir()
@@ -71,8 +75,25 @@ class LiveRules:
             except ScannerError as exc:
                 logger.debug("rule files under %s not listed for the change check: %s", given, exc)
                 files = []
-            parts += [(str(f), stat_key(f)) for f in files]
+            parts += [(str(p), key) for f in files for p, key in self._tracked(f)]
         return tuple(parts)
+
+    def _tracked(self, path: Path) -> list[tuple[Path, object]]:
+        """``path`` and every file it includes (an index's rule files), recursively, with their stat marks.
+        The includes are read again only when one of these files has changed since the last check."""
+        known = self._closures.get(path)
+        if known is not None:
+            again: list[tuple[Path, object]] = [(p, stat_key(p)) for p, _ in known]
+            if again == known:
+                return again
+        try:
+            files = included_files(path)  # the file first, then what it includes
+        except (OSError, ScannerError) as exc:
+            logger.debug("includes of %s not followed for the change check: %s", path, exc)
+            files = [path]
+        now: list[tuple[Path, object]] = [(p, stat_key(p)) for p in files]
+        self._closures[path] = now
+        return now
 
     def check(self) -> bool:
         """Load the rules again if they changed; True when a new set is now in use."""
