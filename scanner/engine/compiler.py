@@ -601,11 +601,9 @@ def compile_rules(
     key, files = coldstart.content_key(sources, engine_version(), cache_dir)
     if not route:
         key = hashlib.sha256(f"{key}/unrouted".encode()).hexdigest()
-    filepaths = _grouped(sources)
-    reported = IncludeReader()
 
     def recompile() -> yara.Rules:
-        return _compile(filepaths=filepaths, includes=reported)
+        return _compile(filepaths=_grouped(sources))
 
     cached = _load_cached(cache_dir, key, recompile) if cache_dir is not None else None
     if cached is not None:
@@ -623,9 +621,7 @@ def compile_rules(
         len(sources),
     )
     started = time.monotonic()
-    rules = recompile()
-    count = sum(1 for _ in rules)
-    known = _known_includes(reported, files)
+    rules, count, known = _fresh(sources, files)
     uses = used_externals(files) if known else frozenset(EXTERNALS)
     if background and route and known:
         return _unrouted_for_now(sources, cache_dir, CompiledRules(rules, count, key, uses), started)
@@ -641,6 +637,14 @@ def compile_rules(
         _save_compiled(cache_dir, key, rules, count, uses, routed)
     table = None if routed is None else _routing_table(routed)
     return CompiledRules(rules, count, key, uses, table)
+
+
+def _fresh(sources: Sequence[RuleSource], files: Sequence[Path]) -> tuple[yara.Rules, int, bool]:
+    """The whole set of ``sources`` compiled afresh, its number of rules, and whether libyara included only
+    files among ``files`` (those the cache key was computed from: see ``_known_includes``)."""
+    reported = IncludeReader()
+    rules = _compile(filepaths=_grouped(sources), includes=reported)
+    return rules, sum(1 for _ in rules), _known_includes(reported, files)
 
 
 def _unrouted_for_now(
@@ -669,10 +673,8 @@ def prepare(sources: Sequence[RuleSource], cache_dir: Path) -> bool:
         logger.info("compiled rules %s: prepared already", key[:12])
         return True
     started = time.monotonic()
-    reported = IncludeReader()
-    rules = _compile(filepaths=_grouped(sources), includes=reported)
-    count = sum(1 for _ in rules)
-    if not _known_includes(reported, files):
+    rules, count, known = _fresh(sources, files)
+    if not known:
         return False
     _save_blob(cache.blob_path(cache_dir, key), rules)
     del rules

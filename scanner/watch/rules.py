@@ -37,20 +37,19 @@ class LiveRules:
         """Start building the routed sets of rules compiled afresh (a watch runs on: it switches to them)."""
         return prepare.start(self.current.rules) if self._cfg.prepare_routes else None
 
-    def _prepared(self) -> bool:
+    def _prepared(self) -> None:
         """Load the rules again once their background preparation has ended (they are routed from then on,
-        from the cache); whether they were."""
+        from the cache)."""
         preparation = self._preparation
         if preparation is None or not preparation.done:
-            return False
+            return
         self._preparation = None
         try:
             self.current = self._load()  # workers pick it up with their next file
         except ScannerError as exc:
             logger.info("rules not loaded again after their preparation (%s): still unrouted", exc)
-            return False
+            return
         logger.info("the watch's rules are routed from now on (prepared in the background)")
-        return True
 
     def _load(self) -> signatures.LoadedRules:
         return signatures.load_rules(
